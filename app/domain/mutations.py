@@ -1,0 +1,76 @@
+"""The sync wire schema, shared by the device's outbox, the sync client and the server."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from app.domain.hlc import is_stamp
+
+MAX_FIELDS = 300
+
+
+class FieldValue(BaseModel):
+    value: Any = None
+    hlc: str
+
+    @field_validator("hlc")
+    @classmethod
+    def _stamp(cls, v: str) -> str:
+        if not is_stamp(v):
+            raise ValueError("hlc must be a clock stamp 'wall:counter:node'")
+        return v
+
+
+class Mutation(BaseModel):
+    mutation_id: str
+    device_id: str = Field(min_length=1, max_length=100)
+    entity: str = Field(min_length=1, max_length=30)
+    entity_id: str = Field(min_length=1, max_length=40)
+    ward_code: str = Field(min_length=1, max_length=10)
+    base_version: int = Field(ge=0)
+    fields: dict[str, FieldValue] = Field(max_length=MAX_FIELDS)
+
+    @field_validator("mutation_id")
+    @classmethod
+    def _uuid(cls, v: str) -> str:
+        return str(uuid.UUID(v))
+
+
+class PushRequest(BaseModel):
+    mutations: list[Mutation] = Field(max_length=2000)
+
+
+PushStatus = Literal["applied", "conflict", "rejected"]
+
+
+class PushResult(BaseModel):
+    mutation_id: str
+    status: PushStatus
+    reason: str | None = None
+    version: int = 0
+
+
+class PushResponse(BaseModel):
+    results: list[PushResult]
+
+
+class Change(BaseModel):
+    seq: int
+    entity: str
+    entity_id: str
+    ward_code: str
+    version: int
+    fields: dict[str, FieldValue]
+
+
+class PullResponse(BaseModel):
+    changes: list[Change]
+    next_cursor: int
+    has_more: bool
+
+
+def new_mutation_id() -> str:
+    return str(uuid.uuid4())

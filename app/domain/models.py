@@ -1,0 +1,179 @@
+"""Shared pydantic models: what services return and what forms submit.
+
+Storage tables and server tables are separate; these are the shapes both sides agree on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field, field_validator
+
+from app.domain.status import Channel, DossierStatus
+from app.domain.timeliness import Timeliness, classify
+
+T = TypeVar("T")
+
+
+class Ward(BaseModel, frozen=True):
+    code: str  # official 5-digit statistics-office code, e.g. "00070"
+    name: str
+    division_type: str
+    province_code: str
+    province_name: str
+
+
+class DocumentRequirement(BaseModel, frozen=True):
+    name: str
+    originals: int = 0
+    copies: int = 0
+
+
+class Procedure(BaseModel, frozen=True):
+    code: str  # national procedure code, e.g. "1.001193"
+    name: str
+    field: str
+    processing_days: int = Field(ge=0)
+    required_documents: list[DocumentRequirement]
+    fee: int = 0
+    fee_note: str = ""
+    source: str
+
+
+class DocumentReceived(BaseModel):
+    name: str = Field(min_length=1, max_length=300)
+    originals: int = Field(default=0, ge=0, le=99)
+    copies: int = Field(default=0, ge=0, le=99)
+
+
+class ReceiveDossier(BaseModel):
+    """What the one-stop counter form (or an import row) submits."""
+
+    procedure_code: str
+    ward_code: str
+    applicant_name: str = Field(min_length=1, max_length=200)
+    applicant_id_number: str = Field(default="", max_length=20)
+    applicant_phone: str = Field(default="", max_length=20)
+    applicant_address: str = Field(default="", max_length=500)
+    channel: Channel = Channel.IN_PERSON
+    documents: list[DocumentReceived] = Field(default_factory=list)
+    notes: str = Field(default="", max_length=4000)
+    received_at: dt.datetime | None = None  # UTC; now when empty
+    code: str | None = None  # issued on the device when empty
+    status: DossierStatus = DossierStatus.RECEIVED
+    actor: str = ""
+
+    @field_validator("applicant_name")
+    @classmethod
+    def _name_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("applicant name is empty")
+        return v.strip()
+
+    @field_validator("applicant_id_number")
+    @classmethod
+    def _id_digits(cls, v: str) -> str:
+        v = v.strip()
+        if v and not (v.isdigit() and len(v) in (9, 12)):
+            raise ValueError("national ID number must be 9 or 12 digits")
+        return v
+
+
+class Dossier(BaseModel):
+    id: str
+    code: str
+    procedure_code: str
+    ward_code: str
+    applicant_name: str
+    applicant_id_number: str = ""
+    applicant_phone: str = ""
+    applicant_address: str = ""
+    channel: Channel
+    received_at: dt.datetime
+    appointment_date: dt.date
+    status: DossierStatus
+    documents: list[DocumentReceived] = Field(default_factory=list)
+    notes: str = ""
+    result: str = ""
+    finished_at: dt.datetime | None = None
+    returned_at: dt.datetime | None = None
+    fee: int = 0
+    version: int = 0
+    sync_state: str = "pending"  # pending | synced | rejected | conflict
+    sync_reason: str | None = None
+
+    def timeliness(self, today: dt.date) -> Timeliness | None:
+        finished = self.finished_at.date() if self.finished_at else None
+        return classify(self.status, self.appointment_date, finished, today)
+
+
+class DossierEvent(BaseModel):
+    id: str
+    dossier_id: str
+    at: dt.datetime
+    from_status: DossierStatus | None
+    to_status: DossierStatus
+    actor: str = ""
+    note: str = ""
+    appointment_date: dt.date | None = None
+
+
+class AuditAnswer(BaseModel):
+    value: Any = None
+    note: str = ""
+    photos: list[str] = Field(default_factory=list)  # sha256 of attachments
+
+
+class Audit(BaseModel):
+    id: str
+    ward_code: str
+    template_version: str
+    review_state: str = "draft"
+    auditor: str = ""
+    started_at: dt.datetime
+    submitted_at: dt.datetime | None = None
+    position: dict[str, float] | None = None  # {"lat", "lon", "accuracy_m"}
+    score: float | None = None
+    notes: str = ""
+    answers: dict[str, AuditAnswer] = Field(default_factory=dict)
+    version: int = 0
+    sync_state: str = "pending"
+    sync_reason: str | None = None
+
+
+class AttachmentMeta(BaseModel):
+    id: str
+    owner_entity: str
+    owner_id: str
+    ward_code: str
+    sha256: str
+    size: int
+    mime: str
+    filename: str = ""
+    taken_at: dt.datetime | None = None
+    position: dict[str, float] | None = None
+
+
+class Conflict(BaseModel):
+    id: str
+    entity: str
+    entity_id: str
+    ward_code: str
+    field: str
+    values: list[dict[str, Any]]  # [{"value", "hlc"}], winner first
+    state: str = "open"
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int = 0
+    limit: int = 50
+
+
+class Dashboard(BaseModel):
+    received_today: int
+    due_soon: int  # open, appointment within the next working week
+    overdue: int
+    on_time_rate: float | None

@@ -1,0 +1,48 @@
+import datetime as dt
+
+import pytest
+
+from app.domain.codes import (
+    BLOCK,
+    SLOTS,
+    SequenceExhausted,
+    default_agency_code,
+    format_code,
+    next_sequence,
+    parse_code,
+    sequence_range,
+)
+
+
+def test_circular_example_round_trips():
+    code = "000.00.53.H48-220921-0099"
+    parsed = parse_code(code)
+    assert parsed.received == dt.date(2022, 9, 21) and parsed.sequence == 99
+    assert str(parsed) == code
+
+
+def test_slots_never_overlap():
+    seen: set[int] = set()
+    for slot in range(SLOTS):
+        numbers = set(sequence_range(slot))
+        assert len(numbers) == BLOCK and not numbers & seen
+        seen |= numbers
+    assert max(seen) <= 9999
+
+
+def test_two_devices_issue_distinct_codes_offline():
+    day, agency = dt.date(2026, 11, 23), default_agency_code("00070")
+    a = {format_code(agency, day, next_sequence(0, i)) for i in range(BLOCK)}
+    b = {format_code(agency, day, next_sequence(1, i)) for i in range(BLOCK)}
+    assert len(a) == len(b) == BLOCK and not a & b
+
+
+def test_exhausted_slot_and_bad_input_are_refused():
+    with pytest.raises(SequenceExhausted):
+        next_sequence(0, BLOCK)
+    with pytest.raises(ValueError):
+        sequence_range(SLOTS)
+    with pytest.raises(ValueError):
+        parse_code("000.00.53.H48-220921-99")
+    with pytest.raises(ValueError):
+        format_code("bad", dt.date.today(), 1)

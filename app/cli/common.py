@@ -1,11 +1,13 @@
-"""Helpers shared by the command modules: data dir and PIN resolution."""
+"""Helpers shared by the command modules: data dir, PIN resolution, opening the store."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -17,9 +19,21 @@ def data_dir(args: argparse.Namespace) -> Path:
     return Path(chosen) if chosen else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """--data-dir and --pin-stdin, accepted after the command name too."""
+    parser.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="data folder (default: COMMUNE_DATA_DIR, else the platform's user data folder)",
+    )
+    add_pin_option(parser)
+
+
 def add_pin_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--pin-stdin", action="store_true", help="read the PIN from the first line of stdin"
+        "--pin-stdin",
+        action="store_true",
+        help="read the PIN from the first line of stdin (else COMMUNE_PIN, else a prompt)",
     )
 
 
@@ -40,3 +54,24 @@ def read_pin(args: argparse.Namespace, *, prompt: str = "PIN: ") -> str:
     if not pin:
         raise CliError("the PIN is empty")
     return pin
+
+
+def open_store(args: argparse.Namespace, pin: str | None = None):
+    """Open the local store, turning storage errors into messages the user can act on."""
+    from app.cli import CliError
+    from app.storage import open_store as _open
+    from app.storage import store_exists
+    from app.storage.errors import StorageError
+
+    folder = data_dir(args)
+    if not store_exists(folder):
+        raise CliError(f"no store in {folder}: run 'commune init' first")
+    pin = pin if pin is not None else read_pin(args)
+    try:
+        return _open(folder, pin)
+    except StorageError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))

@@ -1,0 +1,235 @@
+"""Local store commands: init, dossiers import/list/export, procedures, wards, PIN, wipe."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from app.cli import CliError
+from app.cli.common import add_store_options, data_dir, open_store, print_json, read_pin
+from app.domain import reference
+from app.domain.status import DossierStatus
+from app.domain.text import fold
+
+IMPORT_COLUMNS = {"procedure_code", "ward_code", "applicant_name", "received_at", "status"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    init = subparsers.add_parser("init", help="create an encrypted local store protected by a PIN")
+    add_store_options(init)
+    init.add_argument("--ward", help="the commune's 5-digit ward code (e.g. 00070)")
+    init.add_argument("--agency-code", help="the agency code used in dossier codes (QCVN 102)")
+    init.set_defaults(handler=cmd_init)
+
+    dossiers = subparsers.add_parser("dossiers", help="one-stop dossiers in the local store")
+    dsub = dossiers.add_subparsers(dest="dossiers_command", metavar="ACTION", required=True)
+    imp = dsub.add_parser("import", help="import dossiers from a CSV file (header row)")
+    add_store_options(imp)
+    imp.add_argument("file", type=Path, help="CSV file, UTF-8, with a header row")
+    imp.set_defaults(handler=cmd_import)
+
+    lst = dsub.add_parser("list", help="list dossiers sorted by appointment date")
+    add_store_options(lst)
+    lst.add_argument("--search", default="", help="applicant name (diacritics optional) or ID")
+    lst.add_argument("--status", type=int, choices=[int(s) for s in DossierStatus],
+                     help="only this status (1-10)")
+    lst.add_argument("--overdue", action="store_true", help="only open dossiers past their date")
+    lst.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    lst.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    lst.set_defaults(handler=cmd_list)
+
+    exp = dsub.add_parser("export", help="export all dossiers to CSV or XLSX")
+    add_store_options(exp)
+    exp.add_argument("--format", choices=["csv", "xlsx"], required=True, help="file format")
+    exp.add_argument("--out", type=Path, required=True, help="file to write")
+    exp.set_defaults(handler=cmd_export)
+
+    procs = subparsers.add_parser("procedures", help="the administrative procedure catalogue")
+    psub = procs.add_subparsers(dest="procedures_command", metavar="ACTION", required=True)
+    plist = psub.add_parser("list", help="list procedures")
+    plist.add_argument("--search", default="", help="name or code (diacritics optional)")
+    plist.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plist.set_defaults(handler=cmd_procedures)
+
+    wards = subparsers.add_parser("wards", help="commune-level units (official codes)")
+    wsub = wards.add_subparsers(dest="wards_command", metavar="ACTION", required=True)
+    wlist = wsub.add_parser("list", help="list wards and communes")
+    wlist.add_argument("--province", help="2-digit province code (01 = Hà Nội)")
+    wlist.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    wlist.set_defaults(handler=cmd_wards)
+
+    pin = subparsers.add_parser(
+        "change-pin",
+        help="change the PIN (new PIN from COMMUNE_NEW_PIN or the next stdin line)",
+    )
+    add_store_options(pin)
+    pin.set_defaults(handler=cmd_change_pin)
+
+    wipe = subparsers.add_parser("wipe", help="crypto-erase and delete the local store")
+    wipe.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
+    wipe.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    wipe.set_defaults(handler=cmd_wipe)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from app.storage import create_store, store_exists
+
+    folder = data_dir(args)
+    if store_exists(folder):
+        raise CliError(f"a store already exists in {folder}")
+    pin = read_pin(args)
+    if len(pin) < 4:
+        raise CliError("the PIN needs at least 4 characters")
+    store = create_store(folder, pin)
+    try:
+        if args.ward:
+            reference.ward(args.ward)  # refuses an unknown code with a clear message
+            store.settings.set("ward_code", args.ward)
+        if args.agency_code:
+            store.settings.set("agency_code", args.agency_code)
+        print(f"store created in {folder} (device {store.device_id})")
+    finally:
+        store.close()
+    return 0
+
+
+def read_import_csv(path: Path) -> list[dict]:
+    """Rows as dicts with their line number under '_line'; a bad file is one clear error."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = IMPORT_COLUMNS - set(reader.fieldnames or [])
+            if missing:
+                raise CliError(f"{path}: missing columns: {', '.join(sorted(missing))}")
+            return [dict(row, _line=reader.line_num) for row in reader]
+    except FileNotFoundError as exc:
+        raise CliError(f"{path}: no such file") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CliError(f"{path}: not a UTF-8 CSV file ({exc})") from exc
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    rows = read_import_csv(args.file)
+    store = open_store(args)
+    try:
+        report = store.dossiers.import_rows(rows)
+    finally:
+        store.close()
+    for line, reason in report.errors:
+        print(f"{args.file}:{line}: {reason}", file=sys.stderr)
+    print(
+        f"imported {report.imported}, skipped {report.skipped_duplicates} already present, "
+        f"{len(report.errors)} rejected"
+    )
+    return 1 if report.errors else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from app.storage.services import DossierQuery
+
+    store = open_store(args)
+    try:
+        query = DossierQuery(search=args.search, status=args.status, overdue=args.overdue)
+        page = store.dossiers.list(query, offset=0, limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print_json({"total": page.total, "items": [d.model_dump(mode="json") for d in page.items]})
+        return 0
+    today = dt.date.today()
+    for d in page.items:
+        kind = d.timeliness(today)
+        flag = "QUÁ HẠN" if kind and kind.value == "overdue" else ""
+        print(f"{d.code}  {d.appointment_date}  {int(d.status):>2}  {d.applicant_name}  {flag}")
+    print(f"{len(page.items)} of {page.total}")
+    return 0
+
+
+def iter_all_dossiers(store, page_size: int = 500):
+    from app.storage.services import DossierQuery
+
+    offset = 0
+    while True:
+        page = store.dossiers.list(DossierQuery(), offset=offset, limit=page_size)
+        yield from page.items
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            return
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.reports.export import write_csv, write_xlsx
+
+    store = open_store(args)
+    try:
+        writer = write_csv if args.format == "csv" else write_xlsx
+        count = writer(iter_all_dossiers(store), args.out, dt.date.today())
+    finally:
+        store.close()
+    print(f"wrote {count} dossiers to {args.out}")
+    return 0
+
+
+def cmd_procedures(args: argparse.Namespace) -> int:
+    found = reference.search_procedures(args.search) if args.search else reference.procedures()
+    if args.json:
+        print_json([p.model_dump() for p in found])
+        return 0
+    for p in found:
+        print(f"{p.code:<12} {p.processing_days:>3} ngày  {p.field:<18} {p.name}")
+    return 0
+
+
+def cmd_wards(args: argparse.Namespace) -> int:
+    try:
+        found = reference.wards(args.province)
+    except KeyError as exc:
+        raise CliError(str(exc)) from exc
+    if args.province and not found:
+        raise CliError(f"no province with code {args.province}")
+    if args.json:
+        print_json([w.model_dump() for w in found])
+        return 0
+    for w in found:
+        print(f"{w.code}  {w.name}  ({w.province_name})")
+    print(f"{len(found)} units")
+    return 0
+
+
+def cmd_change_pin(args: argparse.Namespace) -> int:
+    from app.storage.errors import StorageError
+
+    old = read_pin(args)
+    store = open_store(args, pin=old)
+    try:
+        new = os.environ.get("COMMUNE_NEW_PIN") or sys.stdin.readline().rstrip("\r\n")
+        if len(new) < 4:
+            raise CliError("the new PIN needs at least 4 characters")
+        try:
+            store.change_pin(old, new)
+        except StorageError as exc:
+            raise CliError(str(exc)) from exc
+    finally:
+        store.close()
+    print("PIN changed")
+    return 0
+
+
+def cmd_wipe(args: argparse.Namespace) -> int:
+    from app.storage import wipe_store
+
+    folder = data_dir(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("refusing to wipe without --yes")
+        answer = input(f"Xoá vĩnh viễn dữ liệu trong {folder}? Gõ 'xoa' để xác nhận: ")
+        if fold(answer) != "xoa":
+            print("cancelled")
+            return 1
+    wipe_store(folder)
+    print(f"store in {folder} crypto-erased and deleted")
+    return 0

@@ -1,0 +1,71 @@
+"""Dossier register exports (CSV and XLSX) for supervisors and archives."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from app.domain.models import Dossier
+
+COLUMNS = [
+    ("code", "Mã hồ sơ"),
+    ("procedure_code", "Mã thủ tục"),
+    ("ward_code", "Mã xã/phường"),
+    ("applicant_name", "Người nộp"),
+    ("applicant_id_number", "Số định danh"),
+    ("applicant_phone", "Điện thoại"),
+    ("applicant_address", "Địa chỉ"),
+    ("channel", "Kênh"),
+    ("received_at", "Ngày tiếp nhận"),
+    ("appointment_date", "Ngày hẹn trả"),
+    ("status", "Trạng thái"),
+    ("timeliness", "Tiến độ"),
+    ("notes", "Ghi chú"),
+]
+
+
+def _row(dossier: Dossier, today: dt.date) -> list[object]:
+    values = dossier.model_dump()
+    values["channel"] = int(dossier.channel)
+    values["status"] = int(dossier.status)
+    values["received_at"] = dossier.received_at.isoformat()
+    values["appointment_date"] = dossier.appointment_date.isoformat()
+    kind = dossier.timeliness(today)
+    values["timeliness"] = kind.value if kind else ""
+    return [values[key] for key, _ in COLUMNS]
+
+
+def write_csv(dossiers: Iterable[Dossier], out: Path, today: dt.date) -> int:
+    count = 0
+    with out.open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel reads UTF-8
+        writer = csv.writer(fh)
+        writer.writerow([key for key, _ in COLUMNS])
+        for dossier in dossiers:
+            writer.writerow(_row(dossier, today))
+            count += 1
+    return count
+
+
+def write_xlsx(dossiers: Iterable[Dossier], out: Path, today: dt.date) -> int:
+    book = Workbook(write_only=False)
+    sheet = book.active
+    sheet.title = "So theo doi ho so"
+    sheet.append([label for _, label in COLUMNS])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    count = 0
+    for dossier in dossiers:
+        sheet.append(_row(dossier, today))
+        count += 1
+    for index, (key, _) in enumerate(COLUMNS, start=1):
+        width = 40 if key in {"applicant_address", "notes"} else 22
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    book.save(out)
+    return count

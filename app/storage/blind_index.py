@@ -1,0 +1,87 @@
+"""Blind index: search sealed names, addresses and ID numbers without storing them readable.
+
+Each folded token (`app.domain.text.tokens`: lower case, diacritics removed, đ -> d) becomes a
+keyed HMAC-SHA256 term truncated to 16 hex characters (64 bits). Terms are tagged by kind before
+hashing, so a whole word, a prefix and an ID number never collide even when their text is equal:
+
+- `w:` whole word ("huong"), `p:` prefix of length >= 2 ("hu", "huo", ..., "huong"),
+- `i:` an ID number, digits only, whole value.
+
+A record stores `terms(...)`; a search ANDs `query_terms(...)`: every query token must be a prefix
+of some token of the record, so typing "nguy" or "huo" already finds "Nguyễn Thị Hương".
+
+Leakage, accepted on purpose:
+- Terms are deterministic under the store's key: equal tokens give equal terms. Someone holding
+  the database file (without the key) sees which records share a word or prefix, how many tokens
+  and roughly how long each is (a token of n letters adds n - 1 prefix terms), and can rank terms by
+  frequency; in Vietnam the surname "nguyen" is common enough to be guessed from frequency alone.
+- They cannot test a guess: the HMAC is keyed with a sub-key of the data key, so unlike a plain hash
+  the 10^12 space of 12-digit ID numbers cannot be enumerated offline.
+- 64-bit terms make accidental collisions negligible at a commune's scale; a collision would only
+  add a false hit, which the caller removes after opening the sealed value.
+Range, substring (not prefix) and fuzzy search are not offered: they would leak more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from app.domain.text import digits, tokens
+
+TERM_HEX_CHARS = 16
+MIN_PREFIX = 2
+MAX_TOKEN_CHARS = 40  # prefixes beyond this length add storage and leakage, not recall
+
+_WORD = b"w:"
+_PREFIX = b"p:"
+_ID = b"i:"
+
+
+class BlindIndex:
+    """Keyed search terms. Use the `index` sub-key of the data key."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("blind index key too short")
+        self._key = bytes(key)
+
+    def __repr__(self) -> str:
+        return "BlindIndex(<key hidden>)"
+
+    def _term(self, tag: bytes, text: str) -> str:
+        digest = hmac.new(self._key, tag + text.encode(), hashlib.sha256).hexdigest()
+        return digest[:TERM_HEX_CHARS]
+
+    def terms(self, text: str) -> list[str]:
+        """Terms to store for a name or address: each whole token and each of its prefixes."""
+        out: dict[str, None] = {}
+        for token in tokens(text):
+            out.setdefault(self._term(_WORD, token), None)
+            for end in range(MIN_PREFIX, min(len(token), MAX_TOKEN_CHARS) + 1):
+                out.setdefault(self._term(_PREFIX, token[:end]), None)
+        return list(out)
+
+    def query_terms(self, text: str) -> list[str]:
+        """Terms that must ALL be present for a record to match the typed query.
+
+        Each query token is a prefix term. A one-character token has no prefix term, so it is
+        matched as a whole word (typing "5" in an address finds "số 5"). Empty query -> [].
+        """
+        out: dict[str, None] = {}
+        for token in tokens(text):
+            token = token[:MAX_TOKEN_CHARS]
+            tag = _PREFIX if len(token) >= MIN_PREFIX else _WORD
+            out.setdefault(self._term(tag, token), None)
+        return list(out)
+
+    def id_terms(self, id_number: str) -> list[str]:
+        """The term to store for an ID number (CCCD, phone): digits only, whole value."""
+        number = digits(id_number)
+        return [self._term(_ID, number)] if number else []
+
+    def query_id_terms(self, text: str) -> list[str]:
+        """The term to look up an ID number typed with or without spaces, dots or dashes."""
+        return self.id_terms(text)

@@ -1,0 +1,158 @@
+"""Sync commands: enrol this device with the central API, and sync (once or in the background)."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import signal
+import sys
+import threading
+
+from app.cli import CliError
+from app.cli.common import add_store_options, data_dir, open_store, read_pin
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    enrol = subparsers.add_parser(
+        "enrol",
+        help="enrol this device with the central API using a one-time code from an admin",
+        description="Creates the local store if there is none (PIN as usual), redeems the code "
+        "and keeps the server address, the device token, the code slot and the ward scope.",
+    )
+    add_store_options(enrol)
+    enrol.add_argument("--server", required=True, help="central API address, e.g. https://host")
+    enrol.add_argument("--code", required=True, help="one-time enrolment code from an admin")
+    enrol.add_argument(
+        "--name", default=None, help="a name for this device (default: the machine's name)"
+    )
+    enrol.set_defaults(handler=cmd_enrol)
+
+    sync = subparsers.add_parser(
+        "sync",
+        help="sync with the central API (in the background until Ctrl-C, or once)",
+        description="Pushes local changes, pulls what changed on the server, moves attachments.",
+    )
+    add_store_options(sync)
+    sync.add_argument(
+        "--once", action="store_true", help="one run, print its report; exit 1 when it failed"
+    )
+    sync.add_argument("--server", help="use this API address instead of the enrolled one")
+    sync.add_argument(
+        "--interval", type=float, default=300.0, help="seconds between background runs (300)"
+    )
+    sync.add_argument(
+        "--probe-interval",
+        type=float,
+        default=30.0,
+        help="seconds between connectivity probes; a returning link syncs at once (30)",
+    )
+    sync.set_defaults(handler=cmd_sync)
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    from app.storage import create_store, store_exists
+    from app.sync.transport import SyncError, Transport
+
+    folder = data_dir(args)
+    pin = read_pin(args)
+    if store_exists(folder):
+        store = open_store(args, pin)
+    else:
+        if len(pin) < 4:
+            raise CliError("the PIN needs at least 4 characters")
+        store = create_store(folder, pin)
+    try:
+        with Transport(args.server) as transport:
+            try:
+                answer = transport.enrol(args.code, args.name or platform.node() or "device")
+            except SyncError as exc:
+                raise CliError(f"enrolment failed: {exc}", exit_code=1) from exc
+        save_enrolment(store.settings, args.server, answer)
+        wards = ", ".join(answer.get("wards") or []) or "-"
+        print(f"enrolled as {answer.get('user')} ({answer.get('role')}), wards: {wards}")
+    finally:
+        store.close()
+    return 0
+
+
+def save_enrolment(settings, server_url: str, answer: dict) -> None:
+    """Keep what the server gave this device, sealed in the store's settings."""
+    settings.set("server_url", server_url.rstrip("/"))
+    settings.set("device_token", answer["token"])
+    settings.set("server_device_id", answer.get("device_id"))
+    settings.set("code_slot", answer.get("code_slot"))
+    settings.set("user", answer.get("user"))
+    settings.set("role", answer.get("role"))
+    wards = list(answer.get("wards") or [])
+    settings.set("wards", wards)
+    if len(wards) == 1 and not settings.get("ward_code"):
+        settings.set("ward_code", wards[0])
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from app.sync.engine import SyncEngine
+    from app.sync.transport import DeviceRevoked, NotConfigured, Transport
+
+    store = open_store(args)
+    erased = threading.Event()
+
+    def on_revoked() -> None:
+        erased.set()
+        print("this device was revoked: its local data is being erased", file=sys.stderr)
+
+    try:
+        try:
+            transport = Transport.from_settings(store.settings, server_url=args.server)
+        except NotConfigured as exc:
+            raise CliError(str(exc)) from exc
+        engine = SyncEngine(store.sync, transport, on_revoked=on_revoked)
+        try:
+            if args.once:
+                return _sync_once(engine)
+            return _sync_forever(engine, args)
+        except DeviceRevoked:
+            return 3
+        finally:
+            transport.close()
+    finally:
+        if not erased.is_set():
+            store.close()
+
+
+def _sync_once(engine) -> int:
+    report = engine.run_once()
+    print(report.summary())
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _sync_forever(engine, args: argparse.Namespace) -> int:
+    from app.sync.scheduler import SyncScheduler
+
+    scheduler = SyncScheduler(
+        engine, interval_s=args.interval, probe_interval_s=args.probe_interval
+    )
+    stop = threading.Event()
+    scheduler.add_listener(lambda status: _print_status(status, stop))
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    scheduler.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(timeout=10)
+    return 3 if scheduler.status.revoked else 0
+
+
+def _print_status(status, stop: threading.Event) -> None:
+    if status.running:
+        print("syncing…", flush=True)
+    elif status.last_report is not None and status.last_run_at is not None:
+        print(f"{status.last_run_at:%H:%M:%S} {status.last_report.summary()}", flush=True)
+    if status.last_error:
+        print(f"error: {status.last_error}", file=sys.stderr, flush=True)
+    if status.revoked:
+        stop.set()

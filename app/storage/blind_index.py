@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 from app.domain.text import digits, tokens
 
@@ -36,32 +37,38 @@ MAX_TOKEN_CHARS = 40  # prefixes beyond this length add storage and leakage, not
 _WORD = b"w:"
 _PREFIX = b"p:"
 _ID = b"i:"
+_CACHED_TOKENS = 4096  # names and addresses repeat a lot ("nguyen", "thi", "phuong", ...)
 
 
 class BlindIndex:
     """Keyed search terms. Use the `index` sub-key of the data key."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_keyed", "_token_terms")
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("blind index key too short")
-        self._key = bytes(key)
+        # HMAC state with the key already absorbed: each term copies it (about 2x faster).
+        self._keyed = hmac.new(bytes(key), digestmod=hashlib.sha256)
+        self._token_terms = lru_cache(maxsize=_CACHED_TOKENS)(self._compute_token_terms)
 
     def __repr__(self) -> str:
         return "BlindIndex(<key hidden>)"
 
     def _term(self, tag: bytes, text: str) -> str:
-        digest = hmac.new(self._key, tag + text.encode(), hashlib.sha256).hexdigest()
-        return digest[:TERM_HEX_CHARS]
+        mac = self._keyed.copy()
+        mac.update(tag + text.encode())
+        return mac.hexdigest()[:TERM_HEX_CHARS]
+
+    def _compute_token_terms(self, token: str) -> tuple[str, ...]:
+        prefixes = range(MIN_PREFIX, min(len(token), MAX_TOKEN_CHARS) + 1)
+        return (self._term(_WORD, token), *(self._term(_PREFIX, token[:n]) for n in prefixes))
 
     def terms(self, text: str) -> list[str]:
         """Terms to store for a name or address: each whole token and each of its prefixes."""
         out: dict[str, None] = {}
         for token in tokens(text):
-            out.setdefault(self._term(_WORD, token), None)
-            for end in range(MIN_PREFIX, min(len(token), MAX_TOKEN_CHARS) + 1):
-                out.setdefault(self._term(_PREFIX, token[:end]), None)
+            out.update(dict.fromkeys(self._token_terms(token)))
         return list(out)
 
     def query_terms(self, text: str) -> list[str]:

@@ -1,0 +1,64 @@
+"""Admin over HTTP (desktop admins): users, enrolment codes, devices. The CLI does the same."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from server.api.deps import Admin, Ctx
+from server.schemas import (
+    DeviceList,
+    DeviceOut,
+    EnrolCodeOut,
+    EnrolCodeRequest,
+    UserCreate,
+    UserOut,
+)
+from server.services import identity
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+@router.post("/users", response_model=UserOut, status_code=201)
+def create_user(body: UserCreate, caller: Admin, ctx: Ctx) -> UserOut:
+    user = identity.create_user(
+        ctx.engine, body.username, body.role, body.wards, body.password, actor=caller.username
+    )
+    return UserOut(id=user.id, username=user.username, role=user.role, wards=user.wards)
+
+
+@router.post("/enrol-codes", response_model=EnrolCodeOut, status_code=201)
+def enrol_code(body: EnrolCodeRequest, caller: Admin, ctx: Ctx) -> EnrolCodeOut:
+    code = identity.create_enrol_code(
+        ctx.engine, body.username, body.ttl_minutes, actor=caller.username
+    )
+    return EnrolCodeOut(code=code, expires_in_minutes=body.ttl_minutes)
+
+
+@router.get("/devices", response_model=DeviceList)
+def devices(caller: Admin, ctx: Ctx) -> DeviceList:
+    return DeviceList(
+        devices=[device_out(d, user) for d, user in identity.list_devices(ctx.engine)]
+    )
+
+
+@router.post("/devices/{device_id}/revoke", response_model=DeviceOut)
+def revoke(
+    device_id: Annotated[str, Path(min_length=1, max_length=40)], caller: Admin, ctx: Ctx
+) -> DeviceOut:
+    device = identity.revoke_device(ctx.engine, device_id, actor=caller.username)
+    return device_out(device, "")
+
+
+def device_out(device, username: str) -> DeviceOut:
+    return DeviceOut(
+        device_id=device.id,
+        user=username,
+        name=device.name,
+        kind=device.kind,
+        code_slot=device.code_slot,
+        revoked=device.revoked,
+        last_pull_cursor=device.last_pull_cursor,
+        created_at=device.created_at.isoformat(),
+    )

@@ -1,0 +1,32 @@
+"""POST /sync/push and GET /sync/pull (the contract is in docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.domain.mutations import PullResponse, PushRequest, PushResponse
+from server.api.deps import Ctx, CurrentCaller
+from server.services import sync
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+PULL_LIMIT_MAX = 1000
+
+
+@router.post("/push", response_model=PushResponse)
+def push(body: PushRequest, caller: CurrentCaller, ctx: Ctx) -> PushResponse:
+    results = sync.push(ctx.engine, caller, body.mutations, ctx.clock)
+    for result in results:
+        ctx.counters.add(f"mutations_{result.status}")
+    return PushResponse(results=results)
+
+
+@router.get("/pull", response_model=PullResponse)
+def pull(
+    caller: CurrentCaller,
+    ctx: Ctx,
+    cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=PULL_LIMIT_MAX)] = 500,
+) -> PullResponse:
+    return sync.pull(ctx.engine, caller, cursor, min(limit, ctx.settings.pull_limit_max))

@@ -1,0 +1,90 @@
+"""The central API: `create_app(settings)` builds a FastAPI app on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.domain.hlc import Clock
+from server import migrate
+from server.api.deps import AppContext
+from server.api.routes import admin, attachments, auth, health, reviews, sync
+from server.core.config import Settings
+from server.core.db import engine_for
+from server.core.middleware import DecompressBodyMiddleware, MetricsMiddleware
+from server.core.security import RateLimiter
+from server.errors import ApiError, error_body
+from server.storage import LocalDiskStore
+
+log = logging.getLogger("commune.server")
+SERVER_NODE = "server"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    engine = engine_for(settings)
+    if settings.migrate_on_start:
+        migrate.upgrade(engine)
+    ctx = AppContext(
+        settings=settings,
+        engine=engine,
+        blobs=LocalDiskStore(settings.blobs_dir),
+        clock=Clock(SERVER_NODE),
+        login_limiter=RateLimiter(settings.login_attempts_per_window, settings.rate_window_seconds),
+        enrol_limiter=RateLimiter(settings.enrol_attempts_per_window, settings.rate_window_seconds),
+    )
+    app = FastAPI(
+        title="commune-field central API",
+        version="1",
+        description="Đồng bộ hồ sơ một cửa và khảo sát hạ tầng CNTT cấp xã.",
+    )
+    app.state.ctx = ctx
+    for module in (health, auth, sync, attachments, reviews, admin):
+        app.include_router(module.router)
+    _add_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(DecompressBodyMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, counters=ctx.counters)
+    app.router.add_event_handler("shutdown", engine.dispose)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory server.main:app_from_env` (settings from COMMUNE_*)."""
+    return create_app(Settings.from_env())
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", ""))}
+            for err in exc.errors()[:20]
+        ]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        message = f"{'.'.join(first['loc'])}: {first['msg']}"
+        body = {"error": {"code": "validation_error", "message": message, "details": details}}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("internal", "internal server error"), status_code=500)

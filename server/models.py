@@ -1,0 +1,119 @@
+"""Tables of the central database (SQLModel). The schema itself is owned by the migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+ALL_WARDS = "*"  # a ward scope holding this sees every ward
+# 64-bit on PostgreSQL; SQLite autoincrements only an INTEGER primary key (the rowid).
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=100, unique=True)
+    password_hash: str | None = Field(default=None, max_length=200)
+    role: str = Field(max_length=20)  # officer | auditor | supervisor | admin
+    wards: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    disabled: bool = False
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class EnrolCode(SQLModel, table=True):
+    __tablename__ = "enrol_code"
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "device"
+    id: str = Field(primary_key=True, max_length=40)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    name: str = Field(default="", max_length=200)
+    kind: str = Field(default="tablet", max_length=20)  # tablet (enrolled) | desktop (login)
+    token_hash: str = Field(max_length=64, unique=True)
+    revoked: bool = False
+    revoked_at: dt.datetime | None = None
+    code_slot: int | None = None
+    wards: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    last_pull_cursor: int = Field(default=0, sa_type=BigInteger)
+    last_seen_at: dt.datetime | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Record(SQLModel, table=True):
+    """The server's state of one synced record: per field {value, hlc, changed_version}."""
+
+    __tablename__ = "record"
+    __table_args__ = (UniqueConstraint("entity", "entity_id", name="uq_record_entity"),)
+    id: int | None = Field(default=None, primary_key=True)
+    entity: str = Field(max_length=30)
+    entity_id: str = Field(max_length=40)
+    ward_code: str = Field(max_length=10, index=True)
+    family: str = Field(max_length=20)  # dossier | audit: decides which roles see it
+    version: int = 0
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    blob_sha256: str | None = Field(default=None, max_length=64, index=True)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ChangeLog(SQLModel, table=True):
+    __tablename__ = "change_log"
+    __table_args__ = (Index("ix_change_log_entity", "entity", "entity_id"),)
+    seq: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True))
+    entity: str = Field(max_length=30)
+    entity_id: str = Field(max_length=40)
+    ward_code: str = Field(max_length=10)
+    family: str = Field(max_length=20)
+    version: int
+
+
+class AppliedMutation(SQLModel, table=True):
+    """One row per applied mutation: its unique id makes a replay return the stored result."""
+
+    __tablename__ = "applied_mutation"
+    mutation_id: str = Field(primary_key=True, max_length=36)
+    device_id: str = Field(max_length=100)
+    status: str = Field(max_length=20)
+    version: int
+    applied_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Upload(SQLModel, table=True):
+    __tablename__ = "upload"
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_type=BigInteger)
+    offset: int = Field(default=0, sa_type=BigInteger)
+    complete: bool = False
+    device_id: str = Field(max_length=40)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only: every applied change and admin action. The API never updates or deletes."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True))
+    at: dt.datetime = Field(default_factory=utcnow)
+    user_id: int | None = None
+    username: str = Field(default="", max_length=100)
+    device_id: str | None = Field(default=None, max_length=40)
+    action: str = Field(max_length=40)  # change | conflict | create_user | enrol | revoke | ...
+    entity: str | None = Field(default=None, max_length=30)
+    entity_id: str | None = Field(default=None, max_length=40)
+    ward_code: str | None = Field(default=None, max_length=10)
+    version: int | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,133 @@
+"""Request and response bodies of the API (the sync wire schema is in app.domain.mutations)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Sha256 = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class EnrolRequest(BaseModel):
+    code: str = Field(min_length=1, max_length=40)
+    device_name: str = Field(default="", max_length=200)
+
+
+class EnrolResponse(BaseModel):
+    device_id: str
+    token: str
+    code_slot: int | None
+    user: str
+    role: str
+    wards: list[str]
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=500)
+
+
+class LoginResponse(BaseModel):
+    token: str
+    device_id: str
+    user: str
+    role: str
+    wards: list[str]
+
+
+class UploadStart(BaseModel):
+    sha256: str = Sha256
+    size: int = Field(ge=1)
+
+
+class UploadProgress(BaseModel):
+    offset: int
+    complete: bool
+
+
+class UploadState(BaseModel):
+    offset: int
+    size: int
+    complete: bool
+
+
+class ReviewDecision(BaseModel):
+    decision: str = Field(min_length=1, max_length=30, description="target review state")
+    comment: str = Field(default="", max_length=4000)
+
+
+class BulkReview(ReviewDecision):
+    audit_ids: list[str] = Field(min_length=1, max_length=500)
+
+
+class AuditSummary(BaseModel):
+    audit_id: str
+    ward_code: str
+    version: int
+    review_state: str | None
+    template_version: str | None
+    submitted_at: str | None
+    score: float | None
+    auditor: str | None
+
+
+class ReviewList(BaseModel):
+    audits: list[AuditSummary]
+
+
+class ReviewResult(BaseModel):
+    audit_id: str
+    status: Literal["applied", "rejected"]
+    reason: str | None = None
+    review_state: str | None = None
+    version: int = 0
+    comment_id: str | None = None
+
+
+class BulkReviewResult(BaseModel):
+    results: list[ReviewResult]
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=2, max_length=100)
+    role: Literal["officer", "auditor", "supervisor", "admin"]
+    wards: list[str] = Field(min_length=1, max_length=200)
+    password: str | None = Field(default=None, min_length=8, max_length=500)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    wards: list[str]
+
+
+class EnrolCodeRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+
+class EnrolCodeOut(BaseModel):
+    code: str
+    expires_in_minutes: int
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    user: str
+    name: str
+    kind: str
+    code_slot: int | None
+    revoked: bool
+    last_pull_cursor: int
+    created_at: str
+
+
+class DeviceList(BaseModel):
+    devices: list[DeviceOut]
+
+
+class Health(BaseModel):
+    status: str
+    database: str

@@ -1,0 +1,220 @@
+"""Users, enrolment codes, devices and bearer tokens. Used by the routes and the admin CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from app.domain.codes import SLOTS
+from server.core import security
+from server.core.db import read_session, take_log_lock, write_session
+from server.errors import ApiError
+from server.models import ALL_WARDS, AuditLog, Device, EnrolCode, User, utcnow
+from server.scope import ADMIN, ROLES, SUPERVISOR, Caller, normalise_wards, wards_overlap
+
+WARD_CODE = re.compile(r"^[0-9]{5}$")
+# A revoked device's code slot stays taken this long: its codes of the day may still be synced.
+SLOT_QUARANTINE = dt.timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    device_id: str
+    token: str
+    code_slot: int | None
+    user: str
+    role: str
+    wards: list[str]
+
+
+def create_user(
+    engine: Engine,
+    username: str,
+    role: str,
+    wards: list[str],
+    password: str | None = None,
+    actor: str = "cli",
+) -> User:
+    username = username.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{2,100}", username):
+        raise ApiError(422, "invalid_username", "2-100 letters, digits or _ . @ -")
+    if role not in ROLES:
+        raise ApiError(422, "invalid_role", f"role must be one of {', '.join(ROLES)}")
+    wards = normalise_wards(wards)
+    bad = [w for w in wards if w != ALL_WARDS and not WARD_CODE.match(w)]
+    if bad:
+        raise ApiError(422, "invalid_ward", f"ward codes are 5 digits: {', '.join(bad)}")
+    if ALL_WARDS in wards and role not in (SUPERVISOR, ADMIN):
+        raise ApiError(422, "invalid_ward", "only supervisors and admins may hold all wards")
+    if not wards:
+        raise ApiError(422, "invalid_ward", "a user needs at least one ward")
+    user = User(
+        username=username,
+        role=role,
+        wards=wards,
+        password_hash=security.hash_password(password) if password else None,
+    )
+    with write_session(engine) as session:
+        if session.exec(select(User).where(User.username == username)).first():
+            raise ApiError(409, "user_exists", f"user {username} exists")
+        session.add(user)
+        session.flush()
+        _log(session, "create_user", actor, detail={"user": username, "role": role, "wards": wards})
+    return user
+
+
+def create_enrol_code(
+    engine: Engine, username: str, ttl_minutes: int = 60, actor: str = "cli"
+) -> str:
+    if not 1 <= ttl_minutes <= 7 * 24 * 60:
+        raise ApiError(422, "invalid_ttl", "ttl must be 1 minute to 7 days")
+    code = security.new_enrol_code()
+    with write_session(engine) as session:
+        user = _user_by_name(session, username)
+        session.add(
+            EnrolCode(
+                code_hash=security.code_hash(code),
+                user_id=user.id,
+                expires_at=utcnow() + dt.timedelta(minutes=ttl_minutes),
+            )
+        )
+        _log(session, "enrol_code", actor, detail={"user": username, "ttl_minutes": ttl_minutes})
+    return code
+
+
+def enrol(engine: Engine, code: str, device_name: str) -> Enrolment:
+    now = utcnow()
+    token = security.new_token()
+    with write_session(engine) as session:
+        take_log_lock(session)  # code slots are chosen one enrolment at a time
+        spent = session.execute(
+            update(EnrolCode)
+            .where(EnrolCode.code_hash == security.code_hash(code))
+            .where(EnrolCode.used_at.is_(None))
+            .where(EnrolCode.expires_at > now)
+            .values(used_at=now)
+            .returning(EnrolCode.user_id)
+        ).first()
+        if spent is None:
+            raise ApiError(401, "invalid_code", "the code is unknown, used or expired")
+        user = session.get(User, spent[0])
+        if user is None or user.disabled:
+            raise ApiError(401, "invalid_code", "the code's user is disabled")
+        device = Device(
+            id=uuid.uuid4().hex,
+            user_id=user.id,
+            name=device_name[:200],
+            kind="tablet",
+            token_hash=security.sha256_hex(token),
+            wards=list(user.wards),
+            code_slot=_free_slot(session, user.wards, now),
+        )
+        session.add(device)
+        _log(session, "enrol", user.username, user.id, device.id, {"name": device.name})
+    return Enrolment(device.id, token, device.code_slot, user.username, user.role, user.wards)
+
+
+def _free_slot(session: Session, wards: list[str], now: dt.datetime) -> int:
+    taken = set()
+    for other in session.exec(select(Device).where(Device.code_slot.is_not(None))):
+        if other.revoked and other.revoked_at and _aware(other.revoked_at) < now - SLOT_QUARANTINE:
+            continue
+        if wards_overlap(wards, other.wards):
+            taken.add(other.code_slot)
+    free = next((slot for slot in range(SLOTS) if slot not in taken), None)
+    if free is None:
+        raise ApiError(409, "no_code_slot", "every dossier code slot of this ward is taken")
+    return free
+
+
+def login(engine: Engine, username: str, password: str) -> Enrolment:
+    with write_session(engine) as session:
+        user = session.exec(select(User).where(User.username == username)).first()
+        ok = security.verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or user.disabled:
+            raise ApiError(401, "invalid_credentials", "wrong username or password")
+        token = security.new_token()
+        device = Device(
+            id=uuid.uuid4().hex,
+            user_id=user.id,
+            name="login",
+            kind="desktop",
+            token_hash=security.sha256_hex(token),
+            wards=list(user.wards),
+        )
+        session.add(device)
+        _log(session, "login", user.username, user.id, device.id)
+    return Enrolment(device.id, token, None, user.username, user.role, user.wards)
+
+
+def authenticate(engine: Engine, token: str) -> Caller:
+    with read_session(engine) as session:
+        device = session.exec(
+            select(Device).where(Device.token_hash == security.sha256_hex(token))
+        ).first()
+        if device is None:
+            raise ApiError(401, "unauthorized", "unknown token")
+        if device.revoked:
+            raise ApiError(401, "device_revoked", "this device was revoked")
+        user = session.get(User, device.user_id)
+    if user is None or user.disabled:
+        raise ApiError(401, "user_disabled", "this user is disabled")
+    # The user's current scope counts, so narrowing a scope takes effect at once.
+    return Caller(user.id, user.username, user.role, frozenset(user.wards), device.id)
+
+
+def revoke_device(engine: Engine, device_id: str, actor: str = "cli") -> Device:
+    with write_session(engine) as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            raise ApiError(404, "device_not_found", f"no device {device_id}")
+        if not device.revoked:
+            device.revoked = True
+            device.revoked_at = utcnow()
+            session.add(device)
+            _log(session, "revoke_device", actor, device_id=device_id)
+    return device
+
+
+def list_devices(engine: Engine) -> list[tuple[Device, str]]:
+    with read_session(engine) as session:
+        rows = session.exec(
+            select(Device, User.username).join(User).order_by(Device.created_at)
+        ).all()
+    return [(device, username) for device, username in rows]
+
+
+def _user_by_name(session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise ApiError(404, "user_not_found", f"no user {username}")
+    return user
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _log(
+    session: Session,
+    action: str,
+    username: str,
+    user_id: int | None = None,
+    device_id: str | None = None,
+    detail: dict | None = None,
+) -> None:
+    session.add(
+        AuditLog(
+            action=action,
+            username=username,
+            user_id=user_id,
+            device_id=device_id,
+            detail=detail or {},
+        )
+    )

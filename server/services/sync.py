@@ -1,0 +1,366 @@
+"""Push (apply each mutation at most once, field-level merge, domain rules) and pull.
+
+Each mutation runs in its own transaction. Its id goes into `applied_mutation` in the same
+transaction, so the unique key decides between two connections pushing the same batch: the
+loser's insert fails, it rolls back and answers the stored result instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, select
+
+from app.domain import audit as A
+from app.domain import entities as E
+from app.domain.hlc import Clock
+from app.domain.merge import Stamped, merge_fields
+from app.domain.mutations import Change, FieldValue, Mutation, PullResponse, PushResult
+from app.domain.status import INITIAL, can_transition
+from server.core.db import read_session, take_log_lock, write_session
+from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
+from server.scope import Caller, family_of
+
+ATTEMPTS = 4
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Applied:
+    record: Record
+    races: int
+
+
+def push(
+    engine: Engine, caller: Caller, mutations: list[Mutation], clock: Clock
+) -> list[PushResult]:
+    return [apply_once(engine, caller, mutation, clock) for mutation in mutations]
+
+
+def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock) -> PushResult:
+    """Apply one mutation in its own transaction, or answer the result stored for its id."""
+    stored = _stored(engine, mutation.mutation_id)
+    if stored is not None:
+        return stored
+    for _ in range(ATTEMPTS):
+        try:
+            with write_session(engine) as session:
+                if (row := session.get(AppliedMutation, mutation.mutation_id)) is not None:
+                    return _result(row)
+                applied = apply_in(session, caller, mutation, clock)
+                status = "conflict" if applied.races else "applied"
+                session.add(
+                    AppliedMutation(
+                        mutation_id=mutation.mutation_id,
+                        device_id=caller.device_id,
+                        status=status,
+                        version=applied.record.version,
+                    )
+                )
+                session.flush()
+            return PushResult(
+                mutation_id=mutation.mutation_id, status=status, version=applied.record.version
+            )
+        except Rejected as rejected:
+            return PushResult(
+                mutation_id=mutation.mutation_id, status="rejected", reason=rejected.reason
+            )
+        except (IntegrityError, OperationalError):
+            # A twin of this mutation, or a creator of the same record, committed first (or
+            # PostgreSQL broke a deadlock): look again from a fresh transaction.
+            stored = _stored(engine, mutation.mutation_id)
+            if stored is not None:
+                return stored
+    return PushResult(mutation_id=mutation.mutation_id, status="rejected", reason="busy_retry")
+
+
+def _stored(engine: Engine, mutation_id: str) -> PushResult | None:
+    with read_session(engine) as session:
+        row = session.get(AppliedMutation, mutation_id)
+    return _result(row) if row is not None else None
+
+
+def _result(row: AppliedMutation) -> PushResult:
+    return PushResult(mutation_id=row.mutation_id, status=row.status, version=row.version)
+
+
+def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock) -> Applied:
+    """Check and merge one mutation inside the caller's transaction; raises Rejected."""
+    values = {name: fv.value for name, fv in mutation.fields.items()}
+    _check_shape(caller, mutation, values)
+    record = session.exec(
+        select(Record)
+        .where(Record.entity == mutation.entity, Record.entity_id == mutation.entity_id)
+        .with_for_update()
+    ).first()
+    if record is not None and record.ward_code != mutation.ward_code:
+        raise Rejected("ward_mismatch")
+    family = record.family if record else family_of(mutation.entity, values, caller.role)
+    if family not in caller.families:
+        raise Rejected("role_not_permitted")
+    current = {k: Stamped(**v) for k, v in (record.fields if record else {}).items()}
+    _check_rules(caller, mutation.entity, values, current)
+    return _merge_and_store(session, caller, mutation, record, family, current, clock)
+
+
+def _check_shape(caller: Caller, mutation: Mutation, values: dict[str, Any]) -> None:
+    if mutation.entity not in E.ENTITIES:
+        raise Rejected("unknown_entity")
+    if not values:
+        raise Rejected("no_fields")
+    problems = E.validate_fields(mutation.entity, values)
+    if problems:
+        raise Rejected("invalid_fields:" + ",".join(problems)[:400])
+    if "ward_code" in values and values["ward_code"] != mutation.ward_code:
+        raise Rejected("ward_mismatch")
+    if not caller.sees_ward(mutation.ward_code):
+        raise Rejected("ward_out_of_scope")
+
+
+def _check_rules(
+    caller: Caller, entity: str, values: dict[str, Any], current: dict[str, Stamped]
+) -> None:
+    if entity == E.DOSSIER and "status" in values:
+        _check_status(current.get("status"), values["status"])
+    if entity == E.AUDIT:
+        _check_audit(caller, values, current)
+    if entity == E.CONFLICT and values.get("state") not in (None, "open", "resolved"):
+        raise Rejected("invalid_fields:state:choice")
+
+
+def _check_status(current: Stamped | None, target: int | None) -> None:
+    if target is None:
+        raise Rejected("status_required")
+    if current is None or current.value is None:
+        if target not in INITIAL:
+            raise Rejected(f"status_initial:{target}")
+    elif target != current.value and not can_transition(current.value, target):
+        raise Rejected(f"status_transition:{current.value}->{target}")
+
+
+def _check_audit(caller: Caller, values: dict[str, Any], current: dict[str, Stamped]) -> None:
+    now_state = current["review_state"].value if "review_state" in current else None
+    state = now_state or A.ReviewState.DRAFT.value
+    if "review_state" in values and values["review_state"] != state:
+        target = values["review_state"]
+        if not A.can_review_transition(state, target):
+            raise Rejected(f"review_transition:{state}->{target}")
+        if caller.role not in A.who_may(state, target):
+            raise Rejected(f"review_role:{state}->{target}")
+    answers = {k: v for k, v in values.items() if k.startswith(E.ANSWER_PREFIX)}
+    if answers and state not in A.EDITABLE_STATES:
+        raise Rejected(f"audit_not_editable:{state}")
+    version = values.get("template_version") or (
+        current["template_version"].value if "template_version" in current else None
+    )
+    if version is not None and version not in A.TEMPLATES:
+        raise Rejected(f"unknown_template:{version}")
+    if version is None and answers:
+        raise Rejected("template_version_required")
+    for name, answer in answers.items():
+        reason = _answer_reason(version, name[len(E.ANSWER_PREFIX) :], answer)
+        if reason:
+            raise Rejected(f"invalid_answer:{name[len(E.ANSWER_PREFIX) :]}:{reason}")
+
+
+def _answer_reason(version: str, item_id: str, answer: Any) -> str | None:
+    if answer is None:
+        return None
+    try:
+        return A.validate_answer(A.TEMPLATES[version], item_id, answer)
+    except KeyError:
+        return "unknown_item"
+
+
+def _merge_and_store(
+    session: Session,
+    caller: Caller,
+    mutation: Mutation,
+    record: Record | None,
+    family: str,
+    current: dict[str, Stamped],
+    clock: Clock,
+) -> Applied:
+    new_version = (record.version if record else 0) + 1
+    incoming = {k: Stamped(fv.value, fv.hlc) for k, fv in mutation.fields.items()}
+    outcome = merge_fields(
+        current, incoming, base_version=mutation.base_version, new_version=new_version
+    )
+    if record is None:
+        record = Record(
+            entity=mutation.entity,
+            entity_id=mutation.entity_id,
+            ward_code=mutation.ward_code,
+            family=family,
+        )
+    if outcome.races or outcome.fields != current:
+        take_log_lock(session)
+    if outcome.fields != current:
+        record.fields = {k: _stamp_json(s) for k, s in outcome.fields.items()}
+        record.version = new_version
+        record.updated_at = utcnow()
+        if record.entity == E.ATTACHMENT:
+            record.blob_sha256 = _value(outcome.fields.get("sha256"))
+        session.add(record)
+        session.flush()  # a concurrent creator of the same record fails here
+        touched = [k for k, s in outcome.fields.items() if current.get(k) != s]
+        _log_change(
+            session,
+            caller,
+            record,
+            "change",
+            {
+                "mutation_id": mutation.mutation_id,
+                "fields": sorted(touched),
+                "changed": sorted(outcome.changed),
+            },
+        )
+    for race in outcome.races:
+        _record_conflict(session, caller, record, race, clock)
+    return Applied(record, len(outcome.races))
+
+
+def _record_conflict(session: Session, caller: Caller, record: Record, race, clock: Clock) -> None:
+    stamp = clock.now()
+    fields = {
+        "entity": record.entity,
+        "entity_id": record.entity_id,
+        "ward_code": record.ward_code,
+        "field": race.field,
+        "values": [
+            {"value": race.winner.value, "hlc": race.winner.hlc},
+            {"value": race.loser.value, "hlc": race.loser.hlc},
+        ],
+        "state": "open",
+    }
+    conflict = Record(
+        entity=E.CONFLICT,
+        entity_id=str(uuid.uuid4()),
+        ward_code=record.ward_code,
+        family=record.family,
+        version=1,
+        fields={k: {"value": v, "hlc": stamp, "changed_version": 1} for k, v in fields.items()},
+    )
+    session.add(conflict)
+    session.flush()
+    _log_change(
+        session,
+        caller,
+        conflict,
+        "conflict",
+        {
+            "of": f"{record.entity}/{record.entity_id}",
+            "field": race.field,
+        },
+    )
+
+
+def _log_change(
+    session: Session, caller: Caller, record: Record, action: str, detail: dict
+) -> None:
+    session.add(
+        ChangeLog(
+            entity=record.entity,
+            entity_id=record.entity_id,
+            ward_code=record.ward_code,
+            family=record.family,
+            version=record.version,
+        )
+    )
+    session.add(
+        AuditLog(
+            user_id=caller.user_id,
+            username=caller.username,
+            device_id=caller.device_id,
+            action=action,
+            entity=record.entity,
+            entity_id=record.entity_id,
+            ward_code=record.ward_code,
+            version=record.version,
+            detail=detail,
+        )
+    )
+
+
+def _stamp_json(stamp: Stamped) -> dict:
+    return {"value": stamp.value, "hlc": stamp.hlc, "changed_version": stamp.changed_version}
+
+
+def _value(stamp: Stamped | None) -> Any:
+    return stamp.value if stamp is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Pull
+
+
+def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PullResponse:
+    """Whole record states whose latest change is after `cursor`, in change-log order."""
+    query = (
+        select(ChangeLog, Record)
+        .join(
+            Record,
+            and_(
+                Record.entity == ChangeLog.entity,
+                Record.entity_id == ChangeLog.entity_id,
+                Record.version == ChangeLog.version,  # older log rows of a record are skipped
+            ),
+        )
+        .where(ChangeLog.seq > cursor, ChangeLog.family.in_(sorted(caller.families)))
+        .order_by(ChangeLog.seq)
+        .limit(limit + 1)
+    )
+    if not caller.all_wards:
+        query = query.where(ChangeLog.ward_code.in_(sorted(caller.wards)))
+    with read_session(engine) as session:
+        rows = session.exec(query).all()
+    changes = [_change(log, record) for log, record in rows[:limit]]
+    next_cursor = changes[-1].seq if changes else cursor
+    _note_cursor(engine, caller.device_id, cursor)
+    return PullResponse(changes=changes, next_cursor=next_cursor, has_more=len(rows) > limit)
+
+
+def _change(log: ChangeLog, record: Record) -> Change:
+    return Change(
+        seq=log.seq,
+        entity=record.entity,
+        entity_id=record.entity_id,
+        ward_code=record.ward_code,
+        version=record.version,
+        fields={k: FieldValue(value=v["value"], hlc=v["hlc"]) for k, v in record.fields.items()},
+    )
+
+
+def _note_cursor(engine: Engine, device_id: str, cursor: int) -> None:
+    """Remember how far the device has confirmed (the cursor it asks from), for the lag metric."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(Device)
+            .where(Device.id == device_id, Device.last_pull_cursor < cursor)
+            .values(last_pull_cursor=cursor, last_seen_at=utcnow())
+        )
+
+
+def sync_lag(engine: Engine) -> dict[str, int]:
+    with read_session(engine) as session:
+        head = session.exec(select(func.max(ChangeLog.seq))).one() or 0
+        active = select(Device).where(Device.revoked.is_(False), Device.kind == "tablet")
+        cursors = [d.last_pull_cursor for d in session.exec(active)]
+    behind = [head - c for c in cursors if c < head]
+    return {
+        "head": head,
+        "devices": len(cursors),
+        "devices_behind": len(behind),
+        "lag_max": max(behind, default=0),
+        "lag_sum": sum(behind),
+    }

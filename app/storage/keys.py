@@ -293,11 +293,13 @@ class KeyVault:
         secret_store: DeviceSecretStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`settings` apply to create/change_pin; unlock uses those stored with the key.
+        """`settings` apply to create, and to change_pin when given (else the stored ones are
+        kept); unlock always uses those stored with the key.
         `secret_store` overrides the keystore choice; `clock` (wall-clock seconds) lets tests step
         time; wall clock because the delay must survive a restart."""
         self.data_dir = Path(data_dir)
         self.settings = settings or KeySettings()
+        self._settings_given = settings is not None
         self._secret_store = secret_store
         self._clock = clock
 
@@ -324,7 +326,7 @@ class KeyVault:
         device_secret = secrets.token_bytes(KEY_BYTES)
         store = self._put_device_secret(store_id, device_secret)
         data_key = secrets.token_bytes(KEY_BYTES)
-        self._write_key_file(data_key, pin, store_id, store.kind, device_secret)
+        self._write_key_file(data_key, pin, store_id, store.kind, device_secret, self.settings)
         self._save_state(_UnlockState())
         return data_key
 
@@ -339,7 +341,10 @@ class KeyVault:
         old, new = _normalise_pin(old), _normalise_pin(new)
         keyfile, device_secret = self._load()
         data_key = self._attempt(keyfile, device_secret, old)
-        self._write_key_file(data_key, new, keyfile.store_id, keyfile.secret_store, device_secret)
+        settings = self.settings if self._settings_given else keyfile.settings
+        self._write_key_file(
+            data_key, new, keyfile.store_id, keyfile.secret_store, device_secret, settings
+        )
 
     def destroy(self) -> None:
         """Crypto-erase: overwrite and delete the wrapped key, erase the device secret."""
@@ -400,17 +405,23 @@ class KeyVault:
         return AESGCM(kek).decrypt(keyfile.nonce, keyfile.wrapped, keyfile.aad())
 
     def _write_key_file(
-        self, data_key: bytes, pin: str, store_id: str, kind: str, device_secret: bytes
+        self,
+        data_key: bytes,
+        pin: str,
+        store_id: str,
+        kind: str,
+        device_secret: bytes,
+        settings: KeySettings,
     ) -> None:
         keyfile = _KeyFile(
             store_id=store_id,
             secret_store=kind,
-            settings=self.settings,
+            settings=settings,
             salt=secrets.token_bytes(16),
             nonce=secrets.token_bytes(NONCE_BYTES),
             wrapped=b"",
         )
-        kek = _kek(pin, keyfile.salt, store_id, device_secret, self.settings)
+        kek = _kek(pin, keyfile.salt, store_id, device_secret, settings)
         keyfile.wrapped = AESGCM(kek).encrypt(keyfile.nonce, data_key, keyfile.aad())
         _write_atomic(self.key_path, keyfile.to_bytes())
 

@@ -130,6 +130,15 @@ def test_change_pin_rewraps_the_same_key(make_vault, clock) -> None:
         make_vault().unlock("2468")
 
 
+def test_change_pin_keeps_stored_settings_unless_new_ones_are_given(make_vault, tmp_path) -> None:
+    make_vault(max_attempts=4).create("2468")
+    directory = tmp_path / "data"
+    KeyVault(directory, secret_store=FileSecretStore(directory)).change_pin("2468", "1357")
+    assert json.loads((directory / KEY_FILE).read_text())["settings"]["max_attempts"] == 4
+    make_vault(max_attempts=6).change_pin("1357", "9753")
+    assert json.loads((directory / KEY_FILE).read_text())["settings"]["max_attempts"] == 6
+
+
 def test_change_pin_with_wrong_old_pin_counts_and_keeps_key(make_vault, clock) -> None:
     vault = make_vault()
     data_key = vault.create("2468")

@@ -1,0 +1,84 @@
+"""Wards from vietnam-provinces and the procedure catalogue in assets/procedures.json."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+
+from app.domain import reference
+from app.domain.models import Procedure, Ward
+
+
+def test_all_commune_level_units():
+    wards = reference.wards()
+    assert len(wards) == 3321
+    codes = [w.code for w in wards]
+    assert len(set(codes)) == len(codes)
+    assert all(re.fullmatch(r"\d{5}", c) for c in codes)
+    assert codes == sorted(codes)
+    assert {w.division_type for w in wards} == {"phường", "xã", "đặc khu"}
+    assert all(isinstance(w, Ward) and re.fullmatch(r"\d{2}", w.province_code) for w in wards)
+    assert len({w.province_code for w in wards}) == 34 == len(reference.provinces())
+
+
+def test_hanoi_has_126_units():
+    hanoi = reference.hanoi_wards()
+    assert len(hanoi) == 126
+    assert {w.province_code for w in hanoi} == {reference.HANOI}
+    assert {w.province_name for w in hanoi} == {"Thành phố Hà Nội"}
+    assert reference.wards("01") == hanoi
+
+
+def test_ward_lookup():
+    hoan_kiem = reference.ward("00070")
+    assert hoan_kiem.name == "Phường Hoàn Kiếm"
+    assert hoan_kiem.division_type == "phường"
+    assert reference.is_ward_code("00070") and not reference.is_ward_code("70")
+    with pytest.raises(KeyError, match="99999"):
+        reference.ward("99999")
+
+
+def test_catalogue_has_enough_real_procedures():
+    procs = reference.procedures()
+    assert len(procs) >= 35
+    codes = [p.code for p in procs]
+    assert len(set(codes)) == len(codes)
+    for p in procs:
+        assert isinstance(p, Procedure)
+        assert reference.PROCEDURE_CODE.fullmatch(p.code), p.code
+        assert p.processing_days >= 0 and p.fee >= 0
+        assert p.name and p.field and p.source and p.required_documents
+        assert p.code in p.source  # each names its national database entry
+        for doc in p.required_documents:
+            assert doc.name and doc.originals + doc.copies >= 1, (p.code, doc.name)
+
+
+def test_catalogue_text_is_nfc_vietnamese():
+    for p in reference.procedures():
+        for text in (p.name, p.field, p.fee_note, p.source):
+            assert unicodedata.normalize("NFC", text) == text, p.code
+
+
+def test_known_codes():
+    assert reference.procedure("1.001193").name == "Thủ tục đăng ký khai sinh"
+    assert reference.procedure("1.000894").name == "Thủ tục đăng ký kết hôn"
+    assert reference.procedure("2.000815").field == "Chứng thực"
+    assert reference.procedure("1.004873").processing_days == 3
+    with pytest.raises(KeyError, match="9.999999"):
+        reference.procedure("9.999999")
+
+
+def test_search_is_diacritic_insensitive():
+    birth = [p.code for p in reference.search_procedures("khai sinh")]
+    assert birth[0] == "1.001193"
+    assert "1.004884" in birth  # đăng ký lại khai sinh
+    assert "1.000894" not in birth
+    marriage = [p.code for p in reference.search_procedures("dang ky ket hon")]
+    assert marriage[0] == "1.000894"
+    assert [p.code for p in reference.search_procedures("ĐĂNG KÝ KẾT HÔN")] == marriage
+    assert [p.code for p in reference.search_procedures("1.0011")][0] == "1.001193"
+    assert reference.search_procedures("   ") == []
+    assert reference.search_procedures("xyzzy") == []
+    assert len(reference.search_procedures("chung thuc", limit=3)) == 3

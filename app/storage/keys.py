@@ -35,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import keyring
 import keyring.backend
@@ -277,9 +277,7 @@ class _KeyFile:
                 wrapped=_unb64(body["wrapped"]),
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise StorageError(
-                "Tệp khóa bị hỏng / The key file is damaged"
-            ) from exc
+            raise StorageError("Tệp khóa bị hỏng / The key file is damaged") from exc
 
 
 class KeyVault:
@@ -390,11 +388,11 @@ class KeyVault:
         try:
             data_key = self._unwrap(keyfile, device_secret, pin)
         except InvalidTag:
-            return self._failed(policy, pending)
+            self._failed(policy, pending)
         self._save_state(_UnlockState())
         return data_key
 
-    def _failed(self, policy: KeySettings, state: _UnlockState) -> bytes:
+    def _failed(self, policy: KeySettings, state: _UnlockState) -> NoReturn:
         if state.failures >= policy.max_attempts:
             self.destroy()
             raise StoreDestroyed()

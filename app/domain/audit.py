@@ -510,6 +510,8 @@ def validate_answer(tpl: AuditTemplate, item_id: str, answer: Any) -> str | None
         item = tpl.item(item_id)
     except KeyError:
         return "unknown_item"
+    if isinstance(answer, BaseModel):  # e.g. models.AuditAnswer
+        answer = answer.model_dump()
     if not isinstance(answer, dict):
         return "not_an_answer"
     if not isinstance(answer.get("note", ""), str | None):
@@ -531,11 +533,13 @@ def item_score(tpl: AuditTemplate, item_id: str, answer: Any) -> float | None:
         return 0.0
     if reason:
         return None
+    if isinstance(answer, BaseModel):
+        answer = answer.model_dump()
     item = tpl.item(item_id)
     return _raw_score(item, answer.get("value"), answer.get("photos") or [])
 
 
-def score(tpl: AuditTemplate, answers: dict[str, dict]) -> AuditScore:
+def score(tpl: AuditTemplate, answers: dict[str, Any]) -> AuditScore:
     """Score an audit's answers (item id -> {"value", "note", "photos"}) by the module's rule."""
     missing: list[str] = []
     failing: list[str] = []

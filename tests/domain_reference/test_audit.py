@@ -211,3 +211,13 @@ def test_who_may():
         R.APPROVED,
         R.REJECTED,
     ]
+
+
+def test_answers_may_be_the_shared_pydantic_model(tpl):
+    from app.domain.models import AuditAnswer
+
+    answers = {k: AuditAnswer(**v) for k, v in full_answers(tpl).items()}
+    assert audit.score(tpl, answers).total == 100.0
+    assert audit.validate_answer(tpl, "network.firewall", AuditAnswer(value=True)) == (
+        "photo_missing"
+    )

@@ -68,8 +68,14 @@ def _associated_data(table: str, row_id: str, version: int) -> bytes:
     t = table.encode()
     r = str(row_id).encode()
     return b"".join(
-        (_FORMAT_BYTE, struct.pack(">H", len(t)), t, struct.pack(">H", len(r)), r,
-         struct.pack(">q", version))
+        (
+            _FORMAT_BYTE,
+            struct.pack(">H", len(t)),
+            t,
+            struct.pack(">H", len(r)),
+            r,
+            struct.pack(">q", version),
+        )
     )
 
 

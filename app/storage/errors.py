@@ -45,10 +45,7 @@ class LockedOut(StorageError):
 
     def __str__(self) -> str:
         secs = _seconds(self.retry_after_s)
-        return (
-            f"Tạm khóa, vui lòng thử lại sau {secs} giây / "
-            f"Locked, try again in {secs} seconds"
-        )
+        return f"Tạm khóa, vui lòng thử lại sau {secs} giây / Locked, try again in {secs} seconds"
 
 
 class StoreDestroyed(StorageError):

@@ -69,9 +69,7 @@ class KeySettings:
     @classmethod
     def for_tests(cls, **overrides: Any) -> KeySettings:
         """Cheap Argon2 for tests; the attempt policy stays the production one unless overridden."""
-        cheap: dict[str, Any] = dict(
-            argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1
-        )
+        cheap: dict[str, Any] = dict(argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1)
         return cls(**(cheap | overrides))
 
     def delay_after(self, failures: int) -> float:

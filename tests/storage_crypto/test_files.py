@@ -91,8 +91,13 @@ def test_truncation_is_detected(store: SealedFileStore) -> None:
     sha = store.put(document(3 * CHUNK_BYTES + 5))
     path = sealed_path(store, sha)
     original = path.read_bytes()
-    for length in (HEADER_BYTES + 2 * SEALED_CHUNK, HEADER_BYTES + SEALED_CHUNK, HEADER_BYTES,
-                   len(original) - 1, 3):
+    for length in (
+        HEADER_BYTES + 2 * SEALED_CHUNK,
+        HEADER_BYTES + SEALED_CHUNK,
+        HEADER_BYTES,
+        len(original) - 1,
+        3,
+    ):
         path.write_bytes(original[:length])
         with pytest.raises(TamperError):
             store.get(sha)

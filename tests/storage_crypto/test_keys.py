@@ -182,9 +182,10 @@ def test_missing_device_secret_stops_unlock_without_spending(make_vault) -> None
     with pytest.raises(StorageError) as err:
         vault.unlock("2468")
     assert not isinstance(err.value, WrongPin)
-    assert not (vault.data_dir / STATE_FILE).exists() or json.loads(
-        (vault.data_dir / STATE_FILE).read_text()
-    )["failures"] == 0
+    assert (
+        not (vault.data_dir / STATE_FILE).exists()
+        or json.loads((vault.data_dir / STATE_FILE).read_text())["failures"] == 0
+    )
 
 
 def test_device_secret_binds_the_key(make_vault, tmp_path: Path) -> None:

@@ -1,0 +1,114 @@
+"""Versioned schema migrations: an ordered list, each run once in its own transaction.
+
+A migration's SQL is frozen once released: change the schema by appending a new function,
+never by editing an old one. `schema_version` holds how many have run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Connection
+
+Migration = Callable[[Connection], None]
+
+
+def _run(conn: Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.exec_driver_sql(statement)
+
+
+def m001_core(conn: Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL UNIQUE,
+            ward_code TEXT NOT NULL DEFAULT '',
+            version INTEGER NOT NULL DEFAULT 0,
+            local_rev INTEGER NOT NULL DEFAULT 1,
+            readable TEXT NOT NULL,
+            sealed BLOB NOT NULL,
+            parent_id TEXT,
+            code TEXT,
+            procedure_code TEXT,
+            status INTEGER,
+            channel INTEGER,
+            received_at TEXT,
+            appointment_date TEXT,
+            finished_at TEXT,
+            returned_at TEXT,
+            state TEXT,
+            sync_state TEXT NOT NULL DEFAULT 'pending',
+            sync_reason TEXT
+        );
+        CREATE TABLE terms (
+            term BLOB NOT NULL,
+            kind TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            PRIMARY KEY (term, kind, entity_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mutation_id TEXT NOT NULL UNIQUE,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sealed BLOB NOT NULL
+        );
+        CREATE INDEX outbox_entity_id ON outbox (entity_id);
+        CREATE TABLE sync_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            cursor INTEGER NOT NULL DEFAULT 0,
+            last_synced_at TEXT
+        );
+        INSERT INTO sync_state (id, cursor) VALUES (1, 0);
+        CREATE TABLE settings (key TEXT PRIMARY KEY, sealed BLOB NOT NULL)
+        """,
+    )
+
+
+def m002_query_indexes_and_blobs(conn: Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE INDEX records_due ON records (entity, appointment_date);
+        CREATE INDEX records_status_due ON records (entity, status, appointment_date);
+        CREATE INDEX records_procedure_due ON records (entity, procedure_code, appointment_date);
+        CREATE INDEX records_received ON records (entity, received_at);
+        CREATE INDEX records_code ON records (entity, code);
+        CREATE INDEX records_parent ON records (parent_id);
+        CREATE INDEX records_state ON records (entity, state);
+        CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            uploaded INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_core, m002_query_indexes_and_blobs]
+
+
+def current_version(conn: Connection) -> int:
+    conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.exec_driver_sql("SELECT version FROM schema_version").first()
+    return row[0] if row else 0
+
+
+def migrate(conn: Connection, migrations: list[Migration] | None = None) -> int:
+    """Run the migrations not yet applied (inside the caller's transaction); the new version."""
+    steps = MIGRATIONS if migrations is None else migrations
+    version = current_version(conn)
+    if version > len(steps):
+        raise RuntimeError(f"store schema {version} is newer than this app ({len(steps)})")
+    for step in steps[version:]:
+        step(conn)
+    conn.exec_driver_sql("DELETE FROM schema_version")
+    conn.exec_driver_sql("INSERT INTO schema_version (version) VALUES (?)", (len(steps),))
+    return len(steps)

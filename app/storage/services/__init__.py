@@ -1,0 +1,28 @@
+"""Services over the local store: what views and the CLI call. No SQL outside `app/storage`."""
+
+from app.storage.services.attachments import AttachmentService
+from app.storage.services.audits import AuditNotEditable, AuditService, InvalidAnswer
+from app.storage.services.dossiers import (
+    DossierQuery,
+    DossierService,
+    ImportReport,
+    InvalidTransition,
+)
+from app.storage.services.local_store import LocalStore, create_store, open_store, store_exists
+from app.storage.services.records import NotFound
+
+__all__ = [
+    "AttachmentService",
+    "AuditNotEditable",
+    "AuditService",
+    "DossierQuery",
+    "DossierService",
+    "ImportReport",
+    "InvalidAnswer",
+    "InvalidTransition",
+    "LocalStore",
+    "NotFound",
+    "create_store",
+    "open_store",
+    "store_exists",
+]

@@ -1,0 +1,158 @@
+"""Infrastructure audits filled on site: one record, one field per answered item.
+
+Each answer is its own field (`answers.<item_id>`) with its own clock stamp, so two auditors
+filling different sections of one audit offline both keep their work after sync.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from app.domain import audit as A
+from app.domain import entities as E
+from app.domain.models import Audit, AuditAnswer
+from app.storage.db import Database
+from app.storage.errors import StorageError
+from app.storage.services.dossiers import iso_utc, utc_now
+from app.storage.services.records import Record, RecordStore
+
+EDITABLE_FIELDS = frozenset({"notes", "position", "auditor"})
+
+
+class AuditNotEditable(StorageError):
+    def __init__(self, state: str) -> None:
+        self.state = state
+        super().__init__(state)
+
+    def __str__(self) -> str:
+        return (
+            f"Phiếu khảo sát ở trạng thái {self.state}, không sửa được / "
+            f"The audit is {self.state} and cannot be edited"
+        )
+
+
+class InvalidAnswer(StorageError, ValueError):
+    def __init__(self, item_id: str, reason: str) -> None:
+        self.item_id, self.reason = item_id, reason
+        super().__init__(item_id, reason)
+
+    def __str__(self) -> str:
+        return f"Câu trả lời không hợp lệ ({self.item_id}: {self.reason}) / Invalid answer"
+
+
+def to_audit(record: Record) -> Audit:
+    values: dict[str, Any] = {}
+    answers: dict[str, AuditAnswer] = {}
+    for name, value in record.values().items():
+        if name.startswith(E.ANSWER_PREFIX):
+            if value is not None:
+                answers[name[len(E.ANSWER_PREFIX) :]] = AuditAnswer.model_validate(value)
+        elif value is not None:
+            values[name] = value
+    return Audit(
+        id=record.entity_id,
+        **values,
+        answers=answers,
+        version=record.version,
+        sync_state=record.sync_state,
+        sync_reason=record.sync_reason,
+    )
+
+
+def _answers(record: Record) -> dict[str, dict]:
+    return {
+        name[len(E.ANSWER_PREFIX) :]: value
+        for name, value in record.values().items()
+        if name.startswith(E.ANSWER_PREFIX) and value is not None
+    }
+
+
+class AuditService:
+    def __init__(self, db: Database, records: RecordStore) -> None:
+        self._db = db
+        self._records = records
+
+    def create(self, ward_code: str, template_version: str, auditor: str) -> Audit:
+        A.template(template_version)  # KeyError for an unknown template
+        fields = {
+            "ward_code": ward_code,
+            "template_version": template_version,
+            "review_state": A.ReviewState.DRAFT.value,
+            "auditor": auditor,
+            "started_at": iso_utc(utc_now()),
+        }
+        with self._db.write() as conn:
+            record = self._records.write_local(conn, E.AUDIT, str(uuid.uuid4()), ward_code, fields)
+        return to_audit(record)
+
+    def answer(self, audit_id: str, item_id: str, answer: AuditAnswer) -> Audit:
+        with self._db.write() as conn:
+            record = self._editable(conn, audit_id)
+            tpl = A.template(record.value("template_version"))
+            body = answer.model_dump()
+            reason = A.validate_answer(tpl, item_id, body)
+            if reason and reason != "photo_missing":  # evidence may be attached later
+                raise InvalidAnswer(item_id, reason)
+            answers = _answers(record) | {item_id: body}
+            changes = {
+                f"{E.ANSWER_PREFIX}{item_id}": body,
+                "score": A.score(tpl, answers).total,
+            }
+            record = self._records.write_local(
+                conn, E.AUDIT, audit_id, record.ward_code, changes, record
+            )
+        return to_audit(record)
+
+    def set_fields(self, audit_id: str, **fields: Any) -> Audit:
+        unknown = set(fields) - EDITABLE_FIELDS
+        if unknown:
+            raise ValueError(f"audit fields not editable here: {sorted(unknown)}")
+        with self._db.write() as conn:
+            record = self._editable(conn, audit_id)
+            record = self._records.write_local(
+                conn, E.AUDIT, audit_id, record.ward_code, fields, record
+            )
+        return to_audit(record)
+
+    def submit(self, audit_id: str) -> Audit:
+        with self._db.write() as conn:
+            record = self._records.get(conn, E.AUDIT, audit_id)
+            state = record.value("review_state")
+            if not A.can_review_transition(state, A.ReviewState.SUBMITTED):
+                raise AuditNotEditable(state)
+            tpl = A.template(record.value("template_version"))
+            changes = {
+                "review_state": A.ReviewState.SUBMITTED.value,
+                "submitted_at": iso_utc(utc_now()),
+                "score": A.score(tpl, _answers(record)).total,
+            }
+            record = self._records.write_local(
+                conn, E.AUDIT, audit_id, record.ward_code, changes, record
+            )
+        return to_audit(record)
+
+    def get(self, audit_id: str) -> Audit:
+        with self._db.read() as conn:
+            return to_audit(self._records.get(conn, E.AUDIT, audit_id))
+
+    def list(self, ward_code: str | None = None, review_state: str | None = None) -> list[Audit]:
+        where, params = ["entity = ?"], [E.AUDIT]
+        if ward_code:
+            where.append("ward_code = ?")
+            params.append(ward_code)
+        if review_state:
+            where.append("state = ?")
+            params.append(str(review_state))
+        with self._db.read() as conn:
+            records = self._records.select(
+                conn, f"WHERE {' AND '.join(where)} ORDER BY received_at DESC, id", params
+            )
+        return [to_audit(r) for r in records]
+
+    def _editable(self, conn, audit_id: str) -> Record:
+        record = self._records.get(conn, E.AUDIT, audit_id)
+        state = record.value("review_state")
+        if state not in {s.value for s in A.EDITABLE_STATES}:
+            raise AuditNotEditable(state)
+        return record

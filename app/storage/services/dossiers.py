@@ -1,0 +1,506 @@
+"""Dossiers at the one-stop counter: receive, move through statuses, list, search, import."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection
+
+from app.domain import codes, reference
+from app.domain import entities as E
+from app.domain.calendar import WorkingCalendar
+from app.domain.models import Dashboard, Dossier, DossierEvent, Page, ReceiveDossier
+from app.domain.status import FINISHED, INITIAL, DossierStatus, can_transition, is_open
+from app.domain.text import digits
+from app.domain.timeliness import Timeliness, on_time_rate
+from app.storage.db import Database
+from app.storage.errors import StorageError
+from app.storage.services.records import Record, RecordStore
+from app.storage.settings import SettingsStore
+from app.storage.tables import TERM_ID, TERM_NAME
+
+VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST: a fixed offset
+OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
+FINISHED_STATUSES = tuple(int(s) for s in FINISHED)
+# Statuses an imported dossier may have: intake states, or already being processed.
+IMPORTABLE = frozenset(INITIAL | {DossierStatus.IN_PROCESS})
+DUE_SOON_WORKING_DAYS = 5
+_IN_CHUNK = 500
+
+
+class InvalidTransition(StorageError):
+    """The status machine (`app.domain.status`) does not allow this move."""
+
+    def __init__(self, current: int, target: int) -> None:
+        self.current, self.target = current, target
+        super().__init__(current, target)
+
+    def __str__(self) -> str:
+        return (
+            f"Không thể chuyển hồ sơ từ trạng thái {self.current} sang {self.target} / "
+            f"A dossier cannot move from status {self.current} to {self.target}"
+        )
+
+
+@dataclass(frozen=True)
+class DossierQuery:
+    search: str = ""
+    status: int | None = None
+    overdue: bool = False
+    due_within_days: int | None = None
+    procedure_code: str | None = None
+    today: dt.date | None = None
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    skipped_duplicates: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """One text form for every stored instant, so string order is time order."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)  # the models say naive means UTC
+    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(VN_TZ).date()
+
+
+def vn_today() -> dt.date:
+    return dt.datetime.now(VN_TZ).date()
+
+
+def to_dossier(record: Record) -> Dossier:
+    values = {k: v for k, v in record.values().items() if v is not None}
+    return Dossier(
+        id=record.entity_id,
+        **values,
+        version=record.version,
+        sync_state=record.sync_state,
+        sync_reason=record.sync_reason,
+    )
+
+
+def to_event(record: Record) -> DossierEvent:
+    values = {k: v for k, v in record.values().items() if v is not None and k != "ward_code"}
+    values.setdefault("from_status", None)
+    return DossierEvent(id=record.entity_id, **values)
+
+
+class DossierService:
+    def __init__(
+        self,
+        db: Database,
+        records: RecordStore,
+        settings: SettingsStore,
+        calendar: WorkingCalendar | None = None,
+    ) -> None:
+        self._db = db
+        self._records = records
+        self._settings = settings
+        self._calendar = calendar or WorkingCalendar()
+
+    # ------------------------------------------------------------------ writes
+
+    def receive(self, req: ReceiveDossier) -> Dossier:
+        with self._db.write() as conn:
+            fields = self._new_fields(conn, req)
+            dossier = self._write_new(conn, [(fields, req.actor)])[0]
+        return to_dossier(dossier)
+
+    def receive_many(self, reqs: Iterable[ReceiveDossier]) -> int:
+        """Receive many dossiers in ONE transaction (bulk intake, benchmarks). Returns the count."""
+        with self._db.write() as conn:
+            batch = [(self._new_fields(conn, r), r.actor) for r in reqs]
+            return len(self._write_new(conn, batch))
+
+    def change_status(
+        self,
+        dossier_id: str,
+        to_status: int,
+        *,
+        note: str = "",
+        appointment_date: dt.date | None = None,
+        result: str | None = None,
+        actor: str = "",
+    ) -> Dossier:
+        with self._db.write() as conn:
+            record = self._records.get(conn, E.DOSSIER, dossier_id)
+            current = int(record.value("status"))
+            if not can_transition(current, int(to_status)):
+                raise InvalidTransition(current, int(to_status))
+            target = DossierStatus(to_status)
+            now = iso_utc(utc_now())
+            changes: dict[str, Any] = {"status": int(target)}
+            if target == DossierStatus.COMPLETED:
+                changes["finished_at"] = now
+            if target == DossierStatus.RETURNED:
+                changes["returned_at"] = now
+                if not record.value("finished_at"):
+                    changes["finished_at"] = now
+            if appointment_date is not None:
+                changes["appointment_date"] = appointment_date.isoformat()
+            if result is not None:
+                changes["result"] = result
+            event = self._event_fields(record.entity_id, record.ward_code, now, current,
+                                       int(target), actor, note, appointment_date)
+            updated, _ = self._records.write_local_many(
+                conn,
+                [
+                    (E.DOSSIER, dossier_id, record.ward_code, changes, record),
+                    (E.DOSSIER_EVENT, str(uuid.uuid4()), record.ward_code, event, None),
+                ],
+            )
+        return to_dossier(updated)
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, dossier_id: str) -> Dossier:
+        with self._db.read() as conn:
+            return to_dossier(self._records.get(conn, E.DOSSIER, dossier_id))
+
+    def history(self, dossier_id: str) -> list[DossierEvent]:
+        with self._db.read() as conn:
+            self._records.get(conn, E.DOSSIER, dossier_id)  # NotFound for an unknown dossier
+            events = self._records.select(
+                conn,
+                "WHERE parent_id = ? AND entity = ? ORDER BY received_at, id",
+                (dossier_id, E.DOSSIER_EVENT),
+            )
+        return [to_event(e) for e in events]
+
+    def list(self, query: DossierQuery, offset: int = 0, limit: int = 50) -> Page[Dossier]:
+        where, params = self._where(query)
+        with self._db.read() as conn:
+            total = conn.exec_driver_sql(
+                f"SELECT count(*) FROM records WHERE {where}", tuple(params)
+            ).scalar_one()
+            records = self._records.select(
+                conn,
+                f"WHERE {where} ORDER BY appointment_date, id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            )
+        return Page[Dossier](
+            items=[to_dossier(r) for r in records], total=total, offset=offset, limit=limit
+        )
+
+    def dashboard(self, today: dt.date) -> Dashboard:
+        start = iso_utc(dt.datetime.combine(today, dt.time(), VN_TZ))
+        end = iso_utc(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), VN_TZ))
+        soon = self._calendar.add_working_days(today, DUE_SOON_WORKING_DAYS).isoformat()
+        day = today.isoformat()
+        open_marks = ", ".join("?" * len(OPEN_STATUSES))
+        fin_marks = ", ".join("?" * len(FINISHED_STATUSES))
+        sql = f"""
+            SELECT
+              sum(received_at >= ? AND received_at < ?),
+              sum(status IN ({open_marks}) AND appointment_date >= ? AND appointment_date <= ?),
+              sum(status IN ({open_marks}) AND appointment_date < ?),
+              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) < appointment_date),
+              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) = appointment_date),
+              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) > appointment_date)
+            FROM records WHERE entity = 'dossier'"""
+        params = (start, end, *OPEN_STATUSES, day, soon, *OPEN_STATUSES, day,
+                  *FINISHED_STATUSES, *FINISHED_STATUSES, *FINISHED_STATUSES)
+        with self._db.read() as conn:
+            row = conn.exec_driver_sql(sql, params).one()
+        received, due_soon, overdue, early, on_time, late = (int(v or 0) for v in row)
+        within = self._count_open_within(day)
+        kinds = [
+            *repeat(Timeliness.WITHIN, within),
+            *repeat(Timeliness.OVERDUE, overdue),
+            *repeat(Timeliness.EARLY, early),
+            *repeat(Timeliness.ON_TIME, on_time),
+            *repeat(Timeliness.LATE, late),
+        ]
+        return Dashboard(
+            received_today=received,
+            due_soon=due_soon,
+            overdue=overdue,
+            on_time_rate=on_time_rate(kinds),
+        )
+
+    def _count_open_within(self, day: str) -> int:
+        marks = ", ".join("?" * len(OPEN_STATUSES))
+        with self._db.read() as conn:
+            return conn.exec_driver_sql(
+                f"SELECT count(*) FROM records WHERE entity = 'dossier' "
+                f"AND status IN ({marks}) AND appointment_date >= ?",
+                (*OPEN_STATUSES, day),
+            ).scalar_one()
+
+    # ------------------------------------------------------------------ import
+
+    def import_rows(self, rows: Iterable[dict[str, Any]], *, first_line: int = 2) -> ImportReport:
+        """Validate every row, then write all good, new rows in ONE transaction.
+
+        A row's line number is `row["line_no"]` when given, else `first_line` + its position
+        (line 1 being a header). Duplicates (same code, or when the code is empty the same
+        procedure, ID number and receipt time) are skipped, so re-importing a file is a no-op.
+        """
+        report = ImportReport()
+        good: list[tuple[int, ReceiveDossier]] = []
+        for position, row in enumerate(rows):
+            line = int(row.get("line_no") or first_line + position)
+            req, reason = _parse_import_row(row)
+            if reason:
+                report.errors.append((line, reason))
+            else:
+                good.append((line, req))
+        with self._db.write() as conn:
+            fresh = self._drop_duplicates(conn, good, report)
+            batch = []
+            for line, req in fresh:
+                try:
+                    batch.append((self._new_fields(conn, req), req.actor))
+                except codes.SequenceExhausted as exc:
+                    report.errors.append((line, str(exc)))
+            self._write_new(conn, batch)
+            report.imported = len(batch)
+        report.errors.sort()
+        return report
+
+    def _drop_duplicates(
+        self, conn: Connection, rows: list[tuple[int, ReceiveDossier]], report: ImportReport
+    ) -> list[tuple[int, ReceiveDossier]]:
+        existing = self._existing_codes(conn, [r.code for _, r in rows if r.code])
+        seen_keys: set[tuple[str, str, str]] = set()
+        fresh = []
+        for line, req in rows:
+            if req.code:
+                duplicate = req.code in existing
+                existing.add(req.code)
+            else:
+                key = (req.procedure_code, digits(req.applicant_id_number),
+                       iso_utc(req.received_at) if req.received_at else "")
+                duplicate = key in seen_keys or self._natural_key_exists(conn, *key)
+                seen_keys.add(key)
+            if duplicate:
+                report.skipped_duplicates += 1
+            else:
+                fresh.append((line, req))
+        return fresh
+
+    def _existing_codes(self, conn: Connection, wanted: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[i : i + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                c
+                for (c,) in conn.exec_driver_sql(
+                    f"SELECT code FROM records WHERE entity = 'dossier' AND code IN ({marks})",
+                    tuple(chunk),
+                )
+            )
+        return found
+
+    def _natural_key_exists(
+        self, conn: Connection, procedure_code: str, id_number: str, received_at: str
+    ) -> bool:
+        if not id_number or not received_at:
+            return False
+        terms = self._records.index.id_terms(id_number)
+        row = conn.exec_driver_sql(
+            "SELECT 1 FROM terms t JOIN records r ON r.entity_id = t.entity_id "
+            "WHERE t.term = ? AND t.kind = ? AND r.entity = 'dossier' "
+            "AND r.procedure_code = ? AND r.received_at = ? LIMIT 1",
+            (terms[0], TERM_ID, procedure_code, received_at),
+        ).first()
+        return row is not None
+
+    # ------------------------------------------------------------------ internals
+
+    def _new_fields(self, conn: Connection, req: ReceiveDossier) -> dict[str, Any]:
+        try:
+            proc = reference.procedure(req.procedure_code)
+        except KeyError as exc:
+            raise ValueError(str(exc)) from None
+        received = req.received_at or utc_now()
+        day = local_date(received)
+        return {
+            "code": req.code or self._issue_code(conn, req.ward_code, day),
+            "procedure_code": proc.code,
+            "ward_code": req.ward_code,
+            "applicant_name": req.applicant_name,
+            "applicant_id_number": req.applicant_id_number,
+            "applicant_phone": req.applicant_phone,
+            "applicant_address": req.applicant_address,
+            "channel": int(req.channel),
+            "received_at": iso_utc(received),
+            "appointment_date": self._calendar.add_working_days(
+                day, proc.processing_days
+            ).isoformat(),
+            "status": int(req.status),
+            "documents": [d.model_dump() for d in req.documents],
+            "notes": req.notes,
+            "fee": proc.fee,
+        }
+
+    def _issue_code(self, conn: Connection, ward_code: str, day: dt.date) -> str:
+        """The next code of this device's slot for that day (never shared with another device)."""
+        agency = self._settings.get_in(conn, "agency_code") or codes.default_agency_code(
+            self._settings.get_in(conn, "ward_code") or ward_code
+        )
+        slot = int(self._settings.get_in(conn, "code_slot", 0) or 0)
+        counter_key = f"code_counter:{agency}:{day:%y%m%d}:{slot}"
+        used = int(self._settings.get_in(conn, counter_key, 0))
+        sequence = codes.next_sequence(slot, used)
+        self._settings.set_in(conn, counter_key, used + 1)
+        return codes.format_code(agency, day, sequence)
+
+    def _write_new(
+        self, conn: Connection, batch: list[tuple[dict[str, Any], str]]
+    ) -> list[Record]:
+        items = []
+        for fields, actor in batch:
+            dossier_id = str(uuid.uuid4())
+            ward = fields["ward_code"]
+            event = self._event_fields(dossier_id, ward, fields["received_at"], None,
+                                       fields["status"], actor, "", None)
+            items.append((E.DOSSIER, dossier_id, ward, fields, None))
+            items.append((E.DOSSIER_EVENT, str(uuid.uuid4()), ward, event, None))
+        written = self._records.write_local_many(conn, items)
+        return written[::2]
+
+    @staticmethod
+    def _event_fields(
+        dossier_id: str,
+        ward_code: str,
+        at: str,
+        from_status: int | None,
+        to_status: int,
+        actor: str,
+        note: str,
+        appointment_date: dt.date | None,
+    ) -> dict[str, Any]:
+        return {
+            "dossier_id": dossier_id,
+            "ward_code": ward_code,
+            "at": at,
+            "from_status": from_status,
+            "to_status": to_status,
+            "actor": actor,
+            "note": note,
+            "appointment_date": appointment_date.isoformat() if appointment_date else None,
+        }
+
+    def _where(self, q: DossierQuery) -> tuple[str, list[Any]]:
+        today = (q.today or vn_today()).isoformat()
+        clauses, params = ["entity = 'dossier'"], []
+        if q.status is not None:
+            clauses.append("status = ?")
+            params.append(int(q.status))
+        if q.procedure_code:
+            clauses.append("procedure_code = ?")
+            params.append(q.procedure_code)
+        open_marks = ", ".join("?" * len(OPEN_STATUSES))
+        if q.overdue:
+            clauses.append(f"status IN ({open_marks}) AND appointment_date < ?")
+            params.extend([*OPEN_STATUSES, today])
+        if q.due_within_days is not None:
+            last = (dt.date.fromisoformat(today) + dt.timedelta(days=q.due_within_days))
+            clauses.append(
+                f"status IN ({open_marks}) AND appointment_date >= ? AND appointment_date <= ?"
+            )
+            params.extend([*OPEN_STATUSES, today, last.isoformat()])
+        if q.search.strip():
+            sub, sub_params = self._search_subquery(q.search)
+            clauses.append(f"entity_id IN ({sub})")
+            params.extend(sub_params)
+        return " AND ".join(clauses), params
+
+    def _search_subquery(self, text: str) -> tuple[str, list[Any]]:
+        """Entity ids whose name holds every query word (as prefixes), or whose ID number is it.
+
+        Compound SELECTs run left to right in SQLite: (w1 INTERSECT w2 ...) UNION id.
+        """
+        index = self._records.index
+        parts: list[str] = []
+        params: list[Any] = []
+        for term in index.query_terms(text):
+            parts.append("SELECT entity_id FROM terms WHERE term = ? AND kind = ?")
+            params.extend([term, TERM_NAME])
+        sql = " INTERSECT ".join(parts)
+        id_terms = index.query_id_terms(text) if len(digits(text)) >= 9 else []
+        for term in id_terms:
+            id_sql = "SELECT entity_id FROM terms WHERE term = ? AND kind = ?"
+            sql = f"{sql} UNION {id_sql}" if sql else id_sql
+            params.extend([term, TERM_ID])
+        return (sql or "SELECT NULL WHERE 0"), params
+
+
+def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
+    """A validated request, or a reason naming the first bad column."""
+    procedure_code = str(row.get("procedure_code") or "").strip()
+    ward_code = str(row.get("ward_code") or "").strip()
+    if not procedure_code:
+        return None, "procedure_code: thiếu mã thủ tục / missing"
+    try:
+        reference.procedure(procedure_code)
+    except KeyError:
+        return None, f"procedure_code: không có thủ tục {procedure_code} / unknown procedure"
+    if not reference.is_ward_code(ward_code):
+        return None, f"ward_code: không có đơn vị {ward_code!r} / unknown ward"
+    channel = _as_int(row.get("channel", 1))
+    if channel not in (1, 2, 3):
+        return None, "channel: phải là 1, 2 hoặc 3 / must be 1, 2 or 3"
+    status = _as_int(row.get("status", int(DossierStatus.RECEIVED)))
+    if status is None or not 1 <= status <= 10:
+        return None, "status: phải từ 1 đến 10 / must be 1..10"
+    if status not in IMPORTABLE:
+        return None, f"status: không được nhập hồ sơ ở trạng thái {status} / not importable"
+    received_text = str(row.get("received_at") or "").strip()
+    try:
+        received = dt.datetime.fromisoformat(received_text)
+    except ValueError:
+        return None, "received_at: không đúng ISO 8601 / not an ISO 8601 date-time"
+    if not str(row.get("applicant_name") or "").strip():
+        return None, "applicant_name: thiếu họ tên / empty"
+    try:
+        req = ReceiveDossier(
+            procedure_code=procedure_code,
+            ward_code=ward_code,
+            applicant_name=str(row["applicant_name"]),
+            applicant_id_number=str(row.get("applicant_id_number") or ""),
+            applicant_phone=str(row.get("applicant_phone") or ""),
+            applicant_address=str(row.get("applicant_address") or ""),
+            channel=channel,
+            notes=str(row.get("notes") or ""),
+            received_at=received,
+            code=str(row.get("code") or "").strip() or None,
+            status=status,
+            actor=str(row.get("actor") or ""),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return None, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    if req.code:
+        try:
+            codes.parse_code(req.code)
+        except ValueError:
+            return None, "code: không đúng mẫu mã hồ sơ / not a dossier code"
+    return req, ""
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,261 @@
+"""What `app/sync` calls: the outbox to push, push results, pulled pages, conflicts, files.
+
+The sync client never sees SQL or keys; it moves `Mutation`/`Change` models and bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from app.domain import entities as E
+from app.domain.merge import Stamped, merge_fields
+from app.domain.models import Conflict
+from app.domain.mutations import Change, Mutation, PushResult
+from app.storage.db import Database
+from app.storage.errors import TamperError
+from app.storage.files import SealedFileStore
+from app.storage.services.records import Record, RecordStore
+from app.storage.tables import CONFLICT, PENDING, REJECTED, SYNCED
+
+OPEN = "open"
+RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class RecordState:
+    state: str  # pending | synced | rejected | conflict
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    pending: int
+    conflicts: int
+    rejected: int
+    last_synced_at: dt.datetime | None
+
+
+class SyncStore:
+    def __init__(
+        self,
+        db: Database,
+        records: RecordStore,
+        files: SealedFileStore,
+        crypto_erase: Callable[[], None],
+    ) -> None:
+        self._db = db
+        self._records = records
+        self._files = files
+        self._erase = crypto_erase
+
+    @property
+    def device_id(self) -> str:
+        return self._records.device_id
+
+    # ------------------------------------------------------------------ push
+
+    def pending_mutations(self, max_bytes: int = 512 * 1024) -> list[Mutation]:
+        with self._db.read() as conn:
+            return self._records.outbox.pending(conn, max_bytes)
+
+    def record_push_results(self, results: list[PushResult]) -> None:
+        outbox = self._records.outbox
+        with self._db.write() as conn:
+            owners = outbox.entity_of(conn, [r.mutation_id for r in results])
+            outbox.drop(conn, [r.mutation_id for r in results])
+            for result in results:
+                owner = owners.get(result.mutation_id)
+                if owner is None:
+                    continue  # already handled (a retried push answered twice)
+                entity_id = owner[1]
+                if result.status == "rejected":
+                    state, reason = REJECTED, result.reason or "rejected"
+                else:
+                    state, reason = self._settled_state(conn, entity_id), None
+                conn.exec_driver_sql(
+                    "UPDATE records SET version = max(version, ?), sync_state = ?, "
+                    "sync_reason = ? WHERE entity_id = ?",
+                    (result.version, state, reason, entity_id),
+                )
+
+    def _settled_state(self, conn: Connection, entity_id: str) -> str:
+        """After the server answered: pending while later edits wait, conflict while one is open."""
+        if self._records.outbox.has_pending(conn, entity_id):
+            return PENDING
+        row = conn.exec_driver_sql(
+            "SELECT 1 FROM records WHERE entity = ? AND parent_id = ? AND state = ? LIMIT 1",
+            (E.CONFLICT, entity_id, OPEN),
+        ).first()
+        return CONFLICT if row else SYNCED
+
+    # ------------------------------------------------------------------ pull
+
+    def pull_cursor(self) -> int:
+        with self._db.read() as conn:
+            return conn.exec_driver_sql("SELECT cursor FROM sync_state WHERE id = 1").scalar_one()
+
+    def apply_pull_page(self, changes: list[Change], next_cursor: int) -> None:
+        """Merge a page of server changes field by field (greatest clock wins) and save the
+        cursor, all in one transaction: a crash re-pulls the page, never skips it."""
+        records = self._records
+        with self._db.write() as conn:
+            touched_targets: set[str] = set()
+            latest = ""
+            for change in changes:
+                local = records.load(conn, change.entity_id)
+                incoming = {n: Stamped(f.value, f.hlc) for n, f in change.fields.items()}
+                latest = max([latest, *(f.hlc for f in change.fields.values())])
+                current = local.fields if local else {}
+                outcome = merge_fields(current, incoming, base_version=None)
+                merged = Record(
+                    change.entity,
+                    change.entity_id,
+                    change.ward_code,
+                    {n: Stamped(s.value, s.hlc) for n, s in outcome.fields.items()},
+                    max(change.version, local.version if local else 0),
+                    local.local_rev if local else 0,
+                )
+                merged.sync_state = self._settled_state(conn, change.entity_id)
+                records.save(conn, merged, local)
+                if change.entity == E.CONFLICT:
+                    touched_targets.add(str(merged.value("entity_id")))
+            for target in touched_targets:
+                conn.exec_driver_sql(
+                    "UPDATE records SET sync_state = ? WHERE entity_id = ? AND sync_state != ?",
+                    (self._settled_state(conn, target), target, REJECTED),
+                )
+            if latest:
+                records.clock.observe(latest)
+                conn.exec_driver_sql(
+                    "UPDATE meta SET value = ? WHERE key = 'clock'", (records.clock.now(),)
+                )
+            conn.exec_driver_sql("UPDATE sync_state SET cursor = ? WHERE id = 1", (next_cursor,))
+
+    # ------------------------------------------------------------------ states
+
+    def record_states(self) -> dict[str, str]:
+        with self._db.read() as conn:
+            rows = conn.exec_driver_sql("SELECT entity_id, sync_state FROM records").all()
+        return {entity_id: state for entity_id, state in rows}
+
+    def state_of(self, entity: str, entity_id: str) -> RecordState:
+        with self._db.read() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT sync_state, sync_reason FROM records WHERE entity = ? AND entity_id = ?",
+                (entity, entity_id),
+            ).first()
+        if row is None:
+            raise KeyError(f"{entity} {entity_id}")
+        return RecordState(row[0], row[1])
+
+    def summary(self) -> SyncSummary:
+        with self._db.read() as conn:
+            pending = self._records.outbox.count(conn)
+            conflicts = conn.exec_driver_sql(
+                "SELECT count(*) FROM records WHERE entity = ? AND state = ?", (E.CONFLICT, OPEN)
+            ).scalar_one()
+            rejected = conn.exec_driver_sql(
+                "SELECT count(*) FROM records WHERE sync_state = ?", (REJECTED,)
+            ).scalar_one()
+            last = conn.exec_driver_sql(
+                "SELECT last_synced_at FROM sync_state WHERE id = 1"
+            ).scalar_one()
+        return SyncSummary(
+            pending, conflicts, rejected, dt.datetime.fromisoformat(last) if last else None
+        )
+
+    def set_last_synced(self, at: dt.datetime) -> None:
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.UTC)
+        with self._db.write() as conn:
+            conn.exec_driver_sql(
+                "UPDATE sync_state SET last_synced_at = ? WHERE id = 1", (at.isoformat(),)
+            )
+
+    # ------------------------------------------------------------------ conflicts
+
+    def open_conflicts(self) -> list[Conflict]:
+        with self._db.read() as conn:
+            records = self._records.select(
+                conn, "WHERE entity = ? AND state = ? ORDER BY id", (E.CONFLICT, OPEN)
+            )
+        return [_to_conflict(r) for r in records]
+
+    def resolve_conflict(self, conflict_id: str, chosen_value) -> None:
+        """Write the chosen value to the field and close the conflict: two mutations, one
+        transaction."""
+        records = self._records
+        with self._db.write() as conn:
+            conflict = records.get(conn, E.CONFLICT, conflict_id)
+            target = records.get(
+                conn, str(conflict.value("entity")), str(conflict.value("entity_id"))
+            )
+            records.write_local_many(
+                conn,
+                [
+                    (target.entity, target.entity_id, target.ward_code,
+                     {str(conflict.value("field")): chosen_value}, target),
+                    (E.CONFLICT, conflict_id, conflict.ward_code,
+                     {"state": RESOLVED, "chosen": chosen_value}, conflict),
+                ],
+            )
+
+    # ------------------------------------------------------------------ attachments
+
+    def pending_uploads(self) -> list[str]:
+        with self._db.read() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT sha256 FROM blobs WHERE uploaded = 0 ORDER BY rowid"
+            ).all()
+        return [r[0] for r in rows]
+
+    def read_attachment(self, sha256: str) -> bytes:
+        return self._files.get(sha256)
+
+    def mark_uploaded(self, sha256: str) -> None:
+        with self._db.write() as conn:
+            conn.exec_driver_sql("UPDATE blobs SET uploaded = 1 WHERE sha256 = ?", (sha256,))
+
+    def missing_downloads(self) -> list[str]:
+        """SHA-256 of attachments that pulled records name but this device does not hold."""
+        with self._db.read() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT DISTINCT code FROM records WHERE entity = ? AND code IS NOT NULL",
+                (E.ATTACHMENT,),
+            ).all()
+        return [sha for (sha,) in rows if not self._files.exists(sha)]
+
+    def store_downloaded(self, sha256: str, data: bytes) -> None:
+        actual = hashlib.sha256(data).hexdigest()
+        if not hmac.compare_digest(actual, sha256.lower()):
+            raise TamperError("downloaded file does not match its SHA-256")
+        self._files.put(data)
+        with self._db.write() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO blobs (sha256, size, uploaded) VALUES (?, ?, 1) "
+                "ON CONFLICT(sha256) DO UPDATE SET uploaded = 1",
+                (sha256.lower(), len(data)),
+            )
+
+    def crypto_erase(self) -> None:
+        """Revoked device: destroy the key, then the files (see LocalStore.wipe)."""
+        self._erase()
+
+
+def _to_conflict(record: Record) -> Conflict:
+    values = record.value("values") or []
+    return Conflict(
+        id=record.entity_id,
+        entity=str(record.value("entity", "")),
+        entity_id=str(record.value("entity_id", "")),
+        ward_code=record.ward_code,
+        field=str(record.value("field", "")),
+        values=values,
+        state=str(record.value("state", OPEN)),
+    )

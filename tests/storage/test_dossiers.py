@@ -1,0 +1,126 @@
+"""Receiving dossiers, the status machine, listing, search and the dashboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app.domain.calendar import WorkingCalendar
+from app.domain.codes import CODE_RE, sequence_range
+from app.domain.status import DossierStatus as S
+from app.storage import DossierQuery, InvalidTransition, NotFound
+from tests.storage.conftest import receive
+
+FRIDAY_0900_HANOI = dt.datetime(2025, 11, 21, 2, 0, tzinfo=dt.UTC)
+
+
+def test_receive_issues_a_code_of_the_slot_and_the_appointment_date(store, procedure):
+    store.settings.set("code_slot", 3)
+    first = receive(store, procedure)
+    second = receive(store, procedure)
+    assert CODE_RE.match(first.code)
+    assert first.code == f"000.00.70.H26-251121-{sequence_range(3)[0]:04d}"
+    assert second.code.endswith(f"-{sequence_range(3)[1]:04d}")
+    expected = WorkingCalendar().add_working_days(dt.date(2025, 11, 21), procedure.processing_days)
+    assert first.appointment_date == expected
+    assert first.status == S.RECEIVED and first.sync_state == "pending"
+    assert first.fee == procedure.fee
+
+
+def test_receive_uses_the_agency_code_setting_and_the_hanoi_date(store, procedure):
+    store.settings.set("agency_code", "000.00.53.H26")
+    late_evening_utc = dt.datetime(2025, 11, 20, 18, 30, tzinfo=dt.UTC)  # 01:30 on the 21st
+    dossier = receive(store, procedure, received_at=late_evening_utc)
+    assert dossier.code.startswith("000.00.53.H26-251121-")
+
+
+def test_status_machine_is_enforced_and_recorded(store, procedure):
+    dossier = receive(store, procedure)
+    with pytest.raises(InvalidTransition) as caught:
+        store.dossiers.change_status(dossier.id, S.RETURNED)
+    assert "2" in str(caught.value) and "10" in str(caught.value)
+    store.dossiers.change_status(dossier.id, S.IN_PROCESS, actor="Cán bộ Lan")
+    done = store.dossiers.change_status(dossier.id, S.COMPLETED, result="Đã cấp giấy khai sinh")
+    assert done.finished_at is not None and done.result == "Đã cấp giấy khai sinh"
+    returned = store.dossiers.change_status(dossier.id, S.RETURNED, note="Trả tận tay")
+    assert returned.returned_at is not None
+    with pytest.raises(InvalidTransition):
+        store.dossiers.change_status(dossier.id, S.IN_PROCESS)
+    history = store.dossiers.history(dossier.id)
+    assert [(e.from_status, e.to_status) for e in history] == [
+        (None, S.RECEIVED),
+        (S.RECEIVED, S.IN_PROCESS),
+        (S.IN_PROCESS, S.COMPLETED),
+        (S.COMPLETED, S.RETURNED),
+    ]
+    assert history[1].actor == "Cán bộ Lan" and history[3].note == "Trả tận tay"
+
+
+def test_unknown_dossier_is_not_found(store):
+    with pytest.raises(NotFound):
+        store.dossiers.get("no-such-id")
+
+
+def test_list_pages_sorted_by_appointment_date(store, procedure):
+    start = FRIDAY_0900_HANOI
+    for i in range(7):
+        receive(store, procedure, received_at=start - dt.timedelta(days=i * 3))
+    first = store.dossiers.list(DossierQuery(), offset=0, limit=3)
+    rest = store.dossiers.list(DossierQuery(), offset=3, limit=10)
+    assert first.total == rest.total == 7
+    dates = [d.appointment_date for d in first.items + rest.items]
+    assert len(first.items) == 3 and len(rest.items) == 4
+    assert dates == sorted(dates)
+
+
+def test_filters_status_overdue_due_soon_procedure(store, procedure):
+    today = dt.date(2025, 12, 1)
+    old = receive(store, procedure, received_at=FRIDAY_0900_HANOI - dt.timedelta(days=30))
+    done = receive(store, procedure, received_at=FRIDAY_0900_HANOI - dt.timedelta(days=30))
+    store.dossiers.change_status(done.id, S.IN_PROCESS)
+    store.dossiers.change_status(done.id, S.COMPLETED)
+    fresh = receive(store, procedure, received_at=dt.datetime(2025, 11, 30, 2, tzinfo=dt.UTC))
+    ids = lambda q: {d.id for d in store.dossiers.list(q).items}  # noqa: E731
+    assert ids(DossierQuery(overdue=True, today=today)) == {old.id}
+    assert ids(DossierQuery(status=int(S.COMPLETED))) == {done.id}
+    assert ids(DossierQuery(due_within_days=10, today=today)) == {fresh.id}
+    assert ids(DossierQuery(procedure_code=procedure.code)) == {old.id, done.id, fresh.id}
+    assert ids(DossierQuery(procedure_code="9.999999")) == set()
+
+
+def test_search_is_diacritic_insensitive_and_finds_id_numbers(store, procedure):
+    huong = receive(store, procedure)
+    other = receive(store, procedure, applicant_name="Trần Văn Đức",
+                    applicant_id_number="034095001122")
+    found = lambda text: {d.id for d in store.dossiers.list(DossierQuery(search=text)).items}  # noqa: E731
+    assert found("nguyen thi huong") == {huong.id}
+    assert found("NGUYỄN hương") == {huong.id}
+    assert found("huo") == {huong.id}  # prefixes while typing
+    assert found("duc") == {other.id}
+    assert found("034095001122") == {other.id}
+    assert found("034.095.001.122") == {other.id}
+    assert found("nguyen duc") == set()
+    assert found("Hai Bà Trưng") == set()  # the address is not a name
+
+
+def test_search_combines_with_filters(store, procedure):
+    a = receive(store, procedure)
+    b = receive(store, procedure)
+    store.dossiers.change_status(b.id, S.IN_PROCESS)
+    page = store.dossiers.list(DossierQuery(search="huong", status=int(S.RECEIVED)))
+    assert [d.id for d in page.items] == [a.id] and page.total == 1
+
+
+def test_dashboard_counts(store, procedure):
+    today = dt.date(2025, 11, 21)
+    receive(store, procedure)  # received today, due within the working week
+    overdue = receive(store, procedure, received_at=FRIDAY_0900_HANOI - dt.timedelta(days=40))
+    board = store.dossiers.dashboard(today)
+    assert board.received_today == 1
+    assert board.due_soon == 1
+    assert board.overdue == 1
+    assert board.on_time_rate == pytest.approx(0.5)
+    store.dossiers.change_status(overdue.id, S.WITHDRAWN)
+    assert store.dossiers.dashboard(today).on_time_rate == pytest.approx(1.0)
+

@@ -1,0 +1,83 @@
+"""Create, open, close, reopen, migrate, change the PIN, wipe."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from app.storage import (
+    StorageError,
+    StoreDestroyed,
+    WrongPin,
+    create_store,
+    migrations,
+    open_store,
+    store_exists,
+)
+from app.storage.db import db_path
+from tests.storage.conftest import PIN, TEST_KEYS, receive
+
+
+def test_create_close_reopen_keeps_data_and_device_id(store, data_dir, procedure):
+    dossier = receive(store, procedure)
+    device_id = store.device_id
+    store.close()
+    assert store_exists(data_dir)
+    with open_store(data_dir, PIN) as reopened:
+        assert reopened.device_id == device_id
+        assert reopened.dossiers.get(dossier.id) == dossier
+
+
+def test_create_refuses_an_existing_store(store, data_dir):
+    with pytest.raises(StorageError):
+        create_store(data_dir, PIN, settings=TEST_KEYS)
+
+
+def test_pragmas_wal_and_foreign_keys(store):
+    with store.db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == 2  # MEMORY
+
+
+def test_opening_an_older_schema_migrates_it(data_dir, procedure, monkeypatch):
+    every = migrations.MIGRATIONS
+    monkeypatch.setattr(migrations, "MIGRATIONS", every[:1])
+    old = create_store(data_dir, PIN, settings=TEST_KEYS)
+    old.close()
+    raw = sqlite3.connect(db_path(data_dir))
+    assert raw.execute("SELECT version FROM schema_version").fetchone() == (1,)
+    raw.close()
+    monkeypatch.setattr(migrations, "MIGRATIONS", every)
+    with open_store(data_dir, PIN) as store:
+        dossier = receive(store, procedure)  # needs the v2 indexes' columns and blobs table
+        assert store.dossiers.get(dossier.id).code == dossier.code
+        with store.db.read() as conn:
+            version = conn.exec_driver_sql("SELECT version FROM schema_version").scalar_one()
+            indexes = {r[0] for r in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert version == len(migrations.MIGRATIONS) == 2
+    assert {"records_due", "records_status_due", "records_procedure_due"} <= indexes
+
+
+def test_change_pin_keeps_data(store, data_dir, procedure):
+    dossier = receive(store, procedure)
+    store.change_pin(PIN, "9753")
+    store.close()
+    with pytest.raises(WrongPin):
+        open_store(data_dir, PIN)
+    with open_store(data_dir, "9753") as reopened:
+        assert reopened.dossiers.get(dossier.id).applicant_name == "Nguyễn Thị Hương"
+
+
+def test_wipe_removes_everything(store, data_dir, procedure):
+    receive(store, procedure)
+    store.attachments.add("dossier", "x", "00070", b"scan bytes", mime="image/jpeg")
+    store.wipe()
+    leftovers = [p.name for p in data_dir.rglob("*") if p.is_file()]
+    assert not db_path(data_dir).exists()
+    assert all(name == "unlock_state.json" for name in leftovers), leftovers
+    assert not store_exists(data_dir)
+    with pytest.raises(StoreDestroyed):
+        open_store(data_dir, PIN)

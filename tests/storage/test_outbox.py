@@ -1,0 +1,73 @@
+"""Every local write and its mutation share one transaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.domain.mutations import Mutation
+from app.storage import DossierQuery
+from app.storage.outbox import Outbox
+from tests.storage.conftest import receive
+
+
+def _counts(store) -> tuple[int, int, int]:
+    with store.db.read() as conn:
+        records = conn.exec_driver_sql("SELECT count(*) FROM records").scalar_one()
+        terms = conn.exec_driver_sql("SELECT count(*) FROM terms").scalar_one()
+        outbox = conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar_one()
+    return records, terms, outbox
+
+
+def test_each_write_queues_its_mutation(store, procedure):
+    dossier = receive(store, procedure)
+    store.dossiers.change_status(dossier.id, 4, note="xử lý")
+    pending = store.sync.pending_mutations(10_000_000)
+    assert all(isinstance(m, Mutation) for m in pending)
+    assert [(m.entity, m.base_version) for m in pending] == [
+        ("dossier", 0), ("dossier_event", 0), ("dossier", 0), ("dossier_event", 0)
+    ]
+    assert pending[0].fields["applicant_name"].value == "Nguyễn Thị Hương"
+    assert set(pending[2].fields) == {"status"} and pending[2].fields["status"].value == 4
+    assert pending[0].fields["status"].hlc < pending[2].fields["status"].hlc
+    assert all(m.device_id == store.device_id for m in pending)
+    assert len(store.sync.pending_mutations(1)) == 1  # size budget, at least one
+
+
+def test_a_failure_while_queueing_leaves_neither_record_nor_mutation(
+    store, procedure, monkeypatch
+):
+    receive(store, procedure)
+    before = _counts(store)
+
+    def broken(self, conn, mutations):
+        raise OSError("disk full while queueing")
+
+    monkeypatch.setattr(Outbox, "enqueue_many", broken)
+    with pytest.raises(OSError):
+        receive(store, procedure, applicant_name="Đỗ Minh Khoa")
+    assert _counts(store) == before
+    monkeypatch.setattr(Outbox, "enqueue_many", _REAL_ENQUEUE)
+    assert store.dossiers.list(DossierQuery(search="khoa")).total == 0
+
+
+_REAL_ENQUEUE = Outbox.enqueue_many
+
+
+def test_a_crash_after_row_and_mutation_were_written_rolls_both_back(
+    store, procedure, monkeypatch
+):
+    dossier = receive(store, procedure)
+    before = _counts(store)
+    written = []
+
+    def queue_then_crash(self, conn, mutations):
+        written.append(_REAL_ENQUEUE(self, conn, mutations))
+        raise RuntimeError("crash after the row and its mutation were written")
+
+    monkeypatch.setattr(Outbox, "enqueue_many", queue_then_crash)
+    with pytest.raises(RuntimeError):
+        store.dossiers.change_status(dossier.id, 4)
+    monkeypatch.setattr(Outbox, "enqueue_many", _REAL_ENQUEUE)
+    assert len(written) == 1 and len(written[0]) == 2  # dossier + event were queued...
+    assert _counts(store) == before  # ...and rolled back with the rows
+    assert store.dossiers.get(dossier.id).status == 2

@@ -173,13 +173,16 @@ def _check_audit(caller: Caller, values: dict[str, Any], current: dict[str, Stam
             raise Rejected(f"invalid_answer:{name[len(E.ANSWER_PREFIX) :]}:{reason}")
 
 
+# A draft may hold an answer whose photo is still to come, or an emptied answer: scoring
+# handles both; the server only refuses answers of the wrong shape.
+_DRAFT_REASONS = frozenset({"photo_missing", "missing_value"})
+
+
 def _answer_reason(version: str, item_id: str, answer: Any) -> str | None:
     if answer is None:
         return None
-    try:
-        return A.validate_answer(A.TEMPLATES[version], item_id, answer)
-    except KeyError:
-        return "unknown_item"
+    reason = A.validate_answer(A.TEMPLATES[version], item_id, answer)
+    return None if reason in _DRAFT_REASONS else reason
 
 
 def _merge_and_store(

@@ -1,0 +1,201 @@
+"""Push applies each mutation at most once; merge, conflicts, domain checks; paged scoped pull.
+Runs against SQLite and PostgreSQL (the `api_server` fixture is parametrized)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+
+import zstandard
+
+from tests.server.helpers import Device, new_audit, new_dossier, new_ward, pull_all, push
+
+
+def _officer(api_server, ward):
+    return api_server.enrol(f"officer_{ward}", "officer", [ward])
+
+
+def test_same_batch_twice_and_concurrently_applies_once(api_server):
+    ward = new_ward()
+    officer = _officer(api_server, ward)
+    device = Device()
+    batch = [new_dossier(device, ward) for _ in range(40)]
+    batch += [
+        device.mutation("dossier", m["entity_id"], ward, {"status": 2}, base_version=1)
+        for m in batch[:20]
+    ]
+    log_before = api_server.count("change_log")
+    with api_server.client(officer.token) as client:
+        first = push(client, batch)
+        second = push(client, batch)
+    assert first == second
+    assert {r["status"] for r in first} == {"applied"}
+    assert api_server.count("change_log") - log_before == 60
+
+    racing = [new_dossier(device, ward) for _ in range(60)]
+    gate = threading.Barrier(2)
+    answers: list[list[dict]] = [[], []]
+
+    def send(slot: int) -> None:
+        with api_server.client(officer.token) as client:  # its own connection
+            gate.wait(timeout=10)
+            answers[slot] = push(client, racing)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert answers[0] == answers[1] and len(answers[0]) == 60
+    assert {r["status"] for r in answers[0]} == {"applied"}
+    assert {r["version"] for r in answers[0]} == {1}
+    assert api_server.count("change_log") - log_before == 120
+
+    with api_server.client(officer.token) as client:
+        changes, _ = pull_all(client)
+    ids = [c["entity_id"] for c in changes]
+    assert len(ids) == len(set(ids)) == 100  # each record once, at its latest version
+    assert {c["version"] for c in changes if c["entity_id"] == batch[0]["entity_id"]} == {2}
+
+
+def test_fields_merge_and_same_field_race_becomes_conflict(api_server):
+    ward = new_ward()
+    officer = _officer(api_server, ward)
+    a, b = Device("dev-a"), Device("dev-b")
+    create = new_dossier(a, ward, notes="ban đầu")
+    dossier_id = create["entity_id"]
+    with api_server.client(officer.token) as client:
+        assert push(client, [create])[0]["version"] == 1
+        # Both devices saw version 1; A edits notes, B edits fee: both survive.
+        r1 = push(client, [a.mutation("dossier", dossier_id, ward, {"notes": "A"}, 1)])
+        r2 = push(client, [b.mutation("dossier", dossier_id, ward, {"fee": 50000}, 1)])
+        assert [r1[0]["status"], r2[0]["status"]] == ["applied", "applied"]
+        # B edits notes without having seen A's edit: a race, the later stamp wins.
+        r3 = push(client, [b.mutation("dossier", dossier_id, ward, {"notes": "B"}, 1)])
+        assert r3[0]["status"] == "conflict"
+        changes, _ = pull_all(client)
+    dossier = next(c for c in changes if c["entity_id"] == dossier_id)
+    assert dossier["fields"]["notes"]["value"] == "B"
+    assert dossier["fields"]["fee"]["value"] == 50000
+    conflict = next(
+        c
+        for c in changes
+        if c["entity"] == "conflict" and c["fields"]["entity_id"]["value"] == dossier_id
+    )
+    assert conflict["fields"]["field"]["value"] == "notes"
+    assert conflict["fields"]["state"]["value"] == "open"
+    assert [v["value"] for v in conflict["fields"]["values"]["value"]] == ["B", "A"]
+
+
+def test_rejected_mutations_change_nothing(api_server):
+    ward, second_ward, other_ward = new_ward(), new_ward(), new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward, second_ward])
+    device = Device()
+    create = new_dossier(device, ward, status=2)
+    dossier_id = create["entity_id"]
+    with api_server.client(officer.token) as client:
+        push(client, [create])
+        before = [
+            api_server.count(t) for t in ("change_log", "record", "audit_log", "applied_mutation")
+        ]
+        bad = {
+            "invalid_fields:status:choice": new_dossier(device, ward, status=11),
+            "invalid_fields:colour:unknown_field": new_dossier(device, ward, colour="red"),
+            "status_initial:4": new_dossier(device, ward, status=4),
+            "status_transition:2->3": device.mutation(
+                "dossier", dossier_id, ward, {"status": 3}, 1
+            ),
+            "ward_out_of_scope": new_dossier(device, other_ward),
+            "ward_mismatch": device.mutation("dossier", dossier_id, second_ward, {"fee": 1}, 1),
+            "role_not_permitted": new_audit(device, ward),
+            "unknown_entity": device.mutation("spaceship", "x", ward, {"a": 1}),
+        }
+        results = push(client, list(bad.values()))
+        after = [
+            api_server.count(t) for t in ("change_log", "record", "audit_log", "applied_mutation")
+        ]
+        # Equal status is a no-op, not a transition.
+        same = push(client, [device.mutation("dossier", dossier_id, ward, {"status": 2}, 1)])
+    reasons = {r["reason"]: r["status"] for r in results}
+    for reason in bad:
+        matching = [r for r in reasons if r == reason or r.startswith(reason)]
+        assert matching, (reason, results)
+        assert reasons[matching[0]] == "rejected"
+    assert before == after
+    assert same[0]["status"] == "applied"
+
+
+def test_audit_review_rules_and_templates(api_server):
+    ward = new_ward()
+    auditor = api_server.enrol(f"auditor_{ward}", "auditor", [ward])
+    device = Device()
+    draft = new_audit(device, ward, **{"answers.premises.one_stop_area": {"value": True}})
+    audit_id = draft["entity_id"]
+    with api_server.client(auditor.token) as client:
+        assert push(client, [draft])[0]["status"] == "applied", "auditor writes a draft"
+        results = push(
+            client,
+            [
+                new_audit(device, ward, template_version="1999.9"),
+                device.mutation("audit", audit_id, ward, {"review_state": "approved"}, 1),
+                device.mutation(
+                    "audit",
+                    audit_id,
+                    ward,
+                    {"answers.premises.one_stop_area": {"value": "maybe"}},
+                    1,
+                ),
+                device.mutation("audit", audit_id, ward, {"review_state": "submitted"}, 1),
+                device.mutation(
+                    "audit", audit_id, ward, {"answers.premises.one_stop_area": {"value": False}}, 2
+                ),
+            ],
+        )
+    assert results[0]["reason"] == "unknown_template:1999.9"
+    assert results[1]["reason"] == "review_transition:draft->approved"
+    assert results[2]["reason"].startswith("invalid_answer:premises.one_stop_area")
+    assert results[3]["status"] == "applied"
+    assert results[4]["reason"] == "audit_not_editable:submitted"
+
+
+def test_pull_pages_in_order_and_compression(api_server):
+    ward = new_ward()
+    officer = _officer(api_server, ward)
+    device = Device()
+    batch = [new_dossier(device, ward) for _ in range(25)]
+    with api_server.client(officer.token) as client:
+        payload = json.dumps({"mutations": batch[:12]}).encode()
+        gz = client.post(
+            "/sync/push",
+            content=gzip.compress(payload),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+        payload = json.dumps({"mutations": batch[12:]}).encode()
+        zs = client.post(
+            "/sync/push",
+            content=zstandard.ZstdCompressor().compress(payload),
+            headers={"Content-Encoding": "zstd", "Content-Type": "application/json"},
+        )
+        assert gz.status_code == zs.status_code == 200
+        assert len(gz.json()["results"]) + len(zs.json()["results"]) == 25
+
+        seen, cursor, pages = [], 0, 0
+        while True:
+            page = client.get(
+                "/sync/pull",
+                params={"cursor": cursor, "limit": 10},
+                headers={"Accept-Encoding": "gzip"},
+            )
+            assert page.headers.get("content-encoding") == "gzip"
+            body = page.json()
+            seqs = [c["seq"] for c in body["changes"]]
+            assert seqs == sorted(seqs) and all(s > cursor for s in seqs)
+            seen += [c["entity_id"] for c in body["changes"]]
+            cursor, pages = body["next_cursor"], pages + 1
+            if not body["has_more"]:
+                break
+        assert pages == 3
+        assert sorted(seen) == sorted(m["entity_id"] for m in batch)
+        empty = client.get("/sync/pull", params={"cursor": cursor}).json()
+        assert empty == {"changes": [], "next_cursor": cursor, "has_more": False}

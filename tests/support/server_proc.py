@@ -1,0 +1,210 @@
+"""The REAL central API as a subprocess on 127.0.0.1, for tests of the server and the sync client.
+
+    from tests.support.server_proc import api_server, sqlite_api_server  # in your conftest
+
+- `start_api_server(db_url, data_dir)` -> `ApiServer` (waits for /health, bounded).
+- `ApiServer.add_user(username, role, wards, password=None)`, `.enrol(username, ...)` ->
+  `EnrolledDevice(device_id, token, code_slot, ...)`, `.client(token)` -> httpx.Client,
+  `.kill()` (SIGKILL), `.restart()`, `.stop()`, `.count(table)`.
+- Fixtures: `sqlite_api_server` (module scope, SQLite file), `postgres_api_server` (module scope,
+  fresh database on the session's PostgreSQL), `api_server` (module scope, parametrized over
+  both; the PostgreSQL case carries the `postgres` mark).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.postgres import free_port, postgres_server  # noqa: F401  (fixture re-export)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 40
+_MAIN = "import sys; from app.cli import main; sys.exit(main())"
+
+
+@dataclass(frozen=True)
+class EnrolledDevice:
+    device_id: str
+    token: str
+    code_slot: int | None
+    user: str
+    role: str
+    wards: list[str]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class ApiServer:
+    def __init__(self, db_url: str, data_dir: Path, extra_env: dict[str, str] | None = None):
+        self.db_url = db_url
+        self.data_dir = Path(data_dir)
+        self.extra_env = extra_env or {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self._engine = None
+
+    # -- process -------------------------------------------------------------------------
+    def start(self) -> ApiServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 (lives with the process)
+        command = [
+            sys.executable,
+            "-c",
+            _MAIN,
+            "--data-dir",
+            str(self.data_dir),
+            "api",
+            "--db",
+            self.db_url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=log, env=env)
+        log.close()
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"API server exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"API server not healthy after {START_TIMEOUT_S}s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        log = self.data_dir / "server.log"
+        return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush; what a power cut does."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=15)
+
+    def restart(self) -> ApiServer:
+        self.stop()
+        return self.start()
+
+    # -- data ----------------------------------------------------------------------------
+    @property
+    def engine(self):
+        if self._engine is None:
+            from server.core.db import make_engine
+
+            self._engine = make_engine(self.db_url, pool_size=2)
+        return self._engine
+
+    def count(self, table: str) -> int:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+
+    def add_user(self, username: str, role: str, wards: list[str], password: str | None = None):
+        from server.services import identity
+
+        return identity.create_user(self.engine, username, role, wards, password)
+
+    def enrol(
+        self,
+        username: str,
+        role: str | None = None,
+        wards: list[str] | None = None,
+        device_name: str = "test tablet",
+    ) -> EnrolledDevice:
+        """Enrol a device through the real endpoint (creating the user first if role given)."""
+        from server.services import identity
+
+        if role is not None:
+            self.add_user(username, role, wards or [])
+        code = identity.create_enrol_code(self.engine, username, 10)
+        response = httpx.post(
+            self.url + "/auth/enrol", json={"code": code, "device_name": device_name}, timeout=30
+        )
+        response.raise_for_status()
+        body = response.json()
+        return EnrolledDevice(
+            body["device_id"],
+            body["token"],
+            body["code_slot"],
+            body["user"],
+            body["role"],
+            body["wards"],
+        )
+
+    def client(self, token: str | None = None, timeout: float = 60) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+
+def start_api_server(db_url: str, data_dir: Path, extra_env: dict | None = None) -> ApiServer:
+    return ApiServer(db_url, data_dir, extra_env).start()
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{Path(data_dir) / 'central.db'}"
+
+
+@pytest.fixture(scope="module")
+def sqlite_api_server() -> Iterator[ApiServer]:
+    with tempfile.TemporaryDirectory(prefix="commune-api-") as tmp:
+        server = start_api_server(sqlite_url(Path(tmp)), Path(tmp))
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_api_server(postgres_server) -> Iterator[ApiServer]:  # noqa: F811
+    with tempfile.TemporaryDirectory(prefix="commune-api-") as tmp:
+        server = start_api_server(postgres_server.create_database(), Path(tmp))
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def api_server(request) -> ApiServer:
+    name = "sqlite_api_server" if request.param == "sqlite" else "postgres_api_server"
+    return request.getfixturevalue(name)

@@ -8,8 +8,8 @@ It runs an asyncio loop in a background thread in front of one target port and c
 - emulate a link: bandwidth in bit/s per direction, shared by all connections, plus one-way delay.
 It counts the bytes it forwards both ways.
 
-Faults apply to the next `times` connections that see them (None: every connection) and act on the
-"down" (server to client) or "up" (client to server) direction.
+A fault acts on the "down" (server to client) or "up" (client to server) direction and hits the
+next `times` connections (None: every one) that forward bytes that way, kept-alive ones included.
 """
 
 from __future__ import annotations
@@ -172,26 +172,28 @@ class NetProxy:
         if self._server is not None:
             self._server.close()
         self._cut_all()
-        for task in list(self._conns):
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in others:
             task.cancel()
-        if self._conns:
-            await asyncio.wait(list(self._conns), timeout=2)
+        if others:
+            await asyncio.wait(others, timeout=2)
 
     def _cut_all(self) -> None:
         for writer in list(self._writers):
             _reset(writer)
 
-    def _claim_fault(self) -> Fault | None:
-        """The fault this new connection will carry, counting down `times`."""
+    def _claim_fault(self, direction: str, fired: Fault | None) -> Fault | None:
+        """The pending fault for this direction, if any, counting down `times`.
+        A connection takes each fault once (`fired`: the last one it took)."""
         with self._lock:
             fault = self._fault
-            if fault is None:
+            if fault is None or fault.direction != direction or fault is fired:
                 return None
             if fault.times is not None:
                 if fault.times <= 0:
                     return None
                 fault.times -= 1
-            return Fault(fault.kind, fault.after_bytes, fault.seconds, fault.direction, None)
+            return fault
 
     async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter):
         task = asyncio.current_task()
@@ -209,10 +211,9 @@ class NetProxy:
                 return
             self._writers.add(s_writer)
             self._meter.connections += 1
-            fault = self._claim_fault()
             pumps = [
-                asyncio.ensure_future(self._pipe(c_reader, s_writer, UP, fault, c_writer)),
-                asyncio.ensure_future(self._pipe(s_reader, c_writer, DOWN, fault, c_writer)),
+                asyncio.ensure_future(self._pipe(c_reader, s_writer, UP, c_writer)),
+                asyncio.ensure_future(self._pipe(s_reader, c_writer, DOWN, c_writer)),
             ]
             try:
                 await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
@@ -228,46 +229,49 @@ class NetProxy:
             self._writers.discard(c_writer)
             self._conns.discard(task)
 
-    async def _pipe(self, reader, writer, direction, fault, client_writer) -> None:
-        """Forward one direction through the link emulator, firing the fault when due."""
+    async def _pipe(self, reader, writer, direction, client_writer) -> None:
+        """Forward one direction through the link emulator, firing a fault when due.
+
+        A connection picks up a pending fault with the next bytes it forwards in the fault's
+        direction (so kept-alive connections get hit too) and counts `after_bytes` from there.
+        """
         queue: asyncio.Queue = asyncio.Queue()
         deliver = asyncio.ensure_future(self._deliver(queue, writer, direction))
-        sent = 0
+        fault: Fault | None = None
+        taken: Fault | None = None
+        sent = 0  # bytes forwarded since the fault was picked up
         try:
             while True:
                 data = await reader.read(CHUNK)
                 if not data:
                     break
-                if fault is not None and fault.direction == direction:
-                    limit = fault.after_bytes
-                    if sent + len(data) > limit or (fault.kind == "stall" and sent >= limit):
-                        head = data[: max(0, limit - sent)]
-                        if head:
-                            await queue.put((self._due(len(head), direction), head))
-                            sent += len(head)
-                        data = data[len(head) :]
-                        done = await self._fire(fault, queue, client_writer, writer)
-                        fault = None
-                        if done:
-                            return
-                        if not data:
-                            continue
+                if fault is None and (fault := self._claim_fault(direction, taken)) is not None:
+                    taken, sent = fault, 0
+                if fault is not None and sent + len(data) > fault.after_bytes:
+                    head = data[: max(0, fault.after_bytes - sent)]
+                    if head:
+                        await queue.put((self._due(len(head), direction), head))
+                    data = data[len(head) :]
+                    await self._fire(fault, queue, client_writer, writer)
+                    fault = None
+                    if not data:
+                        continue
                 await queue.put((self._due(len(data), direction), data))
                 sent += len(data)
             await queue.put(None)
             await deliver
         finally:
             if not deliver.done():
-                await asyncio.wait([deliver], timeout=0.5 if fault is None else 0)
+                await asyncio.wait([deliver], timeout=0.5)
                 deliver.cancel()
 
-    async def _fire(self, fault: Fault, queue, client_writer, writer) -> bool:
-        """Run the fault after what is already queued has left. True: the connection is over."""
+    async def _fire(self, fault: Fault, queue, client_writer, writer) -> None:
+        """Run the fault after what is already queued has left (reset/truncate raise)."""
         await queue.join()
         self._meter.faults_fired += 1
         if fault.kind == "stall":
             await asyncio.sleep(fault.seconds)
-            return False
+            return
         if fault.kind == "reset":
             _reset(client_writer)
             _reset(writer)

@@ -1,0 +1,334 @@
+"""The one place the client speaks HTTP to the central API.
+
+Built for slow, flaky links: one keep-alive connection, long read timeouts, request bodies
+compressed with zstd (gzip when the server refuses zstd with 415), compressed responses, bounded
+retries with exponential backoff and full jitter. Errors come out typed: `Offline` when the server
+cannot be reached, `ServerError` when it answers 5xx, `RequestRejected` for a 4xx that retrying
+cannot fix, and `DeviceRevoked` when this device's token was revoked (the caller crypto-erases).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import zstandard
+
+from app.domain.mutations import Mutation, PullResponse, PushResponse, PushResult
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+CHUNK_TYPE = "application/offset+octet-stream"
+COMPRESS_MIN_BYTES = 512  # below this, framing costs more than it saves
+
+
+class SyncError(Exception):
+    """Base of every error the sync client raises."""
+
+
+class NotConfigured(SyncError):
+    """No server address or device token yet: the device is not enrolled."""
+
+
+class Offline(SyncError):
+    """The server could not be reached (no link, dropped link, timeouts) after the retries."""
+
+
+class HttpError(SyncError):
+    def __init__(self, status: int, code: str, message: str = "") -> None:
+        super().__init__(f"HTTP {status} {code}: {message}".rstrip(": "))
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ServerError(HttpError):
+    """The server answered 5xx (or 408/429) on every attempt."""
+
+
+class RequestRejected(HttpError):
+    """A 4xx that retrying will not fix (bad request, forbidden, not found, ...)."""
+
+
+class Unauthorized(RequestRejected):
+    """401: the token is missing, wrong or expired."""
+
+
+class DeviceRevoked(Unauthorized):
+    """401 device_revoked: an administrator revoked this device; its data must be erased."""
+
+
+class OffsetMismatch(RequestRejected):
+    """409 on an attachment chunk: the server holds a different offset (in `server_offset`)."""
+
+    def __init__(self, status: int, code: str, message: str, server_offset: int) -> None:
+        super().__init__(status, code, message)
+        self.server_offset = server_offset
+
+
+class ChecksumMismatch(RequestRejected):
+    """422 on the last chunk: the bytes did not hash to the name; the upload starts over."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 10.0
+    read: float = 60.0
+    write: float = 60.0
+    pool: float = 10.0
+    probe: float = 3.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_s: float = 0.5
+    cap_s: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform between 0 and the capped exponential step."""
+        return rng.uniform(0, min(self.cap_s, self.base_s * (2**attempt)))
+
+
+@dataclass(frozen=True)
+class UploadState:
+    offset: int
+    complete: bool
+    size: int | None = None
+
+
+@dataclass
+class TransferStats:
+    requests: int = 0
+    body_bytes_sent: int = 0  # request bodies as sent (after compression)
+    raw_bytes_sent: int = 0  # request bodies before compression
+    retries: int = 0
+
+
+@dataclass
+class Transport:
+    """HTTP to the central API. Thread-safe enough for one sync at a time (the scheduler's lock)."""
+
+    base_url: str
+    token: str | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    encoding: str = "zstd"  # "zstd" | "gzip" | "identity"
+    zstd_level: int = 19
+    rng: random.Random = field(default_factory=random.Random)
+    http_transport: httpx.BaseTransport | None = None
+    stats: TransferStats = field(default_factory=TransferStats)
+
+    def __post_init__(self) -> None:
+        self._closed = threading.Event()
+        self._client = httpx.Client(
+            base_url=self.base_url.rstrip("/"),
+            timeout=httpx.Timeout(
+                connect=self.timeouts.connect,
+                read=self.timeouts.read,
+                write=self.timeouts.write,
+                pool=self.timeouts.pool,
+            ),
+            headers={"Accept-Encoding": "zstd, gzip", "User-Agent": "commune-field-sync/1"},
+            limits=httpx.Limits(max_connections=2, keepalive_expiry=120),
+            transport=self.http_transport,
+        )
+        self._zstd = zstandard.ZstdCompressor(level=self.zstd_level)
+
+    @classmethod
+    def from_settings(cls, settings: Any, server_url: str | None = None, **kw: Any) -> Transport:
+        """From the store's sealed settings (`server_url`, `device_token`)."""
+        url = server_url or settings.get("server_url")
+        token = settings.get("device_token")
+        if not url or not token:
+            raise NotConfigured("this device is not enrolled: run `commune enrol` first")
+        return cls(url, token, **kw)
+
+    def close(self) -> None:
+        """Stop retry waits at once and close the connection pool."""
+        self._closed.set()
+        self._client.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the API ---------------------------------------------------------------------------
+    def probe(self) -> bool:
+        """A cheap connectivity check: GET /health with a short timeout and no retries."""
+        try:
+            resp = self._client.get("/health", timeout=self.timeouts.probe)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code < 500
+
+    def enrol(self, code: str, device_name: str) -> dict[str, Any]:
+        body = {"code": code, "device_name": device_name}
+        return self._json("POST", "/auth/enrol", body=body, auth=False)
+
+    def push(self, mutations: Sequence[Mutation]) -> list[PushResult]:
+        body = {"mutations": [m.model_dump(mode="json") for m in mutations]}
+        return PushResponse.model_validate(self._json("POST", "/sync/push", body=body)).results
+
+    def pull(self, cursor: int, limit: int = 500) -> PullResponse:
+        data = self._json("GET", "/sync/pull", params={"cursor": cursor, "limit": limit})
+        return PullResponse.model_validate(data)
+
+    def upload_start(self, sha256: str, size: int) -> UploadState:
+        data = self._json("POST", "/attachments", body={"sha256": sha256, "size": size})
+        return _upload_state(data, size)
+
+    def upload_offset(self, sha256: str) -> UploadState:
+        return _upload_state(self._json("GET", f"/attachments/{sha256}/offset"))
+
+    def upload_chunk(self, sha256: str, offset: int, chunk: bytes) -> UploadState:
+        """One PATCH, not retried here: after a drop the caller asks the server's offset."""
+        resp = self._send(
+            "PATCH",
+            f"/attachments/{sha256}",
+            content=chunk,
+            headers={"Upload-Offset": str(offset), "Content-Type": CHUNK_TYPE},
+            attempts=1,
+        )
+        return _upload_state(_parse_json(resp))
+
+    def download(self, sha256: str) -> bytes:
+        return self._send("GET", f"/attachments/{sha256}").content
+
+    def backoff(self, attempt: int) -> None:
+        """Wait before another attempt (full jitter); returns early when the transport closes."""
+        self._closed.wait(self.retry.delay(attempt, self.rng))
+
+    # ---- plumbing --------------------------------------------------------------------------
+    def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        raw = None
+        if body is not None:
+            raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        resp = self._send(method, path, raw_json=raw, params=params, auth=auth)
+        return _parse_json(resp)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        raw_json: bytes | None = None,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+        attempts: int | None = None,
+    ) -> httpx.Response:
+        attempts = attempts or self.retry.attempts
+        last: Exception | None = None
+        attempt = 0
+        while attempt < attempts:
+            if self._closed.is_set():
+                raise Offline("the sync transport was closed")
+            hdrs = dict(headers or {})
+            if auth and self.token:
+                hdrs["Authorization"] = f"Bearer {self.token}"
+            body, encoding = content, None
+            if raw_json is not None:
+                body, encoding = self._encode(raw_json)
+                hdrs["Content-Type"] = "application/json"
+                if encoding:
+                    hdrs["Content-Encoding"] = encoding
+            try:
+                self.stats.requests += 1
+                self.stats.body_bytes_sent += len(body or b"")
+                self.stats.raw_bytes_sent += len(raw_json or content or b"")
+                resp = self._client.request(method, path, content=body, params=params, headers=hdrs)
+                resp.read()  # the whole body now, so a cut or short body surfaces here
+                if resp.headers.get("content-type", "").startswith("application/json"):
+                    resp.json()  # a body that does not parse was damaged on the way
+            except (httpx.TransportError, ValueError) as exc:
+                last = exc
+            else:
+                if resp.status_code < 400:
+                    return resp
+                if resp.status_code == 415 and encoding and self._fall_back(encoding):
+                    continue  # the server refused this encoding: same attempt, plainer body
+                error = _http_error(resp)
+                if resp.status_code not in RETRYABLE_STATUS:
+                    raise error
+                last = error
+            attempt += 1
+            if attempt < attempts:
+                self.stats.retries += 1
+                self.backoff(attempt - 1)
+        if isinstance(last, HttpError):
+            raise last
+        raise Offline(f"{method} {path}: {type(last).__name__}: {last}") from last
+
+    def _encode(self, raw: bytes) -> tuple[bytes, str | None]:
+        if len(raw) < COMPRESS_MIN_BYTES or self.encoding == "identity":
+            return raw, None
+        if self.encoding == "zstd":
+            return self._zstd.compress(raw), "zstd"
+        return gzip.compress(raw, compresslevel=6), "gzip"
+
+    def _fall_back(self, refused: str) -> bool:
+        self.encoding = {"zstd": "gzip", "gzip": "identity"}.get(refused, "identity")
+        return refused != "identity"
+
+
+def _parse_json(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise ServerError(resp.status_code, "bad_json", "the server sent no valid JSON") from exc
+
+
+def _upload_state(data: dict[str, Any], size: int | None = None) -> UploadState:
+    return UploadState(int(data["offset"]), bool(data["complete"]), data.get("size", size))
+
+
+def _error_body(resp: httpx.Response) -> tuple[str, str, dict[str, Any]]:
+    try:
+        data = resp.json()
+    except ValueError:
+        return f"http_{resp.status_code}", resp.text[:200], {}
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("code", f"http_{resp.status_code}")), str(err.get("message", "")), data
+    detail = data.get("detail") if isinstance(data, dict) else None
+    return f"http_{resp.status_code}", str(detail or ""), data if isinstance(data, dict) else {}
+
+
+def _http_error(resp: httpx.Response) -> HttpError:
+    status = resp.status_code
+    code, message, data = _error_body(resp)
+    if status == 401:
+        cls: type[HttpError] = DeviceRevoked if code == "device_revoked" else Unauthorized
+        return cls(status, code, message)
+    if status == 409 and "/attachments/" in str(resp.request.url):
+        return OffsetMismatch(status, code, message, _server_offset(resp, data))
+    if status == 422 and resp.request.method == "PATCH":
+        return ChecksumMismatch(status, code, message)
+    if status >= 500 or status in RETRYABLE_STATUS:
+        return ServerError(status, code, message)
+    return RequestRejected(status, code, message)
+
+
+def _server_offset(resp: httpx.Response, data: dict[str, Any]) -> int:
+    for source in (data, data.get("error") or {}):
+        if isinstance(source, dict) and "offset" in source:
+            return int(source["offset"])
+    header = resp.headers.get("Upload-Offset")
+    return int(header) if header and header.isdigit() else -1

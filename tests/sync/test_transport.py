@@ -1,0 +1,217 @@
+"""The HTTP client's policies against a small scripted HTTP server on 127.0.0.1:
+compression and its fallback, retries and what is never retried, typed errors, probe."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import json
+import random
+import threading
+
+import pytest
+import zstandard
+
+from app.domain.hlc import Clock
+from app.domain.mutations import FieldValue, Mutation, new_mutation_id
+from app.sync.transport import (
+    DeviceRevoked,
+    Offline,
+    RequestRejected,
+    RetryPolicy,
+    ServerError,
+    Timeouts,
+    Transport,
+    Unauthorized,
+)
+from tests.support.netproxy import NetProxy
+
+FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05)
+
+
+class Script:
+    """What the stub answers: a queue of (status, json) per path, then 200 echoes."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[tuple[int, dict]]] = {}
+        self.seen: list[dict] = []
+        self.refuse_zstd = False
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    script: Script
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        enc = self.headers.get("Content-Encoding")
+        self.script.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "encoding": enc,
+                "auth": self.headers.get("Authorization"),
+                "size": len(raw),
+            }
+        )
+        if enc == "zstd" and self.script.refuse_zstd:
+            return self._send(415, {"error": {"code": "unsupported_encoding", "message": "no"}})
+        body = _decode(raw, enc)
+        queue = self.script.answers.get(self.path.split("?")[0], [])
+        if queue:
+            status, payload = queue.pop(0)
+            return self._send(status, payload)
+        if self.path == "/sync/push":
+            results = [
+                {"mutation_id": m["mutation_id"], "status": "applied", "version": 1}
+                for m in json.loads(body)["mutations"]
+            ]
+            return self._send(200, {"results": results})
+        return self._send(200, {"ok": True})
+
+    do_GET = do_POST = do_PATCH = _answer
+
+    def _send(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _decode(raw: bytes, enc: str | None) -> bytes:
+    if enc == "zstd":
+        return zstandard.ZstdDecompressor().decompress(raw)
+    if enc == "gzip":
+        return gzip.decompress(raw)
+    return raw
+
+
+@pytest.fixture
+def stub():
+    script = Script()
+    handler = type("H", (_Handler,), {"script": script})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.handle_error = lambda *args: None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield script, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _mutations(n: int) -> list[Mutation]:
+    clock = Clock("dev-t")
+    return [
+        Mutation(
+            mutation_id=new_mutation_id(),
+            device_id="dev-t",
+            entity="dossier",
+            entity_id=f"d{i}",
+            ward_code="00070",
+            base_version=0,
+            fields={"notes": FieldValue(value=f"ghi chú số {i} " * 5, hlc=clock.now())},
+        )
+        for i in range(n)
+    ]
+
+
+def _transport(url: str, **kw) -> Transport:
+    kw.setdefault("retry", FAST_RETRY)
+    return Transport(url, "tok-1", rng=random.Random(7), **kw)
+
+
+def test_push_is_zstd_compressed_with_bearer_auth(stub):
+    script, url = stub
+    with _transport(url) as t:
+        results = t.push(_mutations(20))
+    assert [r.status for r in results] == ["applied"] * 20
+    push = script.seen[-1]
+    assert push["encoding"] == "zstd" and push["auth"] == "Bearer tok-1"
+    assert t.stats.body_bytes_sent < t.stats.raw_bytes_sent / 3
+
+
+def test_refused_zstd_falls_back_to_gzip(stub):
+    script, url = stub
+    script.refuse_zstd = True
+    with _transport(url) as t:
+        assert len(t.push(_mutations(10))) == 10
+        assert len(t.push(_mutations(10))) == 10
+    encodings = [s["encoding"] for s in script.seen]
+    assert encodings == ["zstd", "gzip", "gzip"]  # refused once, then remembered
+
+
+def test_server_errors_are_retried_then_succeed(stub):
+    script, url = stub
+    busy = {"error": {"code": "busy", "message": "later"}}
+    script.answers["/sync/push"] = [(503, busy), (429, busy)]
+    with _transport(url) as t:
+        assert len(t.push(_mutations(3))) == 3
+        assert t.stats.retries == 2
+
+
+def test_persistent_server_error_is_typed(stub):
+    script, url = stub
+    script.answers["/sync/pull"] = [(500, {"error": {"code": "boom", "message": "x"}})] * 9
+    with _transport(url) as t, pytest.raises(ServerError) as info:
+        t.pull(0)
+    assert info.value.status == 500 and info.value.code == "boom"
+    assert len(script.seen) == FAST_RETRY.attempts
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 413, 422])
+def test_other_client_errors_are_never_retried(stub, status):
+    script, url = stub
+    script.answers["/sync/push"] = [(status, {"error": {"code": "nope", "message": "x"}})] * 3
+    with _transport(url) as t, pytest.raises(RequestRejected) as info:
+        t.push(_mutations(1))
+    assert info.value.status == status
+    assert len(script.seen) == 1
+
+
+def test_revoked_device_and_bad_token(stub):
+    script, url = stub
+    script.answers["/sync/pull"] = [
+        (401, {"error": {"code": "device_revoked", "message": "revoked"}}),
+        (401, {"error": {"code": "unauthorized", "message": "bad token"}}),
+    ]
+    with _transport(url) as t:
+        with pytest.raises(DeviceRevoked):
+            t.pull(0)
+        with pytest.raises(Unauthorized) as info:
+            t.pull(0)
+        assert not isinstance(info.value, DeviceRevoked)
+
+
+def test_offline_is_typed_and_probe_says_so(stub):
+    _, url = stub
+    port = int(url.rsplit(":", 1)[1])
+    with NetProxy(port) as proxy, _transport(proxy.url) as t:
+        assert t.probe() is True
+        proxy.set_offline(True)
+        assert t.probe() is False
+        with pytest.raises(Offline):
+            t.pull(0)
+        proxy.set_offline(False)
+        assert t.probe() is True
+
+
+def test_cut_and_truncated_responses_are_retried(stub):
+    _, url = stub
+    port = int(url.rsplit(":", 1)[1])
+    with NetProxy(port) as proxy, _transport(proxy.url) as t:
+        proxy.truncate_after(60, times=1)
+        assert len(t.push(_mutations(30))) == 30
+        proxy.reset_after(100, times=1)
+        assert len(t.push(_mutations(30))) == 30
+        proxy.stall(2.0, times=1)
+        slow = _transport(proxy.url, timeouts=Timeouts(read=0.3))
+        with slow:
+            assert len(slow.push(_mutations(5))) == 5
+        assert proxy.faults_fired == 3

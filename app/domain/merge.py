@@ -59,5 +59,14 @@ def merge_fields(
 
 
 def _is_race(ours: Stamped, theirs: Stamped, base_version: int) -> bool:
-    unseen = ours.changed_version > base_version
+    """A write races the field's current value when its writer had not seen that value.
+
+    A device always knows its own earlier writes, even those the server applied after the
+    base version it had pulled, so only another node's unseen change makes a race.
+    """
+    unseen = ours.changed_version > base_version and _node(ours.hlc) != _node(theirs.hlc)
     return unseen and ours.value != theirs.value and ours.hlc != theirs.hlc
+
+
+def _node(stamp: str) -> str:
+    return stamp.split(":", 2)[2]

@@ -50,3 +50,9 @@ def test_merge_order_does_not_matter(writes):
     assert {k: (v.value, v.hlc) for k, v in forward.items()} == {
         k: (v.value, v.hlc) for k, v in backward.items()
     }
+
+
+def test_a_devices_own_successive_writes_never_race():
+    cur = {"a": Stamped("x", str(Timestamp(7, 0, "d1")), changed_version=2)}
+    out = merge_fields(cur, {"a": Stamped("y", str(Timestamp(9, 0, "d1")))}, base_version=0)
+    assert out.fields["a"].value == "y" and not out.races

@@ -98,14 +98,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def read_import_csv(path: Path) -> list[dict]:
-    """Rows as dicts with their line number under '_line'; a bad file is one clear error."""
+    """Rows as dicts with their line number under 'line_no'; a bad file is one clear error."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             missing = IMPORT_COLUMNS - set(reader.fieldnames or [])
             if missing:
                 raise CliError(f"{path}: missing columns: {', '.join(sorted(missing))}")
-            return [dict(row, _line=reader.line_num) for row in reader]
+            return [dict(row, line_no=reader.line_num) for row in reader]
     except FileNotFoundError as exc:
         raise CliError(f"{path}: no such file") from exc
     except (UnicodeDecodeError, csv.Error) as exc:

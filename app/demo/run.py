@@ -1,0 +1,279 @@
+"""`commune demo`: the whole product on embedded defaults, seeded and synced, then the client.
+
+Everything runs on this machine: the central API on an embedded SQLite file, an officer's
+device store for Phường Hoàn Kiếm, an auditor's device with audits of Hanoi's 126 wards, a sync
+between them, and the client. A second run reuses what the first one seeded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.demo.fake import dossier_requests, person_name
+from app.domain import audit as audit_rules
+from app.domain import reference
+from app.domain.models import AuditAnswer
+from app.domain.status import DossierStatus as S
+
+DEMO_PIN = "123456"
+OFFICER_WARD = "00070"  # Phường Hoàn Kiếm
+USERS = [  # username, role, wards
+    ("canbo.hoankiem", "officer", OFFICER_WARD),
+    ("kiemtra.cntt", "auditor", None),  # None: all of Hanoi's wards
+    ("giamsat.so", "supervisor", "*"),
+    ("quantri", "admin", "*"),
+]
+
+
+@dataclass
+class DemoPlan:
+    root: Path
+    api_port: int = 0
+    web_port: int = 0
+    dossiers: int = 300
+    open_client: bool = True
+    reset: bool = False
+    say: Callable[[str], None] = print
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def server_dir(self) -> Path:
+        return self.root / "server"
+
+    @property
+    def officer_dir(self) -> Path:
+        return self.root / "officer"
+
+    @property
+    def auditor_dir(self) -> Path:
+        return self.root / "auditor"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, data_dir: Path, stdin: str | None = None) -> str:
+    """Run a `commune` command in a child process; its stdout, or a clear error."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COMMUNE_PIN": DEMO_PIN},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"commune {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def start_api(plan: DemoPlan) -> None:
+    from app.sync.transport import Transport
+
+    plan.api_port = plan.api_port or free_port()
+    plan.server_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "--data-dir", str(plan.server_dir), "api",
+         "--host", "127.0.0.1", "--port", str(plan.api_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    plan.processes.append(proc)
+    with Transport(plan.api_url) as probe:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the central API stopped: {proc.stderr.read().strip()}")
+            if probe.probe():
+                return
+            time.sleep(0.3)
+    raise RuntimeError("the central API did not start within 60 s")
+
+
+def create_users(plan: DemoPlan) -> None:
+    hanoi = ",".join(w.code for w in reference.hanoi_wards())
+    for username, role, wards in USERS:
+        cli("admin", "create-user", username, "--role", role, "--wards", wards or hanoi,
+            "--password-stdin", data_dir=plan.server_dir, stdin="demo-password\n")
+
+
+def enrol(plan: DemoPlan, username: str, device_dir: Path):
+    """A new device store for `username`, enrolled with the central API."""
+    from app.cli.sync_cmds import save_enrolment
+    from app.storage import create_store
+    from app.sync.transport import Transport
+
+    output = cli("admin", "enrol-code", "--user", username, data_dir=plan.server_dir)
+    code = output.strip().split()[-1]
+    store = create_store(device_dir, DEMO_PIN)
+    with Transport(plan.api_url) as transport:
+        answer = transport.enrol(code, f"demo-{username}")
+    save_enrolment(store.settings, plan.api_url, answer)
+    return store
+
+
+def seed_dossiers(store, count: int, today: dt.date, say: Callable[[str], None]) -> None:
+    """Dossiers received over the last 60 days, moved along as a real counter would."""
+    rng = random.Random(7)
+    requests = list(dossier_requests(reference.procedures(), [OFFICER_WARD], count, today=today))
+    for i, req in enumerate(requests, 1):
+        req.actor = "Cán bộ một cửa"
+        dossier = store.dossiers.receive(req)
+        advance(store, dossier, today, rng)
+        if i % 50 == 0 or i == count:
+            say(f"      {i}/{count} hồ sơ")
+
+
+def advance(store, dossier, today: dt.date, rng: random.Random) -> None:
+    """Move a dossier along a plausible path given how long ago it came in."""
+    age = (today - dossier.received_at.date()).days
+    roll = rng.random()
+    steps: list[int] = []
+    if age >= 1:
+        steps.append(S.IN_PROCESS)
+    if age >= 3 and roll < 0.08:
+        steps.append(S.SUPPLEMENT_REQUESTED)
+    elif dossier.appointment_date <= today and roll < 0.85:
+        steps += [S.COMPLETED] + ([S.RETURNED] if roll < 0.7 else [])
+    elif age >= 2 and roll < 0.3:
+        steps.append(S.COMPLETED)
+    for status in steps:
+        store.dossiers.change_status(dossier.id, status, actor="Cán bộ một cửa")
+
+
+def seed_audits(store, say: Callable[[str], None]) -> None:
+    """One audit per Hanoi ward; about half submitted for review."""
+    rng = random.Random(11)
+    tpl = audit_rules.template()
+    wards = reference.hanoi_wards()
+    for i, ward in enumerate(wards, 1):
+        audit = store.audits.create(ward.code, tpl.version, person_name(rng))
+        for item in tpl.items():
+            value = fake_answer(item, rng)
+            if value is not None:
+                store.audits.answer(audit.id, item.id, AuditAnswer(value=value))
+        if rng.random() < 0.5:
+            store.audits.submit(audit.id)
+        if i % 25 == 0 or i == len(wards):
+            say(f"      {i}/{len(wards)} biên bản khảo sát")
+
+
+def fake_answer(item, rng: random.Random):
+    if item.kind == "yes_no":
+        return rng.random() < 0.7
+    if item.kind == "number":
+        target = item.target or 1
+        return round(target * rng.uniform(0.3, 1.4), 1)
+    if item.kind == "choice" and item.options:
+        return rng.choice(item.options).id
+    if item.kind == "text":
+        return "Đã kiểm tra tại chỗ."
+    return None  # photos need a camera
+
+
+def sync(store, plan: DemoPlan) -> str:
+    from app.sync.engine import SyncEngine
+    from app.sync.transport import Transport
+
+    with Transport.from_settings(store.settings) as transport:
+        report = SyncEngine(store.sync, transport).run_once()
+    if not report.ok:
+        raise RuntimeError(f"sync failed: {report.summary()} {report.errors}")
+    return report.summary()
+
+
+def summary_lines(store, today: dt.date) -> list[str]:
+    board = store.dossiers.dashboard(today)
+    rate = "—" if board.on_time_rate is None else f"{board.on_time_rate:.0%}"
+    state = store.sync.summary()
+    return [
+        f"Hôm nay {today:%d/%m/%Y}: tiếp nhận {board.received_today} hồ sơ, "
+        f"sắp đến hạn {board.due_soon}, quá hạn {board.overdue}, tỉ lệ đúng hạn {rate}.",
+        f"Đồng bộ: còn chờ {state.pending}, xung đột {state.conflicts}, bị từ chối "
+        f"{state.rejected}.",
+    ]
+
+
+def run(plan: DemoPlan) -> int:
+    from app.storage import open_store, store_exists
+
+    say, today = plan.say, dt.date.today()
+    fresh = plan.reset or not store_exists(plan.officer_dir)
+    if fresh and plan.root.exists():
+        shutil.rmtree(plan.root)
+    say(f"[1/5] Máy chủ trung tâm (SQLite nhúng) trong {plan.server_dir} …")
+    start_api(plan)
+    say(f"      {plan.api_url}")
+    if fresh:
+        say("[2/5] Tạo người dùng và ghi danh thiết bị …")
+        create_users(plan)
+        officer = enrol(plan, "canbo.hoankiem", plan.officer_dir)
+        auditor = enrol(plan, "kiemtra.cntt", plan.auditor_dir)
+        say(f"[3/5] Tạo {plan.dossiers} hồ sơ một cửa và 126 biên bản khảo sát …")
+        seed_dossiers(officer, plan.dossiers, today, say)
+        seed_audits(auditor, say)
+        say("[4/5] Đồng bộ với máy chủ …")
+        say(f"      cán bộ: {sync(officer, plan)}")
+        say(f"      kiểm tra viên: {sync(auditor, plan)}")
+        auditor.close()
+    else:
+        say("[2/5] Dùng lại dữ liệu demo đã có …")
+        officer = open_store(plan.officer_dir, DEMO_PIN)
+        say("[4/5] Đồng bộ với máy chủ …")
+        say(f"      cán bộ: {sync(officer, plan)}")
+    try:
+        for line in summary_lines(officer, today):
+            say(f"      {line}")
+    finally:
+        officer.close()
+    say(f"[5/5] Mở ứng dụng (mã PIN demo: {DEMO_PIN}) …")
+    if plan.open_client:
+        open_client(plan)
+    return 0
+
+
+def open_client(plan: DemoPlan) -> None:
+    args = [sys.executable, "-m", "app.cli", "--data-dir", str(plan.officer_dir), "app"]
+    if not desktop_available():
+        plan.web_port = plan.web_port or free_port()
+        args += ["--web", "--port", str(plan.web_port)]
+        plan.say(f"      http://127.0.0.1:{plan.web_port}/  (Ctrl-C để dừng)")
+    client = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    plan.processes.append(client)
+    client.wait()
+
+
+def desktop_available() -> bool:
+    """A desktop window needs flet-desktop's client and a display."""
+    if os.environ.get("FLET_VIEW_PATH"):
+        return True
+    try:
+        import flet_desktop  # noqa: F401
+    except ImportError:
+        return False
+    return bool(os.environ.get("DISPLAY") or sys.platform in ("win32", "darwin"))
+
+
+def stop(plan: DemoPlan) -> None:
+    for proc in reversed(plan.processes):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in reversed(plan.processes):
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

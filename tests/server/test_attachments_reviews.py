@@ -1,0 +1,118 @@
+"""Resumable attachment upload (tus-shaped) and supervisor reviews that reach devices by pull."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from tests.server.helpers import Device, new_audit, new_name, new_ward, pull_all, push
+
+
+def test_upload_resumes_at_the_server_offset_and_checks_the_hash(sqlite_api_server):
+    api = sqlite_api_server
+    auditor = api.enrol(new_name("aud"), "auditor", [new_ward()])
+    data = os.urandom(250_000)
+    sha = hashlib.sha256(data).hexdigest()
+    with api.client(auditor.token) as client:
+        assert client.get(f"/attachments/{sha}/offset").status_code == 404
+        assert client.post("/attachments", json={"sha256": sha, "size": len(data)}).json() == {
+            "offset": 0,
+            "complete": False,
+        }
+        first = client.patch(
+            f"/attachments/{sha}", content=data[:100_000], headers={"Upload-Offset": "0"}
+        )
+        assert first.json() == {"offset": 100_000, "complete": False}
+        # The link dropped; the client asks where to resume.
+        state = client.get(f"/attachments/{sha}/offset").json()
+        assert state == {"offset": 100_000, "size": len(data), "complete": False}
+        wrong = client.patch(
+            f"/attachments/{sha}", content=data[50_000:], headers={"Upload-Offset": "50000"}
+        )
+        assert wrong.status_code == 409
+        assert wrong.json()["error"] == {
+            "code": "offset_mismatch",
+            "offset": 100_000,
+            "message": "the server has 100000 bytes",
+        }
+        done = client.patch(
+            f"/attachments/{sha}", content=data[100_000:], headers={"Upload-Offset": "100000"}
+        )
+        assert done.json() == {"offset": len(data), "complete": True}
+        again = client.post("/attachments", json={"sha256": sha, "size": len(data)})
+        assert again.json() == {"offset": len(data), "complete": True}
+
+
+def test_corrupt_upload_restarts_and_limits_hold(sqlite_api_server):
+    api = sqlite_api_server
+    auditor = api.enrol(new_name("aud"), "auditor", [new_ward()])
+    data = os.urandom(10_000)
+    sha = hashlib.sha256(data).hexdigest()
+    corrupt = bytes([data[0] ^ 1]) + data[1:]
+    with api.client(auditor.token) as client:
+        client.post("/attachments", json={"sha256": sha, "size": len(data)})
+        bad = client.patch(f"/attachments/{sha}", content=corrupt, headers={"Upload-Offset": "0"})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "checksum_mismatch"
+        assert client.get(f"/attachments/{sha}/offset").json()["offset"] == 0
+        too_long = client.patch(
+            f"/attachments/{sha}", content=data + b"x", headers={"Upload-Offset": "0"}
+        )
+        assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "too_long"
+        huge = client.post("/attachments", json={"sha256": "b" * 64, "size": 10**12})
+        assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
+        good = client.patch(f"/attachments/{sha}", content=data, headers={"Upload-Offset": "0"})
+        assert good.json() == {"offset": len(data), "complete": True}
+        # Uploaded, but no attachment record names it yet: nobody may read it.
+        assert client.get(f"/attachments/{sha}").status_code == 404
+
+
+def test_review_decisions_reach_the_auditor_through_pull(api_server):
+    ward = new_ward()
+    auditor = api_server.enrol(new_name("aud"), "auditor", [ward])
+    supervisor = api_server.enrol(new_name("sup"), "supervisor", [ward])
+    device = Device()
+    audits = [new_audit(device, ward, state="submitted") for _ in range(3)]
+    draft = new_audit(device, ward, state="draft")
+    with api_server.client(auditor.token) as client:
+        push(client, [*audits, draft])
+        _, cursor = pull_all(client)
+    ids = [a["entity_id"] for a in audits]
+    with api_server.client(supervisor.token) as client:
+        listed = client.get("/reviews", params={"state": "submitted"}).json()["audits"]
+        assert {a["audit_id"] for a in listed} == set(ids)
+        one = client.post(
+            f"/reviews/{ids[0]}",
+            json={"decision": "changes_requested", "comment": "Thiếu ảnh phòng máy"},
+        )
+        assert one.status_code == 200, one.text
+        assert one.json()["review_state"] == "changes_requested"
+        refused = client.post(
+            f"/reviews/{draft['entity_id']}", json={"decision": "approved", "comment": ""}
+        )
+        assert refused.status_code == 409
+        assert refused.json()["error"]["message"] == "review_transition:draft->approved"
+        bulk = client.post(
+            "/reviews/bulk",
+            json={"audit_ids": [ids[1], ids[2], "nope"], "decision": "approved", "comment": "Đạt"},
+        )
+        statuses = [(r["audit_id"], r["status"]) for r in bulk.json()["results"]]
+        assert statuses == [(ids[1], "applied"), (ids[2], "applied"), ("nope", "rejected")]
+        assert client.get("/reviews", params={"state": "approved"}).json()["audits"]
+    with api_server.client(auditor.token) as client:
+        changes, _ = pull_all(client, cursor)
+    states = {
+        c["entity_id"]: c["fields"]["review_state"]["value"]
+        for c in changes
+        if c["entity"] == "audit"
+    }
+    assert states == {ids[0]: "changes_requested", ids[1]: "approved", ids[2]: "approved"}
+    comments = [c["fields"] for c in changes if c["entity"] == "audit_comment"]
+    assert {c["text"]["value"] for c in comments} == {"Thiếu ảnh phòng máy", "Đạt"}
+    assert len(comments) == 3
+    # The auditor answers the change request: their own transition is allowed.
+    with api_server.client(auditor.token) as client:
+        version = next(c["version"] for c in changes if c["entity_id"] == ids[0])
+        again = push(
+            client, [device.mutation("audit", ids[0], ward, {"review_state": "submitted"}, version)]
+        )
+    assert again[0]["status"] == "applied"

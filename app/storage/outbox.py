@@ -4,36 +4,67 @@ personal values. Rows are written by the same transaction as the change they car
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from app.domain.mutations import Mutation, new_mutation_id
+from app.domain.mutations import FieldValue, Mutation
 from app.storage.crypto import Sealer
-from app.storage.tables import OUTBOX
+from app.storage.tables import OUTBOX, new_id
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-class Outbox:
-    def __init__(self, sealer: Sealer) -> None:
-        self.sealer = sealer
+@dataclass
+class LocalChange:
+    """One local write: the values it set, all stamped with the same clock reading."""
 
-    def enqueue_many(self, conn: Connection, mutations: list[dict[str, Any]]) -> list[str]:
-        """Queue wire-shaped mutation dicts; fills and returns their mutation ids."""
+    entity: str
+    entity_id: str
+    ward_code: str
+    base_version: int
+    hlc: str
+    values: dict[str, Any]
+    mutation_id: str = field(default_factory=new_id)
+
+
+class Outbox:
+    """Rows hold a compact sealed body (one stamp for all fields of a write); `pending()`
+    rebuilds the wire `Mutation`."""
+
+    def __init__(self, sealer: Sealer, device_id: str) -> None:
+        self.sealer = sealer
+        self.device_id = device_id
+
+    def enqueue_many(self, conn: Connection, changes: list[LocalChange]) -> list[str]:
         rows = []
-        for m in mutations:
-            m["mutation_id"] = m.get("mutation_id") or new_mutation_id()
-            body = _DUMPS(m).encode()
-            sealed = self.sealer.seal(body, table=OUTBOX, row_id=m["mutation_id"], version=0)
-            rows.append((m["mutation_id"], m["entity"], m["entity_id"], len(body), sealed))
+        for c in changes:
+            body = _DUMPS(
+                {"e": c.entity, "i": c.entity_id, "w": c.ward_code, "b": c.base_version,
+                 "h": c.hlc, "v": c.values}
+            ).encode()
+            sealed = self.sealer.seal(body, table=OUTBOX, row_id=c.mutation_id, version=0)
+            rows.append((c.mutation_id, c.entity, c.entity_id, len(body), sealed))
         if rows:
             conn.exec_driver_sql(
                 "INSERT INTO outbox (mutation_id, entity, entity_id, size, sealed) "
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-        return [m["mutation_id"] for m in mutations]
+        return [c.mutation_id for c in changes]
+
+    def _mutation(self, mutation_id: str, body: bytes) -> Mutation:
+        data = json.loads(body)
+        return Mutation(
+            mutation_id=mutation_id,
+            device_id=self.device_id,
+            entity=data["e"],
+            entity_id=data["i"],
+            ward_code=data["w"],
+            base_version=data["b"],
+            fields={n: FieldValue(value=v, hlc=data["h"]) for n, v in data["v"].items()},
+        )
 
     def pending(self, conn: Connection, max_bytes: int) -> list[Mutation]:
         """Oldest first, as many as fit in `max_bytes` of JSON (always at least one)."""
@@ -46,7 +77,7 @@ class Outbox:
             if out and total + size > max_bytes:
                 break
             body = self.sealer.open(sealed, table=OUTBOX, row_id=mutation_id, version=0)
-            out.append(Mutation.model_validate_json(body))
+            out.append(self._mutation(mutation_id, body))
             total += size
         return out
 

@@ -5,10 +5,12 @@ what the rest of the storage code relies on. Only fields that `app.domain.entiti
 readable (no personal data, no free text) ever get a column of their own.
 
 - `records`: every synced entity (dossiers, their events, audits, comments, attachments,
-  conflicts). `readable` is JSON `{field: [value, hlc]}` of the readable fields; `sealed` is an
-  AES-GCM envelope of `{field: [value, hlc]}` for the sealed ones, bound to
-  (`records`, entity_id, local_rev). Query columns repeat readable values for indexes.
-- `terms`: blind-index terms (keyed HMAC) per record: kind `n` name, `a` address, `i` ID number.
+  conflicts). `readable` is JSON `{"h": [hlc, ...], "f": {field: [value, hlc index]}}` of the
+  readable fields (each distinct clock stamp listed once); `sealed` is an AES-GCM envelope of
+  `{"r": digest of readable, "f": {field: [value, hlc index]}}` for the sealed fields, bound to
+  (`records`, entity_id, local_rev). Editing either part, or swapping rows, is a TamperError.
+  Query columns repeat readable values for indexes.
+- `terms`: blind-index terms (keyed HMAC, 8 bytes) per record: kind `n` name, `i` ID number.
 - `outbox`: mutations not yet pushed, each a sealed envelope (they carry personal values).
 - `sync_state`: the pull cursor and when sync last finished.
 - `settings`: sealed key/value pairs.
@@ -17,6 +19,9 @@ readable (no personal data, no free text) ever get a column of their own.
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 from app.domain import entities as E
 
@@ -58,12 +63,12 @@ ALL_QUERY_COLUMNS = (
 
 # Blind-index kinds: which sealed field feeds which kind of term.
 TERM_NAME = "n"
-TERM_ADDRESS = "a"
 TERM_ID = "i"
+# Addresses are deliberately not indexed: nothing searches them, and every stored term is
+# both insert cost and leakage (see app/storage/blind_index.py).
 SEARCHABLE: dict[str, dict[str, str]] = {
     E.DOSSIER: {
         "applicant_name": TERM_NAME,
-        "applicant_address": TERM_ADDRESS,
         "applicant_id_number": TERM_ID,
     },
 }
@@ -73,3 +78,13 @@ PENDING = "pending"
 SYNCED = "synced"
 REJECTED = "rejected"
 CONFLICT = "conflict"
+
+
+def new_id() -> str:
+    """A time-ordered UUID (version 7 layout): new rows land at the end of every id index
+    instead of at random pages, which keeps bulk inserts fast as the store grows."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from app.domain import entities as E
 from app.domain.models import AttachmentMeta
@@ -11,6 +10,7 @@ from app.storage.db import Database
 from app.storage.files import SealedFileStore
 from app.storage.services.dossiers import iso_utc
 from app.storage.services.records import Record, RecordStore
+from app.storage.tables import new_id
 
 
 def to_meta(record: Record) -> AttachmentMeta:
@@ -55,7 +55,7 @@ class AttachmentService:
                 (sha, len(data)),
             )
             record = self._records.write_local(
-                conn, E.ATTACHMENT, str(uuid.uuid4()), ward_code, fields
+                conn, E.ATTACHMENT, new_id(), ward_code, fields
             )
         return to_meta(record)
 

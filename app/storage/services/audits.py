@@ -6,7 +6,6 @@ filling different sections of one audit offline both keep their work after sync.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from app.domain import audit as A
@@ -16,6 +15,7 @@ from app.storage.db import Database
 from app.storage.errors import StorageError
 from app.storage.services.dossiers import iso_utc, utc_now
 from app.storage.services.records import Record, RecordStore
+from app.storage.tables import new_id
 
 EDITABLE_FIELDS = frozenset({"notes", "position", "auditor"})
 
@@ -83,7 +83,7 @@ class AuditService:
             "started_at": iso_utc(utc_now()),
         }
         with self._db.write() as conn:
-            record = self._records.write_local(conn, E.AUDIT, str(uuid.uuid4()), ward_code, fields)
+            record = self._records.write_local(conn, E.AUDIT, new_id(), ward_code, fields)
         return to_audit(record)
 
     def answer(self, audit_id: str, item_id: str, answer: AuditAnswer) -> Audit:

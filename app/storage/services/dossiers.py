@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -23,7 +22,7 @@ from app.storage.db import Database
 from app.storage.errors import StorageError
 from app.storage.services.records import Record, RecordStore
 from app.storage.settings import SettingsStore
-from app.storage.tables import TERM_ID, TERM_NAME
+from app.storage.tables import TERM_ID, TERM_NAME, new_id
 
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST: a fixed offset
 OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
@@ -164,7 +163,7 @@ class DossierService:
                 conn,
                 [
                     (E.DOSSIER, dossier_id, record.ward_code, changes, record),
-                    (E.DOSSIER_EVENT, str(uuid.uuid4()), record.ward_code, event, None),
+                    (E.DOSSIER_EVENT, new_id(), record.ward_code, event, None),
                 ],
             )
         return to_dossier(updated)
@@ -321,7 +320,7 @@ class DossierService:
             "SELECT 1 FROM terms t JOIN records r ON r.entity_id = t.entity_id "
             "WHERE t.term = ? AND t.kind = ? AND r.entity = 'dossier' "
             "AND r.procedure_code = ? AND r.received_at = ? LIMIT 1",
-            (terms[0], TERM_ID, procedure_code, received_at),
+            (bytes.fromhex(terms[0]), TERM_ID, procedure_code, received_at),
         ).first()
         return row is not None
 
@@ -370,13 +369,14 @@ class DossierService:
     ) -> list[Record]:
         items = []
         for fields, actor in batch:
-            dossier_id = str(uuid.uuid4())
+            dossier_id = new_id()
             ward = fields["ward_code"]
             event = self._event_fields(dossier_id, ward, fields["received_at"], None,
                                        fields["status"], actor, "", None)
             items.append((E.DOSSIER, dossier_id, ward, fields, None))
-            items.append((E.DOSSIER_EVENT, str(uuid.uuid4()), ward, event, None))
-        written = self._records.write_local_many(conn, items)
+            items.append((E.DOSSIER_EVENT, new_id(), ward, event, None))
+        # Fields come from a validated ReceiveDossier and the catalogue (same limits as the specs).
+        written = self._records.write_local_many(conn, items, validate=False)
         return written[::2]
 
     @staticmethod
@@ -390,7 +390,7 @@ class DossierService:
         note: str,
         appointment_date: dt.date | None,
     ) -> dict[str, Any]:
-        return {
+        fields = {
             "dossier_id": dossier_id,
             "ward_code": ward_code,
             "at": at,
@@ -400,6 +400,7 @@ class DossierService:
             "note": note,
             "appointment_date": appointment_date.isoformat() if appointment_date else None,
         }
+        return {k: v for k, v in fields.items() if v not in (None, "")}  # smaller rows
 
     def _where(self, q: DossierQuery) -> tuple[str, list[Any]]:
         today = (q.today or vn_today()).isoformat()
@@ -436,13 +437,13 @@ class DossierService:
         params: list[Any] = []
         for term in index.query_terms(text):
             parts.append("SELECT entity_id FROM terms WHERE term = ? AND kind = ?")
-            params.extend([term, TERM_NAME])
+            params.extend([bytes.fromhex(term), TERM_NAME])
         sql = " INTERSECT ".join(parts)
         id_terms = index.query_id_terms(text) if len(digits(text)) >= 9 else []
         for term in id_terms:
             id_sql = "SELECT entity_id FROM terms WHERE term = ? AND kind = ?"
             sql = f"{sql} UNION {id_sql}" if sql else id_sql
-            params.extend([term, TERM_ID])
+            params.extend([bytes.fromhex(term), TERM_ID])
         return (sql or "SELECT NULL WHERE 0"), params
 
 

@@ -8,6 +8,7 @@ and queues the mutation. Pulled changes go through `save` without a mutation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from app.domain.merge import Stamped
 from app.storage.blind_index import BlindIndex
 from app.storage.crypto import Sealer
 from app.storage.errors import StorageError, TamperError
-from app.storage.outbox import Outbox
+from app.storage.outbox import LocalChange, Outbox
 from app.storage.tables import (
     ALL_QUERY_COLUMNS,
     PENDING,
@@ -64,9 +65,30 @@ class Record:
         return {name: s.value for name, s in self.fields.items()}
 
 
+_SEALED = {entity: frozenset(E.sealed_fields(entity)) for entity in E.ENTITIES}
+_READABLE = {entity: frozenset(specs) - _SEALED[entity] for entity, specs in E.ENTITIES.items()}
+
+
 def _is_sealed(entity: str, name: str) -> bool:
+    if name in _READABLE.get(entity, ()):
+        return False
+    if name in _SEALED.get(entity, ()):
+        return True
     spec = E.field_spec(entity, name)
     return spec is None or spec.sealed  # unknown fields are sealed: safe by default
+
+
+# Per entity, the field feeding each query column in ALL_QUERY_COLUMNS order ("" for none).
+_QUERY_SOURCES = {
+    entity: tuple(mapping.get(c, "") for c in ALL_QUERY_COLUMNS)
+    for entity, mapping in QUERY_COLUMNS.items()
+}
+_NO_QUERY = ("",) * len(ALL_QUERY_COLUMNS)
+
+
+def _digest(readable_json: str) -> str:
+    """Binds the readable JSON to the sealed envelope: editing either is a TamperError."""
+    return hashlib.sha256(readable_json.encode()).hexdigest()[:32]
 
 
 RECORD_COLUMNS = (
@@ -100,7 +122,8 @@ class RecordStore:
     # ------------------------------------------------------------------ reading
 
     def open_row(self, row: Sequence[Any]) -> Record:
-        """A row selected with SELECT_RECORD -> Record. TamperError if its envelope fails."""
+        """A row selected with SELECT_RECORD -> Record. TamperError if its envelope fails or the
+        readable part no longer matches the digest sealed with it."""
         entity, entity_id, ward, version, local_rev, readable, sealed, state, reason = row[:9]
         try:
             secret = self.sealer.open_json(
@@ -108,8 +131,12 @@ class RecordStore:
             )
         except TamperError as exc:
             raise TamperError(f"{entity} {entity_id}: {exc.detail}") from None
-        fields = {n: Stamped(v, h) for n, (v, h) in json.loads(readable).items()}
-        fields.update({n: Stamped(v, h) for n, (v, h) in secret.items()})
+        if secret.get("r") != _digest(readable):
+            raise TamperError(f"{entity} {entity_id}: readable fields were edited")
+        clear = json.loads(readable)
+        stamps = clear["h"]
+        fields = {n: Stamped(v, stamps[i]) for n, (v, i) in clear["f"].items()}
+        fields.update({n: Stamped(v, stamps[i]) for n, (v, i) in secret["f"].items()})
         return Record(entity, entity_id, ward, fields, version, local_rev, state, reason)
 
     def load(self, conn: Connection, entity_id: str) -> Record | None:
@@ -143,14 +170,18 @@ class RecordStore:
         self,
         conn: Connection,
         items: Iterable[tuple[str, str, str, dict[str, Any], Record | None]],
+        *,
+        validate: bool = True,
     ) -> list[Record]:
-        """Stamp each change set, save the records and queue one mutation per record."""
+        """Stamp each change set, save the records and queue one mutation per record.
+
+        `validate=False` only for values already checked by a pydantic model with the same
+        limits (bulk intake): the field check costs as much as the sealing."""
         saved: list[tuple[Record, Record | None]] = []
-        mutations: list[dict[str, Any]] = []
+        changes_out: list[LocalChange] = []
         stamp = ""
         for entity, entity_id, ward_code, changes, base in items:
-            problems = E.validate_fields(entity, changes)
-            if problems:
+            if validate and (problems := E.validate_fields(entity, changes)):
                 raise ValueError(f"{entity}: invalid fields {problems}")
             stamp = self.clock.now()
             record = Record(
@@ -161,24 +192,14 @@ class RecordStore:
                 base.version if base else 0,
                 base.local_rev if base else 0,
             )
-            wire = {}
             for name, value in changes.items():
                 record.fields[name] = Stamped(value, stamp)
-                wire[name] = {"value": value, "hlc": stamp}
             saved.append((record, base))
-            mutations.append(
-                {
-                    "mutation_id": "",  # filled by the outbox
-                    "device_id": self.device_id,
-                    "entity": entity,
-                    "entity_id": entity_id,
-                    "ward_code": ward_code,
-                    "base_version": record.version,
-                    "fields": wire,
-                }
+            changes_out.append(
+                LocalChange(entity, entity_id, ward_code, record.version, stamp, changes)
             )
         self.save_many(conn, saved)
-        self.outbox.enqueue_many(conn, mutations)
+        self.outbox.enqueue_many(conn, changes_out)
         if stamp:
             conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'clock'", (stamp,))
         return [record for record, _ in saved]
@@ -192,10 +213,11 @@ class RecordStore:
         for record, old in items:
             record.local_rev += 1
             rows.append(self._row(record))
-            for kind, term in self._terms(old) - self._terms(record) if old else ():
-                old_terms.append((term, kind, record.entity_id))
-            fresh = self._terms(record) - (self._terms(old) if old else set())
-            new_terms.extend((term, kind, record.entity_id) for kind, term in fresh)
+            if record.entity not in SEARCHABLE:
+                continue
+            now, before = self._terms(record), (self._terms(old) if old else set())
+            old_terms.extend((term, kind, record.entity_id) for kind, term in before - now)
+            new_terms.extend((term, kind, record.entity_id) for kind, term in now - before)
         conn.exec_driver_sql(_UPSERT, rows)
         if old_terms:
             conn.exec_driver_sql(
@@ -207,18 +229,26 @@ class RecordStore:
             )
 
     def _row(self, record: Record) -> tuple[Any, ...]:
+        # Stamps are listed once per record and fields point at them: a new record's 17 fields
+        # share one stamp, and each stamp is ~60 characters.
+        stamps: dict[str, int] = {}
         readable: dict[str, list[Any]] = {}
         secret: dict[str, list[Any]] = {}
         for name, s in record.fields.items():
+            index = stamps.setdefault(s.hlc, len(stamps))
             target = secret if _is_sealed(record.entity, name) else readable
-            target[name] = [s.value, s.hlc]
+            target[name] = [s.value, index]
+        clear = _DUMPS({"h": list(stamps), "f": readable})
         sealed = self.sealer.seal(
-            _DUMPS(secret).encode(), table=RECORDS, row_id=record.entity_id,
+            _DUMPS({"r": _digest(clear), "f": secret}).encode(),
+            table=RECORDS,
+            row_id=record.entity_id,
             version=record.local_rev,
         )
-        mapping = QUERY_COLUMNS.get(record.entity, {})
+        fields = record.fields
         query = tuple(
-            record.value(mapping[c]) if c in mapping else None for c in ALL_QUERY_COLUMNS
+            (s.value if (s := fields.get(name)) is not None else None) if name else None
+            for name in _QUERY_SOURCES.get(record.entity, _NO_QUERY)
         )
         return (
             record.entity,
@@ -226,19 +256,20 @@ class RecordStore:
             record.ward_code,
             record.version,
             record.local_rev,
-            _DUMPS(readable),
+            clear,
             sealed,
             record.sync_state,
             record.sync_reason,
             *query,
         )
 
-    def _terms(self, record: Record) -> set[tuple[str, str]]:
-        out: set[tuple[str, str]] = set()
+    def _terms(self, record: Record) -> set[tuple[str, bytes]]:
+        """(kind, term) pairs; terms are stored as 8 raw bytes, half the size of their hex."""
+        out: set[tuple[str, bytes]] = set()
         for name, kind in SEARCHABLE.get(record.entity, {}).items():
             text = record.value(name)
             if not text:
                 continue
             terms = self.index.id_terms(text) if kind == TERM_ID else self.index.terms(text)
-            out.update((kind, t) for t in terms)
+            out.update((kind, bytes.fromhex(t)) for t in terms)
         return out

@@ -9,14 +9,18 @@ cannot fix, and `DeviceRevoked` when this device's token was revoked (the caller
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import random
+import socket
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpcore
 import httpx
 import zstandard
 
@@ -126,6 +130,8 @@ class Transport:
 
     def __post_init__(self) -> None:
         self._closed = threading.Event()
+        self._backend = _CuttableBackend()
+        limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
         self._client = httpx.Client(
             base_url=self.base_url.rstrip("/"),
             timeout=httpx.Timeout(
@@ -135,8 +141,7 @@ class Transport:
                 pool=self.timeouts.pool,
             ),
             headers={"Accept-Encoding": "zstd, gzip", "User-Agent": "commune-field-sync/1"},
-            limits=httpx.Limits(max_connections=2, keepalive_expiry=120),
-            transport=self.http_transport,
+            transport=self.http_transport or self._backend.transport(limits),
         )
         self._zstd = zstandard.ZstdCompressor(level=self.zstd_level)
 
@@ -150,8 +155,9 @@ class Transport:
         return cls(url, token, **kw)
 
     def close(self) -> None:
-        """Stop retry waits at once and close the connection pool."""
+        """Stop retry waits at once, cut requests in flight (from any thread), close the pool."""
         self._closed.set()
+        self._backend.cut_all()
         self._client.close()
 
     def __enter__(self) -> Transport:
@@ -286,6 +292,37 @@ class Transport:
     def _fall_back(self, refused: str) -> bool:
         self.encoding = {"zstd": "gzip", "gzip": "identity"}.get(refused, "identity")
         return refused != "identity"
+
+
+class _CuttableBackend(httpcore.SyncBackend):
+    """Keeps the sockets it opens, so that `close()` can wake a read blocked on a stalled link.
+
+    Closing a socket from another thread does not wake a blocked recv() on Linux; shutdown()
+    does. httpx has no public hook for the network backend, hence the pool attribute below.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def transport(self, limits: httpx.Limits) -> httpx.HTTPTransport:
+        http = httpx.HTTPTransport(limits=limits)
+        pool = getattr(http, "_pool", None)
+        if pool is not None and hasattr(pool, "_network_backend"):
+            pool._network_backend = self
+        return http
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        stream = super().connect_tcp(*args, **kwargs)
+        sock = stream.get_extra_info("socket")
+        if sock is not None:
+            self._sockets.add(sock)
+        return stream
+
+    def cut_all(self) -> None:
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _parse_json(resp: httpx.Response) -> Any:

@@ -1,0 +1,175 @@
+"""Background sync: a periodic run, a cheap probe that syncs as soon as the link comes back,
+`sync_now()` for the user's button, and state listeners for the UI.
+
+Never two runs at once: a request that arrives during a run is remembered and served by one
+follow-up run when the current one ends. Listeners are called from the scheduler's threads; a Flet
+view forwards them to the page with `page.run_task`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from app.sync.engine import SyncEngine, SyncReport
+from app.sync.transport import DeviceRevoked
+
+log = logging.getLogger(__name__)
+
+MAX_FOLLOW_UPS = 3  # coalesced follow-up runs in a row, against a request storm
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    online: bool | None = None  # None: not probed yet
+    running: bool = False
+    last_report: SyncReport | None = None
+    last_error: str | None = None
+    last_run_at: datetime | None = None
+    revoked: bool = False
+
+
+Listener = Callable[[SyncStatus], None]
+
+
+class SyncScheduler:
+    def __init__(
+        self,
+        engine: SyncEngine,
+        *,
+        interval_s: float = 300.0,
+        probe_interval_s: float = 30.0,
+        probe: Callable[[], bool] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self.probe_interval_s = probe_interval_s
+        self._probe_fn = probe or engine.transport.probe
+        self._status = SyncStatus()
+        self._listeners: list[Listener] = []
+        self._state_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending = False
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        )
+
+    # ---- public ----------------------------------------------------------------------------
+    @property
+    def status(self) -> SyncStatus:
+        return self._status
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def start(self, *, sync_at_start: bool = True) -> None:
+        now = datetime.now(UTC)
+        self._scheduler.add_job(
+            self._run,
+            "interval",
+            seconds=self.interval_s,
+            id="sync",
+            next_run_time=now if sync_at_start else None,
+        )
+        self._scheduler.add_job(self._probe, "interval", seconds=self.probe_interval_s, id="probe")
+        self._scheduler.start()
+
+    def sync_now(self) -> None:
+        """Ask for a run at once; during a run, one follow-up run is queued instead."""
+        if self._status.revoked:
+            return
+        if self._run_lock.locked():
+            self._pending = True
+            return
+        if self._scheduler.running:
+            self._scheduler.add_job(self._run, id="sync-now", replace_existing=True)
+        else:
+            threading.Thread(target=self._run, daemon=True, name="sync-now").start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True when no run is going on (within `timeout` seconds)."""
+        return self._idle.wait(timeout)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the jobs; let a running sync finish for `timeout` s, then cut its retries."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        if not self._idle.wait(timeout):
+            self.engine.transport.close()  # retry waits return at once, requests fail fast
+            self._idle.wait(min(timeout, 5.0))
+
+    # ---- jobs ------------------------------------------------------------------------------
+    def _probe(self) -> None:
+        was = self._status.online
+        online = bool(self._probe_fn())
+        if online != was:
+            self._update(online=online)
+        if online and was is not True:
+            self.sync_now()  # offline -> online edge: move what waited
+
+    def _run(self) -> None:
+        if self._status.revoked or not self._run_lock.acquire(blocking=False):
+            self._pending = True
+            return
+        self._idle.clear()
+        try:
+            for _ in range(1 + MAX_FOLLOW_UPS):
+                self._pending = False
+                self._run_one()
+                if not self._pending or self._status.revoked:
+                    break
+        finally:
+            self._run_lock.release()
+            self._idle.set()
+        if self._pending and not self._status.revoked:
+            self.sync_now()  # asked for just as the last run ended
+
+    def _run_one(self) -> None:
+        self._update(running=True)
+        try:
+            report = self.engine.run_once()
+        except DeviceRevoked as exc:
+            self._pending = False
+            self._stop_jobs()
+            self._update(running=False, revoked=True, last_error=str(exc), online=True)
+            return
+        except Exception as exc:  # a bug must not kill the scheduler thread silently
+            log.exception("sync run failed")
+            self._update(running=False, last_error=f"{type(exc).__name__}: {exc}")
+            return
+        self._update(
+            running=False,
+            last_report=report,
+            last_run_at=report.finished_at,
+            last_error="; ".join(report.errors) or None,
+            online=not report.offline,
+        )
+
+    def _stop_jobs(self) -> None:
+        for job_id in ("sync", "probe", "sync-now"):
+            with contextlib.suppress(Exception):  # absent job or stopped scheduler
+                self._scheduler.remove_job(job_id)
+
+    def _update(self, **changes: object) -> None:
+        with self._state_lock:
+            self._status = dataclasses.replace(self._status, **changes)
+            status = self._status
+        for listener in list(self._listeners):
+            try:
+                listener(status)
+            except Exception:
+                log.exception("sync status listener failed")

@@ -1,0 +1,168 @@
+"""Form 01: receipt and appointment slip ("Phiếu tiếp nhận hồ sơ và hẹn trả kết quả").
+
+A legal form, so it is always Vietnamese whatever the UI language. Made in memory with fpdf2 and
+DejaVu Sans (Vietnamese glyphs); the caller decides where the bytes go (download, print, share).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fpdf import FPDF
+
+from app.domain.models import Dossier
+from app.i18n import catalogue
+
+FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
+FONT = "DejaVu"
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@dataclass(frozen=True)
+class SlipContext:
+    """What the dossier itself does not hold."""
+
+    agency_name: str  # e.g. "Phường Ba Đình"
+    officer: str = ""
+    procedure_name: str = ""
+    processing_days: int | None = None
+    place: str = ""  # place name in the date line, e.g. "Hà Nội"
+
+
+def _vi(key: str, **kw: object) -> str:
+    text = catalogue("vi")[key]
+    return text.format(**kw) if kw else text
+
+
+def slip_file_name(dossier: Dossier) -> str:
+    return f"phieu-tiep-nhan-{dossier.code}.pdf"
+
+
+def build_slip(dossier: Dossier, ctx: SlipContext) -> bytes:
+    pdf = FPDF(format="A4")
+    pdf.set_margins(18, 15, 18)
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_font(FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font(FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdf.set_title(_vi("slip.title"))
+    pdf.set_creator("commune-field")
+    pdf.add_page()
+    _header(pdf, ctx)
+    _body(pdf, dossier, ctx)
+    _documents(pdf, dossier)
+    _dates(pdf, dossier, ctx)
+    _signatures(pdf, ctx)
+    return bytes(pdf.output())
+
+
+def _header(pdf: FPDF, ctx: SlipContext) -> None:
+    half = (pdf.w - pdf.l_margin - pdf.r_margin) / 2
+    top = pdf.get_y()
+    left = [
+        ("", _vi("slip.agency_parent", ward=ctx.agency_name.upper())),
+        ("B", _vi("slip.agency")),
+    ]
+    right = [("B", _vi("slip.nation")), ("B", _vi("slip.motto"))]
+    bottoms = []
+    for x, lines in ((pdf.l_margin, left), (pdf.l_margin + half, right)):
+        pdf.set_y(top)
+        for style, text in lines:
+            pdf.set_x(x)
+            pdf.set_font(FONT, style, 9)
+            pdf.multi_cell(half, 5, text, align="C", new_x="LEFT", new_y="NEXT")
+        bottoms.append(pdf.get_y())
+    pdf.set_y(max(bottoms) + 2)
+    pdf.set_font(FONT, "", 8)
+    pdf.cell(0, 4, _vi("slip.form"), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font(FONT, "B", 13)
+    pdf.multi_cell(0, 7, _vi("slip.title"), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+
+
+def _line(pdf: FPDF, text: str, bold: bool = False, size: int = 10) -> None:
+    pdf.set_font(FONT, "B" if bold else "", size)
+    pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+
+
+def _body(pdf: FPDF, d: Dossier, ctx: SlipContext) -> None:
+    _line(pdf, _vi("slip.code", code=d.code), bold=True)
+    _line(pdf, _vi("slip.received_from", agency=ctx.agency_name))
+    _line(pdf, _vi("slip.applicant", name=d.applicant_name), bold=True)
+    if d.applicant_id_number:
+        _line(pdf, _vi("slip.id_number", value=d.applicant_id_number))
+    if d.applicant_phone:
+        _line(pdf, _vi("slip.phone", value=d.applicant_phone))
+    if d.applicant_address:
+        _line(pdf, _vi("slip.address", value=d.applicant_address))
+    name = ctx.procedure_name or d.procedure_code
+    _line(pdf, _vi("slip.procedure", name=name, code=d.procedure_code))
+    _line(pdf, _vi("slip.channel", value=_vi(f"channel.{int(d.channel)}")))
+    _line(pdf, _vi("slip.documents"))
+
+
+def _documents(pdf: FPDF, d: Dossier) -> None:
+    pdf.set_font(FONT, "", 9)
+    with pdf.table(
+        col_widths=(10, 110, 22, 22),
+        text_align=("CENTER", "LEFT", "CENTER", "CENTER"),
+        line_height=5.5,
+        first_row_as_headings=True,
+    ) as table:
+        head = table.row()
+        for key in ("slip.doc_no", "slip.doc_name", "slip.doc_originals", "slip.doc_copies"):
+            head.cell(_vi(key))
+        for i, doc in enumerate(d.documents, start=1):
+            row = table.row()
+            row.cell(str(i))
+            row.cell(doc.name)
+            row.cell(str(doc.originals))
+            row.cell(str(doc.copies))
+    pdf.ln(2)
+    _line(pdf, _vi("slip.doc_count", n=1))
+
+
+def _dates(pdf: FPDF, d: Dossier, ctx: SlipContext) -> None:
+    if ctx.processing_days is not None:
+        _line(pdf, _vi("slip.processing", n=ctx.processing_days))
+    received = d.received_at if d.received_at.tzinfo else d.received_at.replace(tzinfo=dt.UTC)
+    local = received.astimezone(LOCAL_TZ)
+    _line(pdf, _vi("slip.received_at", time=local.strftime("%H giờ %M phút, ngày %d/%m/%Y")))
+    _line(pdf, _vi("slip.appointment", date=d.appointment_date.strftime("%d/%m/%Y")), bold=True)
+    _line(pdf, _vi("slip.register"))
+    pdf.ln(2)
+    place = ctx.place or ctx.agency_name
+    _line_right(
+        pdf,
+        _vi(
+            "slip.place_date",
+            place=place,
+            d=f"{local.day:02d}",
+            m=f"{local.month:02d}",
+            y=local.year,
+        ),
+    )
+
+
+def _line_right(pdf: FPDF, text: str) -> None:
+    pdf.set_font(FONT, "", 10)
+    pdf.multi_cell(0, 6, text, align="R", new_x="LMARGIN", new_y="NEXT")
+
+
+def _signatures(pdf: FPDF, ctx: SlipContext) -> None:
+    half = (pdf.w - pdf.l_margin - pdf.r_margin) / 2
+    top = pdf.get_y() + 2
+    for column, title in enumerate(("slip.applicant_sign", "slip.officer_sign")):
+        x = pdf.l_margin + column * half
+        pdf.set_xy(x, top)
+        pdf.set_font(FONT, "B", 10)
+        pdf.multi_cell(half, 6, _vi(title), align="C", new_x="LEFT", new_y="NEXT")
+        pdf.set_font(FONT, "", 8)
+        pdf.multi_cell(half, 5, _vi("slip.sign_hint"), align="C", new_x="LEFT", new_y="NEXT")
+    if ctx.officer:
+        pdf.set_xy(pdf.l_margin + half, top + 32)
+        pdf.set_font(FONT, "B", 10)
+        pdf.multi_cell(half, 6, ctx.officer, align="C")

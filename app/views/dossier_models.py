@@ -1,0 +1,406 @@
+"""What the dossier screens show and allow: list, intake form, detail, dashboard. Pure, no Flet.
+
+They talk to a `DossierService` (the contract in app/storage) and the domain rules; the Flet views
+only render these objects and forward the user's actions to them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.domain import reference
+from app.domain.calendar import WorkingCalendar
+from app.domain.models import DocumentReceived, Dossier, Procedure, ReceiveDossier
+from app.domain.status import Channel, DossierStatus, allowed_next, is_open
+from app.domain.timeliness import Timeliness
+from app.i18n import t
+from app.views.format import (
+    channel_text,
+    date_text,
+    datetime_text,
+    parse_date,
+    status_text,
+    timeliness_text,
+)
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class _Query:
+    """Same fields as the storage room's `DossierQuery`, used until it exists."""
+
+    search: str = ""
+    status: int | None = None
+    overdue: bool = False
+    due_within_days: int | None = None
+    procedure_code: str | None = None
+    today: dt.date | None = None
+
+
+def query_class() -> type:
+    """The storage room's `DossierQuery`, wherever it lives, else the local stand-in."""
+    for module in ("app.storage", "app.storage.services.dossiers"):
+        try:
+            found = getattr(importlib.import_module(module), "DossierQuery", None)
+        except ImportError:
+            continue
+        if found is not None:
+            return found
+    return _Query
+
+
+def procedure_name(code: str) -> str:
+    try:
+        return reference.procedure(code).name
+    except KeyError:
+        return code
+
+
+# ---------------------------------------------------------------------------------------------
+# List
+
+
+@dataclass
+class ListFilters:
+    search: str = ""
+    status: int | None = None
+    overdue: bool = False
+    due_this_week: bool = False
+    procedure_code: str | None = None
+
+    def query_args(self, today: dt.date) -> dict[str, Any]:
+        due_days = 6 - today.weekday() if self.due_this_week else None  # through Sunday
+        return {
+            "search": self.search.strip(),
+            "status": self.status,
+            "overdue": self.overdue,
+            "due_within_days": due_days,
+            "procedure_code": self.procedure_code,
+            "today": today,
+        }
+
+
+@dataclass(frozen=True)
+class DossierRow:
+    id: str
+    code: str
+    applicant: str
+    procedure: str
+    appointment: str
+    status: str
+    overdue: bool
+    timeliness: str
+    sync_state: str
+
+
+def dossier_row(d: Dossier, today: dt.date) -> DossierRow:
+    kind = d.timeliness(today)
+    return DossierRow(
+        id=d.id,
+        code=d.code,
+        applicant=d.applicant_name,
+        procedure=procedure_name(d.procedure_code),
+        appointment=date_text(d.appointment_date),
+        status=status_text(d.status),
+        overdue=kind is Timeliness.OVERDUE,
+        timeliness=timeliness_text(kind),
+        sync_state=d.sync_state,
+    )
+
+
+@dataclass
+class ListState:
+    rows: list[DossierRow]
+    total: int
+    shown: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.shown < self.total
+
+    @property
+    def summary(self) -> str:
+        return t("list.count", shown=self.shown, total=self.total)
+
+
+class DossierListPresenter:
+    def __init__(self, dossiers: Any, today: Callable[[], dt.date]) -> None:
+        self.dossiers = dossiers
+        self.today = today
+        self.filters = ListFilters()
+        self.limit = PAGE_SIZE
+
+    def load(self, more: bool = False) -> ListState:
+        self.limit = self.limit + PAGE_SIZE if more else PAGE_SIZE
+        today = self.today()
+        query = query_class()(**self.filters.query_args(today))
+        page = self.dossiers.list(query, offset=0, limit=self.limit)
+        rows = [dossier_row(d, today) for d in page.items]
+        return ListState(rows=rows, total=page.total, shown=len(rows))
+
+    @staticmethod
+    def status_choices() -> list[tuple[int | None, str]]:
+        return [(None, t("filter.all_statuses"))] + [
+            (int(s), status_text(s)) for s in DossierStatus
+        ]
+
+    @staticmethod
+    def procedure_choices() -> list[tuple[str | None, str]]:
+        return [(None, t("filter.all_procedures"))] + [
+            (p.code, f"{p.code} · {p.name}") for p in reference.procedures()
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Intake ("Tiếp nhận hồ sơ")
+
+
+@dataclass
+class DocumentLine:
+    name: str
+    required_originals: int
+    required_copies: int
+    received: bool = True
+    originals: int = 0
+    copies: int = 0
+
+
+@dataclass
+class ReceiveForm:
+    """The one-stop counter form; `submit` turns it into a `ReceiveDossier`."""
+
+    procedure: Procedure | None = None
+    applicant_name: str = ""
+    applicant_id_number: str = ""
+    applicant_phone: str = ""
+    applicant_address: str = ""
+    channel: Channel = Channel.IN_PERSON
+    notes: str = ""
+    documents: list[DocumentLine] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def search(text: str, limit: int = 12) -> list[Procedure]:
+        if not text.strip():
+            return reference.procedures()[:limit]
+        return reference.search_procedures(text, limit=limit)
+
+    def choose(self, code: str) -> None:
+        self.procedure = reference.procedure(code)
+        self.documents = [
+            DocumentLine(d.name, d.originals, d.copies, True, d.originals, d.copies)
+            for d in self.procedure.required_documents
+        ]
+        self.errors.pop("procedure", None)
+
+    def appointment(self, received: dt.date, calendar: WorkingCalendar | None = None) -> dt.date:
+        """The promised return date: receipt plus the procedure's working days."""
+        if self.procedure is None:
+            return received
+        return (calendar or WorkingCalendar()).add_working_days(
+            received, self.procedure.processing_days
+        )
+
+    def validate(self) -> bool:
+        self.errors = {}
+        if self.procedure is None:
+            self.errors["procedure"] = t("receive.error.procedure")
+        if not self.applicant_name.strip():
+            self.errors["applicant_name"] = t("receive.error.name")
+        id_number = self.applicant_id_number.strip()
+        if id_number and not (id_number.isdigit() and len(id_number) in (9, 12)):
+            self.errors["applicant_id_number"] = t("receive.error.id_number")
+        phone = self.applicant_phone.strip().replace(" ", "")
+        if phone and not (phone.lstrip("+").isdigit() and 9 <= len(phone) <= 15):
+            self.errors["applicant_phone"] = t("receive.error.phone")
+        for line in self.documents:
+            if line.received and line.originals + line.copies == 0:
+                self.errors["documents"] = t("receive.error.counts", name=line.name)
+        return not self.errors
+
+    def request(self, ward_code: str, actor: str) -> ReceiveDossier:
+        assert self.procedure is not None
+        docs = [
+            DocumentReceived(name=line.name, originals=line.originals, copies=line.copies)
+            for line in self.documents
+            if line.received
+        ]
+        return ReceiveDossier(
+            procedure_code=self.procedure.code,
+            ward_code=ward_code,
+            applicant_name=self.applicant_name.strip(),
+            applicant_id_number=self.applicant_id_number.strip(),
+            applicant_phone=self.applicant_phone.strip(),
+            applicant_address=self.applicant_address.strip(),
+            channel=self.channel,
+            documents=docs,
+            notes=self.notes.strip(),
+            actor=actor,
+        )
+
+    def submit(self, dossiers: Any, ward_code: str, actor: str) -> Dossier | None:
+        """Saves the dossier (code and appointment date are issued by the service)."""
+        if not self.validate():
+            return None
+        try:
+            return dossiers.receive(self.request(ward_code, actor))
+        except ValidationError as exc:
+            self.errors["form"] = "; ".join(e["msg"] for e in exc.errors())
+            return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Detail
+
+
+@dataclass(frozen=True)
+class Action:
+    to_status: int
+    label: str
+    needs_date: bool = False  # supplement request: a new appointment date
+    takes_result: bool = False  # completion: the result (decision number, certificate...)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: str
+    title: str
+    actor: str
+    note: str
+
+
+@dataclass
+class DetailState:
+    dossier: Dossier
+    procedure: str
+    facts: list[tuple[str, str]]
+    timeline: list[TimelineEntry]
+    actions: list[Action]
+    overdue: bool
+    timeliness: str
+
+
+def actions_for(status: int) -> list[Action]:
+    """Only the transitions the status machine allows from here."""
+    return [
+        Action(
+            to_status=int(nxt),
+            label=t(f"action.{int(nxt)}"),
+            needs_date=nxt is DossierStatus.SUPPLEMENT_REQUESTED,
+            takes_result=nxt is DossierStatus.COMPLETED,
+        )
+        for nxt in allowed_next(status)
+    ]
+
+
+def timeline_entry(event: Any) -> TimelineEntry:
+    if event.from_status is None:
+        title = status_text(event.to_status)
+    else:
+        title = f"{status_text(event.from_status)} → {status_text(event.to_status)}"
+    note = event.note or ""
+    if event.appointment_date:
+        extra = t("detail.new_appointment", date=date_text(event.appointment_date))
+        note = f"{note} · {extra}" if note else extra
+    return TimelineEntry(datetime_text(event.at), title, event.actor or "", note)
+
+
+class DossierDetailPresenter:
+    def __init__(self, dossiers: Any, dossier_id: str, today: Callable[[], dt.date]) -> None:
+        self.dossiers = dossiers
+        self.dossier_id = dossier_id
+        self.today = today
+
+    def load(self) -> DetailState:
+        d = self.dossiers.get(self.dossier_id)
+        kind = d.timeliness(self.today())
+        facts = [
+            (t("field.code"), d.code),
+            (t("field.applicant"), d.applicant_name),
+            (t("field.id_number"), d.applicant_id_number or "—"),
+            (t("field.phone"), d.applicant_phone or "—"),
+            (t("field.address"), d.applicant_address or "—"),
+            (t("field.channel"), channel_text(d.channel)),
+            (t("field.received_at"), datetime_text(d.received_at)),
+            (t("field.appointment"), date_text(d.appointment_date)),
+            (t("field.status"), status_text(d.status)),
+        ]
+        if d.result:
+            facts.append((t("field.result"), d.result))
+        history = sorted(self.dossiers.history(self.dossier_id), key=lambda e: e.at, reverse=True)
+        return DetailState(
+            dossier=d,
+            procedure=procedure_name(d.procedure_code),
+            facts=facts,
+            timeline=[timeline_entry(e) for e in history],
+            actions=actions_for(d.status) if not _in_conflict(d) else [],
+            overdue=kind is Timeliness.OVERDUE and is_open(d.status),
+            timeliness=timeliness_text(kind),
+        )
+
+    def apply(
+        self,
+        action: Action,
+        *,
+        note: str = "",
+        new_date: str = "",
+        result: str = "",
+        actor: str = "",
+    ) -> str | None:
+        """Performs the action; returns an error message for the user, or None."""
+        appointment = None
+        if action.needs_date:
+            appointment = parse_date(new_date)
+            if appointment is None:
+                return t("detail.error.date")
+            if appointment <= self.today():
+                return t("detail.error.date_past")
+        from app.storage import errors as storage_errors
+
+        invalid = getattr(storage_errors, "InvalidTransition", ValueError)
+        try:
+            self.dossiers.change_status(
+                self.dossier_id,
+                action.to_status,
+                note=note.strip(),
+                appointment_date=appointment,
+                result=result.strip() or None,
+                actor=actor,
+            )
+        except (invalid, ValueError) as exc:
+            return str(exc)
+        return None
+
+
+def _in_conflict(d: Dossier) -> bool:
+    return d.sync_state == "conflict"
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    label: str
+    value: str
+    alert: bool = False
+
+
+def dashboard_tiles(dashboard: Any) -> list[Tile]:
+    from app.views.format import percent_text
+
+    return [
+        Tile("received_today", t("dash.received_today"), str(dashboard.received_today)),
+        Tile("due_soon", t("dash.due_soon"), str(dashboard.due_soon)),
+        Tile("overdue", t("dash.overdue"), str(dashboard.overdue), alert=dashboard.overdue > 0),
+        Tile("on_time_rate", t("dash.on_time_rate"), percent_text(dashboard.on_time_rate)),
+    ]

@@ -1,0 +1,748 @@
+"""Dossier screens: list with search and filters, intake form, detail, dashboard.
+
+Each screen renders a presenter from `dossier_models` and forwards actions to it; store work goes
+through `app.io` (off the UI loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import flet as ft
+
+from app.domain import reference
+from app.domain.calendar import WorkingCalendar
+from app.domain.status import Channel
+from app.i18n import t
+from app.views.dossier_models import (
+    Action,
+    DetailState,
+    DossierDetailPresenter,
+    DossierListPresenter,
+    DossierRow,
+    ListState,
+    ReceiveForm,
+    dashboard_tiles,
+    query_class,
+)
+from app.views.format import date_text
+
+if TYPE_CHECKING:
+    from app.views.app import CommuneApp
+
+SEARCH_DEBOUNCE_S = 0.3
+OVERDUE_COLOR = ft.Colors.RED_700
+
+
+def heading(text: str) -> ft.Text:
+    return ft.Text(text, size=20, weight=ft.FontWeight.BOLD)
+
+
+def section(text: str) -> ft.Text:
+    return ft.Text(text, size=15, weight=ft.FontWeight.W_600)
+
+
+def status_chip(text: str, overdue: bool = False) -> ft.Control:
+    color = ft.Colors.RED_50 if overdue else ft.Colors.SECONDARY_CONTAINER
+    return ft.Container(
+        ft.Text(text, size=12, color=OVERDUE_COLOR if overdue else None),
+        bgcolor=color,
+        padding=ft.Padding.symmetric(horizontal=8, vertical=3),
+        border_radius=10,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# List
+
+
+class ListScreen:
+    def __init__(self, app: CommuneApp) -> None:
+        self.app = app
+        self.presenter = DossierListPresenter(app.store.dossiers, app.today)
+        h = app.handler
+        self.search = ft.TextField(
+            label=t("list.search"),
+            prefix_icon=ft.Icons.SEARCH,
+            on_change=h(self._search_changed),
+            on_submit=h(self._reload),
+            expand=True,
+        )
+        self.status = ft.Dropdown(
+            label=t("filter.status"),
+            options=[
+                ft.DropdownOption(key="" if k is None else str(k), text=v)
+                for k, v in self.presenter.status_choices()
+            ],
+            value="",
+            on_select=h(self._filters_changed),
+            width=230,
+            dense=True,
+        )
+        self.procedure = ft.Dropdown(
+            label=t("filter.procedure"),
+            options=[
+                ft.DropdownOption(key=k or "", text=v)
+                for k, v in self.presenter.procedure_choices()
+            ],
+            value="",
+            on_select=h(self._filters_changed),
+            width=300,
+            dense=True,
+            enable_filter=True,
+            editable=True,
+            menu_height=360,
+        )
+        self.overdue = ft.Chip(
+            label=t("filter.overdue"), on_select=h(self._chip_changed), leading=None
+        )
+        self.due_week = ft.Chip(label=t("filter.due_week"), on_select=h(self._chip_changed))
+        self.count = ft.Text("", color=ft.Colors.ON_SURFACE_VARIANT)
+        self.rows = ft.ListView(expand=True, spacing=2)
+        self.more = ft.TextButton(t("list.more"), visible=False, on_click=h(self._more))
+        self._debounce: asyncio.Task | None = None
+
+    async def build(self) -> ft.Control:
+        await self._load()
+        return ft.Column(
+            [
+                ft.Row(
+                    [heading(t("list.title")), self.count],
+                    wrap=True,
+                    spacing=16,
+                    vertical_alignment=ft.CrossAxisAlignment.END,
+                ),
+                ft.Row([self.search]),
+                ft.Row(
+                    [self.status, self.procedure, self.overdue, self.due_week],
+                    wrap=True,
+                    spacing=8,
+                    run_spacing=8,
+                ),
+                self.rows,
+                self.more,
+            ],
+            expand=True,
+            spacing=8,
+        )
+
+    async def _load(self, more: bool = False) -> None:
+        state: ListState = await self.app.io(self.presenter.load, more)
+        self.count.value = state.summary
+        self.rows.controls = [self._row(r) for r in state.rows] or [
+            ft.Container(ft.Text(t("list.empty")), padding=20)
+        ]
+        self.more.visible = state.has_more
+
+    def _row(self, row: DossierRow) -> ft.Control:
+        async def open_detail(e: Any, dossier_id: str = row.id) -> None:
+            await self.app.go(f"/dossiers/{dossier_id}")
+
+        badges: list[ft.Control] = [status_chip(row.status)]
+        if row.overdue:
+            badges.insert(0, status_chip(t("list.overdue_badge"), overdue=True))
+        return ft.Container(
+            ft.ListTile(
+                leading=ft.Icon(
+                    ft.Icons.WARNING_AMBER if row.overdue else ft.Icons.DESCRIPTION_OUTLINED,
+                    color=OVERDUE_COLOR if row.overdue else ft.Colors.PRIMARY,
+                ),
+                title=ft.Text(row.applicant, weight=ft.FontWeight.W_600),
+                subtitle=ft.Text(f"{row.code} · {row.procedure}", size=12, max_lines=2),
+                trailing=ft.Column(
+                    [
+                        ft.Text(
+                            f"{t('field.appointment')}: {row.appointment}",
+                            size=12,
+                            color=OVERDUE_COLOR if row.overdue else None,
+                        ),
+                        ft.Row(badges, spacing=4, tight=True),
+                    ],
+                    horizontal_alignment=ft.CrossAxisAlignment.END,
+                    alignment=ft.MainAxisAlignment.CENTER,
+                    spacing=2,
+                    tight=True,
+                ),
+                on_click=self.app.handler(open_detail),
+            ),
+            border=ft.Border.only(left=ft.BorderSide(4, OVERDUE_COLOR)) if row.overdue else None,
+            bgcolor=ft.Colors.SURFACE_CONTAINER_LOWEST,
+            border_radius=6,
+        )
+
+    async def _refresh(self, more: bool = False) -> None:
+        await self._load(more)
+        self.app.page.update()
+
+    async def _reload(self, e: Any) -> None:
+        self.presenter.filters.search = self.search.value or ""
+        await self._refresh()
+
+    async def _search_changed(self, e: Any) -> None:
+        if self._debounce and not self._debounce.done():
+            self._debounce.cancel()
+        self._debounce = asyncio.create_task(self._debounced())
+
+    async def _debounced(self) -> None:
+        await asyncio.sleep(SEARCH_DEBOUNCE_S)
+        await self._reload(None)
+
+    async def _filters_changed(self, e: Any) -> None:
+        f = self.presenter.filters
+        f.status = int(self.status.value) if self.status.value else None
+        f.procedure_code = self.procedure.value or None
+        await self._refresh()
+
+    async def _chip_changed(self, e: Any) -> None:
+        e.control.selected = not e.control.selected if e.control.selected is not None else True
+        f = self.presenter.filters
+        f.overdue, f.due_this_week = bool(self.overdue.selected), bool(self.due_week.selected)
+        await self._refresh()
+
+    async def _more(self, e: Any) -> None:
+        await self._refresh(more=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Intake
+
+
+class ReceiveScreen:
+    def __init__(self, app: CommuneApp) -> None:
+        self.app = app
+        self.form = ReceiveForm()
+        h = app.handler
+        self.proc_search = ft.TextField(
+            label=t("receive.procedure_search"),
+            prefix_icon=ft.Icons.SEARCH,
+            on_change=h(self._proc_search),
+        )
+        self.proc_results = ft.Column(spacing=0)
+        self.proc_chosen = ft.Column(visible=False, spacing=4)
+        self.name = ft.TextField(label=t("field.applicant_name"), capitalization=None)
+        self.id_number = ft.TextField(
+            label=t("field.id_number"),
+            keyboard_type=ft.KeyboardType.NUMBER,
+            max_length=12,
+            counter="",
+        )
+        self.phone = ft.TextField(label=t("field.phone"), keyboard_type=ft.KeyboardType.PHONE)
+        self.address = ft.TextField(label=t("field.address"))
+        self.channel = ft.RadioGroup(
+            ft.Row([ft.Radio(value=str(int(c)), label=t(f"channel.{int(c)}")) for c in Channel]),
+            value=str(int(Channel.IN_PERSON)),
+        )
+        self.notes = ft.TextField(label=t("field.notes"), multiline=True, min_lines=1, max_lines=3)
+        self.documents = ft.Column(spacing=4)
+        self.message = ft.Text("", color=ft.Colors.ERROR)
+        self.progress = ft.ProgressRing(width=20, height=20, visible=False)
+        self.submit_button = ft.Button(
+            t("receive.submit"), icon=ft.Icons.SAVE, on_click=h(self._submit)
+        )
+        self._show_results(ReceiveForm.search(""))
+
+    def build(self) -> ft.Control:
+        fields = ft.ResponsiveRow(
+            [
+                ft.Container(self.name, col={"xs": 12, "md": 6}),
+                ft.Container(self.id_number, col={"xs": 12, "md": 6}),
+                ft.Container(self.phone, col={"xs": 12, "md": 6}),
+                ft.Container(self.address, col={"xs": 12, "md": 6}),
+            ],
+            run_spacing=8,
+        )
+        return ft.Column(
+            [
+                heading(t("receive.title")),
+                section(t("field.procedure")),
+                self.proc_search,
+                self.proc_results,
+                self.proc_chosen,
+                section(t("field.applicant")),
+                fields,
+                ft.Row([ft.Text(t("field.channel")), self.channel], wrap=True),
+                section(t("receive.documents")),
+                self.documents,
+                self.notes,
+                self.message,
+                ft.Row([self.submit_button, self.progress]),
+                ft.Container(height=24),
+            ],
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            spacing=10,
+        )
+
+    # procedure picker
+    def _show_results(self, found: list[Any]) -> None:
+        def chooser(code: str) -> Any:
+            async def choose(e: Any) -> None:
+                self._choose(code)
+                self.app.page.update()
+
+            return self.app.handler(choose)
+
+        self.proc_results.controls = [
+            ft.ListTile(
+                title=ft.Text(p.name, size=14),
+                subtitle=ft.Text(
+                    f"{p.code} · {p.field} · {t('receive.processing_days', n=p.processing_days)}",
+                    size=12,
+                ),
+                dense=True,
+                on_click=chooser(p.code),
+            )
+            for p in found
+        ] or [ft.Text(t("receive.no_procedure"), italic=True)]
+
+    async def _proc_search(self, e: Any) -> None:
+        self._show_results(ReceiveForm.search(self.proc_search.value or ""))
+        self.app.page.update()
+
+    def _choose(self, code: str) -> None:
+        self.form.choose(code)
+        proc = self.form.procedure
+        assert proc is not None
+        today = self.app.today()
+        appointment = self.form.appointment(today, WorkingCalendar())
+
+        async def change(e: Any) -> None:
+            self.proc_chosen.visible = False
+            self.proc_search.visible = self.proc_results.visible = True
+            self.app.page.update()
+
+        self.proc_chosen.controls = [
+            ft.Text(t("receive.procedure_chosen", name=proc.name), weight=ft.FontWeight.W_600),
+            ft.Text(f"{proc.code} · {proc.field}", size=12),
+            ft.Text(t("receive.processing_days", n=proc.processing_days)),
+            ft.Text(
+                t("receive.appointment_preview", date=date_text(appointment)),
+                color=ft.Colors.PRIMARY,
+                weight=ft.FontWeight.W_600,
+            ),
+            ft.TextButton(
+                t("receive.change_procedure"), icon=ft.Icons.EDIT, on_click=self.app.handler(change)
+            ),
+        ]
+        self.proc_chosen.visible = True
+        self.proc_search.visible = self.proc_results.visible = False
+        self.documents.controls = [self._document_row(i) for i in range(len(self.form.documents))]
+
+    def _document_row(self, index: int) -> ft.Control:
+        line = self.form.documents[index]
+
+        async def toggled(e: Any) -> None:
+            line.received = bool(e.control.value)
+
+        async def count(e: Any, attr: str) -> None:
+            text = (e.control.value or "").strip()
+            setattr(line, attr, int(text) if text.isdigit() else 0)
+
+        def number(value: int, label: str, attr: str) -> ft.TextField:
+            return ft.TextField(
+                value=str(value),
+                label=label,
+                width=96,
+                dense=True,
+                keyboard_type=ft.KeyboardType.NUMBER,
+                input_filter=ft.NumbersOnlyInputFilter(),
+                on_change=self.app.handler(lambda e: count(e, attr)),
+            )
+
+        return ft.ResponsiveRow(
+            [
+                ft.Container(
+                    ft.Checkbox(
+                        label=line.name, value=line.received, on_change=self.app.handler(toggled)
+                    ),
+                    col={"xs": 12, "md": 8},
+                ),
+                ft.Container(
+                    ft.Row(
+                        [
+                            number(line.originals, t("receive.originals"), "originals"),
+                            number(line.copies, t("receive.copies"), "copies"),
+                        ]
+                    ),
+                    col={"xs": 12, "md": 4},
+                ),
+            ],
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
+        )
+
+    async def _submit(self, e: Any) -> None:
+        f = self.form
+        f.applicant_name = self.name.value or ""
+        f.applicant_id_number = self.id_number.value or ""
+        f.applicant_phone = self.phone.value or ""
+        f.applicant_address = self.address.value or ""
+        f.notes = self.notes.value or ""
+        f.channel = Channel(int(self.channel.value or 1))
+        self.submit_button.disabled, self.progress.visible = True, True
+        self.message.value = t("receive.saving")
+        self.app.page.update()
+        store = self.app.store
+        ward = await self.app.io(store.settings.get, "ward_code", "") or ""
+        dossier = await self.app.io(f.submit, store.dossiers, ward, self.app.actor)
+        self.submit_button.disabled, self.progress.visible = False, False
+        self._show_errors()
+        if dossier is None:
+            self.app.page.update()
+            return
+        self.app.toast(
+            t("receive.saved", code=dossier.code, date=date_text(dossier.appointment_date))
+        )
+        await self.app.go(f"/dossiers/{dossier.id}")
+
+    def _show_errors(self) -> None:
+        errors = self.form.errors
+        self.name.error = errors.get("applicant_name")
+        self.id_number.error = errors.get("applicant_id_number")
+        self.phone.error = errors.get("applicant_phone")
+        others = [errors[k] for k in ("procedure", "documents", "form") if k in errors]
+        self.message.value = "; ".join(others)
+
+
+# ---------------------------------------------------------------------------------------------
+# Detail
+
+
+class DetailScreen:
+    def __init__(self, app: CommuneApp, dossier_id: str) -> None:
+        self.app = app
+        self.presenter = DossierDetailPresenter(app.store.dossiers, dossier_id, app.today)
+        self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
+        self.state: DetailState | None = None
+
+    async def build(self) -> ft.Control:
+        await self._load()
+        return self.column
+
+    async def _load(self) -> None:
+        self.state = await self.app.io(self.presenter.load)
+        attachments = await self.app.io(self._attachments)
+        self.column.controls = self._controls(self.state, attachments)
+
+    def _attachments(self) -> list[Any]:
+        service = getattr(self.app.store, "attachments", None)
+        return list(service.list(self.presenter.dossier_id)) if service else []
+
+    def _controls(self, s: DetailState, attachments: list[Any]) -> list[ft.Control]:
+        h = self.app.handler
+        d = s.dossier
+
+        async def back(e: Any) -> None:
+            await self.app.go("/dossiers")
+
+        header = ft.Row(
+            [
+                ft.IconButton(ft.Icons.ARROW_BACK, tooltip=t("detail.back"), on_click=h(back)),
+                ft.Text(d.code, size=20, weight=ft.FontWeight.BOLD, selectable=True),
+                status_chip(s.facts[8][1]),
+            ]
+            + ([status_chip(t("list.overdue_badge"), overdue=True)] if s.overdue else []),
+            wrap=True,
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
+        )
+        facts = ft.ResponsiveRow(
+            [
+                ft.Container(
+                    ft.Column(
+                        [
+                            ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
+                            ft.Text(value, size=15, selectable=True),
+                        ],
+                        spacing=0,
+                    ),
+                    col={"xs": 12, "sm": 6, "lg": 4},
+                )
+                for label, value in s.facts
+            ],
+            run_spacing=8,
+        )
+        docs = ft.Column(
+            [
+                ft.Text(
+                    f"• {doc.name} — {t('receive.originals')}: {doc.originals}, "
+                    f"{t('receive.copies')}: {doc.copies}"
+                )
+                for doc in d.documents
+            ],
+            spacing=2,
+        )
+        controls: list[ft.Control] = [
+            header,
+            ft.Text(s.procedure, size=15, weight=ft.FontWeight.W_500),
+            facts,
+            section(t("field.documents")),
+            docs,
+            ft.Row(
+                [
+                    ft.OutlinedButton(
+                        t("detail.slip"), icon=ft.Icons.PICTURE_AS_PDF, on_click=h(self._slip)
+                    ),
+                ],
+                wrap=True,
+            ),
+            section(t("detail.actions")),
+            self._actions(s),
+            section(t("detail.attachments")),
+            self._attachment_list(attachments),
+            section(t("detail.timeline")),
+            self._timeline(s),
+            ft.Container(height=24),
+        ]
+        return controls
+
+    def _actions(self, s: DetailState) -> ft.Control:
+        if s.dossier.sync_state == "conflict":
+            return ft.Text(t("detail.conflict"), color=ft.Colors.ERROR)
+        if not s.actions:
+            return ft.Text(t("detail.no_actions"), italic=True)
+
+        def opener(action: Action) -> Any:
+            async def open_dialog(e: Any) -> None:
+                self._ask(action)
+
+            return self.app.handler(open_dialog)
+
+        return ft.Row(
+            [ft.Button(a.label, on_click=opener(a)) for a in s.actions],
+            wrap=True,
+            spacing=8,
+            run_spacing=8,
+        )
+
+    def _ask(self, action: Action) -> None:
+        note = ft.TextField(label=t("detail.note"), multiline=True, max_lines=3)
+        suggested = WorkingCalendar().add_working_days(self.app.today(), 5)
+        new_date = ft.TextField(
+            label=t("detail.new_date"), value=date_text(suggested), visible=action.needs_date
+        )
+        result = ft.TextField(label=t("detail.result"), visible=action.takes_result)
+        error = ft.Text("", color=ft.Colors.ERROR)
+
+        async def confirm(e: Any) -> None:
+            problem = await self.app.io(
+                self.presenter.apply,
+                action,
+                note=note.value or "",
+                new_date=new_date.value or "",
+                result=result.value or "",
+                actor=self.app.actor,
+            )
+            if problem:
+                error.value = problem
+                self.app.page.update()
+                return
+            self.app.page.pop_dialog()
+            self.app.toast(t("detail.changed", status=t(f"status.{action.to_status}")))
+            await self._load()
+            self.app.page.update()
+
+        async def cancel(e: Any) -> None:
+            self.app.page.pop_dialog()
+
+        self.app.page.show_dialog(
+            ft.AlertDialog(
+                modal=True,
+                title=ft.Text(action.label),
+                content=ft.Column([note, new_date, result, error], tight=True, width=420),
+                actions=[
+                    ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
+                    ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),
+                ],
+            )
+        )
+
+    def _attachment_list(self, attachments: list[Any]) -> ft.Control:
+        h = self.app.handler
+        buttons: list[ft.Control] = [
+            ft.OutlinedButton(
+                t("detail.attach_file"), icon=ft.Icons.ATTACH_FILE, on_click=h(self._attach_file)
+            )
+        ]
+        if self.app.camera.available:
+            buttons.append(
+                ft.OutlinedButton(
+                    t("detail.attach_camera"),
+                    icon=ft.Icons.CAMERA_ALT,
+                    on_click=h(self._attach_photo),
+                )
+            )
+        items: list[ft.Control] = [
+            ft.Text(f"• {a.filename or a.sha256[:12]} ({a.size:,} B)".replace(",", "."))
+            for a in attachments
+        ] or [ft.Text(t("detail.no_attachments"), italic=True)]
+        return ft.Column([*items, ft.Row(buttons, wrap=True)], spacing=4)
+
+    def _timeline(self, s: DetailState) -> ft.Control:
+        return ft.Column(
+            [
+                ft.Row(
+                    [
+                        ft.Icon(ft.Icons.CIRCLE, size=10, color=ft.Colors.PRIMARY),
+                        ft.Column(
+                            [
+                                ft.Text(entry.title, weight=ft.FontWeight.W_500),
+                                ft.Text(
+                                    " · ".join(x for x in (entry.at, entry.actor, entry.note) if x),
+                                    size=12,
+                                    color=ft.Colors.ON_SURFACE_VARIANT,
+                                ),
+                            ],
+                            spacing=0,
+                            expand=True,
+                        ),
+                    ],
+                    vertical_alignment=ft.CrossAxisAlignment.START,
+                )
+                for entry in s.timeline
+            ],
+            spacing=8,
+        )
+
+    async def _slip(self, e: Any) -> None:
+        assert self.state is not None
+        name, data = await self.app.io(self._make_slip)
+        await self.app.file_picker.save_file(
+            file_name=name, src_bytes=data, allowed_extensions=["pdf"]
+        )
+        self.app.toast(t("detail.slip_ready", name=name))
+
+    def _make_slip(self) -> tuple[str, bytes]:
+        from app.reports.slip import SlipContext, build_slip, slip_file_name
+
+        assert self.state is not None
+        d = self.state.dossier
+        try:
+            proc = reference.procedure(d.procedure_code)
+            days: int | None = proc.processing_days
+        except KeyError:
+            days = None
+        try:
+            agency = reference.ward(d.ward_code).name
+        except KeyError:
+            agency = d.ward_code
+        ctx = SlipContext(
+            agency_name=agency,
+            officer=self.app.actor,
+            procedure_name=self.state.procedure,
+            processing_days=days,
+            place="Hà Nội",
+        )
+        return slip_file_name(d), build_slip(d, ctx)
+
+    async def _attach_file(self, e: Any) -> None:
+        files = await self.app.file_picker.pick_files(allow_multiple=True, with_data=True)
+        for f in files or []:
+            data = f.bytes
+            if data is None and f.path:
+                data = await self.app.io(_read_file, f.path)
+            if data is not None:
+                await self._add_attachment(data, f.name, _mime(f.name))
+
+    async def _attach_photo(self, e: Any) -> None:
+        data = await self.app.camera.capture()
+        if data:
+            stamp = dt.datetime.now(dt.UTC)
+            await self._add_attachment(
+                data, f"anh-{stamp:%Y%m%d-%H%M%S}.jpg", "image/jpeg", taken_at=stamp
+            )
+
+    async def _add_attachment(self, data: bytes, name: str, mime: str, **extra: Any) -> None:
+        assert self.state is not None
+        d = self.state.dossier
+        await self.app.io(
+            self.app.store.attachments.add,
+            "dossier",
+            d.id,
+            d.ward_code,
+            data,
+            mime=mime,
+            filename=name,
+            **extra,
+        )
+        self.app.toast(t("detail.attached", name=name))
+        await self._load()
+        self.app.page.update()
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _mime(name: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard
+
+
+async def dashboard_screen(app: CommuneApp) -> ft.Control:
+    today = app.today()
+    dossiers = app.store.dossiers
+    board = await app.io(dossiers.dashboard, today)
+    overdue_page = await app.io(
+        dossiers.list, query_class()(overdue=True, today=today), offset=0, limit=5
+    )
+    tiles = ft.ResponsiveRow(
+        [
+            ft.Container(
+                ft.Card(
+                    semantic_container=False,
+                    content=ft.Container(
+                        ft.Column(
+                            [
+                                ft.Text(tile.label, color=ft.Colors.ON_SURFACE_VARIANT),
+                                ft.Text(
+                                    tile.value,
+                                    size=32,
+                                    weight=ft.FontWeight.BOLD,
+                                    color=OVERDUE_COLOR if tile.alert else None,
+                                ),
+                            ],
+                            spacing=4,
+                        ),
+                        padding=16,
+                    ),
+                ),
+                col={"xs": 6, "md": 3},
+            )
+            for tile in dashboard_tiles(board)
+        ]
+    )
+
+    def opener(dossier_id: str) -> Any:
+        async def open_detail(e: Any) -> None:
+            await app.go(f"/dossiers/{dossier_id}")
+
+        return app.handler(open_detail)
+
+    overdue = [
+        ft.ListTile(
+            leading=ft.Icon(ft.Icons.WARNING_AMBER, color=OVERDUE_COLOR),
+            title=ft.Text(d.applicant_name),
+            subtitle=ft.Text(
+                f"{d.code} · {t('field.appointment')}: {date_text(d.appointment_date)}"
+            ),
+            on_click=opener(d.id),
+        )
+        for d in overdue_page.items
+    ]
+    return ft.Column(
+        [
+            heading(t("dash.title") + f" · {date_text(today)}"),
+            tiles,
+            section(t("dash.overdue")),
+            *(overdue or [ft.Text("—")]),
+        ],
+        scroll=ft.ScrollMode.AUTO,
+        expand=True,
+    )

@@ -1,0 +1,56 @@
+"""How values are shown: Vietnamese date order, local time, status names. Pure, no Flet."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from app.domain.status import Channel, DossierStatus
+from app.domain.timeliness import Timeliness
+from app.i18n import t
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def today_local(now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(LOCAL_TZ).date()
+
+
+def date_text(day: dt.date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else "—"
+
+
+def datetime_text(moment: dt.datetime | None) -> str:
+    """UTC (or naive UTC) stored time, shown in Vietnam's time zone."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
+
+
+def parse_date(text: str) -> dt.date | None:
+    """'dd/mm/yyyy' (what the forms show) or ISO 'yyyy-mm-dd'; None when it is neither."""
+    text = text.strip()
+    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def status_text(status: int) -> str:
+    return t(f"status.{int(DossierStatus(status))}")
+
+
+def channel_text(channel: int) -> str:
+    return t(f"channel.{int(Channel(channel))}")
+
+
+def timeliness_text(kind: Timeliness | None) -> str:
+    return t(f"timeliness.{kind.value}") if kind else ""
+
+
+def percent_text(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%".replace(".", ",")

@@ -1,0 +1,195 @@
+"""The sync screen (state, "Đồng bộ ngay", conflicts to choose) and the settings screen."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import flet as ft
+
+from app.i18n import LANGUAGES, set_language, t
+from app.views.dossier_views import heading, section
+from app.views.lock_model import IdleTimer
+from app.views.sync_models import ConflictChoice, SettingsPresenter, conflict_choices
+
+if TYPE_CHECKING:
+    from app.views.app import CommuneApp
+
+
+class SyncScreen:
+    def __init__(self, app: CommuneApp) -> None:
+        self.app = app
+        self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
+
+    async def build(self) -> ft.Control:
+        await self._load()
+        return self.column
+
+    async def _load(self) -> None:
+        conflicts = await self.app.io(self.app.store.sync.open_conflicts)
+        summary = await self.app.io(self.app.store.sync.summary)
+        choices = conflict_choices(conflicts)
+        server = await self.app.io(self.app.store.settings.get, "server_url", "")
+        facts = [
+            t("settings.enrolled") if self.app.sync else t("settings.not_enrolled"),
+            f"{t('settings.server')}: {server or '—'}",
+            t("sync.pending", n=summary.pending),
+            t("sync.conflicts", n=summary.conflicts),
+        ]
+        self.column.controls = [
+            heading(t("sync.title")),
+            *[ft.Text(line) for line in facts],
+            ft.Button(t("sync.now"), icon=ft.Icons.SYNC, on_click=self.app.handler(self._sync)),
+            section(t("conflict.heading")),
+            *([self._choice(c) for c in choices] or [ft.Text(t("sync.no_conflicts"))]),
+        ]
+
+    async def _sync(self, e: Any) -> None:
+        await self.app.sync_now()
+        await self.app.refresh_sync()
+
+    def _choice(self, choice: ConflictChoice) -> ft.Control:
+        def chooser(value: Any) -> Any:
+            async def choose(e: Any) -> None:
+                await self.app.io(self.app.store.sync.resolve_conflict, choice.conflict_id, value)
+                self.app.toast(t("conflict.resolved"))
+                await self._load()
+                await self.app.refresh_sync()
+                self.app.page.update()
+
+            return self.app.handler(choose)
+
+        return ft.Card(
+            semantic_container=False,
+            content=ft.Container(
+                ft.Column(
+                    [
+                        ft.Text(f"{choice.title} · {choice.field}", weight=ft.FontWeight.W_600),
+                        *[
+                            ft.Row(
+                                [
+                                    ft.Text(text, expand=True),
+                                    ft.OutlinedButton(
+                                        t("conflict.choose"), on_click=chooser(value)
+                                    ),
+                                ]
+                            )
+                            for text, value in choice.options
+                        ],
+                    ],
+                    spacing=6,
+                ),
+                padding=12,
+            ),
+        )
+
+
+class SettingsScreen:
+    def __init__(self, app: CommuneApp) -> None:
+        self.app = app
+        self.presenter = SettingsPresenter(app.store)
+
+    async def build(self) -> ft.Control:
+        state = await self.app.io(self.presenter.load)
+        h = self.app.handler
+        self.server = ft.TextField(label=t("settings.server"), value=state.server_url, expand=True)
+        self.language = ft.RadioGroup(
+            ft.Row([ft.Radio(value=lang, label=t(f"lang.{lang}")) for lang in LANGUAGES]),
+            value=state.language,
+            on_change=h(self._language),
+        )
+        self.auto_lock = ft.Dropdown(
+            label=t("settings.auto_lock"),
+            options=[
+                ft.DropdownOption(key=str(m), text=label)
+                for m, label in SettingsPresenter.auto_lock_choices()
+            ],
+            value=str(state.auto_lock_minutes),
+            on_select=h(self._auto_lock),
+            width=220,
+        )
+        self.old_pin = _pin(t("settings.old_pin"))
+        self.new_pin = _pin(t("settings.new_pin"))
+        self.confirm_pin = _pin(t("pin.confirm"))
+        self.pin_message = ft.Text("")
+        device = getattr(self.app.store, "device_id", "")
+        return ft.Column(
+            [
+                heading(t("settings.title")),
+                section(t("settings.language")),
+                self.language,
+                section(t("settings.auto_lock")),
+                self.auto_lock,
+                section(t("settings.server")),
+                ft.Text(t("settings.enrolled") if state.enrolled else t("settings.not_enrolled")),
+                ft.Row(
+                    [
+                        self.server,
+                        ft.OutlinedButton(t("settings.save_server"), on_click=h(self._server)),
+                    ]
+                ),
+                section(t("settings.change_pin")),
+                ft.Container(
+                    ft.Column(
+                        [
+                            self.old_pin,
+                            self.new_pin,
+                            self.confirm_pin,
+                            self.pin_message,
+                            ft.Button(
+                                t("settings.change_pin"),
+                                icon=ft.Icons.PASSWORD,
+                                on_click=h(self._change_pin),
+                            ),
+                        ],
+                        spacing=8,
+                    ),
+                    width=420,
+                ),
+                ft.Text(
+                    t("settings.device", id=device),
+                    size=12,
+                    color=ft.Colors.ON_SURFACE_VARIANT,
+                    selectable=True,
+                ),
+            ],
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            spacing=10,
+        )
+
+    async def _language(self, e: Any) -> None:
+        language = self.language.value or "vi"
+        await self.app.io(self.presenter.set_language, language)
+        set_language(language)
+        self.app.page.title = t("app.title")
+        self.app.sync_line = type(self.app.sync_line)(self.app)
+        await self.app.render_route()
+
+    async def _auto_lock(self, e: Any) -> None:
+        minutes = int(self.auto_lock.value or 0)
+        await self.app.io(self.presenter.set_auto_lock, minutes)
+        self.app.idle = IdleTimer(minutes)
+        self.app.toast(t("settings.saved"))
+
+    async def _server(self, e: Any) -> None:
+        problem = await self.app.io(self.presenter.set_server_url, self.server.value or "")
+        self.app.toast(problem or t("settings.saved"))
+
+    async def _change_pin(self, e: Any) -> None:
+        self.pin_message.value = t("common.working")
+        self.app.page.update()
+        problem = await self.app.io(
+            self.presenter.change_pin,
+            self.old_pin.value or "",
+            self.new_pin.value or "",
+            self.confirm_pin.value or "",
+        )
+        self.pin_message.value = problem or t("settings.pin_changed")
+        self.pin_message.color = ft.Colors.ERROR if problem else ft.Colors.GREEN_700
+        if not problem:
+            self.old_pin.value = self.new_pin.value = self.confirm_pin.value = ""
+        self.app.page.update()
+
+
+def _pin(label: str) -> ft.TextField:
+    return ft.TextField(label=label, password=True, can_reveal_password=True)

@@ -1,0 +1,29 @@
+"""Route table: which screen answers which route."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import flet as ft
+
+from app.views import dossier_views, other_views
+
+if TYPE_CHECKING:
+    from app.views.app import CommuneApp
+
+
+async def build(app: CommuneApp, route: str) -> ft.Control:
+    path = route.split("?", 1)[0].rstrip("/") or "/dossiers"
+    parts = path.strip("/").split("/")
+    head = parts[0]
+    if head == "dossiers" and len(parts) == 2:
+        return await dossier_views.DetailScreen(app, parts[1]).build()
+    if head == "dashboard":
+        return await dossier_views.dashboard_screen(app)
+    if head == "receive":
+        return dossier_views.ReceiveScreen(app).build()
+    if head == "sync":
+        return await other_views.SyncScreen(app).build()
+    if head == "settings":
+        return await other_views.SettingsScreen(app).build()
+    return await dossier_views.ListScreen(app).build()

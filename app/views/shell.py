@@ -1,0 +1,175 @@
+"""The frame around every screen: navigation (bar on tablets, rail on desktops), the sync line
+with "Đồng bộ ngay", and "Khoá ngay"."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import flet as ft
+
+from app.i18n import t
+from app.views.sync_models import sync_indicator
+
+if TYPE_CHECKING:
+    from app.views.app import CommuneApp
+
+NARROW_PX = 900
+EXTENDED_RAIL_PX = 1200
+
+DESTINATIONS = (
+    ("/dashboard", "nav.dashboard", ft.Icons.INSIGHTS_OUTLINED, ft.Icons.INSIGHTS),
+    ("/dossiers", "nav.dossiers", ft.Icons.FOLDER_OUTLINED, ft.Icons.FOLDER),
+    ("/receive", "nav.receive", ft.Icons.POST_ADD_OUTLINED, ft.Icons.POST_ADD),
+    ("/sync", "nav.sync", ft.Icons.SYNC_OUTLINED, ft.Icons.SYNC),
+    ("/settings", "nav.settings", ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS),
+)
+
+TONE_COLORS = {
+    "ok": ft.Colors.GREEN_700,
+    "busy": ft.Colors.BLUE_700,
+    "warn": ft.Colors.AMBER_800,
+    "error": ft.Colors.RED_700,
+    "offline": ft.Colors.GREY_700,
+}
+TONE_ICONS = {
+    "ok": ft.Icons.CLOUD_DONE_OUTLINED,
+    "busy": ft.Icons.CLOUD_SYNC_OUTLINED,
+    "warn": ft.Icons.CLOUD_UPLOAD_OUTLINED,
+    "error": ft.Icons.ERROR_OUTLINE,
+    "offline": ft.Icons.CLOUD_OFF_OUTLINED,
+}
+
+
+def nav_index(route: str) -> int | None:
+    for i, (prefix, *_rest) in enumerate(DESTINATIONS):
+        if route == prefix or route.startswith(prefix + "/"):
+            return i
+    return None
+
+
+class SyncLine:
+    """The sync indicator: icon, one line of text, and the "Đồng bộ ngay" button."""
+
+    def __init__(self, app: CommuneApp) -> None:
+        self.app = app
+        self.icon = ft.Icon(ft.Icons.CLOUD_OFF_OUTLINED, size=18, color=TONE_COLORS["offline"])
+        self.text = ft.Text("", size=13, color=TONE_COLORS["offline"])
+        self.button = ft.TextButton(
+            t("sync.now"), icon=ft.Icons.SYNC, on_click=app.handler(self._sync_now)
+        )
+
+    async def _sync_now(self, e: Any) -> None:
+        await self.app.sync_now()
+        await self.app.refresh_sync()
+
+    def control(self) -> ft.Control:
+        self.button.content = t("sync.now")
+        return ft.Row(
+            [self.icon, ft.Container(self.text, expand=True), self.button],
+            spacing=6,
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
+        )
+
+    def show(self, summary: Any, status: Any, *, enrolled: bool) -> None:
+        view = sync_indicator(summary, status, enrolled=enrolled)
+        color = TONE_COLORS[view.tone]
+        self.text.value, self.text.color = view.text, color
+        self.icon.icon, self.icon.color = TONE_ICONS[view.tone], color
+        self.button.disabled = not view.can_sync_now
+        if self.text.page is not None:
+            self.text.page.update()
+
+
+def lock_view(body: ft.Control) -> ft.View:
+    return ft.View(
+        route="/",
+        controls=[ft.Container(body, alignment=ft.Alignment.TOP_CENTER, expand=True)],
+        scroll=ft.ScrollMode.AUTO,
+        padding=ft.Padding.all(16),
+        bgcolor=ft.Colors.SURFACE_CONTAINER_LOWEST,
+    )
+
+
+def _lock_button(app: CommuneApp, compact: bool) -> ft.Control:
+    async def lock_now(e: Any) -> None:
+        await app.lock()
+
+    if compact:
+        return ft.IconButton(
+            ft.Icons.LOCK_OUTLINE, tooltip=t("lock.now"), on_click=app.handler(lock_now)
+        )
+    return ft.OutlinedButton(
+        t("lock.now"), icon=ft.Icons.LOCK_OUTLINE, on_click=app.handler(lock_now)
+    )
+
+
+def _navigate(app: CommuneApp) -> Any:
+    async def on_change(e: Any) -> None:
+        index = int(e.control.selected_index)
+        await app.go(DESTINATIONS[index][0])
+
+    return app.handler(on_change)
+
+
+def app_view(app: CommuneApp, route: str, body: ft.Control, narrow: bool) -> ft.View:
+    selected = nav_index(route)
+    sync_row = ft.Container(
+        app.sync_line.control(),
+        padding=ft.Padding.symmetric(horizontal=12, vertical=2),
+        bgcolor=ft.Colors.SURFACE_CONTAINER_LOW,
+        border_radius=8,
+    )
+    content = ft.Container(body, expand=True, padding=ft.Padding.only(top=4))
+    if narrow:
+        return ft.View(
+            route=route,
+            appbar=ft.AppBar(
+                title=ft.Text(t("app.title")),
+                actions=[_lock_button(app, compact=True)],
+                bgcolor=ft.Colors.SURFACE_CONTAINER,
+            ),
+            navigation_bar=ft.NavigationBar(
+                destinations=[
+                    ft.NavigationBarDestination(icon=icon, selected_icon=sel, label=t(key))
+                    for _, key, icon, sel in DESTINATIONS
+                ],
+                selected_index=selected if selected is not None else 1,
+                on_change=_navigate(app),
+            ),
+            controls=[sync_row, content],
+            padding=ft.Padding.all(8),
+            spacing=6,
+        )
+    extended = (app.page.width or 1280) >= EXTENDED_RAIL_PX
+    rail = ft.NavigationRail(
+        destinations=[
+            ft.NavigationRailDestination(icon=icon, selected_icon=sel, label=t(key))
+            for _, key, icon, sel in DESTINATIONS
+        ],
+        selected_index=selected,
+        extended=extended,
+        label_type=None if extended else ft.NavigationRailLabelType.ALL,
+        min_extended_width=220,
+        leading=ft.Container(
+            ft.Column(
+                [
+                    ft.Text(t("app.title"), weight=ft.FontWeight.BOLD, size=16),
+                    ft.Text(t("app.subtitle"), size=11, color=ft.Colors.ON_SURFACE_VARIANT),
+                ],
+                spacing=2,
+                tight=True,
+            )
+            if extended
+            else ft.Icon(ft.Icons.ACCOUNT_BALANCE, color=ft.Colors.PRIMARY),
+            padding=ft.Padding.symmetric(vertical=12, horizontal=8),
+        ),
+        trailing=ft.Container(_lock_button(app, compact=not extended), padding=12),
+        on_change=_navigate(app),
+        bgcolor=ft.Colors.SURFACE_CONTAINER_LOW,
+    )
+    main = ft.Column([sync_row, content], expand=True, spacing=6)
+    return ft.View(
+        route=route,
+        controls=[ft.Row([rail, ft.VerticalDivider(width=1), main], expand=True)],
+        padding=ft.Padding.all(0),
+    )

@@ -1,0 +1,111 @@
+"""Drive the Flet web build in Debian's Chromium: start `commune app --web` as a subprocess on a
+free port with its own data folder, open it headless, turn on Flutter's accessibility tree.
+
+Used by the browser tests and by bench/client_open.py. Only 127.0.0.1 is ever contacted: every
+other request the page makes (a CDN the web build still names) is aborted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("COMMUNE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",  # software WebGL, so CanvasKit paints and screenshots work
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 60.0
+UI_TIMEOUT_MS = 30_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited early with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the app did not listen on port {port} within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def running_app(data_dir: Path, log_path: Path | None = None) -> Iterator[str]:
+    """`commune app --web` on a free port; yields its URL; stops it afterwards."""
+    port = free_port()
+    env = dict(os.environ, COMMUNE_DATA_DIR=str(data_dir), FLET_FORCE_WEB_SERVER="true")
+    env.pop("COMMUNE_PIN", None)  # the PIN is typed on screen
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "app", "--web", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+
+
+def launch(playwright):  # -> Browser
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+
+
+def only_local(route) -> None:
+    url = route.request.url
+    if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def open_page(browser, url: str, width: int = 1280, height: int = 800, **context_args):
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True, **context_args
+    )
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(url)
+    enable_accessibility(page)
+    return page
+
+
+def enable_accessibility(page) -> None:
+    """Flutter web builds its accessibility tree only after this (off-screen) button is used."""
+    placeholder = page.locator("flt-semantics-placeholder")
+    placeholder.wait_for(state="attached", timeout=UI_TIMEOUT_MS)
+    placeholder.dispatch_event("click")
+    page.locator("flt-semantics").first.wait_for(state="attached", timeout=UI_TIMEOUT_MS)

@@ -14,31 +14,12 @@ from app.storage import KeySettings, LocalStore, create_store
 PIN = "2468"
 TEST_KEYS = KeySettings.for_tests(base_delay_s=0.0)  # no lock-out delay between test attempts
 WARD = "00070"
-_STAND_IN = Procedure(
-    code="1.000894",
-    name="Đăng ký khai sinh",
-    field="Hộ tịch",
-    processing_days=3,
-    required_documents=[],
-    source="stand-in until assets/procedures.json is present",
-)
 
 
 @pytest.fixture
-def procedure(monkeypatch) -> Procedure:
+def procedure() -> Procedure:
     """A catalogue procedure with a processing time of at least one working day."""
-    try:
-        return next(p for p in reference.procedures() if p.processing_days > 0)
-    except FileNotFoundError:  # the catalogue lands separately; keep these tests independent
-        monkeypatch.setattr(reference, "procedures", lambda: [_STAND_IN])
-        monkeypatch.setattr(reference, "procedure", _stand_in_lookup)
-        return _STAND_IN
-
-
-def _stand_in_lookup(code: str) -> Procedure:
-    if code != _STAND_IN.code:
-        raise KeyError(code)
-    return _STAND_IN
+    return next(p for p in reference.procedures() if p.processing_days > 0)
 
 
 @pytest.fixture

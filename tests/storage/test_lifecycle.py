@@ -9,6 +9,7 @@ import pytest
 from app.storage import (
     StorageError,
     StoreDestroyed,
+    TamperError,
     WrongPin,
     create_store,
     migrations,
@@ -81,3 +82,20 @@ def test_wipe_removes_everything(store, data_dir, procedure):
     assert not store_exists(data_dir)
     with pytest.raises(StoreDestroyed):
         open_store(data_dir, PIN)
+
+
+def test_settings_survive_reopen_and_refuse_swapped_rows(store, data_dir):
+    store.settings.set("server_url", "http://127.0.0.1:8000")
+    store.settings.set("auto_lock_minutes", 5)
+    assert store.settings.get("language", "vi") == "vi"
+    store.close()
+    with open_store(data_dir, PIN) as reopened:
+        assert reopened.settings.get("server_url") == "http://127.0.0.1:8000"
+        assert reopened.settings.get("auto_lock_minutes") == 5
+    raw = sqlite3.connect(db_path(data_dir))
+    with raw:
+        raw.execute("UPDATE settings SET key = 'tmp' WHERE key = 'server_url'")
+        raw.execute("UPDATE settings SET key = 'server_url' WHERE key = 'auto_lock_minutes'")
+    raw.close()
+    with open_store(data_dir, PIN) as reopened, pytest.raises(TamperError):
+        reopened.settings.get("server_url")

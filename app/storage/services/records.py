@@ -209,6 +209,8 @@ class RecordStore:
 
     def save_many(self, conn: Connection, items: list[tuple[Record, Record | None]]) -> None:
         """Upsert rows (bumping local_rev) and replace the terms of searchable fields."""
+        if not items:
+            return
         rows, old_terms, new_terms = [], [], []
         for record, old in items:
             record.local_rev += 1

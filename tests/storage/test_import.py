@@ -1,0 +1,79 @@
+"""Importing a dossier register: validate all rows, write the good ones at once, skip repeats."""
+
+from __future__ import annotations
+
+from app.storage import DossierQuery
+
+
+def _rows(procedure) -> list[dict]:
+    base = {
+        "procedure_code": procedure.code,
+        "ward_code": "00070",
+        "channel": "1",
+        "status": "2",
+        "received_at": "2025-11-20T08:30:00+07:00",
+    }
+    return [
+        base | {"code": "000.00.70.H26-251120-0901", "applicant_name": "Nguyễn Văn An",
+                "applicant_id_number": "001090000001"},
+        base | {"code": "", "applicant_name": "Trần Thị Bích",
+                "applicant_id_number": "001090000002"},
+        base | {"code": "", "applicant_name": "  ", "applicant_id_number": "001090000003"},
+        base | {"procedure_code": "9.999999", "applicant_name": "Lê Văn Cường"},
+        base | {"ward_code": "99999", "applicant_name": "Phạm Thị Dung"},
+        base | {"channel": "4", "applicant_name": "Hoàng Văn Em"},
+        base | {"status": "9", "applicant_name": "Vũ Thị Phương"},
+        base | {"status": "11", "applicant_name": "Đặng Văn Giang"},
+        base | {"received_at": "20/11/2025", "applicant_name": "Bùi Thị Hoa"},
+        base | {"code": "000.00.70.H26-251120-0902", "applicant_name": "Đỗ Văn Khánh",
+                "status": "1", "channel": 3},
+    ]
+
+
+def test_import_reports_bad_rows_with_line_numbers_and_writes_the_rest(store, procedure):
+    report = store.dossiers.import_rows(_rows(procedure))
+    assert report.imported == 3
+    assert report.skipped_duplicates == 0
+    bad_lines = {line: reason.split(":")[0] for line, reason in report.errors}
+    assert bad_lines == {
+        4: "applicant_name",
+        5: "procedure_code",
+        6: "ward_code",
+        7: "channel",
+        8: "status",
+        9: "status",
+        10: "received_at",
+    }
+    page = store.dossiers.list(DossierQuery())
+    assert page.total == 3
+    codes = {d.code for d in page.items}
+    assert {"000.00.70.H26-251120-0901", "000.00.70.H26-251120-0902"} <= codes
+    issued = (codes - {"000.00.70.H26-251120-0901", "000.00.70.H26-251120-0902"}).pop()
+    assert issued.startswith("000.00.70.H26-251120-")
+    assert store.dossiers.list(DossierQuery(search="bich")).items[0].applicant_name == (
+        "Trần Thị Bích"
+    )
+    # each imported dossier has its history event and its queued mutations
+    assert len(store.sync.pending_mutations(10_000_000)) == 6
+
+
+def test_reimporting_the_same_file_creates_nothing_new(store, procedure):
+    first = store.dossiers.import_rows(_rows(procedure))
+    again = store.dossiers.import_rows(_rows(procedure))
+    assert first.imported == 3
+    assert again.imported == 0
+    assert again.skipped_duplicates == 3
+    assert store.dossiers.list(DossierQuery()).total == 3
+    assert len(store.sync.pending_mutations(10_000_000)) == 6
+
+
+def test_duplicates_within_one_file_are_skipped(store, procedure):
+    rows = _rows(procedure)[:2]
+    report = store.dossiers.import_rows(rows + rows)
+    assert (report.imported, report.skipped_duplicates) == (2, 2)
+
+
+def test_explicit_line_numbers_are_kept(store, procedure):
+    row = _rows(procedure)[3] | {"line_no": 41}
+    report = store.dossiers.import_rows([row])
+    assert report.errors and report.errors[0][0] == 41 and report.imported == 0

@@ -300,6 +300,21 @@ def actions_for(status: int) -> list[Action]:
     ]
 
 
+def chronological(events: list[Any]) -> list[Any]:
+    """Oldest first. Stored times have whole seconds, so two moves in one second tie: within a
+    tie the status chain decides (each move starts from the status the previous one reached)."""
+    remaining = sorted(events, key=lambda e: e.at)
+    ordered: list[Any] = []
+    current = None
+    while remaining:
+        same = [e for e in remaining if e.at == remaining[0].at]
+        pick = next((e for e in same if e.from_status == current), same[0])
+        ordered.append(pick)
+        remaining.remove(pick)
+        current = pick.to_status
+    return ordered
+
+
 def timeline_entry(event: Any) -> TimelineEntry:
     if event.from_status is None:
         title = status_text(event.to_status)
@@ -334,7 +349,7 @@ class DossierDetailPresenter:
         ]
         if d.result:
             facts.append((t("field.result"), d.result))
-        history = sorted(self.dossiers.history(self.dossier_id), key=lambda e: e.at, reverse=True)
+        history = chronological(self.dossiers.history(self.dossier_id))[::-1]  # newest first
         return DetailState(
             dossier=d,
             procedure=procedure_name(d.procedure_code),

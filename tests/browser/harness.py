@@ -78,9 +78,7 @@ def running_app(data_dir: Path, log_path: Path | None = None) -> Iterator[str]:
 
 
 def launch(playwright):  # -> Browser
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-    )
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
 def only_local(route) -> None:

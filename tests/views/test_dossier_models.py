@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from app.domain.calendar import WorkingCalendar
+from app.domain.status import DossierStatus
+from app.views.dossier_models import (
+    DossierDetailPresenter,
+    DossierListPresenter,
+    ReceiveForm,
+    actions_for,
+    dashboard_tiles,
+)
+from tests.views.conftest import TODAY
+from tests.views.seed import WARD, seed
+
+OFFICER = "Trần Văn Nam"
+
+
+def filled_form(name: str = "Nguyễn Thị Hương") -> ReceiveForm:
+    form = ReceiveForm()
+    [proc] = [p for p in ReceiveForm.search("dang ky lai khai sinh") if p.code == "1.004884"]
+    form.choose(proc.code)
+    form.applicant_name = name
+    form.applicant_id_number = "001190012345"
+    form.applicant_phone = "0912 345 678"
+    return form
+
+
+def test_procedure_search_ignores_diacritics_and_fills_the_checklist() -> None:
+    found = ReceiveForm.search("dang ky lai khai sinh")
+    assert found[0].name == "Thủ tục đăng ký lại khai sinh"
+    assert len(ReceiveForm.search("")) > 0
+    form = filled_form()
+    names = [line.name for line in form.documents]
+    assert names == [d.name for d in form.procedure.required_documents]
+    first = form.documents[0]
+    assert (first.originals, first.copies) == (first.required_originals, first.required_copies)
+
+
+def test_validation_names_each_bad_field() -> None:
+    form = ReceiveForm()
+    assert not form.validate()
+    assert set(form.errors) == {"procedure", "applicant_name"}
+    form = filled_form()
+    form.applicant_id_number = "12345"
+    form.applicant_phone = "abc"
+    form.documents[0].originals = form.documents[0].copies = 0
+    assert not form.validate()
+    assert set(form.errors) == {"applicant_id_number", "applicant_phone", "documents"}
+    form.documents[0].received = False  # not received: no count needed
+    form.applicant_id_number, form.applicant_phone = "001190012345", "0912345678"
+    assert form.validate()
+
+
+def test_submit_issues_a_code_and_the_previewed_appointment(store) -> None:
+    form = filled_form()
+    form.documents[1].received = False
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=7))).date()
+    preview = form.appointment(today, WorkingCalendar())
+    dossier = form.submit(store.dossiers, WARD, OFFICER)
+    assert dossier is not None and dossier.code.endswith("-0001")
+    assert dossier.appointment_date == preview
+    assert dossier.applicant_name == "Nguyễn Thị Hương"
+    assert [d.name for d in dossier.documents] == [form.documents[0].name, form.documents[2].name]
+
+
+def test_list_searches_without_diacritics_filters_and_marks_overdue(store) -> None:
+    seed(store, 40, today=TODAY, moves=6)
+    target = filled_form("Nguyễn Thị Hương Giang").submit(store.dossiers, WARD, OFFICER)
+    lister = DossierListPresenter(store.dossiers, lambda: TODAY)
+    everything = lister.load()
+    assert everything.total == 41 and everything.shown == 41 and not everything.has_more
+    dates = [r.appointment for r in everything.rows]
+    as_dates = [dt.datetime.strptime(d, "%d/%m/%Y").date() for d in dates]
+    assert as_dates == sorted(as_dates)  # by appointment date
+    assert any(r.overdue for r in everything.rows) and not all(r.overdue for r in everything.rows)
+    assert all(r.timeliness == "Quá hạn" for r in everything.rows if r.overdue)
+
+    lister.filters.search = "huong giang"
+    found = lister.load()
+    assert [r.id for r in found.rows] == [target.id]
+    assert found.summary == "Hiển thị 1/1 hồ sơ"
+
+    lister.filters.search = ""
+    lister.filters.overdue = True
+    overdue = lister.load()
+    assert overdue.total > 0 and all(r.overdue for r in overdue.rows)
+
+    lister.filters.overdue = False
+    lister.filters.status = int(DossierStatus.IN_PROCESS)
+    in_process = lister.load()
+    assert in_process.total > 0 and {r.status for r in in_process.rows} == {"Đang xử lý"}
+
+
+def test_list_pages_with_show_more(store) -> None:
+    seed(store, 60, today=TODAY)
+    lister = DossierListPresenter(store.dossiers, lambda: TODAY)
+    first = lister.load()
+    assert (first.shown, first.total, first.has_more) == (50, 60, True)
+    more = lister.load(more=True)
+    assert (more.shown, more.has_more) == (60, False)
+
+
+def test_detail_offers_only_allowed_moves_and_keeps_a_timeline(store) -> None:
+    dossier = filled_form().submit(store.dossiers, WARD, OFFICER)
+    detail = DossierDetailPresenter(store.dossiers, dossier.id, lambda: TODAY)
+    state = detail.load()
+    assert [a.to_status for a in state.actions] == [4, 5, 7, 8]
+    assert ("Mã hồ sơ", dossier.code) in state.facts
+    start = next(a for a in state.actions if a.to_status == 4)
+    assert detail.apply(start, note="Chuyển phòng Tư pháp", actor=OFFICER) is None
+    state = detail.load()
+    assert [a.label for a in state.actions] == [
+        "Yêu cầu bổ sung",
+        "Chờ nghĩa vụ tài chính",
+        "Công dân rút hồ sơ",
+        "Dừng xử lý",
+        "Hoàn thành xử lý",
+    ]
+    assert state.timeline[0].title == "Đã tiếp nhận → Đang xử lý"
+    assert state.timeline[0].note == "Chuyển phòng Tư pháp" and state.timeline[0].actor == OFFICER
+
+    supplement = next(a for a in state.actions if a.needs_date)
+    assert (
+        detail.apply(supplement, new_date="31/02/2026") == "Ngày hẹn mới không hợp lệ (dd/mm/yyyy)"
+    )
+    assert detail.apply(supplement, new_date="01/01/2020") == "Ngày hẹn mới phải sau hôm nay"
+    assert detail.apply(supplement, new_date="15/12/2026", note="Thiếu tờ khai") is None
+    state = detail.load()
+    assert state.dossier.appointment_date == dt.date(2026, 12, 15)
+    assert "hẹn trả mới 15/12/2026" in state.timeline[0].note
+
+
+def test_closed_dossiers_offer_nothing() -> None:
+    assert actions_for(int(DossierStatus.RETURNED)) == []
+    assert [a.to_status for a in actions_for(int(DossierStatus.COMPLETED))] == [10]
+
+
+def test_dashboard_tiles(store) -> None:
+    seed(store, 30, today=TODAY, moves=9)
+    tiles = {tile.key: tile for tile in dashboard_tiles(store.dossiers.dashboard(TODAY))}
+    assert [tiles[k].label for k in tiles] == [
+        "Tiếp nhận hôm nay",
+        "Sắp đến hạn",
+        "Quá hạn",
+        "Tỷ lệ đúng hạn",
+    ]
+    assert tiles["overdue"].alert == (int(tiles["overdue"].value) > 0)
+    assert tiles["on_time_rate"].value.endswith("%")

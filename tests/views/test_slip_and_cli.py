@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from pypdf import PdfReader
+
+from app.cli import build_parser
+from app.domain.models import DocumentReceived, Dossier
+from app.i18n import set_language
+from app.reports.slip import SlipContext, build_slip, slip_file_name
+
+
+def dossier() -> Dossier:
+    return Dossier(
+        id="d-1",
+        code="000.00.04.H26-261124-0007",
+        procedure_code="1.004884",
+        ward_code="00004",
+        applicant_name="Đặng Thị Ánh Tuyết",
+        applicant_id_number="001190012345",
+        applicant_address="Số 12 phố Đội Cấn, Ba Đình",
+        channel=1,
+        received_at=dt.datetime(2026, 11, 24, 2, 15, tzinfo=dt.UTC),
+        appointment_date=dt.date(2026, 12, 1),
+        status=2,
+        documents=[
+            DocumentReceived(name="Tờ khai đăng ký lại khai sinh", originals=1),
+            DocumentReceived(name="Bản sao giấy khai sinh cũ", copies=2),
+        ],
+    )
+
+
+def test_form_01_holds_what_the_counter_promises_in_vietnamese() -> None:
+    set_language("en")  # the legal form stays Vietnamese whatever the UI language
+    ctx = SlipContext(
+        agency_name="Phường Ba Đình",
+        officer="Trần Văn Nam",
+        procedure_name="Thủ tục đăng ký lại khai sinh",
+        processing_days=5,
+        place="Hà Nội",
+    )
+    pdf = build_slip(dossier(), ctx)
+    assert pdf.startswith(b"%PDF-")
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    for expected in (
+        "PHIẾU TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
+        "ỦY BAN NHÂN DÂN PHƯỜNG BA ĐÌNH",
+        "Mã hồ sơ: 000.00.04.H26-261124-0007",
+        "Ông/bà: Đặng Thị Ánh Tuyết",
+        "Thủ tục đăng ký lại khai sinh (mã thủ tục 1.004884)",
+        "Tờ khai đăng ký lại khai sinh",
+        "Bản sao giấy khai sinh cũ",
+        "09 giờ 15 phút, ngày 24/11/2026",  # stored UTC, shown in Hanoi time
+        "ngày 01/12/2026",
+        "5 ngày làm việc",
+        "Trần Văn Nam",
+    ):
+        assert expected in text, expected
+    assert slip_file_name(dossier()) == "phieu-tiep-nhan-000.00.04.H26-261124-0007.pdf"
+
+
+def test_app_command_is_registered_with_web_and_port() -> None:
+    args = build_parser().parse_args(["app", "--web", "--port", "0"])
+    assert (args.web, args.port) == (True, 0)
+    assert build_parser().parse_args(["app"]).web is False

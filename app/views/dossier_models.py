@@ -319,7 +319,7 @@ def timeline_entry(event: Any) -> TimelineEntry:
     if event.from_status is None:
         title = status_text(event.to_status)
     else:
-        title = f"{status_text(event.from_status)} → {status_text(event.to_status)}"
+        title = f"{status_text(event.from_status)} » {status_text(event.to_status)}"
     note = event.note or ""
     if event.appointment_date:
         extra = t("detail.new_appointment", date=date_text(event.appointment_date))

@@ -27,7 +27,7 @@ class SyncScreen:
     async def _load(self) -> None:
         conflicts = await self.app.io(self.app.store.sync.open_conflicts)
         summary = await self.app.io(self.app.store.sync.summary)
-        choices = conflict_choices(conflicts)
+        choices = await self.app.io(conflict_choices, conflicts, self._describe)
         server = await self.app.io(self.app.store.settings.get, "server_url", "")
         facts = [
             t("settings.enrolled") if self.app.sync else t("settings.not_enrolled"),
@@ -42,6 +42,15 @@ class SyncScreen:
             section(t("conflict.heading")),
             *([self._choice(c) for c in choices] or [ft.Text(t("sync.no_conflicts"))]),
         ]
+
+    def _describe(self, entity: str, entity_id: str) -> str:
+        if entity == "dossier":
+            try:
+                d = self.app.store.dossiers.get(entity_id)
+            except KeyError:
+                return entity_id[:8]
+            return f"{d.code} · {d.applicant_name}"
+        return entity_id[:8]
 
     async def _sync(self, e: Any) -> None:
         await self.app.sync_now()

@@ -167,7 +167,11 @@ def app_view(app: CommuneApp, route: str, body: ft.Control, narrow: bool) -> ft.
         on_change=_navigate(app),
         bgcolor=ft.Colors.SURFACE_CONTAINER_LOW,
     )
-    main = ft.Column([sync_row, content], expand=True, spacing=6)
+    main = ft.Container(
+        ft.Column([sync_row, content], expand=True, spacing=6),
+        expand=True,
+        padding=ft.Padding.only(left=12, right=16, top=8, bottom=4),
+    )
     return ft.View(
         route=route,
         controls=[ft.Row([rail, ft.VerticalDivider(width=1), main], expand=True)],

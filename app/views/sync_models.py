@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +80,10 @@ def value_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def conflict_choices(conflicts: list[Any]) -> list[ConflictChoice]:
+def conflict_choices(
+    conflicts: list[Any], describe: Callable[[str, str], str] | None = None
+) -> list[ConflictChoice]:
+    """`describe(entity, entity_id)` names the record for a person (code and applicant)."""
     result = []
     for c in conflicts:
         options = []
@@ -87,7 +91,8 @@ def conflict_choices(conflicts: list[Any]) -> list[ConflictChoice]:
             tag = t("conflict.kept") if i == 0 else t("conflict.other")
             options.append((f"{tag}: {value_text(v.get('value'))}", v.get("value")))
         field_label = t(f"field.{c.field}") if c.field else c.field
-        title = t("conflict.title", entity=t(f"entity.{c.entity}"), id=c.entity_id[:8])
+        who = describe(c.entity, c.entity_id) if describe else c.entity_id[:8]
+        title = t("conflict.title", entity=t(f"entity.{c.entity}"), id=who)
         result.append(ConflictChoice(c.id, title, field_label, options))
     return result
 

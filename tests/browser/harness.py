@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COMMUNE_CHROMIUM", "/usr/bin/chromium")
@@ -107,3 +110,33 @@ def enable_accessibility(page) -> None:
     placeholder.wait_for(state="attached", timeout=UI_TIMEOUT_MS)
     placeholder.dispatch_event("click")
     page.locator("flt-semantics").first.wait_for(state="attached", timeout=UI_TIMEOUT_MS)
+
+
+def shot(page: Page, folder: Path, name: str) -> None:
+    """`<name>-<width>x<height>.png`; waits a moment for the last frame to paint."""
+    page.wait_for_timeout(400)
+    size = page.viewport_size or {"width": 0, "height": 0}
+    page.screenshot(path=str(folder / f"{name}-{size['width']}x{size['height']}.png"))
+
+
+def field(page: Page, label: str):
+    return page.get_by_role("textbox", name=label, exact=True)
+
+
+def shows(page: Page, text: str | re.Pattern, exact: bool = False):
+    """Text on screen: Flutter exposes it as text content or as an aria-label."""
+    return page.get_by_text(text, exact=exact).or_(page.get_by_label(text, exact=exact)).first
+
+
+def nav(page: Page, label: str):
+    """A navigation destination: on the desktop rail Flutter names it "<label> Tab i of n";
+    on the tablet bar it is a tab."""
+    rail = page.get_by_role("button", name=re.compile(rf"^{label}\s+Tab \d of \d$"))
+    return rail.or_(page.get_by_role("tab", name=label, exact=True))
+
+
+def type_into(page: Page, label: str, text: str) -> None:
+    """Flutter reads keystrokes, not a DOM value: focus the field, select all, type."""
+    field(page, label).click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(text)

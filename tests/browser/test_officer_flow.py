@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from tests.browser.harness import open_page
+from tests.browser.harness import nav, open_page, shot, shows, type_into
 
 PIN = "246810"
 APPLICANT = "Nguyễn Thị Hương"
@@ -25,36 +25,14 @@ def page(browser, app_url):
     page.context.close()
 
 
-def shot(page: Page, folder: Path, name: str) -> None:
-    page.wait_for_timeout(400)  # let the last frame paint (the assertion before it waited)
-    page.screenshot(path=str(folder / f"{name}-1280x800.png"))
-
-
-def field(page: Page, label: str):
-    return page.get_by_role("textbox", name=label, exact=True)
-
-
-def shows(page: Page, text: str | re.Pattern, exact: bool = False):
-    """Text on screen: Flutter exposes it as text content or as an aria-label."""
-    return page.get_by_text(text, exact=exact).or_(page.get_by_label(text, exact=exact)).first
-
-
-def nav(page: Page, label: str):
-    """A navigation destination (rail or bar): Flutter names it "<label> Tab i of n"."""
-    return page.get_by_role("button", name=re.compile(rf"^{label}\s+Tab \d of \d$"))
-
-
-def type_into(page: Page, label: str, text: str) -> None:
-    """Flutter reads keystrokes, not a DOM value: focus the field, select all, type."""
-    field(page, label).click()
-    page.keyboard.press("Control+a")
-    page.keyboard.type(text)
-
-
 def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None:
     # First run: local only, officer name, PIN twice.
     expect(page.get_by_role("radio", name="Chỉ làm việc trên máy này")).to_be_visible()
     shot(page, screenshots, "01-first-run")
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    expect(page.get_by_role("radio", name="Chỉ làm việc trên máy này")).to_be_visible()
+    shot(page, screenshots, "01-first-run")
+    page.set_viewport_size({"width": 1280, "height": 800})
     type_into(page, "Tên cán bộ tiếp nhận", OFFICER)
     type_into(page, "Mã PIN", PIN)
     type_into(page, "Nhập lại mã PIN", "135790")
@@ -107,11 +85,11 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     expect(page.get_by_role("textbox", name="Ghi chú (không bắt buộc)")).to_be_visible()
     shot(page, screenshots, "06-status-dialog")
     page.get_by_role("button", name="Xác nhận").click()
-    expect(shows(page, "Đã tiếp nhận → Đang xử lý")).to_be_visible()
+    expect(shows(page, "Đã tiếp nhận » Đang xử lý")).to_be_visible()
     page.get_by_role("button", name="Hoàn thành xử lý").click()
     type_into(page, "Kết quả (số quyết định, giấy tờ trả)", "Giấy khai sinh số 123/2026")
     page.get_by_role("button", name="Xác nhận").click()
-    expect(shows(page, "Đang xử lý → Đã xử lý xong")).to_be_visible()
+    expect(shows(page, "Đang xử lý » Đã xử lý xong")).to_be_visible()
     expect(page.get_by_role("button", name="Trả kết quả")).to_be_visible()
     expect(page.get_by_role("button", name="Chuyển xử lý")).to_have_count(0)
 

@@ -118,7 +118,7 @@ def test_detail_offers_only_allowed_moves_and_keeps_a_timeline(store) -> None:
         "Dừng xử lý",
         "Hoàn thành xử lý",
     ]
-    assert state.timeline[0].title == "Đã tiếp nhận → Đang xử lý"
+    assert state.timeline[0].title == "Đã tiếp nhận » Đang xử lý"
     assert state.timeline[0].note == "Chuyển phòng Tư pháp" and state.timeline[0].actor == OFFICER
 
     supplement = next(a for a in state.actions if a.needs_date)

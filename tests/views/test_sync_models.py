@@ -45,7 +45,9 @@ def test_conflict_shows_both_values_and_the_choice_is_written(store) -> None:
     push_all(store)
     [dossier] = store.dossiers.list(DossierQuery()).items
     pull_conflict(store, dossier.id, mine="Ghi chú của tôi", theirs="Ghi chú máy khác")
-    [choice] = conflict_choices(store.sync.open_conflicts())
+    describe = {("dossier", dossier.id): f"{dossier.code} · {dossier.applicant_name}"}
+    [choice] = conflict_choices(store.sync.open_conflicts(), lambda e, i: describe[(e, i)])
+    assert choice.title == f"Hồ sơ {dossier.code} · {dossier.applicant_name}"
     assert choice.field == "Ghi chú"
     assert [text for text, _ in choice.options] == [
         "Đang giữ: Ghi chú máy khác",

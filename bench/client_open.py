@@ -1,0 +1,98 @@
+"""Client: time from "Mở khoá" to a painted dossier list, 10,000 dossiers vs an empty store.
+
+Both stores are real encrypted stores (production Argon2 settings) made through the storage API;
+the app runs as `commune app --web` and Debian's Chromium drives it headless. Each run types the
+PIN, clicks "Mở khoá" and stops the clock when the list's first row (or the empty-list line) is in
+the accessibility tree, which Flutter updates after the frame that paints it. The empty store is
+the baseline of the same run: the difference is what 10,000 dossiers cost on opening.
+
+    uv run python bench/client_open.py [--dossiers 10000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from app.storage import create_store  # noqa: E402
+from tests.browser.harness import launch, open_page, running_app, shows, type_into  # noqa: E402
+from tests.views.seed import WARD, requests  # noqa: E402
+
+PIN = "135790"
+CHUNK = 2_000
+
+
+def make_store(folder: Path, dossiers: int) -> float:
+    started = time.perf_counter()
+    store = create_store(folder, PIN)
+    try:
+        store.settings.set("ward_code", WARD)
+        today = dt.date.today()
+        batch = list(requests(dossiers, today=today, days_back=90))
+        for i in range(0, len(batch), CHUNK):
+            store.dossiers.receive_many(batch[i : i + CHUNK])
+    finally:
+        store.close()
+    return time.perf_counter() - started
+
+
+def time_unlocks(browser, url: str, dossiers: int, runs: int) -> list[float]:
+    page = open_page(browser, url, 1280, 800)
+    painted = (
+        page.get_by_role("button", name=re.compile(r"Hẹn trả: ")).first
+        if dossiers
+        else shows(page, "Không có hồ sơ phù hợp.")
+    )
+    summary = f"Hiển thị {min(dossiers, 50)}/{dossiers} hồ sơ"
+    times = []
+    try:
+        for _ in range(runs):
+            expect(page.get_by_role("button", name="Mở khoá")).to_be_visible(timeout=30_000)
+            type_into(page, "Mã PIN", PIN)
+            started = time.perf_counter()
+            page.get_by_role("button", name="Mở khoá").click()
+            expect(painted).to_be_visible(timeout=60_000)
+            times.append(time.perf_counter() - started)
+            expect(shows(page, summary)).to_be_visible()
+            page.get_by_role("button", name="Khoá ngay").click()
+    finally:
+        page.context.close()
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dossiers", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    results: dict[int, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        browser = launch(pw)
+        for count in (0, args.dossiers):
+            folder = Path(tmp) / f"store-{count}"
+            seconds = make_store(folder, count)
+            print(f"store with {count} dossiers made in {seconds:.1f} s", flush=True)
+            with running_app(folder) as url:
+                results[count] = time_unlocks(browser, url, count, args.runs)
+        browser.close()
+    print(f"\nunlock -> painted list, {args.runs} runs each (seconds)")
+    print(f"{'dossiers':>9} {'median':>7} {'min':>7} {'max':>7}")
+    for count, times in results.items():
+        print(f"{count:>9} {statistics.median(times):>7.2f} {min(times):>7.2f} {max(times):>7.2f}")
+    extra = statistics.median(results[args.dossiers]) - statistics.median(results[0])
+    print(f"cost of {args.dossiers} dossiers over the empty store: {extra:+.2f} s (median)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

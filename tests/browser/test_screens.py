@@ -1,0 +1,119 @@
+"""Every screen of a working store (40 dossiers, some overdue, one sync conflict), on a desktop
+(1280x800, 1920x1080) and a tablet held upright (800x1280): screenshots for the docs, and the
+checks that the layout and the conflict chooser work."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from app.storage import DossierQuery, create_store
+from app.views.format import today_local
+from tests.browser.harness import free_port, nav, open_page, shot, shows, type_into
+from tests.views.seed import WARD, pull_conflict, push_all, seed
+
+PIN = "135790"
+MINE, THEIRS = "Đã gọi điện hẹn bổ sung", "Chờ xác minh tại tổ dân phố"
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store made before the app starts, through the real storage API."""
+    folder = tmp_path_factory.mktemp("seeded")
+    store = create_store(folder, PIN)
+    try:
+        store.settings.set("officer", "Trần Văn Nam")
+        store.settings.set("ward_code", WARD)
+        # Enrolled, but the server is out of reach (nothing listens there): the offline case.
+        store.settings.set("server_url", f"http://127.0.0.1:{free_port()}")
+        store.settings.set("device_token", "token-of-an-offline-device")
+        seed(store, 40, today=today_local(), moves=9)
+        push_all(store)
+        first = store.dossiers.list(DossierQuery(), offset=0, limit=1).items[0]
+        pull_conflict(store, first.id, mine=MINE, theirs=THEIRS)
+    finally:
+        store.close()
+    return folder
+
+
+def unlock(page: Page) -> None:
+    type_into(page, "Mã PIN", PIN)
+    page.get_by_role("button", name="Mở khoá").click()
+    expect(shows(page, "Danh sách hồ sơ")).to_be_visible()
+
+
+def visit_all(page: Page, folder: Path) -> None:
+    """Each destination, the detail of an overdue dossier and its status dialog."""
+    shot(page, folder, "10-dossiers")
+    nav(page, "Tổng quan").click()
+    expect(shows(page, "Tỷ lệ đúng hạn")).to_be_visible()
+    shot(page, folder, "11-dashboard")
+    nav(page, "Tiếp nhận").click()
+    expect(page.get_by_role("button", name="Lưu và cấp mã hồ sơ")).to_be_visible()
+    shot(page, folder, "12-receive")
+    nav(page, "Đồng bộ").click()
+    expect(shows(page, "Xung đột cần chọn")).to_be_visible()
+    shot(page, folder, "13-sync-conflict")
+    nav(page, "Cài đặt").click()
+    expect(shows(page, "Đổi mã PIN").first).to_be_visible()
+    shot(page, folder, "14-settings")
+    nav(page, "Hồ sơ").click()
+    page.get_by_role("checkbox", name="Quá hạn").click()
+    expect(shows(page, re.compile(r"Hiển thị \d+/\d+ hồ sơ"))).to_be_visible()
+    shot(page, folder, "15-dossiers-overdue")
+    page.get_by_role("button", name=re.compile(r"Hẹn trả: ")).first.click()
+    expect(shows(page, "Quá trình xử lý")).to_be_visible()
+    shot(page, folder, "16-detail-overdue")
+
+
+def test_every_screen_on_desktop_sizes(browser, app_url: str, screenshots: Path) -> None:
+    for width, height in ((1280, 800), (1920, 1080)):
+        page = open_page(browser, app_url, width, height)
+        try:
+            expect(page.get_by_role("button", name="Mở khoá")).to_be_visible()
+            shot(page, screenshots, "09-unlock")
+            unlock(page)
+            # Desktop: the rail, not the bottom bar; the conflict is counted in the sync line.
+            expect(nav(page, "Hồ sơ")).to_be_visible()
+            expect(shows(page, re.compile(r"Mất kết nối.*Xung đột 1"))).to_be_visible()
+            visit_all(page, screenshots)
+        finally:
+            page.context.close()
+
+
+def test_tablet_layout_conflict_choice_and_english(browser, app_url: str, screenshots) -> None:
+    page = open_page(browser, app_url, 800, 1280, is_mobile=True, has_touch=True)
+    try:
+        unlock(page)
+        shot(page, screenshots, "20-tablet-dossiers")
+        page.get_by_role("button", name=re.compile(r"Hẹn trả: ")).first.click()
+        expect(shows(page, "Quá trình xử lý")).to_be_visible()
+        shot(page, screenshots, "21-tablet-detail")
+        nav(page, "Tiếp nhận").click()
+        type_into(page, "Tìm thủ tục (tên hoặc mã)", "ket hon")
+        expect(
+            page.get_by_role("button", name=re.compile(r"^Thủ tục đăng ký kết hôn\s"))
+        ).to_be_visible()
+        shot(page, screenshots, "22-tablet-receive")
+
+        # The conflict shows both values; choosing one clears it.
+        nav(page, "Đồng bộ").click()
+        expect(shows(page, f"Đang giữ: {THEIRS}")).to_be_visible()
+        expect(shows(page, f"Giá trị khác: {MINE}")).to_be_visible()
+        shot(page, screenshots, "23-tablet-sync-conflict")
+        page.get_by_role("button", name="Chọn giá trị này").nth(1).click()
+        expect(shows(page, "Không có xung đột cần xử lý.")).to_be_visible()
+        expect(shows(page, "Xung đột 0")).to_be_visible()
+
+        # English, then back to Vietnamese (kept in the sealed settings).
+        nav(page, "Cài đặt").click()
+        page.get_by_role("radio", name="English").click()
+        expect(nav(page, "Dossiers")).to_be_visible()
+        expect(page.get_by_role("button", name="Sync now")).to_be_visible()
+        page.get_by_role("radio", name="Tiếng Việt").click()
+        expect(nav(page, "Hồ sơ")).to_be_visible()
+    finally:
+        page.context.close()

@@ -33,7 +33,6 @@ def m001_core(conn: Connection) -> None:
             ward_code TEXT NOT NULL DEFAULT '',
             version INTEGER NOT NULL DEFAULT 0,
             local_rev INTEGER NOT NULL DEFAULT 1,
-            readable TEXT NOT NULL,
             sealed BLOB NOT NULL,
             parent_id TEXT,
             code TEXT,
@@ -51,16 +50,17 @@ def m001_core(conn: Connection) -> None:
         CREATE TABLE terms (
             term BLOB NOT NULL,
             kind TEXT NOT NULL,
-            entity_id TEXT NOT NULL,
-            PRIMARY KEY (term, kind, entity_id)
+            rid INTEGER NOT NULL,
+            PRIMARY KEY (term, kind, rid)
         ) WITHOUT ROWID;
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             mutation_id TEXT NOT NULL UNIQUE,
             entity TEXT NOT NULL,
             entity_id TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            sealed BLOB NOT NULL
+            base_version INTEGER NOT NULL,
+            hlc TEXT NOT NULL,
+            fields TEXT NOT NULL
         );
         CREATE INDEX outbox_entity_id ON outbox (entity_id);
         CREATE TABLE sync_state (

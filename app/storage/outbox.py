@@ -1,83 +1,94 @@
-"""The transactional outbox: mutations waiting to be pushed, sealed because they carry
-personal values. Rows are written by the same transaction as the change they carry."""
+"""The transactional outbox: which record fields still have to reach the server.
+
+A row is written by the same transaction as the change it announces, so nothing is ever saved
+but not queued. It names the record and the fields the change set, not their values: the
+values (personal data among them) stay in the record's sealed envelope, and `pending()` reads
+each named field's current value and clock stamp from the record when it builds the wire
+`Mutation`. If a field changed again before a push, an older row sends the newer value with
+its newer stamp; the server merges by stamp, so the outcome is the same, and no personal
+value is ever written twice to disk.
+"""
 
 from __future__ import annotations
 
-import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from app.domain.mutations import FieldValue, Mutation
-from app.storage.crypto import Sealer
-from app.storage.tables import OUTBOX, new_id
+from app.storage.tables import new_id
 
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_NAME = re.compile(r"^[a-z0-9_.-]+$")  # field names, joined with "," in the `fields` column
 
 
 @dataclass
 class LocalChange:
-    """One local write: the values it set, all stamped with the same clock reading."""
+    """One local write: the record it touched and the fields it set."""
 
     entity: str
     entity_id: str
     ward_code: str
     base_version: int
     hlc: str
-    values: dict[str, Any]
+    fields: list[str]
     mutation_id: str = field(default_factory=new_id)
 
 
 class Outbox:
-    """Rows hold a compact sealed body (one stamp for all fields of a write); `pending()`
-    rebuilds the wire `Mutation`."""
-
-    def __init__(self, sealer: Sealer, device_id: str) -> None:
-        self.sealer = sealer
+    def __init__(self, device_id: str) -> None:
         self.device_id = device_id
 
     def enqueue_many(self, conn: Connection, changes: list[LocalChange]) -> list[str]:
-        rows = []
-        for c in changes:
-            body = _DUMPS(
-                {"e": c.entity, "i": c.entity_id, "w": c.ward_code, "b": c.base_version,
-                 "h": c.hlc, "v": c.values}
-            ).encode()
-            sealed = self.sealer.seal(body, table=OUTBOX, row_id=c.mutation_id, version=0)
-            rows.append((c.mutation_id, c.entity, c.entity_id, len(body), sealed))
+        bad = [n for c in changes for n in c.fields if not _NAME.match(n)]
+        if bad:
+            raise ValueError(f"field names not storable in the outbox: {bad}")
+        rows = [
+            (c.mutation_id, c.entity, c.entity_id, c.base_version, c.hlc, ",".join(c.fields))
+            for c in changes
+        ]
         if rows:
             conn.exec_driver_sql(
-                "INSERT INTO outbox (mutation_id, entity, entity_id, size, sealed) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (mutation_id, entity, entity_id, base_version, hlc, fields) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return [c.mutation_id for c in changes]
 
-    def _mutation(self, mutation_id: str, body: bytes) -> Mutation:
-        data = json.loads(body)
-        return Mutation(
-            mutation_id=mutation_id,
-            device_id=self.device_id,
-            entity=data["e"],
-            entity_id=data["i"],
-            ward_code=data["w"],
-            base_version=data["b"],
-            fields={n: FieldValue(value=v, hlc=data["h"]) for n, v in data["v"].items()},
-        )
+    def pending(
+        self, conn: Connection, max_bytes: int, load: Callable[[Connection, str], Any]
+    ) -> list[Mutation]:
+        """Oldest first, as many as fit in `max_bytes` of JSON (always at least one).
 
-    def pending(self, conn: Connection, max_bytes: int) -> list[Mutation]:
-        """Oldest first, as many as fit in `max_bytes` of JSON (always at least one)."""
+        `load(conn, entity_id)` returns the record (raising TamperError if it was altered)."""
         out: list[Mutation] = []
         total = 0
         rows = conn.exec_driver_sql(
-            "SELECT mutation_id, size, sealed FROM outbox ORDER BY id"
-        )
-        for mutation_id, size, sealed in rows:
+            "SELECT mutation_id, entity, entity_id, base_version, fields FROM outbox ORDER BY id"
+        ).all()
+        cache: dict[str, Any] = {}
+        for mutation_id, entity, entity_id, base_version, names in rows:
+            record = cache.get(entity_id) or cache.setdefault(entity_id, load(conn, entity_id))
+            fields = {
+                n: FieldValue(value=record.fields[n].value, hlc=record.fields[n].hlc)
+                for n in names.split(",")
+                if n in record.fields
+            }
+            mutation = Mutation(
+                mutation_id=mutation_id,
+                device_id=self.device_id,
+                entity=entity,
+                entity_id=entity_id,
+                ward_code=record.ward_code,
+                base_version=base_version,
+                fields=fields,
+            )
+            size = len(mutation.model_dump_json())
             if out and total + size > max_bytes:
                 break
-            body = self.sealer.open(sealed, table=OUTBOX, row_id=mutation_id, version=0)
-            out.append(self._mutation(mutation_id, body))
+            out.append(mutation)
             total += size
         return out
 
@@ -92,9 +103,10 @@ class Outbox:
         return out
 
     def drop(self, conn: Connection, mutation_ids: list[str]) -> None:
-        conn.exec_driver_sql(
-            "DELETE FROM outbox WHERE mutation_id = ?", [(m,) for m in mutation_ids]
-        )
+        if mutation_ids:
+            conn.exec_driver_sql(
+                "DELETE FROM outbox WHERE mutation_id = ?", [(m,) for m in mutation_ids]
+            )
 
     def has_pending(self, conn: Connection, entity_id: str) -> bool:
         row = conn.exec_driver_sql(

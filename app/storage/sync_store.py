@@ -62,7 +62,7 @@ class SyncStore:
 
     def pending_mutations(self, max_bytes: int = 512 * 1024) -> list[Mutation]:
         with self._db.read() as conn:
-            return self._records.outbox.pending(conn, max_bytes)
+            return self._records.outbox.pending(conn, max_bytes, self._records.load)
 
     def record_push_results(self, results: list[PushResult]) -> None:
         outbox = self._records.outbox
@@ -120,6 +120,7 @@ class SyncStore:
                     {n: Stamped(s.value, s.hlc) for n, s in outcome.fields.items()},
                     max(change.version, local.version if local else 0),
                     local.local_rev if local else 0,
+                    rowid=local.rowid if local else 0,
                 )
                 merged.sync_state = self._settled_state(conn, change.entity_id)
                 records.save(conn, merged, local)

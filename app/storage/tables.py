@@ -5,13 +5,13 @@ what the rest of the storage code relies on. Only fields that `app.domain.entiti
 readable (no personal data, no free text) ever get a column of their own.
 
 - `records`: every synced entity (dossiers, their events, audits, comments, attachments,
-  conflicts). `readable` is JSON `{"h": [hlc, ...], "f": {field: [value, hlc index]}}` of the
-  readable fields (each distinct clock stamp listed once); `sealed` is an AES-GCM envelope of
-  `{"r": digest of readable, "f": {field: [value, hlc index]}}` for the sealed fields, bound to
-  (`records`, entity_id, local_rev). Editing either part, or swapping rows, is a TamperError.
-  Query columns repeat readable values for indexes.
-- `terms`: blind-index terms (keyed HMAC, 8 bytes) per record: kind `n` name, `i` ID number.
-- `outbox`: mutations not yet pushed, each a sealed envelope (they carry personal values).
+  conflicts). `sealed` is one AES-GCM envelope of all field values and their clock stamps, bound
+  to (`records`, entity_id, local_rev); editing or swapping it is a TamperError. Query columns
+  repeat readable values (never a sealed field's) for indexes.
+- `terms`: blind-index terms (keyed HMAC, 8 bytes) per record (`rid` = records.id): kind `n`
+  name, `i` ID number.
+- `outbox`: mutations not yet pushed: record, fields set, base version, clock stamp. No
+  values: those are read from the sealed record at push time (see `outbox.py`).
 - `sync_state`: the pull cursor and when sync last finished.
 - `settings`: sealed key/value pairs.
 - `blobs`: attachments stored as sealed files, and whether the server has them yet.
@@ -48,6 +48,16 @@ QUERY_COLUMNS: dict[str, dict[str, str]] = {
     E.ATTACHMENT: {"parent_id": "owner_id", "code": "sha256"},
     E.CONFLICT: {"parent_id": "entity_id", "state": "state", "code": "field"},
 }
+
+def _check_query_columns_name_nobody() -> None:
+    for entity, mapping in QUERY_COLUMNS.items():
+        leaked = E.sealed_fields(entity, list(mapping.values()))
+        if leaked:
+            raise AssertionError(f"query columns of {entity} would hold sealed fields {leaked}")
+
+
+_check_query_columns_name_nobody()
+
 ALL_QUERY_COLUMNS = (
     "parent_id",
     "code",

@@ -90,14 +90,30 @@ def test_swapped_sealed_blobs_raise_tamper_error(store, data_dir, procedure):
                 reopened.dossiers.get(dossier.id)
 
 
-def test_a_tampered_outbox_entry_is_refused(store, data_dir, procedure):
-    receive(store, procedure)
+def test_the_outbox_holds_no_values_and_refuses_a_tampered_record(store, data_dir, procedure):
+    dossier = receive(store, procedure)
     store.close()
     with _raw(data_dir) as raw:
-        rows = raw.execute("SELECT id, sealed FROM outbox").fetchall()
-        for row_id, blob in rows:
-            edited = blob[:-1] + bytes([blob[-1] ^ 1])
-            raw.execute("UPDATE outbox SET sealed = ? WHERE id = ?", (edited, row_id))
+        columns = [r[1] for r in raw.execute("PRAGMA table_info(outbox)")]
+        assert columns == ["id", "mutation_id", "entity", "entity_id", "base_version", "hlc",
+                           "fields"]
+        (blob,) = raw.execute(
+            "SELECT sealed FROM records WHERE entity_id = ?", (dossier.id,)
+        ).fetchone()
+        raw.execute(
+            "UPDATE records SET sealed = ? WHERE entity_id = ?",
+            (blob[:-1] + bytes([blob[-1] ^ 1]), dossier.id),
+        )
     raw.close()
     with open_store(data_dir, PIN) as reopened, pytest.raises(TamperError):
         reopened.sync.pending_mutations(1_000_000)
+
+
+def test_an_edited_readable_column_raises_tamper_error(store, data_dir, procedure):
+    dossier = receive(store, procedure)
+    store.close()
+    with _raw(data_dir) as raw:
+        raw.execute("UPDATE records SET status = 9 WHERE entity_id = ?", (dossier.id,))
+    raw.close()
+    with open_store(data_dir, PIN) as reopened, pytest.raises(TamperError):
+        reopened.dossiers.get(dossier.id)

@@ -120,8 +120,8 @@ class DossierService:
     def receive(self, req: ReceiveDossier) -> Dossier:
         with self._db.write() as conn:
             fields = self._new_fields(conn, req)
-            dossier = self._write_new(conn, [(fields, req.actor)])[0]
-        return to_dossier(dossier)
+            [dossier_id] = self._write_new(conn, [(fields, req.actor)])
+        return Dossier(id=dossier_id, **{k: v for k, v in fields.items() if v is not None})
 
     def receive_many(self, reqs: Iterable[ReceiveDossier]) -> int:
         """Receive many dossiers in ONE transaction (bulk intake, benchmarks). Returns the count."""
@@ -317,7 +317,7 @@ class DossierService:
             return False
         terms = self._records.index.id_terms(id_number)
         row = conn.exec_driver_sql(
-            "SELECT 1 FROM terms t JOIN records r ON r.entity_id = t.entity_id "
+            "SELECT 1 FROM terms t JOIN records r ON r.id = t.rid "
             "WHERE t.term = ? AND t.kind = ? AND r.entity = 'dossier' "
             "AND r.procedure_code = ? AND r.received_at = ? LIMIT 1",
             (bytes.fromhex(terms[0]), TERM_ID, procedure_code, received_at),
@@ -364,20 +364,20 @@ class DossierService:
         self._settings.set_in(conn, counter_key, used + 1)
         return codes.format_code(agency, day, sequence)
 
-    def _write_new(
-        self, conn: Connection, batch: list[tuple[dict[str, Any], str]]
-    ) -> list[Record]:
-        items = []
+    def _write_new(self, conn: Connection, batch: list[tuple[dict[str, Any], str]]) -> list[str]:
+        """New dossiers and their first history event; returns the dossier ids."""
+        items, ids = [], []
         for fields, actor in batch:
             dossier_id = new_id()
             ward = fields["ward_code"]
             event = self._event_fields(dossier_id, ward, fields["received_at"], None,
                                        fields["status"], actor, "", None)
-            items.append((E.DOSSIER, dossier_id, ward, fields, None))
-            items.append((E.DOSSIER_EVENT, new_id(), ward, event, None))
-        # Fields come from a validated ReceiveDossier and the catalogue (same limits as the specs).
-        written = self._records.write_local_many(conn, items, validate=False)
-        return written[::2]
+            items.append((E.DOSSIER, dossier_id, ward, fields))
+            items.append((E.DOSSIER_EVENT, new_id(), ward, event))
+            ids.append(dossier_id)
+        # Fields come from a validated ReceiveDossier and the catalogue (same limits as specs).
+        self._records.insert_new_many(conn, items)
+        return ids
 
     @staticmethod
     def _event_fields(
@@ -423,7 +423,7 @@ class DossierService:
             params.extend([*OPEN_STATUSES, today, last.isoformat()])
         if q.search.strip():
             sub, sub_params = self._search_subquery(q.search)
-            clauses.append(f"entity_id IN ({sub})")
+            clauses.append(f"id IN ({sub})")
             params.extend(sub_params)
         return " AND ".join(clauses), params
 
@@ -436,12 +436,12 @@ class DossierService:
         parts: list[str] = []
         params: list[Any] = []
         for term in index.query_terms(text):
-            parts.append("SELECT entity_id FROM terms WHERE term = ? AND kind = ?")
+            parts.append("SELECT rid FROM terms WHERE term = ? AND kind = ?")
             params.extend([bytes.fromhex(term), TERM_NAME])
         sql = " INTERSECT ".join(parts)
         id_terms = index.query_id_terms(text) if len(digits(text)) >= 9 else []
         for term in id_terms:
-            id_sql = "SELECT entity_id FROM terms WHERE term = ? AND kind = ?"
+            id_sql = "SELECT rid FROM terms WHERE term = ? AND kind = ?"
             sql = f"{sql} UNION {id_sql}" if sql else id_sql
             params.extend([bytes.fromhex(term), TERM_ID])
         return (sql or "SELECT NULL WHERE 0"), params

@@ -1,17 +1,22 @@
 """Generic sealed records: one row per synced entity, its terms, and its outbox mutation.
 
-Every local write goes through `RecordStore.write_local[_many]`, which in the caller's single
-transaction upserts the row (readable fields in clear JSON and query columns, sealed fields in
-one AES-GCM envelope bound to (records, entity_id, local_rev)), refreshes its blind-index terms
-and queues the mutation. Pulled changes go through `save` without a mutation.
+Every local write goes through `RecordStore.write_local[_many]` (or `insert_new_many` for bulk
+intake), which in the caller's single transaction upserts the row, refreshes its blind-index
+terms and queues the outbox entry. Pulled changes go through `save`, without an outbox entry.
+
+A row keeps every field value with its clock stamp in ONE AES-GCM envelope bound to (records,
+entity_id, local_rev): `{"h": [stamp, ...], "f": {field: [value, stamp index]}}` (each distinct
+stamp listed once). Readable fields (those `app.domain.entities` does not mark sealed) are also
+copied to query columns for indexes; the envelope stays the source of truth, so one JSON encode
+and one seal per write, and an edited or swapped row is a TamperError.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -19,6 +24,7 @@ from sqlalchemy.engine import Connection
 from app.domain import entities as E
 from app.domain.hlc import Clock
 from app.domain.merge import Stamped
+from app.domain.text import tokens
 from app.storage.blind_index import BlindIndex
 from app.storage.crypto import Sealer
 from app.storage.errors import StorageError, TamperError
@@ -56,6 +62,7 @@ class Record:
     local_rev: int = 0  # bumped on every local save; part of the sealed envelope's binding
     sync_state: str = PENDING
     sync_reason: str | None = None
+    rowid: int = 0  # records.id, the key of its terms; 0 until saved
 
     def value(self, name: str, default: Any = None) -> Any:
         stamped = self.fields.get(name)
@@ -63,19 +70,6 @@ class Record:
 
     def values(self) -> dict[str, Any]:
         return {name: s.value for name, s in self.fields.items()}
-
-
-_SEALED = {entity: frozenset(E.sealed_fields(entity)) for entity in E.ENTITIES}
-_READABLE = {entity: frozenset(specs) - _SEALED[entity] for entity, specs in E.ENTITIES.items()}
-
-
-def _is_sealed(entity: str, name: str) -> bool:
-    if name in _READABLE.get(entity, ()):
-        return False
-    if name in _SEALED.get(entity, ()):
-        return True
-    spec = E.field_spec(entity, name)
-    return spec is None or spec.sealed  # unknown fields are sealed: safe by default
 
 
 # Per entity, the field feeding each query column in ALL_QUERY_COLUMNS order ("" for none).
@@ -86,25 +80,20 @@ _QUERY_SOURCES = {
 _NO_QUERY = ("",) * len(ALL_QUERY_COLUMNS)
 
 
-def _digest(readable_json: str) -> str:
-    """Binds the readable JSON to the sealed envelope: editing either is a TamperError."""
-    return hashlib.sha256(readable_json.encode()).hexdigest()[:32]
-
-
 RECORD_COLUMNS = (
-    "entity, entity_id, ward_code, version, local_rev, readable, sealed, sync_state, sync_reason"
+    "entity, entity_id, ward_code, version, local_rev, sealed, sync_state, sync_reason"
 )
 _UPSERT = (
-    f"INSERT INTO records ({RECORD_COLUMNS}, {', '.join(ALL_QUERY_COLUMNS)}) "
+    f"INSERT INTO records (id, {RECORD_COLUMNS}, {', '.join(ALL_QUERY_COLUMNS)}) "
     f"VALUES ({', '.join('?' * (9 + len(ALL_QUERY_COLUMNS)))}) "
     "ON CONFLICT(entity_id) DO UPDATE SET "
     + ", ".join(
         f"{c} = excluded.{c}"
-        for c in ("ward_code", "version", "local_rev", "readable", "sealed", "sync_state",
-                  "sync_reason", *ALL_QUERY_COLUMNS)
+        for c in ("ward_code", "version", "local_rev", "sealed", "sync_state", "sync_reason",
+                  *ALL_QUERY_COLUMNS)
     )
 )
-SELECT_RECORD = f"SELECT {RECORD_COLUMNS} FROM records"
+SELECT_RECORD = f"SELECT {RECORD_COLUMNS}, id, {', '.join(ALL_QUERY_COLUMNS)} FROM records"
 
 
 class RecordStore:
@@ -115,6 +104,10 @@ class RecordStore:
     ) -> None:
         self.sealer = sealer
         self.index = index
+        # BlindIndex.terms(text) is the union of terms(token) over tokens(text); names come from
+        # a small vocabulary, so caching per token saves most HMACs on bulk intake. Memory only,
+        # dropped with the store.
+        self._token_terms = lru_cache(maxsize=20_000)(self._compute_token_terms)
         self.clock = clock
         self.device_id = device_id
         self.outbox = outbox
@@ -122,22 +115,28 @@ class RecordStore:
     # ------------------------------------------------------------------ reading
 
     def open_row(self, row: Sequence[Any]) -> Record:
-        """A row selected with SELECT_RECORD -> Record. TamperError if its envelope fails or the
-        readable part no longer matches the digest sealed with it."""
-        entity, entity_id, ward, version, local_rev, readable, sealed, state, reason = row[:9]
+        """A row selected with SELECT_RECORD -> Record. TamperError if its envelope fails."""
+        entity, entity_id, ward, version, local_rev, sealed, state, reason, rowid = row[:9]
         try:
-            secret = self.sealer.open_json(
+            body = self.sealer.open_json(
                 sealed, table=RECORDS, row_id=entity_id, version=local_rev
             )
         except TamperError as exc:
             raise TamperError(f"{entity} {entity_id}: {exc.detail}") from None
-        if secret.get("r") != _digest(readable):
-            raise TamperError(f"{entity} {entity_id}: readable fields were edited")
-        clear = json.loads(readable)
-        stamps = clear["h"]
-        fields = {n: Stamped(v, stamps[i]) for n, (v, i) in clear["f"].items()}
-        fields.update({n: Stamped(v, stamps[i]) for n, (v, i) in secret["f"].items()})
-        return Record(entity, entity_id, ward, fields, version, local_rev, state, reason)
+        stamps = body["h"]
+        fields = {n: Stamped(v, stamps[i]) for n, (v, i) in body["f"].items()}
+        if len(row) > 9:
+            self._check_query_columns(entity, entity_id, fields, row[9:])
+        return Record(entity, entity_id, ward, fields, version, local_rev, state, reason, rowid)
+
+    @staticmethod
+    def _check_query_columns(
+        entity: str, entity_id: str, fields: dict[str, Stamped], columns: Sequence[Any]
+    ) -> None:
+        """The clear copies must equal the sealed values: an edited column is tampering too."""
+        for name, column in zip(_QUERY_SOURCES.get(entity, _NO_QUERY), columns, strict=True):
+            if name and (fields[name].value if name in fields else None) != column:
+                raise TamperError(f"{entity} {entity_id}: column for {name} was edited")
 
     def load(self, conn: Connection, entity_id: str) -> Record | None:
         row = conn.exec_driver_sql(f"{SELECT_RECORD} WHERE entity_id = ?", (entity_id,)).first()
@@ -191,18 +190,47 @@ class RecordStore:
                 dict(base.fields) if base else {},
                 base.version if base else 0,
                 base.local_rev if base else 0,
+                rowid=base.rowid if base else 0,
             )
             for name, value in changes.items():
                 record.fields[name] = Stamped(value, stamp)
             saved.append((record, base))
             changes_out.append(
-                LocalChange(entity, entity_id, ward_code, record.version, stamp, changes)
+                LocalChange(entity, entity_id, ward_code, record.version, stamp, list(changes))
             )
         self.save_many(conn, saved)
         self.outbox.enqueue_many(conn, changes_out)
         if stamp:
             conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'clock'", (stamp,))
         return [record for record, _ in saved]
+
+    def insert_new_many(
+        self, conn: Connection, items: list[tuple[str, str, str, dict[str, Any]]]
+    ) -> None:
+        """Bulk intake of brand-new records (already validated by a model with the same limits):
+        the same rows, terms and outbox entries as `write_local_many`, built without the
+        per-field objects an update needs."""
+        if not items:
+            return
+        rows, terms, changes_out = [], [], []
+        stamp = ""
+        rowid = self._next_rowid(conn) - 1
+        for entity, entity_id, ward_code, values in items:
+            stamp = self.clock.now()
+            rowid += 1
+            body = {name: [value, 0] for name, value in values.items()}
+            rows.append(self._seal_row(rowid, entity, entity_id, ward_code, 0, 1, [stamp], body,
+                                       PENDING, None, values.get))
+            if entity in SEARCHABLE:
+                terms.extend((t, k, rowid) for k, t in self._terms_of(entity, values.get))
+            changes_out.append(LocalChange(entity, entity_id, ward_code, 0, stamp, list(values)))
+        conn.exec_driver_sql(_UPSERT, rows)
+        if terms:
+            conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO terms (term, kind, rid) VALUES (?, ?, ?)", terms
+            )
+        self.outbox.enqueue_many(conn, changes_out)
+        conn.exec_driver_sql("UPDATE meta SET value = ? WHERE key = 'clock'", (stamp,))
 
     def save(self, conn: Connection, record: Record, old: Record | None) -> None:
         self.save_many(conn, [(record, old)])
@@ -212,66 +240,92 @@ class RecordStore:
         if not items:
             return
         rows, old_terms, new_terms = [], [], []
+        next_rowid = self._next_rowid(conn)
         for record, old in items:
             record.local_rev += 1
+            if not record.rowid:
+                record.rowid = old.rowid if old else next_rowid
+                next_rowid += record.rowid == next_rowid
             rows.append(self._row(record))
             if record.entity not in SEARCHABLE:
                 continue
             now, before = self._terms(record), (self._terms(old) if old else set())
-            old_terms.extend((term, kind, record.entity_id) for kind, term in before - now)
-            new_terms.extend((term, kind, record.entity_id) for kind, term in now - before)
+            old_terms.extend((term, kind, record.rowid) for kind, term in before - now)
+            new_terms.extend((term, kind, record.rowid) for kind, term in now - before)
         conn.exec_driver_sql(_UPSERT, rows)
         if old_terms:
             conn.exec_driver_sql(
-                "DELETE FROM terms WHERE term = ? AND kind = ? AND entity_id = ?", old_terms
+                "DELETE FROM terms WHERE term = ? AND kind = ? AND rid = ?", old_terms
             )
         if new_terms:
             conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO terms (term, kind, entity_id) VALUES (?, ?, ?)", new_terms
+                "INSERT OR IGNORE INTO terms (term, kind, rid) VALUES (?, ?, ?)", new_terms
             )
 
     def _row(self, record: Record) -> tuple[Any, ...]:
-        # Stamps are listed once per record and fields point at them: a new record's 17 fields
-        # share one stamp, and each stamp is ~60 characters.
         stamps: dict[str, int] = {}
-        readable: dict[str, list[Any]] = {}
-        secret: dict[str, list[Any]] = {}
-        for name, s in record.fields.items():
-            index = stamps.setdefault(s.hlc, len(stamps))
-            target = secret if _is_sealed(record.entity, name) else readable
-            target[name] = [s.value, index]
-        clear = _DUMPS({"h": list(stamps), "f": readable})
-        sealed = self.sealer.seal(
-            _DUMPS({"r": _digest(clear), "f": secret}).encode(),
-            table=RECORDS,
-            row_id=record.entity_id,
-            version=record.local_rev,
-        )
-        fields = record.fields
-        query = tuple(
-            (s.value if (s := fields.get(name)) is not None else None) if name else None
-            for name in _QUERY_SOURCES.get(record.entity, _NO_QUERY)
-        )
-        return (
-            record.entity,
-            record.entity_id,
-            record.ward_code,
-            record.version,
-            record.local_rev,
-            clear,
-            sealed,
-            record.sync_state,
-            record.sync_reason,
-            *query,
+        body = {
+            name: [s.value, stamps.setdefault(s.hlc, len(stamps))]
+            for name, s in record.fields.items()
+        }
+        r = record
+        return self._seal_row(
+            r.rowid, r.entity, r.entity_id, r.ward_code, r.version, r.local_rev, list(stamps),
+            body, r.sync_state, r.sync_reason, r.value,
         )
 
+    def _seal_row(
+        self,
+        rowid: int,
+        entity: str,
+        entity_id: str,
+        ward_code: str,
+        version: int,
+        local_rev: int,
+        stamps: list[str],
+        body: dict[str, list[Any]],
+        sync_state: str,
+        sync_reason: str | None,
+        value: Callable[[str], Any],
+    ) -> tuple[Any, ...]:
+        sealed = self.sealer.seal(
+            _DUMPS({"h": stamps, "f": body}).encode(),
+            table=RECORDS,
+            row_id=entity_id,
+            version=local_rev,
+        )
+        sources = _QUERY_SOURCES.get(entity, _NO_QUERY)
+        query = tuple(value(name) if name else None for name in sources)
+        return (rowid, entity, entity_id, ward_code, version, local_rev, sealed, sync_state,
+                sync_reason, *query)
+
+    @staticmethod
+    def _next_rowid(conn: Connection) -> int:
+        """Ids are handed out inside the write transaction (BEGIN IMMEDIATE holds the lock),
+        so terms can point at a record's integer id in the same batch."""
+        return conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM records").scalar_one()
+
+    def _compute_token_terms(self, token: str) -> tuple[bytes, ...]:
+        """The terms a search can ask for (`BlindIndex.query_terms` of each prefix): the
+        whole-word term of a longer token is never queried, so it is not stored."""
+        if len(token) < 2:
+            return tuple(bytes.fromhex(t) for t in self.index.terms(token))
+        prefixes = (token[:end] for end in range(2, len(token) + 1))
+        return tuple(bytes.fromhex(t) for p in prefixes for t in self.index.query_terms(p))
+
     def _terms(self, record: Record) -> set[tuple[str, bytes]]:
+        return self._terms_of(record.entity, record.value)
+
+    def _terms_of(self, entity: str, value: Callable[[str], Any]) -> set[tuple[str, bytes]]:
         """(kind, term) pairs; terms are stored as 8 raw bytes, half the size of their hex."""
         out: set[tuple[str, bytes]] = set()
-        for name, kind in SEARCHABLE.get(record.entity, {}).items():
-            text = record.value(name)
+        for name, kind in SEARCHABLE.get(entity, {}).items():
+            text = value(name)
             if not text:
                 continue
-            terms = self.index.id_terms(text) if kind == TERM_ID else self.index.terms(text)
-            out.update((kind, bytes.fromhex(t)) for t in terms)
+            if kind == TERM_ID:
+                out.update((kind, bytes.fromhex(t)) for t in self.index.id_terms(text))
+            else:
+                for token in tokens(text):
+                    out.update((kind, t) for t in self._token_terms(token))
         return out

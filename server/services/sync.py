@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, update
+from sqlalchemy import and_, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
@@ -36,9 +36,29 @@ class Rejected(Exception):
 
 
 @dataclass
+class RecordRow:
+    """One `record` row, read and written with Core statements (the ORM's unit of work costs
+    more than the whole merge on this hot path)."""
+
+    id: int | None
+    entity: str
+    entity_id: str
+    ward_code: str
+    family: str
+    version: int
+    fields: dict[str, Any]
+
+
+@dataclass
 class Applied:
-    record: Record
+    record: RecordRow
     races: int
+
+
+RECORD = Record.__table__
+CHANGE_LOG = ChangeLog.__table__
+AUDIT_LOG = AuditLog.__table__
+APPLIED = AppliedMutation.__table__
 
 
 def push(
@@ -59,15 +79,15 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
                     return _result(row)
                 applied = apply_in(session, caller, mutation, clock)
                 status = "conflict" if applied.races else "applied"
-                session.add(
-                    AppliedMutation(
+                session.execute(
+                    insert(APPLIED).values(
                         mutation_id=mutation.mutation_id,
                         device_id=caller.device_id,
                         status=status,
                         version=applied.record.version,
+                        applied_at=utcnow(),
                     )
                 )
-                session.flush()
             return PushResult(
                 mutation_id=mutation.mutation_id, status=status, version=applied.record.version
             )
@@ -98,11 +118,24 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
     """Check and merge one mutation inside the caller's transaction; raises Rejected."""
     values = {name: fv.value for name, fv in mutation.fields.items()}
     _check_shape(caller, mutation, values)
-    record = session.exec(
-        select(Record)
-        .where(Record.entity == mutation.entity, Record.entity_id == mutation.entity_id)
-        .with_for_update()
-    ).first()
+    row = (
+        session.execute(
+            select(
+                RECORD.c.id,
+                RECORD.c.entity,
+                RECORD.c.entity_id,
+                RECORD.c.ward_code,
+                RECORD.c.family,
+                RECORD.c.version,
+                RECORD.c.fields,
+            )
+            .where(RECORD.c.entity == mutation.entity, RECORD.c.entity_id == mutation.entity_id)
+            .with_for_update()
+        )
+        .mappings()
+        .first()
+    )
+    record = RecordRow(**row) if row is not None else None
     if record is not None and record.ward_code != mutation.ward_code:
         raise Rejected("ward_mismatch")
     family = record.family if record else family_of(mutation.entity, values, caller.role)
@@ -189,7 +222,7 @@ def _merge_and_store(
     session: Session,
     caller: Caller,
     mutation: Mutation,
-    record: Record | None,
+    record: RecordRow | None,
     family: str,
     current: dict[str, Stamped],
     clock: Clock,
@@ -200,40 +233,48 @@ def _merge_and_store(
         current, incoming, base_version=mutation.base_version, new_version=new_version
     )
     if record is None:
-        record = Record(
-            entity=mutation.entity,
-            entity_id=mutation.entity_id,
-            ward_code=mutation.ward_code,
-            family=family,
+        record = RecordRow(
+            None, mutation.entity, mutation.entity_id, mutation.ward_code, family, 0, {}
         )
     if outcome.races or outcome.fields != current:
         take_log_lock(session)
     if outcome.fields != current:
         record.fields = {k: _stamp_json(s) for k, s in outcome.fields.items()}
         record.version = new_version
-        record.updated_at = utcnow()
-        if record.entity == E.ATTACHMENT:
-            record.blob_sha256 = _value(outcome.fields.get("sha256"))
-        session.add(record)
-        session.flush()  # a concurrent creator of the same record fails here
+        _save(session, record)  # a concurrent creator of the same record fails here
         touched = [k for k, s in outcome.fields.items() if current.get(k) != s]
-        _log_change(
-            session,
-            caller,
-            record,
-            "change",
-            {
-                "mutation_id": mutation.mutation_id,
-                "fields": sorted(touched),
-                "changed": sorted(outcome.changed),
-            },
-        )
+        detail = {
+            "mutation_id": mutation.mutation_id,
+            "fields": sorted(touched),
+            "changed": sorted(outcome.changed),
+        }
+        _log_change(session, caller, record, "change", detail)
     for race in outcome.races:
         _record_conflict(session, caller, record, race, clock)
     return Applied(record, len(outcome.races))
 
 
-def _record_conflict(session: Session, caller: Caller, record: Record, race, clock: Clock) -> None:
+def _save(session: Session, record: RecordRow) -> None:
+    values = {
+        "ward_code": record.ward_code,
+        "family": record.family,
+        "version": record.version,
+        "fields": record.fields,
+        "updated_at": utcnow(),
+        "blob_sha256": _value_of(record.fields, "sha256")
+        if record.entity == E.ATTACHMENT
+        else None,
+    }
+    if record.id is None:
+        values.update(entity=record.entity, entity_id=record.entity_id)
+        record.id = session.execute(insert(RECORD).values(**values)).inserted_primary_key[0]
+    else:
+        session.execute(update(RECORD).where(RECORD.c.id == record.id).values(**values))
+
+
+def _record_conflict(
+    session: Session, caller: Caller, record: RecordRow, race, clock: Clock
+) -> None:
     stamp = clock.now()
     fields = {
         "entity": record.entity,
@@ -246,16 +287,16 @@ def _record_conflict(session: Session, caller: Caller, record: Record, race, clo
         ],
         "state": "open",
     }
-    conflict = Record(
-        entity=E.CONFLICT,
-        entity_id=str(uuid.uuid4()),
-        ward_code=record.ward_code,
-        family=record.family,
-        version=1,
-        fields={k: {"value": v, "hlc": stamp, "changed_version": 1} for k, v in fields.items()},
+    conflict = RecordRow(
+        None,
+        E.CONFLICT,
+        str(uuid.uuid4()),
+        record.ward_code,
+        record.family,
+        1,
+        {k: {"value": v, "hlc": stamp, "changed_version": 1} for k, v in fields.items()},
     )
-    session.add(conflict)
-    session.flush()
+    _save(session, conflict)
     _log_change(
         session,
         caller,
@@ -269,28 +310,24 @@ def _record_conflict(session: Session, caller: Caller, record: Record, race, clo
 
 
 def _log_change(
-    session: Session, caller: Caller, record: Record, action: str, detail: dict
+    session: Session, caller: Caller, record: RecordRow, action: str, detail: dict
 ) -> None:
-    session.add(
-        ChangeLog(
-            entity=record.entity,
-            entity_id=record.entity_id,
-            ward_code=record.ward_code,
-            family=record.family,
-            version=record.version,
-        )
-    )
-    session.add(
-        AuditLog(
+    where = {
+        "entity": record.entity,
+        "entity_id": record.entity_id,
+        "ward_code": record.ward_code,
+        "version": record.version,
+    }
+    session.execute(insert(CHANGE_LOG).values(family=record.family, **where))
+    session.execute(
+        insert(AUDIT_LOG).values(
+            at=utcnow(),
             user_id=caller.user_id,
             username=caller.username,
             device_id=caller.device_id,
             action=action,
-            entity=record.entity,
-            entity_id=record.entity_id,
-            ward_code=record.ward_code,
-            version=record.version,
             detail=detail,
+            **where,
         )
     )
 
@@ -299,8 +336,8 @@ def _stamp_json(stamp: Stamped) -> dict:
     return {"value": stamp.value, "hlc": stamp.hlc, "changed_version": stamp.changed_version}
 
 
-def _value(stamp: Stamped | None) -> Any:
-    return stamp.value if stamp is not None else None
+def _value_of(fields: dict[str, Any], name: str) -> Any:
+    return (fields.get(name) or {}).get("value")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,12 +15,11 @@ from server.services import attachments
 
 router = APIRouter(prefix="/attachments", tags=["attachments"])
 ShaPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+# tus clients send application/offset+octet-stream; any content type is accepted.
 CHUNK_BODY = {
     "requestBody": {
         "required": True,
-        "content": {
-            "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}
-        },
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 

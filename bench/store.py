@@ -1,6 +1,6 @@
 """Local store benchmark: encrypted store vs plain SQLModel on the same dossier rows.
 
-    uv run python bench/store.py [--sizes 10000 100000] [--batch 1000] [--rounds 2]
+    uv run python bench/store.py [--sizes 10000 100000] [--batch 1000] [--rounds 3]
 
 For each size, in one run: bulk inserts (batches, one transaction each) into the encrypted
 store (sealed fields, blind-index terms, history event and outbox mutation per dossier) and
@@ -111,24 +111,29 @@ def bench_plain(rows: list[dict], folder: Path, batch: int) -> float:
             conn.execute(f"PRAGMA {pragma}")
 
     SQLModel.metadata.create_all(engine)
-    began = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for chunk in _batches(rows, batch):
         with Session(engine) as session:
             session.add_all(PlainDossier(**r) for r in chunk)
             session.commit()
-    elapsed = time.perf_counter() - began
+    rates = _rates(len(rows), wall, cpu)
     engine.dispose()
-    return len(rows) / elapsed
+    return rates
+
+
+def _rates(n: int, wall: float, cpu: float) -> tuple[float, float]:
+    """Rows per second of wall time and of this process's CPU time (SQLite runs in-process;
+    CPU time is what stays comparable when other work shares the machine)."""
+    return n / (time.perf_counter() - wall), n / (time.process_time() - cpu)
 
 
 def bench_store(rows: list[dict], folder: Path, batch: int):
     store = create_store(folder / "store", "2468", settings=KeySettings.for_tests())
     WorkingCalendar().add_working_days(dt.date(2025, 1, 2), 1)  # load the holiday tables once
-    began = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for chunk in _batches(rows, batch):
         store.dossiers.receive_many(ReceiveDossier(**_request(r)) for r in chunk)
-    elapsed = time.perf_counter() - began
-    return store, len(rows) / elapsed
+    return store, _rates(len(rows), wall, cpu)
 
 
 def _request(row: dict) -> dict:
@@ -172,11 +177,15 @@ def bench_reads(store, rows: list[dict]) -> dict[str, float]:
     return out
 
 
+def _best(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    return max(a[0], b[0]), max(a[1], b[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--batch", type=int, default=1000, help="rows per transaction")
-    parser.add_argument("--rounds", type=int, default=2, help="insert rounds; best one counts")
+    parser.add_argument("--rounds", type=int, default=3, help="insert rounds; best one counts")
     args = parser.parse_args(argv)
     lines = [
         "| dossiers | measure | encrypted store | plain SQLModel | ratio |",
@@ -184,28 +193,30 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for n in args.sizes:
         rows = make_rows(n)
-        plain_rate = store_rate = 0.0
+        plain_rate = store_rate = (0.0, 0.0)
         with tempfile.TemporaryDirectory() as tmp:
             # Alternate the two, best round of each: other load on the machine hits both alike.
             for round_no in range(args.rounds):
                 folder = Path(tmp) / f"round{round_no}"
                 folder.mkdir()
                 gc.collect()
-                plain_rate = max(plain_rate, bench_plain(rows, folder, args.batch))
+                plain_rate = _best(plain_rate, bench_plain(rows, folder, args.batch))
                 gc.collect()
                 store, rate = bench_store(rows, folder, args.batch)
-                store_rate = max(store_rate, rate)
+                store_rate = _best(store_rate, rate)
                 if round_no < args.rounds - 1:
                     store.close()
             reads = bench_reads(store, rows)
             store.close()
-        lines.append(
-            f"| {n:,} | inserts/s (batches of {args.batch}) | {store_rate:,.0f} | "
-            f"{plain_rate:,.0f} | {store_rate / plain_rate:.2f}x |"
-        )
+        for i, clock in enumerate(("wall", "CPU")):
+            lines.append(
+                f"| {n:,} | inserts/s of {clock} time (batches of {args.batch}) | "
+                f"{store_rate[i]:,.0f} | {plain_rate[i]:,.0f} | "
+                f"{store_rate[i] / plain_rate[i]:.2f}x |"
+            )
         for label, ms in reads.items():
             lines.append(f"| {n:,} | {label} (50-row page), ms | {ms:.1f} | | |")
-        print("\n".join(lines[-1 - len(reads) :]), file=sys.stderr, flush=True)
+        print("\n".join(lines[-2 - len(reads) :]), file=sys.stderr, flush=True)
     print("\n".join(lines))
     return 0
 

@@ -27,6 +27,7 @@ from app.storage.services import (
     create_store,
     open_store,
     store_exists,
+    wipe_store,
 )
 from app.storage.settings import SettingsStore
 from app.storage.sync_store import RecordState, SyncStore, SyncSummary
@@ -56,4 +57,5 @@ __all__ = [
     "create_store",
     "open_store",
     "store_exists",
+    "wipe_store",
 ]

@@ -15,6 +15,7 @@ from app.storage import (
     migrations,
     open_store,
     store_exists,
+    wipe_store,
 )
 from app.storage.db import db_path
 from tests.storage.conftest import PIN, TEST_KEYS, receive
@@ -99,3 +100,12 @@ def test_settings_survive_reopen_and_refuse_swapped_rows(store, data_dir):
     raw.close()
     with open_store(data_dir, PIN) as reopened, pytest.raises(TamperError):
         reopened.settings.get("server_url")
+
+
+def test_wipe_store_without_the_pin(store, data_dir, procedure):
+    receive(store, procedure)
+    store.close()
+    wipe_store(data_dir)
+    assert not db_path(data_dir).exists() and not store_exists(data_dir)
+    with pytest.raises(StoreDestroyed):
+        open_store(data_dir, PIN)

@@ -8,7 +8,13 @@ from app.storage.services.dossiers import (
     ImportReport,
     InvalidTransition,
 )
-from app.storage.services.local_store import LocalStore, create_store, open_store, store_exists
+from app.storage.services.local_store import (
+    LocalStore,
+    create_store,
+    open_store,
+    store_exists,
+    wipe_store,
+)
 from app.storage.services.records import NotFound
 
 __all__ = [
@@ -25,4 +31,5 @@ __all__ = [
     "create_store",
     "open_store",
     "store_exists",
+    "wipe_store",
 ]

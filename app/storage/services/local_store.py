@@ -55,6 +55,14 @@ def open_store(data_dir: Path, pin: str) -> LocalStore:
     return LocalStore(data_dir, data_key, vault, new=False)
 
 
+def wipe_store(data_dir: Path) -> None:
+    """Crypto-erase a store without its PIN (lost PIN, revoked device, `commune wipe`): the
+    wrapped key and device secret go first, then the database and sealed files."""
+    data_dir = Path(data_dir)
+    KeyVault(data_dir).destroy()
+    _remove_data_files(data_dir)
+
+
 def _remove_data_files(data_dir: Path) -> None:
     for suffix in _DB_SUFFIXES:
         with contextlib.suppress(FileNotFoundError):
@@ -127,8 +135,7 @@ class LocalStore:
     def wipe(self) -> None:
         """Crypto-erase (the wrapped key and device secret go first), then delete the files."""
         self.close()
-        self._vault.destroy()
-        _remove_data_files(self.data_dir)
+        wipe_store(self.data_dir)
 
     def __enter__(self) -> LocalStore:
         return self

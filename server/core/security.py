@@ -52,10 +52,12 @@ def code_hash(code: str) -> str:
 
 
 class RateLimiter:
-    """Fixed-window counter per key, in this process's memory.
+    """Failed attempts per key in fixed windows, in this process's memory.
 
-    With several workers each keeps its own counts, so the effective limit is workers x limit;
-    that still caps password guessing, and needs no shared store.
+    Only failures count (a good enrolment code or password is not an attack), so a site
+    enrolling many tablets from one address is not slowed down. With several workers each keeps
+    its own counts, so the effective limit is workers x limit; that still caps guessing, and
+    needs no shared store.
     """
 
     def __init__(self, limit: int, window_seconds: int, clock=time.monotonic) -> None:
@@ -65,16 +67,21 @@ class RateLimiter:
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
-    def hit(self, key: str) -> bool:
-        """Count one attempt; False when the key is over its limit in this window."""
-        window = int(self._clock() // self.window)
+    def _window(self) -> int:
+        return int(self._clock() // self.window)
+
+    def blocked(self, key: str) -> bool:
+        with self._lock:
+            start, count = self._counts.get(key, (self._window(), 0))
+            return start == self._window() and count >= self.limit
+
+    def fail(self, key: str) -> None:
+        window = self._window()
         with self._lock:
             if len(self._counts) > 100_000:
                 self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
             start, count = self._counts.get(key, (window, 0))
-            count = count + 1 if start == window else 1
-            self._counts[key] = (window, count)
-            return count <= self.limit
+            self._counts[key] = (window, count + 1 if start == window else 1)
 
     def retry_after(self) -> int:
         return self.window - int(self._clock() % self.window)

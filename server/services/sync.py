@@ -64,21 +64,18 @@ APPLIED = AppliedMutation.__table__
 def push(
     engine: Engine, caller: Caller, mutations: list[Mutation], clock: Clock
 ) -> list[PushResult]:
-    return [apply_once(engine, caller, mutation, clock) for mutation in mutations]
+    stored = _stored(engine, [m.mutation_id for m in mutations])
+    return [stored.get(m.mutation_id) or apply_once(engine, caller, m, clock) for m in mutations]
 
 
 def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock) -> PushResult:
     """Apply one mutation in its own transaction, or answer the result stored for its id."""
-    stored = _stored(engine, mutation.mutation_id)
-    if stored is not None:
-        return stored
     for _ in range(ATTEMPTS):
         try:
             with write_session(engine) as session:
-                if (row := session.get(AppliedMutation, mutation.mutation_id)) is not None:
-                    return _result(row)
                 applied = apply_in(session, caller, mutation, clock)
                 status = "conflict" if applied.races else "applied"
+                # The unique key: a twin that committed first makes this insert fail.
                 session.execute(
                     insert(APPLIED).values(
                         mutation_id=mutation.mutation_id,
@@ -98,16 +95,22 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
         except (IntegrityError, OperationalError):
             # A twin of this mutation, or a creator of the same record, committed first (or
             # PostgreSQL broke a deadlock): look again from a fresh transaction.
-            stored = _stored(engine, mutation.mutation_id)
+            stored = _stored(engine, [mutation.mutation_id]).get(mutation.mutation_id)
             if stored is not None:
                 return stored
     return PushResult(mutation_id=mutation.mutation_id, status="rejected", reason="busy_retry")
 
 
-def _stored(engine: Engine, mutation_id: str) -> PushResult | None:
+def _stored(engine: Engine, mutation_ids: list[str]) -> dict[str, PushResult]:
+    found: dict[str, PushResult] = {}
     with read_session(engine) as session:
-        row = session.get(AppliedMutation, mutation_id)
-    return _result(row) if row is not None else None
+        for start in range(0, len(mutation_ids), 500):
+            chunk = mutation_ids[start : start + 500]
+            rows = session.exec(
+                select(AppliedMutation).where(AppliedMutation.mutation_id.in_(chunk))
+            )
+            found.update({row.mutation_id: _result(row) for row in rows})
+    return found
 
 
 def _result(row: AppliedMutation) -> PushResult:

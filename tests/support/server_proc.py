@@ -48,8 +48,15 @@ class EnrolledDevice:
 
 
 class ApiServer:
-    def __init__(self, db_url: str, data_dir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        db_url: str,
+        data_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        workers: int = 1,
+    ):
         self.db_url = db_url
+        self.workers = workers
         self.data_dir = Path(data_dir)
         self.extra_env = extra_env or {}
         self.port = free_port()

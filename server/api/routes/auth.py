@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from fastapi import APIRouter, Request
 
 from server.api.deps import Ctx
@@ -13,12 +15,22 @@ from server.services import identity
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def _limit(limiter: RateLimiter | None, key: str) -> None:
-    if limiter is not None and not limiter.hit(key):
-        retry = str(limiter.retry_after())
+@contextmanager
+def _limited(limiter: RateLimiter | None, key: str):
+    """Refuse while the key has too many recent failures; count this attempt if it fails."""
+    if limiter is not None and limiter.blocked(key):
         raise ApiError(
-            429, "rate_limited", "too many attempts, wait a minute", headers={"Retry-After": retry}
+            429,
+            "rate_limited",
+            "too many failed attempts, wait a minute",
+            headers={"Retry-After": str(limiter.retry_after())},
         )
+    try:
+        yield
+    except ApiError as exc:
+        if limiter is not None and exc.status == 401:
+            limiter.fail(key)
+        raise
 
 
 def _ip(request: Request) -> str:
@@ -27,8 +39,8 @@ def _ip(request: Request) -> str:
 
 @router.post("/enrol", response_model=EnrolResponse)
 def enrol(body: EnrolRequest, request: Request, ctx: Ctx) -> EnrolResponse:
-    _limit(ctx.enrol_limiter, f"enrol|{_ip(request)}")
-    done = identity.enrol(ctx.engine, body.code, body.device_name)
+    with _limited(ctx.enrol_limiter, f"enrol|{_ip(request)}"):
+        done = identity.enrol(ctx.engine, body.code, body.device_name)
     return EnrolResponse(
         device_id=done.device_id,
         token=done.token,
@@ -41,8 +53,8 @@ def enrol(body: EnrolRequest, request: Request, ctx: Ctx) -> EnrolResponse:
 
 @router.post("/login", response_model=LoginResponse)
 def login(body: LoginRequest, request: Request, ctx: Ctx) -> LoginResponse:
-    _limit(ctx.login_limiter, f"login|{_ip(request)}|{body.username.lower()}")
-    done = identity.login(ctx.engine, body.username, body.password)
+    with _limited(ctx.login_limiter, f"login|{_ip(request)}|{body.username.lower()}"):
+        done = identity.login(ctx.engine, body.username, body.password)
     return LoginResponse(
         token=done.token,
         device_id=done.device_id,

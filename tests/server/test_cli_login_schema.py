@@ -1,0 +1,117 @@
+"""Admin CLI against the running server's database, desktop login with its rate limit, and the
+Alembic schema matching the models on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from app.cli import main
+from server import migrate
+from server.core.db import make_engine
+from server.models import SQLModel
+from tests.server.helpers import new_name, new_ward
+
+
+def _cli(capsys, api, *args: str) -> tuple[int, str, str]:
+    code = main(["--data-dir", str(api.data_dir), *args[:2], *args[2:], "--db", api.db_url])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_admin_cli_enrols_lists_and_revokes(sqlite_api_server, capsys, monkeypatch):
+    api = sqlite_api_server
+    user, ward = new_name("officer"), new_ward()
+    assert (
+        _cli(
+            capsys,
+            api,
+            "admin",
+            "create-user",
+            user,
+            "--role",
+            "officer",
+            "--wards",
+            f"{ward},00073",
+        )[0]
+        == 0
+    )
+    code_status, out, _ = _cli(
+        capsys, api, "admin", "enrol-code", "--user", user, "--ttl-minutes", "5"
+    )
+    enrol_code = out.strip()
+    assert code_status == 0 and len(enrol_code) == 14
+    with api.client() as client:
+        enrolled = client.post("/auth/enrol", json={"code": enrol_code, "device_name": "Tab 1"})
+        assert enrolled.status_code == 200
+        assert enrolled.json()["wards"] == ["00073", ward]
+        reused = client.post("/auth/enrol", json={"code": enrol_code, "device_name": "Tab 2"})
+        assert reused.status_code == 401 and reused.json()["error"]["code"] == "invalid_code"
+    device_id = enrolled.json()["device_id"]
+    _, listing, _ = _cli(capsys, api, "admin", "list-devices")
+    assert any(line.startswith(device_id) and user in line for line in listing.splitlines())
+    assert _cli(capsys, api, "admin", "revoke-device", device_id)[0] == 0
+    with api.client(enrolled.json()["token"]) as client:
+        refused = client.get("/sync/pull")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "device_revoked"
+    status, _, err = _cli(capsys, api, "admin", "revoke-device", "no-such-device")
+    assert status == 2 and "device_not_found" in err
+    status, _, err = _cli(
+        capsys, api, "admin", "create-user", new_name("x"), "--role", "officer", "--wards", "*"
+    )
+    assert status == 2 and "invalid_ward" in err
+    assert _cli(capsys, api, "api", "migrate")[1].strip() == "schema at revision 0001"
+
+
+def test_login_and_its_rate_limit(sqlite_api_server, capsys, monkeypatch):
+    api = sqlite_api_server
+    user = new_name("sup")
+    monkeypatch.setattr("sys.stdin", io.StringIO("mật khẩu đủ dài\n"))
+    assert (
+        _cli(
+            capsys,
+            api,
+            "admin",
+            "create-user",
+            user,
+            "--role",
+            "supervisor",
+            "--wards",
+            "*",
+            "--password-stdin",
+        )[0]
+        == 0
+    )
+    with api.client() as client:
+        good = client.post("/auth/login", json={"username": user, "password": "mật khẩu đủ dài"})
+        assert good.status_code == 200 and good.json()["role"] == "supervisor"
+        with api.client(good.json()["token"]) as session:
+            assert session.get("/reviews").status_code == 200
+        for _ in range(10):
+            bad = client.post("/auth/login", json={"username": user, "password": "sai"})
+            assert bad.json()["error"]["code"] == "invalid_credentials"
+        blocked = client.post("/auth/login", json={"username": user, "password": "mật khẩu đủ dài"})
+        assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "rate_limited"
+        assert int(blocked.headers["Retry-After"]) > 0
+        other = client.post("/auth/login", json={"username": "nobody", "password": "x"})
+        assert other.status_code == 401
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_migrations_build_exactly_the_models(db, tmp_path, request):
+    if db == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database()
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+        migrate.upgrade(engine)  # idempotent
+        assert migrate.current_revision(engine) == "0001"
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+    finally:
+        engine.dispose()

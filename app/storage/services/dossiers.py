@@ -31,6 +31,7 @@ FINISHED_STATUSES = tuple(int(s) for s in FINISHED)
 IMPORTABLE = frozenset(INITIAL | {DossierStatus.IN_PROCESS})
 DUE_SOON_WORKING_DAYS = 5
 _IN_CHUNK = 500
+_FREQUENCY_CAP = 2000  # enough to tell a rare search term from a common one
 
 
 class InvalidTransition(StorageError):
@@ -185,8 +186,8 @@ class DossierService:
         return [to_event(e) for e in events]
 
     def list(self, query: DossierQuery, offset: int = 0, limit: int = 50) -> Page[Dossier]:
-        where, params = self._where(query)
         with self._db.read() as conn:
+            where, params = self._where(conn, query)
             total = conn.exec_driver_sql(
                 f"SELECT count(*) FROM records WHERE {where}", tuple(params)
             ).scalar_one()
@@ -402,7 +403,7 @@ class DossierService:
         }
         return {k: v for k, v in fields.items() if v not in (None, "")}  # smaller rows
 
-    def _where(self, q: DossierQuery) -> tuple[str, list[Any]]:
+    def _where(self, conn: Connection, q: DossierQuery) -> tuple[str, list[Any]]:
         today = (q.today or vn_today()).isoformat()
         clauses, params = ["entity = 'dossier'"], []
         if q.status is not None:
@@ -422,29 +423,46 @@ class DossierService:
             )
             params.extend([*OPEN_STATUSES, today, last.isoformat()])
         if q.search.strip():
-            sub, sub_params = self._search_subquery(q.search)
+            sub, sub_params = self._search_subquery(conn, q.search)
             clauses.append(f"id IN ({sub})")
             params.extend(sub_params)
         return " AND ".join(clauses), params
 
-    def _search_subquery(self, text: str) -> tuple[str, list[Any]]:
-        """Entity ids whose name holds every query word (as prefixes), or whose ID number is it.
+    def _search_subquery(self, conn: Connection, text: str) -> tuple[str, list[Any]]:
+        """Record ids whose name holds every query word (as prefixes), or whose ID number is it.
 
-        Compound SELECTs run left to right in SQLite: (w1 INTERSECT w2 ...) UNION id.
+        The rarest term drives (bounded counts pick it); each other term is a point lookup on
+        the (term, kind, rid) key, so a common prefix like "ng" never has to be read in full
+        unless it is the only word typed.
         """
         index = self._records.index
-        parts: list[str] = []
-        params: list[Any] = []
-        for term in index.query_terms(text):
-            parts.append("SELECT rid FROM terms WHERE term = ? AND kind = ?")
-            params.extend([bytes.fromhex(term), TERM_NAME])
-        sql = " INTERSECT ".join(parts)
+        terms = sorted(
+            (bytes.fromhex(t) for t in index.query_terms(text)),
+            key=lambda term: self._term_frequency(conn, term),
+        )
+        sql, params = "", []
+        if terms:
+            sql = "SELECT t0.rid FROM terms t0 WHERE t0.term = ? AND t0.kind = ?"
+            params = [terms[0], TERM_NAME]
+            for i, term in enumerate(terms[1:], start=1):
+                sql += (
+                    f" AND EXISTS (SELECT 1 FROM terms t{i} WHERE t{i}.term = ? "
+                    f"AND t{i}.kind = ? AND t{i}.rid = t0.rid)"
+                )
+                params.extend([term, TERM_NAME])
         id_terms = index.query_id_terms(text) if len(digits(text)) >= 9 else []
         for term in id_terms:
             id_sql = "SELECT rid FROM terms WHERE term = ? AND kind = ?"
             sql = f"{sql} UNION {id_sql}" if sql else id_sql
             params.extend([bytes.fromhex(term), TERM_ID])
         return (sql or "SELECT NULL WHERE 0"), params
+
+    @staticmethod
+    def _term_frequency(conn: Connection, term: bytes) -> int:
+        return conn.exec_driver_sql(
+            "SELECT count(*) FROM (SELECT 1 FROM terms WHERE term = ? AND kind = ? LIMIT ?)",
+            (term, TERM_NAME, _FREQUENCY_CAP),
+        ).scalar_one()
 
 
 def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:

@@ -5,10 +5,11 @@ intake), which in the caller's single transaction upserts the row, refreshes its
 terms and queues the outbox entry. Pulled changes go through `save`, without an outbox entry.
 
 A row keeps every field value with its clock stamp in ONE AES-GCM envelope bound to (records,
-entity_id, local_rev): `{"h": [stamp, ...], "f": {field: [value, stamp index]}}` (each distinct
-stamp listed once). Readable fields (those `app.domain.entities` does not mark sealed) are also
-copied to query columns for indexes; the envelope stays the source of truth, so one JSON encode
-and one seal per write, and an edited or swapped row is a TamperError.
+entity_id, local_rev): `{"h": [stamp, ...], "f": {field: value}, "s": {field: stamp index}}`,
+each distinct stamp listed once and "s" naming only fields not stamped with the first one.
+Readable fields (those `app.domain.entities` does not mark sealed) are also copied to query
+columns for indexes; the envelope stays the source of truth (a column that disagrees with it
+is a TamperError), so a write costs one JSON encode and one seal per record.
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ class RecordStore:
             )
         except TamperError as exc:
             raise TamperError(f"{entity} {entity_id}: {exc.detail}") from None
-        stamps = body["h"]
-        fields = {n: Stamped(v, stamps[i]) for n, (v, i) in body["f"].items()}
+        stamps, which = body["h"], body.get("s", {})
+        fields = {n: Stamped(v, stamps[which.get(n, 0)]) for n, v in body["f"].items()}
         if len(row) > 9:
             self._check_query_columns(entity, entity_id, fields, row[9:])
         return Record(entity, entity_id, ward, fields, version, local_rev, state, reason, rowid)
@@ -218,9 +219,8 @@ class RecordStore:
         for entity, entity_id, ward_code, values in items:
             stamp = self.clock.now()
             rowid += 1
-            body = {name: [value, 0] for name, value in values.items()}
-            rows.append(self._seal_row(rowid, entity, entity_id, ward_code, 0, 1, [stamp], body,
-                                       PENDING, None, values.get))
+            rows.append(self._seal_row(rowid, entity, entity_id, ward_code, 0, 1,
+                                       {"h": [stamp], "f": values}, PENDING, None, values.get))
             if entity in SEARCHABLE:
                 terms.extend((t, k, rowid) for k, t in self._terms_of(entity, values.get))
             changes_out.append(LocalChange(entity, entity_id, ward_code, 0, stamp, list(values)))
@@ -264,14 +264,18 @@ class RecordStore:
 
     def _row(self, record: Record) -> tuple[Any, ...]:
         stamps: dict[str, int] = {}
-        body = {
-            name: [s.value, stamps.setdefault(s.hlc, len(stamps))]
-            for name, s in record.fields.items()
-        }
+        values: dict[str, Any] = {}
+        which: dict[str, int] = {}
+        for name, s in record.fields.items():
+            values[name] = s.value
+            if index := stamps.setdefault(s.hlc, len(stamps)):
+                which[name] = index
+        body = {"h": list(stamps), "f": values, "s": which} if which else {
+            "h": list(stamps), "f": values}
         r = record
         return self._seal_row(
-            r.rowid, r.entity, r.entity_id, r.ward_code, r.version, r.local_rev, list(stamps),
-            body, r.sync_state, r.sync_reason, r.value,
+            r.rowid, r.entity, r.entity_id, r.ward_code, r.version, r.local_rev, body,
+            r.sync_state, r.sync_reason, r.value,
         )
 
     def _seal_row(
@@ -282,14 +286,13 @@ class RecordStore:
         ward_code: str,
         version: int,
         local_rev: int,
-        stamps: list[str],
-        body: dict[str, list[Any]],
+        body: dict[str, Any],
         sync_state: str,
         sync_reason: str | None,
         value: Callable[[str], Any],
     ) -> tuple[Any, ...]:
         sealed = self.sealer.seal(
-            _DUMPS({"h": stamps, "f": body}).encode(),
+            _DUMPS(body).encode(),
             table=RECORDS,
             row_id=entity_id,
             version=local_rev,

@@ -65,11 +65,8 @@ class Outbox:
         `load(conn, entity_id)` returns the record (raising TamperError if it was altered)."""
         out: list[Mutation] = []
         total = 0
-        rows = conn.exec_driver_sql(
-            "SELECT mutation_id, entity, entity_id, base_version, fields FROM outbox ORDER BY id"
-        ).all()
         cache: dict[str, Any] = {}
-        for mutation_id, entity, entity_id, base_version, names in rows:
+        for mutation_id, entity, entity_id, base_version, names in self._rows(conn):
             record = cache.get(entity_id) or cache.setdefault(entity_id, load(conn, entity_id))
             fields = {
                 n: FieldValue(value=record.fields[n].value, hlc=record.fields[n].hlc)
@@ -91,6 +88,22 @@ class Outbox:
             out.append(mutation)
             total += size
         return out
+
+    @staticmethod
+    def _rows(conn: Connection, page: int = 200):
+        """Outbox rows oldest first, read a page at a time (the outbox may hold 100k rows)."""
+        last = 0
+        while True:
+            rows = conn.exec_driver_sql(
+                "SELECT id, mutation_id, entity, entity_id, base_version, fields FROM outbox "
+                "WHERE id > ? ORDER BY id LIMIT ?",
+                (last, page),
+            ).all()
+            for row in rows:
+                yield row[1:]
+            if len(rows) < page:
+                return
+            last = rows[-1][0]
 
     def entity_of(self, conn: Connection, mutation_ids: list[str]) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}

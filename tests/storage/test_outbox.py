@@ -75,3 +75,15 @@ def test_a_crash_after_row_and_mutation_were_written_rolls_both_back(
     assert len(written) == 1 and len(written[0]) == 2  # dossier + event were queued...
     assert _counts(store) == before  # ...and rolled back with the rows
     assert store.dossiers.get(dossier.id).status == 2
+
+
+def test_pending_reads_the_whole_outbox_in_order(store, procedure):
+    from tests.storage.conftest import request
+
+    store.dossiers.receive_many(request(procedure) for _ in range(130))
+    pending = store.sync.pending_mutations(100_000_000)
+    assert len(pending) == 260  # more than one page of outbox rows
+    assert [m.entity for m in pending[:4]] == ["dossier", "dossier_event"] * 2
+    with store.db.read() as conn:
+        order = [r[0] for r in conn.exec_driver_sql("SELECT mutation_id FROM outbox ORDER BY id")]
+    assert [m.mutation_id for m in pending] == order

@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sync.add_argument("--server", help="use this API address instead of the enrolled one")
     sync.add_argument(
+        "--batch-kb",
+        type=int,
+        default=512,
+        help="push batch size in KiB of JSON before compression (512); smaller on a bad link",
+    )
+    sync.add_argument(
         "--interval", type=float, default=300.0, help="seconds between background runs (300)"
     )
     sync.add_argument(
@@ -105,7 +111,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
             transport = Transport.from_settings(store.settings, server_url=args.server)
         except NotConfigured as exc:
             raise CliError(str(exc)) from exc
-        engine = SyncEngine(store.sync, transport, on_revoked=on_revoked)
+        engine = SyncEngine(
+            store.sync,
+            transport,
+            on_revoked=on_revoked,
+            push_batch_bytes=max(1, args.batch_kb) * 1024,
+        )
         try:
             if args.once:
                 return _sync_once(engine)

@@ -20,6 +20,9 @@ from app.sync.transport import DeviceRevoked, HttpError, Offline, SyncError, Tra
 log = logging.getLogger(__name__)
 
 PUSH_BATCH_BYTES = 512 * 1024  # JSON bytes per push before compression
+# Rejections the server gives for its own momentary trouble: the mutation stays queued.
+TRANSIENT_REJECTIONS = frozenset({"busy_retry"})
+MAX_BUSY_ROUNDS = 3
 PULL_PAGE = 500
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 
@@ -102,18 +105,27 @@ class SyncEngine:
     # ---- steps -----------------------------------------------------------------------------
     def _push(self, report: SyncReport) -> None:
         seen_first: str | None = None
+        busy_rounds = 0
         for _ in range(MAX_ROUNDS):
             batch = self.store.pending_mutations(self.push_batch_bytes)
             if not batch:
                 return
             if batch[0].mutation_id == seen_first:
                 raise SyncError("the outbox did not move after a push")
-            seen_first = batch[0].mutation_id
             results = self.transport.push(batch)
             self._check_answers(batch, results)
-            self.store.record_push_results(results)
-            report.pushed += len(batch)
-            for r in results:
+            final = [r for r in results if not _transient(r)]
+            self.store.record_push_results(final)
+            report.pushed += len(final)
+            if len(final) < len(results):  # the server was busy: keep those queued, back off
+                busy_rounds += 1
+                if busy_rounds > MAX_BUSY_ROUNDS:
+                    raise SyncError("the server stayed busy; the rest waits for the next run")
+                self.transport.backoff(busy_rounds)
+                seen_first = None
+            else:
+                seen_first = batch[0].mutation_id
+            for r in final:
                 if r.status == "applied":
                     report.applied += 1
                 elif r.status == "conflict":
@@ -157,3 +169,7 @@ class SyncEngine:
                 self.on_revoked()
         finally:
             self.store.crypto_erase()
+
+
+def _transient(result: PushResult) -> bool:
+    return result.status == "rejected" and (result.reason or "") in TRANSIENT_REJECTIONS

@@ -71,6 +71,21 @@ def test_push_then_pull_to_a_fresh_supervisor(devices, sync_server, ward):
     )
 
 
+@pytest.mark.xfail(
+    reason="app/storage outbox builds each queued mutation from the record's CURRENT values, so "
+    "a dossier received and moved on before its first push is created with its later status "
+    "and the server refuses it (status_initial); found by this test",
+    strict=False,
+)
+def test_status_moves_made_offline_reach_the_server(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    (dossier_id,) = _receive(officer.store, ward, 1)
+    officer.store.dossiers.change_status(dossier_id, 4, note="chuyển phòng chuyên môn")
+    report = officer.sync()
+    assert report.ok and report.rejected == 0
+    assert server_state(sync_server, ward)[dossier_id]["status"] == 4
+
+
 def test_different_fields_of_one_record_both_survive(devices, sync_server, ward):
     (a, b), audit_id = _shared_audit(devices, ward)
     a.store.audits.set_fields(audit_id, notes="Phòng máy chủ chưa có điều hòa")

@@ -1,0 +1,194 @@
+"""`commune enrol` and `commune sync --once` as real processes, SIGKILLed at random points.
+
+The enrolment runs the plain `commune` command in a fresh interpreter. The 50 rounds of two
+killed syncs (an officer pushing, a supervisor pulling) and the clean runs after them are
+processes forked from a warm fork server (`tests/sync/sync_child.py`) that runs the same
+`app.cli.main`: a cold interpreter spends its first seconds importing on a loaded 2-core
+machine, and the kill points would then fall into imports instead of into sync.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from sqlalchemy import text
+
+from app.cli.sync_cmds import save_enrolment
+from app.domain.models import ReceiveDossier
+from app.storage import create_store, open_store
+from tests.sync.conftest import PIN, TEST_KEYS
+
+KILLS = 50
+MAX_KILL_DELAY_S = 0.5
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_MAIN = "import sys; from app.cli import main; sys.exit(main())"
+
+
+def _commune(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COMMUNE_PIN": PIN}
+    return subprocess.run(
+        [sys.executable, "-c", _MAIN, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class ForkServer:
+    """Drives `python -m tests.sync.sync_child` (bounded: every read has a deadline)."""
+
+    def __enter__(self) -> ForkServer:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.sync.sync_child"],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._ask(None) == {"ready": True}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def run(self, argv: list[str]) -> int:
+        return self._ask({"run": argv, "pin": PIN})["pid"]
+
+    def wait(self, pid: int) -> int:
+        return self._ask({"wait": pid})["exit"]
+
+    def _ask(self, request: dict | None) -> dict:
+        if request is not None:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        line = self.proc.stdout.readline()  # the children are killed or end within seconds
+        assert line, "the fork server died"
+        return json.loads(line)
+
+
+def _edit(data_dir: Path, ward: str, rng: random.Random, created: list[str]) -> int:
+    """Some local work between runs: new dossiers, status moves. Returns mutations queued."""
+    store = open_store(data_dir, PIN)
+    try:
+        before = store.sync.summary().pending
+        for _ in range(rng.randint(1, 4)):
+            d = store.dossiers.receive(
+                ReceiveDossier(
+                    procedure_code="1.000894",
+                    ward_code=ward,
+                    applicant_name=f"Đỗ Thị Lan {len(created)}",
+                    received_at=dt.datetime(2025, 11, 24, 2, 0, tzinfo=dt.UTC),
+                )
+            )
+            created.append(d.id)
+        for dossier_id in rng.sample(created, k=min(2, len(created))):
+            # Only dossiers the server has: see test_engine's xfail on offline status moves.
+            dossier = store.dossiers.get(dossier_id)
+            if dossier.status == 2 and dossier.sync_state == "synced":
+                store.dossiers.change_status(dossier_id, 4, note="chuyển xử lý")
+        return store.sync.summary().pending - before
+    finally:
+        store.close()
+
+
+def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, ward):
+    from server.services import identity
+
+    rng = random.Random(20251123)
+    officer_dir, supervisor_dir = tmp_path / "officer", tmp_path / "supervisor"
+    for folder in (officer_dir, supervisor_dir):
+        create_store(folder, PIN, settings=TEST_KEYS).close()  # cheap Argon2 for 100 opens
+    sync_server.add_user(f"kill-officer-{ward}", "officer", [ward])
+    code = identity.create_enrol_code(sync_server.engine, f"kill-officer-{ward}", 10)
+    args = ["--data-dir", str(officer_dir), "enrol", "--server", sync_server.url, "--code", code]
+    done = _commune(args)  # the real command, cold start and all, through POST /auth/enrol
+    assert done.returncode == 0, done.stderr
+    assert "enrolled as" in done.stdout
+    sync_server.add_user(f"kill-supervisor-{ward}", "supervisor", [ward])
+    code = identity.create_enrol_code(sync_server.engine, f"kill-supervisor-{ward}", 10)
+    supervisor = open_store(supervisor_dir, PIN)
+    save_enrolment(
+        supervisor.settings, sync_server.url, asdict(identity.enrol(sync_server.engine, code, "s"))
+    )
+    supervisor.close()
+
+    created: list[str] = []
+    queued = sum(_edit(officer_dir, ward, rng, created) for _ in range(30))
+    killed = 0
+    with ForkServer() as forks:
+        for i in range(KILLS):
+            pids = [
+                forks.run(["--data-dir", str(folder), "sync", "--once", "--batch-kb", "4"])
+                for folder in (officer_dir, supervisor_dir)
+            ]
+            time.sleep(rng.uniform(0.0, MAX_KILL_DELAY_S))
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            killed += sum(forks.wait(pid) == -signal.SIGKILL for pid in pids)
+            if i % 5 == 4:
+                queued += _edit(officer_dir, ward, rng, created)
+        assert killed >= KILLS  # at least one of the two was killed in every round
+        with sync_server.engine.connect() as conn:
+            reached = conn.execute(
+                text("SELECT count(*) FROM record WHERE ward_code = :w"), {"w": ward}
+            ).scalar_one()
+        assert reached > 0  # the killed runs got work through
+        # then clean runs: the officer again last, the supervisor's pull may be newer
+        for folder in (officer_dir, supervisor_dir, officer_dir):
+            pid = forks.run(["--data-dir", str(folder), "sync", "--once"])
+            assert forks.wait(pid) == 0
+
+    officer = open_store(officer_dir, PIN)
+    supervisor = open_store(supervisor_dir, PIN)
+    try:
+        assert officer.sync.summary().pending == 0
+        server_device = officer.settings.get("server_device_id")
+        with sync_server.engine.connect() as conn:
+            ids = {
+                r[0]
+                for r in conn.execute(
+                    text(
+                        "SELECT entity_id FROM record WHERE ward_code = :w AND entity = 'dossier'"
+                    ),
+                    {"w": ward},
+                )
+            }
+            applied = conn.execute(
+                text(
+                    "SELECT status, count(*) FROM applied_mutation WHERE device_id = :d "
+                    "GROUP BY status"
+                ),
+                {"d": server_device},
+            ).all()
+        assert ids == set(created)  # nothing lost, nothing extra
+        by_status = dict(applied)
+        assert sum(by_status.values()) == queued  # each mutation applied exactly once
+        assert set(by_status) <= {"applied", "conflict"}
+        for dossier_id in created:
+            mine, theirs = officer.dossiers.get(dossier_id), supervisor.dossiers.get(dossier_id)
+            assert (theirs.code, theirs.status, theirs.applicant_name) == (
+                mine.code,
+                mine.status,
+                mine.applicant_name,
+            )
+    finally:
+        officer.close()
+        supervisor.close()

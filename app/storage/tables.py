@@ -93,8 +93,7 @@ CONFLICT = "conflict"
 def new_id() -> str:
     """A time-ordered UUID (version 7 layout): new rows land at the end of every id index
     instead of at random pages, which keeps bulk inserts fast as the store grows."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    r = os.urandom(10).hex()
+    ms = f"{time.time_ns() // 1_000_000:012x}"
+    variant = "89ab"[int(r[3], 16) & 3]  # RFC 4122 variant bits 10xx
+    return f"{ms[:8]}-{ms[8:]}-7{r[:3]}-{variant}{r[4:7]}-{r[8:20]}"

@@ -115,6 +115,7 @@ class DossierService:
         self._records = records
         self._settings = settings
         self._calendar = calendar or WorkingCalendar()
+        self._appointments: dict[tuple[dt.date, int], str] = {}
 
     # ------------------------------------------------------------------ writes
 
@@ -344,14 +345,23 @@ class DossierService:
             "applicant_address": req.applicant_address,
             "channel": int(req.channel),
             "received_at": iso_utc(received),
-            "appointment_date": self._calendar.add_working_days(
-                day, proc.processing_days
-            ).isoformat(),
+            "appointment_date": self._appointment(day, proc.processing_days),
             "status": int(req.status),
             "documents": [d.model_dump() for d in req.documents],
             "notes": req.notes,
             "fee": proc.fee,
         }
+
+    def _appointment(self, received: dt.date, processing_days: int) -> str:
+        """Working-day arithmetic once per (day, processing time): a counter receives many
+        dossiers a day, mostly for a handful of procedures."""
+        key = (received, processing_days)
+        if (found := self._appointments.get(key)) is None:
+            found = self._calendar.add_working_days(received, processing_days).isoformat()
+            if len(self._appointments) > 4096:
+                self._appointments.clear()
+            self._appointments[key] = found
+        return found
 
     def _issue_code(self, conn: Connection, ward_code: str, day: dt.date) -> str:
         """The next code of this device's slot for that day (never shared with another device)."""
@@ -367,17 +377,17 @@ class DossierService:
 
     def _write_new(self, conn: Connection, batch: list[tuple[dict[str, Any], str]]) -> list[str]:
         """New dossiers and their first history event; returns the dossier ids."""
-        items, ids = [], []
+        groups, ids = [], []
         for fields, actor in batch:
             dossier_id = new_id()
             ward = fields["ward_code"]
             event = self._event_fields(dossier_id, ward, fields["received_at"], None,
                                        fields["status"], actor, "", None)
-            items.append((E.DOSSIER, dossier_id, ward, fields))
-            items.append((E.DOSSIER_EVENT, new_id(), ward, event))
+            groups.append([(E.DOSSIER, dossier_id, ward, fields),
+                           (E.DOSSIER_EVENT, new_id(), ward, event)])
             ids.append(dossier_id)
         # Fields come from a validated ReceiveDossier and the catalogue (same limits as specs).
-        self._records.insert_new_many(conn, items)
+        self._records.insert_new_many(conn, groups)
         return ids
 
     @staticmethod

@@ -206,18 +206,21 @@ class RecordStore:
         return [record for record, _ in saved]
 
     def insert_new_many(
-        self, conn: Connection, items: list[tuple[str, str, str, dict[str, Any]]]
+        self, conn: Connection, groups: list[list[tuple[str, str, str, dict[str, Any]]]]
     ) -> None:
         """Bulk intake of brand-new records (already validated by a model with the same limits):
         the same rows, terms and outbox entries as `write_local_many`, built without the
-        per-field objects an update needs."""
-        if not items:
+        per-field objects an update needs. Each group is one logical write (a dossier and its
+        first history event) and shares one clock stamp."""
+        if not groups:
             return
         rows, terms, changes_out = [], [], []
         stamp = ""
         rowid = self._next_rowid(conn) - 1
-        for entity, entity_id, ward_code, values in items:
-            stamp = self.clock.now()
+        items = ((e, i, w, v, n) for group in groups for n, (e, i, w, v) in enumerate(group))
+        for entity, entity_id, ward_code, values, position in items:
+            if position == 0:
+                stamp = self.clock.now()
             rowid += 1
             rows.append(self._seal_row(rowid, entity, entity_id, ward_code, 0, 1,
                                        {"h": [stamp], "f": values}, PENDING, None, values.get))

@@ -36,6 +36,10 @@ SEARCH_DEBOUNCE_S = 0.3
 OVERDUE_COLOR = ft.Colors.RED_700
 
 
+def processing_text(days: int) -> str:
+    return t("receive.processing_days", n=days) if days else t("receive.same_day")
+
+
 def heading(text: str) -> ft.Text:
     return ft.Text(text, size=20, weight=ft.FontWeight.BOLD)
 
@@ -217,6 +221,7 @@ class ReceiveScreen:
         self.proc_search = ft.TextField(
             label=t("receive.procedure_search"),
             prefix_icon=ft.Icons.SEARCH,
+            expand=True,
             on_change=h(self._proc_search),
         )
         self.proc_results = ft.Column(spacing=0)
@@ -234,7 +239,9 @@ class ReceiveScreen:
             ft.Row([ft.Radio(value=str(int(c)), label=t(f"channel.{int(c)}")) for c in Channel]),
             value=str(int(Channel.IN_PERSON)),
         )
-        self.notes = ft.TextField(label=t("field.notes"), multiline=True, min_lines=1, max_lines=3)
+        self.notes = ft.TextField(
+            label=t("field.notes"), multiline=True, min_lines=1, max_lines=3, expand=True
+        )
         self.documents = ft.Column(spacing=4)
         self.message = ft.Text("", color=ft.Colors.ERROR)
         self.progress = ft.ProgressRing(width=20, height=20, visible=False)
@@ -257,7 +264,7 @@ class ReceiveScreen:
             [
                 heading(t("receive.title")),
                 section(t("field.procedure")),
-                self.proc_search,
+                ft.Row([self.proc_search]),
                 self.proc_results,
                 self.proc_chosen,
                 section(t("field.applicant")),
@@ -265,7 +272,7 @@ class ReceiveScreen:
                 ft.Row([ft.Text(t("field.channel")), self.channel], wrap=True),
                 section(t("receive.documents")),
                 self.documents,
-                self.notes,
+                ft.Row([self.notes]),
                 self.message,
                 ft.Row([self.submit_button, self.progress]),
                 ft.Container(height=24),
@@ -288,7 +295,7 @@ class ReceiveScreen:
             ft.ListTile(
                 title=ft.Text(p.name, size=14),
                 subtitle=ft.Text(
-                    f"{p.code} · {p.field} · {t('receive.processing_days', n=p.processing_days)}",
+                    f"{p.code} · {p.field} · {processing_text(p.processing_days)}",
                     size=12,
                 ),
                 dense=True,
@@ -316,7 +323,7 @@ class ReceiveScreen:
         self.proc_chosen.controls = [
             ft.Text(t("receive.procedure_chosen", name=proc.name), weight=ft.FontWeight.W_600),
             ft.Text(f"{proc.code} · {proc.field}", size=12),
-            ft.Text(t("receive.processing_days", n=proc.processing_days)),
+            ft.Text(processing_text(proc.processing_days)),
             ft.Text(
                 t("receive.appointment_preview", date=date_text(appointment)),
                 color=ft.Colors.PRIMARY,

@@ -135,8 +135,17 @@ def nav(page: Page, label: str):
     return rail.or_(page.get_by_role("tab", name=label, exact=True))
 
 
-def type_into(page: Page, label: str, text: str) -> None:
-    """Flutter reads keystrokes, not a DOM value: focus the field, select all, type."""
-    field(page, label).click()
+def type_into(page: Page, label: str, text: str, attempts: int = 10) -> None:
+    """Flutter reads keystrokes, not a DOM value: focus the field (a click is sometimes taken
+    before Flutter listens, so check the focus and click again), select all, type."""
+    target = field(page, label)
+    for _ in range(attempts):
+        target.click()
+        focused = page.evaluate("document.activeElement?.getAttribute('aria-label') || ''")
+        if focused == label:
+            break
+        page.wait_for_timeout(300)
+    else:
+        raise AssertionError(f"the field {label!r} never took the focus")
     page.keyboard.press("Control+a")
     page.keyboard.type(text)

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -56,7 +57,15 @@ def provision(api: ApiServer, devices: int) -> list[dict]:
         async with httpx.AsyncClient(base_url=api.url, timeout=120, limits=limits) as client:
 
             async def one(ward: str, code: str) -> dict:
-                r = await client.post("/auth/enrol", json={"code": code, "device_name": "bench"})
+                for attempt in range(3):  # a connection closed under us: the code is unspent
+                    try:
+                        r = await client.post(
+                            "/auth/enrol", json={"code": code, "device_name": "bench"}
+                        )
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
                 r.raise_for_status()
                 return {**r.json(), "ward": ward}
 
@@ -108,14 +117,14 @@ async def run_device(client: httpx.AsyncClient, device: dict, rounds: int, size:
             r = await client.post("/sync/push", json={"mutations": batch}, headers=headers)
             stats["push"].append(time.perf_counter() - t0)
             if r.status_code != 200:
-                stats["errors"] += 1
+                stats["errors"].append(f"push {r.status_code}")
             else:
                 results = r.json()["results"]
                 stats["applied"] += sum(x["status"] != "rejected" for x in results)
                 stats["rejected"] += sum(x["status"] == "rejected" for x in results)
                 known += [m["entity_id"] for m in batch if m["base_version"] == 0]
-        except httpx.HTTPError:
-            stats["errors"] += 1
+        except httpx.HTTPError as exc:
+            stats["errors"].append(f"push {type(exc).__name__}")
         t0 = time.perf_counter()
         try:
             r = await client.get(
@@ -123,15 +132,15 @@ async def run_device(client: httpx.AsyncClient, device: dict, rounds: int, size:
             )
             stats["pull"].append(time.perf_counter() - t0)
             if r.status_code != 200:
-                stats["errors"] += 1
+                stats["errors"].append(f"pull {r.status_code}")
             else:
                 cursor = r.json()["next_cursor"]
-        except httpx.HTTPError:
-            stats["errors"] += 1
+        except httpx.HTTPError as exc:
+            stats["errors"].append(f"pull {type(exc).__name__}")
 
 
 def load(api: ApiServer, devices: list[dict], rounds: int, size: int) -> dict:
-    stats = {"push": [], "pull": [], "errors": 0, "applied": 0, "rejected": 0}
+    stats = {"push": [], "pull": [], "errors": [], "applied": 0, "rejected": 0}
 
     async def main() -> float:
         limits = httpx.Limits(max_connections=len(devices), max_keepalive_connections=len(devices))
@@ -146,7 +155,8 @@ def load(api: ApiServer, devices: list[dict], rounds: int, size: int) -> dict:
         "mutations_per_s": round(stats["applied"] / wall, 1),
         "applied": stats["applied"],
         "rejected": stats["rejected"],
-        "errors": stats["errors"],
+        "errors": len(stats["errors"]),
+        "error_kinds": dict(Counter(stats["errors"])),
         "push_p50_ms": round(1000 * percentile(stats["push"], 0.50), 1),
         "push_p99_ms": round(1000 * percentile(stats["push"], 0.99), 1),
         "pull_p50_ms": round(1000 * percentile(stats["pull"], 0.50), 1),

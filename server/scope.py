@@ -48,6 +48,7 @@ class Caller:
     role: str
     wards: frozenset[str]
     device_id: str
+    pull_cursor: int = 0  # the device's confirmed pull cursor when the request came in
 
     @property
     def all_wards(self) -> bool:

@@ -39,6 +39,13 @@ def _register_api(subparsers: argparse._SubParsersAction) -> None:
         help="uvicorn worker processes (PostgreSQL for more than 1)",
     )
     api.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    api.add_argument(
+        "--keep-alive",
+        type=int,
+        default=75,
+        help="seconds an idle client connection stays open (default 75, above typical load "
+        "balancer idle timeouts, so the balancer closes first)",
+    )
     api.set_defaults(handler=run_api)
     actions = api.add_subparsers(dest="api_command", metavar="ACTION")
     migrate = actions.add_parser(
@@ -162,11 +169,18 @@ def run_api(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level=args.log_level,
+            timeout_keep_alive=args.keep_alive,
         )
         return 0
     from server.main import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_keep_alive=args.keep_alive,
+    )
     return 0
 
 

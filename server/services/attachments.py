@@ -57,6 +57,7 @@ def append(engine: Engine, blobs: BlobStore, sha256: str, offset: int, chunk: by
                 409,
                 "offset_mismatch",
                 f"the server has {upload.offset} bytes",
+                headers={"Upload-Offset": str(upload.offset)},
                 offset=upload.offset,
             )
         end = offset + len(chunk)

@@ -166,7 +166,14 @@ def authenticate(engine: Engine, token: str) -> Caller:
     if user is None or user.disabled:
         raise ApiError(401, "user_disabled", "this user is disabled")
     # The user's current scope counts, so narrowing a scope takes effect at once.
-    return Caller(user.id, user.username, user.role, frozenset(user.wards), device.id)
+    return Caller(
+        user.id,
+        user.username,
+        user.role,
+        frozenset(user.wards),
+        device.id,
+        device.last_pull_cursor,
+    )
 
 
 def revoke_device(engine: Engine, device_id: str, actor: str = "cli") -> Device:

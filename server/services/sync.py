@@ -369,7 +369,8 @@ def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PullRespons
         rows = session.exec(query).all()
     changes = [_change(log, record) for log, record in rows[:limit]]
     next_cursor = changes[-1].seq if changes else cursor
-    _note_cursor(engine, caller.device_id, cursor)
+    if cursor > caller.pull_cursor:
+        _note_cursor(engine, caller.device_id, cursor)
     return PullResponse(changes=changes, next_cursor=next_cursor, has_more=len(rows) > limit)
 
 

@@ -29,7 +29,7 @@ def test_upload_resumes_at_the_server_offset_and_checks_the_hash(sqlite_api_serv
         wrong = client.patch(
             f"/attachments/{sha}", content=data[50_000:], headers={"Upload-Offset": "50000"}
         )
-        assert wrong.status_code == 409
+        assert wrong.status_code == 409 and wrong.headers["Upload-Offset"] == "100000"
         assert wrong.json()["error"] == {
             "code": "offset_mismatch",
             "offset": 100_000,

@@ -131,7 +131,7 @@ class FirstRun:
             value="local",
             on_change=h(self._mode_changed),
         )
-        self.server = ft.TextField(label=t("first.server"), hint_text="https://", visible=False)
+        self.server = ft.TextField(label=t("first.server"), visible=False)
         self.code = ft.TextField(label=t("first.code"), visible=False)
         wards = reference.hanoi_wards()
         self.ward = ft.Dropdown(

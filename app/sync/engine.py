@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from app.domain.mutations import PushResult
-from app.sync import attachments
+from app.sync import attachments, coalesce
 from app.sync.ports import SyncStorePort
 from app.sync.transport import DeviceRevoked, HttpError, Offline, SyncError, Transport
 
@@ -112,8 +112,11 @@ class SyncEngine:
                 return
             if batch[0].mutation_id == seen_first:
                 raise SyncError("the outbox did not move after a push")
-            results = self.transport.push(batch)
-            self._check_answers(batch, results)
+            groups = coalesce.fold(batch)
+            sent = [g.mutation for g in groups]
+            answers = self.transport.push(sent)
+            self._check_answers(sent, answers)
+            results = coalesce.unfold(groups, answers)
             final = [r for r in results if not _transient(r)]
             self.store.record_push_results(final)
             report.pushed += len(final)

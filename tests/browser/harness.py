@@ -53,14 +53,17 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = START_TI
 
 
 @contextlib.contextmanager
-def running_app(data_dir: Path, log_path: Path | None = None) -> Iterator[str]:
-    """`commune app --web` on a free port; yields its URL; stops it afterwards."""
+def running_app(
+    data_dir: Path, log_path: Path | None = None, command: list[str] | None = None
+) -> Iterator[str]:
+    """`commune app --web` (or `command` + `--port N`) on a free port; yields its URL; stops it
+    afterwards."""
     port = free_port()
     env = dict(os.environ, COMMUNE_DATA_DIR=str(data_dir), FLET_FORCE_WEB_SERVER="true")
     env.pop("COMMUNE_PIN", None)  # the PIN is typed on screen
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "app", "--web", "--port", str(port)],
+        [*(command or [sys.executable, "-m", "app.cli", "app", "--web"]), "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -181,8 +181,8 @@ class CommuneApp:
         route = self.page.route or "/dossiers"
         body = await screens.build(self, route)
         self.body, self.body_route = body, route
+        await self.refresh_sync(update=False)  # one paint per navigation, not two
         self._paint()
-        await self.refresh_sync()
 
     def _paint(self) -> None:
         if self.body is None or self.store is None:
@@ -204,11 +204,13 @@ class CommuneApp:
         self.sync_status = status
         self.page.run_task(self.refresh_sync)
 
-    async def refresh_sync(self) -> None:
+    async def refresh_sync(self, update: bool = True) -> None:
         if self.store is None:
             return
         summary = await self.io(self.store.sync.summary)
-        self.sync_line.show(summary, self.sync_status, enrolled=self.sync is not None)
+        self.sync_line.show(
+            summary, self.sync_status, enrolled=self.sync is not None, update=update
+        )
 
     async def sync_now(self) -> None:
         if self.sync is None:

@@ -200,7 +200,6 @@ class ListScreen:
         await self._refresh()
 
     async def _chip_changed(self, e: Any) -> None:
-        e.control.selected = not e.control.selected if e.control.selected is not None else True
         f = self.presenter.filters
         f.overdue, f.due_this_week = bool(self.overdue.selected), bool(self.due_week.selected)
         await self._refresh()

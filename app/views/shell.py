@@ -70,14 +70,14 @@ class SyncLine:
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )
 
-    def show(self, summary: Any, status: Any, *, enrolled: bool) -> None:
+    def show(self, summary: Any, status: Any, *, enrolled: bool, update: bool = True) -> None:
         view = sync_indicator(summary, status, enrolled=enrolled)
         color = TONE_COLORS[view.tone]
         self.text.value, self.text.color = view.text, color
         self.icon.icon, self.icon.color = TONE_ICONS[view.tone], color
         self.button.disabled = not view.can_sync_now
-        if self.text.page is not None:
-            self.text.page.update()
+        if update and self.app.page is not None:
+            self.app.page.update()
 
 
 def lock_view(body: ft.Control) -> ft.View:

@@ -115,9 +115,13 @@ def enable_accessibility(page) -> None:
     page.locator("flt-semantics").first.wait_for(state="attached", timeout=UI_TIMEOUT_MS)
 
 
+FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+
 def shot(page: Page, folder: Path, name: str) -> None:
     """`<name>-<width>x<height>.png`; waits a moment for the last frame to paint."""
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(300)
+    page.evaluate(FRAMES)  # two animation frames: the last change is on the canvas
     size = page.viewport_size or {"width": 0, "height": 0}
     page.screenshot(path=str(folder / f"{name}-{size['width']}x{size['height']}.png"))
 
@@ -144,6 +148,7 @@ def type_into(page: Page, label: str, text: str, attempts: int = 10) -> None:
     target = field(page, label)
     for _ in range(attempts):
         target.click()
+        page.wait_for_timeout(250)  # a repaint right after a navigation can take the focus back
         focused = page.evaluate("document.activeElement?.getAttribute('aria-label') || ''")
         if focused == label:
             break

@@ -63,9 +63,15 @@ def visit_all(page: Page, folder: Path) -> None:
     nav(page, "Hồ sơ").click()
     page.get_by_role("checkbox", name="Quá hạn").click()
     expect(shows(page, re.compile(r"Hiển thị \d+/\d+ hồ sơ"))).to_be_visible()
+    expect(shows(page, "Hiển thị 40/40 hồ sơ")).to_have_count(0)  # only the overdue ones
     shot(page, folder, "15-dossiers-overdue")
     page.get_by_role("button", name=re.compile(r"Hẹn trả: ")).first.click()
     expect(shows(page, "Quá trình xử lý")).to_be_visible()
+    expect(
+        page.get_by_role("button", name="Chuyển xử lý")
+        .or_(page.get_by_role("button", name="Hoàn thành xử lý"))
+        .first
+    ).to_be_visible()
     shot(page, folder, "16-detail-overdue")
 
 

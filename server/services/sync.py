@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, update
+from sqlalchemy import and_, bindparam, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
@@ -59,6 +59,25 @@ RECORD = Record.__table__
 CHANGE_LOG = ChangeLog.__table__
 AUDIT_LOG = AuditLog.__table__
 APPLIED = AppliedMutation.__table__
+# Statements built once: building them per mutation cost more than running them.
+SELECT_RECORD = (
+    select(
+        RECORD.c.id,
+        RECORD.c.entity,
+        RECORD.c.entity_id,
+        RECORD.c.ward_code,
+        RECORD.c.family,
+        RECORD.c.version,
+        RECORD.c.fields,
+    )
+    .where(RECORD.c.entity == bindparam("p_entity"), RECORD.c.entity_id == bindparam("p_id"))
+    .with_for_update()
+)
+INSERT_RECORD = insert(RECORD)
+UPDATE_RECORD = update(RECORD).where(RECORD.c.id == bindparam("p_row"))
+INSERT_CHANGE = insert(CHANGE_LOG)
+INSERT_AUDIT = insert(AUDIT_LOG)
+INSERT_APPLIED = insert(APPLIED)
 
 
 def push(
@@ -77,13 +96,14 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
                 status = "conflict" if applied.races else "applied"
                 # The unique key: a twin that committed first makes this insert fail.
                 session.execute(
-                    insert(APPLIED).values(
-                        mutation_id=mutation.mutation_id,
-                        device_id=caller.device_id,
-                        status=status,
-                        version=applied.record.version,
-                        applied_at=utcnow(),
-                    )
+                    INSERT_APPLIED,
+                    {
+                        "mutation_id": mutation.mutation_id,
+                        "device_id": caller.device_id,
+                        "status": status,
+                        "version": applied.record.version,
+                        "applied_at": utcnow(),
+                    },
                 )
             return PushResult(
                 mutation_id=mutation.mutation_id, status=status, version=applied.record.version
@@ -122,19 +142,7 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
     values = {name: fv.value for name, fv in mutation.fields.items()}
     _check_shape(caller, mutation, values)
     row = (
-        session.execute(
-            select(
-                RECORD.c.id,
-                RECORD.c.entity,
-                RECORD.c.entity_id,
-                RECORD.c.ward_code,
-                RECORD.c.family,
-                RECORD.c.version,
-                RECORD.c.fields,
-            )
-            .where(RECORD.c.entity == mutation.entity, RECORD.c.entity_id == mutation.entity_id)
-            .with_for_update()
-        )
+        session.execute(SELECT_RECORD, {"p_entity": mutation.entity, "p_id": mutation.entity_id})
         .mappings()
         .first()
     )
@@ -270,9 +278,9 @@ def _save(session: Session, record: RecordRow) -> None:
     }
     if record.id is None:
         values.update(entity=record.entity, entity_id=record.entity_id)
-        record.id = session.execute(insert(RECORD).values(**values)).inserted_primary_key[0]
+        record.id = session.execute(INSERT_RECORD, values).inserted_primary_key[0]
     else:
-        session.execute(update(RECORD).where(RECORD.c.id == record.id).values(**values))
+        session.execute(UPDATE_RECORD, {"p_row": record.id, **values})
 
 
 def _record_conflict(
@@ -321,17 +329,18 @@ def _log_change(
         "ward_code": record.ward_code,
         "version": record.version,
     }
-    session.execute(insert(CHANGE_LOG).values(family=record.family, **where))
+    session.execute(INSERT_CHANGE, {"family": record.family, **where})
     session.execute(
-        insert(AUDIT_LOG).values(
-            at=utcnow(),
-            user_id=caller.user_id,
-            username=caller.username,
-            device_id=caller.device_id,
-            action=action,
-            detail=detail,
+        INSERT_AUDIT,
+        {
+            "at": utcnow(),
+            "user_id": caller.user_id,
+            "username": caller.username,
+            "device_id": caller.device_id,
+            "action": action,
+            "detail": detail,
             **where,
-        )
+        },
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import socket
 
@@ -45,6 +46,13 @@ def cmd_app(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     main = make_main(folder)
     if not args.web:
+        if importlib.util.find_spec("flet_desktop") is None:
+            from app.cli import CliError
+
+            raise CliError(
+                "the desktop window needs the 'desktop' extra (flet-desktop); "
+                "use `commune app --web` to open it in a browser instead"
+            )
         ft.run(main, assets_dir=str(ASSETS_DIR))
         return 0
     port = args.port or _free_port()

@@ -555,7 +555,12 @@ class DetailScreen:
             ft.AlertDialog(
                 modal=True,
                 title=ft.Text(action.label),
-                content=ft.Column([note, new_date, result, error], tight=True, width=420),
+                content=ft.Column(
+                    [note, new_date, result, error],
+                    tight=True,
+                    width=420,
+                    horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+                ),
                 actions=[
                     ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
                     ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),

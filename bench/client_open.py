@@ -4,9 +4,12 @@ Both stores are real encrypted stores (production Argon2 settings) made through 
 the app runs as `commune app --web` and Debian's Chromium drives it headless. Each run types the
 PIN, clicks "Mở khoá" and stops the clock when the list's first row (or the empty-list line) is in
 the accessibility tree, which Flutter updates after the frame that paints it. The empty store is
-the baseline of the same run: the difference is what 10,000 dossiers cost on opening.
+the baseline of the same run.
 
-    uv run python bench/client_open.py [--dossiers 10000] [--runs 5] [--warmup 1]
+    uv run python bench/client_open.py [--sizes 0 50 10000] [--runs 5] [--warmup 1]
+
+A 50-dossier store paints a full first page too, so "10000 over 50" is what the store's size
+costs and "50 over 0" what painting a page of rows costs.
 """
 
 from __future__ import annotations
@@ -72,14 +75,20 @@ def time_unlocks(browser, url: str, dossiers: int, runs: int, warmup: int) -> li
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dossiers", type=int, default=10_000)
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[0, 50, 10_000],
+        help="store sizes; the first is the baseline (default: 0 50 10000)",
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured openings first")
     args = parser.parse_args()
     results: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         browser = launch(pw)
-        for count in (0, args.dossiers):
+        for count in args.sizes:
             folder = Path(tmp) / f"store-{count}"
             seconds = make_store(folder, count)
             print(f"store with {count} dossiers made in {seconds:.1f} s", flush=True)
@@ -90,8 +99,10 @@ def main() -> int:
     print(f"{'dossiers':>9} {'median':>7} {'min':>7} {'max':>7}")
     for count, times in results.items():
         print(f"{count:>9} {statistics.median(times):>7.2f} {min(times):>7.2f} {max(times):>7.2f}")
-    extra = statistics.median(results[args.dossiers]) - statistics.median(results[0])
-    print(f"cost of {args.dossiers} dossiers over the empty store: {extra:+.2f} s (median)")
+    base = statistics.median(results[args.sizes[0]])
+    for count in args.sizes[1:]:
+        extra = statistics.median(results[count]) - base
+        print(f"{count} dossiers over {args.sizes[0]}: {extra:+.2f} s (median)")
     return 0
 
 

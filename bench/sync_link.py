@@ -33,12 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.cli.sync_cmds import save_enrolment  # noqa: E402
 from app.domain import audit as A  # noqa: E402
 from app.domain import reference  # noqa: E402
 from app.domain.models import AuditAnswer, ReceiveDossier  # noqa: E402
 from app.storage import KeySettings, create_store  # noqa: E402
 from app.sync.engine import SyncEngine  # noqa: E402
+from app.sync.enrolment import save_enrolment  # noqa: E402
 from app.sync.transport import Transport  # noqa: E402
 from tests.support.netproxy import NetProxy  # noqa: E402
 from tests.support.server_proc import sqlite_url, start_api_server  # noqa: E402
@@ -46,6 +46,7 @@ from tests.support.server_proc import sqlite_url, start_api_server  # noqa: E402
 PROFILES = {
     "2g": ("2G", 200_000, 300.0),
     "3g": ("poor 3G", 1_000_000, 100.0),
+    "lan": ("loopback, no emulation", None, 0.0),  # what is left: client and server work
 }
 PIN = "2468"
 KEYS = KeySettings.for_tests()
@@ -79,7 +80,8 @@ def main() -> None:
     rows = []
     for key in args.profiles:
         label, bps, delay_ms = PROFILES[key]
-        print(f"# {label}: {bps // 1000} kbit/s each way, {delay_ms:.0f} ms one-way", flush=True)
+        rate = f"{bps // 1000} kbit/s" if bps else "unlimited"
+        print(f"# {label}: {rate} each way, {delay_ms:.0f} ms one-way", flush=True)
         rows.append((label, run_profile(bps, delay_ms, args)))
     print()
     print_table(rows, args)
@@ -227,7 +229,7 @@ def _plain_json(records: list[dict]) -> bytes:
 def _leg(name, seconds, carried, other, records, per_s, per_b, rtt, bps) -> Leg:
     plain = len(gzip.compress(_plain_json(records), compresslevel=6))
     stamped = len(gzip.compress(_stamped_json(records), compresslevel=6))
-    floor_seconds = stamped * 8 / bps + 2 * rtt
+    floor_seconds = (stamped * 8 / bps if bps else 0.0) + 2 * rtt
     n = len(records)
     return Leg(
         name, seconds, carried, other, stamped, plain, floor_seconds, per_s * n, per_b * n, n
@@ -323,7 +325,7 @@ def print_table(rows, args) -> None:
                 f"{leg.carried_bytes / leg.floor_bytes:.2f} | "
                 f"{leg.carried_bytes / leg.plain_floor_bytes:.2f} | {leg.per_record_seconds:.0f} | "
                 f"{leg.per_record_bytes / 1000:.0f} | "
-                f"{leg.per_record_seconds / leg.seconds:.0f}x |"
+                f"{leg.per_record_seconds / leg.seconds:.1f}x |"
             )
 
 

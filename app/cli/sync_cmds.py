@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import signal
 import sys
 import threading
@@ -57,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_enrol(args: argparse.Namespace) -> int:
     from app.storage import create_store, store_exists
-    from app.sync.transport import SyncError, Transport
+    from app.sync.enrolment import enrol
+    from app.sync.transport import SyncError
 
     folder = data_dir(args)
     pin = read_pin(args)
@@ -68,12 +68,10 @@ def cmd_enrol(args: argparse.Namespace) -> int:
             raise CliError("the PIN needs at least 4 characters")
         store = create_store(folder, pin)
     try:
-        with Transport(args.server) as transport:
-            try:
-                answer = transport.enrol(args.code, args.name or platform.node() or "device")
-            except SyncError as exc:
-                raise CliError(f"enrolment failed: {exc}", exit_code=1) from exc
-        save_enrolment(store.settings, args.server, answer)
+        try:
+            answer = enrol(store.settings, args.server, args.code, args.name or "")
+        except SyncError as exc:
+            raise CliError(f"enrolment failed: {exc}", exit_code=1) from exc
         wards = ", ".join(answer.get("wards") or []) or "-"
         print(f"enrolled as {answer.get('user')} ({answer.get('role')}), wards: {wards}")
     finally:
@@ -82,17 +80,10 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 
 def save_enrolment(settings, server_url: str, answer: dict) -> None:
-    """Keep what the server gave this device, sealed in the store's settings."""
-    settings.set("server_url", server_url.rstrip("/"))
-    settings.set("device_token", answer["token"])
-    settings.set("server_device_id", answer.get("device_id"))
-    settings.set("code_slot", answer.get("code_slot"))
-    settings.set("user", answer.get("user"))
-    settings.set("role", answer.get("role"))
-    wards = list(answer.get("wards") or [])
-    settings.set("wards", wards)
-    if len(wards) == 1 and not settings.get("ward_code"):
-        settings.set("ward_code", wards[0])
+    """Kept for callers that import it from here; the rule lives in `app.sync.enrolment`."""
+    from app.sync.enrolment import save_enrolment as save
+
+    save(settings, server_url, answer)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

@@ -84,7 +84,7 @@ class Devices:
     def enrol(
         self, username: str, *, url: str | None = None, timeouts: Timeouts | None = None
     ) -> Device:
-        from app.cli.sync_cmds import save_enrolment
+        from app.sync.enrolment import save_enrolment
         from server.services import identity
 
         name = f"dev{len(self.made) + 1}-{username}"

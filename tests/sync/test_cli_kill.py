@@ -23,9 +23,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from app.cli.sync_cmds import save_enrolment
 from app.domain.models import ReceiveDossier
 from app.storage import create_store, open_store
+from app.sync.enrolment import save_enrolment
 from tests.sync.conftest import PIN, TEST_KEYS
 
 KILLS = 50

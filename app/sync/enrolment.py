@@ -1,0 +1,32 @@
+"""Enrolment: redeem a one-time code with the central API and keep what it gives the device."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from app.sync.ports import SettingsPort
+from app.sync.transport import Transport
+
+
+def enrol(settings: SettingsPort, server_url: str, code: str, device_name: str = "") -> dict:
+    """POST /auth/enrol, then save the answer in the store's sealed settings. Raises the
+    transport's errors (`RequestRejected` for a used or expired code, `Offline`, ...)."""
+    with Transport(server_url) as transport:
+        answer = transport.enrol(code, device_name or platform.node() or "device")
+    save_enrolment(settings, server_url, answer)
+    return answer
+
+
+def save_enrolment(settings: SettingsPort, server_url: str, answer: dict[str, Any]) -> None:
+    """Keep the server address, the token, the code slot and the ward scope."""
+    settings.set("server_url", server_url.rstrip("/"))
+    settings.set("device_token", answer["token"])
+    settings.set("server_device_id", answer.get("device_id"))
+    settings.set("code_slot", answer.get("code_slot"))
+    settings.set("user", answer.get("user"))
+    settings.set("role", answer.get("role"))
+    wards = list(answer.get("wards") or [])
+    settings.set("wards", wards)
+    if len(wards) == 1 and not settings.get("ward_code"):
+        settings.set("ward_code", wards[0])

@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from app.domain.mutations import PushResult
 from app.sync import attachments, coalesce
 from app.sync.ports import SyncStorePort
-from app.sync.transport import DeviceRevoked, HttpError, Offline, SyncError, Transport
+from app.sync.transport import (
+    DeviceRevoked,
+    HttpError,
+    Offline,
+    RequestRejected,
+    SyncError,
+    Transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +30,7 @@ PUSH_BATCH_BYTES = 512 * 1024  # JSON bytes per push before compression
 # Rejections the server gives for its own momentary trouble: the mutation stays queued.
 TRANSIENT_REJECTIONS = frozenset({"busy_retry"})
 MAX_BUSY_ROUNDS = 3
+MIN_BATCH_BYTES = 8 * 1024
 PULL_PAGE = 500
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 
@@ -114,7 +122,13 @@ class SyncEngine:
                 raise SyncError("the outbox did not move after a push")
             groups = coalesce.fold(batch)
             sent = [g.mutation for g in groups]
-            answers = self.transport.push(sent)
+            try:
+                answers = self.transport.push(sent)
+            except RequestRejected as exc:
+                if exc.status != 413 or self.push_batch_bytes <= MIN_BATCH_BYTES:
+                    raise
+                self.push_batch_bytes = max(MIN_BATCH_BYTES, self.push_batch_bytes // 2)
+                continue  # the server's body limit is lower than ours: smaller batches
             self._check_answers(sent, answers)
             results = coalesce.unfold(groups, answers)
             final = [r for r in results if not _transient(r)]

@@ -54,6 +54,8 @@ class HttpError(SyncError):
 class ServerError(HttpError):
     """The server answered 5xx (or 408/429) on every attempt."""
 
+    retry_after: int | None = None  # seconds, from a Retry-After header
+
 
 class RequestRejected(HttpError):
     """A 4xx that retrying will not fix (bad request, forbidden, not found, ...)."""
@@ -208,9 +210,11 @@ class Transport:
     def download(self, sha256: str) -> bytes:
         return self._send("GET", f"/attachments/{sha256}").content
 
-    def backoff(self, attempt: int) -> None:
-        """Wait before another attempt (full jitter); returns early when the transport closes."""
-        self._closed.wait(self.retry.delay(attempt, self.rng))
+    def backoff(self, attempt: int, at_least: float = 0.0) -> None:
+        """Wait before another attempt (full jitter, or the server's Retry-After when longer,
+        within the cap); returns early when the transport closes."""
+        delay = max(self.retry.delay(attempt, self.rng), min(at_least, self.retry.cap_s))
+        self._closed.wait(delay)
 
     # ---- plumbing --------------------------------------------------------------------------
     def _json(
@@ -277,7 +281,7 @@ class Transport:
             attempt += 1
             if attempt < attempts:
                 self.stats.retries += 1
-                self.backoff(attempt - 1)
+                self.backoff(attempt - 1, _retry_after(last))
         if isinstance(last, HttpError):
             raise last
         raise Offline(f"{method} {path}: {type(last).__name__}: {last}") from last
@@ -325,6 +329,12 @@ class _CuttableBackend(httpcore.SyncBackend):
                 sock.shutdown(socket.SHUT_RDWR)
 
 
+def _retry_after(error: Exception | None) -> float:
+    """Seconds from a Retry-After header (delta form), else 0."""
+    value = getattr(error, "retry_after", None)
+    return float(value) if value else 0.0
+
+
 def _parse_json(resp: httpx.Response) -> Any:
     try:
         return resp.json()
@@ -359,7 +369,10 @@ def _http_error(resp: httpx.Response) -> HttpError:
     if status == 422 and code == "checksum_mismatch":
         return ChecksumMismatch(status, code, message)
     if status >= 500 or status in RETRYABLE_STATUS:
-        return ServerError(status, code, message)
+        error = ServerError(status, code, message)
+        header = resp.headers.get("Retry-After", "")
+        error.retry_after = int(header) if header.isdigit() else None
+        return error
     return RequestRejected(status, code, message)
 
 

@@ -36,6 +36,7 @@ class Script:
         self.answers: dict[str, list[tuple[int, dict]]] = {}
         self.seen: list[dict] = []
         self.refuse_zstd = False
+        self.max_body: int | None = None  # decoded bytes; larger bodies get 413
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -58,6 +59,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if enc == "zstd" and self.script.refuse_zstd:
             return self._send(415, {"error": {"code": "unsupported_encoding", "message": "no"}})
         body = _decode(raw, enc)
+        if self.script.max_body is not None and len(body) > self.script.max_body:
+            return self._send(413, {"error": {"code": "too_large", "message": "too large"}})
         queue = self.script.answers.get(self.path.split("?")[0], [])
         if queue:
             status, payload = queue.pop(0)
@@ -68,6 +71,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 for m in json.loads(body)["mutations"]
             ]
             return self._send(200, {"results": results})
+        if self.path.startswith("/sync/pull"):
+            return self._send(200, {"changes": [], "next_cursor": 0, "has_more": False})
         return self._send(200, {"ok": True})
 
     do_GET = do_POST = do_PATCH = _answer
@@ -215,3 +220,51 @@ def test_cut_and_truncated_responses_are_retried(stub):
         with slow:
             assert len(slow.push(_mutations(5))) == 5
         assert proxy.faults_fired == 3
+
+
+def test_retry_after_is_honoured_within_the_cap(stub, monkeypatch):
+    script, url = stub
+    script.answers["/sync/pull"] = [(503, {"error": {"code": "busy", "message": "x"}})]
+    waits: list[float] = []
+    with _transport(url, retry=RetryPolicy(attempts=3, base_s=0.01, cap_s=5.0)) as t:
+        monkeypatch.setattr(t._closed, "wait", lambda delay: waits.append(delay))
+        original = _Handler._send
+
+        def with_header(self, status, payload):
+            if status == 503:
+                self.send_response(503)
+                data = json.dumps(payload).encode()
+                self.send_header("Retry-After", "3")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return None
+            return original(self, status, payload)
+
+        monkeypatch.setattr(_Handler, "_send", with_header)
+        t.pull(0)
+    assert waits and waits[0] >= 3.0
+
+
+def test_engine_halves_its_batches_when_the_server_says_413(stub, tmp_path):
+    from app.storage import KeySettings, create_store
+    from app.sync.engine import SyncEngine
+    from app.sync.enrolment import save_enrolment
+    from tests.sync.test_engine import _receive
+
+    script, url = stub
+    script.max_body = 20_000
+    store = create_store(tmp_path / "s", "2468", settings=KeySettings.for_tests())
+    try:
+        save_enrolment(store.settings, url, {"token": "tok-1", "wards": ["00070"]})
+        _receive(store, "00070", 60)
+        with _transport(url) as t:
+            engine = SyncEngine(store.sync, t, push_batch_bytes=512 * 1024)
+            report = engine.run_once()
+        assert report.ok and report.pushed == 120 and report.applied == 120
+        assert engine.push_batch_bytes < 20_000
+        assert store.sync.summary().pending == 0
+        assert sum(1 for s in script.seen if s["path"] == "/sync/push") > 3
+    finally:
+        store.close()

@@ -120,7 +120,7 @@ FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFra
 
 def shot(page: Page, folder: Path, name: str) -> None:
     """`<name>-<width>x<height>.png`; waits a moment for the last frame to paint."""
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(600)  # dialogs and snack bars animate in for up to ~0.3 s
     page.evaluate(FRAMES)  # two animation frames: the last change is on the canvas
     size = page.viewport_size or {"width": 0, "height": 0}
     page.screenshot(path=str(folder / f"{name}-{size['width']}x{size['height']}.png"))

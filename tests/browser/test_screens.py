@@ -73,6 +73,17 @@ def visit_all(page: Page, folder: Path) -> None:
         .first
     ).to_be_visible()
     shot(page, folder, "16-detail-overdue")
+    # A supplement request asks for the new appointment date (offered: 5 working days on).
+    page.get_by_role("button", name="Yêu cầu bổ sung").click()
+    new_date = page.get_by_role("textbox", name="Ngày hẹn trả mới (dd/mm/yyyy)", exact=True)
+    expect(new_date).to_be_visible()
+    shot(page, folder, "17-supplement-dialog")
+    type_into(page, "Ghi chú (không bắt buộc)", "Thiếu bản sao CCCD")
+    page.get_by_role("button", name="Xác nhận").click()
+    expect(
+        shows(page, re.compile(r"Thiếu bản sao CCCD · hẹn trả mới \d\d/\d\d/\d{4}"))
+    ).to_be_visible()
+    expect(shows(page, "Quá hạn")).to_have_count(0)  # the new date is ahead
 
 
 def test_every_screen_on_desktop_sizes(browser, app_url: str, screenshots: Path) -> None:

@@ -185,3 +185,52 @@ def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, 
     finally:
         officer.close()
         supervisor.close()
+
+
+def test_background_sync_until_interrupted(sync_server, tmp_path, ward):
+    """`commune sync` without --once: the scheduler runs, prints reports, ends on Ctrl-C."""
+    from server.services import identity
+
+    folder = tmp_path / "officer"
+    store = create_store(folder, PIN, settings=TEST_KEYS)
+    sync_server.add_user(f"bg-officer-{ward}", "officer", [ward])
+    code = identity.create_enrol_code(sync_server.engine, f"bg-officer-{ward}", 10)
+    save_enrolment(
+        store.settings, sync_server.url, asdict(identity.enrol(sync_server.engine, code, "bg"))
+    )
+    store.dossiers.receive(
+        ReceiveDossier(procedure_code="1.000894", ward_code=ward, applicant_name="Mai Thị Thu")
+    )
+    store.close()
+    args = ["--data-dir", str(folder), "sync", "--interval", "3600", "--probe-interval", "3600"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MAIN, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "COMMUNE_PIN": PIN, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "pushed=" in line:
+                break
+        assert any("pushed=2 " in line for line in lines), lines
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, err
+    store = open_store(folder, PIN)
+    try:
+        assert store.sync.summary().pending == 0
+    finally:
+        store.close()

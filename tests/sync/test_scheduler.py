@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from app.sync.scheduler import SyncScheduler, SyncStatus
 from app.sync.transport import Timeouts
 from tests.support.netproxy import NetProxy
@@ -125,3 +127,28 @@ def test_shutdown_is_bounded_during_a_stalled_sync(devices, sync_server, ward):
     assert last.running is False
     assert last.last_report is not None and not last.last_report.ok
     assert officer.store.sync.summary().pending > 0  # nothing was lost, it waits for next time
+
+
+def test_revoked_device_stops_the_scheduler_after_erasing(devices, sync_server, ward):
+    from app.storage import StoreDestroyed, open_store, store_exists
+    from server.services import identity
+    from tests.sync.conftest import PIN
+
+    officer = devices.enrol(devices.user("officer", [ward]))
+    identity.revoke_device(sync_server.engine, officer.server_device_id)
+    scheduler = SyncScheduler(officer.engine, interval_s=3600, probe_interval_s=3600)
+    seen = Recorder()
+    scheduler.add_listener(seen)
+    scheduler.start()
+    try:
+        final = seen.wait_for(lambda s: s.revoked)
+        assert scheduler.wait_idle(WAIT_S)
+        scheduler.sync_now()  # ignored from now on
+        assert scheduler._scheduler.get_jobs() == []
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert final.running is False and "device_revoked" in (final.last_error or "")
+    assert officer.revoked_calls == ["called"]
+    if store_exists(officer.data_dir):
+        with pytest.raises(StoreDestroyed):
+            open_store(officer.data_dir, PIN)

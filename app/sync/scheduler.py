@@ -79,7 +79,7 @@ class SyncScheduler:
     def start(self, *, sync_at_start: bool = True) -> None:
         now = datetime.now(UTC)
         self._scheduler.add_job(
-            self._run,
+            self._periodic,
             "interval",
             seconds=self.interval_s,
             id="sync",
@@ -120,6 +120,11 @@ class SyncScheduler:
             self._update(online=online)
         if online and was is not True:
             self.sync_now()  # offline -> online edge: move what waited
+
+    def _periodic(self) -> None:
+        if self._status.online is False:
+            return  # the probe syncs as soon as the link is back; no use burning retries
+        self._run()
 
     def _run(self) -> None:
         if self._status.revoked or not self._run_lock.acquire(blocking=False):

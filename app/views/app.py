@@ -66,6 +66,7 @@ class CommuneApp:
         self.body: ft.Control | None = None
         self.body_route = ""
         self.narrow: bool | None = None
+        self.closed = False
         self.file_picker = ft.FilePicker()
         self.sync_line = shell.SyncLine(self)
 
@@ -138,6 +139,9 @@ class CommuneApp:
         await self.go("/dossiers", force=True)
 
     async def lock(self, auto: bool = False) -> None:
+        for _ in range(5):  # no dialog may stay open over the lock screen
+            if self.page.pop_dialog() is None:
+                break
         store, self.store = self.store, None
         sync, self.sync = self.sync, None
         self.body = None
@@ -148,14 +152,20 @@ class CommuneApp:
         await self.show_lock(t("lock.auto") if auto else "")
 
     async def _idle_watch(self) -> None:
-        while True:
+        while not self.closed:
             await asyncio.sleep(IDLE_CHECK_S)
             if self.store is not None and self.idle.expired():
                 await self.lock(auto=True)
 
     async def _on_close(self, e: Any) -> None:
-        if self.store is not None:
-            await self.lock()
+        """The session ended (window closed, browser gone): close the store, no UI to update."""
+        store, self.store = self.store, None
+        sync, self.sync = self.sync, None
+        if sync:
+            await self.io(sync.shutdown)
+        if store is not None:
+            await self.io(store.close)
+        self.closed = True
         self.worker.shutdown(wait=False)
 
     # ---- routing ---------------------------------------------------------------------------

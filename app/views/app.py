@@ -212,7 +212,23 @@ class CommuneApp:
     def _on_sync_status(self, status: Any) -> None:
         """Called on the scheduler's thread: hop to the UI loop."""
         self.sync_status = status
-        self.page.run_task(self.refresh_sync)
+        if getattr(status, "revoked", False):
+            self.page.run_task(self._revoked)
+        else:
+            self.page.run_task(self.refresh_sync)
+
+    async def _revoked(self) -> None:
+        """The server revoked this device and the sync room erased the store: back to first run."""
+        store, self.store = self.store, None
+        sync, self.sync = self.sync, None
+        if sync:
+            await self.io(sync.shutdown)
+        if store is not None:
+            try:
+                await self.io(store.close)
+            except Exception:  # already erased under us; nothing left to close cleanly
+                log.info("store closed after erase", exc_info=True)
+        await self.show_lock(t("unlock.destroyed"))
 
     async def refresh_sync(self, update: bool = True) -> None:
         if self.store is None:

@@ -49,7 +49,7 @@ def _pin_field(label: str, **kwargs: Any) -> ft.TextField:
 
 def build(app: CommuneApp, *, first_run: bool, message: str = "") -> ft.Control:
     if first_run:
-        return FirstRun(app).control()
+        return FirstRun(app, message).control()
     return Unlock(app, message).control()
 
 
@@ -117,7 +117,7 @@ class Unlock:
 
 
 class FirstRun:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: CommuneApp, message: str = "") -> None:
         self.app = app
         h = app.handler
         self.mode = ft.RadioGroup(
@@ -146,7 +146,7 @@ class FirstRun:
         self.officer = ft.TextField(label=t("first.officer"))
         self.pin = _pin_field(t("pin.label"))
         self.confirm = _pin_field(t("pin.confirm"), on_submit=h(self.submit))
-        self.message = ft.Text("", color=ft.Colors.ERROR)
+        self.message = ft.Text(message, color=ft.Colors.ERROR)
         self.progress = ft.ProgressRing(width=20, height=20, visible=False)
         self.button = ft.Button(t("first.create"), icon=ft.Icons.CHECK, on_click=h(self.submit))
 

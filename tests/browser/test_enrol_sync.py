@@ -1,5 +1,6 @@
 """First run with a server: enrol with a one-time code on screen, receive a dossier offline-first,
-press "Đồng bộ ngay" and find it on the real central API (a subprocess on 127.0.0.1)."""
+press "Đồng bộ ngay" and find it on the real central API (a subprocess on 127.0.0.1); then the
+device is revoked and the app erases its store."""
 
 from __future__ import annotations
 
@@ -50,6 +51,14 @@ def test_enrol_receive_and_sync_now(page, sqlite_api_server) -> None:  # noqa: F
     expect(shows(page, re.compile(r"Chờ gửi"))).to_have_count(0, timeout=30_000)
     expect(shows(page, re.compile(r"Đồng bộ lúc \d\d:\d\d"))).to_be_visible()
     assert dossiers_on_server(server) == 1
+
+    # A lost tablet: the admin revokes it; the next sync erases the store and the app goes back
+    # to the first-run screen saying why.
+    [(device, _owner)] = identity.list_devices(server.engine)
+    identity.revoke_device(server.engine, device.id)
+    page.get_by_role("button", name="Đồng bộ ngay").click()
+    expect(shows(page, re.compile("Kho dữ liệu đã bị xoá"))).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Tạo kho dữ liệu")).to_be_visible()
 
 
 def dossiers_on_server(server) -> int:

@@ -65,10 +65,12 @@ def requests(n: int, *, today: dt.date, seed: int = 7, days_back: int = 20):
         )
 
 
-def seed(store, n: int, *, today: dt.date, moves: int = 0, seed: int = 7) -> None:
+def seed(
+    store, n: int, *, today: dt.date, moves: int = 0, seed: int = 7, days_back: int = 20
+) -> None:
     """`n` dossiers in one transaction; the first `moves` of the list moved on (in process,
     some completed) so the screens show a mix of statuses."""
-    store.dossiers.receive_many(requests(n, today=today, seed=seed))
+    store.dossiers.receive_many(requests(n, today=today, seed=seed, days_back=days_back))
     if not moves:
         return
     from app.views.dossier_models import query_class

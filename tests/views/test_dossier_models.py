@@ -10,6 +10,7 @@ from app.views.dossier_models import (
     ReceiveForm,
     actions_for,
     dashboard_tiles,
+    query_class,
 )
 from tests.views.conftest import TODAY
 from tests.views.seed import WARD, seed
@@ -148,3 +149,24 @@ def test_dashboard_tiles(store) -> None:
     ]
     assert tiles["overdue"].alert == (int(tiles["overdue"].value) > 0)
     assert tiles["on_time_rate"].value.endswith("%")
+
+
+def test_due_this_week_and_procedure_filters(store) -> None:
+    from app.views.dossier_models import ListFilters
+
+    assert ListFilters(due_this_week=True).query_args(TODAY)["due_within_days"] == 5  # Tue->Sun
+    seed(store, 30, today=TODAY, days_back=3)
+    lister = DossierListPresenter(store.dossiers, lambda: TODAY)
+    lister.filters.due_this_week = True
+    due = lister.load()
+    assert 0 < due.total < 30
+    sunday = TODAY + dt.timedelta(days=5)
+    for row in due.rows:
+        day = dt.datetime.strptime(row.appointment, "%d/%m/%Y").date()
+        assert TODAY <= day <= sunday and not row.overdue
+    lister.filters.due_this_week = False
+    code = store.dossiers.list(query_class()(), offset=0, limit=1).items[0].procedure_code
+    lister.filters.procedure_code = code
+    same = lister.load()
+    assert same.total >= 1
+    assert {store.dossiers.get(r.id).procedure_code for r in same.rows} == {code}

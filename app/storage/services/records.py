@@ -105,9 +105,8 @@ class RecordStore:
     ) -> None:
         self.sealer = sealer
         self.index = index
-        # BlindIndex.terms(text) is the union of terms(token) over tokens(text); names come from
-        # a small vocabulary, so caching per token saves most HMACs on bulk intake. Memory only,
-        # dropped with the store.
+        # Name terms are computed per folded token; names come from a small vocabulary, so a
+        # per-token cache saves most HMACs on bulk intake. Memory only, dropped with the store.
         self._token_terms = lru_cache(maxsize=20_000)(self._compute_token_terms)
         self.clock = clock
         self.device_id = device_id

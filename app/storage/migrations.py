@@ -98,7 +98,12 @@ def m002_query_indexes_and_blobs(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_core, m002_query_indexes_and_blobs]
+def m003_outbox_snapshots(conn: Connection) -> None:
+    # Values a pending mutation announced, sealed, once a later write is about to overwrite them.
+    conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN sealed BLOB")
+
+
+MIGRATIONS: list[Migration] = [m001_core, m002_query_indexes_and_blobs, m003_outbox_snapshots]
 
 
 def current_version(conn: Connection) -> int:

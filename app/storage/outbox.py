@@ -1,25 +1,27 @@
 """The transactional outbox: which record fields still have to reach the server.
 
 A row is written by the same transaction as the change it announces, so nothing is ever saved
-but not queued. It names the record and the fields the change set, not their values: the
-values (personal data among them) stay in the record's sealed envelope, and `pending()` reads
-each named field's current value and clock stamp from the record when it builds the wire
-`Mutation`. If a field changed again before a push, an older row sends the newer value with
-its newer stamp; the server merges by stamp, so the outcome is the same, and no personal
-value is ever written twice to disk.
+but not queued. A fresh row names the record and the fields the change set, not their values:
+while those fields are unchanged, the record's sealed envelope holds exactly the values (and
+clock stamps) the change wrote, so intake does not write personal values twice. The moment a
+later write or a pulled change is about to overwrite a field that a pending row names, the row
+is frozen: the values it announced are copied, sealed, into its `sealed` column (same
+transaction). So every mutation carries the values as of its own write, and the server sees a
+dossier's status moves in order (2, then 4), never a creation with a later status.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from app.domain.mutations import FieldValue, Mutation
-from app.storage.tables import new_id
+from app.storage.crypto import Sealer
+from app.storage.tables import OUTBOX, new_id
 
 _NAME = re.compile(r"^[a-z0-9_.-]+$")  # field names, joined with "," in the `fields` column
 
@@ -38,8 +40,29 @@ class LocalChange:
 
 
 class Outbox:
-    def __init__(self, device_id: str) -> None:
+    def __init__(self, device_id: str, sealer: Sealer) -> None:
         self.device_id = device_id
+        self.sealer = sealer
+
+    def freeze_before_overwrite(self, conn: Connection, record: Any, names: Iterable[str]) -> None:
+        """Snapshot pending rows of `record` that name any of `names` (call BEFORE the record's
+        new values are saved, with the record as it still is)."""
+        touched = set(names)
+        rows = conn.exec_driver_sql(
+            "SELECT id, mutation_id, fields FROM outbox WHERE entity_id = ? AND sealed IS NULL",
+            (record.entity_id,),
+        ).all()
+        for row_id, mutation_id, fields in rows:
+            listed = fields.split(",")
+            if touched.isdisjoint(listed):
+                continue
+            snapshot = {
+                n: [record.fields[n].value, record.fields[n].hlc]
+                for n in listed
+                if n in record.fields
+            }
+            sealed = self.sealer.seal_json(snapshot, table=OUTBOX, row_id=mutation_id, version=0)
+            conn.exec_driver_sql("UPDATE outbox SET sealed = ? WHERE id = ?", (sealed, row_id))
 
     def enqueue_many(self, conn: Connection, changes: list[LocalChange]) -> list[str]:
         bad = [n for c in changes for n in c.fields if not _NAME.match(n)]
@@ -66,13 +89,17 @@ class Outbox:
         out: list[Mutation] = []
         total = 0
         cache: dict[str, Any] = {}
-        for mutation_id, entity, entity_id, base_version, names in self._rows(conn):
+        for mutation_id, entity, entity_id, base_version, names, sealed in self._rows(conn):
             record = cache.get(entity_id) or cache.setdefault(entity_id, load(conn, entity_id))
-            fields = {
-                n: FieldValue(value=record.fields[n].value, hlc=record.fields[n].hlc)
-                for n in names.split(",")
-                if n in record.fields
-            }
+            if sealed is not None:
+                frozen = self.sealer.open_json(sealed, table=OUTBOX, row_id=mutation_id, version=0)
+                fields = {n: FieldValue(value=v, hlc=h) for n, (v, h) in frozen.items()}
+            else:
+                fields = {
+                    n: FieldValue(value=record.fields[n].value, hlc=record.fields[n].hlc)
+                    for n in names.split(",")
+                    if n in record.fields
+                }
             mutation = Mutation(
                 mutation_id=mutation_id,
                 device_id=self.device_id,
@@ -95,7 +122,8 @@ class Outbox:
         last = 0
         while True:
             rows = conn.exec_driver_sql(
-                "SELECT id, mutation_id, entity, entity_id, base_version, fields FROM outbox "
+                "SELECT id, mutation_id, entity, entity_id, base_version, fields, sealed "
+                "FROM outbox "
                 "WHERE id > ? ORDER BY id LIMIT ?",
                 (last, page),
             ).all()

@@ -123,6 +123,8 @@ class SyncStore:
                     rowid=local.rowid if local else 0,
                 )
                 merged.sync_state = self._settled_state(conn, change.entity_id)
+                if local is not None and outcome.changed:
+                    records.outbox.freeze_before_overwrite(conn, local, outcome.changed)
                 records.save(conn, merged, local)
                 if change.entity == E.CONFLICT:
                     touched_targets.add(str(merged.value("entity_id")))

@@ -29,10 +29,10 @@ def test_each_write_queues_its_mutation(store, procedure):
     assert pending[0].fields["applicant_name"].value == "Nguyễn Thị Hương"
     assert len(pending[0].fields) > 10  # the new record: every field
     assert set(pending[2].fields) == {"status"} and pending[2].fields["status"].value == 4
-    # Values are read from the record at push time: a field changed again since an older
-    # mutation goes out with its latest value and stamp (the server merges by stamp).
-    assert pending[0].fields["status"] == pending[2].fields["status"]
-    assert pending[0].fields["applicant_name"].hlc < pending[2].fields["status"].hlc
+    # Each mutation carries the values of its own write, even after a later write changed them:
+    # the server must see the dossier created as received (2), then moved to 4.
+    assert pending[0].fields["status"].value == 2
+    assert pending[0].fields["status"].hlc < pending[2].fields["status"].hlc
     assert all(m.device_id == store.device_id for m in pending)
     assert len(store.sync.pending_mutations(1)) == 1  # size budget, at least one
 

@@ -96,7 +96,10 @@ def test_the_outbox_holds_no_values_and_refuses_a_tampered_record(store, data_di
     with _raw(data_dir) as raw:
         columns = [r[1] for r in raw.execute("PRAGMA table_info(outbox)")]
         assert columns == ["id", "mutation_id", "entity", "entity_id", "base_version", "hlc",
-                           "fields"]
+                           "fields", "sealed"]
+        assert raw.execute("SELECT count(*) FROM outbox WHERE sealed IS NOT NULL").fetchone() == (
+            0,
+        )  # nothing overwritten yet: rows name fields, the values live in the sealed record
         (blob,) = raw.execute(
             "SELECT sealed FROM records WHERE entity_id = ?", (dossier.id,)
         ).fetchone()

@@ -147,3 +147,15 @@ def test_last_synced_is_kept(store):
     at = dt.datetime(2025, 11, 21, 3, 0, tzinfo=dt.UTC)
     store.sync.set_last_synced(at)
     assert store.sync.summary().last_synced_at == at
+
+
+def test_a_pull_overwriting_a_pending_field_keeps_the_pushed_value(store, procedure):
+    dossier = receive(store, procedure)
+    created = store.sync.pending_mutations(10_000_000)[0]
+    remote = Clock("dev-b")
+    remote.observe(created.fields["notes"].hlc)
+    newer = FieldValue(value="Ghi chú của máy khác", hlc=remote.now())
+    store.sync.apply_pull_page([_server_state(created, 1, notes=newer)], next_cursor=1)
+    assert store.dossiers.get(dossier.id).notes == "Ghi chú của máy khác"
+    again = store.sync.pending_mutations(10_000_000)[0]
+    assert again.fields["notes"] == created.fields["notes"]  # what this device wrote

@@ -93,7 +93,7 @@ class LocalStore:
         if is_stamp(clock_mark):
             clock.observe(clock_mark)  # never stamp earlier than the last local write
         self.records = RecordStore(
-            sealer, BlindIndex(keys.index), clock, self.device_id, Outbox(self.device_id)
+            sealer, BlindIndex(keys.index), clock, self.device_id, Outbox(self.device_id, sealer)
         )
         files = SealedFileStore(self.data_dir / FILES_DIR, keys.files)
         self.settings = SettingsStore(self.db, sealer)

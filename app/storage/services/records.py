@@ -192,6 +192,8 @@ class RecordStore:
                 base.local_rev if base else 0,
                 rowid=base.rowid if base else 0,
             )
+            if base is not None:
+                self.outbox.freeze_before_overwrite(conn, base, changes)
             for name, value in changes.items():
                 record.fields[name] = Stamped(value, stamp)
             saved.append((record, base))

@@ -8,8 +8,10 @@ numbers become visible in order and a pull cursor never skips a change committed
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -66,10 +68,27 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def writer_turn(engine: Engine):
+    """On SQLite, threads of this process take turns to write.
+
+    SQLite allows one writer anyway; a waiting writer in SQLite's busy handler sleeps in steps
+    of up to 100 ms while the lock may already be free, so queueing on a Python lock hands the
+    turn over at once. Other processes on the same file still meet busy_timeout.
+    """
+    if not is_sqlite(engine):
+        return nullcontext()
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(engine, threading.RLock())
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """One write transaction: committed on success, rolled back on any exception."""
-    with Session(engine, expire_on_commit=False) as session:
+    with writer_turn(engine), Session(engine, expire_on_commit=False) as session:
         session.connection(execution_options={_IMMEDIATE: True})
         try:
             yield session

@@ -22,7 +22,7 @@ from app.domain.hlc import Clock
 from app.domain.merge import Stamped, merge_fields
 from app.domain.mutations import Change, FieldValue, Mutation, PullResponse, PushResult
 from app.domain.status import INITIAL, can_transition
-from server.core.db import read_session, take_log_lock, write_session
+from server.core.db import read_session, take_log_lock, write_session, writer_turn
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
 
@@ -396,7 +396,7 @@ def _change(log: ChangeLog, record: Record) -> Change:
 
 def _note_cursor(engine: Engine, device_id: str, cursor: int) -> None:
     """Remember how far the device has confirmed (the cursor it asks from), for the lag metric."""
-    with engine.begin() as conn:
+    with writer_turn(engine), engine.begin() as conn:
         conn.execute(
             update(Device)
             .where(Device.id == device_id, Device.last_pull_cursor < cursor)

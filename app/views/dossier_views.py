@@ -82,8 +82,11 @@ class ListScreen:
             ],
             value="",
             on_select=h(self._filters_changed),
-            width=230,
+            width=260,
             dense=True,
+            enable_filter=True,
+            editable=True,  # typed filtering, and a labelled text box for screen readers
+            menu_height=360,
         )
         self.procedure = ft.Dropdown(
             label=t("filter.procedure"),

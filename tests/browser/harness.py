@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COMMUNE_CHROMIUM", "/usr/bin/chromium")
@@ -146,8 +147,12 @@ def type_into(page: Page, label: str, text: str, attempts: int = 10) -> None:
     """Flutter reads keystrokes, not a DOM value: focus the field (a click is sometimes taken
     before Flutter listens, so check the focus and click again), select all, type."""
     target = field(page, label)
+    target.wait_for(state="visible")
     for _ in range(attempts):
-        target.click()
+        try:
+            target.click(timeout=3_000)  # a click during a repaint can hang: try again
+        except PlaywrightTimeout:
+            continue
         page.wait_for_timeout(250)  # a repaint right after a navigation can take the focus back
         focused = page.evaluate("document.activeElement?.getAttribute('aria-label') || ''")
         if focused == label:

@@ -106,6 +106,17 @@ def test_tablet_layout_conflict_choice_and_english(browser, app_url: str, screen
     try:
         unlock(page)
         shot(page, screenshots, "20-tablet-dossiers")
+        # The status filter (a menu): only dossiers in process remain.
+        page.get_by_role("textbox", name="Trạng thái", exact=True).click()
+        option = page.get_by_role("menuitem", name="Đang xử lý", exact=True)
+        option.or_(page.get_by_role("button", name="Đang xử lý", exact=True)).first.click()
+        expect(shows(page, "Hiển thị 40/40 hồ sơ")).to_have_count(0)
+        expect(
+            page.get_by_role("button", name=re.compile(r"Hẹn trả: .*Đang xử lý")).first
+        ).to_be_visible()
+        expect(
+            page.get_by_role("button", name=re.compile(r"Hẹn trả: .*Đã tiếp nhận"))
+        ).to_have_count(0)
         page.get_by_role("button", name=re.compile(r"Hẹn trả: ")).first.click()
         expect(shows(page, "Quá trình xử lý")).to_be_visible()
         shot(page, screenshots, "21-tablet-detail")

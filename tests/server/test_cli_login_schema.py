@@ -8,6 +8,8 @@ import io
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app.cli import main
 from server import migrate
@@ -63,7 +65,7 @@ def test_admin_cli_enrols_lists_and_revokes(sqlite_api_server, capsys, monkeypat
         capsys, api, "admin", "create-user", new_name("x"), "--role", "officer", "--wards", "*"
     )
     assert status == 2 and "invalid_ward" in err
-    assert _cli(capsys, api, "api", "migrate")[1].strip() == "schema at revision 0001"
+    assert _cli(capsys, api, "api", "migrate")[1].strip() == "schema at revision 0002"
 
 
 def test_login_and_its_rate_limit(sqlite_api_server, capsys, monkeypatch):
@@ -110,8 +112,54 @@ def test_migrations_build_exactly_the_models(db, tmp_path, request):
     try:
         migrate.upgrade(engine)
         migrate.upgrade(engine)  # idempotent
-        assert migrate.current_revision(engine) == "0001"
+        assert migrate.current_revision(engine) == "0002"
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (at, username, action, detail) "
+                    "VALUES (CURRENT_TIMESTAMP, 'x', 'test', '{}')"
+                )
+            )
+        for statement in ("UPDATE audit_log SET username = 'y'", "DELETE FROM audit_log"):
+            with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+                conn.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def test_errors_are_json_and_metrics_show_sync_lag(sqlite_api_server):
+    api = sqlite_api_server
+    officer = api.enrol(new_name("officer"), "officer", [new_ward()])
+    with api.client(officer.token) as client:
+        cases = {
+            "not_found": client.get("/no/such/path"),
+            "method_not_allowed": client.delete("/sync/pull"),
+            "validation_error": client.get("/sync/pull", params={"cursor": -1}),
+            "bad_encoding": client.post(
+                "/sync/push", content=b"not gzip", headers={"Content-Encoding": "gzip"}
+            ),
+            "unsupported_encoding": client.post(
+                "/sync/push", content=b"{}", headers={"Content-Encoding": "br"}
+            ),
+        }
+        malformed = client.post(
+            "/sync/push", content=b'{"mutations": [', headers={"Content-Type": "application/json"}
+        )
+        metrics = client.get("/metrics").text
+    for code, response in cases.items():
+        assert 400 <= response.status_code < 500
+        assert response.json()["error"]["code"] == code, response.text
+    assert malformed.status_code == 422
+    assert malformed.json()["error"]["code"] == "validation_error"
+    values = dict(line.split() for line in metrics.splitlines() if not line.startswith("#"))
+    assert int(values["commune_request_errors_4xx_total"]) >= 6
+    assert int(values["commune_devices_active"]) >= 1
+    assert int(values["commune_sync_lag_changes_max"]) >= 0
+    assert set(values) >= {
+        "commune_requests_total",
+        "commune_sync_devices_behind",
+        "commune_change_log_head",
+        "commune_request_errors_5xx_total",
+    }

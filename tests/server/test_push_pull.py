@@ -8,6 +8,7 @@ import json
 import threading
 
 import zstandard
+from sqlalchemy import text
 
 from tests.server.helpers import Device, new_audit, new_dossier, new_ward, pull_all, push
 
@@ -86,6 +87,25 @@ def test_fields_merge_and_same_field_race_becomes_conflict(api_server):
     assert conflict["fields"]["field"]["value"] == "notes"
     assert conflict["fields"]["state"]["value"] == "open"
     assert [v["value"] for v in conflict["fields"]["values"]["value"]] == ["B", "A"]
+
+    # The append-only audit log says who, from which device, and what changed.
+    with api_server.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT username, device_id, action, version, detail FROM audit_log "
+                "WHERE entity_id = :id ORDER BY id"
+            ),
+            {"id": dossier_id},
+        ).all()
+    assert [(r.action, r.version) for r in rows] == [
+        ("change", 1),
+        ("change", 2),
+        ("change", 3),
+        ("change", 4),
+    ]
+    assert {(r.username, r.device_id) for r in rows} == {(officer.user, officer.device_id)}
+    details = [r.detail if isinstance(r.detail, dict) else json.loads(r.detail) for r in rows]
+    assert [d["changed"] for d in details[1:]] == [["notes"], ["fee"], ["notes"]]
 
 
 def test_rejected_mutations_change_nothing(api_server):

@@ -168,7 +168,13 @@ class SyncEngine:
         self.last_uploads = []
         for sha256 in self.store.pending_uploads():
             data = self.store.read_attachment(sha256)
-            outcome = attachments.upload(self.transport, sha256, data, self.chunk_bytes)
+            try:
+                outcome = attachments.upload(self.transport, sha256, data, self.chunk_bytes)
+            except RequestRejected as exc:  # this file only; the others still go
+                if isinstance(exc, DeviceRevoked):
+                    raise
+                report.errors.append(f"attachment {sha256[:12]}: {exc}")
+                continue
             self.store.mark_uploaded(sha256)
             self.last_uploads.append(outcome)
             report.uploads += 1

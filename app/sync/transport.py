@@ -125,7 +125,7 @@ class Transport:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     encoding: str = "zstd"  # "zstd" | "gzip" | "identity"
-    zstd_level: int = 19
+    zstd_level: int = 15  # 19 costs ~40x the CPU for ~4% fewer bytes on sync JSON
     rng: random.Random = field(default_factory=random.Random)
     http_transport: httpx.BaseTransport | None = None
     stats: TransferStats = field(default_factory=TransferStats)

@@ -22,7 +22,13 @@ from app.domain import reference
 from app.storage import KeySettings, LocalStore, create_store
 from app.sync.engine import SyncEngine, SyncReport
 from app.sync.transport import RetryPolicy, Timeouts, Transport
-from tests.support.server_proc import ApiServer, sqlite_url, start_api_server
+from tests.support.postgres import postgres_server  # noqa: F401  (fixture)
+from tests.support.server_proc import (  # noqa: F401  (fixture)
+    ApiServer,
+    postgres_api_server,
+    sqlite_url,
+    start_api_server,
+)
 
 PIN = "2468"
 TEST_KEYS = KeySettings.for_tests(base_delay_s=0.0)

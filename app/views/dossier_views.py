@@ -194,7 +194,7 @@ class ListScreen:
 
     async def _debounced(self) -> None:
         await asyncio.sleep(SEARCH_DEBOUNCE_S)
-        await self._reload(None)
+        await self.app.handler(self._reload)(None)  # errors shown, not lost in a bare task
 
     async def _filters_changed(self, e: Any) -> None:
         f = self.presenter.filters

@@ -89,7 +89,7 @@ class LockPresenter:
         return UnlockResult(store=self.gateway.create(pin))
 
     def unlock(self, pin: str) -> UnlockResult:
-        from app.storage.errors import LockedOut, StoreDestroyed, WrongPin
+        from app.storage.errors import LockedOut, StorageError, StoreDestroyed, WrongPin
 
         if not pin:
             return UnlockResult(message=t("unlock.empty"))
@@ -106,6 +106,8 @@ class LockPresenter:
             return UnlockResult(message=t("unlock.locked_out", s=secs), wait_seconds=secs)
         except StoreDestroyed:
             return UnlockResult(message=t("unlock.destroyed"), destroyed=True)
+        except StorageError as exc:  # tampered or missing files: say so, keep the screen usable
+            return UnlockResult(message=str(exc))
 
 
 def _ceil(value: float) -> int:

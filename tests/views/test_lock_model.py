@@ -78,3 +78,9 @@ def test_idle_timer_locks_after_the_chosen_minutes_only() -> None:
     never = IdleTimer(0, clock=lambda: now[0])
     now[0] += 10**6
     assert not never.expired() and never.seconds_left() is None
+
+
+def test_a_missing_store_is_reported_not_raised(tmp_path: Path) -> None:
+    lock = LockPresenter(Gateway(tmp_path / "nothing-here", KeySettings.for_tests()))
+    result = lock.unlock(PIN)
+    assert not result.ok and result.message

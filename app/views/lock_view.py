@@ -206,9 +206,13 @@ class FirstRun:
             self.app.page.update()
             return
         self._busy(True, t("first.creating"))
-        result = await self.app.io(
-            self.app.lock_presenter.create, self.pin.value or "", self.confirm.value or ""
-        )
+        try:
+            result = await self.app.io(
+                self.app.lock_presenter.create, self.pin.value or "", self.confirm.value or ""
+            )
+        except Exception as exc:  # e.g. the data folder is not writable: keep the form usable
+            self._busy(False, t("common.error", message=exc))
+            return
         if not result.ok:
             self._busy(False, result.message)
             return

@@ -100,6 +100,10 @@ class SyncScheduler:
         else:
             threading.Thread(target=self._run, daemon=True, name="sync-now").start()
 
+    def job_ids(self) -> list[str]:
+        """The scheduled jobs ("sync", "probe"); empty once stopped for a revoked device."""
+        return [job.id for job in self._scheduler.get_jobs()]
+
     def wait_idle(self, timeout: float) -> bool:
         """True when no run is going on (within `timeout` seconds)."""
         return self._idle.wait(timeout)

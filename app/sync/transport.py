@@ -156,6 +156,11 @@ class Transport:
             raise NotConfigured("this device is not enrolled: run `commune enrol` first")
         return cls(url, token, **kw)
 
+    def retarget(self, base_url: str) -> None:
+        """Talk to another address from now on (a new server address, or a relay)."""
+        self.base_url = base_url
+        self._client.base_url = base_url.rstrip("/")
+
     def close(self) -> None:
         """Stop retry waits at once, cut requests in flight (from any thread), close the pool."""
         self._closed.set()

@@ -148,7 +148,7 @@ def test_attachment_upload_resumes_from_the_server_offset(devices, sync_server, 
     assert auditor.store.sync.pending_uploads() == [meta.sha256, first.sha256]
     auditor.engine.chunk_bytes = 128 * 1024
     with NetProxy(sync_server.port) as proxy:
-        auditor.transport._client.base_url = proxy.url  # the same client, through the proxy
+        auditor.transport.retarget(proxy.url)  # the same client, through the proxy
         proxy.reset_after(300_000, direction=UP, times=1)  # cut mid-way through the photo
         report = auditor.sync()
     assert report.ok and report.uploads == 2
@@ -174,7 +174,7 @@ def test_upload_cut_across_runs_resumes_in_the_next_run(devices, sync_server, wa
     meta = auditor.store.attachments.add("audit", audit.id, ward, photo, mime="image/jpeg")
     auditor.engine.chunk_bytes = 100_000
     with NetProxy(sync_server.port) as proxy:
-        auditor.transport._client.base_url = proxy.url
+        auditor.transport.retarget(proxy.url)
         proxy.reset_after(250_000, direction=UP, then_offline=True)  # the link dies, stays down
         first = auditor.sync()
         assert not first.ok and first.offline
@@ -197,7 +197,7 @@ def test_sync_converges_through_a_faulty_slow_link(devices, sync_server, ward):
     ids: list[str] = []
     with NetProxy(sync_server.port) as proxy:
         for d in (officer, supervisor):
-            d.transport._client.base_url = proxy.url
+            d.transport.retarget(proxy.url)
         proxy.set_link(up_bps=4_000_000, down_bps=4_000_000, delay_ms=10)
         faults = [
             lambda: proxy.reset_after(700, times=2),  # responses cut mid-way

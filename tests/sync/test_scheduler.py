@@ -41,7 +41,7 @@ class Recorder:
 
 
 def _through_proxy(device, proxy: NetProxy) -> None:
-    device.transport._client.base_url = proxy.url
+    device.transport.retarget(proxy.url)
 
 
 def test_link_coming_back_triggers_a_sync(devices, sync_server, ward):
@@ -144,7 +144,7 @@ def test_revoked_device_stops_the_scheduler_after_erasing(devices, sync_server, 
         final = seen.wait_for(lambda s: s.revoked)
         assert scheduler.wait_idle(WAIT_S)
         scheduler.sync_now()  # ignored from now on
-        assert scheduler._scheduler.get_jobs() == []
+        assert scheduler.job_ids() == []
     finally:
         scheduler.shutdown(timeout=5)
     assert final.running is False and "device_revoked" in (final.last_error or "")

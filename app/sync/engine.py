@@ -31,7 +31,10 @@ PUSH_BATCH_BYTES = 512 * 1024  # JSON bytes per push before compression
 TRANSIENT_REJECTIONS = frozenset({"busy_retry"})
 MAX_BUSY_ROUNDS = 3
 MIN_BATCH_BYTES = 8 * 1024
-PULL_PAGE = 500
+# The server takes at most 2,000 mutations per push (app.domain.mutations.PushRequest): small
+# rows (a status move is ~300 bytes) could pass that within the byte budget.
+MAX_BATCH_ROWS = 1000
+PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 
 
@@ -115,7 +118,7 @@ class SyncEngine:
         seen_first: str | None = None
         busy_rounds = 0
         for _ in range(MAX_ROUNDS):
-            batch = self.store.pending_mutations(self.push_batch_bytes)
+            batch = self.store.pending_mutations(self.push_batch_bytes)[:MAX_BATCH_ROWS]
             if not batch:
                 return
             if batch[0].mutation_id == seen_first:

@@ -220,3 +220,22 @@ def test_sync_converges_through_a_faulty_slow_link(devices, sync_server, ward):
     for i in ids:
         mine = officer.store.dossiers.get(i)
         assert supervisor.store.dossiers.get(i).applicant_name == mine.applicant_name
+
+
+def test_a_push_never_exceeds_the_servers_mutation_count(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    day0 = dt.datetime(2025, 10, 1, 2, 0, tzinfo=dt.UTC)
+    requests = [  # at most 200 dossier codes per device and day: spread over days
+        ReceiveDossier(
+            procedure_code=PROCEDURE,
+            ward_code=ward,
+            applicant_name=f"Lý Văn {i}",
+            received_at=day0 + dt.timedelta(days=i // 150),
+        )
+        for i in range(1010)
+    ]
+    officer.store.dossiers.receive_many(requests)  # 2,020 outbox rows, the server takes 2,000
+    officer.engine.push_batch_bytes = 64 * 1024 * 1024  # bytes would allow them all at once
+    report = officer.sync()
+    assert report.ok and report.pushed == 2020 and report.rejected == 0
+    assert officer.transport.stats.requests >= 3  # two pushes and a pull at least

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from app.domain import audit as A
@@ -111,6 +111,10 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
         except Rejected as rejected:
             return PushResult(
                 mutation_id=mutation.mutation_id, status="rejected", reason=rejected.reason
+            )
+        except DataError:  # a value the database refuses: this mutation's input, rolled back
+            return PushResult(
+                mutation_id=mutation.mutation_id, status="rejected", reason="invalid_data"
             )
         except (IntegrityError, OperationalError):
             # A twin of this mutation, or a creator of the same record, committed first (or

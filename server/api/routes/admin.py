@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from server.api.deps import Admin, Ctx
+from server.api.params import IdPath
 from server.schemas import (
     DeviceList,
     DeviceOut,
@@ -44,9 +43,7 @@ def devices(caller: Admin, ctx: Ctx) -> DeviceList:
 
 
 @router.post("/devices/{device_id}/revoke", response_model=DeviceOut)
-def revoke(
-    device_id: Annotated[str, Path(min_length=1, max_length=40)], caller: Admin, ctx: Ctx
-) -> DeviceOut:
+def revoke(device_id: IdPath, caller: Admin, ctx: Ctx) -> DeviceOut:
     device = identity.revoke_device(ctx.engine, device_id, actor=caller.username)
     return device_out(device, "")
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import Ctx, CurrentCaller
+from server.api.params import ShaPath
 from server.errors import ApiError
 from server.schemas import UploadProgress, UploadStart, UploadState
 from server.services import attachments
 
 router = APIRouter(prefix="/attachments", tags=["attachments"])
-ShaPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 # tus clients send application/offset+octet-stream; any content type is accepted.
 CHUNK_BODY = {
     "requestBody": {

@@ -34,7 +34,7 @@ def start(body: UploadStart, caller: CurrentCaller, ctx: Ctx) -> UploadProgress:
 
 @router.get("/{sha256}/offset", response_model=UploadState)
 def offset(sha256: ShaPath, caller: CurrentCaller, ctx: Ctx) -> UploadState:
-    got, size, complete = attachments.state(ctx.engine, ctx.blobs, sha256)
+    got, size, complete = attachments.state(ctx.engine, ctx.blobs, caller, sha256)
     return UploadState(offset=got, size=size, complete=complete)
 
 
@@ -48,7 +48,7 @@ async def append(
 ) -> UploadProgress:
     chunk = await _read_chunk(request, ctx.settings.max_chunk_bytes)
     got, complete = await run_in_threadpool(
-        attachments.append, ctx.engine, ctx.blobs, sha256, upload_offset, chunk
+        attachments.append, ctx.engine, ctx.blobs, caller, sha256, upload_offset, chunk
     )
     return UploadProgress(offset=got, complete=complete)
 

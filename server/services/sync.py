@@ -262,6 +262,7 @@ def _merge_and_store(
             "mutation_id": mutation.mutation_id,
             "fields": sorted(touched),
             "changed": sorted(outcome.changed),
+            "values": _readable_values(record.entity, {k: outcome.fields[k] for k in touched}),
         }
         _log_change(session, caller, record, "change", detail)
     for race in outcome.races:
@@ -312,16 +313,20 @@ def _record_conflict(
         {k: {"value": v, "hlc": stamp, "changed_version": 1} for k, v in fields.items()},
     )
     _save(session, conflict)
-    _log_change(
-        session,
-        caller,
-        conflict,
-        "conflict",
-        {
-            "of": f"{record.entity}/{record.entity_id}",
-            "field": race.field,
-        },
-    )
+    detail = {"of": f"{record.entity}/{record.entity_id}", "field": race.field}
+    if not E.sealed_fields(record.entity, [race.field]):  # readable: both values
+        detail |= {"kept": race.winner.value, "lost": race.loser.value}
+    _log_change(session, caller, conflict, "conflict", detail)
+
+
+def _readable_values(entity: str, stamps: dict[str, Stamped]) -> dict[str, Any]:
+    """New values for the audit log, of readable fields only.
+
+    Sealed fields (names, ID numbers, free text) are logged by name only: the audit log is
+    append-only, so personal data written there could never be corrected or erased.
+    """
+    sealed = E.sealed_fields(entity, list(stamps))
+    return {k: s.value for k, s in sorted(stamps.items()) if k not in sealed}
 
 
 def _log_change(

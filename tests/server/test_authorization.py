@@ -33,6 +33,7 @@ def world(sqlite_api_server):
         for w, ward in (("A", a), ("B", b))
     }
     people["admin"] = api.enrol(new_name("admin"), "admin", ["*"])
+    people["admin_A"] = api.enrol(new_name("admin"), "admin", [a])  # a ward-scoped admin
     people["auditor_A_tablet2"] = api.enrol(people["auditor_A"].user)  # same user, 2nd device
     device = Device()
     records = {}
@@ -218,6 +219,51 @@ def test_admin_endpoints_refuse_non_admins(world, who):
         )
         assert created.status_code == 403
         assert client.post("/admin/enrol-codes", json={"username": who}).status_code == 403
+
+
+def _admin_action(client, action: str, ward: str, target):
+    """One admin action on a new user of `ward`, or on `target` (a device enrolled there)."""
+    if action == "create_user":
+        body = {"username": new_name("o"), "role": "officer", "wards": [ward]}
+        return client.post("/admin/users", json=body).status_code, None
+    if action == "enrol_code":
+        return client.post("/admin/enrol-codes", json={"username": target.user}).status_code, None
+    if action == "revoke":
+        return client.post(f"/admin/devices/{target.device_id}/revoke").status_code, None
+    listing = client.get("/admin/devices")
+    listed = {d["device_id"] for d in listing.json()["devices"]}
+    return listing.status_code, target.device_id in listed
+
+
+ALLOWED_STATUS = {"create_user": 201, "enrol_code": 201, "revoke": 200, "list_devices": 200}
+REFUSED_STATUS = {"create_user": 403, "enrol_code": 404, "revoke": 404, "list_devices": 200}
+
+
+@pytest.mark.parametrize("action", list(ALLOWED_STATUS))
+@pytest.mark.parametrize("admin", ["admin", "admin_A"])
+@pytest.mark.parametrize("where", ["A", "B"])
+def test_admins_manage_only_users_and_devices_in_their_scope(world, action, admin, where):
+    api, ward = world["api"], world["records"][where]["ward"]
+    in_scope = admin == "admin" or where == "A"
+    target = api.enrol(new_name("officer"), "officer", [ward])
+    log_before = api.count("audit_log")
+    with api.client(world["people"][admin].token) as client:
+        status, visible = _admin_action(client, action, ward, target)
+    assert status == (ALLOWED_STATUS if in_scope else REFUSED_STATUS)[action]
+    if action == "list_devices":
+        assert visible is in_scope
+    else:  # an action done is logged; a refused one leaves no trace
+        assert api.count("audit_log") == log_before + in_scope
+
+
+def test_a_scoped_admin_cannot_grant_wards_beyond_its_own(world):
+    api, a, b = world["api"], world["records"]["A"]["ward"], world["records"]["B"]["ward"]
+    with api.client(world["people"]["admin_A"].token) as client:
+        for wards, role in (([a, b], "officer"), (["*"], "supervisor"), (["*"], "admin")):
+            body = {"username": new_name("x"), "role": role, "wards": wards}
+            refused = client.post("/admin/users", json=body)
+            assert refused.status_code == 403, (wards, role)
+            assert refused.json()["error"]["code"] == "out_of_scope"
 
 
 ENDPOINTS = [

@@ -2,7 +2,8 @@
 
     from tests.support.server_proc import api_server, sqlite_api_server  # in your conftest
 
-- `start_api_server(db_url, data_dir)` -> `ApiServer` (waits for /health, bounded).
+- `start_api_server(db_url, data_dir, workers=1, extra_args=[...])` -> `ApiServer` (waits for
+  /health, bounded); `workers` and `extra_args` go to `commune api`.
 - `ApiServer.add_user(username, role, wards, password=None)`, `.enrol(username, ...)` ->
   `EnrolledDevice(device_id, token, code_slot, ...)`, `.client(token)` -> httpx.Client,
   `.kill()` (SIGKILL), `.restart()`, `.stop()`, `.count(table)`.
@@ -54,9 +55,11 @@ class ApiServer:
         data_dir: Path,
         extra_env: dict[str, str] | None = None,
         workers: int = 1,
+        extra_args: list[str] | None = None,
     ):
         self.db_url = db_url
         self.workers = workers
+        self.extra_args = list(extra_args or [])  # more `commune api` options
         self.data_dir = Path(data_dir)
         self.extra_env = extra_env or {}
         self.port = free_port()
@@ -81,6 +84,9 @@ class ApiServer:
             "127.0.0.1",
             "--port",
             str(self.port),
+            "--workers",
+            str(self.workers),
+            *self.extra_args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=log, env=env)
@@ -180,8 +186,14 @@ class ApiServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
 
-def start_api_server(db_url: str, data_dir: Path, extra_env: dict | None = None) -> ApiServer:
-    return ApiServer(db_url, data_dir, extra_env).start()
+def start_api_server(
+    db_url: str,
+    data_dir: Path,
+    extra_env: dict | None = None,
+    workers: int = 1,
+    extra_args: list[str] | None = None,
+) -> ApiServer:
+    return ApiServer(db_url, data_dir, extra_env, workers, extra_args).start()
 
 
 def sqlite_url(data_dir: Path) -> str:

@@ -182,7 +182,34 @@ def _check_rules(
         _check_status(current.get("status"), values["status"])
     if entity == E.AUDIT:
         _check_audit(caller, values, current)
-    if entity == E.CONFLICT and values.get("state") not in (None, "open", "resolved"):
+    if entity == E.AUDIT_COMMENT:
+        _check_comment(caller, values, current)
+    if entity == E.CONFLICT:
+        _check_conflict(values, current)
+
+
+def _check_comment(caller: Caller, values: dict[str, Any], current: dict[str, Stamped]) -> None:
+    """A comment speaks for its author only: the caller writes and edits their own comments,
+    and only reviewers (who may decide, see /reviews) attach a decision."""
+    was = current["author"].value if "author" in current else None
+    will_be = values.get("author", was)
+    if will_be != caller.username or was not in (None, caller.username):
+        raise Rejected("comment_author_not_caller")
+    if values.get("decision") is not None and not caller.is_reviewer:
+        raise Rejected("comment_decision_role")
+
+
+# What a device may write on a conflict the server recorded: its resolution.
+CONFLICT_RESOLUTION_FIELDS = frozenset({"state", "chosen"})
+
+
+def _check_conflict(values: dict[str, Any], current: dict[str, Stamped]) -> None:
+    if not current:
+        raise Rejected("conflict_server_only")  # only the server's merge records conflicts
+    fixed = sorted(set(values) - CONFLICT_RESOLUTION_FIELDS)
+    if fixed:
+        raise Rejected("conflict_read_only:" + ",".join(fixed))
+    if values.get("state") not in (None, "open", "resolved"):
         raise Rejected("invalid_fields:state:choice")
 
 

@@ -39,9 +39,7 @@ def _assert_validation_error(response: httpx.Response) -> None:
 def _push_lenient(client: httpx.Client, mutations: list[dict]) -> list[dict]:
     """Push with Python's lenient JSON (NaN, Infinity), as a careless client might send it."""
     body = json.dumps({"mutations": mutations}, allow_nan=True)
-    response = client.post(
-        "/sync/push", content=body, headers={"Content-Type": "application/json"}
-    )
+    response = client.post("/sync/push", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 200, response.text
     return response.json()["results"]
 

@@ -106,8 +106,10 @@ def test_digest_sees_a_changed_value(sqlite_api_server):
         with api.engine.begin() as conn:
             conn.execute(
                 text("UPDATE record SET fields = :f WHERE entity_id = :id"),
-                {"f": '{"status": {"value": 2, "hlc": "x", "changed_version": 1}}',
-                 "id": create["entity_id"]},
+                {
+                    "f": '{"status": {"value": 2, "hlc": "x", "changed_version": 1}}',
+                    "id": create["entity_id"],
+                },
             )
     after = _digest(api)
     assert [t for t in before if before[t] != after[t]] == ["record"]

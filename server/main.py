@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain.hlc import Clock
@@ -83,6 +84,16 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = f"{'.'.join(first['loc'])}: {first['msg']}"
         body = {"error": {"code": "validation_error", "message": message, "details": details}}
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _bad_data(_request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the validators let through: the client's input, not a
+        # server fault (the transaction was rolled back).
+        log.warning("database refused a value: %s", exc.orig)
+        return JSONResponse(
+            error_body("invalid_data", "the database refused a value of this request"),
+            status_code=422,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -6,12 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.domain.mutations import WireText
+
 Sha256 = Field(pattern=r"^[0-9a-f]{64}$")
+# Every str a client sends is WireText (no NUL characters: PostgreSQL text cannot hold them).
 
 
 class EnrolRequest(BaseModel):
-    code: str = Field(min_length=1, max_length=40)
-    device_name: str = Field(default="", max_length=200)
+    code: WireText = Field(min_length=1, max_length=40)
+    device_name: WireText = Field(default="", max_length=200)
 
 
 class EnrolResponse(BaseModel):
@@ -24,8 +27,8 @@ class EnrolResponse(BaseModel):
 
 
 class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=500)
+    username: WireText = Field(min_length=1, max_length=100)
+    password: WireText = Field(min_length=1, max_length=500)
 
 
 class LoginResponse(BaseModel):
@@ -37,7 +40,7 @@ class LoginResponse(BaseModel):
 
 
 class UploadStart(BaseModel):
-    sha256: str = Sha256
+    sha256: WireText = Sha256
     size: int = Field(ge=1)
 
 
@@ -53,12 +56,12 @@ class UploadState(BaseModel):
 
 
 class ReviewDecision(BaseModel):
-    decision: str = Field(min_length=1, max_length=30, description="target review state")
-    comment: str = Field(default="", max_length=4000)
+    decision: WireText = Field(min_length=1, max_length=30, description="target review state")
+    comment: WireText = Field(default="", max_length=4000)
 
 
 class BulkReview(ReviewDecision):
-    audit_ids: list[str] = Field(min_length=1, max_length=500)
+    audit_ids: list[WireText] = Field(min_length=1, max_length=500)
 
 
 class AuditSummary(BaseModel):
@@ -90,10 +93,10 @@ class BulkReviewResult(BaseModel):
 
 
 class UserCreate(BaseModel):
-    username: str = Field(min_length=2, max_length=100)
+    username: WireText = Field(min_length=2, max_length=100)
     role: Literal["officer", "auditor", "supervisor", "admin"]
-    wards: list[str] = Field(min_length=1, max_length=200)
-    password: str | None = Field(default=None, min_length=8, max_length=500)
+    wards: list[WireText] = Field(min_length=1, max_length=200)
+    password: WireText | None = Field(default=None, min_length=8, max_length=500)
 
 
 class UserOut(BaseModel):
@@ -104,7 +107,7 @@ class UserOut(BaseModel):
 
 
 class EnrolCodeRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=100)
+    username: WireText = Field(min_length=1, max_length=100)
     ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
 
 

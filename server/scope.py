@@ -77,3 +77,12 @@ def normalise_wards(wards: Iterable[str]) -> list[str]:
 def wards_overlap(a: Iterable[str], b: Iterable[str]) -> bool:
     a, b = set(a), set(b)
     return ALL_WARDS in a or ALL_WARDS in b or bool(a & b)
+
+
+def manages(admin: Caller, user_wards: Iterable[str]) -> bool:
+    """An admin manages a user whose whole scope lies inside the admin's (a city department's
+    admin for some wards manages the people of those wards, not those of others)."""
+    wards = set(user_wards)
+    if admin.all_wards:
+        return True
+    return bool(wards) and ALL_WARDS not in wards and wards <= admin.wards

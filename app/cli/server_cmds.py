@@ -40,6 +40,13 @@ def _register_api(subparsers: argparse._SubParsersAction) -> None:
     )
     api.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     api.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma-separated addresses or networks of load balancers whose X-Forwarded-For "
+        "is trusted as the client address, e.g. 10.0.0.0/8, or * (default: "
+        "FORWARDED_ALLOW_IPS, else 127.0.0.1)",
+    )
+    api.add_argument(
         "--keep-alive",
         type=int,
         default=75,
@@ -170,6 +177,7 @@ def run_api(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=args.log_level,
             timeout_keep_alive=args.keep_alive,
+            forwarded_allow_ips=args.forwarded_allow_ips,
         )
         return 0
     from server.main import create_app
@@ -180,6 +188,7 @@ def run_api(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         timeout_keep_alive=args.keep_alive,
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
     return 0
 

@@ -7,6 +7,7 @@ AES-GCM envelopes. Readable fields are the query keys that name nobody.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -133,21 +134,51 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
     if kind == "str":
         if not isinstance(value, str):
             return "type"
+        if "\x00" in value:
+            return "nul_char"
         return "too_long" if len(value) > spec.max_len else None
     if kind == "int":
         if not isinstance(value, int) or isinstance(value, bool):
             return "type"
         return "choice" if spec.choices is not None and value not in spec.choices else None
     if kind == "float":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if ok else "type"
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return "type"
+        return None if math.isfinite(value) else "not_finite"
     if kind == "bool":
         return None if isinstance(value, bool) else "type"
     if kind == "date":
         return _iso(value, dt.date.fromisoformat)
     if kind == "datetime":
         return _iso(value, dt.datetime.fromisoformat)
-    return None  # json: any JSON value
+    return json_problem(value)  # json: any strict JSON value
+
+
+MAX_JSON_DEPTH = 32
+
+
+def json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a value is not strict, storable JSON, or None.
+
+    Python's json reads NaN and Infinity, which no JSON column (PostgreSQL's json type, or a
+    JSON reply) accepts, and PostgreSQL text cannot hold NUL characters.
+    """
+    if depth > MAX_JSON_DEPTH:
+        return "too_deep"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "not_finite"
+    if isinstance(value, str):
+        return "nul_char" if "\x00" in value else None
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    for item in items:
+        if (reason := json_problem(item, depth + 1)) is not None:
+            return reason
+    return None
 
 
 def _iso(value: Any, parse) -> str | None:

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from app.domain.hlc import is_stamp
 
 MAX_FIELDS = 300
 
 
+def refuse_nul(text: str) -> str:
+    """No NUL characters in text that may reach a database (PostgreSQL text cannot hold them)."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL (\\x00) characters")
+    return text
+
+
+# A string of the wire: every str of a request body or path goes through this type.
+WireText = Annotated[str, AfterValidator(refuse_nul)]
+
+
 class FieldValue(BaseModel):
     value: Any = None
-    hlc: str
+    hlc: WireText
 
     @field_validator("hlc")
     @classmethod
@@ -26,12 +37,12 @@ class FieldValue(BaseModel):
 
 class Mutation(BaseModel):
     mutation_id: str
-    device_id: str = Field(min_length=1, max_length=100)
-    entity: str = Field(min_length=1, max_length=30)
-    entity_id: str = Field(min_length=1, max_length=40)
-    ward_code: str = Field(min_length=1, max_length=10)
+    device_id: WireText = Field(min_length=1, max_length=100)
+    entity: WireText = Field(min_length=1, max_length=30)
+    entity_id: WireText = Field(min_length=1, max_length=40)
+    ward_code: WireText = Field(min_length=1, max_length=10)
     base_version: int = Field(ge=0)
-    fields: dict[str, FieldValue] = Field(max_length=MAX_FIELDS)
+    fields: dict[WireText, FieldValue] = Field(max_length=MAX_FIELDS)
 
     @field_validator("mutation_id")
     @classmethod

@@ -16,7 +16,15 @@ from server.core import security
 from server.core.db import read_session, take_log_lock, write_session
 from server.errors import ApiError
 from server.models import ALL_WARDS, AuditLog, Device, EnrolCode, User, utcnow
-from server.scope import ADMIN, ROLES, SUPERVISOR, Caller, normalise_wards, wards_overlap
+from server.scope import (
+    ADMIN,
+    ROLES,
+    SUPERVISOR,
+    Caller,
+    manages,
+    normalise_wards,
+    wards_overlap,
+)
 
 WARD_CODE = re.compile(r"^[0-9]{5}$")
 # A revoked device's code slot stays taken this long: its codes of the day may still be synced.
@@ -39,8 +47,9 @@ def create_user(
     role: str,
     wards: list[str],
     password: str | None = None,
-    actor: str = "cli",
+    by: Caller | None = None,
 ) -> User:
+    """A new user. `by`: the admin asking over HTTP (None: the CLI, which may do anything)."""
     username = username.strip()
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{2,100}", username):
         raise ApiError(422, "invalid_username", "2-100 letters, digits or _ . @ -")
@@ -54,6 +63,8 @@ def create_user(
         raise ApiError(422, "invalid_ward", "only supervisors and admins may hold all wards")
     if not wards:
         raise ApiError(422, "invalid_ward", "a user needs at least one ward")
+    if by is not None and not manages(by, wards):
+        raise ApiError(403, "out_of_scope", "you may only create users inside your ward scope")
     user = User(
         username=username,
         role=role,
@@ -65,18 +76,18 @@ def create_user(
             raise ApiError(409, "user_exists", f"user {username} exists")
         session.add(user)
         session.flush()
-        _log(session, "create_user", actor, detail={"user": username, "role": role, "wards": wards})
+        _log(session, "create_user", by, {"user": username, "role": role, "wards": wards})
     return user
 
 
 def create_enrol_code(
-    engine: Engine, username: str, ttl_minutes: int = 60, actor: str = "cli"
+    engine: Engine, username: str, ttl_minutes: int = 60, by: Caller | None = None
 ) -> str:
     if not 1 <= ttl_minutes <= 7 * 24 * 60:
         raise ApiError(422, "invalid_ttl", "ttl must be 1 minute to 7 days")
     code = security.new_enrol_code()
     with write_session(engine) as session:
-        user = _user_by_name(session, username)
+        user = _user_by_name(session, username, by)
         session.add(
             EnrolCode(
                 code_hash=security.code_hash(code),
@@ -84,7 +95,7 @@ def create_enrol_code(
                 expires_at=utcnow() + dt.timedelta(minutes=ttl_minutes),
             )
         )
-        _log(session, "enrol_code", actor, detail={"user": username, "ttl_minutes": ttl_minutes})
+        _log(session, "enrol_code", by, {"user": username, "ttl_minutes": ttl_minutes})
     return code
 
 
@@ -116,7 +127,7 @@ def enrol(engine: Engine, code: str, device_name: str) -> Enrolment:
             code_slot=_free_slot(session, user.wards, now),
         )
         session.add(device)
-        _log(session, "enrol", user.username, user.id, device.id, {"name": device.name})
+        _log_as(session, "enrol", user.username, user.id, device.id, {"name": device.name})
     return Enrolment(device.id, token, device.code_slot, user.username, user.role, user.wards)
 
 
@@ -149,7 +160,7 @@ def login(engine: Engine, username: str, password: str) -> Enrolment:
             wards=list(user.wards),
         )
         session.add(device)
-        _log(session, "login", user.username, user.id, device.id)
+        _log_as(session, "login", user.username, user.id, device.id)
     return Enrolment(device.id, token, None, user.username, user.role, user.wards)
 
 
@@ -176,30 +187,33 @@ def authenticate(engine: Engine, token: str) -> Caller:
     )
 
 
-def revoke_device(engine: Engine, device_id: str, actor: str = "cli") -> Device:
+def revoke_device(engine: Engine, device_id: str, by: Caller | None = None) -> Device:
     with write_session(engine) as session:
         device = session.get(Device, device_id)
-        if device is None:
+        owner = session.get(User, device.user_id) if device is not None else None
+        if device is None or (by is not None and not (owner and manages(by, owner.wards))):
             raise ApiError(404, "device_not_found", f"no device {device_id}")
         if not device.revoked:
             device.revoked = True
             device.revoked_at = utcnow()
             session.add(device)
-            _log(session, "revoke_device", actor, device_id=device_id)
+            _log(session, "revoke_device", by, {"device": device_id, "user": owner.username})
     return device
 
 
-def list_devices(engine: Engine) -> list[tuple[Device, str]]:
+def list_devices(engine: Engine, by: Caller | None = None) -> list[tuple[Device, str]]:
+    """Devices with their user's name; for an admin over HTTP, only users inside their scope."""
     with read_session(engine) as session:
-        rows = session.exec(
-            select(Device, User.username).join(User).order_by(Device.created_at)
-        ).all()
-    return [(device, username) for device, username in rows]
+        rows = session.exec(select(Device, User).join(User).order_by(Device.created_at)).all()
+    return [
+        (device, user.username) for device, user in rows if by is None or manages(by, user.wards)
+    ]
 
 
-def _user_by_name(session: Session, username: str) -> User:
+def _user_by_name(session: Session, username: str, by: Caller | None = None) -> User:
+    """The user; one outside the asking admin's scope is as unknown as a missing one."""
     user = session.exec(select(User).where(User.username == username)).first()
-    if user is None:
+    if user is None or (by is not None and not manages(by, user.wards)):
         raise ApiError(404, "user_not_found", f"no user {username}")
     return user
 
@@ -208,7 +222,15 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _log(
+def _log(session: Session, action: str, by: Caller | None, detail: dict) -> None:
+    """An admin action: who did it, from which device (the CLI has neither)."""
+    if by is None:
+        _log_as(session, action, "cli", detail=detail)
+    else:
+        _log_as(session, action, by.username, by.user_id, by.device_id, detail)
+
+
+def _log_as(
     session: Session,
     action: str,
     username: str,

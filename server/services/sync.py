@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from app.domain import audit as A
@@ -112,6 +112,10 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
             return PushResult(
                 mutation_id=mutation.mutation_id, status="rejected", reason=rejected.reason
             )
+        except DataError:  # a value the database refuses: this mutation's input, rolled back
+            return PushResult(
+                mutation_id=mutation.mutation_id, status="rejected", reason="invalid_data"
+            )
         except (IntegrityError, OperationalError):
             # A twin of this mutation, or a creator of the same record, committed first (or
             # PostgreSQL broke a deadlock): look again from a fresh transaction.
@@ -178,7 +182,34 @@ def _check_rules(
         _check_status(current.get("status"), values["status"])
     if entity == E.AUDIT:
         _check_audit(caller, values, current)
-    if entity == E.CONFLICT and values.get("state") not in (None, "open", "resolved"):
+    if entity == E.AUDIT_COMMENT:
+        _check_comment(caller, values, current)
+    if entity == E.CONFLICT:
+        _check_conflict(values, current)
+
+
+def _check_comment(caller: Caller, values: dict[str, Any], current: dict[str, Stamped]) -> None:
+    """A comment speaks for its author only: the caller writes and edits their own comments,
+    and only reviewers (who may decide, see /reviews) attach a decision."""
+    was = current["author"].value if "author" in current else None
+    will_be = values.get("author", was)
+    if will_be != caller.username or was not in (None, caller.username):
+        raise Rejected("comment_author_not_caller")
+    if values.get("decision") is not None and not caller.is_reviewer:
+        raise Rejected("comment_decision_role")
+
+
+# What a device may write on a conflict the server recorded: its resolution.
+CONFLICT_RESOLUTION_FIELDS = frozenset({"state", "chosen"})
+
+
+def _check_conflict(values: dict[str, Any], current: dict[str, Stamped]) -> None:
+    if not current:
+        raise Rejected("conflict_server_only")  # only the server's merge records conflicts
+    fixed = sorted(set(values) - CONFLICT_RESOLUTION_FIELDS)
+    if fixed:
+        raise Rejected("conflict_read_only:" + ",".join(fixed))
+    if values.get("state") not in (None, "open", "resolved"):
         raise Rejected("invalid_fields:state:choice")
 
 
@@ -258,6 +289,7 @@ def _merge_and_store(
             "mutation_id": mutation.mutation_id,
             "fields": sorted(touched),
             "changed": sorted(outcome.changed),
+            "values": _readable_values(record.entity, {k: outcome.fields[k] for k in touched}),
         }
         _log_change(session, caller, record, "change", detail)
     for race in outcome.races:
@@ -308,16 +340,20 @@ def _record_conflict(
         {k: {"value": v, "hlc": stamp, "changed_version": 1} for k, v in fields.items()},
     )
     _save(session, conflict)
-    _log_change(
-        session,
-        caller,
-        conflict,
-        "conflict",
-        {
-            "of": f"{record.entity}/{record.entity_id}",
-            "field": race.field,
-        },
-    )
+    detail = {"of": f"{record.entity}/{record.entity_id}", "field": race.field}
+    if not E.sealed_fields(record.entity, [race.field]):  # readable: both values
+        detail |= {"kept": race.winner.value, "lost": race.loser.value}
+    _log_change(session, caller, conflict, "conflict", detail)
+
+
+def _readable_values(entity: str, stamps: dict[str, Stamped]) -> dict[str, Any]:
+    """New values for the audit log, of readable fields only.
+
+    Sealed fields (names, ID numbers, free text) are logged by name only: the audit log is
+    append-only, so personal data written there could never be corrected or erased.
+    """
+    sealed = E.sealed_fields(entity, list(stamps))
+    return {k: s.value for k, s in sorted(stamps.items()) if k not in sealed}
 
 
 def _log_change(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+from sqlalchemy import text
+
 from tests.server.helpers import Device, new_audit, new_name, new_ward, pull_all, push
 
 
@@ -116,3 +118,53 @@ def test_review_decisions_reach_the_auditor_through_pull(api_server):
             client, [device.mutation("audit", ids[0], ward, {"review_state": "submitted"}, version)]
         )
     assert again[0]["status"] == "applied"
+
+
+def test_damage_in_an_earlier_chunk_restarts_the_whole_upload(sqlite_api_server):
+    """The documented exception to 'a rejection changes nothing': a checksum mismatch resets
+    the upload to offset 0, since the server cannot tell which chunk was damaged."""
+    api = sqlite_api_server
+    auditor = api.enrol(new_name("aud"), "auditor", [new_ward()])
+    data = os.urandom(8_000)
+    sha = hashlib.sha256(data).hexdigest()
+    damaged_first = bytes([data[0] ^ 1]) + data[1:4_000]
+    with api.client(auditor.token) as client:
+        client.post("/attachments", json={"sha256": sha, "size": len(data)})
+        client.patch(f"/attachments/{sha}", content=damaged_first, headers={"Upload-Offset": "0"})
+        last = client.patch(
+            f"/attachments/{sha}", content=data[4_000:], headers={"Upload-Offset": "4000"}
+        )
+        assert last.status_code == 422 and last.json()["error"]["offset"] == 0
+        assert client.get(f"/attachments/{sha}/offset").json()["offset"] == 0
+        # What the sync client does next: declare again, send from the offset it is given.
+        assert client.post("/attachments", json={"sha256": sha, "size": len(data)}).json() == {
+            "offset": 0,
+            "complete": False,
+        }
+        again = client.patch(f"/attachments/{sha}", content=data, headers={"Upload-Offset": "0"})
+        assert again.json() == {"offset": len(data), "complete": True}
+
+
+def test_an_upload_left_by_a_revoked_device_can_be_started_over(sqlite_api_server):
+    api = sqlite_api_server
+    ward = new_ward()
+    lost = api.enrol(new_name("aud"), "auditor", [ward])
+    colleague = api.enrol(new_name("aud"), "auditor", [ward])
+    data = os.urandom(3_000)
+    sha = hashlib.sha256(data).hexdigest()
+    with api.client(lost.token) as client:
+        client.post("/attachments", json={"sha256": sha, "size": len(data)})
+        client.patch(f"/attachments/{sha}", content=data[:1_000], headers={"Upload-Offset": "0"})
+    with api.client(colleague.token) as client:
+        busy = client.post("/attachments", json={"sha256": sha, "size": len(data)})
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "upload_in_progress"
+        assert client.get(f"/attachments/{sha}/offset").status_code == 404
+    with api.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE device SET revoked = :t WHERE id = :id"), {"t": True, "id": lost.device_id}
+        )
+    with api.client(colleague.token) as client:
+        taken = client.post("/attachments", json={"sha256": sha, "size": len(data)})
+        assert taken.json() == {"offset": 0, "complete": False}
+        done = client.patch(f"/attachments/{sha}", content=data, headers={"Upload-Offset": "0"})
+        assert done.json() == {"offset": len(data), "complete": True}

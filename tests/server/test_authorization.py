@@ -33,6 +33,8 @@ def world(sqlite_api_server):
         for w, ward in (("A", a), ("B", b))
     }
     people["admin"] = api.enrol(new_name("admin"), "admin", ["*"])
+    people["admin_A"] = api.enrol(new_name("admin"), "admin", [a])  # a ward-scoped admin
+    people["auditor_A_tablet2"] = api.enrol(people["auditor_A"].user)  # same user, 2nd device
     device = Device()
     records = {}
     for w, ward in (("A", a), ("B", b)):
@@ -63,6 +65,17 @@ def world(sqlite_api_server):
             "sha": sha,
             "ward": ward,
         }
+    # An upload auditor_A started and left half done (4,000 bytes declared, 2,000 sent).
+    pending = os.urandom(4000)
+    records["pending_sha"] = hashlib.sha256(pending).hexdigest()
+    with api.client(people["auditor_A"].token) as client:
+        client.post("/attachments", json={"sha256": records["pending_sha"], "size": 4000})
+        half = client.patch(
+            f"/attachments/{records['pending_sha']}",
+            content=pending[:2000],
+            headers={"Upload-Offset": "0"},
+        )
+        assert half.json() == {"offset": 2000, "complete": False}
     return {"api": api, "people": people, "records": records}
 
 
@@ -139,6 +152,41 @@ def test_attachment_download_needs_a_record_in_scope(world, who, status):
 
 
 @pytest.mark.parametrize(
+    ("who", "allowed"),
+    [
+        ("auditor_A", True),
+        ("auditor_A_tablet2", True),  # the same user on another device resumes the upload
+        ("auditor_B", False),
+        ("officer_A", False),
+        ("supervisor_A", False),
+        ("admin", False),
+    ],
+)
+def test_upload_offset_and_append_only_for_the_uploader(world, who, allowed):
+    api, sha = world["api"], world["records"]["pending_sha"]
+    with api.client(world["people"][who].token) as client:
+        offset = client.get(f"/attachments/{sha}/offset")
+        # Owners get a 409 at a wrong offset (state untouched); others a 404 even at the right one.
+        chunk = client.patch(
+            f"/attachments/{sha}",
+            content=b"x" * 100,
+            headers={"Upload-Offset": "0" if allowed else "2000"},
+        )
+        declared = client.post("/attachments", json={"sha256": sha, "size": 4000})
+    if allowed:
+        assert offset.json() == {"offset": 2000, "size": 4000, "complete": False}
+        assert chunk.status_code == 409 and chunk.json()["error"]["offset"] == 2000
+        assert declared.json() == {"offset": 2000, "complete": False}
+    else:
+        assert offset.status_code == chunk.status_code == 404
+        assert offset.json()["error"]["code"] == chunk.json()["error"]["code"] == "upload_not_found"
+        assert declared.status_code == 409
+        assert declared.json()["error"]["code"] == "upload_in_progress"
+    with api.client(world["people"]["auditor_A"].token) as owner:
+        assert owner.get(f"/attachments/{sha}/offset").json()["offset"] == 2000
+
+
+@pytest.mark.parametrize(
     ("who", "status"),
     [("officer_A", 403), ("auditor_A", 403), ("supervisor_A", 200), ("admin", 200)],
 )
@@ -173,10 +221,57 @@ def test_admin_endpoints_refuse_non_admins(world, who):
         assert client.post("/admin/enrol-codes", json={"username": who}).status_code == 403
 
 
+def _admin_action(client, action: str, ward: str, target):
+    """One admin action on a new user of `ward`, or on `target` (a device enrolled there)."""
+    if action == "create_user":
+        body = {"username": new_name("o"), "role": "officer", "wards": [ward]}
+        return client.post("/admin/users", json=body).status_code, None
+    if action == "enrol_code":
+        return client.post("/admin/enrol-codes", json={"username": target.user}).status_code, None
+    if action == "revoke":
+        return client.post(f"/admin/devices/{target.device_id}/revoke").status_code, None
+    listing = client.get("/admin/devices")
+    listed = {d["device_id"] for d in listing.json()["devices"]}
+    return listing.status_code, target.device_id in listed
+
+
+ALLOWED_STATUS = {"create_user": 201, "enrol_code": 201, "revoke": 200, "list_devices": 200}
+REFUSED_STATUS = {"create_user": 403, "enrol_code": 404, "revoke": 404, "list_devices": 200}
+
+
+@pytest.mark.parametrize("action", list(ALLOWED_STATUS))
+@pytest.mark.parametrize("admin", ["admin", "admin_A"])
+@pytest.mark.parametrize("where", ["A", "B"])
+def test_admins_manage_only_users_and_devices_in_their_scope(world, action, admin, where):
+    api, ward = world["api"], world["records"][where]["ward"]
+    in_scope = admin == "admin" or where == "A"
+    target = api.enrol(new_name("officer"), "officer", [ward])
+    log_before = api.count("audit_log")
+    with api.client(world["people"][admin].token) as client:
+        status, visible = _admin_action(client, action, ward, target)
+    assert status == (ALLOWED_STATUS if in_scope else REFUSED_STATUS)[action]
+    if action == "list_devices":
+        assert visible is in_scope
+    else:  # an action done is logged; a refused one leaves no trace
+        assert api.count("audit_log") == log_before + in_scope
+
+
+def test_a_scoped_admin_cannot_grant_wards_beyond_its_own(world):
+    api, a, b = world["api"], world["records"]["A"]["ward"], world["records"]["B"]["ward"]
+    with api.client(world["people"]["admin_A"].token) as client:
+        for wards, role in (([a, b], "officer"), (["*"], "supervisor"), (["*"], "admin")):
+            body = {"username": new_name("x"), "role": role, "wards": wards}
+            refused = client.post("/admin/users", json=body)
+            assert refused.status_code == 403, (wards, role)
+            assert refused.json()["error"]["code"] == "out_of_scope"
+
+
 ENDPOINTS = [
     ("GET", "/sync/pull", None),
     ("POST", "/sync/push", {"mutations": []}),
     ("POST", "/attachments", {"sha256": "a" * 64, "size": 1}),
+    ("GET", "/attachments/" + "a" * 64 + "/offset", None),
+    ("PATCH", "/attachments/" + "a" * 64, None),
     ("GET", "/attachments/" + "a" * 64, None),
     ("GET", "/reviews", None),
     ("GET", "/admin/devices", None),
@@ -187,9 +282,15 @@ ENDPOINTS = [
 @pytest.mark.parametrize("token", [None, "not-a-token"])
 def test_no_or_bad_token_is_401(world, method, path, body, token):
     with world["api"].client(token) as client:
-        response = client.request(method, path, json=body)
+        response = _request(client, method, path, body)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
+
+
+def _request(client, method: str, path: str, body):
+    if method == "PATCH":  # an attachment chunk at offset 0
+        return client.patch(path, content=b"chunk", headers={"Upload-Offset": "0"})
+    return client.request(method, path, json=body)
 
 
 def test_revoked_device_is_refused_on_next_request(world):
@@ -201,6 +302,6 @@ def test_revoked_device_is_refused_on_next_request(world):
             revoked = admin.post(f"/admin/devices/{victim.device_id}/revoke")
             assert revoked.status_code == 200 and revoked.json()["revoked"] is True
         for method, path, body in ENDPOINTS:
-            response = client.request(method, path, json=body)
+            response = _request(client, method, path, body)
             assert response.status_code == 401
             assert response.json()["error"]["code"] == "device_revoked"

@@ -6,11 +6,20 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import uuid
 
 import zstandard
 from sqlalchemy import text
 
-from tests.server.helpers import Device, new_audit, new_dossier, new_ward, pull_all, push
+from tests.server.helpers import (
+    Device,
+    new_audit,
+    new_dossier,
+    new_name,
+    new_ward,
+    pull_all,
+    push,
+)
 
 
 def _officer(api_server, ward):
@@ -219,3 +228,84 @@ def test_pull_pages_in_order_and_compression(api_server):
         assert sorted(seen) == sorted(m["entity_id"] for m in batch)
         empty = client.get("/sync/pull", params={"cursor": cursor}).json()
         assert empty == {"changes": [], "next_cursor": cursor, "has_more": False}
+
+
+def test_comments_speak_for_their_author_and_conflicts_come_from_the_server(api_server):
+    ward = new_ward()
+    auditor = api_server.enrol(new_name("aud"), "auditor", [ward])
+    supervisor = api_server.enrol(new_name("sup"), "supervisor", [ward])
+    officer = api_server.enrol(new_name("officer"), "officer", [ward])
+    device = Device()
+    audit = new_audit(device, ward, state="submitted")
+    audit_id = audit["entity_id"]
+
+    def comment(author: str, **extra) -> dict:
+        fields = {"audit_id": audit_id, "ward_code": ward, "author": author, "text": "Ghi chú"}
+        return device.mutation("audit_comment", str(uuid.uuid4()), ward, {**fields, **extra})
+
+    with api_server.client(auditor.token) as client:
+        assert push(client, [audit])[0]["status"] == "applied"
+        forged = push(
+            client,
+            [
+                comment(supervisor.user),
+                comment(auditor.user, decision="approved"),
+                device.mutation("audit_comment", str(uuid.uuid4()), ward, {"text": "ẩn danh"}),
+            ],
+        )
+        own = push(client, [comment(auditor.user)])
+    assert [r["reason"] for r in forged] == [
+        "comment_author_not_caller",
+        "comment_decision_role",
+        "comment_author_not_caller",
+    ]
+    assert own[0]["status"] == "applied"
+    with api_server.client(supervisor.token) as client:
+        decided = client.post(
+            f"/reviews/{audit_id}", json={"decision": "changes_requested", "comment": "Thiếu ảnh"}
+        ).json()
+        assert push(client, [comment(supervisor.user, decision="approved")])[0]["status"] == (
+            "applied"
+        )
+    with api_server.client(auditor.token) as client:
+        edit = device.mutation(
+            "audit_comment", decided["comment_id"], ward, {"text": "Đã đủ ảnh"}, base_version=1
+        )
+        assert push(client, [edit])[0]["reason"] == "comment_author_not_caller"
+
+    # Conflicts: only the server's merge creates them; devices may only resolve them.
+    a, b = Device("dev-a"), Device("dev-b")
+    create = new_dossier(a, ward)
+    dossier_id = create["entity_id"]
+    with api_server.client(officer.token) as client:
+        fake = device.mutation(
+            "conflict",
+            str(uuid.uuid4()),
+            ward,
+            {"entity": "dossier", "entity_id": dossier_id, "field": "fee", "state": "open"},
+        )
+        assert push(client, [fake])[0]["reason"] == "conflict_server_only"
+        push(client, [create])
+        push(client, [a.mutation("dossier", dossier_id, ward, {"fee": 1}, 1)])
+        assert (
+            push(client, [b.mutation("dossier", dossier_id, ward, {"fee": 2}, 1)])[0]["status"]
+            == "conflict"
+        )
+        changes, _ = pull_all(client)
+        conflict = next(c for c in changes if c["entity"] == "conflict")
+        rewrite = device.mutation(
+            "conflict", conflict["entity_id"], ward, {"values": []}, base_version=1
+        )
+        resolve = device.mutation(
+            "conflict", conflict["entity_id"], ward, {"state": "resolved", "chosen": 1}, 1
+        )
+        results = push(client, [rewrite, resolve])
+    assert [r["reason"] for r in results] == ["conflict_read_only:values", None]
+    assert results[1]["status"] == "applied"
+    with api_server.engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT detail FROM audit_log WHERE action = 'conflict' AND entity_id = :id"),
+            {"id": conflict["entity_id"]},
+        ).scalar_one()
+    logged = logged if isinstance(logged, dict) else json.loads(logged)
+    assert logged == {"of": f"dossier/{dossier_id}", "field": "fee", "kept": 2, "lost": 1}

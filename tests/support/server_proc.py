@@ -2,7 +2,8 @@
 
     from tests.support.server_proc import api_server, sqlite_api_server  # in your conftest
 
-- `start_api_server(db_url, data_dir)` -> `ApiServer` (waits for /health, bounded).
+- `start_api_server(db_url, data_dir, workers=1, extra_args=[...])` -> `ApiServer` (waits for
+  /health, bounded); `workers` and `extra_args` go to `commune api`.
 - `ApiServer.add_user(username, role, wards, password=None)`, `.enrol(username, ...)` ->
   `EnrolledDevice(device_id, token, code_slot, ...)`, `.client(token)` -> httpx.Client,
   `.kill()` (SIGKILL), `.restart()`, `.stop()`, `.count(table)`.
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -54,9 +56,11 @@ class ApiServer:
         data_dir: Path,
         extra_env: dict[str, str] | None = None,
         workers: int = 1,
+        extra_args: list[str] | None = None,
     ):
         self.db_url = db_url
         self.workers = workers
+        self.extra_args = list(extra_args or [])  # more `commune api` options
         self.data_dir = Path(data_dir)
         self.extra_env = extra_env or {}
         self.port = free_port()
@@ -81,6 +85,9 @@ class ApiServer:
             "127.0.0.1",
             "--port",
             str(self.port),
+            "--workers",
+            str(self.workers),
+            *self.extra_args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=log, env=env)
@@ -161,8 +168,14 @@ class ApiServer:
         if role is not None:
             self.add_user(username, role, wards or [])
         code = identity.create_enrol_code(self.engine, username, 10)
+        # Each tablet enrols from its own address, as behind a load balancer (`commune api`
+        # trusts X-Forwarded-For from 127.0.0.1 unless told otherwise): a fuzz run's failed
+        # enrolments from 127.0.0.1 must not rate-limit the tablets of the next test.
         response = httpx.post(
-            self.url + "/auth/enrol", json={"code": code, "device_name": device_name}, timeout=30
+            self.url + "/auth/enrol",
+            json={"code": code, "device_name": device_name},
+            headers={"X-Forwarded-For": _next_client_address()},
+            timeout=30,
         )
         response.raise_for_status()
         body = response.json()
@@ -180,8 +193,22 @@ class ApiServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
 
-def start_api_server(db_url: str, data_dir: Path, extra_env: dict | None = None) -> ApiServer:
-    return ApiServer(db_url, data_dir, extra_env).start()
+_client_numbers = itertools.count(1)
+
+
+def _next_client_address() -> str:
+    number = next(_client_numbers)
+    return f"198.18.{number // 250 % 250}.{number % 250 + 1}"  # a benchmarking range (RFC 2544)
+
+
+def start_api_server(
+    db_url: str,
+    data_dir: Path,
+    extra_env: dict | None = None,
+    workers: int = 1,
+    extra_args: list[str] | None = None,
+) -> ApiServer:
+    return ApiServer(db_url, data_dir, extra_env, workers, extra_args).start()
 
 
 def sqlite_url(data_dir: Path) -> str:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import Ctx, CurrentCaller
+from server.api.params import ShaPath
 from server.errors import ApiError
 from server.schemas import UploadProgress, UploadStart, UploadState
 from server.services import attachments
 
 router = APIRouter(prefix="/attachments", tags=["attachments"])
-ShaPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 # tus clients send application/offset+octet-stream; any content type is accepted.
 CHUNK_BODY = {
     "requestBody": {
@@ -34,7 +34,7 @@ def start(body: UploadStart, caller: CurrentCaller, ctx: Ctx) -> UploadProgress:
 
 @router.get("/{sha256}/offset", response_model=UploadState)
 def offset(sha256: ShaPath, caller: CurrentCaller, ctx: Ctx) -> UploadState:
-    got, size, complete = attachments.state(ctx.engine, ctx.blobs, sha256)
+    got, size, complete = attachments.state(ctx.engine, ctx.blobs, caller, sha256)
     return UploadState(offset=got, size=size, complete=complete)
 
 
@@ -48,7 +48,7 @@ async def append(
 ) -> UploadProgress:
     chunk = await _read_chunk(request, ctx.settings.max_chunk_bytes)
     got, complete = await run_in_threadpool(
-        attachments.append, ctx.engine, ctx.blobs, sha256, upload_offset, chunk
+        attachments.append, ctx.engine, ctx.blobs, caller, sha256, upload_offset, chunk
     )
     return UploadProgress(offset=got, complete=complete)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from server.api.deps import Ctx, Reviewer
+from server.api.params import IdPath
 from server.errors import ApiError
 from server.schemas import BulkReview, BulkReviewResult, ReviewDecision, ReviewList, ReviewResult
 from server.services import reviews
@@ -32,7 +33,7 @@ def decide_many(body: BulkReview, caller: Reviewer, ctx: Ctx) -> BulkReviewResul
 
 @router.post("/{audit_id}", response_model=ReviewResult)
 def decide_one(
-    audit_id: Annotated[str, Path(min_length=1, max_length=40)],
+    audit_id: IdPath,
     body: ReviewDecision,
     caller: Reviewer,
     ctx: Ctx,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,10 @@ def enrol(store: Any, server_url: str, code: str, device_name: str = "") -> dict
     return answer
 
 
+RevokedNotice = Callable[[], object]
+NOTICE_WAIT_S = 10.0  # how long the erase waits for the notice to be on screen
+
+
 class SyncBridge:
     """A started `SyncScheduler` for one unlocked store."""
 
@@ -41,8 +47,15 @@ class SyncBridge:
         self.transport = transport
 
     @classmethod
-    def start_for(cls, store: Any) -> SyncBridge | None:
-        """None when the device is not enrolled (local only) or the sync room is absent."""
+    def start_for(
+        cls, store: Any, on_revoked: RevokedNotice | None = None
+    ) -> SyncBridge | None:
+        """None when the device is not enrolled (local only) or the sync room is absent.
+
+        `on_revoked` runs on the sync thread when the server says this device was revoked, while
+        the store can still be read and before it is crypto-erased: the place to tell the user.
+        When it returns a future (Flet's `page.run_task` does), the erase waits for it, at most
+        NOTICE_WAIT_S seconds."""
         if not store.settings.get("device_token"):
             return None
         try:
@@ -53,7 +66,8 @@ class SyncBridge:
             log.warning("app.sync is not available; working locally")
             return None
         transport = Transport.from_settings(store.settings)
-        scheduler = SyncScheduler(SyncEngine(store.sync, transport))
+        engine = SyncEngine(store.sync, transport, on_revoked=_waiting_for(on_revoked))
+        scheduler = SyncScheduler(engine)
         scheduler.start()
         return cls(scheduler, transport)
 
@@ -66,3 +80,21 @@ class SyncBridge:
     def shutdown(self) -> None:
         self.scheduler.shutdown(timeout=5.0)
         self.transport.close()
+
+
+def _waiting_for(notice: RevokedNotice | None) -> Callable[[], None] | None:
+    """The engine's `on_revoked`: run the notice, and wait for it when it hands back a future."""
+    if notice is None:
+        return None
+
+    def before_erase() -> None:
+        shown = notice()
+        if isinstance(shown, Future):
+            try:
+                shown.result(timeout=NOTICE_WAIT_S)
+            except FutureTimeout:
+                log.warning("the revocation notice took too long; erasing anyway")
+            except Exception:  # the notice failed: the erase must still happen
+                log.exception("the revocation notice failed")
+
+    return before_erase

@@ -126,16 +126,28 @@ def test_revoked_device_is_erased_after_the_callback(devices, sync_server, ward)
     from server.services import identity
 
     officer = devices.enrol(devices.user("officer", [ward]))
-    _receive(officer.store, ward, 2)
+    first, _ = _receive(officer.store, ward, 2)
     assert officer.sync().ok
     identity.revoke_device(sync_server.engine, officer.server_device_id)
     _receive(officer.store, ward, 1)
+    seen_in_callback: list[object] = []
+
+    def on_revoked() -> None:  # the user is told while the data is still there
+        seen_in_callback.append(officer.store.dossiers.get(first).applicant_name)
+        seen_in_callback.append(officer.store.sync.summary().pending > 0)  # unpushed, intact
+
+    officer.engine.on_revoked = on_revoked
     with pytest.raises(DeviceRevoked):
         officer.sync()
-    assert officer.revoked_calls == ["called"]
-    if store_exists(officer.data_dir):
+    assert seen_in_callback == ["Nguyễn Thị Hương 0", True]
+    assert_erased(officer.data_dir)
+
+
+def assert_erased(data_dir) -> None:
+    """Nothing of the store can be opened again."""
+    if store_exists(data_dir):
         with pytest.raises(StoreDestroyed):
-            open_store(officer.data_dir, PIN)
+            open_store(data_dir, PIN)
 
 
 def test_attachment_upload_resumes_from_the_server_offset(devices, sync_server, ward):

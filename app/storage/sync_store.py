@@ -225,6 +225,10 @@ class SyncStore:
         with self._db.write() as conn:
             conn.exec_driver_sql("UPDATE blobs SET uploaded = 1 WHERE sha256 = ?", (sha256,))
 
+    def has_attachment(self, sha256: str) -> bool:
+        """Whether the file's bytes are on this device (added here, or downloaded before)."""
+        return self._files.exists(sha256.lower())
+
     def missing_downloads(self) -> list[str]:
         """SHA-256 of attachments that pulled records name but this device does not hold."""
         with self._db.read() as conn:

@@ -103,6 +103,14 @@ class SyncEngine:
             self.store.set_last_synced(report.finished_at)
         return report
 
+    def open_attachment(self, sha256: str) -> bytes:
+        """An attachment's bytes for the screen that opens it: from this device when it holds
+        them, else downloaded now (once: the download is kept). Raises `Offline` and the
+        transport's other errors when it must download and cannot."""
+        if self.store.has_attachment(sha256):
+            return self.store.read_attachment(sha256)
+        return self.fetch_attachment(sha256)
+
     def fetch_attachment(self, sha256: str) -> bytes:
         """Download on first open: fetch, check the hash, keep it sealed locally."""
         try:

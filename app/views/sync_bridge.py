@@ -19,6 +19,15 @@ class EnrolError(Exception):
     pass
 
 
+class AttachmentUnavailable(Exception):
+    """The file is not on this device and could not be downloaded now (offline, refused, or
+    `revoked`: the device was revoked, the notice shown and the store erased)."""
+
+    def __init__(self, message: str, revoked: bool = False) -> None:
+        super().__init__(message)
+        self.revoked = revoked
+
+
 def enrol(store: Any, server_url: str, code: str, device_name: str = "") -> dict:
     """Redeem a one-time code and keep the answer in the store's settings."""
     try:
@@ -70,6 +79,17 @@ class SyncBridge:
         scheduler = SyncScheduler(engine)
         scheduler.start()
         return cls(scheduler, transport)
+
+    def open_attachment(self, sha256: str) -> bytes:
+        """A file's bytes: the local copy, or downloaded on this first open and kept (its
+        SHA-256 checked). Blocking: call it from the views' worker, not the UI loop."""
+        from app.sync.transport import DeviceRevoked, SyncError
+
+        try:
+            return self.scheduler.engine.open_attachment(sha256)
+        except SyncError as exc:
+            revoked = isinstance(exc, DeviceRevoked)
+            raise AttachmentUnavailable(str(exc), revoked=revoked) from exc
 
     def add_listener(self, listener: Callable[[Any], None]) -> None:
         self.scheduler.add_listener(listener)

@@ -251,3 +251,55 @@ def test_a_push_never_exceeds_the_servers_mutation_count(devices, sync_server, w
     report = officer.sync()
     assert report.ok and report.pushed == 2020 and report.rejected == 0
     assert officer.transport.stats.requests >= 3  # two pushes and a pull at least
+
+
+def test_an_attachment_downloads_when_first_opened_and_only_then(devices, sync_server, ward):
+    from app.sync.scheduler import SyncScheduler
+    from app.views.sync_bridge import SyncBridge
+
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Đỗ Thị Lan")
+    photo = os.urandom(200_000)
+    meta = auditor.store.attachments.add("audit", audit.id, ward, photo, mime="image/jpeg")
+    assert auditor.sync().ok and auditor.sync().uploads == 0
+    assert SyncBridge(SyncScheduler(auditor.engine), auditor.transport).open_attachment(
+        meta.sha256
+    ) == photo  # the device that took the photo never downloads it
+
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    with NetProxy(sync_server.port) as proxy:
+        supervisor.transport.retarget(proxy.url)
+        assert supervisor.sync().ok
+        assert meta.sha256 in supervisor.store.sync.missing_downloads()  # pulled: record only
+        bridge = SyncBridge(SyncScheduler(supervisor.engine), supervisor.transport)
+        proxy.reset_counters()
+        first = bridge.open_attachment(meta.sha256)
+        downloaded = proxy.bytes_down
+        proxy.reset_counters()
+        requests_before = supervisor.transport.stats.requests
+        second = bridge.open_attachment(meta.sha256)
+        assert proxy.bytes_up == 0 and proxy.bytes_down == 0  # the second open stayed local
+        assert supervisor.transport.stats.requests == requests_before
+    assert hashlib.sha256(first).hexdigest() == meta.sha256 and first == photo
+    assert second == photo and downloaded >= len(photo)
+    assert meta.sha256 not in supervisor.store.sync.missing_downloads()
+
+
+def test_opening_an_absent_attachment_offline_says_so(devices, sync_server, ward):
+    from app.sync.scheduler import SyncScheduler
+    from app.views.sync_bridge import AttachmentUnavailable, SyncBridge
+
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Đỗ Thị Lan")
+    meta = auditor.store.attachments.add("audit", audit.id, ward, os.urandom(5_000))
+    assert auditor.sync().ok
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    assert supervisor.sync().ok
+    with NetProxy(sync_server.port) as proxy:
+        supervisor.transport.retarget(proxy.url)
+        proxy.set_offline(True)
+        bridge = SyncBridge(SyncScheduler(supervisor.engine), supervisor.transport)
+        with pytest.raises(AttachmentUnavailable) as raised:
+            bridge.open_attachment(meta.sha256)
+    assert raised.value.revoked is False
+    assert meta.sha256 in supervisor.store.sync.missing_downloads()

@@ -78,10 +78,12 @@ class SyncStore:
                     state, reason = REJECTED, result.reason or "rejected"
                 else:
                     state, reason = self._settled_state(conn, entity_id), None
+                # The version stays the one last pulled: the server's answer may count other
+                # devices' edits this device has not seen, and a later edit's base version must
+                # not claim them (the server would miss the race).
                 conn.exec_driver_sql(
-                    "UPDATE records SET version = max(version, ?), sync_state = ?, "
-                    "sync_reason = ? WHERE entity_id = ?",
-                    (result.version, state, reason, entity_id),
+                    "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ?",
+                    (state, reason, entity_id),
                 )
 
     def _settled_state(self, conn: Connection, entity_id: str) -> str:

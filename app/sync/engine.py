@@ -82,14 +82,18 @@ class SyncEngine:
         self.chunk_bytes = chunk_bytes
         self.last_uploads: list[attachments.UploadOutcome] = []
 
-    def run_once(self) -> SyncReport:
-        """Push, pull, upload. Offline and server errors end up in the report; a revoked device
+    def run_once(self, *, push: bool = True, pull: bool = True) -> SyncReport:
+        """Push, pull, upload (`push=False` or `pull=False` leaves that step out; uploads go
+        with the push). Offline and server errors end up in the report; a revoked device
         fires `on_revoked`, crypto-erases the store and raises `DeviceRevoked`."""
         report = SyncReport()
         try:
-            self._push(report)
-            self._pull(report)
-            self._upload(report)
+            if push:
+                self._push(report)
+            if pull:
+                self._pull(report)
+            if push:
+                self._upload(report)
         except DeviceRevoked:
             self._erase()
             raise
@@ -99,7 +103,7 @@ class SyncEngine:
         except (HttpError, SyncError) as exc:
             report.errors.append(f"{type(exc).__name__}: {exc}")
         report.finished_at = datetime.now(UTC)
-        if report.ok:
+        if report.ok and push and pull:
             self.store.set_last_synced(report.finished_at)
         return report
 

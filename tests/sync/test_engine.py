@@ -303,3 +303,19 @@ def test_opening_an_absent_attachment_offline_says_so(devices, sync_server, ward
             bridge.open_attachment(meta.sha256)
     assert raised.value.revoked is False
     assert meta.sha256 in supervisor.store.sync.missing_downloads()
+
+
+def test_a_push_answer_does_not_hide_an_unpulled_edit(devices, sync_server, ward):
+    """A's push is answered with a record version that includes B's edit A never pulled; A's
+    next edit of that field must still count as a race against B's, not overwrite it quietly."""
+    (a, b), audit_id = _shared_audit(devices, ward)
+    b.store.audits.set_fields(audit_id, notes="ghi chú của B")
+    assert b.engine.run_once(pull=False).ok
+    a.store.audits.answer(audit_id, "premises.ups", AuditAnswer(value=True))
+    assert a.engine.run_once(pull=False).ok  # A has not seen B's notes
+    a.store.audits.set_fields(audit_id, notes="ghi chú của A")
+    report = a.engine.run_once(pull=False)
+    assert report.ok and report.conflicts == 1
+    assert a.sync().ok and b.sync().ok
+    (conflict,) = a.store.sync.open_conflicts()
+    assert {v["value"] for v in conflict.values} == {"ghi chú của A", "ghi chú của B"}

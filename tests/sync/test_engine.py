@@ -319,3 +319,36 @@ def test_a_push_answer_does_not_hide_an_unpulled_edit(devices, sync_server, ward
     assert a.sync().ok and b.sync().ok
     (conflict,) = a.store.sync.open_conflicts()
     assert {v["value"] for v in conflict.values} == {"ghi chú của A", "ghi chú của B"}
+
+
+def test_a_pull_after_a_push_does_not_bring_the_devices_own_records_back(
+    devices, sync_server, ward
+):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    ids = _receive(officer.store, ward, 8)
+    officer.store.dossiers.change_status(ids[0], 4, note="chuyển xử lý")
+    pushed = officer.engine.run_once(pull=False)
+    assert pushed.ok and pushed.pushed > 8
+    cursor_before = officer.store.sync.pull_cursor()
+    pulled = officer.engine.run_once(push=False)
+    assert pulled.ok and pulled.pulled == 0  # it holds all of them already
+    assert officer.store.sync.pull_cursor() > cursor_before  # and still moved past them
+
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    report = supervisor.sync()
+    on_server = server_state(sync_server, ward)
+    assert report.ok and report.pulled == len(on_server)  # someone else gets every record
+    assert {i for i in ids if supervisor.store.dossiers.get(i)} == set(ids)
+
+    # Someone else's change to one of them, and the server's conflict records, do come back.
+    (a, b), audit_id = _shared_audit(devices, ward)
+    a.store.audits.set_fields(audit_id, notes="ghi chú của A")
+    b.store.audits.set_fields(audit_id, notes="ghi chú của B")
+    assert a.sync().ok
+    report = b.sync()
+    assert report.conflicts == 1 and len(b.store.sync.open_conflicts()) == 1  # server-made
+    supervisor.store.dossiers.change_status(ids[1], 4, note="giám sát chuyển")
+    assert supervisor.sync().ok
+    again = officer.sync()
+    assert again.ok and again.pulled == 2  # the dossier and its new history event
+    assert officer.store.dossiers.get(ids[1]).status == 4

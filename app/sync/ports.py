@@ -5,6 +5,7 @@ The sync engine is written against these so that it never reaches past them into
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,6 +31,11 @@ class SyncStorePort(Protocol):
 
     def record_push_results(self, results: list[PushResult]) -> None:
         """Drop answered mutations from the outbox; record versions, states, rejections."""
+        ...
+
+    def sync_lock(self, wait_s: float = 0.0) -> AbstractContextManager[bool]:
+        """Held for a whole run: one syncer per store across processes (the app, `commune
+        sync`, a scheduled job). Yields False when another still holds it after `wait_s`."""
         ...
 
     def pull_cursor(self) -> int: ...

@@ -352,3 +352,51 @@ def test_a_pull_after_a_push_does_not_bring_the_devices_own_records_back(
     again = officer.sync()
     assert again.ok and again.pulled == 2  # the dossier and its new history event
     assert officer.store.dossiers.get(ids[1]).status == 4
+
+
+def test_one_kept_alive_connection_carries_a_whole_sync(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    _receive(officer.store, ward, 30)
+    officer.engine.push_batch_bytes = 8 * 1024  # several pushes
+    officer.engine.pull_page = 10  # several pull pages
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        before = officer.transport.stats.requests
+        first = officer.sync()
+        _receive(officer.store, ward, 3, name="Hoàng Văn Minh")
+        second = officer.sync()
+        requests = officer.transport.stats.requests - before
+    assert first.ok and second.ok and officer.transport.stats.retries == 0
+    assert requests >= 6
+    assert proxy.connections == 1  # every request of both runs on the same TCP connection
+
+
+def test_record_states_rejected_with_reason_then_conflict_then_synced(
+    devices, sync_server, ward
+):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    other_ward = next(w for w in ("00004", "00008", "00010") if w != ward)
+    (outside,) = _receive(officer.store, other_ward, 1)  # not the officer's ward
+    (inside,) = _receive(officer.store, ward, 1)
+    assert officer.store.sync.state_of("dossier", inside).state == "pending"
+    report = officer.sync()
+    assert report.rejected >= 1
+    refused = officer.store.sync.state_of("dossier", outside)
+    assert (refused.state, refused.reason) == ("rejected", "ward_out_of_scope")
+    assert officer.store.sync.state_of("dossier", inside).state == "synced"
+    assert officer.store.sync.summary().rejected >= 1
+
+    (a, b), audit_id = _shared_audit(devices, ward)
+    a.store.audits.set_fields(audit_id, notes="ý kiến A")
+    b.store.audits.set_fields(audit_id, notes="ý kiến B")
+    assert a.store.sync.state_of("audit", audit_id).state == "pending"
+    assert a.sync().ok and b.sync().ok and a.sync().ok
+    for d in (a, b):
+        assert d.store.sync.state_of("audit", audit_id).state == "conflict"
+    (conflict,) = b.store.sync.open_conflicts()
+    b.store.sync.resolve_conflict(conflict.id, "ý kiến chung")
+    assert b.store.sync.state_of("audit", audit_id).state == "pending"
+    assert b.sync().ok and a.sync().ok
+    for d in (a, b):
+        assert d.store.sync.state_of("audit", audit_id).state == "synced"
+        assert audit_view(d.store, audit_id)["notes"] == "ý kiến chung"

@@ -182,3 +182,28 @@ def test_the_apps_bridge_shows_the_notice_before_the_erase(devices, sync_server,
         ui_thread.shutdown(wait=True)
     assert shown == [("Nguyễn Thị Hương 0", True)]
     assert_erased(officer.data_dir)
+
+
+def test_the_scheduler_runs_on_its_interval(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    runs: list[float] = []
+    real_run = officer.engine.run_once
+
+    def counted_run(**kw):
+        runs.append(time.monotonic())
+        return real_run(**kw)
+
+    officer.engine.run_once = counted_run
+    scheduler = SyncScheduler(officer.engine, interval_s=0.5, probe_interval_s=3600)
+    seen = Recorder()
+    scheduler.add_listener(seen)
+    scheduler.start(sync_at_start=False)  # nothing at start, no probe, no sync_now: the interval
+    try:
+        _receive(officer.store, ward, 2)
+        done = seen.wait_for(lambda s: s.last_report is not None and s.last_report.pushed >= 2)
+        seen.wait_for(lambda s: len(runs) >= 3)
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert done.last_report.ok
+    assert len(runs) >= 3
+    assert officer.store.sync.summary().pending == 0

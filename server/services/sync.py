@@ -393,7 +393,13 @@ def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PullRespons
 
 def _held_by_caller(session: Session, caller: Caller, records: list[Record]) -> set[int]:
     """Ids of the records whose every field was last written by the caller's device."""
-    alone = {r.id: r for r in records if r.entity != E.CONFLICT and _one_writer(r.fields)}
+    from server.main import SERVER_NODE  # here: server.main imports this module
+
+    alone = {
+        r.id: r
+        for r in records
+        if r.entity != E.CONFLICT and _one_writer(r.fields) not in (None, SERVER_NODE)
+    }
     if not alone:
         return set()
     made = session.exec(
@@ -404,14 +410,17 @@ def _held_by_caller(session: Session, caller: Caller, records: list[Record]) -> 
         )
     ).all()
     mine = set(made)
-    # The latest version is the caller's: the fields it won carry its stamp, and with one
-    # writer for all fields, that writer is the caller.
+    # The latest version is the caller's push: the fields it won carry its device's stamp, and
+    # with one device's stamp on all fields, that device is the caller.
     return {rid for rid, r in alone.items() if (r.entity, r.entity_id, r.version) in mine}
 
 
-def _one_writer(fields: dict[str, Any]) -> bool:
+def _one_writer(fields: dict[str, Any]) -> str | None:
+    """The clock node that stamped every field, when there is one. The server's own node
+    stamps what it writes on someone's behalf (a review decision and its comment): such a
+    record was not written by the device, which must be sent it."""
     nodes = {str(f.get("hlc", "")).split(":", 2)[-1] for f in fields.values()}
-    return len(nodes) == 1
+    return nodes.pop() if len(nodes) == 1 else None
 
 
 def _change(log: ChangeLog, record: Record) -> Change:

@@ -400,3 +400,25 @@ def test_record_states_rejected_with_reason_then_conflict_then_synced(
     for d in (a, b):
         assert d.store.sync.state_of("audit", audit_id).state == "synced"
         assert audit_view(d.store, audit_id)["notes"] == "ý kiến chung"
+
+
+def test_a_review_decision_made_from_a_device_comes_back_to_it(devices, sync_server, ward):
+    """The server stamps a decision and its comment itself: the deciding device did not write
+    them, so its pull must bring them even though its own request made them."""
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Phan Thị Ngọc")
+    auditor.store.audits.submit(audit.id)
+    assert auditor.sync().ok
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    assert supervisor.sync().ok
+    with sync_server.client(supervisor.transport.token) as client:
+        answer = client.post(
+            f"/reviews/{audit.id}", json={"decision": "approved", "comment": "Đạt yêu cầu"}
+        )
+    assert answer.status_code == 200, answer.text
+    comment_id = answer.json()["comment_id"]
+    report = supervisor.sync()
+    assert report.ok and report.pulled == 2  # the audit's new state and the comment
+    assert supervisor.store.audits.get(audit.id).review_state == "approved"
+    assert comment_id in supervisor.store.sync.record_states()
+    assert auditor.sync().ok and auditor.store.audits.get(audit.id).review_state == "approved"

@@ -39,6 +39,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     try:
         return run(plan)
+    except KeyboardInterrupt:  # Ctrl-C is how the demo ends: stop everything, exit cleanly
+        print("Đang dừng demo …", flush=True)
+        return 0
     except RuntimeError as exc:
         raise CliError(str(exc), exit_code=1) from exc
     finally:

@@ -126,6 +126,17 @@ def enrol(plan: DemoPlan, username: str, device_dir: Path):
     return store
 
 
+def reopen_at(plan: DemoPlan, device_dir: Path):
+    """An enrolled demo device, pointed at this run's API address: the API gets a new free port
+    each run, and the address saved at enrolment would lead nowhere."""
+    from app.storage import open_store
+    from app.sync.enrolment import move_server
+
+    store = open_store(device_dir, DEMO_PIN)
+    move_server(store.settings, plan.api_url)
+    return store
+
+
 def seed_dossiers(store, count: int, today: dt.date, say: Callable[[str], None]) -> None:
     """Dossiers received over the last 60 days, moved along as a real counter would."""
     rng = random.Random(7)
@@ -209,10 +220,11 @@ def summary_lines(store, today: dt.date) -> list[str]:
 
 
 def run(plan: DemoPlan) -> int:
-    from app.storage import open_store, store_exists
+    from app.storage import store_exists
 
     say, today = plan.say, dt.date.today()
-    fresh = plan.reset or not store_exists(plan.officer_dir)
+    seeded = store_exists(plan.officer_dir) and store_exists(plan.auditor_dir)
+    fresh = plan.reset or not seeded
     if fresh and plan.root.exists():
         shutil.rmtree(plan.root)
     say(f"[1/5] Máy chủ trung tâm (SQLite nhúng) trong {plan.server_dir} …")
@@ -232,7 +244,9 @@ def run(plan: DemoPlan) -> int:
         auditor.close()
     else:
         say("[2/5] Dùng lại dữ liệu demo đã có …")
-        officer = open_store(plan.officer_dir, DEMO_PIN)
+        officer = reopen_at(plan, plan.officer_dir)
+        reopen_at(plan, plan.auditor_dir).close()
+        say("[3/5] Giữ nguyên hồ sơ và biên bản khảo sát đã tạo lần trước …")
         say("[4/5] Đồng bộ với máy chủ …")
         say(f"      cán bộ: {sync(officer, plan)}")
     try:
@@ -248,13 +262,30 @@ def run(plan: DemoPlan) -> int:
 
 def open_client(plan: DemoPlan) -> None:
     args = [sys.executable, "-m", "app.cli", "--data-dir", str(plan.officer_dir), "app"]
-    if not desktop_available():
+    web = not desktop_available()
+    if web:
         plan.web_port = plan.web_port or free_port()
         args += ["--web", "--port", str(plan.web_port)]
-        plan.say(f"      http://127.0.0.1:{plan.web_port}/  (Ctrl-C để dừng)")
     client = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     plan.processes.append(client)
+    if web:
+        wait_listening(client, plan.web_port, "the web client")
+        plan.say(f"      http://127.0.0.1:{plan.web_port}/  (Ctrl-C để dừng)")
     client.wait()
+
+
+def wait_listening(proc: subprocess.Popen, port: int, what: str, timeout_s: float = 90) -> None:
+    """Print an address only once it answers: a URL opened too early shows an error page."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} stopped (exit {proc.returncode})")
+        with socket.socket() as s:
+            s.settimeout(1.0)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start within {timeout_s:.0f} s")
 
 
 def desktop_available() -> bool:

@@ -5,10 +5,13 @@ The sync client never sees SQL or keys; it moves `Mutation`/`Change` models and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
@@ -25,6 +28,10 @@ from app.storage.tables import CONFLICT, PENDING, REJECTED, SYNCED
 
 OPEN = "open"
 RESOLVED = "resolved"
+
+
+LOCK_FILE = "sync.lock"
+LOCK_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,23 @@ class SyncStore:
     def device_id(self) -> str:
         return self._records.device_id
 
+    @contextlib.contextmanager
+    def sync_lock(self, wait_s: float = 0.0) -> Iterator[bool]:
+        """One syncer per store, across processes: an exclusive lock on a file next to the
+        database, held for a whole run. Yields True when held; False when another syncer still
+        held it after `wait_s` seconds (then do nothing). The system drops the lock when its
+        holder dies, even by SIGKILL."""
+        fd = os.open(self._db.path.with_name(LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + wait_s
+            held = _try_lock(fd)
+            while not held and time.monotonic() < deadline:
+                time.sleep(LOCK_POLL_S)
+                held = _try_lock(fd)
+            yield held
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
     # ------------------------------------------------------------------ push
 
     def pending_mutations(self, max_bytes: int = 512 * 1024) -> list[Mutation]:
@@ -78,10 +102,12 @@ class SyncStore:
                     state, reason = REJECTED, result.reason or "rejected"
                 else:
                     state, reason = self._settled_state(conn, entity_id), None
+                # The version stays the one last pulled: the server's answer may count other
+                # devices' edits this device has not seen, and a later edit's base version must
+                # not claim them (the server would miss the race).
                 conn.exec_driver_sql(
-                    "UPDATE records SET version = max(version, ?), sync_state = ?, "
-                    "sync_reason = ? WHERE entity_id = ?",
-                    (result.version, state, reason, entity_id),
+                    "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ?",
+                    (state, reason, entity_id),
                 )
 
     def _settled_state(self, conn: Connection, entity_id: str) -> str:
@@ -138,7 +164,10 @@ class SyncStore:
                 conn.exec_driver_sql(
                     "UPDATE meta SET value = ? WHERE key = 'clock'", (records.clock.now(),)
                 )
-            conn.exec_driver_sql("UPDATE sync_state SET cursor = ? WHERE id = 1", (next_cursor,))
+            # Never backwards: a late or replayed page must not make the next pull start over.
+            conn.exec_driver_sql(
+                "UPDATE sync_state SET cursor = max(cursor, ?) WHERE id = 1", (next_cursor,)
+            )
 
     # ------------------------------------------------------------------ states
 
@@ -225,6 +254,10 @@ class SyncStore:
         with self._db.write() as conn:
             conn.exec_driver_sql("UPDATE blobs SET uploaded = 1 WHERE sha256 = ?", (sha256,))
 
+    def has_attachment(self, sha256: str) -> bool:
+        """Whether the file's bytes are on this device (added here, or downloaded before)."""
+        return self._files.exists(sha256.lower())
+
     def missing_downloads(self) -> list[str]:
         """SHA-256 of attachments that pulled records name but this device does not hold."""
         with self._db.read() as conn:
@@ -249,6 +282,24 @@ class SyncStore:
     def crypto_erase(self) -> None:
         """Revoked device: destroy the key, then the files (see LocalStore.wipe)."""
         self._erase()
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _to_conflict(record: Record) -> Conflict:

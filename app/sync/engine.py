@@ -22,6 +22,7 @@ from app.sync.transport import (
     RequestRejected,
     SyncError,
     Transport,
+    Unauthorized,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class SyncReport:
     uploads: int = 0
     errors: list[str] = field(default_factory=list)
     offline: bool = False
+    busy: bool = False  # another syncer held this store's lock: nothing was done
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
 
@@ -73,6 +75,7 @@ class SyncEngine:
         push_batch_bytes: int = PUSH_BATCH_BYTES,
         pull_page: int = PULL_PAGE,
         chunk_bytes: int = attachments.CHUNK_BYTES,
+        lock_wait_s: float = 0.0,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -80,16 +83,33 @@ class SyncEngine:
         self.push_batch_bytes = push_batch_bytes
         self.pull_page = pull_page
         self.chunk_bytes = chunk_bytes
+        self.lock_wait_s = lock_wait_s
         self.last_uploads: list[attachments.UploadOutcome] = []
 
-    def run_once(self) -> SyncReport:
-        """Push, pull, upload. Offline and server errors end up in the report; a revoked device
+    def run_once(self, *, push: bool = True, pull: bool = True) -> SyncReport:
+        """Push, pull, upload (`push=False` or `pull=False` leaves that step out; uploads go
+        with the push). Offline and server errors end up in the report; a revoked device
         fires `on_revoked`, crypto-erases the store and raises `DeviceRevoked`."""
         report = SyncReport()
+        with self.store.sync_lock(self.lock_wait_s) as held:
+            if held:
+                self._run(report, push=push, pull=pull)
+            else:  # the app and `commune sync` on one store: this one does nothing now
+                report.busy = True
+                report.errors.append("busy: sync already running for this store")
+        report.finished_at = datetime.now(UTC)
+        if report.ok and push and pull:
+            self.store.set_last_synced(report.finished_at)
+        return report
+
+    def _run(self, report: SyncReport, *, push: bool, pull: bool) -> None:
         try:
-            self._push(report)
-            self._pull(report)
-            self._upload(report)
+            if push:
+                self._push_then_go_on(report)
+            if pull:
+                self._pull(report)
+            if push:
+                self._upload(report)
         except DeviceRevoked:
             self._erase()
             raise
@@ -98,10 +118,26 @@ class SyncEngine:
             report.errors.append(f"offline: {exc}")
         except (HttpError, SyncError) as exc:
             report.errors.append(f"{type(exc).__name__}: {exc}")
-        report.finished_at = datetime.now(UTC)
-        if report.ok:
-            self.store.set_last_synced(report.finished_at)
-        return report
+
+    def _push_then_go_on(self, report: SyncReport) -> None:
+        """A push the server refuses outright (a 4xx other than auth, say 422 for one bad
+        batch) is reported, and the pull still runs: one bad batch must not keep the device
+        from receiving. Offline, 5xx and auth errors end the run as before."""
+        try:
+            self._push(report)
+        except RequestRejected as exc:
+            if isinstance(exc, Unauthorized):
+                raise
+            report.errors.append(f"push refused: {exc}")
+            log.warning("push refused, pulling anyway: %s", exc)
+
+    def open_attachment(self, sha256: str) -> bytes:
+        """An attachment's bytes for the screen that opens it: from this device when it holds
+        them, else downloaded now (once: the download is kept). Raises `Offline` and the
+        transport's other errors when it must download and cannot."""
+        if self.store.has_attachment(sha256):
+            return self.store.read_attachment(sha256)
+        return self.fetch_attachment(sha256)
 
     def fetch_attachment(self, sha256: str) -> bytes:
         """Download on first open: fetch, check the hash, keep it sealed locally."""

@@ -30,3 +30,9 @@ def save_enrolment(settings: SettingsPort, server_url: str, answer: dict[str, An
     settings.set("wards", wards)
     if len(wards) == 1 and not settings.get("ward_code"):
         settings.set("ward_code", wards[0])
+
+
+def move_server(settings: SettingsPort, server_url: str) -> None:
+    """The same central API at a new address (a new port, a new host name): the enrolment and
+    its token stay valid, only where to reach the server changes."""
+    settings.set("server_url", server_url.rstrip("/"))

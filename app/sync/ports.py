@@ -5,6 +5,7 @@ The sync engine is written against these so that it never reaches past them into
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +33,11 @@ class SyncStorePort(Protocol):
         """Drop answered mutations from the outbox; record versions, states, rejections."""
         ...
 
+    def sync_lock(self, wait_s: float = 0.0) -> AbstractContextManager[bool]:
+        """Held for a whole run: one syncer per store across processes (the app, `commune
+        sync`, a scheduled job). Yields False when another still holds it after `wait_s`."""
+        ...
+
     def pull_cursor(self) -> int: ...
 
     def apply_pull_page(self, changes: list[Change], next_cursor: int) -> None:
@@ -47,6 +53,8 @@ class SyncStorePort(Protocol):
     def read_attachment(self, sha256: str) -> bytes: ...
 
     def mark_uploaded(self, sha256: str) -> None: ...
+
+    def has_attachment(self, sha256: str) -> bool: ...
 
     def store_downloaded(self, sha256: str, data: bytes) -> None: ...
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -83,7 +83,8 @@ class SyncScheduler:
             "interval",
             seconds=self.interval_s,
             id="sync",
-            next_run_time=now if sync_at_start else None,
+            # (None would add the job paused: it would never run at all.)
+            next_run_time=now if sync_at_start else now + timedelta(seconds=self.interval_s),
         )
         self._scheduler.add_job(self._probe, "interval", seconds=self.probe_interval_s, id="probe")
         self._scheduler.start()

@@ -133,7 +133,8 @@ class CommuneApp:
         minutes = await self.io(store.settings.get, "auto_lock_minutes", DEFAULT_AUTO_LOCK_MINUTES)
         self.idle = IdleTimer(int(minutes if minutes is not None else DEFAULT_AUTO_LOCK_MINUTES))
         self.page.title = t("app.title")
-        self.sync = await self.io(SyncBridge.start_for, store)
+        notice = partial(self.page.run_task, self.show_lock, t("unlock.destroyed"))  # pre-erase
+        self.sync = await self.io(SyncBridge.start_for, store, notice)
         if self.sync:
             self.sync.add_listener(self._on_sync_status)
         await self.go("/dossiers", force=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -15,6 +17,15 @@ log = logging.getLogger(__name__)
 
 class EnrolError(Exception):
     pass
+
+
+class AttachmentUnavailable(Exception):
+    """The file is not on this device and could not be downloaded now (offline, refused, or
+    `revoked`: the device was revoked, the notice shown and the store erased)."""
+
+    def __init__(self, message: str, revoked: bool = False) -> None:
+        super().__init__(message)
+        self.revoked = revoked
 
 
 def enrol(store: Any, server_url: str, code: str, device_name: str = "") -> dict:
@@ -33,6 +44,10 @@ def enrol(store: Any, server_url: str, code: str, device_name: str = "") -> dict
     return answer
 
 
+RevokedNotice = Callable[[], object]
+NOTICE_WAIT_S = 10.0  # how long the erase waits for the notice to be on screen
+
+
 class SyncBridge:
     """A started `SyncScheduler` for one unlocked store."""
 
@@ -41,8 +56,15 @@ class SyncBridge:
         self.transport = transport
 
     @classmethod
-    def start_for(cls, store: Any) -> SyncBridge | None:
-        """None when the device is not enrolled (local only) or the sync room is absent."""
+    def start_for(
+        cls, store: Any, on_revoked: RevokedNotice | None = None
+    ) -> SyncBridge | None:
+        """None when the device is not enrolled (local only) or the sync room is absent.
+
+        `on_revoked` runs on the sync thread when the server says this device was revoked, while
+        the store can still be read and before it is crypto-erased: the place to tell the user.
+        When it returns a future (Flet's `page.run_task` does), the erase waits for it, at most
+        NOTICE_WAIT_S seconds."""
         if not store.settings.get("device_token"):
             return None
         try:
@@ -53,9 +75,21 @@ class SyncBridge:
             log.warning("app.sync is not available; working locally")
             return None
         transport = Transport.from_settings(store.settings)
-        scheduler = SyncScheduler(SyncEngine(store.sync, transport))
+        engine = SyncEngine(store.sync, transport, on_revoked=_waiting_for(on_revoked))
+        scheduler = SyncScheduler(engine)
         scheduler.start()
         return cls(scheduler, transport)
+
+    def open_attachment(self, sha256: str) -> bytes:
+        """A file's bytes: the local copy, or downloaded on this first open and kept (its
+        SHA-256 checked). Blocking: call it from the views' worker, not the UI loop."""
+        from app.sync.transport import DeviceRevoked, SyncError
+
+        try:
+            return self.scheduler.engine.open_attachment(sha256)
+        except SyncError as exc:
+            revoked = isinstance(exc, DeviceRevoked)
+            raise AttachmentUnavailable(str(exc), revoked=revoked) from exc
 
     def add_listener(self, listener: Callable[[Any], None]) -> None:
         self.scheduler.add_listener(listener)
@@ -66,3 +100,21 @@ class SyncBridge:
     def shutdown(self) -> None:
         self.scheduler.shutdown(timeout=5.0)
         self.transport.close()
+
+
+def _waiting_for(notice: RevokedNotice | None) -> Callable[[], None] | None:
+    """The engine's `on_revoked`: run the notice, and wait for it when it hands back a future."""
+    if notice is None:
+        return None
+
+    def before_erase() -> None:
+        shown = notice()
+        if isinstance(shown, Future):
+            try:
+                shown.result(timeout=NOTICE_WAIT_S)
+            except FutureTimeout:
+                log.warning("the revocation notice took too long; erasing anyway")
+            except Exception:  # the notice failed: the erase must still happen
+                log.exception("the revocation notice failed")
+
+    return before_erase

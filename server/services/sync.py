@@ -393,7 +393,13 @@ def _value_of(fields: dict[str, Any], name: str) -> Any:
 
 
 def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PullResponse:
-    """Whole record states whose latest change is after `cursor`, in change-log order."""
+    """Whole record states whose latest change is after `cursor`, in change-log order.
+
+    A record the caller already holds as it is here is left out, and the cursor still moves
+    past it: its latest version came from the caller's own push, and every field carries the
+    caller's stamp (nobody else's write is in it: not another device's, not the server's, as in
+    a conflict record or a review decision). The pushing device is thus not sent its own
+    records back."""
     query = (
         select(ChangeLog, Record)
         .join(
@@ -412,11 +418,45 @@ def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PullRespons
         query = query.where(ChangeLog.ward_code.in_(sorted(caller.wards)))
     with read_session(engine) as session:
         rows = session.exec(query).all()
-    changes = [_change(log, record) for log, record in rows[:limit]]
-    next_cursor = changes[-1].seq if changes else cursor
+        page = rows[:limit]
+        held = _held_by_caller(session, caller, [record for _, record in page])
+    changes = [_change(log, record) for log, record in page if record.id not in held]
+    next_cursor = page[-1][0].seq if page else cursor
     if cursor > caller.pull_cursor:
         _note_cursor(engine, caller.device_id, cursor)
     return PullResponse(changes=changes, next_cursor=next_cursor, has_more=len(rows) > limit)
+
+
+def _held_by_caller(session: Session, caller: Caller, records: list[Record]) -> set[int]:
+    """Ids of the records whose every field was last written by the caller's device."""
+    from server.main import SERVER_NODE  # here: server.main imports this module
+
+    alone = {
+        r.id: r
+        for r in records
+        if r.entity != E.CONFLICT and _one_writer(r.fields) not in (None, SERVER_NODE)
+    }
+    if not alone:
+        return set()
+    made = session.exec(
+        select(AuditLog.entity, AuditLog.entity_id, AuditLog.version).where(
+            AuditLog.action == "change",
+            AuditLog.device_id == caller.device_id,
+            AuditLog.entity_id.in_(sorted({r.entity_id for r in alone.values()})),
+        )
+    ).all()
+    mine = set(made)
+    # The latest version is the caller's push: the fields it won carry its device's stamp, and
+    # with one device's stamp on all fields, that device is the caller.
+    return {rid for rid, r in alone.items() if (r.entity, r.entity_id, r.version) in mine}
+
+
+def _one_writer(fields: dict[str, Any]) -> str | None:
+    """The clock node that stamped every field, when there is one. The server's own node
+    stamps what it writes on someone's behalf (a review decision and its comment): such a
+    record was not written by the device, which must be sent it."""
+    nodes = {str(f.get("hlc", "")).split(":", 2)[-1] for f in fields.values()}
+    return nodes.pop() if len(nodes) == 1 else None
 
 
 def _change(log: ChangeLog, record: Record) -> Change:

@@ -42,7 +42,7 @@ def test_push_results_settle_the_outbox_and_record_states(store, procedure):
     ]
     store.sync.record_push_results(results)
     assert store.sync.state_of("dossier", a.id).state == "synced"
-    assert store.dossiers.get(a.id).version == 1
+    assert store.dossiers.get(a.id).version == 0  # the version last pulled, not the answer's
     rejected = store.sync.state_of("dossier", b.id)
     assert (rejected.state, rejected.reason) == ("rejected", "procedure_not_in_scope")
     summary = store.sync.summary()

@@ -316,13 +316,15 @@ class NetProxy:
                 wait = due - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                writer.write(data)
-                await writer.drain()
+                # Counted before the write: the far end may read the bytes (and a test read
+                # the meter) before drain() returns here.
                 with self._lock:
                     if direction == UP:
                         self._meter.bytes_up += len(data)
                     else:
                         self._meter.bytes_down += len(data)
+                writer.write(data)
+                await writer.drain()
             finally:
                 queue.task_done()
 

@@ -5,6 +5,8 @@ syncs (an officer pushing, a supervisor pulling; until 50 processes died mid-syn
 runs after them are processes forked from a warm fork server (`tests/sync/sync_child.py`) that
 runs the same `app.cli.main`: a cold interpreter spends its first seconds importing on a loaded
 2-core machine, and the kill points would then fall into imports instead of into sync.
+Each child creates a marker file just before its first HTTP request; it is killed a random delay
+after that, and only such kills count: one while the store was still opening proves nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import text
@@ -31,6 +35,7 @@ from tests.sync.conftest import PIN, TEST_KEYS
 KILLS = 50
 MAX_KILL_DELAY_S = 0.5
 MAX_ROUNDS = 200  # bounds the loop if syncs keep finishing before the kill
+MARK_WAIT_S = 15.0  # a child's store opens and its sync starts within this, or it is ended
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _MAIN = "import sys; from app.cli import main; sys.exit(main())"
 
@@ -69,8 +74,10 @@ class ForkServer:
             self.proc.kill()
             self.proc.wait(10)
 
-    def run(self, argv: list[str]) -> int:
-        return self._ask({"run": argv, "pin": PIN})["pid"]
+    def run(self, argv: list[str], mark: Path | None = None) -> int:
+        """Fork a `commune` child; with `mark`, it creates that file as its sync starts."""
+        request = {"run": argv, "pin": PIN, "mark": str(mark) if mark else None}
+        return self._ask(request)["pid"]
 
     def wait(self, pid: int) -> int:
         return self._ask({"wait": pid})["exit"]
@@ -82,6 +89,30 @@ class ForkServer:
         line = self.proc.stdout.readline()  # the children are killed or end within seconds
         assert line, "the fork server died"
         return json.loads(line)
+
+
+def _kill_after_sync_starts(runs: dict[int, Path], delay: Callable[[], float]) -> None:
+    """SIGKILL each child a random delay after its marker file appears (its first request),
+    bounded: a child that ends or never starts syncing within MARK_WAIT_S is left alone."""
+    kill_at: dict[int, float] = {}
+    deadline = time.monotonic() + MARK_WAIT_S
+    while runs.keys() - kill_at.keys() or any(t is not None for t in kill_at.values()):
+        now = time.monotonic()
+        if now > deadline:
+            break
+        for pid, mark in runs.items():
+            if pid not in kill_at and mark.exists():
+                kill_at[pid] = now + delay()
+            when = kill_at.get(pid)
+            if when is not None and now >= when:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                kill_at[pid] = None
+        time.sleep(0.002)
+    for pid in runs:  # past the deadline: end it, it will not count (no mark, or exit 0)
+        if kill_at.get(pid, 0) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _edit(data_dir: Path, ward: str, rng: random.Random, created: list[str]) -> int:
@@ -131,26 +162,39 @@ def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, 
 
     created: list[str] = []
     queued = sum(_edit(officer_dir, ward, rng, created) for _ in range(30))
-    killed = rounds = 0
+    killed = rounds = early = 0
     window = MAX_KILL_DELAY_S  # adapts to how long a sync takes on this machine right now
+    marks = tmp_path / "marks"
+    marks.mkdir()
     with ForkServer() as forks:
         while killed < KILLS and rounds < MAX_ROUNDS:
             rounds += 1
-            pids = [
-                forks.run(["--data-dir", str(folder), "sync", "--once", "--batch-kb", "4"])
-                for folder in (officer_dir, supervisor_dir)
-            ]
-            time.sleep(rng.uniform(0.0, window))
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            hits = sum(forks.wait(pid) == -signal.SIGKILL for pid in pids)
-            killed += hits
-            # both finished before the kill: aim earlier; both killed: reach later points too
-            window = min(MAX_KILL_DELAY_S * 4, max(0.02, window * (0.7, 1.0, 1.15)[hits]))
+            runs = {}
+            for i, folder in enumerate((officer_dir, supervisor_dir)):
+                mark = marks / f"{rounds}-{i}"
+                argv = ["--data-dir", str(folder), "sync", "--once", "--batch-kb", "4"]
+                runs[forks.run(argv, mark)] = mark
+            _kill_after_sync_starts(runs, partial(rng.uniform, 0.0, window))
+            exits = {pid: forks.wait(pid) for pid in runs}
+            # Only a kill after the first request counts: one while the store was still
+            # opening tests nothing about sync.
+            mid_sync = sum(
+                code == -signal.SIGKILL and runs[pid].exists() for pid, code in exits.items()
+            )
+            too_early = sum(
+                code == -signal.SIGKILL and not runs[pid].exists() for pid, code in exits.items()
+            )
+            finished = sum(code == 0 for code in exits.values())
+            killed += mid_sync
+            early += too_early
+            if finished and not mid_sync:
+                window *= 0.7  # done before the kill: aim earlier
+            elif mid_sync == len(runs):
+                window *= 1.1  # both cut: reach later points of a sync too
+            window = min(MAX_KILL_DELAY_S * 4, max(0.02, window))
             if rounds % 5 == 0:
                 queued += _edit(officer_dir, ward, rng, created)
-        assert killed >= KILLS, (killed, rounds)  # SIGKILLed mid-sync at least KILLS times
+        assert killed >= KILLS, (killed, early, rounds)  # SIGKILLed mid-sync >= KILLS times
         with sync_server.engine.connect() as conn:
             reached = conn.execute(
                 text("SELECT count(*) FROM record WHERE ward_code = :w"), {"w": ward}

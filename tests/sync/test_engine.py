@@ -126,16 +126,28 @@ def test_revoked_device_is_erased_after_the_callback(devices, sync_server, ward)
     from server.services import identity
 
     officer = devices.enrol(devices.user("officer", [ward]))
-    _receive(officer.store, ward, 2)
+    first, _ = _receive(officer.store, ward, 2)
     assert officer.sync().ok
     identity.revoke_device(sync_server.engine, officer.server_device_id)
     _receive(officer.store, ward, 1)
+    seen_in_callback: list[object] = []
+
+    def on_revoked() -> None:  # the user is told while the data is still there
+        seen_in_callback.append(officer.store.dossiers.get(first).applicant_name)
+        seen_in_callback.append(officer.store.sync.summary().pending > 0)  # unpushed, intact
+
+    officer.engine.on_revoked = on_revoked
     with pytest.raises(DeviceRevoked):
         officer.sync()
-    assert officer.revoked_calls == ["called"]
-    if store_exists(officer.data_dir):
+    assert seen_in_callback == ["Nguyễn Thị Hương 0", True]
+    assert_erased(officer.data_dir)
+
+
+def assert_erased(data_dir) -> None:
+    """Nothing of the store can be opened again."""
+    if store_exists(data_dir):
         with pytest.raises(StoreDestroyed):
-            open_store(officer.data_dir, PIN)
+            open_store(data_dir, PIN)
 
 
 def test_attachment_upload_resumes_from_the_server_offset(devices, sync_server, ward):
@@ -239,3 +251,174 @@ def test_a_push_never_exceeds_the_servers_mutation_count(devices, sync_server, w
     report = officer.sync()
     assert report.ok and report.pushed == 2020 and report.rejected == 0
     assert officer.transport.stats.requests >= 3  # two pushes and a pull at least
+
+
+def test_an_attachment_downloads_when_first_opened_and_only_then(devices, sync_server, ward):
+    from app.sync.scheduler import SyncScheduler
+    from app.views.sync_bridge import SyncBridge
+
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Đỗ Thị Lan")
+    photo = os.urandom(200_000)
+    meta = auditor.store.attachments.add("audit", audit.id, ward, photo, mime="image/jpeg")
+    assert auditor.sync().ok and auditor.sync().uploads == 0
+    assert SyncBridge(SyncScheduler(auditor.engine), auditor.transport).open_attachment(
+        meta.sha256
+    ) == photo  # the device that took the photo never downloads it
+
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    with NetProxy(sync_server.port) as proxy:
+        supervisor.transport.retarget(proxy.url)
+        assert supervisor.sync().ok
+        assert meta.sha256 in supervisor.store.sync.missing_downloads()  # pulled: record only
+        bridge = SyncBridge(SyncScheduler(supervisor.engine), supervisor.transport)
+        proxy.reset_counters()
+        first = bridge.open_attachment(meta.sha256)
+        downloaded = proxy.bytes_down
+        proxy.reset_counters()
+        requests_before = supervisor.transport.stats.requests
+        second = bridge.open_attachment(meta.sha256)
+        assert proxy.bytes_up == 0 and proxy.bytes_down == 0  # the second open stayed local
+        assert supervisor.transport.stats.requests == requests_before
+    assert hashlib.sha256(first).hexdigest() == meta.sha256 and first == photo
+    assert second == photo and downloaded >= len(photo)
+    assert meta.sha256 not in supervisor.store.sync.missing_downloads()
+
+
+def test_opening_an_absent_attachment_offline_says_so(devices, sync_server, ward):
+    from app.sync.scheduler import SyncScheduler
+    from app.views.sync_bridge import AttachmentUnavailable, SyncBridge
+
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Đỗ Thị Lan")
+    meta = auditor.store.attachments.add("audit", audit.id, ward, os.urandom(5_000))
+    assert auditor.sync().ok
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    assert supervisor.sync().ok
+    with NetProxy(sync_server.port) as proxy:
+        supervisor.transport.retarget(proxy.url)
+        proxy.set_offline(True)
+        bridge = SyncBridge(SyncScheduler(supervisor.engine), supervisor.transport)
+        with pytest.raises(AttachmentUnavailable) as raised:
+            bridge.open_attachment(meta.sha256)
+    assert raised.value.revoked is False
+    assert meta.sha256 in supervisor.store.sync.missing_downloads()
+
+
+def test_a_push_answer_does_not_hide_an_unpulled_edit(devices, sync_server, ward):
+    """A's push is answered with a record version that includes B's edit A never pulled; A's
+    next edit of that field must still count as a race against B's, not overwrite it quietly."""
+    (a, b), audit_id = _shared_audit(devices, ward)
+    b.store.audits.set_fields(audit_id, notes="ghi chú của B")
+    assert b.engine.run_once(pull=False).ok
+    a.store.audits.answer(audit_id, "premises.ups", AuditAnswer(value=True))
+    assert a.engine.run_once(pull=False).ok  # A has not seen B's notes
+    a.store.audits.set_fields(audit_id, notes="ghi chú của A")
+    report = a.engine.run_once(pull=False)
+    assert report.ok and report.conflicts == 1
+    assert a.sync().ok and b.sync().ok
+    (conflict,) = a.store.sync.open_conflicts()
+    assert {v["value"] for v in conflict.values} == {"ghi chú của A", "ghi chú của B"}
+
+
+def test_a_pull_after_a_push_does_not_bring_the_devices_own_records_back(
+    devices, sync_server, ward
+):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    ids = _receive(officer.store, ward, 8)
+    officer.store.dossiers.change_status(ids[0], 4, note="chuyển xử lý")
+    pushed = officer.engine.run_once(pull=False)
+    assert pushed.ok and pushed.pushed > 8
+    cursor_before = officer.store.sync.pull_cursor()
+    pulled = officer.engine.run_once(push=False)
+    assert pulled.ok and pulled.pulled == 0  # it holds all of them already
+    assert officer.store.sync.pull_cursor() > cursor_before  # and still moved past them
+
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    report = supervisor.sync()
+    on_server = server_state(sync_server, ward)
+    assert report.ok and report.pulled == len(on_server)  # someone else gets every record
+    assert {i for i in ids if supervisor.store.dossiers.get(i)} == set(ids)
+
+    # Someone else's change to one of them, and the server's conflict records, do come back.
+    (a, b), audit_id = _shared_audit(devices, ward)
+    a.store.audits.set_fields(audit_id, notes="ghi chú của A")
+    b.store.audits.set_fields(audit_id, notes="ghi chú của B")
+    assert a.sync().ok
+    report = b.sync()
+    assert report.conflicts == 1 and len(b.store.sync.open_conflicts()) == 1  # server-made
+    supervisor.store.dossiers.change_status(ids[1], 4, note="giám sát chuyển")
+    assert supervisor.sync().ok
+    again = officer.sync()
+    assert again.ok and again.pulled == 2  # the dossier and its new history event
+    assert officer.store.dossiers.get(ids[1]).status == 4
+
+
+def test_one_kept_alive_connection_carries_a_whole_sync(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    _receive(officer.store, ward, 30)
+    officer.engine.push_batch_bytes = 8 * 1024  # several pushes
+    officer.engine.pull_page = 10  # several pull pages
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        before = officer.transport.stats.requests
+        first = officer.sync()
+        _receive(officer.store, ward, 3, name="Hoàng Văn Minh")
+        second = officer.sync()
+        requests = officer.transport.stats.requests - before
+    assert first.ok and second.ok and officer.transport.stats.retries == 0
+    assert requests >= 6
+    assert proxy.connections == 1  # every request of both runs on the same TCP connection
+
+
+def test_record_states_rejected_with_reason_then_conflict_then_synced(
+    devices, sync_server, ward
+):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    other_ward = next(w for w in ("00004", "00008", "00010") if w != ward)
+    (outside,) = _receive(officer.store, other_ward, 1)  # not the officer's ward
+    (inside,) = _receive(officer.store, ward, 1)
+    assert officer.store.sync.state_of("dossier", inside).state == "pending"
+    report = officer.sync()
+    assert report.rejected >= 1
+    refused = officer.store.sync.state_of("dossier", outside)
+    assert (refused.state, refused.reason) == ("rejected", "ward_out_of_scope")
+    assert officer.store.sync.state_of("dossier", inside).state == "synced"
+    assert officer.store.sync.summary().rejected >= 1
+
+    (a, b), audit_id = _shared_audit(devices, ward)
+    a.store.audits.set_fields(audit_id, notes="ý kiến A")
+    b.store.audits.set_fields(audit_id, notes="ý kiến B")
+    assert a.store.sync.state_of("audit", audit_id).state == "pending"
+    assert a.sync().ok and b.sync().ok and a.sync().ok
+    for d in (a, b):
+        assert d.store.sync.state_of("audit", audit_id).state == "conflict"
+    (conflict,) = b.store.sync.open_conflicts()
+    b.store.sync.resolve_conflict(conflict.id, "ý kiến chung")
+    assert b.store.sync.state_of("audit", audit_id).state == "pending"
+    assert b.sync().ok and a.sync().ok
+    for d in (a, b):
+        assert d.store.sync.state_of("audit", audit_id).state == "synced"
+        assert audit_view(d.store, audit_id)["notes"] == "ý kiến chung"
+
+
+def test_a_review_decision_made_from_a_device_comes_back_to_it(devices, sync_server, ward):
+    """The server stamps a decision and its comment itself: the deciding device did not write
+    them, so its pull must bring them even though its own request made them."""
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Phan Thị Ngọc")
+    auditor.store.audits.submit(audit.id)
+    assert auditor.sync().ok
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    assert supervisor.sync().ok
+    with sync_server.client(supervisor.transport.token) as client:
+        answer = client.post(
+            f"/reviews/{audit.id}", json={"decision": "approved", "comment": "Đạt yêu cầu"}
+        )
+    assert answer.status_code == 200, answer.text
+    comment_id = answer.json()["comment_id"]
+    report = supervisor.sync()
+    assert report.ok and report.pulled == 2  # the audit's new state and the comment
+    assert supervisor.store.audits.get(audit.id).review_state == "approved"
+    assert comment_id in supervisor.store.sync.record_states()
+    assert auditor.sync().ok and auditor.store.audits.get(audit.id).review_state == "approved"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
+from app.storage import store_exists
 from app.sync.scheduler import SyncScheduler, SyncStatus
 from app.sync.transport import Timeouts
+from app.views.sync_bridge import SyncBridge
 from tests.support.netproxy import NetProxy
-from tests.sync.test_engine import _receive
+from tests.sync.test_engine import _receive, assert_erased
 
 WAIT_S = 20.0
 
@@ -130,12 +131,15 @@ def test_shutdown_is_bounded_during_a_stalled_sync(devices, sync_server, ward):
 
 
 def test_revoked_device_stops_the_scheduler_after_erasing(devices, sync_server, ward):
-    from app.storage import StoreDestroyed, open_store, store_exists
     from server.services import identity
-    from tests.sync.conftest import PIN
 
     officer = devices.enrol(devices.user("officer", [ward]))
+    (dossier_id,) = _receive(officer.store, ward, 1)
     identity.revoke_device(sync_server.engine, officer.server_device_id)
+    readable: list[str] = []
+    officer.engine.on_revoked = lambda: readable.append(
+        officer.store.dossiers.get(dossier_id).applicant_name
+    )
     scheduler = SyncScheduler(officer.engine, interval_s=3600, probe_interval_s=3600)
     seen = Recorder()
     scheduler.add_listener(seen)
@@ -148,7 +152,58 @@ def test_revoked_device_stops_the_scheduler_after_erasing(devices, sync_server, 
     finally:
         scheduler.shutdown(timeout=5)
     assert final.running is False and "device_revoked" in (final.last_error or "")
-    assert officer.revoked_calls == ["called"]
-    if store_exists(officer.data_dir):
-        with pytest.raises(StoreDestroyed):
-            open_store(officer.data_dir, PIN)
+    assert readable == ["Nguyễn Thị Hương 0"]  # the callback ran before the erase
+    assert_erased(officer.data_dir)
+
+
+def test_the_apps_bridge_shows_the_notice_before_the_erase(devices, sync_server, ward):
+    """SyncBridge (what the app starts) waits for the notice's future, then lets the erase go."""
+    from server.services import identity
+
+    officer = devices.enrol(devices.user("officer", [ward]))
+    (dossier_id,) = _receive(officer.store, ward, 1)
+    identity.revoke_device(sync_server.engine, officer.server_device_id)
+    shown: list[tuple[str, bool]] = []
+    ui_thread = ThreadPoolExecutor(max_workers=1)  # stands in for the page's event loop
+
+    def paint_notice() -> None:
+        time.sleep(0.3)  # a slow paint: the erase must still wait for it
+        name = officer.store.dossiers.get(dossier_id).applicant_name
+        shown.append((name, store_exists(officer.data_dir)))
+
+    bridge = SyncBridge.start_for(officer.store, lambda: ui_thread.submit(paint_notice))
+    assert bridge is not None
+    seen = Recorder()
+    bridge.add_listener(seen)
+    try:
+        seen.wait_for(lambda s: s.revoked)
+    finally:
+        bridge.shutdown()
+        ui_thread.shutdown(wait=True)
+    assert shown == [("Nguyễn Thị Hương 0", True)]
+    assert_erased(officer.data_dir)
+
+
+def test_the_scheduler_runs_on_its_interval(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    runs: list[float] = []
+    real_run = officer.engine.run_once
+
+    def counted_run(**kw):
+        runs.append(time.monotonic())
+        return real_run(**kw)
+
+    officer.engine.run_once = counted_run
+    scheduler = SyncScheduler(officer.engine, interval_s=0.5, probe_interval_s=3600)
+    seen = Recorder()
+    scheduler.add_listener(seen)
+    scheduler.start(sync_at_start=False)  # nothing at start, no probe, no sync_now: the interval
+    try:
+        _receive(officer.store, ward, 2)
+        done = seen.wait_for(lambda s: s.last_report is not None and s.last_report.pushed >= 2)
+        seen.wait_for(lambda s: len(runs) >= 3)
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert done.last_report.ok
+    assert len(runs) >= 3
+    assert officer.store.sync.summary().pending == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import itertools
 import json
 import random
 import threading
@@ -266,5 +267,44 @@ def test_engine_halves_its_batches_when_the_server_says_413(stub, tmp_path):
         assert engine.push_batch_bytes < 20_000
         assert store.sync.summary().pending == 0
         assert sum(1 for s in script.seen if s["path"] == "/sync/push") > 3
+    finally:
+        store.close()
+
+
+def test_backoff_grows_with_the_attempt_and_is_jittered():
+    policy = RetryPolicy(attempts=8, base_s=0.5, cap_s=30.0)
+    rng = random.Random(4)
+    samples = {k: [policy.delay(k, rng) for _ in range(400)] for k in range(7)}
+    for k, delays in samples.items():
+        step = min(policy.cap_s, policy.base_s * 2**k)
+        assert all(0 <= d <= step for d in delays)  # full jitter within the capped step
+        assert len({round(d, 6) for d in delays}) > 300  # not one fixed wait: jitter
+        assert max(delays) > 0.9 * step  # and it reaches the top of its step
+    means = [sum(d) / len(d) for d in samples.values()]
+    assert all(later > earlier * 1.5 for earlier, later in itertools.pairwise(means))
+    capped = [policy.delay(20, rng) for _ in range(200)]
+    assert max(capped) <= policy.cap_s and max(capped) > 0.9 * policy.cap_s
+
+
+def test_a_refused_push_does_not_stop_the_pull(stub, tmp_path):
+    from app.storage import KeySettings, create_store
+    from app.sync.engine import SyncEngine
+    from app.sync.enrolment import save_enrolment
+    from tests.sync.test_engine import _receive
+
+    script, url = stub
+    script.answers["/sync/push"] = [(422, {"error": {"code": "invalid", "message": "bad"}})]
+    script.answers["/sync/pull"] = [(200, {"changes": [], "next_cursor": 17, "has_more": False})]
+    store = create_store(tmp_path / "s", "2468", settings=KeySettings.for_tests())
+    try:
+        save_enrolment(store.settings, url, {"token": "tok-1", "wards": ["00070"]})
+        _receive(store, "00070", 2)
+        pending = store.sync.summary().pending
+        with _transport(url) as t:
+            report = SyncEngine(store.sync, t).run_once()
+        assert not report.ok and "422" in report.errors[0]
+        assert [s["path"].split("?")[0] for s in script.seen] == ["/sync/push", "/sync/pull"]
+        assert store.sync.pull_cursor() == 17  # the pull ran and its page was stored
+        assert store.sync.summary().pending == pending  # the refused batch waits, nothing lost
     finally:
         store.close()

@@ -22,7 +22,7 @@ from app.storage.db import Database
 from app.storage.errors import StorageError
 from app.storage.services.records import Record, RecordStore
 from app.storage.settings import SettingsStore
-from app.storage.tables import TERM_ID, TERM_NAME, new_id
+from app.storage.tables import TERM_ID, TERM_IDENTITY, TERM_NAME, new_id
 
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST: a fixed offset
 OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
@@ -253,7 +253,8 @@ class DossierService:
 
         A row's line number is `row["line_no"]` when given, else `first_line` + its position
         (line 1 being a header). Duplicates (same code, or when the code is empty the same
-        procedure, ID number and receipt time) are skipped, so re-importing a file is a no-op.
+        identity: procedure, name, ID number, receipt time, ward) are skipped, so re-importing
+        a file is a no-op.
         """
         report = ImportReport()
         good: list[tuple[int, ReceiveDossier]] = []
@@ -280,23 +281,37 @@ class DossierService:
     def _drop_duplicates(
         self, conn: Connection, rows: list[tuple[int, ReceiveDossier]], report: ImportReport
     ) -> list[tuple[int, ReceiveDossier]]:
+        """Rows with a code repeat a dossier of that code; rows without one repeat a dossier of
+        the same identity (procedure, name, ID number, receipt time, ward), found by its blind
+        term, so even a row with neither code nor ID number is imported once."""
         existing = self._existing_codes(conn, [r.code for _, r in rows if r.code])
-        seen_keys: set[tuple[str, str, str]] = set()
+        seen_terms: set[bytes] = set()
         fresh = []
         for line, req in rows:
             if req.code:
                 duplicate = req.code in existing
                 existing.add(req.code)
             else:
-                key = (req.procedure_code, digits(req.applicant_id_number),
-                       iso_utc(req.received_at) if req.received_at else "")
-                duplicate = key in seen_keys or self._natural_key_exists(conn, *key)
-                seen_keys.add(key)
+                term = self._identity_term(req)
+                duplicate = term in seen_terms or self._identity_exists(conn, term)
+                seen_terms.add(term)
             if duplicate:
                 report.skipped_duplicates += 1
             else:
                 fresh.append((line, req))
         return fresh
+
+    def _identity_term(self, req: ReceiveDossier) -> bytes:
+        received = iso_utc(req.received_at) if req.received_at else ""
+        values = req.model_dump() | {"received_at": received}
+        return self._records.identity_term(values.get)
+
+    @staticmethod
+    def _identity_exists(conn: Connection, term: bytes) -> bool:
+        row = conn.exec_driver_sql(
+            "SELECT 1 FROM terms WHERE term = ? AND kind = ? LIMIT 1", (term, TERM_IDENTITY)
+        ).first()
+        return row is not None
 
     def _existing_codes(self, conn: Connection, wanted: list[str]) -> set[str]:
         found: set[str] = set()
@@ -311,20 +326,6 @@ class DossierService:
                 )
             )
         return found
-
-    def _natural_key_exists(
-        self, conn: Connection, procedure_code: str, id_number: str, received_at: str
-    ) -> bool:
-        if not id_number or not received_at:
-            return False
-        terms = self._records.index.id_terms(id_number)
-        row = conn.exec_driver_sql(
-            "SELECT 1 FROM terms t JOIN records r ON r.id = t.rid "
-            "WHERE t.term = ? AND t.kind = ? AND r.entity = 'dossier' "
-            "AND r.procedure_code = ? AND r.received_at = ? LIMIT 1",
-            (bytes.fromhex(terms[0]), TERM_ID, procedure_code, received_at),
-        ).first()
-        return row is not None
 
     # ------------------------------------------------------------------ internals
 

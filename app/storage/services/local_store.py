@@ -95,6 +95,8 @@ class LocalStore:
         self.records = RecordStore(
             sealer, BlindIndex(keys.index), clock, self.device_id, Outbox(self.device_id, sealer)
         )
+        with self.db.write() as conn:
+            self.records.backfill_identity_terms(conn)
         files = SealedFileStore(self.data_dir / FILES_DIR, keys.files)
         self.settings = SettingsStore(self.db, sealer)
         self.dossiers = DossierService(self.db, self.records, self.settings)

@@ -37,8 +37,12 @@ from app.storage.tables import (
     RECORDS,
     SEARCHABLE,
     TERM_ID,
+    TERM_IDENTITY,
 )
 
+# What makes two dossiers the same one when neither has a code (order matters).
+IDENTITY_FIELDS = ("procedure_code", "applicant_name", "applicant_id_number", "received_at",
+                   "ward_code")
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -335,4 +339,28 @@ class RecordStore:
             else:
                 for token in tokens(text):
                     out.update((kind, t) for t in self._token_terms(token))
+        if entity == E.DOSSIER:
+            out.add((TERM_IDENTITY, self.identity_term(value)))
         return out
+
+    def backfill_identity_terms(self, conn: Connection) -> int:
+        """Give dossiers saved before identity terms existed theirs (once per store)."""
+        done = conn.exec_driver_sql("SELECT 1 FROM meta WHERE key = 'identity_terms'").first()
+        if done:
+            return 0
+        rows = [
+            (self.identity_term(r.value), TERM_IDENTITY, r.rowid)
+            for r in self.select(conn, "WHERE entity = ?", (E.DOSSIER,))
+        ]
+        if rows:
+            conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO terms (term, kind, rid) VALUES (?, ?, ?)", rows
+            )
+        conn.exec_driver_sql("INSERT INTO meta (key, value) VALUES ('identity_terms', '1')")
+        return len(rows)
+
+    def identity_term(self, value: Callable[[str], Any]) -> bytes:
+        """The blind term of a dossier's identity, from its field values (`value(name)`)."""
+        return bytes.fromhex(self.index.identity_term(
+            *(str(value(name) or "") for name in IDENTITY_FIELDS)
+        ))

@@ -59,7 +59,7 @@ def test_opening_an_older_schema_migrates_it(data_dir, procedure, monkeypatch):
             version = conn.exec_driver_sql("SELECT version FROM schema_version").scalar_one()
             indexes = {r[0] for r in conn.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert version == len(migrations.MIGRATIONS) == 3
+    assert version == len(migrations.MIGRATIONS) == 4
     assert {"records_due", "records_status_due", "records_procedure_due"} <= indexes
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -10,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from app.domain import codes, reference
 from app.domain import entities as E
@@ -46,6 +48,13 @@ class InvalidTransition(StorageError):
             f"Không thể chuyển hồ sơ từ trạng thái {self.current} sang {self.target} / "
             f"A dossier cannot move from status {self.current} to {self.target}"
         )
+
+
+class DuplicateCode(StorageError):
+    """A dossier with this code was already issued, imported or received on this device."""
+
+    def __str__(self) -> str:
+        return "Mã hồ sơ đã được dùng / This dossier code is already in use"
 
 
 @dataclass(frozen=True)
@@ -365,16 +374,48 @@ class DossierService:
         return found
 
     def _issue_code(self, conn: Connection, ward_code: str, day: dt.date) -> str:
-        """The next code of this device's slot for that day (never shared with another device)."""
+        """The next free code of this device's numbers for that day: its slot's block, or the
+        local range when not enrolled (`app.domain.codes`). A number whose code is already
+        here (imported from a file, pulled from another device) is skipped, never reissued."""
         agency = self._settings.get_in(conn, "agency_code") or codes.default_agency_code(
             self._settings.get_in(conn, "ward_code") or ward_code
         )
-        slot = int(self._settings.get_in(conn, "code_slot", 0) or 0)
-        counter_key = f"code_counter:{agency}:{day:%y%m%d}:{slot}"
+        slot = self._settings.get_in(conn, "code_slot")
+        offset = 0 if slot is not None else self._local_code_offset(conn)
+        counter_key = f"code_counter:{agency}:{day:%y%m%d}:{'local' if slot is None else slot}"
         used = int(self._settings.get_in(conn, counter_key, 0))
-        sequence = codes.next_sequence(slot, used)
-        self._settings.set_in(conn, counter_key, used + 1)
-        return codes.format_code(agency, day, sequence)
+        while True:
+            code = codes.format_code(agency, day, codes.next_sequence(slot, used, offset))
+            used += 1
+            if not self._code_taken(conn, code):
+                break
+        self._settings.set_in(conn, counter_key, used)
+        return code
+
+    def _local_code_offset(self, conn: Connection) -> int:
+        """Where an un-enrolled device starts in the local range: drawn once, kept sealed."""
+        offset = self._settings.get_in(conn, "local_code_offset")
+        if offset is None:
+            offset = secrets.randbelow(len(codes.LOCAL_SEQUENCES))
+            self._settings.set_in(conn, "local_code_offset", offset)
+        return int(offset)
+
+    @staticmethod
+    def _code_taken(conn: Connection, code: str) -> bool:
+        row = conn.exec_driver_sql(
+            "SELECT 1 FROM dossier_codes WHERE code = ? UNION ALL "
+            "SELECT 1 FROM records WHERE entity = 'dossier' AND code = ? LIMIT 1",
+            (code, code),
+        ).first()
+        return row is not None
+
+    def _register_codes(self, conn: Connection, batch: list[str]) -> None:
+        try:
+            conn.exec_driver_sql(
+                "INSERT INTO dossier_codes (code) VALUES (?)", [(c,) for c in batch]
+            )
+        except IntegrityError:
+            raise DuplicateCode() from None
 
     def _write_new(self, conn: Connection, batch: list[tuple[dict[str, Any], str]]) -> list[str]:
         """New dossiers and their first history event; returns the dossier ids."""
@@ -387,6 +428,8 @@ class DossierService:
             groups.append([(E.DOSSIER, dossier_id, ward, fields),
                            (E.DOSSIER_EVENT, new_id(), ward, event)])
             ids.append(dossier_id)
+        if batch:
+            self._register_codes(conn, [fields["code"] for fields, _ in batch])
         # Fields come from a validated ReceiveDossier and the catalogue (same limits as specs).
         self._records.insert_new_many(conn, groups)
         return ids

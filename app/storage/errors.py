@@ -58,6 +58,18 @@ class StoreDestroyed(StorageError):
         )
 
 
+class PinTooShort(StorageError, ValueError):
+    """The PIN breaks the policy (too few characters). Still a ValueError for older callers."""
+
+    def __init__(self, min_chars: int) -> None:
+        self.min_chars = min_chars
+        super().__init__(min_chars)
+
+    def __str__(self) -> str:
+        n = self.min_chars
+        return f"Mã PIN phải có ít nhất {n} ký tự / The PIN needs at least {n} characters"
+
+
 class NoStore(StorageError):
     """No key exists in the data directory yet: the store must be created first."""
 

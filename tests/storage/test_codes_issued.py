@@ -3,13 +3,10 @@ an enrolment slot."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from app.domain import codes
 from app.storage import create_store, migrations, open_store
-from app.storage.db import db_path
 from app.storage.services.dossiers import DossierService, DuplicateCode
 from tests.storage.conftest import PIN, TEST_KEYS, receive
 
@@ -84,7 +81,8 @@ def test_an_older_store_registers_its_codes_when_migrated(data_dir, procedure, m
         code = receive(old, procedure).code
     monkeypatch.undo()
     with open_store(data_dir, PIN) as store:
+        raw = store.db.connect_raw()
         store.settings.delete(f"code_counter:{AGENCY}:{DAY}:0")  # even a lost counter is safe
         assert receive(store, procedure).code != code
-    with sqlite3.connect(db_path(data_dir)) as raw:
+    with raw:
         assert raw.execute("SELECT code FROM dossier_codes WHERE code = ?", (code,)).fetchone()

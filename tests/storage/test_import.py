@@ -107,14 +107,12 @@ def test_the_identity_folds_the_name_but_keeps_other_people_apart(store, procedu
 
 
 def test_identity_terms_are_blind_and_backfilled_for_older_stores(store, data_dir, procedure):
-    import sqlite3
-
     from app.storage import open_store
     from tests.storage.conftest import PIN
 
     store.dossiers.import_rows([_anonymous_row(procedure)])
     store.close()
-    with sqlite3.connect(data_dir / "store.db") as db:
+    with store.db.connect_raw() as db:
         [(term,)] = db.execute("SELECT term FROM terms WHERE kind = 'k'").fetchall()
         assert len(term) == 8 and b"Mai" not in term
         # a store from before identity terms: none stored, no backfill mark

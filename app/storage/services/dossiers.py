@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domain import codes, reference
 from app.domain import entities as E
-from app.domain.calendar import WorkingCalendar
+from app.domain.calendar import VN_TZ, WorkingCalendar, vn_date
 from app.domain.models import Dashboard, Dossier, DossierEvent, Page, ReceiveDossier
 from app.domain.status import FINISHED, INITIAL, DossierStatus, can_transition, is_open
 from app.domain.text import digits
@@ -26,7 +26,6 @@ from app.storage.services.records import Record, RecordStore
 from app.storage.settings import SettingsStore
 from app.storage.tables import TERM_ID, TERM_IDENTITY, TERM_NAME, new_id
 
-VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST: a fixed offset
 OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
 FINISHED_STATUSES = tuple(int(s) for s in FINISHED)
 # Statuses an imported dossier may have: intake states, or already being processed.
@@ -85,10 +84,9 @@ def iso_utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
 
 
-def local_date(moment: dt.datetime) -> dt.date:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(VN_TZ).date()
+local_date = vn_date
+# The Vietnam day of a stored UTC instant, in SQL (Vietnam keeps +07:00 all year).
+_FINISHED_DAY = "date(finished_at, '+7 hours')"
 
 
 def vn_today() -> dt.date:
@@ -222,9 +220,9 @@ class DossierService:
               sum(received_at >= ? AND received_at < ?),
               sum(status IN ({open_marks}) AND appointment_date >= ? AND appointment_date <= ?),
               sum(status IN ({open_marks}) AND appointment_date < ?),
-              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) < appointment_date),
-              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) = appointment_date),
-              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) > appointment_date)
+              sum(status IN ({fin_marks}) AND {_FINISHED_DAY} < appointment_date),
+              sum(status IN ({fin_marks}) AND {_FINISHED_DAY} = appointment_date),
+              sum(status IN ({fin_marks}) AND {_FINISHED_DAY} > appointment_date)
             FROM records WHERE entity = 'dossier'"""
         params = (start, end, *OPEN_STATUSES, day, soon, *OPEN_STATUSES, day,
                   *FINISHED_STATUSES, *FINISHED_STATUSES, *FINISHED_STATUSES)

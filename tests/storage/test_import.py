@@ -121,3 +121,14 @@ def test_identity_terms_are_blind_and_backfilled_for_older_stores(store, data_di
     with open_store(data_dir, PIN) as reopened:
         again = reopened.dossiers.import_rows([_anonymous_row(procedure)])
         assert (again.imported, again.skipped_duplicates) == (0, 1)
+
+
+def test_a_time_without_zone_is_vietnam_time(store, procedure):
+    row = _anonymous_row(procedure) | {"received_at": "2025-11-21T06:30:00"}
+    assert store.dossiers.import_rows([row]).imported == 1
+    [dossier] = store.dossiers.list(DossierQuery()).items
+    assert dossier.received_at.isoformat() == "2025-11-20T23:30:00+00:00"  # 06:30 in Hanoi
+    assert "-251121-" in dossier.code  # the receipt day is the Hanoi one
+    date_only = _anonymous_row(procedure) | {"received_at": "2025-11-24"}
+    assert store.dossiers.import_rows([date_only]).imported == 1
+    assert store.dossiers.list(DossierQuery(search="lo thi mai")).total == 2

@@ -22,6 +22,7 @@ from app.domain.text import digits
 from app.domain.timeliness import Timeliness, on_time_rate
 from app.storage.db import Database
 from app.storage.errors import StorageError
+from app.storage.services.calendar import CalendarStore
 from app.storage.services.records import Record, RecordStore
 from app.storage.settings import SettingsStore
 from app.storage.tables import TERM_ID, TERM_IDENTITY, TERM_NAME, new_id
@@ -116,13 +117,25 @@ class DossierService:
         db: Database,
         records: RecordStore,
         settings: SettingsStore,
-        calendar: WorkingCalendar | None = None,
+        calendar: WorkingCalendar | CalendarStore | None = None,
     ) -> None:
+        """`calendar`: a fixed WorkingCalendar, or the store's CalendarStore (its make-up days
+        and extra holidays, followed as they change)."""
         self._db = db
         self._records = records
         self._settings = settings
-        self._calendar = calendar or WorkingCalendar()
+        self._calendar_source = calendar or WorkingCalendar()
         self._appointments: dict[tuple[dt.date, int], str] = {}
+        self._appointments_of: WorkingCalendar | None = None
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        source = self._calendar_source
+        current = source.calendar() if isinstance(source, CalendarStore) else source
+        if current is not self._appointments_of:  # the days changed: cached dates are stale
+            self._appointments.clear()
+            self._appointments_of = current
+        return current
 
     # ------------------------------------------------------------------ writes
 
@@ -211,7 +224,7 @@ class DossierService:
     def dashboard(self, today: dt.date) -> Dashboard:
         start = iso_utc(dt.datetime.combine(today, dt.time(), VN_TZ))
         end = iso_utc(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), VN_TZ))
-        soon = self._calendar.add_working_days(today, DUE_SOON_WORKING_DAYS).isoformat()
+        soon = self.calendar.add_working_days(today, DUE_SOON_WORKING_DAYS).isoformat()
         day = today.isoformat()
         open_marks = ", ".join("?" * len(OPEN_STATUSES))
         fin_marks = ", ".join("?" * len(FINISHED_STATUSES))
@@ -363,9 +376,10 @@ class DossierService:
     def _appointment(self, received: dt.date, processing_days: int) -> str:
         """Working-day arithmetic once per (day, processing time): a counter receives many
         dossiers a day, mostly for a handful of procedures."""
+        calendar = self.calendar
         key = (received, processing_days)
         if (found := self._appointments.get(key)) is None:
-            found = self._calendar.add_working_days(received, processing_days).isoformat()
+            found = calendar.add_working_days(received, processing_days).isoformat()
             if len(self._appointments) > 4096:
                 self._appointments.clear()
             self._appointments[key] = found
@@ -542,6 +556,8 @@ def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
         received = dt.datetime.fromisoformat(received_text)
     except ValueError:
         return None, "received_at: không đúng ISO 8601 / not an ISO 8601 date-time"
+    if received.tzinfo is None:  # a register typed at the counter: Vietnam time, not UTC
+        received = received.replace(tzinfo=VN_TZ)
     if not str(row.get("applicant_name") or "").strip():
         return None, "applicant_name: thiếu họ tên / empty"
     try:

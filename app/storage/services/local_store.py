@@ -19,6 +19,7 @@ from app.storage.migrations import migrate
 from app.storage.outbox import Outbox
 from app.storage.services.attachments import AttachmentService
 from app.storage.services.audits import AuditService
+from app.storage.services.calendar import CalendarStore
 from app.storage.services.dossiers import DossierService
 from app.storage.services.records import RecordStore
 from app.storage.settings import SettingsStore
@@ -99,7 +100,8 @@ class LocalStore:
             self.records.backfill_identity_terms(conn)
         files = SealedFileStore(self.data_dir / FILES_DIR, keys.files)
         self.settings = SettingsStore(self.db, sealer)
-        self.dossiers = DossierService(self.db, self.records, self.settings)
+        self.calendar = CalendarStore(self.settings)
+        self.dossiers = DossierService(self.db, self.records, self.settings, self.calendar)
         self.audits = AuditService(self.db, self.records)
         self.attachments = AttachmentService(self.db, self.records, files)
         self.sync = SyncStore(self.db, self.records, files, self.wipe)

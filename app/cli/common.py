@@ -61,9 +61,12 @@ def open_store(args: argparse.Namespace, pin: str | None = None):
     from app.cli import CliError
     from app.storage import open_store as _open
     from app.storage import store_exists
-    from app.storage.errors import StorageError
+    from app.storage.errors import StorageError, StoreDestroyed
+    from app.storage.services.local_store import store_destroyed
 
     folder = data_dir(args)
+    if store_destroyed(folder):
+        raise CliError(f"{StoreDestroyed()} ({folder})")
     if not store_exists(folder):
         raise CliError(f"no store in {folder}: run 'commune init' first")
     pin = pin if pin is not None else read_pin(args)

@@ -53,8 +53,9 @@ class StoreDestroyed(StorageError):
 
     def __str__(self) -> str:
         return (
-            "Kho dữ liệu đã bị xóa vì nhập sai mã PIN quá nhiều lần hoặc thiết bị bị thu hồi / "
-            "The data store was erased after too many wrong PINs or a device revocation"
+            "Kho dữ liệu đã bị xóa vì nhập sai mã PIN quá nhiều lần, thiết bị bị thu hồi "
+            "hoặc lệnh xóa / The data store was erased after too many wrong PINs, a device "
+            "revocation or a wipe"
         )
 
 

@@ -317,6 +317,10 @@ class KeyVault:
     def exists(self) -> bool:
         return self.key_path.is_file()
 
+    def destroyed(self) -> bool:
+        """The key was crypto-erased here (wrong PINs, revocation, wipe) and not recreated."""
+        return not self.exists() and self._load_state().destroyed
+
     # -- public operations
 
     def create(self, pin: str) -> bytes:

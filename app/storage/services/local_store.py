@@ -35,6 +35,11 @@ def store_exists(data_dir: Path) -> bool:
     return KeyVault(Path(data_dir)).exists()
 
 
+def store_destroyed(data_dir: Path) -> bool:
+    """A store was here and was crypto-erased (too many wrong PINs, revoked, wiped)."""
+    return KeyVault(Path(data_dir)).destroyed()
+
+
 def create_store(data_dir: Path, pin: str, *, settings: KeySettings | None = None) -> LocalStore:
     """A new store: random data key wrapped under `pin`, a new device id, a migrated DB."""
     data_dir = Path(data_dir)

@@ -218,16 +218,11 @@ def cmd_wards(args: argparse.Namespace) -> int:
 
 
 def cmd_change_pin(args: argparse.Namespace) -> int:
-    from app.storage.errors import StorageError
-
     old = read_pin(args)
     store = open_store(args, pin=old)
     try:
         new = os.environ.get("COMMUNE_NEW_PIN") or sys.stdin.readline().rstrip("\r\n")
-        try:
-            store.change_pin(old, new)
-        except StorageError as exc:
-            raise CliError(str(exc)) from exc
+        store.change_pin(old, new)  # a too short new PIN: PinTooShort, printed by main
     finally:
         store.close()
     print("PIN changed")

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
 from app.storage.errors import StorageError, TamperError
@@ -82,6 +83,8 @@ def connect_raw(path: Path, sqlcipher_key: bytes | None = None) -> Any:
     conn = module.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         if sqlcipher_key is not None:
+            # failures become exceptions (TamperError); no log lines on the user's stderr
+            conn.execute("PRAGMA cipher_log_level = NONE")
             conn.execute(_key_pragma(sqlcipher_key))
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except module.DatabaseError as exc:
@@ -139,6 +142,26 @@ def _create_private(path: Path) -> None:
     os.chmod(path, 0o600)  # also narrows a file created by an older version
 
 
+# SQLite result codes of a file whose pages do not read back: edited, truncated, wrong key.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_DAMAGE_WORDS = ("malformed", "not a database")
+
+
+@contextmanager
+def _damage_is_tampering() -> Iterator[None]:
+    """A page that fails SQLCipher's HMAC or SQLite's checks is tampering, said as such."""
+    try:
+        yield
+    except DBAPIError as exc:
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or (
+            code is None and any(w in str(exc.orig) for w in _DAMAGE_WORDS)
+        ):
+            raise TamperError(f"the database file is damaged or was edited ({exc.orig})") \
+                from None
+        raise
+
+
 class Database:
     """The engine of one store file, with explicit read and write transactions.
 
@@ -171,13 +194,14 @@ class Database:
         if outer is not None:
             yield outer
             return
-        with self._write_lock, self.engine.connect() as conn:
+        with _damage_is_tampering(), self._write_lock, self.engine.connect() as conn:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             self._local.conn = conn
             try:
                 yield conn
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                with contextlib.suppress(DBAPIError):  # a damaged file may refuse even this
+                    conn.exec_driver_sql("ROLLBACK")
                 raise
             else:
                 conn.exec_driver_sql("COMMIT")
@@ -191,12 +215,13 @@ class Database:
         if outer is not None:
             yield outer
             return
-        with self.engine.connect() as conn:
+        with _damage_is_tampering(), self.engine.connect() as conn:
             conn.exec_driver_sql("BEGIN")
             try:
                 yield conn
             finally:
-                conn.exec_driver_sql("ROLLBACK")
+                with contextlib.suppress(DBAPIError):
+                    conn.exec_driver_sql("ROLLBACK")
 
     @property
     def encrypted(self) -> bool:

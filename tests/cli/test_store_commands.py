@@ -150,7 +150,7 @@ def test_change_pin_then_wipe(cli, tmp_path):
     changed = cli("change-pin", "--pin-stdin", "--data-dir", data, stdin=f"{PIN}\n97531\n")
     assert changed.code == 0 and "PIN changed" in changed.out
     old = cli("dossiers", "list", "--data-dir", data, COMMUNE_PIN=PIN)
-    assert old.code != 0 and "Wrong PIN" in old.err and len(old.err.splitlines()) == 1
+    assert old.code == 3 and "Wrong PIN" in old.err and len(old.err.splitlines()) == 1
     new = cli("dossiers", "list", "--search", "vu thi lan", "--data-dir", data,
               COMMUNE_PIN="97531")
     assert new.code == 0 and "Vũ Thị Lan" in new.out

@@ -98,10 +98,19 @@ class BlindIndex:
         return self.id_terms(text)
 
     def identity_term(
-        self, procedure_code: str, name: str, id_number: str, received_at: str, ward_code: str
+        self,
+        procedure_code: str,
+        name: str,
+        id_number: str,
+        received_at: str,
+        ward_code: str,
+        *,
+        name_tokens: list[str] | None = None,
     ) -> str:
         """One term for a dossier's identity: equal after folding the name (case, diacritics,
-        spaces) and keeping only the ID's digits, so "NGUYEN  Van An" repeats "Nguyễn Văn An"."""
-        parts = (procedure_code.strip(), " ".join(tokens(name)), digits(id_number),
-                 received_at.strip(), ward_code.strip())
+        spaces) and keeping only the ID's digits, so "NGUYEN  Van An" repeats "Nguyễn Văn An".
+        `name_tokens`: `tokens(name)` when the caller has them already (bulk intake)."""
+        folded = " ".join(tokens(name) if name_tokens is None else name_tokens)
+        parts = (procedure_code.strip(), folded, digits(id_number), received_at.strip(),
+                 ward_code.strip())
         return self._term(_IDENTITY, _SEPARATOR.join(parts))

@@ -101,8 +101,9 @@ class LocalStore:
         self.records = RecordStore(
             sealer, BlindIndex(keys.index), clock, self.device_id, Outbox(self.device_id, sealer)
         )
-        with self.db.write() as conn:
-            self.records.backfill_identity_terms(conn)
+        if not self._identity_terms_done():
+            with self.db.write() as conn:
+                self.records.backfill_identity_terms(conn)
         files = SealedFileStore(self.data_dir / FILES_DIR, keys.files)
         self.settings = SettingsStore(self.db, sealer)
         self.calendar = CalendarStore(self.settings)
@@ -110,6 +111,11 @@ class LocalStore:
         self.audits = AuditService(self.db, self.records)
         self.attachments = AttachmentService(self.db, self.records, files)
         self.sync = SyncStore(self.db, self.records, files, self.wipe)
+
+    def _identity_terms_done(self) -> bool:
+        with self.db.read() as conn:
+            mark = "SELECT 1 FROM meta WHERE key = 'identity_terms'"
+            return conn.exec_driver_sql(mark).first() is not None
 
     @staticmethod
     def _init_meta(conn, sealer: Sealer) -> None:

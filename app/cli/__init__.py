@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 
 # Modules that add commands: each has `register(subparsers: argparse._SubParsersAction)`.
-COMMAND_MODULES = ("store_cmds", "server_cmds", "sync_cmds", "app_cmds", "demo_cmds")
+COMMAND_MODULES = (
+    "store_cmds", "calendar_cmds", "server_cmds", "sync_cmds", "app_cmds", "demo_cmds",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.storage.errors import StorageError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -42,6 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except StorageError as exc:  # tampered data, wrong or too short PIN, ...: one clear line
+        print(f"error: {exc}", file=sys.stderr)
+        return STORAGE_ERROR_EXIT
+
+
+STORAGE_ERROR_EXIT = 3
 
 
 class CliError(Exception):

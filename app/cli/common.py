@@ -57,20 +57,21 @@ def read_pin(args: argparse.Namespace, *, prompt: str = "PIN: ") -> str:
 
 
 def open_store(args: argparse.Namespace, pin: str | None = None):
-    """Open the local store, turning storage errors into messages the user can act on."""
+    """Open the local store; storage errors (wrong PIN, locked, tampered) reach `main`, which
+    prints them as one line (exit 3)."""
     from app.cli import CliError
     from app.storage import open_store as _open
     from app.storage import store_exists
-    from app.storage.errors import StorageError
+    from app.storage.errors import StoreDestroyed
+    from app.storage.services.local_store import store_destroyed
 
     folder = data_dir(args)
+    if store_destroyed(folder):
+        raise CliError(f"{StoreDestroyed()} ({folder})")
     if not store_exists(folder):
         raise CliError(f"no store in {folder}: run 'commune init' first")
     pin = pin if pin is not None else read_pin(args)
-    try:
-        return _open(folder, pin)
-    except StorageError as exc:
-        raise CliError(str(exc)) from exc
+    return _open(folder, pin)  # a StorageError (wrong PIN, tampering) is printed by main
 
 
 def print_json(value: Any) -> None:

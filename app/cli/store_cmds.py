@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -15,7 +14,11 @@ from app.domain import reference
 from app.domain.status import DossierStatus
 from app.domain.text import fold
 
-IMPORT_COLUMNS = {"procedure_code", "ward_code", "applicant_name", "received_at", "status"}
+# The header the import needs, in the order (values may be empty where optional).
+IMPORT_COLUMNS = (
+    "code", "procedure_code", "ward_code", "applicant_name", "applicant_id_number",
+    "applicant_phone", "applicant_address", "channel", "received_at", "status", "notes",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_options(init)
     init.add_argument("--ward", help="the commune's 5-digit ward code (e.g. 00070)")
     init.add_argument("--agency-code", help="the agency code used in dossier codes (QCVN 102)")
+    init.add_argument(
+        "--max-attempts", type=int, default=None,
+        help="wrong PINs in a row before the key is destroyed (default 10)",
+    )
     init.set_defaults(handler=cmd_init)
 
     dossiers = subparsers.add_parser("dossiers", help="one-stop dossiers in the local store")
@@ -76,18 +83,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from app.storage import create_store, store_exists
+    from app.storage import KeySettings, create_store, store_exists
 
     folder = data_dir(args)
     if store_exists(folder):
         raise CliError(f"a store already exists in {folder}")
-    pin = read_pin(args)
-    if len(pin) < 4:
-        raise CliError("the PIN needs at least 4 characters")
-    store = create_store(folder, pin)
+    if args.max_attempts is not None and args.max_attempts < 1:
+        raise CliError("--max-attempts must be at least 1")
+    if args.ward and not reference.is_ward_code(args.ward):
+        raise CliError(f"no ward with code {args.ward}")
+    pin = read_pin(args)  # the PIN policy is the store's (PinTooShort, shown by main)
+    policy = KeySettings() if args.max_attempts is None else KeySettings(
+        max_attempts=args.max_attempts)
+    store = create_store(folder, pin, settings=policy)
     try:
         if args.ward:
-            reference.ward(args.ward)  # refuses an unknown code with a clear message
             store.settings.set("ward_code", args.ward)
         if args.agency_code:
             store.settings.set("agency_code", args.agency_code)
@@ -102,9 +112,14 @@ def read_import_csv(path: Path) -> list[dict]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            missing = IMPORT_COLUMNS - set(reader.fieldnames or [])
+            header = {name.strip() for name in reader.fieldnames or []}
+            missing = [name for name in IMPORT_COLUMNS if name not in header]
             if missing:
-                raise CliError(f"{path}: missing columns: {', '.join(sorted(missing))}")
+                raise CliError(
+                    f"{path}: thiếu cột / missing columns: {', '.join(missing)} "
+                    f"(the header needs {', '.join(IMPORT_COLUMNS)})"
+                )
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
             return [dict(row, line_no=reader.line_num) for row in reader]
     except FileNotFoundError as exc:
         raise CliError(f"{path}: no such file") from exc
@@ -130,6 +145,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from app.storage.services import DossierQuery
+    from app.storage.services.dossiers import vn_today
 
     store = open_store(args)
     try:
@@ -140,7 +156,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"total": page.total, "items": [d.model_dump(mode="json") for d in page.items]})
         return 0
-    today = dt.date.today()
+    today = vn_today()
     for d in page.items:
         kind = d.timeliness(today)
         flag = "QUÁ HẠN" if kind and kind.value == "overdue" else ""
@@ -163,11 +179,12 @@ def iter_all_dossiers(store, page_size: int = 500):
 
 def cmd_export(args: argparse.Namespace) -> int:
     from app.reports.export import write_csv, write_xlsx
+    from app.storage.services.dossiers import vn_today
 
     store = open_store(args)
     try:
         writer = write_csv if args.format == "csv" else write_xlsx
-        count = writer(iter_all_dossiers(store), args.out, dt.date.today())
+        count = writer(iter_all_dossiers(store), args.out, vn_today())
     finally:
         store.close()
     print(f"wrote {count} dossiers to {args.out}")
@@ -201,18 +218,11 @@ def cmd_wards(args: argparse.Namespace) -> int:
 
 
 def cmd_change_pin(args: argparse.Namespace) -> int:
-    from app.storage.errors import StorageError
-
     old = read_pin(args)
     store = open_store(args, pin=old)
     try:
         new = os.environ.get("COMMUNE_NEW_PIN") or sys.stdin.readline().rstrip("\r\n")
-        if len(new) < 4:
-            raise CliError("the new PIN needs at least 4 characters")
-        try:
-            store.change_pin(old, new)
-        except StorageError as exc:
-            raise CliError(str(exc)) from exc
+        store.change_pin(old, new)  # a too short new PIN: PinTooShort, printed by main
     finally:
         store.close()
     print("PIN changed")

@@ -13,6 +13,20 @@ from functools import lru_cache
 
 import holidays
 
+try:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    VN_TZ: dt.tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
+except (ImportError, ZoneInfoNotFoundError):  # no tz database (some Windows, mobile builds)
+    VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST since 1975
+
+
+def vn_date(moment: dt.datetime) -> dt.date:
+    """The calendar day in Vietnam of an instant (naive instants are UTC, as stored)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(VN_TZ).date()
+
 
 @lru_cache(maxsize=64)
 def _vietnam_holidays(year: int) -> frozenset[dt.date]:

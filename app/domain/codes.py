@@ -7,6 +7,11 @@ Devices issue codes offline, so each device owns a fixed slice of every day's se
 chosen by the server at enrolment (`code_slot`, as DHIS2 reserves values per device): slot k
 issues numbers k*BLOCK+1 .. (k+1)*BLOCK. Two devices of one agency never share a slot, so their
 codes never collide, online or not. With BLOCK=200 an agency has 49 slots of 200 dossiers a day.
+
+The numbers above the last slot (9801..9999, `LOCAL_SEQUENCES`) are never handed out by the
+server: a device that is not enrolled (no slot) issues from there, starting at a random offset
+drawn once per store, so it never collides with an enrolled device, and two un-enrolled devices
+rarely do. docs/ARCHITECTURE.md ("Dossier codes") has the whole scheme and its limits.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from dataclasses import dataclass
 BLOCK = 200
 MAX_SEQUENCE = 9999
 SLOTS = MAX_SEQUENCE // BLOCK  # 49
+# Reserved for devices without a slot (not enrolled): 199 numbers a day, never given to a slot.
+LOCAL_SEQUENCES = range(SLOTS * BLOCK + 1, MAX_SEQUENCE + 1)
 
 AGENCY_RE = r"[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9A-Z]{2}"
 CODE_RE = re.compile(rf"^(?P<agency>{AGENCY_RE})-(?P<date>\d{{6}})-(?P<seq>\d{{4}})$")
@@ -44,12 +51,22 @@ def sequence_range(slot: int) -> range:
     return range(slot * BLOCK + 1, (slot + 1) * BLOCK + 1)
 
 
-def next_sequence(slot: int, used_today: int) -> int:
-    """The sequence number after `used_today` numbers of this slot were issued today."""
-    numbers = sequence_range(slot)
+def device_sequences(slot: int | None, local_offset: int = 0) -> list[int]:
+    """The numbers a device issues each day, in order: its slot's block, or, without a slot,
+    the local range rotated to start at `local_offset` (drawn at random once per device)."""
+    if slot is not None:
+        return list(sequence_range(slot))
+    start = local_offset % len(LOCAL_SEQUENCES)
+    return [*LOCAL_SEQUENCES[start:], *LOCAL_SEQUENCES[:start]]
+
+
+def next_sequence(slot: int | None, used_today: int, local_offset: int = 0) -> int:
+    """The sequence number after `used_today` numbers of this device were issued today."""
+    numbers = device_sequences(slot, local_offset)
     if used_today >= len(numbers):
         raise SequenceExhausted(
-            f"thiết bị đã dùng hết {BLOCK} số hồ sơ của ngày / device used all {BLOCK} codes today"
+            f"thiết bị đã dùng hết {len(numbers)} số hồ sơ của ngày / "
+            f"device used all {len(numbers)} codes today"
         )
     return numbers[used_today]
 

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.domain.calendar import vn_date
 from app.domain.status import Channel, DossierStatus
 from app.domain.timeliness import Timeliness, classify
 
@@ -104,7 +105,8 @@ class Dossier(BaseModel):
     sync_reason: str | None = None
 
     def timeliness(self, today: dt.date) -> Timeliness | None:
-        finished = self.finished_at.date() if self.finished_at else None
+        # The day it finished at the counter, in Vietnam: 06:00 in Hanoi is 23:00 UTC before.
+        finished = vn_date(self.finished_at) if self.finished_at else None
         return classify(self.status, self.appointment_date, finished, today)
 
 

@@ -5,7 +5,9 @@ keyed HMAC-SHA256 term truncated to 16 hex characters (64 bits). Terms are tagge
 hashing, so a whole word, a prefix and an ID number never collide even when their text is equal:
 
 - `w:` whole word ("huong"), `p:` prefix of length >= 2 ("hu", "huo", ..., "huong"),
-- `i:` an ID number, digits only, whole value.
+- `i:` an ID number, digits only, whole value,
+- `k:` a dossier's identity (procedure, folded name, ID digits, receipt time, ward) as one value,
+  so an import can recognise a row it already holds without storing any part of it readable.
 
 A record stores `terms(...)`; a search ANDs `query_terms(...)`: every query token must be a prefix
 of some token of the record, so typing "nguy" or "huo" already finds "Nguyễn Thị Hương".
@@ -37,6 +39,8 @@ MAX_TOKEN_CHARS = 40  # prefixes beyond this length add storage and leakage, not
 _WORD = b"w:"
 _PREFIX = b"p:"
 _ID = b"i:"
+_IDENTITY = b"k:"
+_SEPARATOR = "\x1f"  # unit separator: no folded text or code contains it
 _CACHED_TOKENS = 4096  # names and addresses repeat a lot ("nguyen", "thi", "phuong", ...)
 
 
@@ -92,3 +96,21 @@ class BlindIndex:
     def query_id_terms(self, text: str) -> list[str]:
         """The term to look up an ID number typed with or without spaces, dots or dashes."""
         return self.id_terms(text)
+
+    def identity_term(
+        self,
+        procedure_code: str,
+        name: str,
+        id_number: str,
+        received_at: str,
+        ward_code: str,
+        *,
+        name_tokens: list[str] | None = None,
+    ) -> str:
+        """One term for a dossier's identity: equal after folding the name (case, diacritics,
+        spaces) and keeping only the ID's digits, so "NGUYEN  Van An" repeats "Nguyễn Văn An".
+        `name_tokens`: `tokens(name)` when the caller has them already (bulk intake)."""
+        folded = " ".join(tokens(name) if name_tokens is None else name_tokens)
+        parts = (procedure_code.strip(), folded, digits(id_number), received_at.strip(),
+                 ward_code.strip())
+        return self._term(_IDENTITY, _SEPARATOR.join(parts))

@@ -53,9 +53,22 @@ class StoreDestroyed(StorageError):
 
     def __str__(self) -> str:
         return (
-            "Kho dữ liệu đã bị xóa vì nhập sai mã PIN quá nhiều lần hoặc thiết bị bị thu hồi / "
-            "The data store was erased after too many wrong PINs or a device revocation"
+            "Kho dữ liệu đã bị xóa vì nhập sai mã PIN quá nhiều lần, thiết bị bị thu hồi "
+            "hoặc lệnh xóa / The data store was erased after too many wrong PINs, a device "
+            "revocation or a wipe"
         )
+
+
+class PinTooShort(StorageError, ValueError):
+    """The PIN breaks the policy (too few characters). Still a ValueError for older callers."""
+
+    def __init__(self, min_chars: int) -> None:
+        self.min_chars = min_chars
+        super().__init__(min_chars)
+
+    def __str__(self) -> str:
+        n = self.min_chars
+        return f"Mã PIN phải có ít nhất {n} ký tự / The PIN needs at least {n} characters"
 
 
 class NoStore(StorageError):

@@ -130,7 +130,7 @@ class SealedFileStore:
         at the end, so the stream is first spooled to a temp file sealed under a one-off key,
         then re-sealed under its address. Plaintext never touches the disk.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         hasher = hashlib.sha256()
         spool_key = AESGCM.generate_key(bit_length=256)
         spool = _ChunkCipher(AESGCM(spool_key), self._new_header(), b"spool")
@@ -161,7 +161,8 @@ class SealedFileStore:
             for _ in pieces:  # drain a generator-backed source so its temp file closes
                 pass
             return
-        final_path.parent.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final_path.parent.mkdir(exist_ok=True, mode=0o700)
         header = self._new_header()
         cipher = _ChunkCipher(self._aead, header, bytes.fromhex(address))
         fd, tmp_name = tempfile.mkstemp(dir=final_path.parent, prefix=".tmp-")

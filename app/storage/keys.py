@@ -44,7 +44,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.storage.crypto import KEY_BYTES, NONCE_BYTES, hkdf
-from app.storage.errors import LockedOut, NoStore, StorageError, StoreDestroyed, WrongPin
+from app.storage.errors import (
+    LockedOut,
+    NoStore,
+    PinTooShort,
+    StorageError,
+    StoreDestroyed,
+    WrongPin,
+)
 
 KEY_FILE = "key.json"
 STATE_FILE = "unlock_state.json"
@@ -310,6 +317,10 @@ class KeyVault:
     def exists(self) -> bool:
         return self.key_path.is_file()
 
+    def destroyed(self) -> bool:
+        """The key was crypto-erased here (wrong PINs, revocation, wipe) and not recreated."""
+        return not self.exists() and self._load_state().destroyed
+
     # -- public operations
 
     def create(self, pin: str) -> bytes:
@@ -318,6 +329,7 @@ class KeyVault:
         if self.exists():
             raise StorageError("Kho dữ liệu đã tồn tại / A data store already exists here")
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.data_dir, 0o700)  # also a folder that existed (COMMUNE_DATA_DIR)
         store_id = secrets.token_hex(16)
         device_secret = secrets.token_bytes(KEY_BYTES)
         store = self._put_device_secret(store_id, device_secret)
@@ -457,7 +469,7 @@ def _normalise_pin(pin: str) -> str:
     # NFC: the same Vietnamese passphrase typed on two keyboards must give the same bytes.
     pin = unicodedata.normalize("NFC", pin or "")
     if len(pin) < MIN_PIN_CHARS:
-        raise ValueError(f"PIN must have at least {MIN_PIN_CHARS} characters")
+        raise PinTooShort(MIN_PIN_CHARS)
     return pin
 
 

@@ -103,7 +103,27 @@ def m003_outbox_snapshots(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN sealed BLOB")
 
 
-MIGRATIONS: list[Migration] = [m001_core, m002_query_indexes_and_blobs, m003_outbox_snapshots]
+def m004_dossier_code_register(conn: Connection) -> None:
+    # Every dossier code issued, imported or received here, unique: the database itself refuses
+    # a second dossier with a code this device already gave out. Not a unique index on
+    # `records.code`: a pulled dossier of another device must still be stored even if its code
+    # clashes (an old store, a mis-set slot), or one bad row would stop every later pull.
+    _run(
+        conn,
+        """
+        CREATE TABLE dossier_codes (code TEXT PRIMARY KEY) WITHOUT ROWID;
+        INSERT OR IGNORE INTO dossier_codes (code)
+            SELECT code FROM records WHERE entity = 'dossier' AND code IS NOT NULL
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    m001_core,
+    m002_query_indexes_and_blobs,
+    m003_outbox_snapshots,
+    m004_dossier_code_register,
+]
 
 
 def current_version(conn: Connection) -> int:

@@ -9,7 +9,7 @@ readable (no personal data, no free text) ever get a column of their own.
   to (`records`, entity_id, local_rev); editing or swapping it is a TamperError. Query columns
   repeat readable values (never a sealed field's) for indexes.
 - `terms`: blind-index terms (keyed HMAC, 8 bytes) per record (`rid` = records.id): kind `n`
-  name, `i` ID number.
+  name, `i` ID number, `k` a dossier's import identity.
 - `outbox`: mutations not yet pushed: record, fields set, base version, clock stamp. No
   values: those are read from the sealed record at push time (see `outbox.py`).
 - `sync_state`: the pull cursor and when sync last finished.
@@ -74,6 +74,7 @@ ALL_QUERY_COLUMNS = (
 # Blind-index kinds: which sealed field feeds which kind of term.
 TERM_NAME = "n"
 TERM_ID = "i"
+TERM_IDENTITY = "k"  # one per dossier: its import identity (see BlindIndex.identity_term)
 # Addresses are deliberately not indexed: nothing searches them, and every stored term is
 # both insert cost and leakage (see app/storage/blind_index.py).
 SEARCHABLE: dict[str, dict[str, str]] = {

@@ -46,3 +46,17 @@ def test_exhausted_slot_and_bad_input_are_refused():
         parse_code("000.00.53.H48-220921-99")
     with pytest.raises(ValueError):
         format_code("bad", dt.date.today(), 1)
+
+
+def test_the_local_range_is_outside_every_slot_and_rotates_by_offset():
+    from app.domain.codes import LOCAL_SEQUENCES, device_sequences
+
+    every_slot = {n for slot in range(SLOTS) for n in sequence_range(slot)}
+    assert not set(LOCAL_SEQUENCES) & every_slot
+    assert (LOCAL_SEQUENCES[0], LOCAL_SEQUENCES[-1]) == (9801, 9999)
+    rotated = device_sequences(None, 10)
+    assert rotated[0] == 9811 and sorted(rotated) == list(LOCAL_SEQUENCES)
+    assert next_sequence(None, 0, 10) == 9811
+    assert device_sequences(2) == list(sequence_range(2))
+    with pytest.raises(SequenceExhausted):
+        next_sequence(None, len(LOCAL_SEQUENCES), 10)

@@ -124,3 +124,21 @@ def test_dashboard_counts(store, procedure):
     store.dossiers.change_status(overdue.id, S.WITHDRAWN)
     assert store.dossiers.dashboard(today).on_time_rate == pytest.approx(1.0)
 
+
+
+@pytest.mark.parametrize(("utc_hour", "expected_rate"), [(16, 1.0), (17, 0.0), (23, 0.0)])
+def test_the_finishing_day_is_the_day_in_hanoi(store, procedure, monkeypatch, utc_hour,
+                                               expected_rate):
+    """Finished on the appointment day at 23:00 and 00:00-06:59 the next day in Hanoi: the
+    UTC date still says the appointment day, the counter's calendar says the next one."""
+    from app.storage.services import dossiers as service
+
+    dossier = receive(store, procedure)
+    due = dossier.appointment_date
+    finished = dt.datetime.combine(due, dt.time(utc_hour, 30), dt.UTC)
+    monkeypatch.setattr(service, "utc_now", lambda: finished)
+    store.dossiers.change_status(dossier.id, S.IN_PROCESS)
+    done = store.dossiers.change_status(dossier.id, S.COMPLETED)
+    expected = "on_time" if expected_rate else "late"
+    assert done.timeliness(due + dt.timedelta(days=3)).value == expected
+    assert store.dossiers.dashboard(due + dt.timedelta(days=3)).on_time_rate == expected_rate

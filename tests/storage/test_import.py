@@ -77,3 +77,58 @@ def test_explicit_line_numbers_are_kept(store, procedure):
     row = _rows(procedure)[3] | {"line_no": 41}
     report = store.dossiers.import_rows([row])
     assert report.errors and report.errors[0][0] == 41 and report.imported == 0
+
+
+def _anonymous_row(procedure) -> dict:
+    """No code and no ID number: only the blind identity term can recognise it again."""
+    return {
+        "code": "", "procedure_code": procedure.code, "ward_code": "00070", "channel": "1",
+        "status": "2", "received_at": "2025-11-20T08:30:00+07:00",
+        "applicant_name": "Lò Thị Mai", "applicant_id_number": "",
+    }
+
+
+def test_a_row_without_code_or_id_number_is_imported_once(store, procedure):
+    first = store.dossiers.import_rows([_anonymous_row(procedure)])
+    again = store.dossiers.import_rows([_anonymous_row(procedure)])
+    assert (first.imported, again.imported, again.skipped_duplicates) == (1, 0, 1)
+    assert store.dossiers.list(DossierQuery()).total == 1
+
+
+def test_the_identity_folds_the_name_but_keeps_other_people_apart(store, procedure):
+    row = _anonymous_row(procedure)
+    store.dossiers.import_rows([row])
+    same = store.dossiers.import_rows([row | {"applicant_name": "  LO  thi mai "}])
+    other_ward = store.dossiers.import_rows([row | {"ward_code": "00073"}])
+    other_time = store.dossiers.import_rows([row | {"received_at": "2025-11-20T08:31:00+07:00"}])
+    other_name = store.dossiers.import_rows([row | {"applicant_name": "Lò Thị Mây"}])
+    assert same.skipped_duplicates == 1
+    assert (other_ward.imported, other_time.imported, other_name.imported) == (1, 1, 1)
+
+
+def test_identity_terms_are_blind_and_backfilled_for_older_stores(store, data_dir, procedure):
+    from app.storage import open_store
+    from tests.storage.conftest import PIN
+
+    store.dossiers.import_rows([_anonymous_row(procedure)])
+    store.close()
+    with store.db.connect_raw() as db:
+        [(term,)] = db.execute("SELECT term FROM terms WHERE kind = 'k'").fetchall()
+        assert len(term) == 8 and b"Mai" not in term
+        # a store from before identity terms: none stored, no backfill mark
+        db.execute("DELETE FROM terms WHERE kind = 'k'")
+        db.execute("DELETE FROM meta WHERE key = 'identity_terms'")
+    with open_store(data_dir, PIN) as reopened:
+        again = reopened.dossiers.import_rows([_anonymous_row(procedure)])
+        assert (again.imported, again.skipped_duplicates) == (0, 1)
+
+
+def test_a_time_without_zone_is_vietnam_time(store, procedure):
+    row = _anonymous_row(procedure) | {"received_at": "2025-11-21T06:30:00"}
+    assert store.dossiers.import_rows([row]).imported == 1
+    [dossier] = store.dossiers.list(DossierQuery()).items
+    assert dossier.received_at.isoformat() == "2025-11-20T23:30:00+00:00"  # 06:30 in Hanoi
+    assert "-251121-" in dossier.code  # the receipt day is the Hanoi one
+    date_only = _anonymous_row(procedure) | {"received_at": "2025-11-24"}
+    assert store.dossiers.import_rows([date_only]).imported == 1
+    assert store.dossiers.list(DossierQuery(search="lo thi mai")).total == 2

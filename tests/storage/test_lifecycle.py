@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from app.storage import (
@@ -48,7 +46,7 @@ def test_opening_an_older_schema_migrates_it(data_dir, procedure, monkeypatch):
     monkeypatch.setattr(migrations, "MIGRATIONS", every[:1])
     old = create_store(data_dir, PIN, settings=TEST_KEYS)
     old.close()
-    raw = sqlite3.connect(db_path(data_dir))
+    raw = old.db.connect_raw()
     assert raw.execute("SELECT version FROM schema_version").fetchone() == (1,)
     raw.close()
     monkeypatch.setattr(migrations, "MIGRATIONS", every)
@@ -59,7 +57,7 @@ def test_opening_an_older_schema_migrates_it(data_dir, procedure, monkeypatch):
             version = conn.exec_driver_sql("SELECT version FROM schema_version").scalar_one()
             indexes = {r[0] for r in conn.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert version == len(migrations.MIGRATIONS) == 3
+    assert version == len(migrations.MIGRATIONS) == 4
     assert {"records_due", "records_status_due", "records_procedure_due"} <= indexes
 
 
@@ -93,7 +91,7 @@ def test_settings_survive_reopen_and_refuse_swapped_rows(store, data_dir):
     with open_store(data_dir, PIN) as reopened:
         assert reopened.settings.get("server_url") == "http://127.0.0.1:8000"
         assert reopened.settings.get("auto_lock_minutes") == 5
-    raw = sqlite3.connect(db_path(data_dir))
+    raw = store.db.connect_raw()
     with raw:
         raw.execute("UPDATE settings SET key = 'tmp' WHERE key = 'server_url'")
         raw.execute("UPDATE settings SET key = 'server_url' WHERE key = 'auto_lock_minutes'")
@@ -109,3 +107,14 @@ def test_wipe_store_without_the_pin(store, data_dir, procedure):
     assert not db_path(data_dir).exists() and not store_exists(data_dir)
     with pytest.raises(StoreDestroyed):
         open_store(data_dir, PIN)
+
+
+def test_the_data_dir_and_every_file_in_it_are_private(store, data_dir, procedure):
+    dossier = receive(store, procedure)
+    store.attachments.add("dossier", dossier.id, "00070", b"scan", filename="scan.jpg")
+    with store.db.read():  # the WAL and shared-memory files exist while the store is open
+        paths = [data_dir, *data_dir.rglob("*")]
+        assert {"store.db-wal", "store.db-shm"} <= {p.name for p in paths}
+        for path in paths:
+            expected = 0o700 if path.is_dir() else 0o600
+            assert path.stat().st_mode & 0o777 == expected, path.name

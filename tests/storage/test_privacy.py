@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from app.domain.models import DocumentReceived
-from app.storage import TamperError, open_store
-from app.storage.db import db_path
-from tests.storage.conftest import PIN, receive
+from app.storage import TamperError, create_store, open_store
+from app.storage.db import SQLCIPHER_ENV, sqlcipher_available
+from tests.storage.conftest import PIN, TEST_KEYS, receive
 
 MARKERS = {
     "applicant_name": "Phạm Thị Markerhoa Zyxwv",
@@ -24,7 +22,19 @@ def _encodings(text: str) -> list[bytes]:
     return [text.encode("utf-8"), text.encode("utf-16-le"), text.encode("utf-16-be")]
 
 
-def test_no_marker_in_any_file_under_the_data_dir(store, data_dir, procedure):
+@pytest.fixture(params=["default", "plain"])
+def store_on_each_path(request, data_dir, monkeypatch):
+    """The default path (SQLCipher when it imports) and the plain sqlite3 path, where the
+    per-record sealing alone must keep every marker off the disk."""
+    if request.param == "plain":
+        monkeypatch.setenv(SQLCIPHER_ENV, "off")
+    with create_store(data_dir, PIN, settings=TEST_KEYS) as s:
+        assert s.db.encrypted == (request.param == "default" and sqlcipher_available())
+        yield s
+
+
+def test_no_marker_in_any_file_under_the_data_dir(store_on_each_path, data_dir, procedure):
+    store = store_on_each_path
     dossier = receive(
         store,
         procedure,
@@ -50,14 +60,15 @@ def test_no_marker_in_any_file_under_the_data_dir(store, data_dir, procedure):
         assert reopened.dossiers.get(dossier.id).applicant_name == MARKERS["applicant_name"]
 
 
-def _raw(data_dir):
-    return sqlite3.connect(db_path(data_dir))
+def _raw(store):
+    """The store file as it is on disk (keyed when SQLCipher is on), outside the store."""
+    return store.db.connect_raw()
 
 
 def test_a_flipped_byte_in_a_sealed_blob_raises_tamper_error(store, data_dir, procedure):
     dossier = receive(store, procedure)
     store.close()
-    with _raw(data_dir) as raw:
+    with _raw(store) as raw:
         (blob,) = raw.execute(
             "SELECT sealed FROM records WHERE entity_id = ?", (dossier.id,)
         ).fetchone()
@@ -78,7 +89,7 @@ def test_swapped_sealed_blobs_raise_tamper_error(store, data_dir, procedure):
     a = receive(store, procedure)
     b = receive(store, procedure, applicant_name="Lê Văn Bình")
     store.close()
-    with _raw(data_dir) as raw:
+    with _raw(store) as raw:
         blob_a = raw.execute("SELECT sealed FROM records WHERE entity_id = ?", (a.id,)).fetchone()
         blob_b = raw.execute("SELECT sealed FROM records WHERE entity_id = ?", (b.id,)).fetchone()
         raw.execute("UPDATE records SET sealed = ? WHERE entity_id = ?", (blob_b[0], a.id))
@@ -93,7 +104,7 @@ def test_swapped_sealed_blobs_raise_tamper_error(store, data_dir, procedure):
 def test_the_outbox_holds_no_values_and_refuses_a_tampered_record(store, data_dir, procedure):
     dossier = receive(store, procedure)
     store.close()
-    with _raw(data_dir) as raw:
+    with _raw(store) as raw:
         columns = [r[1] for r in raw.execute("PRAGMA table_info(outbox)")]
         assert columns == ["id", "mutation_id", "entity", "entity_id", "base_version", "hlc",
                            "fields", "sealed"]
@@ -115,7 +126,7 @@ def test_the_outbox_holds_no_values_and_refuses_a_tampered_record(store, data_di
 def test_an_edited_readable_column_raises_tamper_error(store, data_dir, procedure):
     dossier = receive(store, procedure)
     store.close()
-    with _raw(data_dir) as raw:
+    with _raw(store) as raw:
         raw.execute("UPDATE records SET status = 9 WHERE entity_id = ?", (dossier.id,))
     raw.close()
     with open_store(data_dir, PIN) as reopened, pytest.raises(TamperError):

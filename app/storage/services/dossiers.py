@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -10,21 +11,22 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from app.domain import codes, reference
 from app.domain import entities as E
-from app.domain.calendar import WorkingCalendar
+from app.domain.calendar import VN_TZ, WorkingCalendar, vn_date
 from app.domain.models import Dashboard, Dossier, DossierEvent, Page, ReceiveDossier
 from app.domain.status import FINISHED, INITIAL, DossierStatus, can_transition, is_open
 from app.domain.text import digits
 from app.domain.timeliness import Timeliness, on_time_rate
 from app.storage.db import Database
 from app.storage.errors import StorageError
+from app.storage.services.calendar import CalendarStore
 from app.storage.services.records import Record, RecordStore
 from app.storage.settings import SettingsStore
-from app.storage.tables import TERM_ID, TERM_NAME, new_id
+from app.storage.tables import TERM_ID, TERM_IDENTITY, TERM_NAME, new_id
 
-VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST: a fixed offset
 OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
 FINISHED_STATUSES = tuple(int(s) for s in FINISHED)
 # Statuses an imported dossier may have: intake states, or already being processed.
@@ -46,6 +48,13 @@ class InvalidTransition(StorageError):
             f"Không thể chuyển hồ sơ từ trạng thái {self.current} sang {self.target} / "
             f"A dossier cannot move from status {self.current} to {self.target}"
         )
+
+
+class DuplicateCode(StorageError):
+    """A dossier with this code was already issued, imported or received on this device."""
+
+    def __str__(self) -> str:
+        return "Mã hồ sơ đã được dùng / This dossier code is already in use"
 
 
 @dataclass(frozen=True)
@@ -76,10 +85,9 @@ def iso_utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
 
 
-def local_date(moment: dt.datetime) -> dt.date:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(VN_TZ).date()
+local_date = vn_date
+# The Vietnam day of a stored UTC instant, in SQL (Vietnam keeps +07:00 all year).
+_FINISHED_DAY = "date(finished_at, '+7 hours')"
 
 
 def vn_today() -> dt.date:
@@ -109,13 +117,25 @@ class DossierService:
         db: Database,
         records: RecordStore,
         settings: SettingsStore,
-        calendar: WorkingCalendar | None = None,
+        calendar: WorkingCalendar | CalendarStore | None = None,
     ) -> None:
+        """`calendar`: a fixed WorkingCalendar, or the store's CalendarStore (its make-up days
+        and extra holidays, followed as they change)."""
         self._db = db
         self._records = records
         self._settings = settings
-        self._calendar = calendar or WorkingCalendar()
+        self._calendar_source = calendar or WorkingCalendar()
         self._appointments: dict[tuple[dt.date, int], str] = {}
+        self._appointments_of: WorkingCalendar | None = None
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        source = self._calendar_source
+        current = source.calendar() if isinstance(source, CalendarStore) else source
+        if current is not self._appointments_of:  # the days changed: cached dates are stale
+            self._appointments.clear()
+            self._appointments_of = current
+        return current
 
     # ------------------------------------------------------------------ writes
 
@@ -204,7 +224,7 @@ class DossierService:
     def dashboard(self, today: dt.date) -> Dashboard:
         start = iso_utc(dt.datetime.combine(today, dt.time(), VN_TZ))
         end = iso_utc(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), VN_TZ))
-        soon = self._calendar.add_working_days(today, DUE_SOON_WORKING_DAYS).isoformat()
+        soon = self.calendar.add_working_days(today, DUE_SOON_WORKING_DAYS).isoformat()
         day = today.isoformat()
         open_marks = ", ".join("?" * len(OPEN_STATUSES))
         fin_marks = ", ".join("?" * len(FINISHED_STATUSES))
@@ -213,9 +233,9 @@ class DossierService:
               sum(received_at >= ? AND received_at < ?),
               sum(status IN ({open_marks}) AND appointment_date >= ? AND appointment_date <= ?),
               sum(status IN ({open_marks}) AND appointment_date < ?),
-              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) < appointment_date),
-              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) = appointment_date),
-              sum(status IN ({fin_marks}) AND substr(finished_at, 1, 10) > appointment_date)
+              sum(status IN ({fin_marks}) AND {_FINISHED_DAY} < appointment_date),
+              sum(status IN ({fin_marks}) AND {_FINISHED_DAY} = appointment_date),
+              sum(status IN ({fin_marks}) AND {_FINISHED_DAY} > appointment_date)
             FROM records WHERE entity = 'dossier'"""
         params = (start, end, *OPEN_STATUSES, day, soon, *OPEN_STATUSES, day,
                   *FINISHED_STATUSES, *FINISHED_STATUSES, *FINISHED_STATUSES)
@@ -253,7 +273,8 @@ class DossierService:
 
         A row's line number is `row["line_no"]` when given, else `first_line` + its position
         (line 1 being a header). Duplicates (same code, or when the code is empty the same
-        procedure, ID number and receipt time) are skipped, so re-importing a file is a no-op.
+        identity: procedure, name, ID number, receipt time, ward) are skipped, so re-importing
+        a file is a no-op.
         """
         report = ImportReport()
         good: list[tuple[int, ReceiveDossier]] = []
@@ -280,23 +301,37 @@ class DossierService:
     def _drop_duplicates(
         self, conn: Connection, rows: list[tuple[int, ReceiveDossier]], report: ImportReport
     ) -> list[tuple[int, ReceiveDossier]]:
+        """Rows with a code repeat a dossier of that code; rows without one repeat a dossier of
+        the same identity (procedure, name, ID number, receipt time, ward), found by its blind
+        term, so even a row with neither code nor ID number is imported once."""
         existing = self._existing_codes(conn, [r.code for _, r in rows if r.code])
-        seen_keys: set[tuple[str, str, str]] = set()
+        seen_terms: set[bytes] = set()
         fresh = []
         for line, req in rows:
             if req.code:
                 duplicate = req.code in existing
                 existing.add(req.code)
             else:
-                key = (req.procedure_code, digits(req.applicant_id_number),
-                       iso_utc(req.received_at) if req.received_at else "")
-                duplicate = key in seen_keys or self._natural_key_exists(conn, *key)
-                seen_keys.add(key)
+                term = self._identity_term(req)
+                duplicate = term in seen_terms or self._identity_exists(conn, term)
+                seen_terms.add(term)
             if duplicate:
                 report.skipped_duplicates += 1
             else:
                 fresh.append((line, req))
         return fresh
+
+    def _identity_term(self, req: ReceiveDossier) -> bytes:
+        received = iso_utc(req.received_at) if req.received_at else ""
+        values = req.model_dump() | {"received_at": received}
+        return self._records.identity_term(values.get)
+
+    @staticmethod
+    def _identity_exists(conn: Connection, term: bytes) -> bool:
+        row = conn.exec_driver_sql(
+            "SELECT 1 FROM terms WHERE term = ? AND kind = ? LIMIT 1", (term, TERM_IDENTITY)
+        ).first()
+        return row is not None
 
     def _existing_codes(self, conn: Connection, wanted: list[str]) -> set[str]:
         found: set[str] = set()
@@ -311,20 +346,6 @@ class DossierService:
                 )
             )
         return found
-
-    def _natural_key_exists(
-        self, conn: Connection, procedure_code: str, id_number: str, received_at: str
-    ) -> bool:
-        if not id_number or not received_at:
-            return False
-        terms = self._records.index.id_terms(id_number)
-        row = conn.exec_driver_sql(
-            "SELECT 1 FROM terms t JOIN records r ON r.id = t.rid "
-            "WHERE t.term = ? AND t.kind = ? AND r.entity = 'dossier' "
-            "AND r.procedure_code = ? AND r.received_at = ? LIMIT 1",
-            (bytes.fromhex(terms[0]), TERM_ID, procedure_code, received_at),
-        ).first()
-        return row is not None
 
     # ------------------------------------------------------------------ internals
 
@@ -355,25 +376,58 @@ class DossierService:
     def _appointment(self, received: dt.date, processing_days: int) -> str:
         """Working-day arithmetic once per (day, processing time): a counter receives many
         dossiers a day, mostly for a handful of procedures."""
+        calendar = self.calendar
         key = (received, processing_days)
         if (found := self._appointments.get(key)) is None:
-            found = self._calendar.add_working_days(received, processing_days).isoformat()
+            found = calendar.add_working_days(received, processing_days).isoformat()
             if len(self._appointments) > 4096:
                 self._appointments.clear()
             self._appointments[key] = found
         return found
 
     def _issue_code(self, conn: Connection, ward_code: str, day: dt.date) -> str:
-        """The next code of this device's slot for that day (never shared with another device)."""
+        """The next free code of this device's numbers for that day: its slot's block, or the
+        local range when not enrolled (`app.domain.codes`). A number whose code is already
+        here (imported from a file, pulled from another device) is skipped, never reissued."""
         agency = self._settings.get_in(conn, "agency_code") or codes.default_agency_code(
             self._settings.get_in(conn, "ward_code") or ward_code
         )
-        slot = int(self._settings.get_in(conn, "code_slot", 0) or 0)
-        counter_key = f"code_counter:{agency}:{day:%y%m%d}:{slot}"
+        slot = self._settings.get_in(conn, "code_slot")
+        offset = 0 if slot is not None else self._local_code_offset(conn)
+        counter_key = f"code_counter:{agency}:{day:%y%m%d}:{'local' if slot is None else slot}"
         used = int(self._settings.get_in(conn, counter_key, 0))
-        sequence = codes.next_sequence(slot, used)
-        self._settings.set_in(conn, counter_key, used + 1)
-        return codes.format_code(agency, day, sequence)
+        while True:
+            code = codes.format_code(agency, day, codes.next_sequence(slot, used, offset))
+            used += 1
+            if not self._code_taken(conn, code):
+                break
+        self._settings.set_in(conn, counter_key, used)
+        return code
+
+    def _local_code_offset(self, conn: Connection) -> int:
+        """Where an un-enrolled device starts in the local range: drawn once, kept sealed."""
+        offset = self._settings.get_in(conn, "local_code_offset")
+        if offset is None:
+            offset = secrets.randbelow(len(codes.LOCAL_SEQUENCES))
+            self._settings.set_in(conn, "local_code_offset", offset)
+        return int(offset)
+
+    @staticmethod
+    def _code_taken(conn: Connection, code: str) -> bool:
+        row = conn.exec_driver_sql(
+            "SELECT 1 FROM dossier_codes WHERE code = ? UNION ALL "
+            "SELECT 1 FROM records WHERE entity = 'dossier' AND code = ? LIMIT 1",
+            (code, code),
+        ).first()
+        return row is not None
+
+    def _register_codes(self, conn: Connection, batch: list[str]) -> None:
+        try:
+            conn.exec_driver_sql(
+                "INSERT INTO dossier_codes (code) VALUES (?)", [(c,) for c in batch]
+            )
+        except IntegrityError:
+            raise DuplicateCode() from None
 
     def _write_new(self, conn: Connection, batch: list[tuple[dict[str, Any], str]]) -> list[str]:
         """New dossiers and their first history event; returns the dossier ids."""
@@ -386,6 +440,8 @@ class DossierService:
             groups.append([(E.DOSSIER, dossier_id, ward, fields),
                            (E.DOSSIER_EVENT, new_id(), ward, event)])
             ids.append(dossier_id)
+        if batch:
+            self._register_codes(conn, [fields["code"] for fields, _ in batch])
         # Fields come from a validated ReceiveDossier and the catalogue (same limits as specs).
         self._records.insert_new_many(conn, groups)
         return ids
@@ -500,6 +556,8 @@ def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
         received = dt.datetime.fromisoformat(received_text)
     except ValueError:
         return None, "received_at: không đúng ISO 8601 / not an ISO 8601 date-time"
+    if received.tzinfo is None:  # a register typed at the counter: Vietnam time, not UTC
+        received = received.replace(tzinfo=VN_TZ)
     if not str(row.get("applicant_name") or "").strip():
         return None, "applicant_name: thiếu họ tên / empty"
     try:

@@ -19,6 +19,7 @@ from app.storage.migrations import migrate
 from app.storage.outbox import Outbox
 from app.storage.services.attachments import AttachmentService
 from app.storage.services.audits import AuditService
+from app.storage.services.calendar import CalendarStore
 from app.storage.services.dossiers import DossierService
 from app.storage.services.records import RecordStore
 from app.storage.settings import SettingsStore
@@ -32,6 +33,11 @@ _DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 def store_exists(data_dir: Path) -> bool:
     return KeyVault(Path(data_dir)).exists()
+
+
+def store_destroyed(data_dir: Path) -> bool:
+    """A store was here and was crypto-erased (too many wrong PINs, revoked, wiped)."""
+    return KeyVault(Path(data_dir)).destroyed()
 
 
 def create_store(data_dir: Path, pin: str, *, settings: KeySettings | None = None) -> LocalStore:
@@ -95,12 +101,21 @@ class LocalStore:
         self.records = RecordStore(
             sealer, BlindIndex(keys.index), clock, self.device_id, Outbox(self.device_id, sealer)
         )
+        if not self._identity_terms_done():
+            with self.db.write() as conn:
+                self.records.backfill_identity_terms(conn)
         files = SealedFileStore(self.data_dir / FILES_DIR, keys.files)
         self.settings = SettingsStore(self.db, sealer)
-        self.dossiers = DossierService(self.db, self.records, self.settings)
+        self.calendar = CalendarStore(self.settings)
+        self.dossiers = DossierService(self.db, self.records, self.settings, self.calendar)
         self.audits = AuditService(self.db, self.records)
         self.attachments = AttachmentService(self.db, self.records, files)
         self.sync = SyncStore(self.db, self.records, files, self.wipe)
+
+    def _identity_terms_done(self) -> bool:
+        with self.db.read() as conn:
+            mark = "SELECT 1 FROM meta WHERE key = 'identity_terms'"
+            return conn.exec_driver_sql(mark).first() is not None
 
     @staticmethod
     def _init_meta(conn, sealer: Sealer) -> None:

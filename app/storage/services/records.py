@@ -37,8 +37,12 @@ from app.storage.tables import (
     RECORDS,
     SEARCHABLE,
     TERM_ID,
+    TERM_IDENTITY,
 )
 
+# What makes two dossiers the same one when neither has a code (order matters).
+IDENTITY_FIELDS = ("procedure_code", "applicant_name", "applicant_id_number", "received_at",
+                   "ward_code")
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -326,6 +330,7 @@ class RecordStore:
     def _terms_of(self, entity: str, value: Callable[[str], Any]) -> set[tuple[str, bytes]]:
         """(kind, term) pairs; terms are stored as 8 raw bytes, half the size of their hex."""
         out: set[tuple[str, bytes]] = set()
+        name_tokens: list[str] = []
         for name, kind in SEARCHABLE.get(entity, {}).items():
             text = value(name)
             if not text:
@@ -333,6 +338,35 @@ class RecordStore:
             if kind == TERM_ID:
                 out.update((kind, bytes.fromhex(t)) for t in self.index.id_terms(text))
             else:
-                for token in tokens(text):
+                words = tokens(text)
+                if name == "applicant_name":
+                    name_tokens = words
+                for token in words:
                     out.update((kind, t) for t in self._token_terms(token))
+        if entity == E.DOSSIER:
+            out.add((TERM_IDENTITY, self.identity_term(value, name_tokens)))
         return out
+
+    def backfill_identity_terms(self, conn: Connection) -> int:
+        """Give dossiers saved before identity terms existed theirs (once per store)."""
+        done = conn.exec_driver_sql("SELECT 1 FROM meta WHERE key = 'identity_terms'").first()
+        if done:
+            return 0
+        rows = [
+            (self.identity_term(r.value), TERM_IDENTITY, r.rowid)
+            for r in self.select(conn, "WHERE entity = ?", (E.DOSSIER,))
+        ]
+        if rows:
+            conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO terms (term, kind, rid) VALUES (?, ?, ?)", rows
+            )
+        conn.exec_driver_sql("INSERT INTO meta (key, value) VALUES ('identity_terms', '1')")
+        return len(rows)
+
+    def identity_term(
+        self, value: Callable[[str], Any], name_tokens: list[str] | None = None
+    ) -> bytes:
+        """The blind term of a dossier's identity, from its field values (`value(name)`)."""
+        return bytes.fromhex(self.index.identity_term(
+            *(str(value(name) or "") for name in IDENTITY_FIELDS), name_tokens=name_tokens
+        ))

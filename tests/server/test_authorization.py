@@ -1,5 +1,5 @@
-"""Authorization matrix: endpoint x role x ward in / out of scope. Nothing out of scope is
-readable or writable; a revoked device is refused on its next request."""
+"""Authorization matrix: endpoint x role x ward in / out of scope, on SQLite and PostgreSQL.
+Nothing out of scope is readable or writable; a revoked device is refused on its next request."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ def _upload(client, data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(sqlite_api_server):
-    """Two wards, A and B, each with a dossier, an audit and an audit photo."""
-    api = sqlite_api_server
+def world(api_server):
+    """Two wards, A and B, each with a dossier, an audit and an audit photo; on both engines
+    (the whole matrix, as it adds only seconds on PostgreSQL)."""
+    api = api_server
     a, b = new_ward(), new_ward()
     people = {
         f"{role}_{w}": api.enrol(new_name(role), role, [ward])

@@ -1,5 +1,5 @@
-"""Authorization matrix: endpoint x role x ward in / out of scope. Nothing out of scope is
-readable or writable; a revoked device is refused on its next request."""
+"""Authorization matrix: endpoint x role x ward in / out of scope, on SQLite and PostgreSQL.
+Nothing out of scope is readable or writable; a revoked device is refused on its next request."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import os
 import uuid
 
 import pytest
+from starlette.routing import Match
 
+from server.core.config import Settings
+from server.main import create_app
 from tests.server.helpers import Device, new_audit, new_dossier, new_name, new_ward, pull_all, push
 
 ROLES = ("officer", "auditor", "supervisor")
@@ -23,9 +26,10 @@ def _upload(client, data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(sqlite_api_server):
-    """Two wards, A and B, each with a dossier, an audit and an audit photo."""
-    api = sqlite_api_server
+def world(api_server):
+    """Two wards, A and B, each with a dossier, an audit and an audit photo; on both engines
+    (the whole matrix, as it adds only seconds on PostgreSQL)."""
+    api = api_server
     a, b = new_ward(), new_ward()
     people = {
         f"{role}_{w}": api.enrol(new_name(role), role, [ward])
@@ -199,6 +203,9 @@ def test_reviews_are_for_reviewers_in_scope(world, who, status):
         out_of_scope = client.post(
             f"/reviews/{rec['B']['audit']}", json={"decision": "approved", "comment": "ok"}
         )
+        bulk = client.post(
+            "/reviews/bulk", json={"audit_ids": [rec["B"]["audit"]], "decision": "approved"}
+        )
     assert listing.status_code == status
     if status == 200:
         ids = {a["audit_id"] for a in listing.json()["audits"]}
@@ -206,9 +213,11 @@ def test_reviews_are_for_reviewers_in_scope(world, who, status):
         assert (rec["B"]["audit"] in ids) == (who == "admin")
         if who == "supervisor_A":
             assert out_of_scope.status_code == 404
+            [result] = bulk.json()["results"]
+            assert (result["status"], result["reason"]) == ("rejected", "audit_not_found")
     else:
         assert listing.json()["error"]["code"] == "forbidden"
-        assert out_of_scope.status_code == 403
+        assert out_of_scope.status_code == bulk.status_code == 403
 
 
 @pytest.mark.parametrize("who", ["officer_A", "auditor_A", "supervisor_A"])
@@ -221,6 +230,10 @@ def test_admin_endpoints_refuse_non_admins(world, who):
         )
         assert created.status_code == 403
         assert client.post("/admin/enrol-codes", json={"username": who}).status_code == 403
+        victim = world["people"]["officer_B"]
+        assert client.post(f"/admin/devices/{victim.device_id}/revoke").status_code == 403
+    with api.client(victim.token) as client:
+        assert client.get("/sync/pull").status_code == 200  # still enrolled
 
 
 def _admin_action(client, action: str, ward: str, target):
@@ -276,8 +289,24 @@ ENDPOINTS = [
     ("PATCH", "/attachments/" + "a" * 64, None),
     ("GET", "/attachments/" + "a" * 64, None),
     ("GET", "/reviews", None),
+    ("POST", "/reviews/bulk", {"audit_ids": [str(uuid.uuid4())], "decision": "approved"}),
+    ("POST", f"/reviews/{uuid.uuid4()}", {"decision": "approved", "comment": "ok"}),
+    ("POST", "/admin/users", {"username": "nobody", "role": "officer", "wards": ["00001"]}),
+    ("POST", "/admin/enrol-codes", {"username": "nobody"}),
     ("GET", "/admin/devices", None),
+    ("POST", f"/admin/devices/{uuid.uuid4()}/revoke", None),
 ]
+# Routes that take no token, each with the reason; every other route must be in ENDPOINTS.
+PUBLIC_ROUTES = {
+    ("GET", "/health"): "liveness probe of the load balancer; answers only ok and the engine",
+    ("GET", "/metrics"): "Prometheus scrape; counters and lag totals, no record or user",
+    ("POST", "/auth/enrol"): "how a device gets its token (one-time code, rate-limited)",
+    ("POST", "/auth/login"): "how a desktop user gets a token (password, rate-limited)",
+    ("GET", "/openapi.json"): "FastAPI's generated description of the API, no data",
+    ("GET", "/docs"): "FastAPI's generated docs page",
+    ("GET", "/docs/oauth2-redirect"): "part of FastAPI's generated docs page",
+    ("GET", "/redoc"): "FastAPI's generated docs page",
+}
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
@@ -287,6 +316,29 @@ def test_no_or_bad_token_is_401(world, method, path, body, token):
         response = _request(client, method, path, body)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
+
+
+def _serving_route(app, method: str, path: str):
+    """The route the app's router picks for this request (the first full match, as Starlette)."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    for route in app.routes:
+        if route.matches(scope)[0] is Match.FULL:
+            return route
+    return None
+
+
+def test_every_route_is_in_the_matrix_or_public_for_a_reason(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path))
+    routes = {(m, r.path) for r in app.routes for m in getattr(r, "methods", ()) if m != "HEAD"}
+    served = {}
+    for method, path, _ in ENDPOINTS:
+        route = _serving_route(app, method, path)
+        assert route is not None, f"{method} {path} in ENDPOINTS is no route of the app"
+        served[method, route.path] = path
+    assert not set(PUBLIC_ROUTES) - routes, "PUBLIC_ROUTES names a route the app lacks"
+    assert not set(PUBLIC_ROUTES) & set(served), "a public route cannot be in ENDPOINTS"
+    missing = routes - set(served) - set(PUBLIC_ROUTES)
+    assert not missing, f"routes neither in ENDPOINTS nor in PUBLIC_ROUTES: {sorted(missing)}"
 
 
 def _request(client, method: str, path: str, body):

@@ -307,8 +307,8 @@ class _Suspect:
 
     The rows before `lo` go first; then the first half of the suspects: if it passes the bad
     row is in the other half, if not in this one. Each push halves the span, so finding one
-    bad row among n costs at most ceil(log2(n)) more pushes, and the good rows pushed on the
-    way are not pushed again."""
+    bad row among n costs at most ceil(log2(n)) more pushes (one more to learn its reason when
+    the server's answer named none), and the good rows pushed on the way are not pushed again."""
 
     lo: int
     hi: int

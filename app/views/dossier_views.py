@@ -317,8 +317,6 @@ class ReceiveScreen:
             scroll=ft.ScrollMode.AUTO,
             expand=True,
             spacing=10,
-            on_scroll=self.app.touch,
-            scroll_interval=1000,
         )
 
     # procedure picker
@@ -459,7 +457,7 @@ class DetailScreen:
     def __init__(self, app: CommuneApp, dossier_id: str) -> None:
         self.app = app
         self.presenter = DossierDetailPresenter(app.store.dossiers, dossier_id, app.today)
-        self.column = app.scrolling(ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10))
+        self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
         self.state: DetailState | None = None
         self.slip_button = ft.OutlinedButton(
             t("detail.slip"), icon=ft.Icons.PICTURE_AS_PDF, on_click=app.handler(self._slip)
@@ -846,15 +844,13 @@ async def dashboard_screen(app: CommuneApp) -> ft.Control:
                 on_click=app.handler(see_all),
             )
         )
-    return app.scrolling(
-        ft.Column(
-            [
-                heading(t("dash.title") + f" · {date_text(today)}"),
-                tiles,
-                section(t("dash.overdue")),
-                *(overdue or [ft.Text(t("dash.no_overdue"), italic=True)]),
-            ],
-            scroll=ft.ScrollMode.AUTO,
-            expand=True,
-        )
+    return ft.Column(
+        [
+            heading(t("dash.title") + f" · {date_text(today)}"),
+            tiles,
+            section(t("dash.overdue")),
+            *(overdue or [ft.Text(t("dash.no_overdue"), italic=True)]),
+        ],
+        scroll=ft.ScrollMode.AUTO,
+        expand=True,
     )

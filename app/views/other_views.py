@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class SyncScreen:
     def __init__(self, app: CommuneApp) -> None:
         self.app = app
-        self.column = app.scrolling(ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10))
+        self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
 
     async def build(self) -> ft.Control:
         await self._load()
@@ -124,45 +124,43 @@ class SettingsScreen:
         self.confirm_pin = _pin(t("pin.confirm"))
         self.pin_message = ft.Text("")
         device = getattr(self.app.store, "device_id", "")
-        return self.app.scrolling(
-            ft.Column(
-                [
-                    heading(t("settings.title")),
-                    section(t("settings.language")),
-                    self.language,
-                    section(t("settings.security")),
-                    self.auto_lock,
-                    ft.Text(t("settings.change_pin"), weight=ft.FontWeight.W_500),
-                    ft.Container(
-                        ft.Column(
-                            [
-                                self.old_pin,
-                                self.new_pin,
-                                self.confirm_pin,
-                                self.pin_message,
-                                ft.Button(
-                                    t("settings.save_pin"),
-                                    icon=ft.Icons.PASSWORD,
-                                    on_click=h(self._change_pin),
-                                ),
-                            ],
-                            spacing=8,
-                        ),
-                        width=420,
+        return ft.Column(
+            [
+                heading(t("settings.title")),
+                section(t("settings.language")),
+                self.language,
+                section(t("settings.security")),
+                self.auto_lock,
+                ft.Text(t("settings.change_pin"), weight=ft.FontWeight.W_500),
+                ft.Container(
+                    ft.Column(
+                        [
+                            self.old_pin,
+                            self.new_pin,
+                            self.confirm_pin,
+                            self.pin_message,
+                            ft.Button(
+                                t("settings.save_pin"),
+                                icon=ft.Icons.PASSWORD,
+                                on_click=h(self._change_pin),
+                            ),
+                        ],
+                        spacing=8,
                     ),
-                    section(t("settings.sync_server")),
-                    *self._server_controls(state),
-                    ft.Text(
-                        t("settings.device", id=device),
-                        size=12,
-                        color=ft.Colors.ON_SURFACE_VARIANT,
-                        selectable=True,
-                    ),
-                ],
-                scroll=ft.ScrollMode.AUTO,
-                expand=True,
-                spacing=10,
-            )
+                    width=420,
+                ),
+                section(t("settings.sync_server")),
+                *self._server_controls(state),
+                ft.Text(
+                    t("settings.device", id=device),
+                    size=12,
+                    color=ft.Colors.ON_SURFACE_VARIANT,
+                    selectable=True,
+                ),
+            ],
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            spacing=10,
         )
 
     def _server_controls(self, state: Any) -> list[ft.Control]:

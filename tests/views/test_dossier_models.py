@@ -102,7 +102,7 @@ def test_the_default_list_is_the_open_work_queue_overdue_first(store) -> None:
     seed(store, 60, today=TODAY, moves=25)
     lister = DossierListPresenter(store.dossiers, lambda: TODAY)
     assert lister.filters.status == OPEN
-    assert lister.status_choices()[0] == (OPEN, "Đang giải quyết (chưa kết thúc)")
+    assert lister.status_choices()[0] == (OPEN, "Đang giải quyết")
     every = DossierListPresenter(store.dossiers, lambda: TODAY)
     every.filters.status = None
     everything = every.load(more=True)  # all 60 (two pages)

@@ -60,3 +60,44 @@ def test_a_new_server_address_retargets_the_running_sync(store) -> None:
         assert str(bridge.transport._client.base_url).rstrip("/") == moved
     finally:
         bridge.shutdown()
+
+
+def test_first_run_enrolment_asks_a_multi_ward_user_for_the_ward(
+    tmp_path,
+    sqlite_api_server,  # noqa: F811
+) -> None:
+    """The first-run form itself (on a fake page): enrol, pick the second ward, land on the
+    list; the store keeps that ward."""
+    import asyncio
+
+    from app.views.lock_view import FirstRun
+    from tests.views.fake_page import FakePage, texts
+
+    server = sqlite_api_server
+    server.add_user("canbo.first.run", OFFICER, WARDS)
+    code = identity.create_enrol_code(server.engine, "canbo.first.run", 10)
+
+    async def scenario() -> None:
+        from app.views.app import CommuneApp
+        from app.views.lock_model import StorageGateway
+
+        page = FakePage()
+        app = CommuneApp(page, StorageGateway(tmp_path / "data"))  # type: ignore[arg-type]
+        form = FirstRun(app)
+        await form.load_wards()
+        assert len(form.ward.options) == 126  # every Hanoi ward, loaded off the loop
+        form.mode.value = "enrol"
+        form.server.value, form.code.value = server.url, code
+        form.pin.value = form.confirm.value = "975310"
+        await form.submit(None)
+        assert form.awaiting_ward is not None and app.store is None  # waiting for the choice
+        assert [o.key for o in form.ward.options] == WARDS and form.ward_row.visible
+        assert form.message.value.startswith("Tài khoản này phụ trách nhiều xã/phường")
+        form.ward.value = WARDS[1]
+        await form.submit(None)
+        assert app.store is not None and app.sync is not None  # unlocked, syncing
+        assert app.store.settings.get("ward_code") == WARDS[1]
+        assert "Danh sách hồ sơ" in texts(page.views[-1])
+        await app._on_close(None)
+
+    asyncio.run(scenario())

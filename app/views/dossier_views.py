@@ -41,9 +41,20 @@ OVERDUE_BG = ft.Colors.RED_50
 
 @cache
 def working_calendar() -> WorkingCalendar:
-    """One calendar for the app; the first one reads the holiday tables (~0.4 s): build it off
-    the UI loop (`app.io(working_calendar)`)."""
+    """One calendar for the app; the first one reads the holiday tables (~0.4 s), so it is built
+    off the UI loop (`calendar_for`, and `warm_calendar` once the list is on screen)."""
     return WorkingCalendar()
+
+
+async def calendar_for(app: CommuneApp) -> WorkingCalendar:
+    """The calendar without blocking the loop: at once when built, else on the worker."""
+    if working_calendar.cache_info().currsize:
+        return working_calendar()
+    return await app.io(working_calendar)
+
+
+async def warm_calendar(app: CommuneApp) -> None:
+    await calendar_for(app)
 
 
 def processing_text(days: int) -> str:
@@ -128,6 +139,7 @@ class ListScreen:
     async def build(self) -> ft.Control:
         await self._load()
         self.app.after_paint(self._finish_first_paint)
+        self.app.after_paint(lambda: warm_calendar(self.app))  # for intake and supplements
         return ft.Column(
             [
                 ft.Row(
@@ -349,7 +361,7 @@ class ReceiveScreen:
         self.form.choose(code)
         proc = self.form.procedure
         assert proc is not None
-        calendar = await self.app.io(working_calendar)
+        calendar = await calendar_for(self.app)
         appointment = self.form.appointment(self.app.today(), calendar)
 
         async def change(e: Any) -> None:
@@ -560,7 +572,7 @@ class DetailScreen:
 
     async def _ask(self, action: Action) -> None:
         note = ft.TextField(label=t("detail.note"), multiline=True, max_lines=3)
-        calendar = await self.app.io(working_calendar)
+        calendar = await calendar_for(self.app)
         suggested = calendar.add_working_days(self.app.today(), 5)
         new_date = ft.TextField(
             label=t("detail.new_date"), value=date_text(suggested), visible=action.needs_date

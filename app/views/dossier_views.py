@@ -297,6 +297,7 @@ class ReceiveScreen:
         self.submit_button = ft.Button(
             t("receive.submit"), icon=ft.Icons.SAVE, on_click=h(self._submit)
         )
+        self._search_task: asyncio.Task | None = None
         self._show_results(ReceiveForm.search(""))
 
     def build(self) -> ft.Control:
@@ -354,10 +355,22 @@ class ReceiveScreen:
         ] or [ft.Text(t("receive.no_procedure"), italic=True)]
 
     async def _proc_search(self, e: Any) -> None:
+        """Debounced: one result list per pause in typing, not one per keystroke (a click on a
+        result could otherwise land between two rebuilds of the list)."""
+        if self._search_task and not self._search_task.done():
+            self._search_task.cancel()
+        self._search_task = asyncio.create_task(self._proc_search_later())
+
+    async def _proc_search_later(self) -> None:
+        await asyncio.sleep(SEARCH_DEBOUNCE_S)
+        if self.proc_chosen.visible:  # chosen meanwhile: the list is hidden, leave it
+            return
         self._show_results(ReceiveForm.search(self.proc_search.value or ""))
         self.app.page.update()
 
     async def _choose(self, code: str) -> None:
+        if self._search_task and not self._search_task.done():
+            self._search_task.cancel()  # a rebuild of the (now hidden) result list
         self.form.choose(code)
         proc = self.form.procedure
         assert proc is not None

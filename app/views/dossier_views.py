@@ -674,13 +674,12 @@ class DetailScreen:
 
     async def _open_attachment(self, meta: Any, name: str) -> None:
         """Hand the plaintext to the platform (a download in the browser, a save dialog on the
-        desktop). Only files sealed on this device for now: downloading a file that another
-        device attached is the sync room's job; its call goes here once it exists."""
-        store = self.app.store
-        if not await self.app.io(store.attachments.has, meta.sha256):
+        desktop); a file another device attached is downloaded by the sync room first."""
+        try:
+            data = await self.app.io(read_attachment, self.app.store, self.app.sync, meta.sha256)
+        except FileNotFoundError:
             self.app.toast(t("detail.not_on_device"))
             return
-        data = await self.app.io(store.attachments.read, meta.sha256)
         await self.app.file_picker.save_file(file_name=name, src_bytes=data)
         self.app.toast(t("detail.opened", name=name))
 
@@ -789,6 +788,18 @@ class DetailScreen:
         self.app.toast(t("detail.attached", name=name))
         await self._load()
         self.app.page.update()
+
+
+def read_attachment(store: Any, bridge: Any, sha256: str) -> bytes:
+    """An attachment's bytes: the sealed local copy, else (an enrolled store) the sync bridge's
+    `open_attachment`, which downloads it on this first open and keeps it. Blocking: run it
+    through `app.io`. FileNotFoundError when neither has it (a local-only store has no bridge)."""
+    if store.attachments.has(sha256):
+        return store.attachments.read(sha256)
+    download = getattr(bridge, "open_attachment", None)
+    if download is None:
+        raise FileNotFoundError(sha256)
+    return download(sha256)
 
 
 def _read_file(path: str) -> bytes:

@@ -16,6 +16,7 @@ ERROR_KEYS = {
     "NoStore": "error.no_store",
     "NotFound": "error.not_found",
     "StorageError": "error.storage",
+    "AttachmentUnavailable": "error.attachment_unavailable",
     "Offline": "error.offline",
     "RequestRejected": "error.rejected",
     "KeyError": "error.not_found",

@@ -54,3 +54,22 @@ def test_every_key_the_views_use_exists_in_both_languages() -> None:
     assert sorted(k for k in used if k not in vi) == []
     for prefix in prefixes:  # t(f"status.{n}") and the like: the family exists in both
         assert any(k.startswith(prefix) for k in vi) and any(k.startswith(prefix) for k in en)
+
+
+def test_an_attachment_opens_from_the_local_copy_and_is_missing_without_a_download(
+    store,
+) -> None:
+    import pytest
+
+    from app.views.dossier_views import read_attachment
+    from tests.views.seed import WARD
+
+    meta = store.attachments.add("dossier", "d-1", WARD, b"%PDF-1.4 ban sao", filename="a.pdf")
+    assert read_attachment(store, None, meta.sha256) == b"%PDF-1.4 ban sao"
+    with pytest.raises(FileNotFoundError):
+        read_attachment(store, None, "0" * 64)  # local only: nothing to download from
+
+    class AttachmentUnavailable(Exception):  # the sync bridge's error, by its name
+        pass
+
+    assert error_text(AttachmentUnavailable("offline")).startswith("Không tải được tệp")

@@ -40,7 +40,14 @@ TONE_ICONS = {
 }
 
 
+def is_narrow(width: float | None) -> bool:
+    """Tablets (and narrow windows) get the bottom bar, wider screens the rail. 900 px: a
+    tablet held upright (800) is narrow, the smallest desktop window in use (1280) is not."""
+    return (width or 1280) < NARROW_PX
+
+
 def nav_index(route: str) -> int | None:
+    route = route.split("?", 1)[0]
     for i, (prefix, *_rest) in enumerate(DESTINATIONS):
         if route == prefix or route.startswith(prefix + "/"):
             return i

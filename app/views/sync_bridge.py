@@ -97,6 +97,10 @@ class SyncBridge:
     def sync_now(self) -> None:
         self.scheduler.sync_now()
 
+    def retarget(self, server_url: str) -> None:
+        """A new server address from the settings screen: used from the next request on."""
+        self.transport.retarget(server_url)
+
     def shutdown(self) -> None:
         self.scheduler.shutdown(timeout=5.0)
         self.transport.close()

@@ -5,12 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.i18n import LANGUAGES, t
+from app.views.errors import error_text
 from app.views.format import datetime_text
-from app.views.lock_model import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK_MINUTES, pin_problem
+from app.views.lock_model import (
+    AUTO_LOCK_CHOICES,
+    DEFAULT_AUTO_LOCK_MINUTES,
+    pin_problem,
+    ward_options,
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,13 @@ def conflict_choices(
 
 
 @dataclass
+class EnrolOutcome:
+    problem: str | None = None
+    wards: list[tuple[str, str]] = field(default_factory=list)  # to choose from, when several
+    ward: str = ""  # the device's ward now
+
+
+@dataclass
 class SettingsState:
     server_url: str
     language: str
@@ -133,12 +146,40 @@ class SettingsPresenter:
             raise ValueError(minutes)
         self.store.settings.set("auto_lock_minutes", minutes)
 
-    def set_server_url(self, url: str) -> str | None:
+    def set_server_url(self, url: str, bridge: Any = None) -> str | None:
+        """Keep the address; a running sync (`bridge`, a `SyncBridge`) uses it from its next
+        request on, not only after the next unlock."""
         url = url.strip().rstrip("/")
         if url and not url.startswith(("http://", "https://")):
             return t("settings.error.url")
         self.store.settings.set("server_url", url)
+        if bridge is not None and url:
+            bridge.retarget(url)
         return None
+
+    def enrol(self, url: str, code: str) -> EnrolOutcome:
+        """Enrol a store that has worked locally so far. The device's ward must be one of the
+        user's: one ward is taken as it is; with several, the user picks (`wards`)."""
+        from app.views.sync_bridge import EnrolError, enrol
+
+        url, code = url.strip().rstrip("/"), code.strip()
+        if not url.startswith(("http://", "https://")) or not code:
+            return EnrolOutcome(problem=t("first.error.server"))
+        try:
+            answer = enrol(self.store, url, code)
+        except EnrolError as exc:
+            return EnrolOutcome(problem=t("settings.error.enrol", reason=error_text(exc)))
+        codes = [str(c) for c in answer.get("wards") or []]
+        current = self.store.settings.get("ward_code") or ""
+        if codes and current not in codes:
+            current = codes[0]
+            self.store.settings.set("ward_code", current)
+        return EnrolOutcome(wards=ward_options(codes) if len(codes) > 1 else [], ward=current)
+
+    def set_ward(self, code: str) -> None:
+        if code not in (self.store.settings.get("wards") or []):
+            raise ValueError(code)
+        self.store.settings.set("ward_code", code)
 
     def change_pin(self, old: str, new: str, confirm: str) -> str | None:
         problem = pin_problem(new, confirm)
@@ -149,7 +190,7 @@ class SettingsPresenter:
         try:
             self.store.change_pin(old, new)
         except StorageError as exc:
-            return t("settings.error.old_pin") + f" ({exc})"
+            return f"{t('settings.error.old_pin')}: {error_text(exc)}"
         return None
 
     @staticmethod

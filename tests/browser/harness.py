@@ -127,6 +127,19 @@ def shot(page: Page, folder: Path, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}-{size['width']}x{size['height']}.png"))
 
 
+DOC_SIZES = ((1280, 800), (1920, 1080))
+
+
+def shots(page: Page, folder: Path, name: str) -> None:
+    """The screen at both documented desktop sizes, then back to the size it had."""
+    size = page.viewport_size or {"width": 1280, "height": 800}
+    for width, height in DOC_SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        shot(page, folder, name)
+    page.set_viewport_size(size)
+    page.evaluate(FRAMES)
+
+
 def field(page: Page, label: str):
     return page.get_by_role("textbox", name=label, exact=True)
 

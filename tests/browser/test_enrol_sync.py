@@ -67,3 +67,27 @@ def dossiers_on_server(server) -> int:
     with server.engine.connect() as conn:
         sql = "SELECT COUNT(*) FROM record WHERE entity = 'dossier'"
         return conn.execute(text(sql)).scalar_one()
+
+
+def test_a_local_store_enrols_later_from_settings(page, sqlite_api_server) -> None:  # noqa: F811
+    """After the revocation above the app is back at first run: start locally this time, then
+    enrol from the settings screen as a user with two wards, and keep the offered ward."""
+    server = sqlite_api_server
+    server.add_user("canbo.hai.phuong", OFFICER, [WARD, "00008"])
+    code = identity.create_enrol_code(server.engine, "canbo.hai.phuong", 10)
+
+    expect(page.get_by_role("button", name="Tạo kho dữ liệu")).to_be_visible()
+    type_into(page, "Mã PIN", PIN)
+    type_into(page, "Nhập lại mã PIN", PIN)
+    page.get_by_role("button", name="Tạo kho dữ liệu").click()
+    expect(shows(page, "Chỉ lưu trên máy")).to_be_visible()
+
+    nav(page, "Cài đặt").click()
+    expect(shows(page, re.compile("^Thiết bị đang chỉ làm việc trên máy"))).to_be_visible()
+    type_into(page, "Địa chỉ máy chủ", server.url)
+    type_into(page, "Mã đăng ký thiết bị", code)
+    page.get_by_role("button", name="Đăng ký thiết bị").click()
+    expect(shows(page, re.compile("^Tài khoản này phụ trách nhiều xã/phường"))).to_be_visible()
+    page.get_by_role("button", name="Lưu xã/phường").click()
+    expect(shows(page, "Đã đăng ký với máy chủ")).to_be_visible()
+    expect(shows(page, re.compile(r"Đồng bộ lúc \d\d:\d\d"))).to_be_visible(timeout=30_000)

@@ -1,0 +1,103 @@
+"""Settings against the real central API (a subprocess on 127.0.0.1, SQLite): a local-only store
+enrols from the settings screen, a user with several wards picks one, and a new server address
+reaches the running sync transport at once."""
+
+from __future__ import annotations
+
+from app.views.sync_bridge import SyncBridge
+from app.views.sync_models import SettingsPresenter
+from server.scope import OFFICER
+from server.services import identity
+from tests.support.postgres import free_port
+from tests.support.server_proc import sqlite_api_server  # noqa: F401  (fixture)
+
+WARDS = ["00004", "00008"]  # Ba Đình, Ngọc Hà
+
+
+def test_a_local_store_enrols_from_settings_and_picks_one_of_the_users_wards(
+    store,
+    sqlite_api_server,  # noqa: F811
+) -> None:
+    server = sqlite_api_server
+    server.add_user("canbo.hai.phuong", OFFICER, WARDS)
+    settings = SettingsPresenter(store)
+    store.settings.set("ward_code", "00070")  # chosen at first run, not in the user's scope
+    assert not settings.load().enrolled
+
+    wrong = settings.enrol(server.url, "KHONG-CO-MA-NAY")
+    assert wrong.problem and wrong.problem.startswith("Không đăng ký được:")
+    assert "máy chủ từ chối" in wrong.problem  # a catalogue message, not the HTTP text
+    assert settings.enrol("ftp://x", "abc").problem == (
+        "Cần địa chỉ máy chủ (http:// hoặc https://) và mã đăng ký"
+    )
+
+    code = identity.create_enrol_code(server.engine, "canbo.hai.phuong", 10)
+    outcome = settings.enrol(server.url + "/", code)
+    assert outcome.problem is None and settings.load().enrolled
+    assert [c for c, _ in outcome.wards] == WARDS
+    assert all(name and name != c for c, name in outcome.wards)  # names for the picker
+    assert outcome.ward == WARDS[0] == store.settings.get("ward_code")  # provisional
+    settings.set_ward(WARDS[1])
+    assert store.settings.get("ward_code") == WARDS[1]
+    try:
+        settings.set_ward("00070")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a ward outside the user's scope was accepted")
+
+
+def test_a_new_server_address_retargets_the_running_sync(store) -> None:
+    store.settings.set("server_url", f"http://127.0.0.1:{free_port()}")
+    store.settings.set("device_token", "token-of-an-offline-device")
+    bridge = SyncBridge.start_for(store)
+    assert bridge is not None
+    try:
+        moved = f"http://127.0.0.1:{free_port()}"
+        assert SettingsPresenter(store).set_server_url(moved + "/", bridge) is None
+        assert store.settings.get("server_url") == moved
+        assert bridge.transport.base_url == moved
+        assert str(bridge.transport._client.base_url).rstrip("/") == moved
+    finally:
+        bridge.shutdown()
+
+
+def test_first_run_enrolment_asks_a_multi_ward_user_for_the_ward(
+    tmp_path,
+    sqlite_api_server,  # noqa: F811
+) -> None:
+    """The first-run form itself (on a fake page): enrol, pick the second ward, land on the
+    list; the store keeps that ward."""
+    import asyncio
+
+    from app.views.lock_view import FirstRun
+    from tests.views.fake_page import FakePage, texts
+
+    server = sqlite_api_server
+    server.add_user("canbo.first.run", OFFICER, WARDS)
+    code = identity.create_enrol_code(server.engine, "canbo.first.run", 10)
+
+    async def scenario() -> None:
+        from app.views.app import CommuneApp
+        from app.views.lock_model import StorageGateway
+
+        page = FakePage()
+        app = CommuneApp(page, StorageGateway(tmp_path / "data"))  # type: ignore[arg-type]
+        form = FirstRun(app)
+        await form.load_wards()
+        assert len(form.ward.options) == 126  # every Hanoi ward, loaded off the loop
+        form.mode.value = "enrol"
+        form.server.value, form.code.value = server.url, code
+        form.pin.value = form.confirm.value = "975310"
+        await form.submit(None)
+        assert form.awaiting_ward is not None and app.store is None  # waiting for the choice
+        assert [o.key for o in form.ward.options] == WARDS and form.ward_row.visible
+        assert form.message.value.startswith("Tài khoản này phụ trách nhiều xã/phường")
+        form.ward.value = WARDS[1]
+        await form.submit(None)
+        assert app.store is not None and app.sync is not None  # unlocked, syncing
+        assert app.store.settings.get("ward_code") == WARDS[1]
+        assert "Danh sách hồ sơ" in texts(page.views[-1])
+        await app._on_close(None)
+
+    asyncio.run(scenario())

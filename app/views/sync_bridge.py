@@ -6,7 +6,6 @@ The views never speak HTTP themselves; everything here delegates to the sync roo
 from __future__ import annotations
 
 import logging
-import platform
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -30,18 +29,13 @@ class AttachmentUnavailable(Exception):
 
 def enrol(store: Any, server_url: str, code: str, device_name: str = "") -> dict:
     """Redeem a one-time code and keep the answer in the store's settings."""
+    from app.sync.enrolment import enrol as redeem
+    from app.sync.transport import SyncError
+
     try:
-        from app.cli.sync_cmds import save_enrolment
-        from app.sync.transport import SyncError, Transport
-    except ImportError as exc:
-        raise EnrolError(str(exc)) from exc
-    try:
-        with Transport(server_url) as transport:
-            answer = transport.enrol(code, device_name or platform.node() or "device")
+        return redeem(store.settings, server_url, code, device_name)
     except SyncError as exc:
         raise EnrolError(str(exc)) from exc
-    save_enrolment(store.settings, server_url, answer)
-    return answer
 
 
 RevokedNotice = Callable[[], object]

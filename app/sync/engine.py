@@ -160,6 +160,8 @@ class SyncEngine:
         for _ in range(MAX_ROUNDS):
             limit = MAX_BATCH_ROWS if suspect is None else suspect.take()
             batch = self.store.pending_mutations(self.push_batch_bytes)[:limit]
+            for r in self.store.take_set_aside():  # rows this client itself cannot send
+                self._count(report, r)
             if not batch:
                 return
             if suspect is not None and suspect.found():  # found by halving, reason known

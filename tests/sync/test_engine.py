@@ -551,3 +551,27 @@ def test_a_queued_row_the_clients_own_schema_refuses_is_set_aside(devices, sync_
 
     again = officer.sync()
     assert again.ok and again.pushed == 0 and again.rejected == 0
+
+
+def test_a_422_that_is_not_the_servers_answer_rejects_no_row(devices, sync_server, ward):
+    """Something on the way (a proxy, a filter) answers every push 422 with an empty body: it
+    names no row and says nothing about any, so no row may be rejected for it. The push is
+    reported refused, the queue waits, and it all goes once the way is clear."""
+    officer = devices.enrol(devices.user("officer", [ward]))
+    ids = _receive(officer.store, ward, 4)
+    queued = officer.store.sync.summary().pending
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        proxy.answer(b"POST /sync/push ", 422, times=None)
+        refused = officer.sync()
+
+        assert refused.rejected == 0 and refused.pushed == 0
+        assert any(e.startswith("push refused: HTTP 422 http_422") for e in refused.errors)
+        assert proxy.faults_fired == 1  # one push refused, not one per halving step
+        assert officer.store.sync.summary().pending == queued
+        assert {officer.store.sync.state_of("dossier", i).state for i in ids} == {"pending"}
+
+        proxy.clear_faults()
+        again = officer.sync()
+    assert again.ok and again.applied == queued and again.rejected == 0
+    assert set(ids) <= set(server_state(sync_server, ward))

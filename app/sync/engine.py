@@ -16,7 +16,6 @@ from app.domain.mutations import Mutation, PushResult
 from app.sync import attachments, coalesce
 from app.sync.ports import SyncStorePort
 from app.sync.transport import (
-    ChecksumMismatch,
     DeviceRevoked,
     HttpError,
     Offline,
@@ -32,6 +31,10 @@ PUSH_BATCH_BYTES = 512 * 1024  # JSON bytes per push before compression
 # Rejections the server gives for its own momentary trouble: the mutation stays queued.
 TRANSIENT_REJECTIONS = frozenset({"busy_retry"})
 MAX_BUSY_ROUNDS = 3
+# The server's own codes for a 422 about the push's content: only these are split down to rows.
+# Any other 422 (no error envelope: a proxy or filter on the way) says nothing about a row, and
+# splitting on it would end by rejecting rows that may be fine: it refuses the push as a whole.
+ROW_REFUSAL_CODES = frozenset({"validation_error", "invalid_data"})
 MIN_BATCH_BYTES = 8 * 1024
 # The server takes at most 2,000 mutations per push (app.domain.mutations.PushRequest): small
 # rows (a status move is ~300 bytes) could pass that within the byte budget.
@@ -122,10 +125,10 @@ class SyncEngine:
             report.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _push_then_go_on(self, report: SyncReport) -> None:
-        """A push the server refuses outright (a 4xx other than auth; a 422 is split down to
-        its bad rows first, see `_split_refused`) is reported, and the pull still runs: a bad
-        push must not keep the device from receiving. Offline, 5xx and auth errors end the
-        run as before."""
+        """A push the server refuses outright (a 4xx other than auth; the server's own 422 is
+        split down to its bad rows first, see `_split_refused`) is reported, and the pull still
+        runs: a bad push must not keep the device from receiving. Offline, 5xx and auth errors
+        end the run as before."""
         try:
             self._push(report)
         except RequestRejected as exc:
@@ -160,6 +163,8 @@ class SyncEngine:
         for _ in range(MAX_ROUNDS):
             limit = MAX_BATCH_ROWS if suspect is None else suspect.take()
             batch = self.store.pending_mutations(self.push_batch_bytes)[:limit]
+            for r in self.store.take_set_aside():  # rows this client itself cannot send
+                self._count(report, r)
             if not batch:
                 return
             if suspect is not None and suspect.found():  # found by halving, reason known
@@ -176,7 +181,7 @@ class SyncEngine:
                 if exc.status == 413 and self.push_batch_bytes > MIN_BATCH_BYTES:
                     self.push_batch_bytes = max(MIN_BATCH_BYTES, self.push_batch_bytes // 2)
                     continue  # the server's body limit is lower than ours: smaller batches
-                if exc.status == 422 and not isinstance(exc, ChecksumMismatch):
+                if exc.status == 422 and exc.code in ROW_REFUSAL_CODES:
                     suspect = self._split_refused(report, batch, groups, exc)
                     continue
                 raise

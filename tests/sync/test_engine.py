@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import math
 import os
+import uuid
 
 import pytest
 
@@ -508,3 +509,69 @@ def test_a_bad_row_inside_a_folded_record_is_found_by_halving(devices, sync_serv
     assert server_state(sync_server, ward)[audit.id]["notes"] == "ghi chú 6"  # the good rows
     assert auditor.store.sync.summary().pending == 0
     assert pushes <= 1 + math.ceil(math.log2(len(rows)))  # the refused push, then halves
+
+
+def _write_old_outbox_row(store, mutation_id: str, entity_id: str, base_version: int = 0) -> None:
+    """A queued status change written straight into the store's outbox table, the way an
+    older client version (or a damaged write) left it: nothing of today's code checked it."""
+    with store.db.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO outbox (mutation_id, entity, entity_id, base_version, hlc, fields) "
+            "VALUES (?, 'dossier', ?, ?, ?, 'status')",
+            (mutation_id, entity_id, base_version, store.records.clock.now()),
+        )
+
+
+def test_a_queued_row_the_clients_own_schema_refuses_is_set_aside(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    first = _receive(officer.store, ward, 3)
+    assert officer.sync().ok
+    _write_old_outbox_row(officer.store, "17", first[0])  # an older version's numbered id
+    _write_old_outbox_row(officer.store, str(uuid.uuid4()), first[1], base_version=-1)
+    later = _receive(officer.store, ward, 2, name="Đặng Văn Khoa")  # queued behind them
+
+    report = officer.sync()
+
+    assert report.ok, report.errors
+    assert report.rejected == 2 and report.applied == 4  # two dossiers with their events
+    old_id = officer.store.sync.state_of("dossier", first[0])
+    assert old_id.state == "rejected" and old_id.reason.startswith("refused_locally:mutation_id")
+    damaged = officer.store.sync.state_of("dossier", first[1])
+    assert damaged.state == "rejected" and damaged.reason.startswith(
+        "refused_locally:base_version"
+    )
+    assert {officer.store.sync.state_of("dossier", i).state for i in later} == {"synced"}
+    assert set(later) <= set(server_state(sync_server, ward))
+    kept = officer.store.sync.set_aside_rows()  # not deleted: kept for a person to look at
+    assert kept["17"]["entity_id"] == first[0] and kept["17"]["fields"] == "status"
+    assert kept["17"]["reason"] == old_id.reason
+    assert {row["entity_id"] for row in kept.values()} == {first[0], first[1]}
+    assert officer.store.sync.summary().pending == 0
+    assert officer.store.sync.summary().rejected == 2
+
+    again = officer.sync()
+    assert again.ok and again.pushed == 0 and again.rejected == 0
+
+
+def test_a_422_that_is_not_the_servers_answer_rejects_no_row(devices, sync_server, ward):
+    """Something on the way (a proxy, a filter) answers every push 422 with an empty body: it
+    names no row and says nothing about any, so no row may be rejected for it. The push is
+    reported refused, the queue waits, and it all goes once the way is clear."""
+    officer = devices.enrol(devices.user("officer", [ward]))
+    ids = _receive(officer.store, ward, 4)
+    queued = officer.store.sync.summary().pending
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        proxy.answer(b"POST /sync/push ", 422, times=None)
+        refused = officer.sync()
+
+        assert refused.rejected == 0 and refused.pushed == 0
+        assert any(e.startswith("push refused: HTTP 422 http_422") for e in refused.errors)
+        assert proxy.faults_fired == 1  # one push refused, not one per halving step
+        assert officer.store.sync.summary().pending == queued
+        assert {officer.store.sync.state_of("dossier", i).state for i in ids} == {"pending"}
+
+        proxy.clear_faults()
+        again = officer.sync()
+    assert again.ok and again.applied == queued and again.rejected == 0
+    assert set(ids) <= set(server_state(sync_server, ward))

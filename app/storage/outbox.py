@@ -16,6 +16,7 @@ import base64
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,6 +27,16 @@ from app.storage.crypto import Sealer
 from app.storage.tables import OUTBOX, new_id
 
 _NAME = re.compile(r"^[a-z0-9_.-]+$")  # field names, joined with "," in the `fields` column
+
+
+@lru_cache(maxsize=512)
+def _fields_column(names: tuple[str, ...]) -> str:
+    """The `fields` column for these names, checked once per distinct set (bulk intake writes
+    the same few sets thousands of times)."""
+    bad = [n for n in names if not _NAME.match(n)]
+    if bad:
+        raise ValueError(f"field names not storable in the outbox: {bad}")
+    return ",".join(names)
 
 
 @dataclass
@@ -76,11 +87,9 @@ class Outbox:
             conn.exec_driver_sql("UPDATE outbox SET sealed = ? WHERE id = ?", (sealed, row_id))
 
     def enqueue_many(self, conn: Connection, changes: list[LocalChange]) -> list[str]:
-        bad = [n for c in changes for n in c.fields if not _NAME.match(n)]
-        if bad:
-            raise ValueError(f"field names not storable in the outbox: {bad}")
         rows = [
-            (c.mutation_id, c.entity, c.entity_id, c.base_version, c.hlc, ",".join(c.fields))
+            (c.mutation_id, c.entity, c.entity_id, c.base_version, c.hlc,
+             _fields_column(tuple(c.fields)))
             for c in changes
         ]
         if rows:

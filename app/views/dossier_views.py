@@ -179,6 +179,8 @@ class ListScreen:
             await self.app.go(f"/dossiers/{dossier_id}")
 
         status = f"{row.status} · {t('list.overdue_badge')}" if row.overdue else row.status
+        if row.sync_state == "rejected":  # kept on this device only: the server refused it
+            status = f"{status} · {t('dossier.rejected')}"
         return ft.ListTile(
             leading=ft.Icon(
                 ft.Icons.WARNING_AMBER if row.overdue else ft.Icons.DESCRIPTION_OUTLINED,
@@ -472,7 +474,9 @@ class ReceiveScreen:
 class DetailScreen:
     def __init__(self, app: CommuneApp, dossier_id: str) -> None:
         self.app = app
-        self.presenter = DossierDetailPresenter(app.store.dossiers, dossier_id, app.today)
+        self.presenter = DossierDetailPresenter(
+            app.store.dossiers, dossier_id, app.today, getattr(app.store, "sync", None)
+        )
         self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
         self.state: DetailState | None = None
         self.slip_button = ft.OutlinedButton(
@@ -540,6 +544,7 @@ class DetailScreen:
         )
         controls: list[ft.Control] = [
             header,
+            *([ft.Text(s.rejected, color=ft.Colors.ERROR)] if s.rejected else []),
             ft.Text(s.procedure, size=15, weight=ft.FontWeight.W_500),
             facts,
             section(t("field.documents")),

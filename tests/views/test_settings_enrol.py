@@ -170,3 +170,58 @@ def dossiers_on_server(server) -> int:
     with server.engine.connect() as conn:
         sql = "SELECT COUNT(*) FROM record WHERE entity = 'dossier'"
         return conn.execute(text(sql)).scalar_one()
+
+
+def test_the_settings_screen_asks_before_enrolling_and_the_list_marks_the_refused(
+    tmp_path,
+    store,
+    sqlite_api_server,  # noqa: F811
+) -> None:
+    """The screen itself (on a fake page): the notice and its two buttons, declining, agreeing;
+    after the running sync's first push the list row of a refused dossier says so."""
+    import asyncio
+
+    from app.views.app import CommuneApp
+    from app.views.dossier_views import ListScreen
+    from app.views.lock_model import StorageGateway
+    from app.views.other_views import SettingsScreen
+    from tests.views.conftest import TODAY
+    from tests.views.fake_page import FakePage, texts
+    from tests.views.seed import requests
+
+    server = sqlite_api_server
+    server.add_user("canbo.man.hinh", OFFICER, WARDS)
+    [one] = requests(1, today=TODAY, seed=21)
+    store.dossiers.receive_many([one.model_copy(update={"ward_code": OUTSIDE_WARD})])
+
+    async def scenario() -> None:
+        page = FakePage()
+        app = CommuneApp(page, StorageGateway(tmp_path / "unused"))  # type: ignore[arg-type]
+        app.store = store
+        screen = SettingsScreen(app)
+        shown = await screen.build()
+        screen.server.value = server.url
+        screen.code.value = identity.create_enrol_code(server.engine, "canbo.man.hinh", 10)
+        await screen._enrol(None)
+        assert screen.scope_row.visible and screen.enrol_button.disabled
+        assert any(s.startswith("1 hồ sơ trên máy này") for s in texts(shown))
+        assert app.sync is None and store.settings.get("device_token") is None
+        await screen._cancel_enrol(None)
+        assert not screen.scope_row.visible and not screen.enrol_button.disabled
+        assert screen.enrol_message.value.startswith("Chưa đăng ký.") and app.sync is None
+
+        screen.code.value = identity.create_enrol_code(server.engine, "canbo.man.hinh", 10)
+        await screen._enrol(None)
+        await screen._confirm_enrol(None)
+        assert app.sync is not None and screen.ward_row.visible  # two wards: pick one
+        try:
+            for _ in range(300):  # the scheduler's first run pushes; at most 30 s
+                if store.sync.summary().rejected:
+                    break
+                await asyncio.sleep(0.1)
+            rows = texts(await ListScreen(app).build())
+            assert any(s.endswith("· Bị từ chối") for s in rows), rows
+        finally:
+            await app._on_close(None)
+
+    asyncio.run(scenario())

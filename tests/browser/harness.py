@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,3 +175,12 @@ def type_into(page: Page, label: str, text: str, attempts: int = 10) -> None:
         raise AssertionError(f"the field {label!r} never took the focus")
     page.keyboard.press("Control+a")
     page.keyboard.type(text)
+
+
+def find_procedure(page: Page, query: str) -> None:
+    """Search the intake's procedure list and wait until the list on screen answers `query`.
+    The list is rebuilt 0.3 s after the typing pauses; the unfiltered list shown before may
+    already hold the wanted tile (at another place), and a click on it then lands while the
+    filtered list replaces it. The screen names the query its list answers: wait for that."""
+    type_into(page, "Tìm thủ tục (tên hoặc mã)", query)
+    expect(shows(page, f"Kết quả tìm «{query}»")).to_be_visible()

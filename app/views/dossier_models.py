@@ -19,7 +19,7 @@ from app.domain.calendar import WorkingCalendar
 from app.domain.models import DocumentReceived, Dossier, Procedure, ReceiveDossier
 from app.domain.status import Channel, DossierStatus, allowed_next, is_open
 from app.domain.timeliness import Timeliness
-from app.i18n import t
+from app.i18n import has, t
 from app.views.errors import error_text
 from app.views.format import (
     channel_text,
@@ -310,6 +310,13 @@ class DetailState:
     actions: list[Action]
     overdue: bool
     timeliness: str
+    rejected: str | None = None  # why the server refused it, when it did
+
+
+def rejection_text(reason: str | None) -> str:
+    """The server's refusal reason (`ward_out_of_scope`, ...) as the officer reads it."""
+    reason = reason or "rejected"
+    return t(f"reject.{reason}") if has(f"reject.{reason}") else t("reject.other", reason=reason)
 
 
 def actions_for(status: int) -> list[Action]:
@@ -353,10 +360,18 @@ def timeline_entry(event: Any) -> TimelineEntry:
 
 
 class DossierDetailPresenter:
-    def __init__(self, dossiers: Any, dossier_id: str, today: Callable[[], dt.date]) -> None:
+    def __init__(
+        self,
+        dossiers: Any,
+        dossier_id: str,
+        today: Callable[[], dt.date],
+        sync: Any = None,
+    ) -> None:
+        """`sync` is the store's sync side (`store.sync`): it knows why a push was refused."""
         self.dossiers = dossiers
         self.dossier_id = dossier_id
         self.today = today
+        self.sync = sync
 
     def load(self) -> DetailState:
         d = self.dossiers.get(self.dossier_id)
@@ -383,7 +398,14 @@ class DossierDetailPresenter:
             actions=actions_for(d.status) if not _in_conflict(d) else [],
             overdue=kind is Timeliness.OVERDUE and is_open(d.status),
             timeliness=timeliness_text(kind),
+            rejected=self._rejection(d),
         )
+
+    def _rejection(self, d: Dossier) -> str | None:
+        if d.sync_state != "rejected":
+            return None
+        reason = self.sync.state_of("dossier", d.id).reason if self.sync is not None else None
+        return t("detail.rejected", reason=rejection_text(reason))
 
     def apply(
         self,

@@ -179,6 +179,8 @@ class ListScreen:
             await self.app.go(f"/dossiers/{dossier_id}")
 
         status = f"{row.status} · {t('list.overdue_badge')}" if row.overdue else row.status
+        if row.sync_state == "rejected":  # kept on this device only: the server refused it
+            status = f"{status} · {t('dossier.rejected')}"
         return ft.ListTile(
             leading=ft.Icon(
                 ft.Icons.WARNING_AMBER if row.overdue else ft.Icons.DESCRIPTION_OUTLINED,
@@ -265,6 +267,10 @@ class ReceiveScreen:
             on_change=h(self._proc_search),
         )
         self.proc_results = ft.Column(spacing=0)
+        # Names the query the list below answers: a debounced list lags the typing, so this
+        # tells the officer (and the browser tests, through the accessibility tree) when the
+        # list shown is the one for what was typed.
+        self.proc_answered = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT, visible=False)
         self.proc_chosen = ft.Column(visible=False, spacing=4)
         self.name = ft.TextField(label=t("field.applicant_name"), capitalization=None)
         self.id_number = ft.TextField(
@@ -306,6 +312,7 @@ class ReceiveScreen:
                 heading(t("receive.title")),
                 section(t("field.procedure")),
                 ft.Row([self.proc_search]),
+                self.proc_answered,
                 self.proc_results,
                 self.proc_chosen,
                 section(t("field.applicant")),
@@ -324,7 +331,7 @@ class ReceiveScreen:
         )
 
     # procedure picker
-    def _show_results(self, found: list[Any]) -> None:
+    def _show_results(self, found: list[Any], query: str = "") -> None:
         def chooser(code: str) -> Any:
             async def choose(e: Any) -> None:
                 await self._choose(code)
@@ -344,6 +351,8 @@ class ReceiveScreen:
             )
             for p in found
         ] or [ft.Text(t("receive.no_procedure"), italic=True)]
+        self.proc_answered.value = t("receive.results_for", query=query.strip())
+        self.proc_answered.visible = bool(query.strip())
 
     async def _proc_search(self, e: Any) -> None:
         """Debounced: one result list per pause in typing, not one per keystroke (a click on a
@@ -356,7 +365,8 @@ class ReceiveScreen:
         await asyncio.sleep(SEARCH_DEBOUNCE_S)
         if self.proc_chosen.visible:  # chosen meanwhile: the list is hidden, leave it
             return
-        self._show_results(ReceiveForm.search(self.proc_search.value or ""))
+        query = self.proc_search.value or ""
+        self._show_results(ReceiveForm.search(query), query)
         self.app.page.update()
 
     async def _choose(self, code: str) -> None:
@@ -371,6 +381,7 @@ class ReceiveScreen:
         async def change(e: Any) -> None:
             self.proc_chosen.visible = False
             self.proc_search.visible = self.proc_results.visible = True
+            self.proc_answered.visible = bool((self.proc_search.value or "").strip())
             self.app.page.update()
 
         self.proc_chosen.controls = [
@@ -387,7 +398,7 @@ class ReceiveScreen:
             ),
         ]
         self.proc_chosen.visible = True
-        self.proc_search.visible = self.proc_results.visible = False
+        self.proc_search.visible = self.proc_results.visible = self.proc_answered.visible = False
         self.documents.controls = [self._document_row(i) for i in range(len(self.form.documents))]
 
     def _document_row(self, index: int) -> ft.Control:
@@ -472,7 +483,9 @@ class ReceiveScreen:
 class DetailScreen:
     def __init__(self, app: CommuneApp, dossier_id: str) -> None:
         self.app = app
-        self.presenter = DossierDetailPresenter(app.store.dossiers, dossier_id, app.today)
+        self.presenter = DossierDetailPresenter(
+            app.store.dossiers, dossier_id, app.today, getattr(app.store, "sync", None)
+        )
         self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
         self.state: DetailState | None = None
         self.slip_button = ft.OutlinedButton(
@@ -540,6 +553,7 @@ class DetailScreen:
         )
         controls: list[ft.Control] = [
             header,
+            *([ft.Text(s.rejected, color=ft.Colors.ERROR)] if s.rejected else []),
             ft.Text(s.procedure, size=15, weight=ft.FontWeight.W_500),
             facts,
             section(t("field.documents")),

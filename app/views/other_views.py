@@ -188,6 +188,22 @@ class SettingsScreen:
             [self.ward, ft.OutlinedButton(t("settings.save_ward"), on_click=h(self._ward))],
             visible=False,
         )
+        self.scope_notice = ft.Text("", width=640)
+        self.scope_row = ft.Column(
+            [
+                self.scope_notice,
+                ft.Row(
+                    [
+                        ft.Button(t("settings.enrol_confirm"), on_click=h(self._confirm_enrol)),
+                        ft.OutlinedButton(
+                            t("settings.enrol_cancel"), on_click=h(self._cancel_enrol)
+                        ),
+                    ],
+                    wrap=True,
+                ),
+            ],
+            visible=False,
+        )
         return [
             ft.Text(t("settings.enrol_hint"), color=ft.Colors.ON_SURFACE_VARIANT),
             ft.Row([self.server]),
@@ -197,6 +213,7 @@ class SettingsScreen:
                 vertical_alignment=ft.CrossAxisAlignment.CENTER,
             ),
             self.enrol_message,
+            self.scope_row,
             self.ward_row,
         ]
 
@@ -230,6 +247,30 @@ class SettingsScreen:
             )
         finally:
             self.enrol_button.disabled, self.enrol_progress.visible = False, False
+        if outcome.problem:
+            self.enrol_message.value, self.enrol_message.color = outcome.problem, ft.Colors.ERROR
+            self.app.page.update()
+            return
+        if outcome.outside is not None:  # nothing saved yet: the user decides
+            self.enrol_message.value = ""
+            self.scope_notice.value = outcome.outside.notice
+            self.scope_row.visible, self.enrol_button.disabled = True, True
+            self.app.page.update()
+            return
+        await self._enrolled(outcome)
+
+    async def _confirm_enrol(self, e: Any) -> None:
+        self.scope_row.visible = False
+        await self._enrolled(await self.app.io(self.presenter.confirm_enrol))
+
+    async def _cancel_enrol(self, e: Any) -> None:
+        self.scope_row.visible, self.enrol_button.disabled = False, False
+        self.enrol_message.value, self.enrol_message.color = self.presenter.cancel_enrol(), None
+        self.code.value = ""
+        self.app.page.update()
+
+    async def _enrolled(self, outcome: Any) -> None:
+        """The enrolment is saved: start syncing, then ask for the ward if there are several."""
         if outcome.problem:
             self.enrol_message.value, self.enrol_message.color = outcome.problem, ft.Colors.ERROR
             self.app.page.update()

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from server.scope import OFFICER
 from server.services import identity
-from tests.browser.harness import nav, open_page, shows, type_into
+from tests.browser.harness import find_procedure, nav, open_page, shows, type_into
 from tests.support.server_proc import sqlite_api_server  # noqa: F401  (fixture)
 
 PIN = "975310"
@@ -41,7 +41,7 @@ def test_enrol_receive_and_sync_now(page, sqlite_api_server) -> None:  # noqa: F
     expect(shows(page, re.compile(r"Đồng bộ lúc \d\d:\d\d"))).to_be_visible(timeout=30_000)
 
     nav(page, "Tiếp nhận").click()
-    type_into(page, "Tìm thủ tục (tên hoặc mã)", "1.004884")
+    find_procedure(page, "1.004884")
     page.get_by_role("button", name=re.compile(r"^Thủ tục đăng ký lại khai sinh\s")).click()
     type_into(page, "Họ và tên người nộp", "Vũ Minh Khánh")
     page.get_by_role("button", name="Lưu và cấp mã hồ sơ").click()

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from tests.browser.harness import nav, open_page, shot, shots, shows, type_into
+from tests.browser.harness import find_procedure, nav, open_page, shot, shots, shows, type_into
 
 PIN = "246810"
 APPLICANT = "Nguyễn Thị Hương"
@@ -49,7 +49,7 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
 
     # Intake: pick the procedure by a diacritic-free search, fill the applicant, save.
     nav(page, "Tiếp nhận").click()
-    type_into(page, "Tìm thủ tục (tên hoặc mã)", "dang ky lai khai sinh")
+    find_procedure(page, "dang ky lai khai sinh")
     page.get_by_role(
         "button", name=re.compile(r"^Thủ tục đăng ký lại khai sinh\s+1\.004884")
     ).click()

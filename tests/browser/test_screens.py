@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from app.storage import DossierQuery, create_store
 from app.views.format import today_local
-from tests.browser.harness import free_port, nav, open_page, shot, shows, type_into
+from tests.browser.harness import find_procedure, free_port, nav, open_page, shot, shows, type_into
 from tests.views.seed import WARD, pull_conflict, push_all, seed
 
 PIN = "135790"
@@ -129,7 +129,7 @@ def test_tablet_layout_conflict_choice_and_english(browser, app_url: str, screen
         expect(shows(page, "Quá trình xử lý")).to_be_visible()
         shot(page, screenshots, "21-tablet-detail")
         nav(page, "Tiếp nhận").click()
-        type_into(page, "Tìm thủ tục (tên hoặc mã)", "ket hon")
+        find_procedure(page, "ket hon")
         expect(
             page.get_by_role("button", name=re.compile(r"^Thủ tục đăng ký kết hôn\s"))
         ).to_be_visible()

@@ -111,3 +111,27 @@ def test_tablets_get_the_bottom_bar_desktops_the_rail(tmp_path: Path) -> None:
             assert isinstance(rail, ft.NavigationRail)
             assert rail.selected_index == 2 and rail.extended is extended
         app.worker.shutdown(wait=False)
+
+
+def test_the_procedure_list_names_the_query_it_answers(store, tmp_path: Path) -> None:
+    """The debounced list says which query it shows (the browser tests wait on that line
+    before clicking a result); a chosen procedure hides it, changing the choice shows it."""
+    from app.views.dossier_views import ReceiveScreen
+
+    async def scenario() -> None:
+        app, _page = make_app(tmp_path / "unused")
+        app.store = store
+        screen = ReceiveScreen(app)
+        screen.build()
+        assert not screen.proc_answered.visible  # the unfiltered list names no query
+        screen.proc_search.value = "dang ky lai khai sinh"
+        await screen._proc_search(None)
+        assert not screen.proc_answered.visible  # still the old list while typing
+        await screen._search_task
+        assert screen.proc_answered.value == "Kết quả tìm «dang ky lai khai sinh»"
+        assert screen.proc_answered.visible and len(screen.proc_results.controls) == 1
+        await screen._choose("1.004884")
+        assert not screen.proc_answered.visible and screen.proc_chosen.visible
+        app.worker.shutdown(wait=True)
+
+    asyncio.run(scenario())

@@ -15,6 +15,7 @@ from app.views import shell
 from app.views.app import CommuneApp
 from app.views.dossier_views import ListScreen
 from app.views.lock_model import IdleTimer, StorageGateway
+from tests.support import aio
 from tests.views.conftest import PIN, TEST_KEYS
 from tests.views.fake_page import FakePage, texts
 
@@ -69,7 +70,7 @@ def test_idle_app_locks_itself_and_activity_postpones_it(tmp_path: Path, monkeyp
             await watcher
             app.worker.shutdown(wait=True)
 
-    asyncio.run(scenario())
+    aio.run(scenario())
     assert store._closed  # the lock closed the store (its key is gone from memory)
 
 
@@ -134,4 +135,4 @@ def test_the_procedure_list_names_the_query_it_answers(store, tmp_path: Path) ->
         assert not screen.proc_answered.visible and screen.proc_chosen.visible
         app.worker.shutdown(wait=True)
 
-    asyncio.run(scenario())
+    aio.run(scenario())

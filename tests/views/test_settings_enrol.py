@@ -8,6 +8,7 @@ from app.views.sync_bridge import SyncBridge
 from app.views.sync_models import SettingsPresenter
 from server.scope import OFFICER
 from server.services import identity
+from tests.support import aio
 from tests.support.postgres import free_port
 from tests.support.server_proc import sqlite_api_server  # noqa: F401  (fixture)
 
@@ -68,7 +69,6 @@ def test_first_run_enrolment_asks_a_multi_ward_user_for_the_ward(
 ) -> None:
     """The first-run form itself (on a fake page): enrol, pick the second ward, land on the
     list; the store keeps that ward."""
-    import asyncio
 
     from app.views.lock_view import FirstRun
     from tests.views.fake_page import FakePage, texts
@@ -100,7 +100,7 @@ def test_first_run_enrolment_asks_a_multi_ward_user_for_the_ward(
         assert "Danh sách hồ sơ" in texts(page.views[-1])
         await app._on_close(None)
 
-    asyncio.run(scenario())
+    aio.run(scenario())
 
 
 OUTSIDE_WARD = "00070"  # a ward the enrolling user does not hold
@@ -224,4 +224,4 @@ def test_the_settings_screen_asks_before_enrolling_and_the_list_marks_the_refuse
         finally:
             await app._on_close(None)
 
-    asyncio.run(scenario())
+    aio.run(scenario())

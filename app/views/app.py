@@ -26,6 +26,7 @@ from app.views.lock_model import (
     StorageGateway,
     StoreGateway,
 )
+from app.views.position import PositionProvider
 from app.views.sync_bridge import SyncBridge
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,15 @@ class CommuneApp:
         gateway: StoreGateway,
         *,
         camera: Camera | None = None,
+        position: PositionProvider | None = None,
         today: Callable[[], Any] = today_local,
     ) -> None:
         self.page = page
         self.gateway = gateway
         self.lock_presenter = LockPresenter(gateway)
         self.camera = camera or Camera()
+        self.position = position or PositionProvider()
+        self.role: str | None = None  # the enrolled role; decides the audit destinations
         self.today = today
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self.store: Any = None
@@ -133,6 +137,7 @@ class CommuneApp:
         minutes = await self.io(store.settings.get, "auto_lock_minutes", DEFAULT_AUTO_LOCK_MINUTES)
         self.idle = IdleTimer(int(minutes if minutes is not None else DEFAULT_AUTO_LOCK_MINUTES))
         self.page.title = t("app.title")
+        self.role = await self.io(store.settings.get, "role")
         notice = partial(self.page.run_task, self.show_lock, t("unlock.destroyed"))  # pre-erase
         self.sync = await self.io(SyncBridge.start_for, store, notice)
         if self.sync:
@@ -252,8 +257,11 @@ def run_app(
     *,
     gateway: StoreGateway | None = None,
     camera: Camera | None = None,
+    position: PositionProvider | None = None,
 ) -> Awaitable[None]:
-    app = CommuneApp(page, gateway or StorageGateway(data_dir), camera=camera)
+    app = CommuneApp(
+        page, gateway or StorageGateway(data_dir), camera=camera, position=position
+    )
     return app.start()
 
 

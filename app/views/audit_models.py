@@ -286,8 +286,8 @@ def item_view(tpl: A.AuditTemplate, item: A.Item, answer: AuditAnswer | None) ->
         kind=item.kind,
         required=item.required,
         value=answer.value if answer else None,
-        value_text=number_text(answer.value)
-        if answer and item.kind == "number"
+        value_text=number_text(answer.value if answer else None)
+        if item.kind == "number"
         else answer_text(item, answer),
         note=answer.note if answer else "",
         photos=len(answer.photos) if answer else 0,

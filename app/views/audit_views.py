@@ -40,7 +40,6 @@ STATE_COLORS = {
     "rejected": ft.Colors.RED_100,
 }
 IMAGE_EXTENSIONS = ["jpg", "jpeg", "png", "heic", "webp"]
-WIDE_PX = 1100
 
 
 def role_destinations(role: str | None) -> tuple[tuple[str, str, Any, Any], ...]:
@@ -83,7 +82,15 @@ def score_badge(label: str, value: str, good: bool | None = None) -> ft.Control:
 def card(*controls: ft.Control, padding: int = 12) -> ft.Control:
     return ft.Card(
         semantic_container=False,
-        content=ft.Container(ft.Column(list(controls), spacing=8, tight=True), padding=padding),
+        content=ft.Container(
+            ft.Column(
+                list(controls),
+                spacing=8,
+                tight=True,
+                horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+            ),
+            padding=padding,
+        ),
     )
 
 
@@ -170,6 +177,7 @@ class AuditFormScreen:
         self.position: PositionProvider = getattr(app, "position", None) or PositionProvider()
         self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
         self.problems: dict[str, str] = {}  # item id -> the last refused answer's message
+        self.typed: dict[str, str] = {}  # item id -> the refused text, kept in its field
         self.state: FormState | None = None
 
     async def build(self) -> ft.Control:
@@ -197,6 +205,7 @@ class AuditFormScreen:
                 ),
                 ft.Text(s.ward_name, size=20, weight=ft.FontWeight.BOLD),
                 state_chip(s.audit.review_state, s.state_label),
+                ft.Text(f"{t('audit.total')}: {s.total}", size=14),
             ],
             wrap=True,
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
@@ -209,17 +218,23 @@ class AuditFormScreen:
                 self._prev_next(s),
             ],
             spacing=8,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
-        side = ft.Column([self._summary(s), self._position_card(s), self._notes_card(s)], spacing=8)
-        wide = (self.app.page.width or 1280) >= WIDE_PX
-        layout: ft.Control = (
-            ft.Row(
-                [ft.Container(body, expand=True), ft.Container(side, width=360)],
-                vertical_alignment=ft.CrossAxisAlignment.START,
-                spacing=16,
-            )
-            if wide
-            else ft.Column([self._summary(s), body, self._position_card(s), self._notes_card(s)])
+        side = ft.Column(
+            [self._summary(s), self._position_card(s), self._notes_card(s)],
+            spacing=8,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+        )
+        # Items beside the score panel on a desktop; below one another on a tablet (the
+        # breakpoints follow the window, so a resize needs no rebuild).
+        layout = ft.ResponsiveRow(
+            [
+                ft.Container(body, col={"xs": 12, "lg": 8}),
+                ft.Container(side, col={"xs": 12, "lg": 4}),
+            ],
+            vertical_alignment=ft.CrossAxisAlignment.START,
+            spacing=16,
+            run_spacing=12,
         )
         controls: list[ft.Control] = [header]
         if not s.editable:
@@ -296,14 +311,13 @@ class AuditFormScreen:
         if s.editable or s.blockers:
             parts += [ft.Text(b, size=12, color=ft.Colors.RED_700) for b in s.blockers]
         if s.editable:
-            parts.append(
-                ft.Button(
-                    t("audit.submit"),
-                    icon=ft.Icons.SEND,
-                    disabled=not s.can_submit,
-                    on_click=self.app.handler(self._submit),
-                )
+            submit = ft.Button(
+                t("audit.submit"),
+                icon=ft.Icons.SEND,
+                disabled=not s.can_submit,
+                on_click=self.app.handler(self._submit),
             )
+            parts.append(ft.Row([submit]))
         return card(*parts)
 
     # ---- items ---------------------------------------------------------------------------
@@ -311,15 +325,20 @@ class AuditFormScreen:
     def _item(self, item: ItemView, editable: bool) -> ft.Control:
         title = item.label + (" *" if item.required else "")
         lines: list[ft.Control] = [ft.Text(title, weight=ft.FontWeight.W_500)]
+        control = self._control(item, editable)
         if item.kind == "number" and item.target:
-            lines.append(
-                ft.Text(
-                    t("audit.target", target=item.target, unit=item.unit),
-                    size=12,
-                    color=ft.Colors.ON_SURFACE_VARIANT,
-                )
+            target = ft.Text(
+                t("audit.target", target=item.target, unit=item.unit),
+                size=12,
+                color=ft.Colors.ON_SURFACE_VARIANT,
             )
-        lines.append(self._control(item, editable))
+            control = ft.Row(
+                [control, target],
+                wrap=True,
+                spacing=12,
+                vertical_alignment=ft.CrossAxisAlignment.CENTER,
+            )
+        lines.append(control)
         problem = self.problems.get(item.id) or item.problem
         if problem:
             lines.append(ft.Text(problem, size=12, color=ft.Colors.RED_700))
@@ -368,9 +387,12 @@ class AuditFormScreen:
             )
         if item.kind == "choice":
             return ft.RadioGroup(
-                ft.Row(
-                    [ft.Radio(value=oid, label=label) for oid, label in item.options],
-                    wrap=True,
+                ft.ResponsiveRow(
+                    [
+                        ft.Radio(value=oid, label=label, col={"xs": 12, "md": 6, "xl": 3})
+                        for oid, label in item.options
+                    ],
+                    run_spacing=0,
                 ),
                 value=item.value,
                 disabled=not editable,
@@ -379,7 +401,7 @@ class AuditFormScreen:
         if item.kind == "number":
             field = ft.TextField(
                 label=t("audit.value", unit=item.unit),
-                value=item.value_text,
+                value=self.typed.get(item.id, item.value_text),
                 width=220,
                 dense=True,
                 keyboard_type=ft.KeyboardType.NUMBER,
@@ -408,8 +430,11 @@ class AuditFormScreen:
             problem = await self.app.io(self.presenter.answer, item.id, raw)
             if problem:
                 self.problems[item.id] = problem
+                if isinstance(raw, str):
+                    self.typed[item.id] = raw
             else:
                 self.problems.pop(item.id, None)
+                self.typed.pop(item.id, None)
             await self._refresh()
 
         return save
@@ -435,7 +460,12 @@ class AuditFormScreen:
                 ft.AlertDialog(
                     modal=True,
                     title=ft.Text(item.label, size=16),
-                    content=ft.Column([note, error], tight=True, width=420),
+                    content=ft.Column(
+                        [note, error],
+                        tight=True,
+                        width=420,
+                        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+                    ),
                     actions=[
                         ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
                         ft.Button(t("audit.save"), on_click=self.app.handler(confirm)),
@@ -546,7 +576,7 @@ class AuditFormScreen:
 
         parts: list[ft.Control] = [
             section(t("audit.position")),
-            ft.Text(s.position, size=13, selectable=True),
+            ft.Text(s.position, size=13),
         ]
         if s.editable:
             buttons: list[ft.Control] = [
@@ -581,7 +611,8 @@ class AuditFormScreen:
 
         parts: list[ft.Control] = [section(t("audit.notes")), notes]
         if s.editable:
-            parts.append(ft.OutlinedButton(t("audit.save_notes"), on_click=self.app.handler(save)))
+            button = ft.OutlinedButton(t("audit.save_notes"), on_click=self.app.handler(save))
+            parts.append(ft.Row([button]))
         return card(*parts)
 
     async def _submit(self, e: Any) -> None:
@@ -595,5 +626,3 @@ async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:
     if len(parts) == 2:
         return await AuditFormScreen(app, parts[1]).build()
     return await AuditWardsScreen(app).build()
-
-

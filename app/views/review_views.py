@@ -26,26 +26,12 @@ from app.views.review_models import (
 if TYPE_CHECKING:
     from app.views.app import CommuneApp
 
-ALL = "all"
-
 
 class ReviewListScreen:
     def __init__(self, app: CommuneApp) -> None:
         self.app = app
         self.presenter = ReviewListPresenter(app.store)
-        self.filter = ft.Dropdown(
-            label=t("review.filter"),
-            options=[
-                ft.DropdownOption(key=key or ALL, text=text)
-                for key, text in ReviewListPresenter.state_choices()
-            ],
-            value=ALL,
-            on_select=app.handler(self._filter),
-            width=280,
-            dense=True,
-            editable=True,  # a labelled text box for screen readers, as on the dossier list
-            enable_filter=True,
-        )
+        self.filter = ft.Row(wrap=True, spacing=6, run_spacing=6)
         self.summary = ft.Container()
         self.rows = ft.Column(spacing=2)
         self.count = ft.Text("", color=ft.Colors.ON_SURFACE_VARIANT)
@@ -61,7 +47,7 @@ class ReviewListScreen:
                     vertical_alignment=ft.CrossAxisAlignment.END,
                 ),
                 self.summary,
-                ft.Row([self.filter]),
+                self.filter,
                 self.rows,
             ],
             scroll=ft.ScrollMode.AUTO,
@@ -73,15 +59,34 @@ class ReviewListScreen:
         rows, summary = await self.app.io(self.presenter.load)
         self.count.value = t("review.count", n=len(rows))
         self.summary.content = self._summary(summary)
+        self.filter.controls = self._chips()
         self.rows.controls = [self._row(r) for r in rows] or [
-            ft.Container(ft.Text(t("review.none")), padding=20)
+            ft.Container(
+                ft.Text(t("review.none_in_state") if self.presenter.state else t("review.none")),
+                padding=20,
+            )
         ]
 
-    async def _filter(self, e: Any) -> None:
-        value = self.filter.value or ALL
-        self.presenter.state = None if value == ALL else value
-        await self._load()
-        self.app.page.update()
+    def _chips(self) -> list[ft.Control]:
+        """One chip per state (and "all"); choosing one shows only that state."""
+
+        def chooser(state: str | None) -> Any:
+            async def choose(e: Any) -> None:
+                self.presenter.state = state
+                await self._load()
+                self.app.page.update()
+
+            return self.app.handler(choose)
+
+        return [
+            ft.Chip(
+                label=ft.Text(text),
+                selected=self.presenter.state == state,
+                show_checkmark=False,
+                on_select=chooser(state),
+            )
+            for state, text in ReviewListPresenter.state_choices()
+        ]
 
     def _summary(self, c: Compliance) -> ft.Control:
         counts = ft.Row(
@@ -190,7 +195,7 @@ class ReviewDetailScreen:
                     ft.Column(
                         [
                             ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
-                            ft.Text(value, size=14, selectable=True),
+                            ft.Text(value, size=14),
                         ],
                         spacing=0,
                     ),
@@ -308,7 +313,12 @@ class ReviewDetailScreen:
             ft.AlertDialog(
                 modal=True,
                 title=ft.Text(decision.label),
-                content=ft.Column([comment, error], tight=True, width=420),
+                content=ft.Column(
+                    [comment, error],
+                    tight=True,
+                    width=420,
+                    horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+                ),
                 actions=[
                     ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
                     ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),

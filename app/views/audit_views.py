@@ -551,14 +551,14 @@ class AuditFormScreen:
             expand=True,
             disabled=not s.editable,
         )
-        message = ft.Text("", size=12, color=ft.Colors.RED_700)
+        message = ft.Text("", size=12, color=ft.Colors.RED_700, visible=False)
 
         async def save(e: Any) -> None:
             problem = await self.app.io(
                 self.presenter.set_typed_position, lat.value or "", lon.value or ""
             )
             if problem:
-                message.value = problem
+                message.value, message.visible = problem, True
                 self.app.page.update()
                 return
             self.app.toast(t("audit.position_saved"))
@@ -567,7 +567,7 @@ class AuditFormScreen:
         async def locate(e: Any) -> None:
             found = await self.position.locate()
             if found is None:
-                message.value = t("audit.no_fix")
+                message.value, message.visible = t("audit.no_fix"), True
                 self.app.page.update()
                 return
             await self.app.io(self.presenter.set_position, found)

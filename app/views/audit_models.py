@@ -359,11 +359,7 @@ class AuditFormPresenter:
             compliant=result.compliant,
             can_submit=not blockers,
             blockers=blockers,
-            warnings=[
-                t("audit.needs_photo", item=label_of(tpl.item(i)))
-                for i in result.failing_items
-                if A.validate_answer(tpl, i, answers.get(i)) == "photo_missing"
-            ],
+            warnings=self._warnings(tpl, answers, result),
             position=position_text(audit.position),
             photo_count=sum(len(a.photos) for a in audit.answers.values()),
             comments=[comment_line(c) for c in self.store.audits.comments(audit.id)],
@@ -379,6 +375,23 @@ class AuditFormPresenter:
         if len(missing) > MISSING_SHOWN:
             lines.append(t("audit.missing_more", n=len(missing) - MISSING_SHOWN))
         return lines
+
+    @staticmethod
+    def _warnings(tpl: A.AuditTemplate, answers: dict, result: A.AuditScore) -> list[str]:
+        """Why an answered audit is not compliant: evidence missing, then required items
+        below their target (the domain's `failing_items`)."""
+        photo = [
+            t("audit.needs_photo", item=label_of(tpl.item(i)))
+            for i in result.failing_items
+            if A.validate_answer(tpl, i, answers.get(i)) == "photo_missing"
+        ]
+        below = [
+            t("audit.below_target", item=label_of(tpl.item(i)))
+            for i in result.failing_items
+            if tpl.item(i).required
+            and A.validate_answer(tpl, i, answers.get(i)) != "photo_missing"
+        ]
+        return photo + below
 
     def go_section(self, index: int) -> None:
         self.section_index = index

@@ -79,6 +79,13 @@ def score_badge(label: str, value: str, good: bool | None = None) -> ft.Control:
     )
 
 
+def close(dialog: ft.AlertDialog) -> None:
+    """Close this dialog (not `pop_dialog`, which closes the topmost open one: a snack bar still
+    showing would be taken instead and the dialog would stay)."""
+    dialog.open = False
+    dialog.update()
+
+
 def card(*controls: ft.Control, padding: int = 12) -> ft.Control:
     return ft.Card(
         semantic_container=False,
@@ -307,7 +314,7 @@ class AuditFormScreen:
             scores,
         ]
         if s.warnings:
-            parts += [ft.Text(w, size=12, color=ft.Colors.AMBER_900) for w in s.warnings[:4]]
+            parts += [ft.Text(w, size=12, color=ft.Colors.AMBER_900) for w in s.warnings[:6]]
         if s.editable or s.blockers:
             parts += [ft.Text(b, size=12, color=ft.Colors.RED_700) for b in s.blockers]
         if s.editable:
@@ -450,28 +457,27 @@ class AuditFormScreen:
                     error.value = problem
                     self.app.page.update()
                     return
-                self.app.page.pop_dialog()
+                close(dialog)
                 await self._refresh()
 
             async def cancel(e: Any) -> None:
-                self.app.page.pop_dialog()
+                close(dialog)
 
-            self.app.page.show_dialog(
-                ft.AlertDialog(
-                    modal=True,
-                    title=ft.Text(item.label, size=16),
-                    content=ft.Column(
-                        [note, error],
-                        tight=True,
-                        width=420,
-                        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
-                    ),
-                    actions=[
-                        ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
-                        ft.Button(t("audit.save"), on_click=self.app.handler(confirm)),
-                    ],
-                )
+            dialog = ft.AlertDialog(
+                modal=True,
+                title=ft.Text(item.label, size=16),
+                content=ft.Column(
+                    [note, error],
+                    tight=True,
+                    width=420,
+                    horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+                ),
+                actions=[
+                    ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
+                    ft.Button(t("audit.save"), on_click=self.app.handler(confirm)),
+                ],
             )
+            self.app.page.show_dialog(dialog)
 
         return open_note
 

@@ -12,7 +12,7 @@ import flet as ft
 
 from app.i18n import t
 from app.views.audit_models import load_user, workspaces
-from app.views.audit_views import REVIEWS_ROUTE, card, score_badge, state_chip
+from app.views.audit_views import REVIEWS_ROUTE, card, close, score_badge, state_chip
 from app.views.dossier_views import heading, section
 from app.views.review_models import (
     Compliance,
@@ -301,30 +301,29 @@ class ReviewDetailScreen:
                 error.value = problem
                 self.app.page.update()
                 return
-            self.app.page.pop_dialog()
-            self.app.toast(t("review.decided", state=t(f"audit.state.{decision.target}")))
+            close(dialog)
             await self._load()
             await self.app.refresh_sync()
+            self.app.toast(t("review.decided", state=t(f"audit.state.{decision.target}")))
 
         async def cancel(e: Any) -> None:
-            self.app.page.pop_dialog()
+            close(dialog)
 
-        self.app.page.show_dialog(
-            ft.AlertDialog(
-                modal=True,
-                title=ft.Text(decision.label),
-                content=ft.Column(
-                    [comment, error],
-                    tight=True,
-                    width=420,
-                    horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
-                ),
-                actions=[
-                    ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
-                    ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),
-                ],
-            )
+        dialog = ft.AlertDialog(
+            modal=True,
+            title=ft.Text(decision.label),
+            content=ft.Column(
+                [comment, error],
+                tight=True,
+                width=420,
+                horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+            ),
+            actions=[
+                ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
+                ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),
+            ],
         )
+        self.app.page.show_dialog(dialog)
 
 
 async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:

@@ -2,8 +2,9 @@
 ward's audit (a refused number, a choice, a yes with a camera photo, the device position) and
 submits it; the same store opened as a supervisor's shows the synced audits with the
 compliance summary, refuses a change request without a comment, then requests changes on one
-audit and approves another. Every step is asserted through the accessibility tree; screenshots
-30-39 at 1280x800, 1920x1080 and 800x1280."""
+audit and approves another; back as the auditor, the comment shows and the audit goes back.
+Every step is asserted through the accessibility tree; screenshots 30-38 at 1280x800,
+1920x1080 and 800x1280."""
 
 from __future__ import annotations
 
@@ -137,6 +138,13 @@ def test_auditor_submits_and_supervisor_decides(browser, app_dir: Path, screensh
             supervisor_part(page, screenshots)
         finally:
             page.context.close()
+    set_role(app_dir, "auditor", "kiemtra.ha")
+    with running_app(app_dir, command=command) as url:
+        page = open_page(browser, url, 1280, 800)
+        try:
+            auditor_resubmits(page, screenshots)
+        finally:
+            page.context.close()
 
 
 def auditor_part(page: Page, screenshots: Path) -> None:
@@ -257,3 +265,19 @@ def supervisor_part(page: Page, screenshots: Path) -> None:
         "Yêu cầu chỉnh sửa"
     )
     shots(page, screenshots, "37-review-decided", lambda: expect(rows.first).to_be_visible())
+
+
+def auditor_resubmits(page: Page, screenshots: Path) -> None:
+    """Back on the auditor's side: the request and its comment, the form editable again."""
+    unlock(page)
+    nav(page, "Khảo sát hạ tầng").click()
+    ba_dinh = page.get_by_role("button", name=re.compile(r"^Phường Ba Đình\s"))
+    expect(ba_dinh).to_contain_text("Yêu cầu chỉnh sửa")
+    ba_dinh.click()
+    comment = shows(page, re.compile(r"giamsat\.binh · Yêu cầu chỉnh sửa: Bổ sung ảnh máy quét"))
+    expect(comment).to_be_visible()
+    submit = page.get_by_role("button", name="Gửi duyệt")
+    expect(submit).to_be_enabled()
+    shots(page, screenshots, "38-audit-changes-requested", lambda: expect(comment).to_be_visible())
+    submit.click()
+    expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()

@@ -83,6 +83,9 @@ def test_form_sections_controls_validation_and_live_score(store) -> None:
     assert items["equipment.computers_per_staff"].score == "0,5"
     assert state.sections[1].answered == 2 and state.sections[1].score != "0,0"
     assert state.total != "0,0" and not state.compliant
+    assert "Mục bắt buộc chưa đạt mức tối đa: Số máy tính trên mỗi cán bộ, công chức" in (
+        state.warnings
+    )
 
 
 def test_photo_evidence_through_the_attachment_service(store) -> None:

@@ -79,6 +79,9 @@ class ChangeLog(SQLModel, table=True):
     ward_code: str = Field(max_length=10)
     family: str = Field(max_length=20)
     version: int
+    # The device whose push wrote this change (None: written before revision 0003 without an
+    # audit row, or by no device): the pull leaves a device's own changes out by it.
+    device_id: str | None = Field(default=None, max_length=40)
 
 
 class AppliedMutation(SQLModel, table=True):

@@ -79,13 +79,6 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     return 0
 
 
-def save_enrolment(settings, server_url: str, answer: dict) -> None:
-    """Kept for callers that import it from here; the rule lives in `app.sync.enrolment`."""
-    from app.sync.enrolment import save_enrolment as save
-
-    save(settings, server_url, answer)
-
-
 def cmd_sync(args: argparse.Namespace) -> int:
     from app.sync.engine import SyncEngine
     from app.sync.transport import DeviceRevoked, NotConfigured, Transport

@@ -113,8 +113,8 @@ def create_users(plan: DemoPlan) -> None:
 
 def enrol(plan: DemoPlan, username: str, device_dir: Path):
     """A new device store for `username`, enrolled with the central API."""
-    from app.cli.sync_cmds import save_enrolment
     from app.storage import create_store
+    from app.sync.enrolment import save_enrolment
     from app.sync.transport import Transport
 
     output = cli("admin", "enrol-code", "--user", username, data_dir=plan.server_dir)

@@ -90,7 +90,10 @@ class BlindIndex:
 
     def id_terms(self, id_number: str) -> list[str]:
         """The term to store for an ID number (CCCD, phone): digits only, whole value."""
-        number = digits(id_number)
+        return self.digit_id_terms(digits(id_number))
+
+    def digit_id_terms(self, number: str) -> list[str]:
+        """`id_terms` of a number already reduced to its digits (bulk intake does it once)."""
         return [self._term(_ID, number)] if number else []
 
     def query_id_terms(self, text: str) -> list[str]:
@@ -106,11 +109,13 @@ class BlindIndex:
         ward_code: str,
         *,
         name_tokens: list[str] | None = None,
+        id_digits: str | None = None,
     ) -> str:
         """One term for a dossier's identity: equal after folding the name (case, diacritics,
         spaces) and keeping only the ID's digits, so "NGUYEN  Van An" repeats "Nguyễn Văn An".
-        `name_tokens`: `tokens(name)` when the caller has them already (bulk intake)."""
+        `name_tokens`, `id_digits`: `tokens(name)` and `digits(id_number)` when the caller has
+        them already (bulk intake)."""
         folded = " ".join(tokens(name) if name_tokens is None else name_tokens)
-        parts = (procedure_code.strip(), folded, digits(id_number), received_at.strip(),
-                 ward_code.strip())
+        number = digits(id_number) if id_digits is None else id_digits
+        parts = (procedure_code.strip(), folded, number, received_at.strip(), ward_code.strip())
         return self._term(_IDENTITY, _SEPARATOR.join(parts))

@@ -11,6 +11,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -63,20 +64,20 @@ def _check_key(key: bytes) -> None:
         raise ValueError("key must be 32 bytes")
 
 
+_LENGTH = struct.Struct(">H")
+_VERSION = struct.Struct(">q")
+
+
+@lru_cache(maxsize=64)
+def _table_part(table: str) -> bytes:
+    t = table.encode()
+    return _FORMAT_BYTE + _LENGTH.pack(len(t)) + t
+
+
 def _associated_data(table: str, row_id: str, version: int) -> bytes:
     # Length-prefixed so ("ab", "c") and ("a", "bc") can never produce the same bytes.
-    t = table.encode()
     r = str(row_id).encode()
-    return b"".join(
-        (
-            _FORMAT_BYTE,
-            struct.pack(">H", len(t)),
-            t,
-            struct.pack(">H", len(r)),
-            r,
-            struct.pack(">q", version),
-        )
-    )
+    return b"".join((_table_part(table), _LENGTH.pack(len(r)), r, _VERSION.pack(version)))
 
 
 class Sealer:

@@ -12,11 +12,14 @@ dossier's status moves in order (2, then 4), never a creation with a later statu
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from app.domain.mutations import FieldValue, Mutation
@@ -24,6 +27,16 @@ from app.storage.crypto import Sealer
 from app.storage.tables import OUTBOX, new_id
 
 _NAME = re.compile(r"^[a-z0-9_.-]+$")  # field names, joined with "," in the `fields` column
+
+
+@lru_cache(maxsize=512)
+def _fields_column(names: tuple[str, ...]) -> str:
+    """The `fields` column for these names, checked once per distinct set (bulk intake writes
+    the same few sets thousands of times)."""
+    bad = [n for n in names if not _NAME.match(n)]
+    if bad:
+        raise ValueError(f"field names not storable in the outbox: {bad}")
+    return ",".join(names)
 
 
 @dataclass
@@ -37,6 +50,15 @@ class LocalChange:
     hlc: str
     fields: list[str]
     mutation_id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    """An outbox row that cannot become a valid `Mutation`, and why (one line)."""
+
+    mutation_id: str
+    entity_id: str
+    reason: str
 
 
 class Outbox:
@@ -65,11 +87,9 @@ class Outbox:
             conn.exec_driver_sql("UPDATE outbox SET sealed = ? WHERE id = ?", (sealed, row_id))
 
     def enqueue_many(self, conn: Connection, changes: list[LocalChange]) -> list[str]:
-        bad = [n for c in changes for n in c.fields if not _NAME.match(n)]
-        if bad:
-            raise ValueError(f"field names not storable in the outbox: {bad}")
         rows = [
-            (c.mutation_id, c.entity, c.entity_id, c.base_version, c.hlc, ",".join(c.fields))
+            (c.mutation_id, c.entity, c.entity_id, c.base_version, c.hlc,
+             _fields_column(tuple(c.fields)))
             for c in changes
         ]
         if rows:
@@ -81,40 +101,80 @@ class Outbox:
         return [c.mutation_id for c in changes]
 
     def pending(
-        self, conn: Connection, max_bytes: int, load: Callable[[Connection, str], Any]
+        self,
+        conn: Connection,
+        max_bytes: int,
+        load: Callable[[Connection, str], Any],
+        refused: list[RefusedRow] | None = None,
     ) -> list[Mutation]:
         """Oldest first, as many as fit in `max_bytes` of JSON (always at least one).
 
-        `load(conn, entity_id)` returns the record (raising TamperError if it was altered)."""
+        `load(conn, entity_id)` returns the record (raising TamperError if it was altered).
+        Rows that make no valid mutation are skipped and added to `refused` when it is given
+        (else the first one raises): one such row must not stop the rows behind it."""
         out: list[Mutation] = []
         total = 0
         cache: dict[str, Any] = {}
-        for mutation_id, entity, entity_id, base_version, names, sealed in self._rows(conn):
-            record = cache.get(entity_id) or cache.setdefault(entity_id, load(conn, entity_id))
-            if sealed is not None:
-                frozen = self.sealer.open_json(sealed, table=OUTBOX, row_id=mutation_id, version=0)
-                fields = {n: FieldValue(value=v, hlc=h) for n, (v, h) in frozen.items()}
-            else:
-                fields = {
-                    n: FieldValue(value=record.fields[n].value, hlc=record.fields[n].hlc)
-                    for n in names.split(",")
-                    if n in record.fields
-                }
-            mutation = Mutation(
-                mutation_id=mutation_id,
-                device_id=self.device_id,
-                entity=entity,
-                entity_id=entity_id,
-                ward_code=record.ward_code,
-                base_version=base_version,
-                fields=fields,
-            )
+        for row in self._rows(conn):
+            mutation_id, entity_id = row[0], row[2]
+            if entity_id not in cache:
+                cache[entity_id] = load(conn, entity_id)
+            try:
+                mutation = self._mutation(row, cache[entity_id])
+            except (ValidationError, _Unreadable) as exc:
+                if refused is None:
+                    raise
+                refused.append(RefusedRow(mutation_id, entity_id, _refusal(exc)))
+                continue
             size = len(mutation.model_dump_json())
             if out and total + size > max_bytes:
                 break
             out.append(mutation)
             total += size
         return out
+
+    def _mutation(self, row: tuple, record: Any) -> Mutation:
+        mutation_id, entity, entity_id, base_version, names, sealed = row
+        if record is None:
+            raise _Unreadable("its record is missing")
+        if sealed is not None:
+            frozen = self.sealer.open_json(sealed, table=OUTBOX, row_id=mutation_id, version=0)
+            if not isinstance(frozen, dict) or not all(
+                isinstance(pair, list) and len(pair) == 2 for pair in frozen.values()
+            ):
+                raise _Unreadable("its sealed values are not [value, stamp] pairs")
+            fields = {n: FieldValue(value=v, hlc=h) for n, (v, h) in frozen.items()}
+        else:
+            fields = {
+                n: FieldValue(value=record.fields[n].value, hlc=record.fields[n].hlc)
+                for n in names.split(",")
+                if n in record.fields
+            }
+        return Mutation(
+            mutation_id=mutation_id,
+            device_id=self.device_id,
+            entity=entity,
+            entity_id=entity_id,
+            ward_code=record.ward_code,
+            base_version=base_version,
+            fields=fields,
+        )
+
+    def take_out(self, conn: Connection, mutation_id: str) -> dict[str, Any] | None:
+        """Remove one row from the queue and return it as it was, to be kept elsewhere: its
+        sealed values stay sealed (base64) with their binding, so they open as before."""
+        row = conn.exec_driver_sql(
+            "SELECT mutation_id, entity, entity_id, base_version, hlc, fields, sealed "
+            "FROM outbox WHERE mutation_id = ?",
+            (mutation_id,),
+        ).first()
+        if row is None:
+            return None
+        self.drop(conn, [mutation_id])
+        keys = ("mutation_id", "entity", "entity_id", "base_version", "hlc", "fields")
+        kept: dict[str, Any] = dict(zip(keys, row[:6], strict=True))
+        kept["sealed"] = base64.b64encode(row[6]).decode() if row[6] is not None else None
+        return kept
 
     @staticmethod
     def _rows(conn: Connection, page: int = 200):
@@ -157,3 +217,21 @@ class Outbox:
 
     def count(self, conn: Connection) -> int:
         return conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar_one()
+
+
+class _Unreadable(ValueError):
+    """An outbox row that makes no mutation for a reason the wire schema does not check."""
+
+
+MAX_REASON = 300
+
+
+def _refusal(exc: Exception) -> str:
+    """Why a row was refused, in the form a server rejection takes: one printable line."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        text = f"refused_locally:{where}: {first.get('msg', '')}"
+    else:
+        text = f"refused_locally:{exc}"
+    return "".join(c if c.isprintable() else "?" for c in text)[:MAX_REASON]

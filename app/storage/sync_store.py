@@ -23,7 +23,9 @@ from app.domain.mutations import Change, Mutation, PushResult
 from app.storage.db import Database
 from app.storage.errors import TamperError
 from app.storage.files import SealedFileStore
+from app.storage.outbox import RefusedRow
 from app.storage.services.records import Record, RecordStore
+from app.storage.settings import SettingsStore
 from app.storage.tables import CONFLICT, PENDING, REJECTED, SYNCED
 
 OPEN = "open"
@@ -32,6 +34,8 @@ RESOLVED = "resolved"
 
 LOCK_FILE = "sync.lock"
 LOCK_POLL_S = 0.1
+# Where an outbox row the client's own schema refused is kept, unchanged, for a person to see.
+SET_ASIDE_PREFIX = "outbox_set_aside:"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class SyncStore:
         self._records = records
         self._files = files
         self._erase = crypto_erase
+        self._kept = SettingsStore(db, records.sealer)
+        self._set_aside: list[PushResult] = []
 
     @property
     def device_id(self) -> str:
@@ -85,8 +91,44 @@ class SyncStore:
     # ------------------------------------------------------------------ push
 
     def pending_mutations(self, max_bytes: int = 512 * 1024) -> list[Mutation]:
+        """The next batch to push. A row that makes no valid mutation (an older version's or a
+        damaged write) is set aside first, so that it never blocks the queue: see
+        `take_set_aside`."""
+        refused: list[RefusedRow] = []
         with self._db.read() as conn:
-            return self._records.outbox.pending(conn, max_bytes, self._records.load)
+            batch = self._records.outbox.pending(conn, max_bytes, self._records.load, refused)
+        if refused:
+            self._set_aside_rows(refused)
+        return batch
+
+    def take_set_aside(self) -> list[PushResult]:
+        """The rows set aside since the last call, as local rejections with their reasons."""
+        taken, self._set_aside = self._set_aside, []
+        return taken
+
+    def set_aside_rows(self) -> dict[str, dict]:
+        """Every outbox row ever set aside, by mutation id: the row as it was, and why."""
+        with self._db.read() as conn:
+            keys = conn.exec_driver_sql(
+                "SELECT key FROM settings WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(SET_ASIDE_PREFIX), SET_ASIDE_PREFIX),
+            ).all()
+            return {k[len(SET_ASIDE_PREFIX) :]: self._kept.get_in(conn, k) for (k,) in keys}
+
+    def _set_aside_rows(self, refused: list[RefusedRow]) -> None:
+        """Like a server rejection (the record shows `rejected` and the reason), except that
+        the row is kept: moved, unchanged, out of the queue into a sealed setting."""
+        with self._db.write() as conn:
+            for row in refused:
+                kept = self._records.outbox.take_out(conn, row.mutation_id)
+                if kept is None:
+                    continue  # gone since the read (another run already set it aside)
+                kept["reason"] = row.reason
+                self._kept.set_in(conn, SET_ASIDE_PREFIX + row.mutation_id, kept)
+                self._mark(conn, row.entity_id, REJECTED, row.reason)
+                self._set_aside.append(
+                    PushResult(mutation_id=row.mutation_id, status="rejected", reason=row.reason)
+                )
 
     def record_push_results(self, results: list[PushResult]) -> None:
         outbox = self._records.outbox
@@ -105,10 +147,14 @@ class SyncStore:
                 # The version stays the one last pulled: the server's answer may count other
                 # devices' edits this device has not seen, and a later edit's base version must
                 # not claim them (the server would miss the race).
-                conn.exec_driver_sql(
-                    "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ?",
-                    (state, reason, entity_id),
-                )
+                self._mark(conn, entity_id, state, reason)
+
+    @staticmethod
+    def _mark(conn: Connection, entity_id: str, state: str, reason: str | None) -> None:
+        conn.exec_driver_sql(
+            "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ?",
+            (state, reason, entity_id),
+        )
 
     def _settled_state(self, conn: Connection, entity_id: str) -> str:
         """After the server answered: pending while later edits wait, conflict while one is open."""

@@ -98,3 +98,16 @@ def new_id() -> str:
     ms = f"{time.time_ns() // 1_000_000:012x}"
     variant = "89ab"[int(r[3], 16) & 3]  # RFC 4122 variant bits 10xx
     return f"{ms[:8]}-{ms[8:]}-7{r[:3]}-{variant}{r[4:7]}-{r[8:20]}"
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` ids as `new_id` makes them, from one clock reading and one read of the
+    system's random source (bulk intake makes four per dossier)."""
+    ms = f"{time.time_ns() // 1_000_000:012x}"
+    head = f"{ms[:8]}-{ms[8:]}-7"
+    raw = os.urandom(10 * count).hex()
+    out = []
+    for i in range(0, 20 * count, 20):
+        r = raw[i : i + 20]
+        out.append(f"{head}{r[:3]}-{'89ab'[int(r[3], 16) & 3]}{r[4:7]}-{r[8:20]}")
+    return out

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.domain.mutations import PushResult
+from app.domain.mutations import Mutation, PushResult
 from app.sync import attachments, coalesce
 from app.sync.ports import SyncStorePort
 from app.sync.transport import (
@@ -31,12 +31,17 @@ PUSH_BATCH_BYTES = 512 * 1024  # JSON bytes per push before compression
 # Rejections the server gives for its own momentary trouble: the mutation stays queued.
 TRANSIENT_REJECTIONS = frozenset({"busy_retry"})
 MAX_BUSY_ROUNDS = 3
+# The server's own codes for a 422 about the push's content: only these are split down to rows.
+# Any other 422 (no error envelope: a proxy or filter on the way) says nothing about a row, and
+# splitting on it would end by rejecting rows that may be fine: it refuses the push as a whole.
+ROW_REFUSAL_CODES = frozenset({"validation_error", "invalid_data"})
 MIN_BATCH_BYTES = 8 * 1024
 # The server takes at most 2,000 mutations per push (app.domain.mutations.PushRequest): small
 # rows (a status move is ~300 bytes) could pass that within the byte budget.
 MAX_BATCH_ROWS = 1000
 PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
+MAX_REASON = 300
 
 
 @dataclass
@@ -120,9 +125,10 @@ class SyncEngine:
             report.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _push_then_go_on(self, report: SyncReport) -> None:
-        """A push the server refuses outright (a 4xx other than auth, say 422 for one bad
-        batch) is reported, and the pull still runs: one bad batch must not keep the device
-        from receiving. Offline, 5xx and auth errors end the run as before."""
+        """A push the server refuses outright (a 4xx other than auth; the server's own 422 is
+        split down to its bad rows first, see `_split_refused`) is reported, and the pull still
+        runs: a bad push must not keep the device from receiving. Offline, 5xx and auth errors
+        end the run as before."""
         try:
             self._push(report)
         except RequestRejected as exc:
@@ -153,10 +159,18 @@ class SyncEngine:
     def _push(self, report: SyncReport) -> None:
         seen_first: str | None = None
         busy_rounds = 0
+        suspect: _Suspect | None = None
         for _ in range(MAX_ROUNDS):
-            batch = self.store.pending_mutations(self.push_batch_bytes)[:MAX_BATCH_ROWS]
+            limit = MAX_BATCH_ROWS if suspect is None else suspect.take()
+            batch = self.store.pending_mutations(self.push_batch_bytes)[:limit]
+            for r in self.store.take_set_aside():  # rows this client itself cannot send
+                self._count(report, r)
             if not batch:
                 return
+            if suspect is not None and suspect.found():  # found by halving, reason known
+                self._reject(report, batch[:1], suspect.reason or "refused")
+                suspect = None
+                continue
             if batch[0].mutation_id == seen_first:
                 raise SyncError("the outbox did not move after a push")
             groups = coalesce.fold(batch)
@@ -164,10 +178,15 @@ class SyncEngine:
             try:
                 answers = self.transport.push(sent)
             except RequestRejected as exc:
-                if exc.status != 413 or self.push_batch_bytes <= MIN_BATCH_BYTES:
-                    raise
-                self.push_batch_bytes = max(MIN_BATCH_BYTES, self.push_batch_bytes // 2)
-                continue  # the server's body limit is lower than ours: smaller batches
+                if exc.status == 413 and self.push_batch_bytes > MIN_BATCH_BYTES:
+                    self.push_batch_bytes = max(MIN_BATCH_BYTES, self.push_batch_bytes // 2)
+                    continue  # the server's body limit is lower than ours: smaller batches
+                if exc.status == 422 and exc.code in ROW_REFUSAL_CODES:
+                    suspect = self._split_refused(report, batch, groups, exc)
+                    continue
+                raise
+            if suspect is not None:
+                suspect = suspect.after_push(len(batch))
             self._check_answers(sent, answers)
             results = coalesce.unfold(groups, answers)
             final = [r for r in results if not _transient(r)]
@@ -179,16 +198,66 @@ class SyncEngine:
                     raise SyncError("the server stayed busy; the rest waits for the next run")
                 self.transport.backoff(busy_rounds)
                 seen_first = None
+                suspect = None  # rows stayed queued: the counts no longer hold
             else:
                 seen_first = batch[0].mutation_id
             for r in final:
-                if r.status == "applied":
-                    report.applied += 1
-                elif r.status == "conflict":
-                    report.conflicts += 1
-                else:
-                    report.rejected += 1
-                    log.warning("mutation %s rejected: %s", r.mutation_id, r.reason)
+                self._count(report, r)
+
+    def _split_refused(
+        self,
+        report: SyncReport,
+        batch: list[Mutation],
+        groups: list[coalesce.Folded],
+        exc: HttpError,
+    ) -> _Suspect | None:
+        """A 422 for the whole push: the server's schema refused part of it. Reject the rows it
+        names (each one outbox row) at once; otherwise narrow down by halves to the one row,
+        so that one bad row never blocks the outbox."""
+        named = _named_groups(exc, len(groups))
+        if len(batch) == 1:
+            self._reject(report, batch, named.get(0) or _reason(exc.code, exc.message))
+            return None
+        alone = [g for g in sorted(named) if len(groups[g].members) == 1]
+        if alone:
+            rejected = {groups[g].members[0]: named[g] for g in alone}
+            self._reject(report, [m for m in batch if m.mutation_id in rejected], None, rejected)
+            return None
+        if named:  # a folded group: the bad row is one of its rows
+            g = min(named)
+            lo = sum(len(x.members) for x in groups[:g])
+            return _Suspect(lo, lo + len(groups[g].members), named[g])
+        return _Suspect(0, len(batch), None)
+
+    def _reject(
+        self,
+        report: SyncReport,
+        rows: list[Mutation],
+        reason: str | None,
+        reasons: dict[str, str] | None = None,
+    ) -> None:
+        results = [
+            PushResult(
+                mutation_id=m.mutation_id,
+                status="rejected",
+                reason=(reasons or {}).get(m.mutation_id) or reason or "refused",
+            )
+            for m in rows
+        ]
+        self.store.record_push_results(results)
+        report.pushed += len(results)
+        for r in results:
+            self._count(report, r)
+
+    @staticmethod
+    def _count(report: SyncReport, r: PushResult) -> None:
+        if r.status == "applied":
+            report.applied += 1
+        elif r.status == "conflict":
+            report.conflicts += 1
+        else:
+            report.rejected += 1
+            log.warning("mutation %s rejected: %s", r.mutation_id, r.reason)
 
     def _pull(self, report: SyncReport) -> None:
         cursor = self.store.pull_cursor()
@@ -235,3 +304,50 @@ class SyncEngine:
 
 def _transient(result: PushResult) -> bool:
     return result.status == "rejected" and (result.reason or "") in TRANSIENT_REJECTIONS
+
+
+@dataclass
+class _Suspect:
+    """Outbox rows [lo, hi) from the head hold a row the server refused in a whole push (422).
+
+    The rows before `lo` go first; then the first half of the suspects: if it passes the bad
+    row is in the other half, if not in this one. Each push halves the span, so finding one
+    bad row among n costs at most ceil(log2(n)) more pushes (one more to learn its reason when
+    the server's answer named none), and the good rows pushed on the way are not pushed again."""
+
+    lo: int
+    hi: int
+    reason: str | None  # what the server said of the suspects, when its answer named them
+
+    def take(self) -> int:
+        return self.lo if self.lo else max(1, self.hi // 2)
+
+    def found(self) -> bool:
+        """One row left, and the server's reason for it already known: no push needed."""
+        return self.lo == 0 and self.hi == 1 and self.reason is not None
+
+    def after_push(self, rows: int) -> _Suspect | None:
+        if rows >= self.hi:  # the server took them all after all
+            return None
+        return _Suspect(max(0, self.lo - rows), self.hi - rows, self.reason)
+
+
+def _named_groups(exc: HttpError, count: int) -> dict[int, str]:
+    """{index in the push: reason} for the mutations a 422's details point at
+    (locations like body.mutations.3.fields.x)."""
+    named: dict[int, str] = {}
+    for detail in exc.details:
+        loc = [str(p) for p in detail.get("loc") or []]
+        if loc[:2] != ["body", "mutations"] or len(loc) < 3 or not loc[2].isdigit():
+            continue
+        index = int(loc[2])
+        if index < count and index not in named:
+            where = ".".join(loc[3:])
+            named[index] = _reason(exc.code, f"{where}: {detail.get('msg', '')}".strip(": "))
+    return named
+
+
+def _reason(code: str, message: str) -> str:
+    """The server's words, fit to keep and show: one line, no control characters."""
+    text = f"{code}:{message}" if message else code
+    return "".join(c if c.isprintable() else "?" for c in text)[:MAX_REASON]

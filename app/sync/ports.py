@@ -29,6 +29,11 @@ class SyncStorePort(Protocol):
         """Outbox, oldest first, as many as fit in `max_bytes` of JSON (at least one)."""
         ...
 
+    def take_set_aside(self) -> list[PushResult]:
+        """Queued rows `pending_mutations` set aside since the last call (rows this client's
+        own schema refuses), already recorded as rejected, with their reasons."""
+        ...
+
     def record_push_results(self, results: list[PushResult]) -> None:
         """Drop answered mutations from the outbox; record versions, states, rejections."""
         ...

@@ -49,6 +49,8 @@ class HttpError(SyncError):
         self.status = status
         self.code = code
         self.message = message
+        # A 422's list of {"loc": [...], "msg": "..."}: which part of the request was refused.
+        self.details: list[dict[str, Any]] = []
 
 
 class ServerError(HttpError):
@@ -378,7 +380,12 @@ def _http_error(resp: httpx.Response) -> HttpError:
         header = resp.headers.get("Retry-After", "")
         error.retry_after = int(header) if header.isdigit() else None
         return error
-    return RequestRejected(status, code, message)
+    rejected = RequestRejected(status, code, message)
+    err = data.get("error")
+    details = err.get("details") if isinstance(err, dict) else None
+    if isinstance(details, list):
+        rejected.details = [d for d in details if isinstance(d, dict)]
+    return rejected
 
 
 def _server_offset(resp: httpx.Response, data: dict[str, Any]) -> int:

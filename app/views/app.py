@@ -18,6 +18,7 @@ import flet as ft
 
 from app.i18n import LANGUAGES, set_language, t
 from app.views import shell
+from app.views.errors import error_text
 from app.views.format import today_local
 from app.views.lock_model import (
     DEFAULT_AUTO_LOCK_MINUTES,
@@ -32,6 +33,13 @@ from app.views.sync_bridge import SyncBridge
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 IDLE_CHECK_S = 5.0
+SCROLL_INTERVAL_MS = 1000  # scroll events count as activity; one a second is plenty
+NO_TRANSITIONS = ft.PageTransitionsTheme(
+    **{
+        name: ft.PageTransitionTheme.NONE
+        for name in ("android", "ios", "linux", "macos", "windows")
+    }
+)
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 
 
@@ -72,6 +80,7 @@ class CommuneApp:
         self.narrow: bool | None = None
         self.closed = False
         self.file_picker = ft.FilePicker()
+        self._after_paint: list[Callable[[], Awaitable[None]]] = []
         self.sync_line = shell.SyncLine(self)
 
     # ---- plumbing ---------------------------------------------------------------------------
@@ -81,8 +90,15 @@ class CommuneApp:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.worker, partial(fn, *args, **kwargs))
 
-    def touch(self) -> None:
+    def touch(self, e: Any = None) -> None:
+        """User activity (a key, a click, a scroll): postpones the idle lock."""
         self.idle.touch()
+
+    def scrolling(self, control: T) -> T:
+        """Make scrolling in this list or column count as activity."""
+        control.on_scroll = self.touch  # type: ignore[attr-defined]
+        control.scroll_interval = SCROLL_INTERVAL_MS  # type: ignore[attr-defined]
+        return control
 
     def handler(self, fn: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
         """Wrap an event handler: counts as activity, and an error becomes a message, not a
@@ -94,9 +110,19 @@ class CommuneApp:
                 await fn(e)
             except Exception as exc:
                 log.exception("handler failed")
-                self.toast(t("common.error", message=exc))
+                self.toast(t("common.error", message=error_text(exc)))
 
         return wrapped
+
+    def after_paint(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` once the screen being built has been sent to the client (work that need not
+        hold up the first frame)."""
+        self._after_paint.append(fn)
+
+    def _run_after_paint(self) -> None:
+        pending, self._after_paint = self._after_paint, []
+        for fn in pending:
+            self.page.run_task(self.handler(lambda e, fn=fn: fn()), None)
 
     def toast(self, message: str) -> None:
         self.page.show_dialog(ft.SnackBar(content=ft.Text(message), duration=4000))
@@ -111,7 +137,8 @@ class CommuneApp:
         page = self.page
         page.title = t("app.title")
         page.theme_mode = ft.ThemeMode.LIGHT
-        page.theme = ft.Theme(color_scheme_seed=ft.Colors.INDIGO)
+        # No route animation: a screen change is one paint, not a 300 ms cross-fade.
+        page.theme = ft.Theme(color_scheme_seed=ft.Colors.INDIGO, page_transitions=NO_TRANSITIONS)
         page.services.append(self.file_picker)
         page.on_route_change = self._on_route_change
         page.on_resize = self._on_resize
@@ -137,12 +164,19 @@ class CommuneApp:
         minutes = await self.io(store.settings.get, "auto_lock_minutes", DEFAULT_AUTO_LOCK_MINUTES)
         self.idle = IdleTimer(int(minutes if minutes is not None else DEFAULT_AUTO_LOCK_MINUTES))
         self.page.title = t("app.title")
-        self.role = await self.io(store.settings.get, "role")
+        await self.start_sync()
+        await self.go("/dossiers", force=True)
+
+    async def start_sync(self) -> None:
+        """Start the background sync for an enrolled store (after unlock, or after enrolling
+        from the settings screen). A revoked device is told before its store is erased."""
+        if self.sync is not None or self.store is None:
+            return
+        self.role = await self.io(self.store.settings.get, "role")  # enrolment saves it
         notice = partial(self.page.run_task, self.show_lock, t("unlock.destroyed"))  # pre-erase
-        self.sync = await self.io(SyncBridge.start_for, store, notice)
+        self.sync = await self.io(SyncBridge.start_for, self.store, notice)
         if self.sync:
             self.sync.add_listener(self._on_sync_status)
-        await self.go("/dossiers", force=True)
 
     async def lock(self, auto: bool = False) -> None:
         for _ in range(5):  # no dialog may stay open over the lock screen
@@ -177,24 +211,30 @@ class CommuneApp:
     # ---- routing ---------------------------------------------------------------------------
 
     async def go(self, route: str, *, force: bool = False) -> None:
+        """Render the screen at once, then record the route in the browser's history; the
+        route-change event that follows finds the screen already there and does nothing. (Waiting
+        for that event before rendering costs a round trip to the client per navigation.)"""
         self.touch()
-        if self.page.route == route:
-            if force or self.body_route != route:
-                await self.render_route()
-            return
-        await self.page.push_route(route)
+        if force or self.body_route != route:
+            await self.render_route(route)
+        if self.page.route != route:
+            await self.page.push_route(route)
 
     async def _on_route_change(self, e: Any) -> None:
+        """The browser's back/forward buttons or a typed address; our own `go` is already
+        rendered."""
         self.touch()
-        await self.render_route()
+        if self.page.route != self.body_route:
+            await self.render_route()
 
-    async def render_route(self) -> None:
+    async def render_route(self, route: str | None = None) -> None:
         from app.views import screens
 
         if self.store is None:
             await self.show_lock()
             return
-        route = self.page.route or "/dossiers"
+        route = route or self.page.route or "/dossiers"
+        self._after_paint = []  # left by a screen that is being replaced
         body = await screens.build(self, route)
         self.body, self.body_route = body, route
         await self.refresh_sync(update=False)  # one paint per navigation, not two
@@ -203,13 +243,14 @@ class CommuneApp:
     def _paint(self) -> None:
         if self.body is None or self.store is None:
             return
-        self.narrow = (self.page.width or 1280) < shell.NARROW_PX
+        self.narrow = shell.is_narrow(self.page.width)
         self.page.views.clear()
         self.page.views.append(shell.app_view(self, self.body_route, self.body, self.narrow))
         self.page.update()
+        self._run_after_paint()
 
     async def _on_resize(self, e: Any) -> None:
-        narrow = (self.page.width or 1280) < shell.NARROW_PX
+        narrow = shell.is_narrow(self.page.width)
         if narrow != self.narrow and self.store is not None:
             self._paint()
 

@@ -19,7 +19,8 @@ from app.domain.calendar import WorkingCalendar
 from app.domain.models import DocumentReceived, Dossier, Procedure, ReceiveDossier
 from app.domain.status import Channel, DossierStatus, allowed_next, is_open
 from app.domain.timeliness import Timeliness
-from app.i18n import t
+from app.i18n import has, t
+from app.views.errors import error_text
 from app.views.format import (
     channel_text,
     date_text,
@@ -30,6 +31,8 @@ from app.views.format import (
 )
 
 PAGE_SIZE = 50
+OPEN = "open"  # the list's default status filter: every dossier still being worked on
+OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
 
 
 @dataclass(frozen=True)
@@ -70,16 +73,23 @@ def procedure_name(code: str) -> str:
 @dataclass
 class ListFilters:
     search: str = ""
-    status: int | None = None
+    status: int | str | None = OPEN  # a DossierStatus, OPEN, or None for every status
     overdue: bool = False
     due_this_week: bool = False
     procedure_code: str | None = None
+
+    def open_statuses(self) -> tuple[int, ...] | None:
+        """The statuses to ask for one by one when only open dossiers are wanted; None when one
+        query does it (a single status, every status, or a chip that implies open)."""
+        if self.status == OPEN and not (self.overdue or self.due_this_week):
+            return OPEN_STATUSES
+        return None
 
     def query_args(self, today: dt.date) -> dict[str, Any]:
         due_days = 6 - today.weekday() if self.due_this_week else None  # through Sunday
         return {
             "search": self.search.strip(),
-            "status": self.status,
+            "status": self.status if isinstance(self.status, int) else None,
             "overdue": self.overdue,
             "due_within_days": due_days,
             "procedure_code": self.procedure_code,
@@ -138,16 +148,31 @@ class DossierListPresenter:
         self.limit = PAGE_SIZE
 
     def load(self, more: bool = False) -> ListState:
+        """Sorted by appointment date. By default only open dossiers (the officer's work queue,
+        the overdue ones first since their dates are past); finished ones through the status
+        filter. The store filters one status at a time, so "open" merges one query per open
+        status, each already in date order."""
         self.limit = self.limit + PAGE_SIZE if more else PAGE_SIZE
         today = self.today()
-        query = query_class()(**self.filters.query_args(today))
-        page = self.dossiers.list(query, offset=0, limit=self.limit)
-        rows = [dossier_row(d, today) for d in page.items]
-        return ListState(rows=rows, total=page.total, shown=len(rows))
+        args = self.filters.query_args(today)
+        statuses = self.filters.open_statuses()
+        if statuses is None:
+            page = self.dossiers.list(query_class()(**args), offset=0, limit=self.limit)
+            items, total = list(page.items), page.total
+        else:
+            items, total = [], 0
+            for status in statuses:
+                query = query_class()(**{**args, "status": status})
+                page = self.dossiers.list(query, offset=0, limit=self.limit)
+                items.extend(page.items)
+                total += page.total
+            items = sorted(items, key=lambda d: (d.appointment_date, d.id))[: self.limit]
+        rows = [dossier_row(d, today) for d in items]
+        return ListState(rows=rows, total=total, shown=len(rows))
 
     @staticmethod
-    def status_choices() -> list[tuple[int | None, str]]:
-        return [(None, t("filter.all_statuses"))] + [
+    def status_choices() -> list[tuple[int | str | None, str]]:
+        return [(OPEN, t("filter.open")), (None, t("filter.all_statuses"))] + [
             (int(s), status_text(s)) for s in DossierStatus
         ]
 
@@ -285,6 +310,13 @@ class DetailState:
     actions: list[Action]
     overdue: bool
     timeliness: str
+    rejected: str | None = None  # why the server refused it, when it did
+
+
+def rejection_text(reason: str | None) -> str:
+    """The server's refusal reason (`ward_out_of_scope`, ...) as the officer reads it."""
+    reason = reason or "rejected"
+    return t(f"reject.{reason}") if has(f"reject.{reason}") else t("reject.other", reason=reason)
 
 
 def actions_for(status: int) -> list[Action]:
@@ -328,10 +360,18 @@ def timeline_entry(event: Any) -> TimelineEntry:
 
 
 class DossierDetailPresenter:
-    def __init__(self, dossiers: Any, dossier_id: str, today: Callable[[], dt.date]) -> None:
+    def __init__(
+        self,
+        dossiers: Any,
+        dossier_id: str,
+        today: Callable[[], dt.date],
+        sync: Any = None,
+    ) -> None:
+        """`sync` is the store's sync side (`store.sync`): it knows why a push was refused."""
         self.dossiers = dossiers
         self.dossier_id = dossier_id
         self.today = today
+        self.sync = sync
 
     def load(self) -> DetailState:
         d = self.dossiers.get(self.dossier_id)
@@ -358,7 +398,14 @@ class DossierDetailPresenter:
             actions=actions_for(d.status) if not _in_conflict(d) else [],
             overdue=kind is Timeliness.OVERDUE and is_open(d.status),
             timeliness=timeliness_text(kind),
+            rejected=self._rejection(d),
         )
+
+    def _rejection(self, d: Dossier) -> str | None:
+        if d.sync_state != "rejected":
+            return None
+        reason = self.sync.state_of("dossier", d.id).reason if self.sync is not None else None
+        return t("detail.rejected", reason=rejection_text(reason))
 
     def apply(
         self,
@@ -390,7 +437,7 @@ class DossierDetailPresenter:
                 actor=actor,
             )
         except (invalid, ValueError) as exc:
-            return str(exc)
+            return error_text(exc)
         return None
 
 

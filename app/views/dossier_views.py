@@ -33,7 +33,19 @@ if TYPE_CHECKING:
     from app.views.app import CommuneApp
 
 SEARCH_DEBOUNCE_S = 0.3
+FIRST_PAINT_ROWS = 18  # what a 1080-pixel-high window shows; the rest follow after the frame
 OVERDUE_COLOR = ft.Colors.RED_700
+OVERDUE_BG = ft.Colors.RED_50
+
+
+async def calendar_for(app: CommuneApp) -> WorkingCalendar:
+    """The store's working calendar, with the commune's make-up days and extra holidays, off the
+    UI loop: the first one reads the holiday tables (~0.4 s); the store keeps it after that."""
+    return await app.io(app.store.calendar.calendar)
+
+
+async def warm_calendar(app: CommuneApp) -> None:
+    await calendar_for(app)
 
 
 def processing_text(days: int) -> str:
@@ -63,9 +75,11 @@ def status_chip(text: str, overdue: bool = False) -> ft.Control:
 
 
 class ListScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: CommuneApp, route: str = "/dossiers") -> None:
         self.app = app
         self.presenter = DossierListPresenter(app.store.dossiers, app.today)
+        overdue_only = "overdue=1" in route.partition("?")[2].split("&")  # the dashboard's link
+        self.presenter.filters.overdue = overdue_only
         h = app.handler
         self.search = ft.TextField(
             label=t("list.search"),
@@ -77,10 +91,10 @@ class ListScreen:
         self.status = ft.Dropdown(
             label=t("filter.status"),
             options=[
-                ft.DropdownOption(key="" if k is None else str(k), text=v)
+                ft.DropdownOption(key=status_key(k), text=v)
                 for k, v in self.presenter.status_choices()
             ],
-            value="",
+            value=status_key(self.presenter.filters.status),
             on_select=h(self._filters_changed),
             width=260,
             dense=True,
@@ -88,12 +102,10 @@ class ListScreen:
             editable=True,  # typed filtering, and a labelled text box for screen readers
             menu_height=360,
         )
+        # Its ~40 options are filled after the first frame (a lighter first paint).
         self.procedure = ft.Dropdown(
             label=t("filter.procedure"),
-            options=[
-                ft.DropdownOption(key=k or "", text=v)
-                for k, v in self.presenter.procedure_choices()
-            ],
+            options=[],
             value="",
             on_select=h(self._filters_changed),
             width=300,
@@ -103,16 +115,22 @@ class ListScreen:
             menu_height=360,
         )
         self.overdue = ft.Chip(
-            label=t("filter.overdue"), on_select=h(self._chip_changed), leading=None
+            label=t("filter.overdue"),
+            on_select=h(self._chip_changed),
+            leading=None,
+            selected=overdue_only,
         )
         self.due_week = ft.Chip(label=t("filter.due_week"), on_select=h(self._chip_changed))
         self.count = ft.Text("", color=ft.Colors.ON_SURFACE_VARIANT)
-        self.rows = ft.ListView(expand=True, spacing=2)
+        self.rows = app.scrolling(ft.ListView(expand=True, spacing=2))
         self.more = ft.TextButton(t("list.more"), visible=False, on_click=h(self._more))
         self._debounce: asyncio.Task | None = None
+        self._rest: list[DossierRow] = []
 
     async def build(self) -> ft.Control:
         await self._load()
+        self.app.after_paint(self._finish_first_paint)
+        self.app.after_paint(lambda: warm_calendar(self.app))  # for intake and supplements
         return ft.Column(
             [
                 ft.Row(
@@ -135,52 +153,63 @@ class ListScreen:
             spacing=8,
         )
 
-    async def _load(self, more: bool = False) -> None:
+    async def _finish_first_paint(self) -> None:
+        """After the first frame: the rows below the fold and the procedure filter's options."""
+        self.procedure.options = [
+            ft.DropdownOption(key=k or "", text=v) for k, v in self.presenter.procedure_choices()
+        ]
+        self.rows.controls.extend(self._row(r) for r in self._rest)
+        self._rest = []
+        self.app.page.update()
+
+    async def _load(self, more: bool = False, first_paint: bool = True) -> None:
         state: ListState = await self.app.io(self.presenter.load, more)
         self.count.value = state.summary
-        self.rows.controls = [self._row(r) for r in state.rows] or [
+        shown = state.rows[:FIRST_PAINT_ROWS] if first_paint else state.rows
+        self._rest = state.rows[len(shown) :]
+        self.rows.controls = [self._row(r) for r in shown] or [
             ft.Container(ft.Text(t("list.empty")), padding=20)
         ]
         self.more.visible = state.has_more
 
     def _row(self, row: DossierRow) -> ft.Control:
+        """A light row (a list tile with five texts and an icon): 50 of them paint at once."""
+
         async def open_detail(e: Any, dossier_id: str = row.id) -> None:
             await self.app.go(f"/dossiers/{dossier_id}")
 
-        badges: list[ft.Control] = [status_chip(row.status)]
-        if row.overdue:
-            badges.insert(0, status_chip(t("list.overdue_badge"), overdue=True))
-        return ft.Container(
-            ft.ListTile(
-                leading=ft.Icon(
-                    ft.Icons.WARNING_AMBER if row.overdue else ft.Icons.DESCRIPTION_OUTLINED,
-                    color=OVERDUE_COLOR if row.overdue else ft.Colors.PRIMARY,
-                ),
-                title=ft.Text(row.applicant, weight=ft.FontWeight.W_600),
-                subtitle=ft.Text(f"{row.code} · {row.procedure}", size=12, max_lines=2),
-                trailing=ft.Column(
-                    [
-                        ft.Text(
-                            f"{t('field.appointment')}: {row.appointment}",
-                            size=12,
-                            color=OVERDUE_COLOR if row.overdue else None,
-                        ),
-                        ft.Row(badges, spacing=4, tight=True),
-                    ],
-                    horizontal_alignment=ft.CrossAxisAlignment.END,
-                    alignment=ft.MainAxisAlignment.CENTER,
-                    spacing=2,
-                    tight=True,
-                ),
-                on_click=self.app.handler(open_detail),
+        status = f"{row.status} · {t('list.overdue_badge')}" if row.overdue else row.status
+        if row.sync_state == "rejected":  # kept on this device only: the server refused it
+            status = f"{status} · {t('dossier.rejected')}"
+        return ft.ListTile(
+            leading=ft.Icon(
+                ft.Icons.WARNING_AMBER if row.overdue else ft.Icons.DESCRIPTION_OUTLINED,
+                color=OVERDUE_COLOR if row.overdue else ft.Colors.PRIMARY,
             ),
-            border=ft.Border.only(left=ft.BorderSide(4, OVERDUE_COLOR)) if row.overdue else None,
-            bgcolor=ft.Colors.SURFACE_CONTAINER_LOWEST,
-            border_radius=6,
+            title=ft.Text(row.applicant, weight=ft.FontWeight.W_600),
+            subtitle=ft.Text(f"{row.code} · {row.procedure}", size=12, max_lines=2),
+            trailing=ft.Column(
+                [
+                    ft.Text(
+                        f"{t('field.appointment')}: {row.appointment}",
+                        size=12,
+                        color=OVERDUE_COLOR if row.overdue else None,
+                    ),
+                    status_chip(status, overdue=row.overdue),
+                ],
+                horizontal_alignment=ft.CrossAxisAlignment.END,
+                alignment=ft.MainAxisAlignment.CENTER,
+                spacing=2,
+                tight=True,
+            ),
+            on_click=self.app.handler(open_detail),
+            # A tinted tile marks the overdue ones; one rounded shape, no one-sided border.
+            bgcolor=OVERDUE_BG if row.overdue else ft.Colors.SURFACE_CONTAINER_LOWEST,
+            shape=ft.RoundedRectangleBorder(radius=6),
         )
 
     async def _refresh(self, more: bool = False) -> None:
-        await self._load(more)
+        await self._load(more, first_paint=False)
         self.app.page.update()
 
     async def _reload(self, e: Any) -> None:
@@ -198,7 +227,7 @@ class ListScreen:
 
     async def _filters_changed(self, e: Any) -> None:
         f = self.presenter.filters
-        f.status = int(self.status.value) if self.status.value else None
+        f.status = status_value(self.status.value)
         f.procedure_code = self.procedure.value or None
         await self._refresh()
 
@@ -209,6 +238,17 @@ class ListScreen:
 
     async def _more(self, e: Any) -> None:
         await self._refresh(more=True)
+
+
+def status_key(value: int | str | None) -> str:
+    """The status dropdown's key for a filter value (None: every status)."""
+    return "" if value is None else str(value)
+
+
+def status_value(key: str | None) -> int | str | None:
+    if not key:
+        return None
+    return int(key) if key.isdigit() else key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +267,10 @@ class ReceiveScreen:
             on_change=h(self._proc_search),
         )
         self.proc_results = ft.Column(spacing=0)
+        # Names the query the list below answers: a debounced list lags the typing, so this
+        # tells the officer (and the browser tests, through the accessibility tree) when the
+        # list shown is the one for what was typed.
+        self.proc_answered = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT, visible=False)
         self.proc_chosen = ft.Column(visible=False, spacing=4)
         self.name = ft.TextField(label=t("field.applicant_name"), capitalization=None)
         self.id_number = ft.TextField(
@@ -244,12 +288,13 @@ class ReceiveScreen:
         self.notes = ft.TextField(
             label=t("field.notes"), multiline=True, min_lines=1, max_lines=3, expand=True
         )
-        self.documents = ft.Column(spacing=4)
+        self.documents = ft.Column(spacing=14)  # room for the count fields' floating labels
         self.message = ft.Text("", color=ft.Colors.ERROR)
         self.progress = ft.ProgressRing(width=20, height=20, visible=False)
         self.submit_button = ft.Button(
             t("receive.submit"), icon=ft.Icons.SAVE, on_click=h(self._submit)
         )
+        self._search_task: asyncio.Task | None = None
         self._show_results(ReceiveForm.search(""))
 
     def build(self) -> ft.Control:
@@ -267,6 +312,7 @@ class ReceiveScreen:
                 heading(t("receive.title")),
                 section(t("field.procedure")),
                 ft.Row([self.proc_search]),
+                self.proc_answered,
                 self.proc_results,
                 self.proc_chosen,
                 section(t("field.applicant")),
@@ -285,10 +331,10 @@ class ReceiveScreen:
         )
 
     # procedure picker
-    def _show_results(self, found: list[Any]) -> None:
+    def _show_results(self, found: list[Any], query: str = "") -> None:
         def chooser(code: str) -> Any:
             async def choose(e: Any) -> None:
-                self._choose(code)
+                await self._choose(code)
                 self.app.page.update()
 
             return self.app.handler(choose)
@@ -305,25 +351,41 @@ class ReceiveScreen:
             )
             for p in found
         ] or [ft.Text(t("receive.no_procedure"), italic=True)]
+        self.proc_answered.value = t("receive.results_for", query=query.strip())
+        self.proc_answered.visible = bool(query.strip())
 
     async def _proc_search(self, e: Any) -> None:
-        self._show_results(ReceiveForm.search(self.proc_search.value or ""))
+        """Debounced: one result list per pause in typing, not one per keystroke (a click on a
+        result could otherwise land between two rebuilds of the list)."""
+        if self._search_task and not self._search_task.done():
+            self._search_task.cancel()
+        self._search_task = asyncio.create_task(self._proc_search_later())
+
+    async def _proc_search_later(self) -> None:
+        await asyncio.sleep(SEARCH_DEBOUNCE_S)
+        if self.proc_chosen.visible:  # chosen meanwhile: the list is hidden, leave it
+            return
+        query = self.proc_search.value or ""
+        self._show_results(ReceiveForm.search(query), query)
         self.app.page.update()
 
-    def _choose(self, code: str) -> None:
+    async def _choose(self, code: str) -> None:
+        if self._search_task and not self._search_task.done():
+            self._search_task.cancel()  # a rebuild of the (now hidden) result list
         self.form.choose(code)
         proc = self.form.procedure
         assert proc is not None
-        today = self.app.today()
-        appointment = self.form.appointment(today, WorkingCalendar())
+        calendar = await calendar_for(self.app)
+        appointment = self.form.appointment(self.app.today(), calendar)
 
         async def change(e: Any) -> None:
             self.proc_chosen.visible = False
             self.proc_search.visible = self.proc_results.visible = True
+            self.proc_answered.visible = bool((self.proc_search.value or "").strip())
             self.app.page.update()
 
         self.proc_chosen.controls = [
-            ft.Text(t("receive.procedure_chosen", name=proc.name), weight=ft.FontWeight.W_600),
+            ft.Text(proc.name, weight=ft.FontWeight.W_600),  # under the "Thủ tục" heading
             ft.Text(f"{proc.code} · {proc.field}", size=12),
             ft.Text(processing_text(proc.processing_days)),
             ft.Text(
@@ -336,7 +398,7 @@ class ReceiveScreen:
             ),
         ]
         self.proc_chosen.visible = True
-        self.proc_search.visible = self.proc_results.visible = False
+        self.proc_search.visible = self.proc_results.visible = self.proc_answered.visible = False
         self.documents.controls = [self._document_row(i) for i in range(len(self.form.documents))]
 
     def _document_row(self, index: int) -> ft.Control:
@@ -421,9 +483,17 @@ class ReceiveScreen:
 class DetailScreen:
     def __init__(self, app: CommuneApp, dossier_id: str) -> None:
         self.app = app
-        self.presenter = DossierDetailPresenter(app.store.dossiers, dossier_id, app.today)
+        self.presenter = DossierDetailPresenter(
+            app.store.dossiers, dossier_id, app.today, getattr(app.store, "sync", None)
+        )
         self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
         self.state: DetailState | None = None
+        self.slip_button = ft.OutlinedButton(
+            t("detail.slip"), icon=ft.Icons.PICTURE_AS_PDF, on_click=app.handler(self._slip)
+        )
+        self.slip_progress = ft.ProgressRing(width=18, height=18, visible=False)
+        self.attach_progress = ft.ProgressRing(width=18, height=18, visible=False)
+        self.attach_buttons: list[ft.Control] = []
 
     async def build(self) -> ft.Control:
         await self._load()
@@ -483,18 +553,12 @@ class DetailScreen:
         )
         controls: list[ft.Control] = [
             header,
+            *([ft.Text(s.rejected, color=ft.Colors.ERROR)] if s.rejected else []),
             ft.Text(s.procedure, size=15, weight=ft.FontWeight.W_500),
             facts,
             section(t("field.documents")),
             docs,
-            ft.Row(
-                [
-                    ft.OutlinedButton(
-                        t("detail.slip"), icon=ft.Icons.PICTURE_AS_PDF, on_click=h(self._slip)
-                    ),
-                ],
-                wrap=True,
-            ),
+            ft.Row([self.slip_button, self.slip_progress], wrap=True),
             section(t("detail.actions")),
             self._actions(s),
             section(t("detail.attachments")),
@@ -513,7 +577,7 @@ class DetailScreen:
 
         def opener(action: Action) -> Any:
             async def open_dialog(e: Any) -> None:
-                self._ask(action)
+                await self._ask(action)
 
             return self.app.handler(open_dialog)
 
@@ -524,9 +588,10 @@ class DetailScreen:
             run_spacing=8,
         )
 
-    def _ask(self, action: Action) -> None:
+    async def _ask(self, action: Action) -> None:
         note = ft.TextField(label=t("detail.note"), multiline=True, max_lines=3)
-        suggested = WorkingCalendar().add_working_days(self.app.today(), 5)
+        calendar = await calendar_for(self.app)
+        suggested = calendar.add_working_days(self.app.today(), 5)
         new_date = ft.TextField(
             label=t("detail.new_date"), value=date_text(suggested), visible=action.needs_date
         )
@@ -586,11 +651,42 @@ class DetailScreen:
                     on_click=h(self._attach_photo),
                 )
             )
-        items: list[ft.Control] = [
-            ft.Text(f"• {a.filename or a.sha256[:12]} ({a.size:,} B)".replace(",", "."))
-            for a in attachments
-        ] or [ft.Text(t("detail.no_attachments"), italic=True)]
-        return ft.Column([*items, ft.Row(buttons, wrap=True)], spacing=4)
+        self.attach_buttons = buttons
+        items: list[ft.Control] = [self._attachment_row(a) for a in attachments] or [
+            ft.Text(t("detail.no_attachments"), italic=True)
+        ]
+        return ft.Column([*items, ft.Row([*buttons, self.attach_progress], wrap=True)], spacing=4)
+
+    def _attachment_row(self, meta: Any) -> ft.Control:
+        name = meta.filename or meta.sha256[:12]
+
+        async def open_file(e: Any) -> None:
+            await self._open_attachment(meta, name)
+
+        return ft.Row(
+            [
+                ft.Icon(ft.Icons.INSERT_DRIVE_FILE_OUTLINED, size=18),
+                ft.Text(f"{name} ({meta.size:,} B)".replace(",", "."), expand=True),
+                ft.TextButton(
+                    t("detail.open"),
+                    icon=ft.Icons.OPEN_IN_NEW,
+                    on_click=self.app.handler(open_file),
+                    tooltip=f"{t('detail.open')} {name}",
+                ),
+            ],
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
+        )
+
+    async def _open_attachment(self, meta: Any, name: str) -> None:
+        """Hand the plaintext to the platform (a download in the browser, a save dialog on the
+        desktop); a file another device attached is downloaded by the sync room first."""
+        try:
+            data = await self.app.io(read_attachment, self.app.store, self.app.sync, meta.sha256)
+        except FileNotFoundError:
+            self.app.toast(t("detail.not_on_device"))
+            return
+        await self.app.file_picker.save_file(file_name=name, src_bytes=data)
+        self.app.toast(t("detail.opened", name=name))
 
     def _timeline(self, s: DetailState) -> ft.Control:
         return ft.Column(
@@ -620,11 +716,22 @@ class DetailScreen:
 
     async def _slip(self, e: Any) -> None:
         assert self.state is not None
-        name, data = await self.app.io(self._make_slip)
+        self._busy([self.slip_button], self.slip_progress, True)
+        try:
+            name, data = await self.app.io(self._make_slip)  # ~1 s the first time (fonts)
+        finally:
+            self._busy([self.slip_button], self.slip_progress, False)
         await self.app.file_picker.save_file(
             file_name=name, src_bytes=data, allowed_extensions=["pdf"]
         )
         self.app.toast(t("detail.slip_ready", name=name))
+
+    def _busy(self, buttons: list[ft.Control], ring: ft.ProgressRing, busy: bool) -> None:
+        """Long work: the button is off (no second click) and a ring turns while it runs."""
+        for button in buttons:
+            button.disabled = busy
+        ring.visible = busy
+        self.app.page.update()
 
     def _make_slip(self) -> tuple[str, bytes]:
         from app.reports.slip import SlipContext, build_slip, slip_file_name
@@ -645,7 +752,7 @@ class DetailScreen:
             officer=self.app.actor,
             procedure_name=self.state.procedure,
             processing_days=days,
-            place="Hà Nội",
+            place=t("slip.place"),
         )
         return slip_file_name(d), build_slip(d, ctx)
 
@@ -669,19 +776,35 @@ class DetailScreen:
     async def _add_attachment(self, data: bytes, name: str, mime: str, **extra: Any) -> None:
         assert self.state is not None
         d = self.state.dossier
-        await self.app.io(
-            self.app.store.attachments.add,
-            "dossier",
-            d.id,
-            d.ward_code,
-            data,
-            mime=mime,
-            filename=name,
-            **extra,
-        )
+        self._busy(self.attach_buttons, self.attach_progress, True)
+        try:
+            await self.app.io(
+                self.app.store.attachments.add,
+                "dossier",
+                d.id,
+                d.ward_code,
+                data,
+                mime=mime,
+                filename=name,
+                **extra,
+            )
+        finally:
+            self._busy(self.attach_buttons, self.attach_progress, False)
         self.app.toast(t("detail.attached", name=name))
         await self._load()
         self.app.page.update()
+
+
+def read_attachment(store: Any, bridge: Any, sha256: str) -> bytes:
+    """An attachment's bytes: the sealed local copy, else (an enrolled store) the sync bridge's
+    `open_attachment`, which downloads it on this first open and keeps it. Blocking: run it
+    through `app.io`. FileNotFoundError when neither has it (a local-only store has no bridge)."""
+    if store.attachments.has(sha256):
+        return store.attachments.read(sha256)
+    download = getattr(bridge, "open_attachment", None)
+    if download is None:
+        raise FileNotFoundError(sha256)
+    return download(sha256)
 
 
 def _read_file(path: str) -> bytes:
@@ -750,12 +873,24 @@ async def dashboard_screen(app: CommuneApp) -> ft.Control:
         )
         for d in overdue_page.items
     ]
+
+    async def see_all(e: Any) -> None:
+        await app.go("/dossiers?overdue=1")
+
+    if overdue_page.total:
+        overdue.append(
+            ft.TextButton(
+                t("dash.see_all_overdue", n=overdue_page.total),
+                icon=ft.Icons.ARROW_FORWARD,
+                on_click=app.handler(see_all),
+            )
+        )
     return ft.Column(
         [
             heading(t("dash.title") + f" · {date_text(today)}"),
             tiles,
             section(t("dash.overdue")),
-            *(overdue or [ft.Text("—")]),
+            *(overdue or [ft.Text(t("dash.no_overdue"), italic=True)]),
         ],
         scroll=ft.ScrollMode.AUTO,
         expand=True,

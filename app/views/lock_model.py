@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.i18n import t
+from app.views.errors import error_text
 
 MIN_PIN_LENGTH = 6
 MAX_PIN_LENGTH = 64
@@ -107,7 +108,7 @@ class LockPresenter:
         except StoreDestroyed:
             return UnlockResult(message=t("unlock.destroyed"), destroyed=True)
         except StorageError as exc:  # tampered or missing files: say so, keep the screen usable
-            return UnlockResult(message=str(exc))
+            return UnlockResult(message=error_text(exc))
 
 
 def _ceil(value: float) -> int:
@@ -139,3 +140,19 @@ class IdleTimer:
         if self.minutes <= 0:
             return None
         return max(0.0, self.minutes * 60 - (self._clock() - self._last))
+
+
+def ward_options(codes: list[str] | None = None) -> list[tuple[str, str]]:
+    """(code, name) for a ward picker: the given codes (an enrolled user's scope) in that order,
+    or every Hanoi ward. Loading the ward list takes a moment: call it off the UI loop."""
+    from app.domain import reference
+
+    if codes is None:
+        return [(w.code, w.name) for w in reference.hanoi_wards()]
+    options = []
+    for code in codes:
+        try:
+            options.append((code, reference.ward(code).name))
+        except KeyError:
+            options.append((code, code))
+    return options

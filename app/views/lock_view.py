@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import flet as ft
 
-from app.domain import reference
 from app.i18n import t
-from app.views.lock_model import MIN_PIN_LENGTH
+from app.views.errors import error_text
+from app.views.lock_model import MIN_PIN_LENGTH, ward_options
 from app.views.sync_bridge import EnrolError, enrol
 
 if TYPE_CHECKING:
@@ -49,7 +49,9 @@ def _pin_field(label: str, **kwargs: Any) -> ft.TextField:
 
 def build(app: CommuneApp, *, first_run: bool, message: str = "") -> ft.Control:
     if first_run:
-        return FirstRun(app, message).control()
+        form = FirstRun(app, message)
+        app.page.run_task(form.load_wards)  # runs after this frame is sent
+        return form.control()
     return Unlock(app, message).control()
 
 
@@ -133,16 +135,19 @@ class FirstRun:
         )
         self.server = ft.TextField(label=t("first.server"), visible=False)
         self.code = ft.TextField(label=t("first.code"), visible=False)
-        wards = reference.hanoi_wards()
+        # Filled after the first frame: the ward list takes ~0.35 s to load the first time.
         self.ward = ft.Dropdown(
             label=t("first.ward"),
-            options=[ft.DropdownOption(key=w.code, text=w.name) for w in wards],
-            value=wards[0].code if wards else None,
+            options=[],
             enable_filter=True,
             editable=True,
             menu_height=320,
             width=CARD_WIDTH - 48,
+            disabled=True,
         )
+        self.ward_progress = ft.ProgressRing(width=16, height=16)
+        self.ward_row = ft.Row([self.ward, self.ward_progress], spacing=8)
+        self.awaiting_ward: Any = None  # the enrolled store, while the user picks one of several
         self.officer = ft.TextField(label=t("first.officer"))
         self.pin = _pin_field(t("pin.label"))
         self.confirm = _pin_field(t("pin.confirm"), on_submit=h(self.submit))
@@ -167,12 +172,12 @@ class FirstRun:
                         self.mode,
                         self.server,
                         self.code,
-                        self.ward,
+                        self.ward_row,
                         self.officer,
                         ft.Divider(),
                         ft.Text(t("first.set_pin"), weight=ft.FontWeight.W_500),
                         ft.Text(
-                            t("first.set_pin_hint") + " " + t("pin.too_short", n=MIN_PIN_LENGTH),
+                            t("first.set_pin_hint") + " " + t("first.pin_rule", n=MIN_PIN_LENGTH),
                             size=12,
                             color=ft.Colors.ON_SURFACE_VARIANT,
                         ),
@@ -186,10 +191,21 @@ class FirstRun:
             horizontal_alignment=ft.CrossAxisAlignment.CENTER,
         )
 
+    async def load_wards(self) -> None:
+        """Run once the form is on screen (`app.show_lock` schedules it)."""
+        options = await self.app.io(ward_options)
+        self._offer_wards(options)
+        self.app.page.update()
+
+    def _offer_wards(self, options: list[tuple[str, str]]) -> None:
+        self.ward.options = [ft.DropdownOption(key=code, text=name) for code, name in options]
+        self.ward.value = options[0][0] if options else None
+        self.ward.disabled, self.ward_progress.visible = False, False
+
     async def _mode_changed(self, e: Any) -> None:
         enrolling = self.mode.value == "enrol"
         self.server.visible = self.code.visible = enrolling
-        self.ward.visible = not enrolling
+        self.ward_row.visible = not enrolling
         self.app.page.update()
 
     def _problem(self) -> str | None:
@@ -200,6 +216,9 @@ class FirstRun:
         return None
 
     async def submit(self, e: Any) -> None:
+        if self.awaiting_ward is not None:
+            await self._ward_chosen()
+            return
         problem = self._problem()
         if problem:
             self.message.value = problem
@@ -211,7 +230,7 @@ class FirstRun:
                 self.app.lock_presenter.create, self.pin.value or "", self.confirm.value or ""
             )
         except Exception as exc:  # e.g. the data folder is not writable: keep the form usable
-            self._busy(False, t("common.error", message=exc))
+            self._busy(False, t("common.error", message=error_text(exc)))
             return
         if not result.ok:
             self._busy(False, result.message)
@@ -221,9 +240,33 @@ class FirstRun:
         if self.mode.value == "enrol":
             self._busy(True, t("first.enrolling"))
             try:
-                await self.app.io(enrol, store, self.server.value.strip(), self.code.value.strip())
+                answer = await self.app.io(
+                    enrol, store, self.server.value.strip(), self.code.value.strip()
+                )
             except EnrolError as exc:
-                self.app.toast(t("first.error.enrol", reason=exc))
+                self.app.toast(t("first.error.enrol", reason=error_text(exc)))
+            else:
+                wards = list(answer.get("wards") or [])
+                if len(wards) > 1:
+                    await self._ask_ward(store, wards)
+                    return
+        await self.app.unlocked(store)
+
+    async def _ask_ward(self, store: Any, wards: list[str]) -> None:
+        """A user with several wards: the device works for one of them; let the user pick."""
+        self._offer_wards(await self.app.io(ward_options, wards))
+        self.awaiting_ward = store
+        for control in (self.mode, self.server, self.code, self.officer, self.pin, self.confirm):
+            control.disabled = True
+        self.ward_row.visible = True
+        self.button.content, self.button.icon = t("first.continue"), ft.Icons.ARROW_FORWARD
+        self._busy(False, t("first.choose_ward"))
+        self.message.color = None
+
+    async def _ward_chosen(self) -> None:
+        store, self.awaiting_ward = self.awaiting_ward, None
+        if self.ward.value:
+            await self.app.io(store.settings.set, "ward_code", self.ward.value)
         await self.app.unlocked(store)
 
     def _save_settings(self, store: Any) -> None:

@@ -93,6 +93,9 @@ class SyncScreen:
 
 
 class SettingsScreen:
+    """Sections name a topic (language, security, sync server); the fields inside say what they
+    hold, so no heading repeats its field's label."""
+
     def __init__(self, app: CommuneApp) -> None:
         self.app = app
         self.presenter = SettingsPresenter(app.store)
@@ -126,17 +129,9 @@ class SettingsScreen:
                 heading(t("settings.title")),
                 section(t("settings.language")),
                 self.language,
-                section(t("settings.auto_lock")),
+                section(t("settings.security")),
                 self.auto_lock,
-                section(t("settings.server")),
-                ft.Text(t("settings.enrolled") if state.enrolled else t("settings.not_enrolled")),
-                ft.Row(
-                    [
-                        self.server,
-                        ft.OutlinedButton(t("settings.save_server"), on_click=h(self._server)),
-                    ]
-                ),
-                section(t("settings.change_pin")),
+                ft.Text(t("settings.change_pin"), weight=ft.FontWeight.W_500),
                 ft.Container(
                     ft.Column(
                         [
@@ -145,7 +140,7 @@ class SettingsScreen:
                             self.confirm_pin,
                             self.pin_message,
                             ft.Button(
-                                t("settings.change_pin"),
+                                t("settings.save_pin"),
                                 icon=ft.Icons.PASSWORD,
                                 on_click=h(self._change_pin),
                             ),
@@ -154,6 +149,8 @@ class SettingsScreen:
                     ),
                     width=420,
                 ),
+                section(t("settings.sync_server")),
+                *self._server_controls(state),
                 ft.Text(
                     t("settings.device", id=device),
                     size=12,
@@ -165,6 +162,60 @@ class SettingsScreen:
             expand=True,
             spacing=10,
         )
+
+    def _server_controls(self, state: Any) -> list[ft.Control]:
+        """Enrolled: the address (saving it retargets the running sync). Local only: address
+        and one-time code to enrol now, and the ward picker if the user has several."""
+        h = self.app.handler
+        if state.enrolled:
+            return [
+                ft.Text(t("settings.enrolled")),
+                ft.Row(
+                    [
+                        self.server,
+                        ft.OutlinedButton(t("settings.save_server"), on_click=h(self._server)),
+                    ]
+                ),
+            ]
+        self.code = ft.TextField(label=t("first.code"), width=260)
+        self.enrol_button = ft.Button(
+            t("settings.enrol"), icon=ft.Icons.LINK, on_click=h(self._enrol)
+        )
+        self.enrol_progress = ft.ProgressRing(width=18, height=18, visible=False)
+        self.enrol_message = ft.Text("")
+        self.ward = ft.Dropdown(label=t("settings.ward"), options=[], width=360)
+        self.ward_row = ft.Row(
+            [self.ward, ft.OutlinedButton(t("settings.save_ward"), on_click=h(self._ward))],
+            visible=False,
+        )
+        self.scope_notice = ft.Text("", width=640)
+        self.scope_row = ft.Column(
+            [
+                self.scope_notice,
+                ft.Row(
+                    [
+                        ft.Button(t("settings.enrol_confirm"), on_click=h(self._confirm_enrol)),
+                        ft.OutlinedButton(
+                            t("settings.enrol_cancel"), on_click=h(self._cancel_enrol)
+                        ),
+                    ],
+                    wrap=True,
+                ),
+            ],
+            visible=False,
+        )
+        return [
+            ft.Text(t("settings.enrol_hint"), color=ft.Colors.ON_SURFACE_VARIANT),
+            ft.Row([self.server]),
+            ft.Row(
+                [self.code, self.enrol_button, self.enrol_progress],
+                wrap=True,
+                vertical_alignment=ft.CrossAxisAlignment.CENTER,
+            ),
+            self.enrol_message,
+            self.scope_row,
+            self.ward_row,
+        ]
 
     async def _language(self, e: Any) -> None:
         language = self.language.value or "vi"
@@ -181,8 +232,67 @@ class SettingsScreen:
         self.app.toast(t("settings.saved"))
 
     async def _server(self, e: Any) -> None:
-        problem = await self.app.io(self.presenter.set_server_url, self.server.value or "")
+        problem = await self.app.io(
+            self.presenter.set_server_url, self.server.value or "", self.app.sync
+        )
         self.app.toast(problem or t("settings.saved"))
+
+    async def _enrol(self, e: Any) -> None:
+        self.enrol_button.disabled, self.enrol_progress.visible = True, True
+        self.enrol_message.value, self.enrol_message.color = t("settings.enrolling"), None
+        self.app.page.update()
+        try:
+            outcome = await self.app.io(
+                self.presenter.enrol, self.server.value or "", self.code.value or ""
+            )
+        finally:
+            self.enrol_button.disabled, self.enrol_progress.visible = False, False
+        if outcome.problem:
+            self.enrol_message.value, self.enrol_message.color = outcome.problem, ft.Colors.ERROR
+            self.app.page.update()
+            return
+        if outcome.outside is not None:  # nothing saved yet: the user decides
+            self.enrol_message.value = ""
+            self.scope_notice.value = outcome.outside.notice
+            self.scope_row.visible, self.enrol_button.disabled = True, True
+            self.app.page.update()
+            return
+        await self._enrolled(outcome)
+
+    async def _confirm_enrol(self, e: Any) -> None:
+        self.scope_row.visible = False
+        await self._enrolled(await self.app.io(self.presenter.confirm_enrol))
+
+    async def _cancel_enrol(self, e: Any) -> None:
+        self.scope_row.visible, self.enrol_button.disabled = False, False
+        self.enrol_message.value, self.enrol_message.color = self.presenter.cancel_enrol(), None
+        self.code.value = ""
+        self.app.page.update()
+
+    async def _enrolled(self, outcome: Any) -> None:
+        """The enrolment is saved: start syncing, then ask for the ward if there are several."""
+        if outcome.problem:
+            self.enrol_message.value, self.enrol_message.color = outcome.problem, ft.Colors.ERROR
+            self.app.page.update()
+            return
+        await self.app.start_sync()
+        await self.app.refresh_sync(update=False)
+        if outcome.wards:  # several wards: stay here until one is chosen
+            self.ward.options = [ft.DropdownOption(key=c, text=n) for c, n in outcome.wards]
+            self.ward.value = outcome.ward
+            self.ward_row.visible = True
+            self.enrol_button.disabled = True
+            self.enrol_message.value = t("first.choose_ward")
+            self.app.page.update()
+            return
+        self.app.toast(t("settings.enrolled_now"))
+        await self.app.render_route()
+
+    async def _ward(self, e: Any) -> None:
+        if self.ward.value:
+            await self.app.io(self.presenter.set_ward, self.ward.value)
+        self.app.toast(t("settings.enrolled_now"))
+        await self.app.render_route()
 
     async def _change_pin(self, e: Any) -> None:
         self.pin_message.value = t("common.working")

@@ -30,4 +30,4 @@ async def build(app: CommuneApp, route: str) -> ft.Control:
         return await other_views.SyncScreen(app).build()
     if head == "settings":
         return await other_views.SettingsScreen(app).build()
-    return await dossier_views.ListScreen(app).build()
+    return await dossier_views.ListScreen(app, route).build()

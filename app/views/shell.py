@@ -48,7 +48,14 @@ def destinations(app: CommuneApp) -> tuple[tuple[str, str, Any, Any], ...]:
     return DESTINATIONS[:3] + role_destinations(getattr(app, "role", None)) + DESTINATIONS[3:]
 
 
+def is_narrow(width: float | None) -> bool:
+    """Tablets (and narrow windows) get the bottom bar, wider screens the rail. 900 px: a
+    tablet held upright (800) is narrow, the smallest desktop window in use (1280) is not."""
+    return (width or 1280) < NARROW_PX
+
+
 def nav_index(route: str, dests: tuple = DESTINATIONS) -> int | None:
+    route = route.split("?", 1)[0]
     for i, (prefix, *_rest) in enumerate(dests):
         if route == prefix or route.startswith(prefix + "/"):
             return i

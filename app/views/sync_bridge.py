@@ -6,7 +6,6 @@ The views never speak HTTP themselves; everything here delegates to the sync roo
 from __future__ import annotations
 
 import logging
-import platform
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -30,18 +29,42 @@ class AttachmentUnavailable(Exception):
 
 def enrol(store: Any, server_url: str, code: str, device_name: str = "") -> dict:
     """Redeem a one-time code and keep the answer in the store's settings."""
+    answer = redeem(server_url, code, device_name)
+    keep_enrolment(store, server_url, answer)
+    return answer
+
+
+class _HeldSettings:
+    """Settings that keep nothing on disk: the sync room's `enrol` writes here while the user
+    has not yet agreed to what enrolling means for this store."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+def redeem(server_url: str, code: str, device_name: str = "") -> dict:
+    """Redeem a one-time code and hand back the server's answer (token, user, wards) without
+    keeping it, so the caller may ask the user first. The code is spent either way."""
+    from app.sync.enrolment import enrol as redeem_code
+    from app.sync.transport import SyncError
+
     try:
-        from app.cli.sync_cmds import save_enrolment
-        from app.sync.transport import SyncError, Transport
-    except ImportError as exc:
-        raise EnrolError(str(exc)) from exc
-    try:
-        with Transport(server_url) as transport:
-            answer = transport.enrol(code, device_name or platform.node() or "device")
+        return redeem_code(_HeldSettings(), server_url, code, device_name)
     except SyncError as exc:
         raise EnrolError(str(exc)) from exc
+
+
+def keep_enrolment(store: Any, server_url: str, answer: dict) -> None:
+    """Save a redeemed answer in the store's sealed settings (the sync room's rule)."""
+    from app.sync.enrolment import save_enrolment
+
     save_enrolment(store.settings, server_url, answer)
-    return answer
 
 
 RevokedNotice = Callable[[], object]
@@ -96,6 +119,10 @@ class SyncBridge:
 
     def sync_now(self) -> None:
         self.scheduler.sync_now()
+
+    def retarget(self, server_url: str) -> None:
+        """A new server address from the settings screen: used from the next request on."""
+        self.transport.retarget(server_url)
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(timeout=5.0)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.i18n import LANGUAGES, t
+from app.views.errors import error_text
 from app.views.format import datetime_text
-from app.views.lock_model import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK_MINUTES, pin_problem
+from app.views.lock_model import (
+    AUTO_LOCK_CHOICES,
+    DEFAULT_AUTO_LOCK_MINUTES,
+    pin_problem,
+    ward_options,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,11 @@ def sync_indicator(summary: Any, status: Any = None, *, enrolled: bool = True) -
     if conflicts:
         parts.append(t("sync.conflicts", n=conflicts))
         tone = "error" if tone in ("ok", "warn") else tone
+    rejected = int(getattr(summary, "rejected", 0) or 0)
+    if rejected:  # refused records stay local; the count is of records (a dossier and its
+        # history entries), not of dossiers, so no number: the list marks which dossiers
+        parts.append(t("sync.rejected"))
+        tone = "warn" if tone == "ok" else tone
     parts.append(t("sync.last", at=datetime_text(last)) if last else t("sync.never"))
     return SyncIndicator(" · ".join(parts), tone, pending, conflicts, not running)
 
@@ -101,6 +112,28 @@ def conflict_choices(
 # Settings
 
 
+EVERY_WARD = "*"  # a scope holding this sees every ward (the server's ALL_WARDS)
+COUNT_PAGE = 500  # dossiers read per page while counting those outside a scope
+
+
+@dataclass(frozen=True)
+class OutsideScope:
+    """Local dossiers received under wards the enrolling user does not hold: the server refuses
+    them (`ward_out_of_scope`), so they stay on this device, marked rejected."""
+
+    count: int
+    wards: list[str]  # their wards' names
+    notice: str  # what the user reads before agreeing
+
+
+@dataclass
+class EnrolOutcome:
+    problem: str | None = None
+    wards: list[tuple[str, str]] = field(default_factory=list)  # to choose from, when several
+    ward: str = ""  # the device's ward now
+    outside: OutsideScope | None = None  # not saved yet: confirm_enrol() or cancel_enrol()
+
+
 @dataclass
 class SettingsState:
     server_url: str
@@ -112,6 +145,7 @@ class SettingsState:
 class SettingsPresenter:
     def __init__(self, store: Any) -> None:
         self.store = store
+        self._held: tuple[str, dict] | None = None  # a redeemed enrolment awaiting the user
 
     def load(self) -> SettingsState:
         s = self.store.settings
@@ -133,12 +167,98 @@ class SettingsPresenter:
             raise ValueError(minutes)
         self.store.settings.set("auto_lock_minutes", minutes)
 
-    def set_server_url(self, url: str) -> str | None:
+    def set_server_url(self, url: str, bridge: Any = None) -> str | None:
+        """Keep the address; a running sync (`bridge`, a `SyncBridge`) uses it from its next
+        request on, not only after the next unlock."""
         url = url.strip().rstrip("/")
         if url and not url.startswith(("http://", "https://")):
             return t("settings.error.url")
         self.store.settings.set("server_url", url)
+        if bridge is not None and url:
+            bridge.retarget(url)
         return None
+
+    def enrol(self, url: str, code: str) -> EnrolOutcome:
+        """Enrol a store that has worked locally so far. The device's ward must be one of the
+        user's: one ward is taken as it is; with several, the user picks (`wards`).
+
+        When local dossiers were received under wards outside the user's scope, nothing is
+        saved yet: the outcome's `outside` says how many, and the user confirms or cancels.
+        Those dossiers are not moved to the user's ward. A dossier's ward is where it was
+        received: its code carries that ward's agency code and the receipt slip handed to the
+        applicant names it, and a local store's ward was picked by the officer at first run,
+        not a placeholder. Re-filing them would falsify the record; they stay here, and the
+        server's refusal marks them 'rejected: out of scope' for an admin to settle."""
+        from app.views.sync_bridge import EnrolError, redeem
+
+        url, code = url.strip().rstrip("/"), code.strip()
+        if not url.startswith(("http://", "https://")) or not code:
+            return EnrolOutcome(problem=t("first.error.server"))
+        try:
+            answer = redeem(url, code)
+        except EnrolError as exc:
+            return EnrolOutcome(problem=t("settings.error.enrol", reason=error_text(exc)))
+        outside = self.outside_scope([str(c) for c in answer.get("wards") or []])
+        if outside is not None:
+            self._held = (url, answer)
+            return EnrolOutcome(outside=outside)
+        return self._keep(url, answer)
+
+    def confirm_enrol(self) -> EnrolOutcome:
+        """The user agreed: keep the enrolment redeemed by `enrol`."""
+        if self._held is None:
+            return EnrolOutcome(problem=t("settings.error.nothing_held"))
+        url, answer = self._held
+        self._held = None
+        return self._keep(url, answer)
+
+    def cancel_enrol(self) -> str:
+        """The user declined: forget the redeemed answer (its code is spent on the server)."""
+        self._held = None
+        return t("settings.enrol_cancelled")
+
+    def outside_scope(self, wards: list[str]) -> OutsideScope | None:
+        """The local dossiers a user holding `wards` may not send, or None when there are none."""
+        if EVERY_WARD in wards:
+            return None
+        by_ward = self._dossiers_by_ward()
+        outside = {w: n for w, n in by_ward.items() if w not in wards}
+        if not outside:
+            return None
+        count = sum(outside.values())
+        names = [name for _, name in ward_options(sorted(outside))]
+        notice = t("settings.outside_scope", n=count, wards=", ".join(names))
+        return OutsideScope(count, names, notice)
+
+    def _dossiers_by_ward(self) -> dict[str, int]:
+        """Every local dossier counted by ward, read a page at a time (bounded by the total)."""
+        from app.views.dossier_models import query_class
+
+        query = query_class()()
+        counts: dict[str, int] = {}
+        offset, total = 0, 1
+        while offset < total:
+            page = self.store.dossiers.list(query, offset=offset, limit=COUNT_PAGE)
+            for dossier in page.items:
+                counts[dossier.ward_code] = counts.get(dossier.ward_code, 0) + 1
+            total, offset = page.total, offset + COUNT_PAGE
+        return counts
+
+    def _keep(self, url: str, answer: dict) -> EnrolOutcome:
+        from app.views.sync_bridge import keep_enrolment
+
+        keep_enrolment(self.store, url, answer)
+        codes = [str(c) for c in answer.get("wards") or []]
+        current = self.store.settings.get("ward_code") or ""
+        if codes and current not in codes:
+            current = codes[0]
+            self.store.settings.set("ward_code", current)
+        return EnrolOutcome(wards=ward_options(codes) if len(codes) > 1 else [], ward=current)
+
+    def set_ward(self, code: str) -> None:
+        if code not in (self.store.settings.get("wards") or []):
+            raise ValueError(code)
+        self.store.settings.set("ward_code", code)
 
     def change_pin(self, old: str, new: str, confirm: str) -> str | None:
         problem = pin_problem(new, confirm)
@@ -149,7 +269,7 @@ class SettingsPresenter:
         try:
             self.store.change_pin(old, new)
         except StorageError as exc:
-            return t("settings.error.old_pin") + f" ({exc})"
+            return f"{t('settings.error.old_pin')}: {error_text(exc)}"
         return None
 
     @staticmethod

@@ -365,7 +365,9 @@ def _log_change(
         "ward_code": record.ward_code,
         "version": record.version,
     }
-    session.execute(INSERT_CHANGE, {"family": record.family, **where})
+    session.execute(
+        INSERT_CHANGE, {"family": record.family, "device_id": caller.device_id, **where}
+    )
     session.execute(
         INSERT_AUDIT,
         {
@@ -416,39 +418,31 @@ def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PullRespons
     )
     if not caller.all_wards:
         query = query.where(ChangeLog.ward_code.in_(sorted(caller.wards)))
+    from server.main import SERVER_NODE  # here: server.main imports this module
+
     with read_session(engine) as session:
         rows = session.exec(query).all()
-        page = rows[:limit]
-        held = _held_by_caller(session, caller, [record for _, record in page])
-    changes = [_change(log, record) for log, record in page if record.id not in held]
+    page = rows[:limit]
+    changes = [
+        _change(log, record)
+        for log, record in page
+        if not _held_by(caller, log, record, SERVER_NODE)
+    ]
     next_cursor = page[-1][0].seq if page else cursor
     if cursor > caller.pull_cursor:
         _note_cursor(engine, caller.device_id, cursor)
     return PullResponse(changes=changes, next_cursor=next_cursor, has_more=len(rows) > limit)
 
 
-def _held_by_caller(session: Session, caller: Caller, records: list[Record]) -> set[int]:
-    """Ids of the records whose every field was last written by the caller's device."""
-    from server.main import SERVER_NODE  # here: server.main imports this module
-
-    alone = {
-        r.id: r
-        for r in records
-        if r.entity != E.CONFLICT and _one_writer(r.fields) not in (None, SERVER_NODE)
-    }
-    if not alone:
-        return set()
-    made = session.exec(
-        select(AuditLog.entity, AuditLog.entity_id, AuditLog.version).where(
-            AuditLog.action == "change",
-            AuditLog.device_id == caller.device_id,
-            AuditLog.entity_id.in_(sorted({r.entity_id for r in alone.values()})),
-        )
-    ).all()
-    mine = set(made)
-    # The latest version is the caller's push: the fields it won carry its device's stamp, and
-    # with one device's stamp on all fields, that device is the caller.
-    return {rid for rid, r in alone.items() if (r.entity, r.entity_id, r.version) in mine}
+def _held_by(caller: Caller, log: ChangeLog, record: Record, server_node: str) -> bool:
+    """Whether the caller's device holds the record as it is here: the change log row of its
+    latest version (the one joined) came from the caller's push, and every field carries one
+    device's stamp, which is then the caller's (the fields it won carry its stamp)."""
+    return (
+        log.device_id == caller.device_id
+        and record.entity != E.CONFLICT
+        and _one_writer(record.fields) not in (None, server_node)
+    )
 
 
 def _one_writer(fields: dict[str, Any]) -> str | None:

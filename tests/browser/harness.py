@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,12 +119,41 @@ def enable_accessibility(page) -> None:
 FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 
 
+STILL_TRIES = 20  # captures compared at most, ~150 ms apart
+
+
 def shot(page: Page, folder: Path, name: str) -> None:
-    """`<name>-<width>x<height>.png`; waits a moment for the last frame to paint."""
+    """`<name>-<width>x<height>.png`, once the canvas holds still. The accessibility tree can
+    be ahead of the pixels: on a loaded machine the first frame of the app paints up to a
+    second after its nodes exist, over Flet's animated "Working..." start screen. So capture
+    until two captures in a row agree (bounded; an animation that never stops gives the last)."""
+    # The pointer rests where the last click left it: a hovered row is tinted and a hovered
+    # navigation item shows its tooltip. Park it on the title, which reacts to neither.
+    page.mouse.move(1, 1)
     page.wait_for_timeout(600)  # dialogs and snack bars animate in for up to ~0.3 s
     page.evaluate(FRAMES)  # two animation frames: the last change is on the canvas
     size = page.viewport_size or {"width": 0, "height": 0}
-    page.screenshot(path=str(folder / f"{name}-{size['width']}x{size['height']}.png"))
+    png, previous = b"", None
+    for _ in range(STILL_TRIES):
+        png = page.screenshot()
+        if png == previous:
+            break
+        previous = png
+        page.wait_for_timeout(150)
+    (folder / f"{name}-{size['width']}x{size['height']}.png").write_bytes(png)
+
+
+DOC_SIZES = ((1280, 800), (1920, 1080))
+
+
+def shots(page: Page, folder: Path, name: str) -> None:
+    """The screen at both documented desktop sizes, then back to the size it had."""
+    size = page.viewport_size or {"width": 1280, "height": 800}
+    for width, height in DOC_SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        shot(page, folder, name)
+    page.set_viewport_size(size)
+    page.evaluate(FRAMES)
 
 
 def field(page: Page, label: str):
@@ -162,3 +191,12 @@ def type_into(page: Page, label: str, text: str, attempts: int = 10) -> None:
         raise AssertionError(f"the field {label!r} never took the focus")
     page.keyboard.press("Control+a")
     page.keyboard.type(text)
+
+
+def find_procedure(page: Page, query: str) -> None:
+    """Search the intake's procedure list and wait until the list on screen answers `query`.
+    The list is rebuilt 0.3 s after the typing pauses; the unfiltered list shown before may
+    already hold the wanted tile (at another place), and a click on it then lands while the
+    filtered list replaces it. The screen names the query its list answers: wait for that."""
+    type_into(page, "Tìm thủ tục (tên hoặc mã)", query)
+    expect(shows(page, f"Kết quả tìm «{query}»")).to_be_visible()

@@ -45,6 +45,12 @@ def test_file_and_photo_attachments(browser, app_url: str) -> None:
             {"name": "giay-to-tuy-than.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 x"}
         )
         expect(shows(page, re.compile(r"giay-to-tuy-than\.pdf \(10 B\)"))).to_be_visible()
+        # "Mở" hands the decrypted file back (a download in the browser), byte for byte.
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name=re.compile(r"^Mở(\s|$)")).first.click()
+        download = download_info.value
+        assert download.suggested_filename == "giay-to-tuy-than.pdf"
+        assert Path(download.path()).read_bytes() == b"%PDF-1.4 x"
 
         page.get_by_role("button", name="Chụp ảnh").click()
         expect(shows(page, re.compile(r"anh-\d{8}-\d{6}\.jpg"))).to_be_visible()

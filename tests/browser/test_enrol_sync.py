@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from server.scope import OFFICER
 from server.services import identity
-from tests.browser.harness import nav, open_page, shows, type_into
+from tests.browser.harness import find_procedure, nav, open_page, shows, type_into
 from tests.support.server_proc import sqlite_api_server  # noqa: F401  (fixture)
 
 PIN = "975310"
@@ -41,7 +41,7 @@ def test_enrol_receive_and_sync_now(page, sqlite_api_server) -> None:  # noqa: F
     expect(shows(page, re.compile(r"Đồng bộ lúc \d\d:\d\d"))).to_be_visible(timeout=30_000)
 
     nav(page, "Tiếp nhận").click()
-    type_into(page, "Tìm thủ tục (tên hoặc mã)", "1.004884")
+    find_procedure(page, "1.004884")
     page.get_by_role("button", name=re.compile(r"^Thủ tục đăng ký lại khai sinh\s")).click()
     type_into(page, "Họ và tên người nộp", "Vũ Minh Khánh")
     page.get_by_role("button", name="Lưu và cấp mã hồ sơ").click()
@@ -67,3 +67,27 @@ def dossiers_on_server(server) -> int:
     with server.engine.connect() as conn:
         sql = "SELECT COUNT(*) FROM record WHERE entity = 'dossier'"
         return conn.execute(text(sql)).scalar_one()
+
+
+def test_a_local_store_enrols_later_from_settings(page, sqlite_api_server) -> None:  # noqa: F811
+    """After the revocation above the app is back at first run: start locally this time, then
+    enrol from the settings screen as a user with two wards, and keep the offered ward."""
+    server = sqlite_api_server
+    server.add_user("canbo.hai.phuong", OFFICER, [WARD, "00008"])
+    code = identity.create_enrol_code(server.engine, "canbo.hai.phuong", 10)
+
+    expect(page.get_by_role("button", name="Tạo kho dữ liệu")).to_be_visible()
+    type_into(page, "Mã PIN", PIN)
+    type_into(page, "Nhập lại mã PIN", PIN)
+    page.get_by_role("button", name="Tạo kho dữ liệu").click()
+    expect(shows(page, "Chỉ lưu trên máy")).to_be_visible()
+
+    nav(page, "Cài đặt").click()
+    expect(shows(page, re.compile("^Thiết bị đang chỉ làm việc trên máy"))).to_be_visible()
+    type_into(page, "Địa chỉ máy chủ", server.url)
+    type_into(page, "Mã đăng ký thiết bị", code)
+    page.get_by_role("button", name="Đăng ký thiết bị").click()
+    expect(shows(page, re.compile("^Tài khoản này phụ trách nhiều xã/phường"))).to_be_visible()
+    page.get_by_role("button", name="Lưu xã/phường").click()
+    expect(shows(page, "Đã đăng ký với máy chủ")).to_be_visible()
+    expect(shows(page, re.compile(r"Đồng bộ lúc \d\d:\d\d"))).to_be_visible(timeout=30_000)

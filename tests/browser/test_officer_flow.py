@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from tests.browser.harness import nav, open_page, shot, shows, type_into
+from tests.browser.harness import find_procedure, nav, open_page, shot, shots, shows, type_into
 
 PIN = "246810"
 APPLICANT = "Nguyễn Thị Hương"
@@ -45,11 +45,11 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     expect(shows(page, "Danh sách hồ sơ")).to_be_visible()
     expect(shows(page, "Hiển thị 0/0 hồ sơ")).to_be_visible()
     expect(shows(page, "Chỉ lưu trên máy")).to_be_visible()
-    shot(page, screenshots, "02-dossiers-empty")
+    shots(page, screenshots, "02-dossiers-empty")
 
     # Intake: pick the procedure by a diacritic-free search, fill the applicant, save.
     nav(page, "Tiếp nhận").click()
-    type_into(page, "Tìm thủ tục (tên hoặc mã)", "dang ky lai khai sinh")
+    find_procedure(page, "dang ky lai khai sinh")
     page.get_by_role(
         "button", name=re.compile(r"^Thủ tục đăng ký lại khai sinh\s+1\.004884")
     ).click()
@@ -59,7 +59,8 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     type_into(page, "Số CCCD", "001190012345")
     type_into(page, "Điện thoại", "0912345678")
     type_into(page, "Địa chỉ", "Số 5 phố Đội Cấn, phường Ba Đình")
-    shot(page, screenshots, "03-receive-form")
+    expect(shows(page, re.compile("^Thủ tục: Thủ tục"))).to_have_count(0)  # named once
+    shots(page, screenshots, "03-receive-form")
     page.get_by_role("button", name="Lưu và cấp mã hồ sơ").click()
 
     # Detail: code issued, status received, only the allowed moves offered.
@@ -68,13 +69,13 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     expect(shows(page, "Đã tiếp nhận")).to_be_visible()
     expect(page.get_by_role("button", name="Chuyển xử lý")).to_be_visible()
     expect(page.get_by_role("button", name="Trả kết quả")).to_have_count(0)
-    shot(page, screenshots, "04-dossier-detail")
+    shots(page, screenshots, "04-dossier-detail")
 
     # The list finds it by the name typed without diacritics.
     nav(page, "Hồ sơ").click()
     type_into(page, "Tìm theo tên người nộp, số CCCD hoặc mã hồ sơ", "nguyen thi huong")
     expect(shows(page, "Hiển thị 1/1 hồ sơ")).to_be_visible()
-    shot(page, screenshots, "05-dossiers-search")
+    shots(page, screenshots, "05-dossiers-search")
     type_into(page, "Tìm theo tên người nộp, số CCCD hoặc mã hồ sơ", "tran van binh")
     expect(shows(page, "Không có hồ sơ phù hợp.")).to_be_visible()
     type_into(page, "Tìm theo tên người nộp, số CCCD hoặc mã hồ sơ", "huong")
@@ -83,7 +84,7 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     # Received -> in process -> completed, through the confirmation dialog.
     page.get_by_role("button", name="Chuyển xử lý").click()
     expect(page.get_by_role("textbox", name="Ghi chú (không bắt buộc)")).to_be_visible()
-    shot(page, screenshots, "06-status-dialog")
+    shots(page, screenshots, "06-status-dialog")
     page.get_by_role("button", name="Xác nhận").click()
     expect(shows(page, "Đã tiếp nhận » Đang xử lý")).to_be_visible()
     page.get_by_role("button", name="Hoàn thành xử lý").click()
@@ -107,14 +108,19 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     # Lock now; a wrong PIN says how many attempts are left; the right one opens the list.
     page.get_by_role("button", name="Khoá ngay").click()
     expect(page.get_by_role("button", name="Mở khoá")).to_be_visible()
-    shot(page, screenshots, "07-unlock")
+    shots(page, screenshots, "07-unlock")
     type_into(page, "Mã PIN", "999999")
     page.get_by_role("button", name="Mở khoá").click()
     expect(shows(page, re.compile(r"Sai mã PIN, còn \d+ lần thử"))).to_be_visible()
-    shot(page, screenshots, "08-unlock-wrong-pin")
+    shots(page, screenshots, "08-unlock-wrong-pin")
     unlock = page.get_by_role("button", name=re.compile(r"^Mở khoá$"))
     expect(unlock).to_be_enabled(timeout=40_000)
     type_into(page, "Mã PIN", PIN)
     unlock.click()
     expect(shows(page, "Danh sách hồ sơ")).to_be_visible()
+    # Completed, it has left the default list (the open work queue); every status shows it.
+    expect(shows(page, "Hiển thị 0/0 hồ sơ")).to_be_visible()
+    page.get_by_role("textbox", name="Trạng thái", exact=True).click()
+    option = page.get_by_role("menuitem", name="Tất cả trạng thái", exact=True)
+    option.or_(page.get_by_role("button", name="Tất cả trạng thái", exact=True)).first.click()
     expect(page.get_by_role("button", name=re.compile(rf"^{APPLICANT}\s"))).to_be_visible()

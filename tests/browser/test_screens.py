@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from app.storage import DossierQuery, create_store
 from app.views.format import today_local
-from tests.browser.harness import free_port, nav, open_page, shot, shows, type_into
+from tests.browser.harness import find_procedure, free_port, nav, open_page, shot, shows, type_into
 from tests.views.seed import WARD, pull_conflict, push_all, seed
 
 PIN = "135790"
@@ -48,9 +48,17 @@ def unlock(page: Page) -> None:
 def visit_all(page: Page, folder: Path) -> None:
     """Each destination, the detail of an overdue dossier and its status dialog."""
     shot(page, folder, "10-dossiers")
+    # The default list is the open work queue: some of the 40 were closed by the seed.
+    expect(shows(page, "Hiển thị 40/40 hồ sơ")).to_have_count(0)
     nav(page, "Tổng quan").click()
     expect(shows(page, "Tỷ lệ đúng hạn")).to_be_visible()
+    see_all = page.get_by_role("button", name=re.compile(r"^Xem tất cả \d+ hồ sơ quá hạn"))
+    expect(see_all).to_be_visible()
     shot(page, folder, "11-dashboard")
+    see_all.click()  # the list, filtered to the overdue ones
+    expect(page.get_by_role("checkbox", name="Quá hạn", checked=True)).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile(r"Hẹn trả: .*Quá hạn")).first).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile(r"Hẹn trả: (?!.*Quá hạn)"))).to_have_count(0)
     nav(page, "Tiếp nhận").click()
     expect(page.get_by_role("button", name="Lưu và cấp mã hồ sơ")).to_be_visible()
     shot(page, folder, "12-receive")
@@ -59,6 +67,7 @@ def visit_all(page: Page, folder: Path) -> None:
     shot(page, folder, "13-sync-conflict")
     nav(page, "Cài đặt").click()
     expect(shows(page, "Đổi mã PIN").first).to_be_visible()
+    expect(shows(page, "Máy chủ đồng bộ")).to_be_visible()  # a topic, not the field's label
     shot(page, folder, "14-settings")
     nav(page, "Hồ sơ").click()
     page.get_by_role("checkbox", name="Quá hạn").click()
@@ -91,8 +100,7 @@ def test_every_screen_on_desktop_sizes(browser, app_url: str, screenshots: Path)
         page = open_page(browser, app_url, width, height)
         try:
             expect(page.get_by_role("button", name="Mở khoá")).to_be_visible()
-            shot(page, screenshots, "09-unlock")
-            unlock(page)
+            unlock(page)  # the unlock screen's pictures come from the officer flow (07, 08)
             # Desktop: the rail, not the bottom bar; the conflict is counted in the sync line.
             expect(nav(page, "Hồ sơ")).to_be_visible()
             expect(shows(page, re.compile(r"Mất kết nối.*Xung đột 1"))).to_be_visible()
@@ -121,7 +129,7 @@ def test_tablet_layout_conflict_choice_and_english(browser, app_url: str, screen
         expect(shows(page, "Quá trình xử lý")).to_be_visible()
         shot(page, screenshots, "21-tablet-detail")
         nav(page, "Tiếp nhận").click()
-        type_into(page, "Tìm thủ tục (tên hoặc mã)", "ket hon")
+        find_procedure(page, "ket hon")
         expect(
             page.get_by_role("button", name=re.compile(r"^Thủ tục đăng ký kết hôn\s"))
         ).to_be_visible()

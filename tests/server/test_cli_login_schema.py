@@ -65,7 +65,7 @@ def test_admin_cli_enrols_lists_and_revokes(sqlite_api_server, capsys, monkeypat
         capsys, api, "admin", "create-user", new_name("x"), "--role", "officer", "--wards", "*"
     )
     assert status == 2 and "invalid_ward" in err
-    assert _cli(capsys, api, "api", "migrate")[1].strip() == "schema at revision 0002"
+    assert _cli(capsys, api, "api", "migrate")[1].strip() == "schema at revision 0003"
 
 
 def test_login_and_its_rate_limit(sqlite_api_server, capsys, monkeypatch):
@@ -112,7 +112,7 @@ def test_migrations_build_exactly_the_models(db, tmp_path, request):
     try:
         migrate.upgrade(engine)
         migrate.upgrade(engine)  # idempotent
-        assert migrate.current_revision(engine) == "0002"
+        assert migrate.current_revision(engine) == "0003"
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
         with engine.begin() as conn:
@@ -125,6 +125,48 @@ def test_migrations_build_exactly_the_models(db, tmp_path, request):
         for statement in ("UPDATE audit_log SET username = 'y'", "DELETE FROM audit_log"):
             with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
                 conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_migration_0003_names_the_device_of_changes_logged_before_it(db, tmp_path, request):
+    if db == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database()
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            for version, device in ((1, "dev-a"), (2, "dev-b")):
+                conn.execute(
+                    text(
+                        "INSERT INTO change_log (entity, entity_id, ward_code, family, version) "
+                        "VALUES ('dossier', 'd1', '00001', 'dossier', :v)"
+                    ),
+                    {"v": version},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_log (at, username, device_id, action, entity, "
+                        "entity_id, ward_code, version, detail) VALUES (CURRENT_TIMESTAMP, "
+                        "'u', :d, 'change', 'dossier', 'd1', '00001', :v, '{}')"
+                    ),
+                    {"v": version, "d": device},
+                )
+            conn.execute(  # a change with no audit row keeps no device
+                text(
+                    "INSERT INTO change_log (entity, entity_id, ward_code, family, version) "
+                    "VALUES ('dossier', 'd2', '00001', 'dossier', 1)"
+                )
+            )
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT entity_id, version, device_id FROM change_log ORDER BY seq")
+            ).all()
+        assert [tuple(r) for r in rows] == [("d1", 1, "dev-a"), ("d1", 2, "dev-b"), ("d2", 1, None)]
     finally:
         engine.dispose()
 

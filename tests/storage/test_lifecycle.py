@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.domain.calendar import vn_date
 from app.storage import (
+    DossierQuery,
     StorageError,
     StoreDestroyed,
     TamperError,
@@ -57,8 +59,29 @@ def test_opening_an_older_schema_migrates_it(data_dir, procedure, monkeypatch):
             version = conn.exec_driver_sql("SELECT version FROM schema_version").scalar_one()
             indexes = {r[0] for r in conn.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert version == len(migrations.MIGRATIONS) == 4
+    assert version == len(migrations.MIGRATIONS) == 5
     assert {"records_due", "records_status_due", "records_procedure_due"} <= indexes
+    assert "records_received" not in indexes  # dropped by m005: no query seeks on it
+
+
+def test_a_store_with_dossiers_keeps_listing_them_without_the_receipt_index(
+    data_dir, procedure, monkeypatch
+):
+    every = migrations.MIGRATIONS
+    monkeypatch.setattr(migrations, "MIGRATIONS", every[:4])
+    old = create_store(data_dir, PIN, settings=TEST_KEYS)
+    dossiers = [receive(old, procedure) for _ in range(3)]
+    old.close()
+    monkeypatch.setattr(migrations, "MIGRATIONS", every)
+    with open_store(data_dir, PIN) as store:
+        page = store.dossiers.list(DossierQuery())
+        today = store.dossiers.dashboard(vn_date(dossiers[0].received_at))
+        with store.db.read() as conn:
+            index = conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'records_received'").first()
+    assert index is None
+    assert page.total == 3 and {d.id for d in page.items} == {d.id for d in dossiers}
+    assert today.received_today == 3
 
 
 def test_change_pin_keeps_data(store, data_dir, procedure):

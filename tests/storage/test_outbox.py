@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
+
 import pytest
 
 from app.domain.mutations import Mutation
@@ -87,3 +90,48 @@ def test_pending_reads_the_whole_outbox_in_order(store, procedure):
     with store.db.read() as conn:
         order = [r[0] for r in conn.exec_driver_sql("SELECT mutation_id FROM outbox ORDER BY id")]
     assert [m.mutation_id for m in pending] == order
+
+
+def test_a_refused_row_is_set_aside_with_its_sealed_values_kept(store, procedure):
+    """A queued row that today's wire schema refuses (an older version's id) leaves the queue
+    without blocking it, and what it announced stays readable, sealed as before."""
+    dossier = receive(store, procedure)
+    with store.db.write() as conn:  # the way an older client version queued a status change
+        conn.exec_driver_sql(
+            "INSERT INTO outbox (mutation_id, entity, entity_id, base_version, hlc, fields) "
+            "VALUES ('legacy-3', 'dossier', ?, 0, ?, 'status')",
+            (dossier.id, store.records.clock.now()),
+        )
+    store.dossiers.change_status(dossier.id, 4, note="xử lý")  # freezes the row's status (2)
+
+    pending = store.sync.pending_mutations(10_000_000)
+
+    assert [m.entity for m in pending] == ["dossier", "dossier_event", "dossier", "dossier_event"]
+    (refusal,) = store.sync.take_set_aside()
+    assert refusal.mutation_id == "legacy-3" and refusal.status == "rejected"
+    assert refusal.reason.startswith("refused_locally:mutation_id: ")
+    assert store.sync.take_set_aside() == []  # reported once
+    assert store.sync.state_of("dossier", dossier.id).reason == refusal.reason
+    assert store.sync.summary().pending == 4  # the refused row is no longer queued
+    kept = store.sync.set_aside_rows()["legacy-3"]
+    assert (kept["entity_id"], kept["fields"], kept["reason"]) == (
+        dossier.id, "status", refusal.reason
+    )
+    sealed = base64.b64decode(kept["sealed"])
+    frozen = store.records.sealer.open_json(sealed, table="outbox", row_id="legacy-3", version=0)
+    assert frozen["status"][0] == 2  # the value it announced, before the move to 4
+    assert len(store.sync.pending_mutations(10_000_000)) == 4 and not store.sync.take_set_aside()
+
+
+def test_a_row_whose_record_is_missing_is_set_aside(store, procedure):
+    receive(store, procedure)
+    with store.db.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO outbox (mutation_id, entity, entity_id, base_version, hlc, fields) "
+            "VALUES (?, 'dossier', 'gone', 0, ?, 'status')",
+            (str(uuid.uuid4()), store.records.clock.now()),
+        )
+    assert len(store.sync.pending_mutations(10_000_000)) == 2
+    (refusal,) = store.sync.take_set_aside()
+    assert refusal.reason == "refused_locally:its record is missing"
+    assert store.sync.summary().pending == 2

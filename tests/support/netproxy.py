@@ -5,7 +5,9 @@ It runs an asyncio loop in a background thread in front of one target port and c
 - truncate (clean FIN) after N bytes,
 - stall for S seconds after N bytes,
 - drop everything (offline: new connections are reset at once, open ones are cut),
-- emulate a link: bandwidth in bit/s per direction, shared by all connections, plus one-way delay.
+- emulate a link: bandwidth in bit/s per direction, shared by all connections, plus one-way delay,
+- answer a request itself, as a middlebox on the way may (`answer`): the request whose first
+  bytes match is read whole and never reaches the server; the connection is then closed.
 It counts the bytes it forwards both ways.
 
 A fault acts on the "down" (server to client) or "up" (client to server) direction and hits the
@@ -28,12 +30,14 @@ UP, DOWN = "up", "down"
 
 @dataclass
 class Fault:
-    kind: str  # "reset" | "truncate" | "stall"
+    kind: str  # "reset" | "truncate" | "stall" | "answer"
     after_bytes: int = 0
     seconds: float = 0.0
     direction: str = DOWN
     times: int | None = None  # connections left to hit; None: all
     then_offline: bool = False  # the link stays down after the fault fired
+    request_prefix: bytes = b""  # "answer": hit requests that start so ("POST /sync/push ")
+    response: bytes = b""  # "answer": the whole HTTP response sent back
 
 
 @dataclass
@@ -122,6 +126,26 @@ class NetProxy:
     ) -> None:
         self.set_fault(Fault("stall", after_bytes, seconds, direction, times))
 
+    def answer(
+        self, request_prefix: bytes, status: int, body: bytes = b"", *, times: int | None = 1
+    ) -> None:
+        """Answer requests starting with `request_prefix` with `status` and `body` (JSON when
+        not empty) instead of the server, then close the connection."""
+        head = (
+            f"HTTP/1.1 {status} Proxy Answer\r\nContent-Length: {len(body)}\r\n"
+            + ("Content-Type: application/json\r\n" if body else "")
+            + "Connection: close\r\n\r\n"
+        )
+        self.set_fault(
+            Fault(
+                "answer",
+                direction=UP,
+                times=times,
+                request_prefix=request_prefix,
+                response=head.encode() + body,
+            )
+        )
+
     def clear_faults(self) -> None:
         self.set_fault(None)
 
@@ -192,12 +216,18 @@ class NetProxy:
         for writer in list(self._writers):
             _reset(writer)
 
-    def _claim_fault(self, direction: str, fired: Fault | None) -> Fault | None:
+    def _claim_fault(self, direction: str, fired: Fault | None, data: bytes) -> Fault | None:
         """The pending fault for this direction, if any, counting down `times`.
-        A connection takes each fault once (`fired`: the last one it took)."""
+        A connection takes each fault once (`fired`: the last one it took); an "answer" fault
+        only the request it matches (`data`: the bytes about to be forwarded)."""
         with self._lock:
             fault = self._fault
-            if fault is None or fault.direction != direction or fault is fired:
+            if fault is None or fault.direction != direction:
+                return None
+            if fault.kind == "answer":
+                if not data.startswith(fault.request_prefix):
+                    return None
+            elif fault is fired:
                 return None
             if fault.times is not None:
                 if fault.times <= 0:
@@ -255,8 +285,10 @@ class NetProxy:
                 data = await reader.read(CHUNK)
                 if not data:
                     break
-                if fault is None and (fault := self._claim_fault(direction, taken)) is not None:
+                if fault is None and (fault := self._claim_fault(direction, taken, data)):
                     taken, sent = fault, 0
+                if fault is not None and fault.kind == "answer":
+                    await self._answer(fault, data, reader, client_writer, writer)
                 if fault is not None and sent + len(data) > fault.after_bytes:
                     head = data[: max(0, fault.after_bytes - sent)]
                     if head:
@@ -293,6 +325,25 @@ class NetProxy:
         _close(writer)
         raise ConnectionAbortedError("proxy fault: truncate")
 
+    async def _answer(self, fault: Fault, data: bytes, reader, client_writer, writer) -> None:
+        """Read the rest of the request (its Content-Length), send the canned answer, close."""
+        request = data
+        for _ in range(10_000):  # bounded: a request of at most ~40 MB
+            head, sep, body = request.partition(b"\r\n\r\n")
+            if sep and len(body) >= _content_length(head):
+                break
+            more = await asyncio.wait_for(reader.read(CHUNK), timeout=5.0)
+            if not more:
+                break
+            request += more
+        self._meter.faults_fired += 1
+        client_writer.write(fault.response)
+        with contextlib.suppress(OSError):
+            await client_writer.drain()
+        _close(client_writer)
+        _close(writer)
+        raise ConnectionAbortedError("proxy fault: answered")
+
     def _due(self, n: int, direction: str) -> float:
         """When these n bytes arrive at the other end: serialised on the shared link, then delay."""
         now = time.monotonic()
@@ -327,6 +378,14 @@ class NetProxy:
                 await writer.drain()
             finally:
                 queue.task_done()
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return int(value.strip())
+    return 0
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import os
+import uuid
 
 import pytest
 
@@ -262,9 +264,10 @@ def test_an_attachment_downloads_when_first_opened_and_only_then(devices, sync_s
     photo = os.urandom(200_000)
     meta = auditor.store.attachments.add("audit", audit.id, ward, photo, mime="image/jpeg")
     assert auditor.sync().ok and auditor.sync().uploads == 0
-    assert SyncBridge(SyncScheduler(auditor.engine), auditor.transport).open_attachment(
-        meta.sha256
-    ) == photo  # the device that took the photo never downloads it
+    assert (
+        SyncBridge(SyncScheduler(auditor.engine), auditor.transport).open_attachment(meta.sha256)
+        == photo
+    )  # the device that took the photo never downloads it
 
     supervisor = devices.enrol(devices.user("supervisor", [ward]))
     with NetProxy(sync_server.port) as proxy:
@@ -371,9 +374,7 @@ def test_one_kept_alive_connection_carries_a_whole_sync(devices, sync_server, wa
     assert proxy.connections == 1  # every request of both runs on the same TCP connection
 
 
-def test_record_states_rejected_with_reason_then_conflict_then_synced(
-    devices, sync_server, ward
-):
+def test_record_states_rejected_with_reason_then_conflict_then_synced(devices, sync_server, ward):
     officer = devices.enrol(devices.user("officer", [ward]))
     other_ward = next(w for w in ("00004", "00008", "00010") if w != ward)
     (outside,) = _receive(officer.store, other_ward, 1)  # not the officer's ward
@@ -422,3 +423,155 @@ def test_a_review_decision_made_from_a_device_comes_back_to_it(devices, sync_ser
     assert supervisor.store.audits.get(audit.id).review_state == "approved"
     assert comment_id in supervisor.store.sync.record_states()
     assert auditor.sync().ok and auditor.store.audits.get(audit.id).review_state == "approved"
+
+
+class _StricterServerSchema:
+    """The real store, except that chosen queued mutations reach the wire with a field name the
+    server's schema refuses (a NUL inside it), as from a client whose schema lags the server's.
+    `model_copy` skips validation, as a lagging client's own model would let it through."""
+
+    def __init__(self, store, bad_ids: set[str]) -> None:
+        self._store = store
+        self.bad_ids = bad_ids
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def pending_mutations(self, max_bytes: int):
+        return [
+            _with_nul_field_name(m) if m.mutation_id in self.bad_ids else m
+            for m in self._store.pending_mutations(max_bytes)
+        ]
+
+
+def _with_nul_field_name(mutation):
+    fields = {f"{name[:2]}\x00{name[2:]}": fv for name, fv in mutation.fields.items()}
+    return mutation.model_copy(update={"fields": fields})
+
+
+def _queued(store, entity: str, entity_id: str) -> list[str]:
+    return [
+        m.mutation_id
+        for m in store.sync.pending_mutations(64 * 1024 * 1024)
+        if (m.entity, m.entity_id) == (entity, entity_id)
+    ]
+
+
+def test_a_push_the_server_refuses_whole_is_split_to_the_bad_row(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    ids = _receive(officer.store, ward, 6)
+    queued = len(officer.store.sync.pending_mutations(64 * 1024 * 1024))
+    (bad,) = _queued(officer.store, "dossier", ids[2])  # the dossier's creation
+    real_store = officer.engine.store
+    officer.engine.store = _StricterServerSchema(real_store, {bad})
+    before = officer.transport.stats.requests
+    report = officer.sync()
+    requests = officer.transport.stats.requests - before
+
+    assert report.ok and report.rejected == 1 and report.applied == queued - 1
+    refused = officer.store.sync.state_of("dossier", ids[2])
+    assert refused.state == "rejected"
+    assert refused.reason.startswith("validation_error:fields.")
+    assert "NUL" in refused.reason and "\x00" not in refused.reason
+    assert {officer.store.sync.state_of("dossier", i).state for i in ids if i != ids[2]} == {
+        "synced"
+    }
+    on_server = server_state(sync_server, ward)
+    assert set(ids) - set(on_server) == {ids[2]}
+    assert officer.store.sync.summary().pending == 0
+    # Without the bad row: one push and one pull. The server named the row: one push more.
+    assert requests <= 2 + 1
+
+    officer.engine.store = real_store
+    later = _receive(officer.store, ward, 2, name="Đặng Văn Khoa")
+    again = officer.sync()
+    assert again.ok and again.pushed == 4 and again.rejected == 0
+    assert {officer.store.sync.state_of("dossier", i).state for i in later} == {"synced"}
+
+
+def test_a_bad_row_inside_a_folded_record_is_found_by_halving(devices, sync_server, ward):
+    """Rows of one record fold into one wire mutation, so the server's answer names the group:
+    the engine halves the group's rows until the one bad row is left."""
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Vũ Thị Lan")
+    for i in range(1, 8):
+        auditor.store.audits.set_fields(audit.id, notes=f"ghi chú {i}")
+    rows = _queued(auditor.store, "audit", audit.id)
+    assert len(rows) == 8
+    auditor.engine.store = _StricterServerSchema(auditor.engine.store, {rows[-1]})
+    before = auditor.transport.stats.requests
+    report = auditor.engine.run_once(pull=False)
+    pushes = auditor.transport.stats.requests - before
+
+    assert report.ok and report.rejected == 1 and report.applied == 7
+    assert auditor.store.sync.state_of("audit", audit.id).state == "rejected"
+    assert "NUL" in auditor.store.sync.state_of("audit", audit.id).reason
+    assert server_state(sync_server, ward)[audit.id]["notes"] == "ghi chú 6"  # the good rows
+    assert auditor.store.sync.summary().pending == 0
+    assert pushes <= 1 + math.ceil(math.log2(len(rows)))  # the refused push, then halves
+
+
+def _write_old_outbox_row(store, mutation_id: str, entity_id: str, base_version: int = 0) -> None:
+    """A queued status change written straight into the store's outbox table, the way an
+    older client version (or a damaged write) left it: nothing of today's code checked it."""
+    with store.db.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO outbox (mutation_id, entity, entity_id, base_version, hlc, fields) "
+            "VALUES (?, 'dossier', ?, ?, ?, 'status')",
+            (mutation_id, entity_id, base_version, store.records.clock.now()),
+        )
+
+
+def test_a_queued_row_the_clients_own_schema_refuses_is_set_aside(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    first = _receive(officer.store, ward, 3)
+    assert officer.sync().ok
+    _write_old_outbox_row(officer.store, "17", first[0])  # an older version's numbered id
+    _write_old_outbox_row(officer.store, str(uuid.uuid4()), first[1], base_version=-1)
+    later = _receive(officer.store, ward, 2, name="Đặng Văn Khoa")  # queued behind them
+
+    report = officer.sync()
+
+    assert report.ok, report.errors
+    assert report.rejected == 2 and report.applied == 4  # two dossiers with their events
+    old_id = officer.store.sync.state_of("dossier", first[0])
+    assert old_id.state == "rejected" and old_id.reason.startswith("refused_locally:mutation_id")
+    damaged = officer.store.sync.state_of("dossier", first[1])
+    assert damaged.state == "rejected" and damaged.reason.startswith(
+        "refused_locally:base_version"
+    )
+    assert {officer.store.sync.state_of("dossier", i).state for i in later} == {"synced"}
+    assert set(later) <= set(server_state(sync_server, ward))
+    kept = officer.store.sync.set_aside_rows()  # not deleted: kept for a person to look at
+    assert kept["17"]["entity_id"] == first[0] and kept["17"]["fields"] == "status"
+    assert kept["17"]["reason"] == old_id.reason
+    assert {row["entity_id"] for row in kept.values()} == {first[0], first[1]}
+    assert officer.store.sync.summary().pending == 0
+    assert officer.store.sync.summary().rejected == 2
+
+    again = officer.sync()
+    assert again.ok and again.pushed == 0 and again.rejected == 0
+
+
+def test_a_422_that_is_not_the_servers_answer_rejects_no_row(devices, sync_server, ward):
+    """Something on the way (a proxy, a filter) answers every push 422 with an empty body: it
+    names no row and says nothing about any, so no row may be rejected for it. The push is
+    reported refused, the queue waits, and it all goes once the way is clear."""
+    officer = devices.enrol(devices.user("officer", [ward]))
+    ids = _receive(officer.store, ward, 4)
+    queued = officer.store.sync.summary().pending
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        proxy.answer(b"POST /sync/push ", 422, times=None)
+        refused = officer.sync()
+
+        assert refused.rejected == 0 and refused.pushed == 0
+        assert any(e.startswith("push refused: HTTP 422 http_422") for e in refused.errors)
+        assert proxy.faults_fired == 1  # one push refused, not one per halving step
+        assert officer.store.sync.summary().pending == queued
+        assert {officer.store.sync.state_of("dossier", i).state for i in ids} == {"pending"}
+
+        proxy.clear_faults()
+        again = officer.sync()
+    assert again.ok and again.applied == queued and again.rejected == 0
+    assert set(ids) <= set(server_state(sync_server, ward))

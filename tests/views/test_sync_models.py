@@ -78,3 +78,38 @@ def test_settings_round_trip_and_pin_change(store, data_dir) -> None:
     store.close()
     open_store(data_dir, "135790").close()
     assert [m for m, _ in SettingsPresenter.auto_lock_choices()][0] == 0
+
+
+def test_a_rejected_record_warns_in_the_indicator() -> None:
+    at = dt.datetime(2026, 11, 24, 3, 5, tzinfo=dt.UTC)
+    refused = sync_indicator(Summary(rejected=4, last_synced_at=at), Status(online=True))
+    assert refused.text == "Máy chủ từ chối một số dữ liệu · Đồng bộ lúc 10:05 24/11/2026"
+    assert refused.tone == "warn"
+
+
+def test_dossiers_outside_a_scope_are_counted_by_ward(store) -> None:
+    """Every page is read: 501 in scope and 3 at two other wards, past one counting page."""
+    from app.views import sync_models
+
+    store.dossiers.receive_many(requests(501, today=dt.date(2026, 11, 24)))  # Ba Đình, 00004
+    for i, ward in enumerate(["00070", "00070", "00008"]):
+        [one] = requests(1, today=dt.date(2026, 11, 24), seed=100 + i)
+        store.dossiers.receive_many([one.model_copy(update={"ward_code": ward})])
+    settings = SettingsPresenter(store)
+    assert sync_models.COUNT_PAGE < 504
+    found = settings.outside_scope(["00004"])
+    assert found is not None and found.count == 3 and len(found.wards) == 2
+    assert "00070" not in found.wards and "00008" not in found.wards  # names, not codes
+    assert found.notice.startswith("3 hồ sơ trên máy này được tiếp nhận tại ")
+    assert all(name in found.notice for name in found.wards)
+    assert settings.outside_scope(["00008", "00004"]).count == 2  # type: ignore[union-attr]
+    assert settings.outside_scope(["00004", "00008", "00070"]) is None
+    assert settings.outside_scope(["*"]) is None  # a scope of every ward
+
+
+def test_a_refusal_reads_as_the_officer_expects() -> None:
+    from app.views.dossier_models import rejection_text
+
+    assert rejection_text("ward_out_of_scope") == "bị từ chối: ngoài phạm vi"
+    assert rejection_text("role_not_permitted") == "bị từ chối: role_not_permitted"
+    assert rejection_text(None) == "bị từ chối: rejected"

@@ -25,7 +25,7 @@ from app.storage.errors import StorageError
 from app.storage.services.calendar import CalendarStore
 from app.storage.services.records import Record, RecordStore
 from app.storage.settings import SettingsStore
-from app.storage.tables import TERM_ID, TERM_IDENTITY, TERM_NAME, new_id
+from app.storage.tables import TERM_ID, TERM_IDENTITY, TERM_NAME, new_id, new_ids
 
 OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
 FINISHED_STATUSES = tuple(int(s) for s in FINISHED)
@@ -432,13 +432,14 @@ class DossierService:
     def _write_new(self, conn: Connection, batch: list[tuple[dict[str, Any], str]]) -> list[str]:
         """New dossiers and their first history event; returns the dossier ids."""
         groups, ids = [], []
+        fresh = iter(new_ids(2 * len(batch)))
         for fields, actor in batch:
-            dossier_id = new_id()
+            dossier_id, event_id = next(fresh), next(fresh)
             ward = fields["ward_code"]
             event = self._event_fields(dossier_id, ward, fields["received_at"], None,
                                        fields["status"], actor, "", None)
             groups.append([(E.DOSSIER, dossier_id, ward, fields),
-                           (E.DOSSIER_EVENT, new_id(), ward, event)])
+                           (E.DOSSIER_EVENT, event_id, ward, event)])
             ids.append(dossier_id)
         if batch:
             self._register_codes(conn, [fields["code"] for fields, _ in batch])

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from app.domain import entities as E
 from app.domain.hlc import Clock
 from app.domain.merge import Stamped
-from app.domain.text import tokens
+from app.domain.text import digits, tokens
 from app.storage.blind_index import BlindIndex
 from app.storage.crypto import Sealer
 from app.storage.errors import StorageError, TamperError
@@ -38,6 +38,7 @@ from app.storage.tables import (
     SEARCHABLE,
     TERM_ID,
     TERM_IDENTITY,
+    new_ids,
 )
 
 # What makes two dossiers the same one when neither has a code (order matters).
@@ -112,6 +113,8 @@ class RecordStore:
         # Name terms are computed per folded token; names come from a small vocabulary, so a
         # per-token cache saves most HMACs on bulk intake. Memory only, dropped with the store.
         self._token_terms = lru_cache(maxsize=20_000)(self._compute_token_terms)
+        # Folding is per word too: whitespace never joins or splits a token (see _tokens_of).
+        self._word_tokens = lru_cache(maxsize=20_000)(lambda word: tuple(tokens(word)))
         self.clock = clock
         self.device_id = device_id
         self.outbox = outbox
@@ -222,8 +225,11 @@ class RecordStore:
         rows, terms, changes_out = [], [], []
         stamp = ""
         rowid = self._next_rowid(conn) - 1
-        items = ((e, i, w, v, n) for group in groups for n, (e, i, w, v) in enumerate(group))
-        for entity, entity_id, ward_code, values, position in items:
+        items = [(e, i, w, v, n) for group in groups for n, (e, i, w, v) in enumerate(group)]
+        mutation_ids = new_ids(len(items))
+        for (entity, entity_id, ward_code, values, position), mutation_id in zip(
+            items, mutation_ids, strict=True
+        ):
             if position == 0:
                 stamp = self.clock.now()
             rowid += 1
@@ -231,7 +237,9 @@ class RecordStore:
                                        {"h": [stamp], "f": values}, PENDING, None, values.get))
             if entity in SEARCHABLE:
                 terms.extend((t, k, rowid) for k, t in self._terms_of(entity, values.get))
-            changes_out.append(LocalChange(entity, entity_id, ward_code, 0, stamp, list(values)))
+            changes_out.append(
+                LocalChange(entity, entity_id, ward_code, 0, stamp, list(values), mutation_id)
+            )
         conn.exec_driver_sql(_UPSERT, rows)
         if terms:
             conn.exec_driver_sql(
@@ -305,8 +313,8 @@ class RecordStore:
             row_id=entity_id,
             version=local_rev,
         )
-        sources = _QUERY_SOURCES.get(entity, _NO_QUERY)
-        query = tuple(value(name) if name else None for name in sources)
+        # "" (no source field) is never a field name, so value("") is None
+        query = tuple(map(value, _QUERY_SOURCES.get(entity, _NO_QUERY)))
         return (rowid, entity, entity_id, ward_code, version, local_rev, sealed, sync_state,
                 sync_reason, *query)
 
@@ -331,21 +339,34 @@ class RecordStore:
         """(kind, term) pairs; terms are stored as 8 raw bytes, half the size of their hex."""
         out: set[tuple[str, bytes]] = set()
         name_tokens: list[str] = []
+        id_digits = ""
         for name, kind in SEARCHABLE.get(entity, {}).items():
             text = value(name)
             if not text:
                 continue
             if kind == TERM_ID:
-                out.update((kind, bytes.fromhex(t)) for t in self.index.id_terms(text))
+                number = digits(text)
+                if name == "applicant_id_number":
+                    id_digits = number
+                out.update((kind, bytes.fromhex(t)) for t in self.index.digit_id_terms(number))
             else:
-                words = tokens(text)
+                words = self._tokens_of(text)
                 if name == "applicant_name":
                     name_tokens = words
                 for token in words:
                     out.update((kind, t) for t in self._token_terms(token))
         if entity == E.DOSSIER:
-            out.add((TERM_IDENTITY, self.identity_term(value, name_tokens)))
+            out.add((TERM_IDENTITY, self.identity_term(value, name_tokens, id_digits)))
         return out
+
+    def _tokens_of(self, text: str) -> list[str]:
+        """`tokens(text)`, folded a whitespace-separated word at a time through a cache (a
+        commune's names share few words). Equal to `tokens(text)`: folding never carries
+        across whitespace, and whitespace always ends a token."""
+        out: dict[str, None] = {}
+        for word in text.split():
+            out.update(dict.fromkeys(self._word_tokens(word)))
+        return list(out)
 
     def backfill_identity_terms(self, conn: Connection) -> int:
         """Give dossiers saved before identity terms existed theirs (once per store)."""
@@ -364,9 +385,14 @@ class RecordStore:
         return len(rows)
 
     def identity_term(
-        self, value: Callable[[str], Any], name_tokens: list[str] | None = None
+        self,
+        value: Callable[[str], Any],
+        name_tokens: list[str] | None = None,
+        id_digits: str | None = None,
     ) -> bytes:
-        """The blind term of a dossier's identity, from its field values (`value(name)`)."""
+        """The blind term of a dossier's identity, from its field values (`value(name)`);
+        `name_tokens` and `id_digits` as `_terms_of` already computed them, if it did."""
         return bytes.fromhex(self.index.identity_term(
-            *(str(value(name) or "") for name in IDENTITY_FIELDS), name_tokens=name_tokens
+            *(str(value(name) or "") for name in IDENTITY_FIELDS),
+            name_tokens=name_tokens, id_digits=id_digits or None,
         ))

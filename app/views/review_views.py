@@ -12,7 +12,7 @@ import flet as ft
 
 from app.i18n import t
 from app.views.audit_models import load_user, workspaces
-from app.views.audit_views import REVIEWS_ROUTE, card, close, score_badge, state_chip
+from app.views.audit_views import REVIEWS_ROUTE, card, score_badge, state_chip
 from app.views.dossier_views import heading, section
 from app.views.review_models import (
     Compliance,
@@ -273,57 +273,44 @@ class ReviewDetailScreen:
         )
 
     def _decisions(self, s: ReviewState) -> ft.Control:
+        """The comment box and one button per decision the role may make, on the page itself
+        (no dialog: the supervisor reads the answers while writing the comment)."""
         if not s.decisions:
             return ft.Text(t("review.no_decisions"), italic=True)
+        comment = ft.TextField(label=t("review.comment"), multiline=True, min_lines=2, max_lines=5)
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
-        def opener(decision: Decision) -> Any:
-            async def open_dialog(e: Any) -> None:
-                self._ask(decision)
+        def decider(decision: Decision) -> Any:
+            async def decide(e: Any) -> None:
+                assert self.presenter is not None
+                problem = await self.app.io(
+                    self.presenter.decide, decision.target, comment.value or ""
+                )
+                if problem:
+                    error.value, error.visible = problem, True
+                    self.app.page.update()
+                    return
+                await self._load()
+                await self.app.refresh_sync()
+                self.app.toast(t("review.decided", state=t(f"audit.state.{decision.target}")))
 
-            return self.app.handler(open_dialog)
+            return self.app.handler(decide)
 
-        return ft.Row(
-            [ft.Button(d.label, on_click=opener(d)) for d in s.decisions],
+        buttons = ft.Row(
+            [ft.Button(d.label, on_click=decider(d)) for d in s.decisions],
             wrap=True,
             spacing=8,
             run_spacing=8,
         )
-
-    def _ask(self, decision: Decision) -> None:
-        label = t("review.comment") if decision.needs_comment else t("review.comment_optional")
-        comment = ft.TextField(label=label, multiline=True, max_lines=4)
-        error = ft.Text("", color=ft.Colors.ERROR)
-
-        async def confirm(e: Any) -> None:
-            assert self.presenter is not None
-            problem = await self.app.io(self.presenter.decide, decision.target, comment.value or "")
-            if problem:
-                error.value = problem
-                self.app.page.update()
-                return
-            close(dialog)
-            await self._load()
-            await self.app.refresh_sync()
-            self.app.toast(t("review.decided", state=t(f"audit.state.{decision.target}")))
-
-        async def cancel(e: Any) -> None:
-            close(dialog)
-
-        dialog = ft.AlertDialog(
-            modal=True,
-            title=ft.Text(decision.label),
-            content=ft.Column(
-                [comment, error],
+        return ft.Container(
+            ft.Column(
+                [comment, error, buttons],
+                spacing=8,
                 tight=True,
-                width=420,
                 horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
             ),
-            actions=[
-                ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
-                ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),
-            ],
+            width=720,
         )
-        self.app.page.show_dialog(dialog)
 
 
 async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:

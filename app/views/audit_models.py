@@ -359,7 +359,7 @@ class AuditFormPresenter:
             compliant=result.compliant,
             can_submit=not blockers,
             blockers=blockers,
-            warnings=self._warnings(tpl, answers, result),
+            warnings=self.warnings(tpl, answers, result),
             position=position_text(audit.position),
             photo_count=sum(len(a.photos) for a in audit.answers.values()),
             comments=[comment_line(c) for c in self.store.audits.comments(audit.id)],
@@ -377,7 +377,7 @@ class AuditFormPresenter:
         return lines
 
     @staticmethod
-    def _warnings(tpl: A.AuditTemplate, answers: dict, result: A.AuditScore) -> list[str]:
+    def warnings(tpl: A.AuditTemplate, answers: dict, result: A.AuditScore) -> list[str]:
         """Why an answered audit is not compliant: evidence missing, then required items
         below their target (the domain's `failing_items`)."""
         photo = [

@@ -16,6 +16,7 @@ from app.domain.models import Audit
 from app.i18n import t
 from app.storage import StorageError
 from app.views.audit_models import (
+    AuditFormPresenter,
     answer_text,
     comment_line,
     label_of,
@@ -142,6 +143,7 @@ class ReviewState:
     facts: list[tuple[str, str]]
     decisions: list[Decision]
     comments: list[str]
+    warnings: list[str]  # why the audit is not compliant (evidence, items below target)
 
 
 class ReviewDetailPresenter:
@@ -154,7 +156,8 @@ class ReviewDetailPresenter:
     def load(self) -> ReviewState:
         audit = self.store.audits.get(self.audit_id)
         tpl = A.template(audit.template_version)
-        result = A.score(tpl, {k: v.model_dump() for k, v in audit.answers.items()})
+        answers = {k: v.model_dump() for k, v in audit.answers.items()}
+        result = A.score(tpl, answers)
         sections = []
         for view, section in zip(section_views(tpl, audit, result), tpl.sections, strict=True):
             lines = [self._line(tpl, item, audit) for item in section.items]
@@ -176,6 +179,7 @@ class ReviewDetailPresenter:
             ],
             decisions=self.decisions(audit.review_state),
             comments=[comment_line(c) for c in self.store.audits.comments(audit.id)],
+            warnings=AuditFormPresenter.warnings(tpl, answers, result),
         )
 
     @staticmethod

@@ -218,6 +218,7 @@ class ReviewDetailScreen:
             wrap=True,
         )
         controls: list[ft.Control] = [header, facts, overview]
+        controls += [ft.Text(w, size=12, color=ft.Colors.AMBER_900) for w in s.warnings[:6]]
         controls += [section(t("review.decisions")), self._decisions(s)]
         if s.comments:
             controls.append(

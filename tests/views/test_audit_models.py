@@ -236,7 +236,11 @@ def test_review_detail_is_read_only_and_offers_only_allowed_decisions(store) -> 
     assert by_label["Có bộ lưu điện (UPS) cho máy chủ và thiết bị mạng"].photos == 1
     tpl = A.template(A.LATEST_TEMPLATE)
     assert state.photo_count == sum(i.photo_required for i in tpl.items()) and state.compliant
-    assert ("Người khảo sát", AUDITOR) in state.facts
+    assert ("Người khảo sát", AUDITOR) in state.facts and state.warnings == []
+    weak = ReviewDetailPresenter(store, submitted_audit(store, "00008", good=False), "admin", "x")
+    assert "Mục bắt buộc chưa đạt mức tối đa: Có tường lửa tại điểm kết nối Internet" in (
+        weak.load().warnings
+    )
     assert ReviewDetailPresenter(store, audit_id, "", "an").load().decisions == []  # no role
 
 

@@ -24,6 +24,7 @@ from app.storage.services import (
     InvalidTransition,
     LocalStore,
     NotFound,
+    ReviewRefused,
     create_store,
     open_store,
     store_exists,
@@ -35,6 +36,7 @@ from app.storage.sync_store import RecordState, SyncStore, SyncSummary
 __all__ = [
     "AttachmentService",
     "AuditNotEditable",
+    "ReviewRefused",
     "AuditService",
     "DossierQuery",
     "DossierService",

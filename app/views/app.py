@@ -27,6 +27,7 @@ from app.views.lock_model import (
     StorageGateway,
     StoreGateway,
 )
+from app.views.position import PositionProvider
 from app.views.sync_bridge import SyncBridge
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,15 @@ class CommuneApp:
         gateway: StoreGateway,
         *,
         camera: Camera | None = None,
+        position: PositionProvider | None = None,
         today: Callable[[], Any] = today_local,
     ) -> None:
         self.page = page
         self.gateway = gateway
         self.lock_presenter = LockPresenter(gateway)
         self.camera = camera or Camera()
+        self.position = position or PositionProvider()
+        self.role: str | None = None  # the enrolled role; decides the audit destinations
         self.today = today
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self.store: Any = None
@@ -168,6 +172,7 @@ class CommuneApp:
         from the settings screen). A revoked device is told before its store is erased."""
         if self.sync is not None or self.store is None:
             return
+        self.role = await self.io(self.store.settings.get, "role")  # enrolment saves it
         notice = partial(self.page.run_task, self.show_lock, t("unlock.destroyed"))  # pre-erase
         self.sync = await self.io(SyncBridge.start_for, self.store, notice)
         if self.sync:
@@ -293,8 +298,11 @@ def run_app(
     *,
     gateway: StoreGateway | None = None,
     camera: Camera | None = None,
+    position: PositionProvider | None = None,
 ) -> Awaitable[None]:
-    app = CommuneApp(page, gateway or StorageGateway(data_dir), camera=camera)
+    app = CommuneApp(
+        page, gateway or StorageGateway(data_dir), camera=camera, position=position
+    )
     return app.start()
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import flet as ft
 
-from app.views import dossier_views, other_views
+from app.views import audit_views, dossier_views, other_views, review_views
 
 if TYPE_CHECKING:
     from app.views.app import CommuneApp
@@ -22,6 +22,10 @@ async def build(app: CommuneApp, route: str) -> ft.Control:
         return await dossier_views.dashboard_screen(app)
     if head == "receive":
         return dossier_views.ReceiveScreen(app).build()
+    if head == "audits":
+        return await audit_views.build_route(app, parts)
+    if head == "reviews":
+        return await review_views.build_route(app, parts)
     if head == "sync":
         return await other_views.SyncScreen(app).build()
     if head == "settings":

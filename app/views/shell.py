@@ -40,15 +40,23 @@ TONE_ICONS = {
 }
 
 
+def destinations(app: CommuneApp) -> tuple[tuple[str, str, Any, Any], ...]:
+    """The officer's destinations, with the auditor's and the supervisor's where the role has
+    them (before sync and settings)."""
+    from app.views.audit_views import role_destinations
+
+    return DESTINATIONS[:3] + role_destinations(getattr(app, "role", None)) + DESTINATIONS[3:]
+
+
 def is_narrow(width: float | None) -> bool:
     """Tablets (and narrow windows) get the bottom bar, wider screens the rail. 900 px: a
     tablet held upright (800) is narrow, the smallest desktop window in use (1280) is not."""
     return (width or 1280) < NARROW_PX
 
 
-def nav_index(route: str) -> int | None:
+def nav_index(route: str, dests: tuple = DESTINATIONS) -> int | None:
     route = route.split("?", 1)[0]
-    for i, (prefix, *_rest) in enumerate(DESTINATIONS):
+    for i, (prefix, *_rest) in enumerate(dests):
         if route == prefix or route.startswith(prefix + "/"):
             return i
     return None
@@ -110,16 +118,17 @@ def _lock_button(app: CommuneApp, compact: bool) -> ft.Control:
     )
 
 
-def _navigate(app: CommuneApp) -> Any:
+def _navigate(app: CommuneApp, dests: tuple = DESTINATIONS) -> Any:
     async def on_change(e: Any) -> None:
         index = int(e.control.selected_index)
-        await app.go(DESTINATIONS[index][0])
+        await app.go(dests[index][0])
 
     return app.handler(on_change)
 
 
 def app_view(app: CommuneApp, route: str, body: ft.Control, narrow: bool) -> ft.View:
-    selected = nav_index(route)
+    dests = destinations(app)
+    selected = nav_index(route, dests)
     sync_row = ft.Container(
         app.sync_line.control(),
         padding=ft.Padding.symmetric(horizontal=12, vertical=2),
@@ -138,10 +147,10 @@ def app_view(app: CommuneApp, route: str, body: ft.Control, narrow: bool) -> ft.
             navigation_bar=ft.NavigationBar(
                 destinations=[
                     ft.NavigationBarDestination(icon=icon, selected_icon=sel, label=t(key))
-                    for _, key, icon, sel in DESTINATIONS
+                    for _, key, icon, sel in dests
                 ],
                 selected_index=selected if selected is not None else 1,
-                on_change=_navigate(app),
+                on_change=_navigate(app, dests),
             ),
             controls=[sync_row, content],
             padding=ft.Padding.all(8),
@@ -151,7 +160,7 @@ def app_view(app: CommuneApp, route: str, body: ft.Control, narrow: bool) -> ft.
     rail = ft.NavigationRail(
         destinations=[
             ft.NavigationRailDestination(icon=icon, selected_icon=sel, label=t(key))
-            for _, key, icon, sel in DESTINATIONS
+            for _, key, icon, sel in dests
         ],
         selected_index=selected,
         extended=extended,
@@ -171,7 +180,7 @@ def app_view(app: CommuneApp, route: str, body: ft.Control, narrow: bool) -> ft.
             padding=ft.Padding.symmetric(vertical=12, horizontal=8),
         ),
         trailing=ft.Container(_lock_button(app, compact=not extended), padding=12),
-        on_change=_navigate(app),
+        on_change=_navigate(app, dests),
         bgcolor=ft.Colors.SURFACE_CONTAINER_LOW,
     )
     main = ft.Container(

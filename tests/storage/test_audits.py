@@ -8,7 +8,7 @@ from app.domain import audit as A
 from app.domain.hlc import Clock
 from app.domain.models import AuditAnswer
 from app.domain.mutations import Change, FieldValue
-from app.storage import AuditNotEditable, InvalidAnswer
+from app.storage import AuditNotEditable, InvalidAnswer, ReviewRefused
 
 
 def test_answer_score_submit_and_lock(store):
@@ -47,3 +47,27 @@ def test_two_auditors_sections_both_survive_a_pull(store):
     merged = store.audits.get(audit.id)
     assert set(merged.answers) == {"network.firewall", "backups.offsite"}
     assert merged.answers["backups.offsite"].value is True
+
+
+def test_review_decision_is_queued_with_its_comment(store):
+    audit = store.audits.create("00070", A.TEMPLATE_V1, "An")
+    with pytest.raises(ReviewRefused):  # a draft is not the supervisor's to decide
+        store.audits.review(audit.id, "approved", "", author="gs.binh", role="supervisor")
+    store.audits.submit(audit.id)
+    with pytest.raises(ReviewRefused):  # an auditor never decides
+        store.audits.review(audit.id, "approved", "", author="an", role="auditor")
+    store.sync.pending_mutations(10_000_000)  # the draft's own mutations, already queued
+    decided = store.audits.review(
+        audit.id, "changes_requested", "Thiếu ảnh phòng máy", author="gs.binh", role="supervisor"
+    )
+    assert decided.review_state == "changes_requested"
+    [comment] = store.audits.comments(audit.id)
+    assert comment["decision"] == "changes_requested" and comment["author"] == "gs.binh"
+    assert comment["text"] == "Thiếu ảnh phòng máy"
+    queued = store.sync.pending_mutations(10_000_000)
+    by_entity = {m.entity: m for m in queued}
+    assert by_entity["audit"].fields["review_state"].value == "changes_requested"
+    assert by_entity["audit_comment"].fields["audit_id"].value == audit.id
+    # Back to the auditor: editable again, and may resubmit.
+    store.audits.answer(audit.id, "network.firewall", AuditAnswer(value=False))
+    assert store.audits.submit(audit.id).review_state == "submitted"

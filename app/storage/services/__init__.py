@@ -1,7 +1,12 @@
 """Services over the local store: what views and the CLI call. No SQL outside `app/storage`."""
 
 from app.storage.services.attachments import AttachmentService
-from app.storage.services.audits import AuditNotEditable, AuditService, InvalidAnswer
+from app.storage.services.audits import (
+    AuditNotEditable,
+    AuditService,
+    InvalidAnswer,
+    ReviewRefused,
+)
 from app.storage.services.dossiers import (
     DossierQuery,
     DossierService,
@@ -20,6 +25,7 @@ from app.storage.services.records import NotFound
 __all__ = [
     "AttachmentService",
     "AuditNotEditable",
+    "ReviewRefused",
     "AuditService",
     "DossierQuery",
     "DossierService",

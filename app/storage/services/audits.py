@@ -41,6 +41,18 @@ class InvalidAnswer(StorageError, ValueError):
         return f"Câu trả lời không hợp lệ ({self.item_id}: {self.reason}) / Invalid answer"
 
 
+class ReviewRefused(StorageError, ValueError):
+    def __init__(self, state: str, decision: str) -> None:
+        self.state, self.decision = state, decision
+        super().__init__(state, decision)
+
+    def __str__(self) -> str:
+        return (
+            f"Không chuyển được phiếu khảo sát từ {self.state} sang {self.decision} / "
+            f"The audit cannot move from {self.state} to {self.decision}"
+        )
+
+
 def to_audit(record: Record) -> Audit:
     values: dict[str, Any] = {}
     answers: dict[str, AuditAnswer] = {}
@@ -131,6 +143,51 @@ class AuditService:
                 conn, E.AUDIT, audit_id, record.ward_code, changes, record
             )
         return to_audit(record)
+
+    def review(
+        self, audit_id: str, decision: str, comment: str, *, author: str, role: str
+    ) -> Audit:
+        """A supervisor's decision, written offline like any change: the audit's
+        `review_state` and a new `audit_comment` (author, decision, text), in one transaction,
+        both queued. The server's push check applies the same rule (`who_may`) and accepts a
+        comment only from its own author, so `author` must be the enrolled user name."""
+        with self._db.write() as conn:
+            record = self._records.get(conn, E.AUDIT, audit_id)
+            state = record.value("review_state") or A.ReviewState.DRAFT.value
+            if decision not in A.allowed_review_next(state, role):
+                raise ReviewRefused(state, decision)
+            self._records.write_local_many(
+                conn,
+                [
+                    (E.AUDIT, audit_id, record.ward_code, {"review_state": decision}, record),
+                    (
+                        E.AUDIT_COMMENT,
+                        new_id(),
+                        record.ward_code,
+                        {
+                            "audit_id": audit_id,
+                            "ward_code": record.ward_code,
+                            "at": iso_utc(utc_now()),
+                            "author": author,
+                            "decision": decision,
+                            "text": comment,
+                        },
+                        None,
+                    ),
+                ],
+            )
+            record = self._records.get(conn, E.AUDIT, audit_id)
+        return to_audit(record)
+
+    def comments(self, audit_id: str) -> list[dict[str, Any]]:
+        """The review comments on an audit, oldest first (decision, author, at, text)."""
+        with self._db.read() as conn:
+            records = self._records.select(
+                conn,
+                "WHERE parent_id = ? AND entity = ? ORDER BY received_at, id",
+                (audit_id, E.AUDIT_COMMENT),
+            )
+        return [r.values() for r in records]
 
     def get(self, audit_id: str) -> Audit:
         with self._db.read() as conn:

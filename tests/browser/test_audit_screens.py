@@ -1,0 +1,268 @@
+"""The IT auditor and the supervisor in Chromium, on one store: the auditor finishes part of a
+ward's audit (a refused number, a choice, a yes with a camera photo, the device position) and
+submits it; the same store opened as a supervisor's shows the synced audits with the
+compliance summary, refuses a change request without a comment, then requests changes on one
+audit and approves another; back as the auditor, the comment shows and the audit goes back.
+Every step is asserted through the accessibility tree; screenshots 30-38 at 1280x800,
+1920x1080 and 800x1280."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from app.domain import audit as A
+from app.domain.models import AuditAnswer
+from app.storage import create_store
+from tests.browser.camera_app import TINY_JPEG
+from tests.browser.harness import free_port, nav, open_page, running_app, shot, shows, type_into
+
+PIN = "975310"
+AUDIT_APP = Path(__file__).with_name("audit_app.py")
+BA_DINH, NGOC_HA, GIANG_VO = "00004", "00008", "00025"
+LEFT_FOR_THE_BROWSER = {
+    "equipment.computers_per_staff",
+    "equipment.licensed_os",
+    "equipment.scanner",
+}
+FIX_TEXT = re.compile(r"21\.036800, 105\.834600 \(sai số khoảng 8 m\)")
+COMMENT = "Ý kiến gửi người khảo sát (bắt buộc, trừ khi duyệt)"
+SIZES = ((1280, 800), (1920, 1080), (800, 1280))
+
+
+def answer_all(store, audit_id: str, skip: set[str] = frozenset(), good: bool = True) -> None:
+    """Every scored item through the real services, with photos where the template asks."""
+    ward = store.audits.get(audit_id).ward_code
+    for item in A.template(A.LATEST_TEMPLATE).items():
+        if item.kind == "text" or item.id in skip:
+            continue
+        value = {
+            "yes_no": good,
+            "number": (item.target or 1) if good else (item.target or 1) / 2,
+            "choice": item.options[0 if good else 1].id if item.options else None,
+        }.get(item.kind)
+        photos = []
+        if item.photo_required or item.kind == "photo":
+            data = b"\xff\xd8" + item.id.encode() + audit_id.encode() + b"\xff\xd9"
+            meta = store.attachments.add(
+                "audit", audit_id, ward, data, mime="image/jpeg", filename=f"{item.id}.jpg"
+            )
+            photos = [meta.sha256]
+        store.audits.answer(audit_id, item.id, AuditAnswer(value=value, photos=photos))
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("audits")
+    store = create_store(folder, PIN)
+    try:
+        store.settings.set("officer", "Kiểm tra viên Hà")
+        store.settings.set("user", "kiemtra.ha")
+        store.settings.set("role", "auditor")
+        store.settings.set("wards", [BA_DINH, NGOC_HA, GIANG_VO, "00070"])
+        # Enrolled, but the server is out of reach (nothing listens there): the offline case.
+        store.settings.set("server_url", f"http://127.0.0.1:{free_port()}")
+        store.settings.set("device_token", "token-of-an-offline-device")
+        draft = store.audits.create(BA_DINH, A.LATEST_TEMPLATE, "Kiểm tra viên Hà")
+        answer_all(store, draft.id, skip=LEFT_FOR_THE_BROWSER)
+        for ward, good in ((NGOC_HA, True), (GIANG_VO, False)):
+            other = store.audits.create(ward, A.LATEST_TEMPLATE, "Kiểm tra viên Minh")
+            answer_all(store, other.id, good=good)
+            store.audits.submit(other.id)
+    finally:
+        store.close()
+    return folder
+
+
+def set_role(folder: Path, role: str, user: str) -> None:
+    """The same store enrolled under another role (as a supervisor's device after its pull)."""
+    from app.storage import open_store
+
+    store = open_store(folder, PIN)
+    try:
+        store.settings.set("role", role)
+        store.settings.set("user", user)
+    finally:
+        store.close()
+
+
+def unlock(page: Page) -> None:
+    type_into(page, "Mã PIN", PIN)
+    page.get_by_role("button", name="Mở khoá").click()
+    expect(shows(page, "Danh sách hồ sơ")).to_be_visible()
+
+
+def shots(page: Page, folder: Path, name: str, ready) -> None:
+    """The same screen at each size; `ready()` checks it is painted after the resize."""
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        ready()
+        shot(page, folder, name)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    ready()
+
+
+def item(page: Page, item_id: str):
+    return page.locator(f'[flt-semantics-identifier="item-{item_id}"]')
+
+
+def test_auditor_submits_and_supervisor_decides(browser, app_dir: Path, screenshots) -> None:
+    command = [sys.executable, str(AUDIT_APP)]
+    with running_app(app_dir, command=command) as url:
+        page = open_page(browser, url, 1280, 800)
+        try:
+            auditor_part(page, screenshots)
+        finally:
+            page.context.close()
+    set_role(app_dir, "supervisor", "giamsat.binh")
+    with running_app(app_dir, command=command) as url:
+        page = open_page(browser, url, 1280, 800)
+        try:
+            supervisor_part(page, screenshots)
+        finally:
+            page.context.close()
+    set_role(app_dir, "auditor", "kiemtra.ha")
+    with running_app(app_dir, command=command) as url:
+        page = open_page(browser, url, 1280, 800)
+        try:
+            auditor_resubmits(page, screenshots)
+        finally:
+            page.context.close()
+
+
+def auditor_part(page: Page, screenshots: Path) -> None:
+    unlock(page)
+    expect(nav(page, "Duyệt khảo sát")).to_have_count(0)  # an auditor does not review
+    nav(page, "Khảo sát hạ tầng").click()
+    ba_dinh = page.get_by_role("button", name=re.compile(r"^Phường Ba Đình\s"))
+    expect(ba_dinh).to_contain_text("Bản nháp")
+    expect(page.get_by_role("button", name=re.compile(r"^Phường Ngọc Hà\s"))).to_contain_text(
+        "Đã gửi duyệt"
+    )
+    shots(page, screenshots, "30-audit-wards", lambda: expect(ba_dinh).to_be_visible())
+    ba_dinh.click()
+
+    # The form: six sections with progress; Submit refused, saying why.
+    equipment = page.get_by_role("button", name="Thiết bị · 4/7")
+    expect(equipment).to_be_visible()
+    expect(page.get_by_role("button", name="Trụ sở, phòng máy · 7/7")).to_be_visible()
+    submit = page.get_by_role("button", name="Gửi duyệt")
+    expect(submit).to_be_disabled()
+    expect(
+        shows(page, "Chưa trả lời mục bắt buộc: Số máy tính trên mỗi cán bộ, công chức")
+    ).to_be_visible()
+    shots(page, screenshots, "31-audit-form", lambda: expect(equipment).to_be_visible())
+    equipment.click()
+    expect(shows(page, "Thiết bị · đã trả lời 4/7")).to_be_visible()
+
+    # A number the domain refuses, then one it takes; the target and unit are shown.
+    expect(shows(page, "Mục tiêu: từ 1 máy/người")).to_be_visible()
+    type_into(page, "Giá trị (máy/người)", "nhiều")
+    page.keyboard.press("Enter")
+    refused = shows(page, "Giá trị không đúng kiểu (cần số)")
+    expect(refused).to_be_visible()
+    shots(page, screenshots, "32-audit-validation", lambda: expect(refused).to_be_visible())
+    type_into(page, "Giá trị (máy/người)", "1")
+    page.keyboard.press("Enter")
+    expect(refused).to_have_count(0)
+    expect(shows(page, "Thiết bị · đã trả lời 5/7")).to_be_visible()
+
+    # A choice; a yes that needs evidence, then the camera's photo.
+    page.get_by_role("radio", name="Phần lớn").click()
+    expect(shows(page, "Thiết bị · đã trả lời 6/7")).to_be_visible()
+    scanner = item(page, "equipment.scanner")
+    scanner.get_by_role("radio", name="Có").click()
+    expect(scanner).to_have_accessible_name(
+        re.compile(r"Cần ảnh minh chứng cho câu trả lời này 0 ảnh")
+    )
+    scanner.get_by_role("button", name="Chụp ảnh").click()
+    expect(scanner).to_have_accessible_name(re.compile(r" 1 ảnh Điểm mục: 1,0/1"))
+    expect(scanner).not_to_have_accessible_name(re.compile("Cần ảnh minh chứng"))
+    with page.expect_file_chooser() as chooser:  # a second photo, from the file picker
+        scanner.get_by_role("button", name="Chọn ảnh").click()
+    chooser.value.set_files(
+        {"name": "may-quet.jpg", "mimeType": "image/jpeg", "buffer": TINY_JPEG + b"picked"}
+    )
+    expect(scanner).to_have_accessible_name(re.compile(r" 2 ảnh Điểm mục: 1,0/1"))
+
+    # The device position (the stand-in provider), then Submit is allowed.
+    page.get_by_role("button", name="Dùng vị trí thiết bị").click()
+    expect(shows(page, FIX_TEXT)).to_be_visible()
+    expect(submit).to_be_enabled()
+    shots(page, screenshots, "33-audit-ready", lambda: expect(submit).to_be_visible())
+    submit.click()
+    expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()
+    expect(page.get_by_role("button", name="Gửi duyệt")).to_have_count(0)
+
+
+def supervisor_part(page: Page, screenshots: Path) -> None:
+    unlock(page)
+    expect(nav(page, "Khảo sát hạ tầng")).to_have_count(0)  # a supervisor does not fill
+    nav(page, "Duyệt khảo sát").click()
+    expect(shows(page, "3 phiếu")).to_be_visible()
+    expect(shows(page, "1/3 phường, xã đạt yêu cầu")).to_be_visible()
+    rows = page.get_by_role("button", name=re.compile(r"^Phường (Ba Đình|Ngọc Hà|Giảng Võ)\s"))
+    expect(rows).to_have_count(3)
+    shots(page, screenshots, "34-review-list", lambda: expect(rows.first).to_be_visible())
+
+    # Filter: none is approved yet; back to every state.
+    page.get_by_role("checkbox", name="Đã duyệt", exact=True).click()
+    expect(shows(page, "Không có phiếu nào ở trạng thái này.")).to_be_visible()
+    expect(rows).to_have_count(0)
+    page.get_by_role("checkbox", name="Tất cả trạng thái", exact=True).click()
+    expect(rows).to_have_count(3)
+
+    # Ba Đình read-only, with only the supervisor's moves from "submitted".
+    page.get_by_role("button", name=re.compile(r"^Phường Ba Đình\s")).click()
+    request = page.get_by_role("button", name="Yêu cầu chỉnh sửa")
+    expect(request).to_be_visible()
+    for label in ("Đánh dấu có vấn đề", "Duyệt", "Không chấp nhận"):
+        expect(page.get_by_role("button", name=label, exact=True)).to_be_visible()
+    expect(shows(page, "Kiểm tra viên Hà")).to_be_visible()
+    expect(shows(page, FIX_TEXT).first).to_be_visible()
+    shots(page, screenshots, "35-review-detail", lambda: expect(request).to_be_visible())
+
+    request.click()  # no comment yet: refused, nothing written
+    expect(shows(page, "Cần ghi ý kiến cho quyết định này")).to_be_visible()
+    type_into(page, COMMENT, "Bổ sung ảnh máy quét tại Bộ phận Một cửa")
+    shot(page, screenshots, "36-review-comment")
+    request.click()
+    expect(shows(page, "Không có quyết định nào ở trạng thái này.")).to_be_visible()
+    expect(
+        shows(page, re.compile(r"giamsat\.binh · Yêu cầu chỉnh sửa: Bổ sung ảnh máy quét"))
+    ).to_be_visible()
+    expect(shows(page, re.compile(r"Mất kết nối.*Chờ gửi \d+"))).to_be_visible()  # queued
+
+    # Approve Ngọc Hà; the summary counts it.
+    nav(page, "Duyệt khảo sát").click()
+    page.get_by_role("button", name=re.compile(r"^Phường Ngọc Hà\s")).click()
+    page.get_by_role("button", name="Duyệt", exact=True).click()  # no comment needed
+    expect(shows(page, "Không có quyết định nào ở trạng thái này.")).to_be_visible()
+    nav(page, "Duyệt khảo sát").click()
+    expect(page.get_by_role("button", name=re.compile(r"^Phường Ngọc Hà\s"))).to_contain_text(
+        "Đã duyệt"
+    )
+    expect(page.get_by_role("button", name=re.compile(r"^Phường Ba Đình\s"))).to_contain_text(
+        "Yêu cầu chỉnh sửa"
+    )
+    shots(page, screenshots, "37-review-decided", lambda: expect(rows.first).to_be_visible())
+
+
+def auditor_resubmits(page: Page, screenshots: Path) -> None:
+    """Back on the auditor's side: the request and its comment, the form editable again."""
+    unlock(page)
+    nav(page, "Khảo sát hạ tầng").click()
+    ba_dinh = page.get_by_role("button", name=re.compile(r"^Phường Ba Đình\s"))
+    expect(ba_dinh).to_contain_text("Yêu cầu chỉnh sửa")
+    ba_dinh.click()
+    comment = shows(page, re.compile(r"giamsat\.binh · Yêu cầu chỉnh sửa: Bổ sung ảnh máy quét"))
+    expect(comment).to_be_visible()
+    submit = page.get_by_role("button", name="Gửi duyệt")
+    expect(submit).to_be_enabled()
+    shots(page, screenshots, "38-audit-changes-requested", lambda: expect(comment).to_be_visible())
+    submit.click()
+    expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()

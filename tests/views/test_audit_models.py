@@ -1,0 +1,264 @@
+"""What the auditor's and the supervisor's screens show and allow, on the real encrypted store."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.domain import audit as A
+from app.i18n import set_language
+from app.views.audit_models import (
+    AuditFormPresenter,
+    AuditWardsPresenter,
+    parse_number,
+    parse_position,
+    workspaces,
+)
+from app.views.audit_views import role_destinations
+from app.views.position import Position, PositionProvider
+from app.views.review_models import ReviewDetailPresenter, ReviewListPresenter, compliance
+
+WARD = "00004"  # Phường Ba Đình
+AUDITOR = "Kiểm tra viên Hà"
+JPEG = b"\xff\xd8\xff\xe0 a photo \xff\xd9"
+
+
+def test_roles_decide_the_destinations() -> None:
+    routes = {
+        role: [d[0] for d in role_destinations(role)]
+        for role in (None, "officer", "auditor", "supervisor", "admin")
+    }
+    assert routes == {
+        None: ["/audits", "/reviews"],  # local only: both, the officer's screens stay default
+        "officer": [],
+        "auditor": ["/audits"],
+        "supervisor": ["/reviews"],
+        "admin": ["/reviews"],
+    }
+    assert workspaces("admin").review_role == "admin"
+    assert workspaces(None).review_role == "supervisor"
+
+
+def test_ward_list_shows_scope_and_state_and_opening_creates_then_resumes(store) -> None:
+    presenter = AuditWardsPresenter(store)
+    assert len(presenter.load()) == 126  # a local store without a ward: all of Hanoi
+    store.settings.set("wards", [WARD, "00008"])
+    rows = presenter.load()
+    assert [(r.ward_code, r.state_label, r.score) for r in rows] == [
+        (WARD, "Chưa khảo sát", "—"),
+        ("00008", "Chưa khảo sát", "—"),
+    ]
+    assert [r.ward_name for r in presenter.load("ba dinh")] == ["Phường Ba Đình"]
+    first = presenter.open(WARD, AUDITOR)
+    assert presenter.open(WARD, AUDITOR) == first  # resumed, not a second audit
+    assert presenter.load()[0].state_label == "Bản nháp"
+
+
+def test_form_sections_controls_validation_and_live_score(store) -> None:
+    audit_id = AuditWardsPresenter(store).open(WARD, AUDITOR)
+    form = AuditFormPresenter(store, audit_id)
+    state = form.load()
+    tpl = A.template(A.LATEST_TEMPLATE)
+    assert [s.id for s in state.sections] == [s.id for s in tpl.sections]
+    assert state.editable and not state.can_submit and state.total == "0,0"
+    assert state.section.progress == "đã trả lời 0/7"
+    kinds = {i.id: i.kind for i in state.items}
+    assert kinds["premises.building_photo"] == "photo" and kinds["premises.ups"] == "yes_no"
+
+    form.go_section(1)  # equipment: numbers with target and unit, a choice
+    items = {i.id: i for i in form.load().items}
+    computers = items["equipment.computers_per_staff"]
+    assert (computers.target, computers.unit, computers.required) == ("1", "máy/người", True)
+    assert [o for o, _ in items["equipment.licensed_os"].options] == ["all", "most", "some", "none"]
+    assert (
+        form.answer("equipment.computers_per_staff", "nhiều") == "Giá trị không đúng kiểu (cần số)"
+    )
+    assert form.answer("equipment.computers_per_staff", "-2") == "Giá trị phải là số không âm"
+    assert form.answer("equipment.computers_per_staff", "") == "Chưa nhập giá trị"
+    assert form.answer("equipment.computers_per_staff", "0,5") is None
+    assert form.answer("equipment.licensed_os", "most") is None
+    state = form.load()
+    items = {i.id: i for i in state.items}
+    assert items["equipment.computers_per_staff"].value == 0.5
+    assert items["equipment.computers_per_staff"].value_text == "0,5"
+    assert items["equipment.computers_per_staff"].score == "0,5"
+    assert state.sections[1].answered == 2 and state.sections[1].score != "0,0"
+    assert state.total != "0,0" and not state.compliant
+    assert "Mục bắt buộc chưa đạt mức tối đa: Số máy tính trên mỗi cán bộ, công chức" in (
+        state.warnings
+    )
+
+
+def test_photo_evidence_through_the_attachment_service(store) -> None:
+    audit_id = AuditWardsPresenter(store).open(WARD, AUDITOR)
+    form = AuditFormPresenter(store, audit_id)
+    assert form.add_photo("premises.ups", JPEG, "ups.jpg", "image/jpeg", None) == (
+        "Trả lời mục này trước khi thêm ảnh hoặc ghi chú"
+    )
+    assert form.answer("premises.ups", True) is None
+    state = form.load()
+    ups = {i.id: i for i in state.items}["premises.ups"]
+    assert ups.problem == "Cần ảnh minh chứng cho câu trả lời này" and ups.score == "0,0"
+    assert any("UPS" in w for w in state.warnings)
+    assert form.add_photo("premises.ups", JPEG, "ups.jpg", "image/jpeg", None) is None
+    assert (
+        form.add_photo("premises.building_photo", JPEG + b"2", "tru-so.jpg", "image/jpeg", None)
+        is None
+    )
+    state = form.load()
+    items = {i.id: i for i in state.items}
+    assert items["premises.ups"].photos == 1 and items["premises.ups"].problem == ""
+    assert items["premises.ups"].score == "1,0"
+    assert items["premises.building_photo"].answered and state.photo_count == 2
+    stored = store.attachments.list(audit_id)
+    assert sorted(a.filename for a in stored) == ["tru-so.jpg", "ups.jpg"]
+    assert store.audits.get(audit_id).answers["premises.ups"].photos == [
+        next(a.sha256 for a in stored if a.filename == "ups.jpg")
+    ]
+    assert form.note("premises.ups", "  UPS 2 kVA, lưu điện 30 phút ") is None
+    assert store.audits.get(audit_id).answers["premises.ups"].note == "UPS 2 kVA, lưu điện 30 phút"
+
+
+def test_position_typed_or_from_a_provider_and_notes(store) -> None:
+    form = AuditFormPresenter(store, AuditWardsPresenter(store).open(WARD, AUDITOR))
+    assert form.load().position == "Chưa có vị trí"
+    assert form.set_typed_position("21,0341", "abc") == "Vĩ độ và kinh độ phải là số (độ thập phân)"
+    assert form.set_typed_position("121", "105.8") is not None
+    assert form.set_typed_position("21,0341", "105.8142") is None
+    assert form.load().position == "21.034100, 105.814200"
+
+    class FakeGps(PositionProvider):
+        available = True
+
+        async def locate(self) -> Position | None:
+            return Position(21.0368, 105.8346, accuracy_m=8.4)
+
+    found = asyncio.run(FakeGps().locate())
+    form.set_position(found)
+    assert form.load().position == "21.036800, 105.834600 (sai số khoảng 8 m)"
+    assert asyncio.run(PositionProvider().locate()) is None and not PositionProvider.available
+    form.set_notes("  Phòng máy chung với kho lưu trữ ")
+    assert form.load().audit.notes == "Phòng máy chung với kho lưu trữ"
+    assert parse_number("1.5") == 1.5 and parse_number("12") == 12 and parse_number("x") is None
+    assert parse_position("", "1")[0] is None
+
+
+def fill_required(form: AuditFormPresenter, good: bool = True) -> None:
+    """A good audit answers every scored item in full, with its photos; a weak one only the
+    required items, at their worst."""
+    tpl = A.template(A.LATEST_TEMPLATE)
+    for item in tpl.items():
+        if item.kind == "text" or not (item.required or good):
+            continue
+        if item.kind == "photo":
+            form.add_photo(item.id, JPEG + item.id.encode(), f"{item.id}.jpg", "image/jpeg", None)
+            continue
+        if item.kind == "yes_no":
+            value: object = good
+        elif item.kind == "number":
+            value = item.target if good else 0
+        else:
+            value = item.options[0 if good else -1].id
+        assert form.answer(item.id, value) is None, item.id
+        if good and item.photo_required:
+            form.add_photo(item.id, JPEG + item.id.encode(), f"{item.id}.jpg", "image/jpeg", None)
+
+
+def test_submit_only_when_required_items_are_answered(store) -> None:
+    form = AuditFormPresenter(store, AuditWardsPresenter(store).open(WARD, AUDITOR))
+    state = form.load()
+    assert not state.can_submit
+    assert state.blockers[0] == "Chưa trả lời mục bắt buộc: Ảnh trụ sở và Bộ phận Một cửa"
+    assert state.blockers[-1].startswith("… và ") and len(state.blockers) == 6
+    assert form.submit() == state.blockers[0]
+    assert store.audits.get(form.audit_id).review_state == "draft"
+    fill_required(form)
+    state = form.load()
+    assert state.can_submit and state.blockers == [] and state.compliant
+    assert form.submit() is None
+    state = form.load()
+    assert not state.editable and state.state_label == "Đã gửi duyệt" and not state.can_submit
+    assert state.blockers == ["Phiếu ở trạng thái Đã gửi duyệt, không gửi duyệt được"]
+    assert form.answer("network.backup_link", True) is not None  # refused: submitted
+
+
+def submitted_audit(store, ward: str, good: bool) -> str:
+    form = AuditFormPresenter(store, AuditWardsPresenter(store).open(ward, AUDITOR))
+    fill_required(form, good)
+    assert form.submit() is None
+    return form.audit_id
+
+
+def test_review_list_filter_and_compliance_summary(store) -> None:
+    good = submitted_audit(store, WARD, good=True)
+    weak = submitted_audit(store, "00008", good=False)
+    AuditWardsPresenter(store).open("00012", AUDITOR)  # a draft: not the supervisor's yet
+    presenter = ReviewListPresenter(store)
+    rows, summary = presenter.load()
+    assert {r.audit_id for r in rows} == {good, weak}
+    assert all(r.state_label == "Đã gửi duyệt" for r in rows)
+    assert summary.wards == 2 and summary.compliant == 1
+    counts = dict(summary.counts)
+    assert counts["Đã gửi duyệt"] == 2 and counts["Đã duyệt"] == 0 and "Bản nháp" not in counts
+    means = dict(summary.sections)
+    assert list(means)[0] == "Trụ sở, phòng máy" and len(means) == 6
+    ReviewDetailPresenter(store, weak, "supervisor", "gs.binh").decide(
+        "changes_requested", "Bổ sung sao lưu"
+    )
+    presenter.state = "changes_requested"
+    rows, summary = presenter.load()
+    assert [r.audit_id for r in rows] == [weak]
+    assert dict(summary.counts)["Yêu cầu chỉnh sửa"] == 1  # the summary ignores the filter
+    assert "Yêu cầu chỉnh sửa" in [text for _, text in ReviewListPresenter.state_choices()]
+    set_language("en")
+    assert compliance(store.audits.list()).sections[0][0] == "Premises and server room"
+
+
+def test_review_detail_is_read_only_and_offers_only_allowed_decisions(store) -> None:
+    audit_id = submitted_audit(store, WARD, good=True)
+    detail = ReviewDetailPresenter(store, audit_id, "supervisor", "gs.binh")
+    state = detail.load()
+    assert [d.target for d in state.decisions] == [
+        "has_issues",
+        "changes_requested",
+        "approved",
+        "rejected",
+    ]
+    assert [d.label for d in state.decisions] == [
+        "Đánh dấu có vấn đề",
+        "Yêu cầu chỉnh sửa",
+        "Duyệt",
+        "Không chấp nhận",
+    ]
+    view, lines = state.sections[0]
+    assert view.label == "Trụ sở, phòng máy"
+    by_label = {line.label: line for line in lines}
+    assert by_label["Có bộ lưu điện (UPS) cho máy chủ và thiết bị mạng"].answer == "Có"
+    assert by_label["Có bộ lưu điện (UPS) cho máy chủ và thiết bị mạng"].photos == 1
+    tpl = A.template(A.LATEST_TEMPLATE)
+    assert state.photo_count == sum(i.photo_required for i in tpl.items()) and state.compliant
+    assert ("Người khảo sát", AUDITOR) in state.facts and state.warnings == []
+    weak = ReviewDetailPresenter(store, submitted_audit(store, "00008", good=False), "admin", "x")
+    assert "Mục bắt buộc chưa đạt mức tối đa: Có tường lửa tại điểm kết nối Internet" in (
+        weak.load().warnings
+    )
+    assert ReviewDetailPresenter(store, audit_id, "", "an").load().decisions == []  # no role
+
+
+def test_decisions_need_a_comment_except_approval_and_follow_the_state(store) -> None:
+    audit_id = submitted_audit(store, WARD, good=True)
+    detail = ReviewDetailPresenter(store, audit_id, "supervisor", "gs.binh")
+    assert detail.decide("changes_requested", "  ") == "Cần ghi ý kiến cho quyết định này"
+    assert detail.decide("submitted", "x") == (
+        "Quyết định này không được phép ở trạng thái hiện tại"
+    )
+    assert detail.decide("has_issues", "Tường lửa chưa cấu hình") is None
+    state = detail.load()
+    assert state.state_label == "Có vấn đề"
+    assert [d.target for d in state.decisions] == ["changes_requested", "approved", "rejected"]
+    assert state.comments[0].endswith("gs.binh · Có vấn đề: Tường lửa chưa cấu hình")
+    assert detail.decide("approved", "") is None
+    state = detail.load()
+    assert state.state_label == "Đã duyệt" and state.decisions == []
+    # The auditor sees the comments on the form, read-only once approved.
+    form = AuditFormPresenter(store, audit_id).load()
+    assert not form.editable and len(form.comments) == 2

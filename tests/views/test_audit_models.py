@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from app.domain import audit as A
 from app.i18n import set_language
 from app.views.audit_models import (
@@ -16,6 +14,7 @@ from app.views.audit_models import (
 from app.views.audit_views import role_destinations
 from app.views.position import Position, PositionProvider
 from app.views.review_models import ReviewDetailPresenter, ReviewListPresenter, compliance
+from tests.support import aio
 
 WARD = "00004"  # Phường Ba Đình
 AUDITOR = "Kiểm tra viên Hà"
@@ -132,10 +131,10 @@ def test_position_typed_or_from_a_provider_and_notes(store) -> None:
         async def locate(self) -> Position | None:
             return Position(21.0368, 105.8346, accuracy_m=8.4)
 
-    found = asyncio.run(FakeGps().locate())
+    found = aio.run(FakeGps().locate())
     form.set_position(found)
     assert form.load().position == "21.036800, 105.834600 (sai số khoảng 8 m)"
-    assert asyncio.run(PositionProvider().locate()) is None and not PositionProvider.available
+    assert aio.run(PositionProvider().locate()) is None and not PositionProvider.available
     form.set_notes("  Phòng máy chung với kho lưu trữ ")
     assert form.load().audit.notes == "Phòng máy chung với kho lưu trữ"
     assert parse_number("1.5") == 1.5 and parse_number("12") == 12 and parse_number("x") is None

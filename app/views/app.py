@@ -18,6 +18,7 @@ import flet as ft
 
 from app.i18n import LANGUAGES, set_language, t
 from app.views import shell
+from app.views.audit_models import home_route
 from app.views.errors import error_text
 from app.views.format import today_local
 from app.views.lock_model import (
@@ -165,7 +166,7 @@ class CommuneApp:
         self.idle = IdleTimer(int(minutes if minutes is not None else DEFAULT_AUTO_LOCK_MINUTES))
         self.page.title = t("app.title")
         await self.start_sync()
-        await self.go("/dossiers", force=True)
+        await self.go(home_route(self.role), force=True)
 
     async def start_sync(self) -> None:
         """Start the background sync for an enrolled store (after unlock, or after enrolling

@@ -50,6 +50,19 @@ def workspaces(role: str | None) -> Workspaces:
     return Workspaces(auditor=False, reviewer=False, review_role="")
 
 
+AUDITS_ROUTE, REVIEWS_ROUTE, DOSSIERS_ROUTE = "/audits", "/reviews", "/dossiers"
+
+
+def home_route(role: str | None) -> str:
+    """Where a session starts after unlock: an auditor on the audits, a supervisor or admin on
+    the reviews, an officer and a local-only store on the dossier list."""
+    if role == A.AUDITOR:
+        return AUDITS_ROUTE
+    if role in (A.SUPERVISOR, A.ADMIN):
+        return REVIEWS_ROUTE
+    return DOSSIERS_ROUTE
+
+
 def load_user(store: Any) -> tuple[str | None, str]:
     """(role, name): the enrolled user name is what the server checks a comment's author
     against; a local-only store uses the name typed at first run."""

@@ -15,6 +15,8 @@ import flet as ft
 
 from app.i18n import t
 from app.views.audit_models import (
+    AUDITS_ROUTE,
+    REVIEWS_ROUTE,
     AuditFormPresenter,
     AuditWardsPresenter,
     FormState,
@@ -29,7 +31,6 @@ from app.views.position import PositionProvider
 if TYPE_CHECKING:
     from app.views.app import CommuneApp
 
-AUDITS_ROUTE, REVIEWS_ROUTE = "/audits", "/reviews"
 STATE_COLORS = {
     "not_started": ft.Colors.SURFACE_CONTAINER_HIGH,
     "draft": ft.Colors.BLUE_50,

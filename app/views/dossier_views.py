@@ -60,6 +60,28 @@ def section(text: str) -> ft.Text:
     return ft.Text(text, size=15, weight=ft.FontWeight.W_600)
 
 
+def facts_grid(
+    facts: list[tuple[str, str]], *, per_row_lg: int = 3, size: int = 15, selectable: bool = True
+) -> ft.ResponsiveRow:
+    """Label-over-value pairs: one column on a phone, two on a tablet, `per_row_lg` on desktop."""
+    return ft.ResponsiveRow(
+        [
+            ft.Container(
+                ft.Column(
+                    [
+                        ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
+                        ft.Text(value, size=size, selectable=selectable),
+                    ],
+                    spacing=0,
+                ),
+                col={"xs": 12, "sm": 6, "lg": 12 // per_row_lg},
+            )
+            for label, value in facts
+        ],
+        run_spacing=8,
+    )
+
+
 def status_chip(text: str, overdue: bool = False) -> ft.Control:
     color = ft.Colors.RED_50 if overdue else ft.Colors.SECONDARY_CONTAINER
     return ft.Container(
@@ -525,22 +547,7 @@ class DetailScreen:
             wrap=True,
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )
-        facts = ft.ResponsiveRow(
-            [
-                ft.Container(
-                    ft.Column(
-                        [
-                            ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
-                            ft.Text(value, size=15, selectable=True),
-                        ],
-                        spacing=0,
-                    ),
-                    col={"xs": 12, "sm": 6, "lg": 4},
-                )
-                for label, value in s.facts
-            ],
-            run_spacing=8,
-        )
+        facts = facts_grid(s.facts)
         docs = ft.Column(
             [
                 ft.Text(

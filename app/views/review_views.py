@@ -13,7 +13,7 @@ import flet as ft
 from app.i18n import t
 from app.views.audit_models import load_user, workspaces
 from app.views.audit_views import REVIEWS_ROUTE, card, score_badge, state_chip
-from app.views.dossier_views import heading, section
+from app.views.dossier_views import facts_grid, heading, section
 from app.views.review_models import (
     Compliance,
     Decision,
@@ -189,22 +189,7 @@ class ReviewDetailScreen:
             wrap=True,
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )
-        facts = ft.ResponsiveRow(
-            [
-                ft.Container(
-                    ft.Column(
-                        [
-                            ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
-                            ft.Text(value, size=14),
-                        ],
-                        spacing=0,
-                    ),
-                    col={"xs": 12, "sm": 6, "lg": 3},
-                )
-                for label, value in s.facts
-            ],
-            run_spacing=8,
-        )
+        facts = facts_grid(s.facts, per_row_lg=4, size=14, selectable=False)
         overview = ft.Row(
             [
                 score_badge(t("audit.total"), s.total, s.compliant),

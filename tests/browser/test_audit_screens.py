@@ -90,10 +90,11 @@ def set_role(folder: Path, role: str, user: str) -> None:
         store.close()
 
 
-def unlock(page: Page) -> None:
+def unlock(page: Page, landing: str) -> None:
+    """Unlock; each role starts on its own work (`home_route`)."""
     type_into(page, "Mã PIN", PIN)
     page.get_by_role("button", name="Mở khoá").click()
-    expect(shows(page, "Danh sách hồ sơ")).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"{re.escape(landing)}$"))
 
 
 def shots(page: Page, folder: Path, name: str, ready) -> None:
@@ -135,7 +136,7 @@ def test_auditor_submits_and_supervisor_decides(browser, app_dir: Path, screensh
 
 
 def auditor_part(page: Page, screenshots: Path) -> None:
-    unlock(page)
+    unlock(page, "/audits")
     expect(nav(page, "Duyệt khảo sát")).to_have_count(0)  # an auditor does not review
     nav(page, "Khảo sát hạ tầng").click()
     ba_dinh = page.get_by_role("button", name=re.compile(r"^Phường Ba Đình\s"))
@@ -200,7 +201,7 @@ def auditor_part(page: Page, screenshots: Path) -> None:
 
 
 def supervisor_part(page: Page, screenshots: Path) -> None:
-    unlock(page)
+    unlock(page, "/reviews")
     expect(nav(page, "Khảo sát hạ tầng")).to_have_count(0)  # a supervisor does not fill
     nav(page, "Duyệt khảo sát").click()
     expect(shows(page, "3 phiếu")).to_be_visible()
@@ -254,7 +255,7 @@ def supervisor_part(page: Page, screenshots: Path) -> None:
 
 def auditor_resubmits(page: Page, screenshots: Path) -> None:
     """Back on the auditor's side: the request and its comment, the form editable again."""
-    unlock(page)
+    unlock(page, "/audits")
     nav(page, "Khảo sát hạ tầng").click()
     ba_dinh = page.get_by_role("button", name=re.compile(r"^Phường Ba Đình\s"))
     expect(ba_dinh).to_contain_text("Yêu cầu chỉnh sửa")

@@ -12,10 +12,10 @@ import pytest
 from app.storage import DossierQuery, StorageError, TamperError, create_store, open_store
 from app.storage.db import PLAIN_HEADER, SQLCIPHER_ENV, Database, db_path, sqlcipher_available
 from tests.storage.conftest import PIN, TEST_KEYS, receive
+from tests.support.tools import missing_tool
 
-pytestmark = pytest.mark.skipif(
-    not sqlcipher_available(), reason="sqlcipher3 is in the dev group; this run switched it off"
-)
+if not sqlcipher_available():
+    missing_tool("sqlcipher3 (the dev group installs it) does not import or is switched off")
 
 
 def _header(data_dir) -> bytes:

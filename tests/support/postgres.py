@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tools import missing_tool
+
 START_TIMEOUT_S = 60
 
 
@@ -116,7 +118,7 @@ class PostgresServer:
 def postgres_server() -> Iterator[PostgresServer]:
     bindir = find_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL binaries not found (pg_config --bindir, /usr/lib/postgresql)")
+        missing_tool("PostgreSQL binaries not found (pg_config --bindir, /usr/lib/postgresql)")
     server = PostgresServer(bindir).start()
     try:
         yield server

@@ -7,6 +7,7 @@ from app.i18n import set_language
 from app.views.audit_models import (
     AuditFormPresenter,
     AuditWardsPresenter,
+    home_route,
     parse_number,
     parse_position,
     workspaces,
@@ -261,3 +262,9 @@ def test_decisions_need_a_comment_except_approval_and_follow_the_state(store) ->
     # The auditor sees the comments on the form, read-only once approved.
     form = AuditFormPresenter(store, audit_id).load()
     assert not form.editable and len(form.comments) == 2
+
+
+def test_each_role_starts_on_its_own_work() -> None:
+    assert home_route("auditor") == "/audits"
+    assert home_route("supervisor") == home_route("admin") == "/reviews"
+    assert home_route("officer") == home_route(None) == "/dossiers"

@@ -15,7 +15,7 @@ from tests.browser.harness import open_page, running_app, shows, type_into
 from tests.views.seed import WARD, seed
 
 PIN = "864202"
-CAMERA_APP = Path(__file__).with_name("camera_app.py")
+CAMERA_APP = Path(__file__).with_name("device_app.py")
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,11 @@ from playwright.sync_api import Page, expect
 from app.domain import audit as A
 from app.domain.models import AuditAnswer
 from app.storage import create_store
-from tests.browser.camera_app import TINY_JPEG
+from tests.browser.device_app import TINY_JPEG
 from tests.browser.harness import free_port, nav, open_page, running_app, shot, shows, type_into
 
 PIN = "975310"
-AUDIT_APP = Path(__file__).with_name("audit_app.py")
+AUDIT_APP = Path(__file__).with_name("device_app.py")
 BA_DINH, NGOC_HA, GIANG_VO = "00004", "00008", "00025"
 LEFT_FOR_THE_BROWSER = {
     "equipment.computers_per_staff",

@@ -1,6 +1,6 @@
-"""The web app with a stand-in camera (the one device part tests may mock): each capture is a
-small JPEG made in memory. Run as `python tests/browser/camera_app.py --port N` with
-COMMUNE_DATA_DIR set."""
+"""The web app with stand-ins for the device parts tests may mock: a camera whose capture is a
+small JPEG made in memory, and a position provider with a fixed fix in Hanoi. Run as
+`python tests/browser/device_app.py --port N` with COMMUNE_DATA_DIR set."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import flet as ft  # noqa: E402
 
 from app.views.app import ASSETS_DIR, Camera, make_main  # noqa: E402
+from app.views.position import Position, PositionProvider  # noqa: E402
 
 # A 1x1 JPEG: enough for the attachment path (sealed file, record, outbox).
 TINY_JPEG = bytes.fromhex(
@@ -35,13 +36,23 @@ class StandInCamera(Camera):
         return TINY_JPEG
 
 
+FIX = Position(21.0368, 105.8346, accuracy_m=8.4)  # near the Ba Đình ward office
+
+
+class StandInPosition(PositionProvider):
+    available = True
+
+    async def locate(self) -> Position | None:
+        return FIX
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     data_dir = Path(os.environ["COMMUNE_DATA_DIR"])
     ft.run(
-        make_main(data_dir, camera=StandInCamera()),
+        make_main(data_dir, camera=StandInCamera(), position=StandInPosition()),
         view=ft.AppView.WEB_BROWSER,
         host="127.0.0.1",
         port=args.port,

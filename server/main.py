@@ -15,7 +15,7 @@ from app.domain.hlc import Clock
 from server import migrate
 from server.api.deps import AppContext
 from server.api.routes import admin, attachments, auth, health, reviews, sync
-from server.core.config import Settings
+from server.core.config import SERVER_NODE, Settings
 from server.core.db import engine_for
 from server.core.middleware import DecompressBodyMiddleware, MetricsMiddleware
 from server.core.security import RateLimiter
@@ -23,7 +23,6 @@ from server.errors import ApiError, error_body
 from server.storage import LocalDiskStore
 
 log = logging.getLogger("commune.server")
-SERVER_NODE = "server"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -6,9 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.domain.models import SHA256_HEX
 from app.domain.mutations import WireText
 
-Sha256 = Field(pattern=r"^[0-9a-f]{64}$")
+Sha256 = Field(pattern=SHA256_HEX.pattern)
 # Every str a client sends is WireText (no NUL characters: PostgreSQL text cannot hold them).
 
 
@@ -40,7 +41,7 @@ class LoginResponse(BaseModel):
 
 
 class UploadStart(BaseModel):
-    sha256: WireText = Sha256
+    sha256: str = Sha256  # hex only, so no NUL either
     size: int = Field(ge=1)
 
 

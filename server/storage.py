@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from pathlib import Path
 from typing import Protocol
 
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+from app.domain.models import SHA256_HEX
 
 
 class BlobStore(Protocol):
@@ -77,5 +76,5 @@ class LocalDiskStore:
 
 
 def _check(sha256: str) -> None:
-    if not SHA256_HEX.match(sha256):
+    if not SHA256_HEX.fullmatch(sha256):
         raise ValueError("not a lowercase hex SHA-256")

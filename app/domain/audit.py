@@ -31,12 +31,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.domain.models import SHA256_HEX
+
 TEMPLATE_V1 = "2025.1"
 COMPLIANCE_THRESHOLD = 80.0
 
 ItemKind = Literal["yes_no", "number", "choice", "text", "photo"]
 ITEM_ID = re.compile(r"^[a-z0-9_.-]+$")
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class _Frozen(BaseModel):
@@ -483,7 +484,8 @@ def _value_reason(item: Item, value: Any) -> str | None:
 def _photos_reason(photos: Any) -> str | None:
     if not isinstance(photos, list | tuple):
         return "bad_photos"
-    return None if all(isinstance(p, str) and SHA256_HEX.match(p) for p in photos) else "bad_photos"
+    addressed = all(isinstance(p, str) and SHA256_HEX.fullmatch(p) for p in photos)
+    return None if addressed else "bad_photos"
 
 
 def _raw_score(item: Item, value: Any, photos: list[str]) -> float:
@@ -613,6 +615,8 @@ REVIEW_TRANSITIONS: dict[ReviewState, frozenset[ReviewState]] = {
 # States in which the auditor may still edit answers.
 EDITABLE_STATES = frozenset({R.DRAFT, R.CHANGES_REQUESTED})
 FINAL_STATES = frozenset({R.APPROVED, R.REJECTED})
+# A ward whose latest audit is in one of these gets a new audit when it is surveyed again.
+RESTART_STATES = frozenset({R.REJECTED})
 
 
 def _state(value: str | ReviewState) -> ReviewState | None:

@@ -34,6 +34,11 @@ class Timestamp:
             raise ValueError(f"not a clock stamp: {text!r}") from exc
 
 
+def node_of(stamp: str) -> str:
+    """The node that made a well-formed stamp (the part after the second colon)."""
+    return stamp.split(":", 2)[2]
+
+
 def is_stamp(text: object) -> bool:
     if not isinstance(text, str):
         return False

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.domain.hlc import node_of
+
 
 @dataclass(frozen=True)
 class Stamped:
@@ -64,9 +66,7 @@ def _is_race(ours: Stamped, theirs: Stamped, base_version: int) -> bool:
     A device always knows its own earlier writes, even those the server applied after the
     base version it had pulled, so only another node's unseen change makes a race.
     """
-    unseen = ours.changed_version > base_version and _node(ours.hlc) != _node(theirs.hlc)
+    unseen = ours.changed_version > base_version and node_of(ours.hlc) != node_of(theirs.hlc)
     return unseen and ours.value != theirs.value and ours.hlc != theirs.hlc
 
 
-def _node(stamp: str) -> str:
-    return stamp.split(":", 2)[2]

@@ -6,6 +6,7 @@ Storage tables and server tables are separate; these are the shapes both sides a
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
@@ -142,6 +143,10 @@ class Audit(BaseModel):
     version: int = 0
     sync_state: str = "pending"
     sync_reason: str | None = None
+
+
+# An attachment's content address: lower-case hex SHA-256 (use `fullmatch`).
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class AttachmentMeta(BaseModel):

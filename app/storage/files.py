@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import struct
 import tempfile
@@ -36,6 +35,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.domain.models import SHA256_HEX
 from app.storage.crypto import TAG_BYTES, hkdf
 from app.storage.errors import TamperError
 
@@ -45,12 +45,11 @@ FILE_FORMAT = 1
 PREFIX_BYTES = 7
 HEADER_BYTES = len(MAGIC) + 1 + PREFIX_BYTES
 _SEALED_CHUNK = CHUNK_BYTES + TAG_BYTES
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def _check_sha(sha256_hex: str) -> str:
     sha = sha256_hex.lower() if isinstance(sha256_hex, str) else ""
-    if not _SHA256_HEX.fullmatch(sha):
+    if not SHA256_HEX.fullmatch(sha):
         raise ValueError("expected a SHA-256 as 64 hex characters")
     return sha
 

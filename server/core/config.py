@@ -10,6 +10,7 @@ import platformdirs
 
 APP_NAME = "commune-field"
 ENV_PREFIX = "COMMUNE_"
+SERVER_NODE = "server"  # the clock node of what the server itself writes (conflicts, decisions)
 
 
 def default_data_dir() -> Path:

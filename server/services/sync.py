@@ -18,10 +18,11 @@ from sqlmodel import Session, select
 
 from app.domain import audit as A
 from app.domain import entities as E
-from app.domain.hlc import Clock
+from app.domain.hlc import Clock, node_of
 from app.domain.merge import Stamped, merge_fields
 from app.domain.mutations import Change, FieldValue, Mutation, PullResponse, PushResult
 from app.domain.status import INITIAL, can_transition
+from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
@@ -418,8 +419,6 @@ def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PullRespons
     )
     if not caller.all_wards:
         query = query.where(ChangeLog.ward_code.in_(sorted(caller.wards)))
-    from server.main import SERVER_NODE  # here: server.main imports this module
-
     with read_session(engine) as session:
         rows = session.exec(query).all()
     page = rows[:limit]
@@ -449,7 +448,7 @@ def _one_writer(fields: dict[str, Any]) -> str | None:
     """The clock node that stamped every field, when there is one. The server's own node
     stamps what it writes on someone's behalf (a review decision and its comment): such a
     record was not written by the device, which must be sent it."""
-    nodes = {str(f.get("hlc", "")).split(":", 2)[-1] for f in fields.values()}
+    nodes = {node_of(f["hlc"]) for f in fields.values()}
     return nodes.pop() if len(nodes) == 1 else None
 
 

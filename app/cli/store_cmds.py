@@ -144,8 +144,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from app.domain.calendar import vn_today
     from app.storage.services import DossierQuery
-    from app.storage.services.dossiers import vn_today
 
     store = open_store(args)
     try:
@@ -178,8 +178,8 @@ def iter_all_dossiers(store, page_size: int = 500):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from app.domain.calendar import vn_today
     from app.reports.export import write_csv, write_xlsx
-    from app.storage.services.dossiers import vn_today
 
     store = open_store(args)
     try:

@@ -28,6 +28,11 @@ def vn_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(VN_TZ).date()
 
 
+def vn_today() -> dt.date:
+    """Today in Vietnam (the one clock read of this module)."""
+    return vn_date(dt.datetime.now(dt.UTC))
+
+
 @lru_cache(maxsize=64)
 def _vietnam_holidays(year: int) -> frozenset[dt.date]:
     return frozenset(holidays.country_holidays("VN", years=year))

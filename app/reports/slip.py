@@ -9,16 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
+from app.domain.calendar import VN_TZ
 from app.domain.models import Dossier
 from app.i18n import catalogue
 
 FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 FONT = "DejaVu"
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ def _dates(pdf: FPDF, d: Dossier, ctx: SlipContext) -> None:
     if ctx.processing_days is not None:
         _line(pdf, _vi("slip.processing", n=ctx.processing_days))
     received = d.received_at if d.received_at.tzinfo else d.received_at.replace(tzinfo=dt.UTC)
-    local = received.astimezone(LOCAL_TZ)
+    local = received.astimezone(VN_TZ)
     _line(pdf, _vi("slip.received_at", time=local.strftime("%H giờ %M phút, ngày %d/%m/%Y")))
     _line(pdf, _vi("slip.appointment", date=d.appointment_date.strftime("%d/%m/%Y")), bold=True)
     _line(pdf, _vi("slip.register"))

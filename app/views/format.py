@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
+from app.domain.calendar import VN_TZ, vn_date, vn_today
 from app.domain.status import Channel, DossierStatus
 from app.domain.timeliness import Timeliness
 from app.i18n import t
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-
 
 def today_local(now: dt.datetime | None = None) -> dt.date:
-    return (now or dt.datetime.now(dt.UTC)).astimezone(LOCAL_TZ).date()
+    return vn_date(now) if now else vn_today()
 
 
 def date_text(day: dt.date | None) -> str:
@@ -26,7 +24,7 @@ def datetime_text(moment: dt.datetime | None) -> str:
         return "—"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
+    return moment.astimezone(VN_TZ).strftime("%H:%M %d/%m/%Y")
 
 
 def parse_date(text: str) -> dt.date | None:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domain import codes, reference
 from app.domain import entities as E
-from app.domain.calendar import VN_TZ, WorkingCalendar, vn_date
+from app.domain.calendar import VN_TZ, WorkingCalendar, vn_date, vn_today
 from app.domain.models import Dashboard, Dossier, DossierEvent, Page, ReceiveDossier
 from app.domain.status import FINISHED, INITIAL, DossierStatus, can_transition, is_open
 from app.domain.text import digits
@@ -85,13 +85,8 @@ def iso_utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
 
 
-local_date = vn_date
 # The Vietnam day of a stored UTC instant, in SQL (Vietnam keeps +07:00 all year).
 _FINISHED_DAY = "date(finished_at, '+7 hours')"
-
-
-def vn_today() -> dt.date:
-    return dt.datetime.now(VN_TZ).date()
 
 
 def to_dossier(record: Record) -> Dossier:
@@ -355,7 +350,7 @@ class DossierService:
         except KeyError as exc:
             raise ValueError(str(exc)) from None
         received = req.received_at or utc_now()
-        day = local_date(received)
+        day = vn_date(received)
         return {
             "code": req.code or self._issue_code(conn, req.ward_code, day),
             "procedure_code": proc.code,

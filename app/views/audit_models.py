@@ -22,7 +22,6 @@ from app.views.position import Position
 
 NOT_STARTED = "not_started"
 # Where an auditor may write answers; a new audit is started when the last one was rejected.
-RESTART_STATES = frozenset({A.ReviewState.REJECTED.value})
 MISSING_SHOWN = 5  # submit blockers named one by one, the rest counted
 
 
@@ -63,11 +62,11 @@ def home_route(role: str | None) -> str:
     return DOSSIERS_ROUTE
 
 
-def load_user(store: Any) -> tuple[str | None, str]:
-    """(role, name): the enrolled user name is what the server checks a comment's author
-    against; a local-only store uses the name typed at first run."""
+def user_name(store: Any) -> str:
+    """The enrolled user name is what the server checks a comment's author against; a
+    local-only store uses the name typed at first run. (The role is `CommuneApp.role`.)"""
     settings = store.settings
-    return settings.get("role"), settings.get("user") or settings.get("officer") or ""
+    return settings.get("user") or settings.get("officer") or ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +199,7 @@ class AuditWardsPresenter:
         """The ward's audit to show: the latest one, or a new one when there is none or the
         last was rejected."""
         latest = latest_by_ward(self.store.audits.list(ward_code=ward_code)).get(ward_code)
-        if latest is not None and latest.review_state not in RESTART_STATES:
+        if latest is not None and latest.review_state not in A.RESTART_STATES:
             return latest.id
         return self.store.audits.create(ward_code, A.LATEST_TEMPLATE, auditor).id
 

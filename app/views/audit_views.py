@@ -8,7 +8,6 @@ typed.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
@@ -22,9 +21,10 @@ from app.views.audit_models import (
     FormState,
     ItemView,
     WardRow,
-    load_user,
+    user_name,
     workspaces,
 )
+from app.views.device_files import DeviceFile, camera_photo, picked_files
 from app.views.dossier_views import heading, section
 from app.views.position import PositionProvider
 
@@ -150,7 +150,7 @@ class AuditWardsScreen:
 
     def _row(self, row: WardRow) -> ft.Control:
         async def open_audit(e: Any, code: str = row.ward_code) -> None:
-            _, name = await self.app.io(load_user, self.app.store)
+            name = await self.app.io(user_name, self.app.store)
             audit_id = await self.app.io(self.presenter.open, code, name)
             await self.app.go(f"{AUDITS_ROUTE}/{audit_id}")
 
@@ -506,38 +506,28 @@ class AuditFormScreen:
 
     def _camera(self, item: ItemView) -> Any:
         async def capture(e: Any) -> None:
-            data = await self.app.camera.capture()
-            if data:
-                stamp = dt.datetime.now(dt.UTC)
-                name = f"anh-{stamp:%Y%m%d-%H%M%S}.jpg"
-                await self._add_photo(item, data, name, "image/jpeg", stamp)
+            if photo := await camera_photo(self.app):
+                await self._add_photo(item, photo)
 
         return capture
 
     def _picker(self, item: ItemView) -> Any:
         async def pick(e: Any) -> None:
-            from app.views.dossier_views import _mime, _read_file
-
-            files = await self.app.file_picker.pick_files(
-                allow_multiple=True,
-                with_data=True,
+            images = await picked_files(
+                self.app,
                 file_type=ft.FilePickerFileType.CUSTOM,
                 allowed_extensions=IMAGE_EXTENSIONS,
             )
-            for f in files or []:
-                data = f.bytes
-                if data is None and f.path:
-                    data = await self.app.io(_read_file, f.path)
-                if data is not None:
-                    await self._add_photo(item, data, f.name, _mime(f.name), None)
+            for picked in images:
+                await self._add_photo(item, picked)
 
         return pick
 
-    async def _add_photo(
-        self, item: ItemView, data: bytes, name: str, mime: str, taken: dt.datetime | None
-    ) -> None:
-        problem = await self.app.io(self.presenter.add_photo, item.id, data, name, mime, taken)
-        self.app.toast(problem or t("audit.photo_added", name=name))
+    async def _add_photo(self, item: ItemView, file: DeviceFile) -> None:
+        problem = await self.app.io(
+            self.presenter.add_photo, item.id, file.data, file.name, file.mime, file.taken_at
+        )
+        self.app.toast(problem or t("audit.photo_added", name=file.name))
         await self._refresh()
 
     # ---- position, notes, submit ---------------------------------------------------------

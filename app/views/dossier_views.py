@@ -7,7 +7,6 @@ through `app.io` (off the UI loop).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
@@ -16,6 +15,7 @@ from app.domain import reference
 from app.domain.calendar import WorkingCalendar
 from app.domain.status import Channel
 from app.i18n import t
+from app.views.device_files import DeviceFile, camera_photo, picked_files
 from app.views.dossier_models import (
     Action,
     DetailState,
@@ -764,23 +764,14 @@ class DetailScreen:
         return slip_file_name(d), build_slip(d, ctx)
 
     async def _attach_file(self, e: Any) -> None:
-        files = await self.app.file_picker.pick_files(allow_multiple=True, with_data=True)
-        for f in files or []:
-            data = f.bytes
-            if data is None and f.path:
-                data = await self.app.io(_read_file, f.path)
-            if data is not None:
-                await self._add_attachment(data, f.name, _mime(f.name))
+        for picked in await picked_files(self.app):
+            await self._add_attachment(picked)
 
     async def _attach_photo(self, e: Any) -> None:
-        data = await self.app.camera.capture()
-        if data:
-            stamp = dt.datetime.now(dt.UTC)
-            await self._add_attachment(
-                data, f"anh-{stamp:%Y%m%d-%H%M%S}.jpg", "image/jpeg", taken_at=stamp
-            )
+        if photo := await camera_photo(self.app):
+            await self._add_attachment(photo, taken_at=photo.taken_at)
 
-    async def _add_attachment(self, data: bytes, name: str, mime: str, **extra: Any) -> None:
+    async def _add_attachment(self, file: DeviceFile, **extra: Any) -> None:
         assert self.state is not None
         d = self.state.dossier
         self._busy(self.attach_buttons, self.attach_progress, True)
@@ -790,14 +781,14 @@ class DetailScreen:
                 "dossier",
                 d.id,
                 d.ward_code,
-                data,
-                mime=mime,
-                filename=name,
+                file.data,
+                mime=file.mime,
+                filename=file.name,
                 **extra,
             )
         finally:
             self._busy(self.attach_buttons, self.attach_progress, False)
-        self.app.toast(t("detail.attached", name=name))
+        self.app.toast(t("detail.attached", name=file.name))
         await self._load()
         self.app.page.update()
 
@@ -812,17 +803,6 @@ def read_attachment(store: Any, bridge: Any, sha256: str) -> bytes:
     if download is None:
         raise FileNotFoundError(sha256)
     return download(sha256)
-
-
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _mime(name: str) -> str:
-    import mimetypes
-
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import flet as ft
 
 from app.i18n import t
-from app.views.audit_models import load_user, workspaces
+from app.views.audit_models import user_name, workspaces
 from app.views.audit_views import REVIEWS_ROUTE, card, score_badge, state_chip
 from app.views.dossier_views import facts_grid, heading, section
 from app.views.review_models import (
@@ -162,9 +162,9 @@ class ReviewDetailScreen:
         self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
 
     async def build(self) -> ft.Control:
-        role, name = await self.app.io(load_user, self.app.store)
+        name = await self.app.io(user_name, self.app.store)
         self.presenter = ReviewDetailPresenter(
-            self.app.store, self.audit_id, workspaces(role).review_role, name
+            self.app.store, self.audit_id, workspaces(self.app.role).review_role, name
         )
         await self._load()
         return self.column

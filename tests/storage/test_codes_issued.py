@@ -7,6 +7,7 @@ import pytest
 
 from app.domain import codes
 from app.storage import create_store, migrations, open_store
+from app.storage.services import dossiers as dossier_service
 from app.storage.services.dossiers import DossierService, DuplicateCode
 from tests.storage.conftest import PIN, TEST_KEYS, receive
 
@@ -75,7 +76,7 @@ def test_an_older_store_registers_its_codes_when_migrated(data_dir, procedure, m
     monkeypatch.setattr(migrations, "MIGRATIONS", every[:3])
     # the code of that time: no register to write or read
     monkeypatch.setattr(DossierService, "_register_codes", lambda *a: None)
-    monkeypatch.setattr(DossierService, "_code_taken", lambda *a: False)
+    monkeypatch.setattr(dossier_service, "_code_taken", lambda *a: False)
     with create_store(data_dir, PIN, settings=TEST_KEYS) as old:
         old.settings.set("code_slot", 0)
         code = receive(old, procedure).code

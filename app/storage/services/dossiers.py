@@ -6,6 +6,7 @@ import datetime as dt
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 from typing import Any
 
@@ -136,14 +137,18 @@ class DossierService:
 
     def receive(self, req: ReceiveDossier) -> Dossier:
         with self._db.write() as conn:
-            fields = self._new_fields(conn, req)
+            issuer = _CodeIssuer(conn, self._settings)
+            fields = self._new_fields(conn, req, issuer)
+            issuer.save()
             [dossier_id] = self._write_new(conn, [(fields, req.actor)])
         return Dossier(id=dossier_id, **{k: v for k, v in fields.items() if v is not None})
 
     def receive_many(self, reqs: Iterable[ReceiveDossier]) -> int:
         """Receive many dossiers in ONE transaction (bulk intake, benchmarks). Returns the count."""
         with self._db.write() as conn:
-            batch = [(self._new_fields(conn, r), r.actor) for r in reqs]
+            issuer = _CodeIssuer(conn, self._settings)
+            batch = [(self._new_fields(conn, r, issuer), r.actor) for r in reqs]
+            issuer.save()
             return len(self._write_new(conn, batch))
 
     def change_status(
@@ -283,11 +288,13 @@ class DossierService:
         with self._db.write() as conn:
             fresh = self._drop_duplicates(conn, good, report)
             batch = []
+            issuer = _CodeIssuer(conn, self._settings)
             for line, req in fresh:
                 try:
-                    batch.append((self._new_fields(conn, req), req.actor))
+                    batch.append((self._new_fields(conn, req, issuer), req.actor))
                 except codes.SequenceExhausted as exc:
                     report.errors.append((line, str(exc)))
+            issuer.save()
             self._write_new(conn, batch)
             report.imported = len(batch)
         report.errors.sort()
@@ -344,7 +351,9 @@ class DossierService:
 
     # ------------------------------------------------------------------ internals
 
-    def _new_fields(self, conn: Connection, req: ReceiveDossier) -> dict[str, Any]:
+    def _new_fields(
+        self, conn: Connection, req: ReceiveDossier, issuer: _CodeIssuer
+    ) -> dict[str, Any]:
         try:
             proc = reference.procedure(req.procedure_code)
         except KeyError as exc:
@@ -352,7 +361,7 @@ class DossierService:
         received = req.received_at or utc_now()
         day = vn_date(received)
         return {
-            "code": req.code or self._issue_code(conn, req.ward_code, day),
+            "code": req.code or issuer.issue(req.ward_code, day),
             "procedure_code": proc.code,
             "ward_code": req.ward_code,
             "applicant_name": req.applicant_name,
@@ -379,42 +388,6 @@ class DossierService:
                 self._appointments.clear()
             self._appointments[key] = found
         return found
-
-    def _issue_code(self, conn: Connection, ward_code: str, day: dt.date) -> str:
-        """The next free code of this device's numbers for that day: its slot's block, or the
-        local range when not enrolled (`app.domain.codes`). A number whose code is already
-        here (imported from a file, pulled from another device) is skipped, never reissued."""
-        agency = self._settings.get_in(conn, "agency_code") or codes.default_agency_code(
-            self._settings.get_in(conn, "ward_code") or ward_code
-        )
-        slot = self._settings.get_in(conn, "code_slot")
-        offset = 0 if slot is not None else self._local_code_offset(conn)
-        counter_key = f"code_counter:{agency}:{day:%y%m%d}:{'local' if slot is None else slot}"
-        used = int(self._settings.get_in(conn, counter_key, 0))
-        while True:
-            code = codes.format_code(agency, day, codes.next_sequence(slot, used, offset))
-            used += 1
-            if not self._code_taken(conn, code):
-                break
-        self._settings.set_in(conn, counter_key, used)
-        return code
-
-    def _local_code_offset(self, conn: Connection) -> int:
-        """Where an un-enrolled device starts in the local range: drawn once, kept sealed."""
-        offset = self._settings.get_in(conn, "local_code_offset")
-        if offset is None:
-            offset = secrets.randbelow(len(codes.LOCAL_SEQUENCES))
-            self._settings.set_in(conn, "local_code_offset", offset)
-        return int(offset)
-
-    @staticmethod
-    def _code_taken(conn: Connection, code: str) -> bool:
-        row = conn.exec_driver_sql(
-            "SELECT 1 FROM dossier_codes WHERE code = ? UNION ALL "
-            "SELECT 1 FROM records WHERE entity = 'dossier' AND code = ? LIMIT 1",
-            (code, code),
-        ).first()
-        return row is not None
 
     def _register_codes(self, conn: Connection, batch: list[str]) -> None:
         try:
@@ -587,3 +560,62 @@ def _as_int(value: Any) -> int | None:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return None
+
+
+def _code_taken(conn: Connection, code: str) -> bool:
+    row = conn.exec_driver_sql(
+        "SELECT 1 FROM dossier_codes WHERE code = ? UNION ALL "
+        "SELECT 1 FROM records WHERE entity = 'dossier' AND code = ? LIMIT 1",
+        (code, code),
+    ).first()
+    return row is not None
+
+
+class _CodeIssuer:
+    """Dossier codes for one write transaction: the next free code of this device's numbers for
+    a day, its slot's block or the local range when not enrolled (`app.domain.codes`). A number
+    whose code is already here (imported from a file, pulled from another device) is skipped,
+    never reissued. The device's agency, slot and local offset are read once and each day's
+    counter is kept here until `save()`, instead of a sealed settings read and write per
+    dossier of a bulk intake."""
+
+    def __init__(self, conn: Connection, settings: SettingsStore) -> None:
+        self._conn, self._settings = conn, settings
+        self._loaded = False
+        self._counters: dict[str, int] = {}
+
+    def _load(self) -> None:
+        get = partial(self._settings.get_in, self._conn)
+        self._agency_code, self._own_ward = get("agency_code"), get("ward_code")
+        self._slot = get("code_slot")
+        self._offset = 0 if self._slot is not None else self._local_offset()
+        self._loaded = True
+
+    def _local_offset(self) -> int:
+        """Where an un-enrolled device starts in the local range: drawn once, kept sealed."""
+        offset = self._settings.get_in(self._conn, "local_code_offset")
+        if offset is None:
+            offset = secrets.randbelow(len(codes.LOCAL_SEQUENCES))
+            self._settings.set_in(self._conn, "local_code_offset", offset)
+        return int(offset)
+
+    def issue(self, ward_code: str, day: dt.date) -> str:
+        if not self._loaded:
+            self._load()
+        agency = self._agency_code or codes.default_agency_code(self._own_ward or ward_code)
+        slot = self._slot
+        key = f"code_counter:{agency}:{day:%y%m%d}:{'local' if slot is None else slot}"
+        used = self._counters.get(key)
+        if used is None:
+            used = int(self._settings.get_in(self._conn, key, 0))
+        while True:
+            code = codes.format_code(agency, day, codes.next_sequence(slot, used, self._offset))
+            used += 1
+            if not _code_taken(self._conn, code):
+                break
+        self._counters[key] = used
+        return code
+
+    def save(self) -> None:
+        for key, used in self._counters.items():
+            self._settings.set_in(self._conn, key, used)

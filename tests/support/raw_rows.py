@@ -50,3 +50,18 @@ def insert_raw_record(
 def stamped(values: dict[str, Any], hlc: str) -> dict[str, dict[str, Any]]:
     """Field values as the server stores them: {name: {value, hlc, changed_version}}."""
     return {k: {"value": v, "hlc": hlc, "changed_version": 1} for k, v in values.items()}
+
+
+def edit_raw_fields(engine: Engine, entity_id: str, edit) -> None:
+    """Rewrite one stored record's `fields` in place (`edit(fields) -> fields`), as a hand
+    edit of the database would: no new version, no change-log row, no check."""
+    as_json = "CAST(:f AS json)" if engine.dialect.name == "postgresql" else ":f"
+    with engine.begin() as conn:
+        stored = conn.execute(
+            text("SELECT fields FROM record WHERE entity_id = :i"), {"i": entity_id}
+        ).scalar_one()
+        fields = json.loads(stored) if isinstance(stored, str) else stored
+        conn.execute(
+            text(f"UPDATE record SET fields = {as_json} WHERE entity_id = :i"),
+            {"i": entity_id, "f": json.dumps(edit(fields), ensure_ascii=False)},
+        )

@@ -170,7 +170,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     for u in page.unreadable:  # kept aside: one line each, never a traceback
         print(f"{u.code or u.id}  {unreadable_text(u)}")
     print(f"{len(page.items)} of {page.total}")
+    _raise_if_tampered(page.unreadable)
     return 0
+
+
+def _raise_if_tampered(unreadable) -> None:
+    """The list or file is complete, but a row failed to open: end with the tampering error
+    (one line on stderr, exit 3), so neither a person nor a script misses it."""
+    from app.storage.errors import TamperError
+
+    tampered = [u.id for u in unreadable if u.reason == "tampered"]
+    if tampered:
+        raise TamperError(f"dossier {', '.join(tampered[:5])}")
 
 
 def iter_all_dossiers(store, page_size: int = 500):
@@ -211,6 +222,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {count - len(kept_aside)} dossiers to {args.out}")
     for u in kept_aside:
         print(f"{u.code or u.id}  {unreadable_text(u)}")
+    _raise_if_tampered(kept_aside)
     return 0
 
 

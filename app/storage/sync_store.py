@@ -26,7 +26,7 @@ from app.storage.db import Database
 from app.storage.errors import TamperError
 from app.storage.files import SealedFileStore
 from app.storage.outbox import RefusedRow
-from app.storage.services.records import Record, RecordStore
+from app.storage.services.records import Record, RecordStore, readable_only
 from app.storage.settings import SettingsStore
 from app.storage.tables import CONFLICT, PENDING, REJECTED, SYNCED, UNREADABLE
 
@@ -53,6 +53,7 @@ class SyncSummary:
     conflicts: int
     rejected: int
     last_synced_at: dt.datetime | None
+    unreadable: int = 0  # pulled records kept aside as unreadable (any entity)
 
 
 class SyncStore:
@@ -263,8 +264,12 @@ class SyncStore:
             last = conn.exec_driver_sql(
                 "SELECT last_synced_at FROM sync_state WHERE id = 1"
             ).scalar_one()
+            unreadable = conn.exec_driver_sql(
+                "SELECT count(*) FROM records WHERE sync_state = ?", (UNREADABLE,)
+            ).scalar_one()
         return SyncSummary(
-            pending, conflicts, rejected, dt.datetime.fromisoformat(last) if last else None
+            pending, conflicts, rejected, dt.datetime.fromisoformat(last) if last else None,
+            unreadable,
         )
 
     def set_last_synced(self, at: dt.datetime) -> None:
@@ -279,10 +284,10 @@ class SyncStore:
 
     def open_conflicts(self) -> list[Conflict]:
         with self._db.read() as conn:
-            records = self._records.select(
+            records = self._records.select_each(
                 conn, "WHERE entity = ? AND state = ? ORDER BY id", (E.CONFLICT, OPEN)
             )
-        return [_to_conflict(r) for r in records]
+        return readable_only(records, _to_conflict)
 
     def resolve_conflict(self, conflict_id: str, chosen_value) -> None:
         """Write the chosen value to the field and close the conflict: two mutations, one

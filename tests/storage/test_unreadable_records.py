@@ -65,6 +65,7 @@ def test_unreadable_pulled_records_are_kept_aside_and_shown(store, procedure):
     assert store.dossiers.list(DossierQuery(), offset=50).unreadable == []
     board = store.dossiers.dashboard(dt.date(2025, 11, 21))
     assert board.unreadable == 3
+    assert store.sync.summary().unreadable == 4  # the unknown entity too
     with pytest.raises(UnreadableDossier) as caught:
         store.dossiers.get("no-date")
     assert "Hồ sơ không đọc được" in str(caught.value) and NAME not in str(caught.value)
@@ -77,6 +78,32 @@ def test_unreadable_pulled_records_are_kept_aside_and_shown(store, procedure):
     assert store.sync.state_of("dossier", "no-date").state == "synced"
     assert store.dossiers.get("no-date").appointment_date == dt.date(2025, 11, 26)
     assert store.dossiers.dashboard(dt.date(2025, 11, 21)).unreadable == 2
+
+
+def test_other_lists_leave_unreadable_records_out(store, procedure):
+    """Audits, review comments, attachments and conflicts: the lists go on without them (the
+    sync line counts them)."""
+    dossier = receive(store, procedure)
+    audit = store.audits.create(WARD, "2025.1", "Kiểm tra viên")
+    changes = [
+        _change(1, "bad-audit", {"ward_code": WARD, "template_version": "2025.1",
+                                 "started_at": "yesterday"}, entity="audit"),
+        _change(2, "bad-comment", {"audit_id": audit.id, "ward_code": WARD, "at": 5},
+                entity="audit_comment"),
+        _change(3, "bad-file", {"owner_entity": "dossier", "owner_id": dossier.id,
+                                "ward_code": WARD, "sha256": "ab", "size": "big"},
+                entity="attachment"),
+        _change(4, "bad-conflict", {"entity": "dossier", "entity_id": dossier.id,
+                                    "ward_code": WARD, "field": "notes", "values": "x",
+                                    "state": "open"}, entity="conflict"),
+    ]
+    store.sync.apply_pull_page(changes, next_cursor=4)
+    assert [a.id for a in store.audits.list()] == [audit.id]
+    assert store.audits.comments(audit.id) == []
+    assert store.attachments.list(dossier.id) == []
+    assert store.sync.open_conflicts() == []
+    assert store.sync.summary().unreadable == 4
+    assert store.dossiers.get(dossier.id).sync_state == "pending"  # its own state untouched
 
 
 def test_a_tampered_row_is_one_unreadable_line_in_a_list(store, data_dir, procedure):

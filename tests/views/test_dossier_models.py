@@ -225,3 +225,6 @@ def test_an_unreadable_pulled_dossier_is_one_marked_line_on_every_screen(store) 
     assert isinstance(detail, UnreadableRow) and detail.title == "Hồ sơ không đọc được"
     tiles = {tile.key: tile for tile in dashboard_tiles(store.dossiers.dashboard(TODAY))}
     assert tiles["unreadable"].value == "1" and tiles["unreadable"].alert
+    from app.views.sync_models import sync_indicator
+
+    assert "1 bản ghi không đọc được" in sync_indicator(store.sync.summary()).text

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from app.domain import entities as E
@@ -40,6 +41,7 @@ from app.storage.tables import (
     SEARCHABLE,
     TERM_ID,
     TERM_IDENTITY,
+    UNREADABLE,
     new_ids,
 )
 
@@ -77,6 +79,22 @@ def column_value(value: Any) -> Any:
             return None
         return value
     return None
+
+
+def readable_only(
+    rows: Iterable[Record | UnreadableRecord], convert: Callable[[Record], Any]
+) -> list[Any]:
+    """`convert` of each row a list can show; the others (kept aside as unreadable, failing to
+    open or to convert) are left out, and counted in the sync summary's `unreadable`."""
+    out = []
+    for row in rows:
+        if isinstance(row, UnreadableRecord) or row.sync_state == UNREADABLE:
+            continue
+        try:
+            out.append(convert(row))
+        except (ValidationError, TypeError, ValueError):
+            continue
+    return out
 
 
 def unreadable(record: Record, reason: str | None = None) -> UnreadableRecord:

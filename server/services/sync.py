@@ -124,8 +124,7 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
             # A twin of this mutation, or a creator of the same record, committed first (or
             # PostgreSQL broke a deadlock): look again from a fresh transaction. The twin may
             # be another device's mutation under the same id: `_stored` refuses its result.
-            ids = [mutation.mutation_id]
-            stored = _stored(engine, caller, ids).get(mutation.mutation_id)
+            stored = _stored(engine, caller, [mutation.mutation_id]).get(mutation.mutation_id)
             if stored is not None:
                 return stored
     return PushResult(mutation_id=mutation.mutation_id, status="rejected", reason="busy_retry")

@@ -19,7 +19,7 @@ class BlobStore(Protocol):
     def exists(self, sha256: str) -> bool: ...
     def partial_size(self, sha256: str) -> int: ...
     def write_at(self, sha256: str, offset: int, data: bytes) -> int: ...
-    def finish(self, sha256: str) -> bool: ...
+    def finish(self, sha256: str, partial_name: str | None = None) -> bool: ...
     def discard(self, sha256: str) -> None: ...
     def path(self, sha256: str) -> Path: ...
 
@@ -56,9 +56,12 @@ class LocalDiskStore:
             os.fsync(fh.fileno())
             return fh.tell()
 
-    def finish(self, sha256: str) -> bool:
-        """Move the partial file into place if its content hashes to `sha256`."""
-        partial = self._partial(sha256)
+    def finish(self, sha256: str, partial_name: str | None = None) -> bool:
+        """Move the partial file into place if its content hashes to `sha256`.
+
+        `partial_name` names the partial file when it is not `sha256`: each user's upload of a
+        file has its own (the verified bytes still land once, under `sha256`)."""
+        partial = self._partial(partial_name or sha256)
         digest = hashlib.sha256()
         with open(partial, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

@@ -29,6 +29,7 @@ from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
+from server.services import attachments
 
 ATTEMPTS = 4
 _log = logging.getLogger("commune.server.sync")
@@ -88,7 +89,7 @@ INSERT_APPLIED = insert(APPLIED)
 def push(
     engine: Engine, caller: Caller, mutations: list[Mutation], clock: Clock
 ) -> list[PushResult]:
-    stored = _stored(engine, [m.mutation_id for m in mutations])
+    stored = _stored(engine, caller, [m.mutation_id for m in mutations])
     return [stored.get(m.mutation_id) or apply_once(engine, caller, m, clock) for m in mutations]
 
 
@@ -99,6 +100,8 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
             with write_session(engine) as session:
                 applied = apply_in(session, caller, mutation, clock)
                 status = "conflict" if applied.races else "applied"
+                if applied.record.entity == E.ATTACHMENT and applied.record.id is not None:
+                    _note_attachment(session, caller, applied.record)
                 # The unique key: a twin that committed first makes this insert fail.
                 session.execute(
                     INSERT_APPLIED,
@@ -123,14 +126,22 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
             )
         except (IntegrityError, OperationalError):
             # A twin of this mutation, or a creator of the same record, committed first (or
-            # PostgreSQL broke a deadlock): look again from a fresh transaction.
-            stored = _stored(engine, [mutation.mutation_id]).get(mutation.mutation_id)
+            # PostgreSQL broke a deadlock): look again from a fresh transaction. The twin may
+            # be another device's mutation under the same id: `_stored` refuses its result.
+            stored = _stored(engine, caller, [mutation.mutation_id]).get(mutation.mutation_id)
             if stored is not None:
                 return stored
     return PushResult(mutation_id=mutation.mutation_id, status="rejected", reason="busy_retry")
 
 
-def _stored(engine: Engine, mutation_ids: list[str]) -> dict[str, PushResult]:
+# A mutation id belongs to the device that applied it first. Another device sending it gets
+# this refusal, never that device's result (which would make it drop a change never stored).
+MUTATION_ID_TAKEN = "mutation_id_taken"
+
+
+def _stored(engine: Engine, caller: Caller, mutation_ids: list[str]) -> dict[str, PushResult]:
+    """Answers for ids already applied: the stored result when the caller's device applied
+    them (a replay: exactly once), `mutation_id_taken` when another device did."""
     found: dict[str, PushResult] = {}
     with read_session(engine) as session:
         for start in range(0, len(mutation_ids), 500):
@@ -138,12 +149,23 @@ def _stored(engine: Engine, mutation_ids: list[str]) -> dict[str, PushResult]:
             rows = session.exec(
                 select(AppliedMutation).where(AppliedMutation.mutation_id.in_(chunk))
             )
-            found.update({row.mutation_id: _result(row) for row in rows})
+            found.update({row.mutation_id: _result(row, caller) for row in rows})
     return found
 
 
-def _result(row: AppliedMutation) -> PushResult:
+def _result(row: AppliedMutation, caller: Caller) -> PushResult:
+    if row.device_id != caller.device_id:
+        return PushResult(mutation_id=row.mutation_id, status="rejected", reason=MUTATION_ID_TAKEN)
     return PushResult(mutation_id=row.mutation_id, status=row.status, version=row.version)
+
+
+def _note_attachment(session: Session, caller: Caller, record: RecordRow) -> None:
+    """Bind the file the attachment record names to the record's scope, or claim it there
+    (see server.services.attachments): the column `_save` wrote, read back."""
+    sha256 = session.execute(
+        select(RECORD.c.blob_sha256).where(RECORD.c.id == record.id)
+    ).scalar_one_or_none()
+    attachments.note_record(session, caller, sha256, record.ward_code, record.family)
 
 
 def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock) -> Applied:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain.hlc import Clock
@@ -24,6 +25,7 @@ from server.core.middleware import (
 )
 from server.core.security import RateLimiter
 from server.errors import ApiError, error_body
+from server.services import identity
 from server.storage import LocalDiskStore
 
 log = logging.getLogger("commune.server")
@@ -64,11 +66,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         spool_bytes=settings.spool_memory_bytes,
         limits={"/auth/": settings.max_auth_body_bytes},
+        authorize=_token_check(engine),
     )
     app.add_middleware(MetricsMiddleware, counters=ctx.counters)
     app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)  # outermost
     app.router.add_event_handler("shutdown", engine.dispose)
     return app
+
+
+def _token_check(engine):
+    """For a body past the in-memory spool: its bearer token must be good before more is read."""
+
+    async def authorize(scope: dict) -> None:
+        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthorized", "a bearer token is required")
+        await run_in_threadpool(identity.authenticate, engine, token.strip())
+
+    return authorize
 
 
 def app_from_env() -> FastAPI:

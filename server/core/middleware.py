@@ -8,6 +8,7 @@ import tempfile
 import threading
 import zlib
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 
 import zstandard
@@ -34,13 +35,20 @@ def decompress(data: bytes, encoding: str, limit: int) -> bytes:
     return out.getvalue()
 
 
+class PastCap(Exception):
+    """The body goes on past what is kept before the caller's token has been checked."""
+
+
 class _Sink:
     """Takes a body's bytes as they arrive and writes them plain to `out`, counting both what
     arrives and what decompression yields against `limit` (TooLarge); bad data: ValueError."""
 
-    def __init__(self, out: BinaryIO, limit: int, encoding: str = "identity") -> None:
+    def __init__(
+        self, out: BinaryIO, limit: int, encoding: str = "identity", cap: int | None = None
+    ) -> None:
         self.out = out
         self.limit = limit
+        self.cap = cap  # past this, read or decoded: PastCap (the token is checked first)
         self.encoding = encoding
         self.received = 0
         self.written = 0
@@ -53,6 +61,8 @@ class _Sink:
 
     def write(self, data: bytes) -> int:  # also the zstd stream writer's output
         self.written += len(data)
+        if self.cap is not None and self.written > self.cap:
+            raise PastCap
         if self.written > self.limit:
             plain = self.encoding == "identity"
             raise TooLarge("request body too large" if plain else "decompressed body too large")
@@ -62,6 +72,8 @@ class _Sink:
         self.received += len(chunk)
         if self.received > self.limit:
             raise TooLarge
+        if self.cap is not None and self.received > self.cap:
+            raise PastCap
         if self._gzip is not None:
             self._inflate(chunk)
         elif self._zstd is not None:
@@ -100,8 +112,11 @@ class BodyLimitMiddleware:
     is sent at all: past the limit the answer is 413 and reading stops. Bodies are gathered (and
     gzip/zstd decoded, the decoded size counted too) before routing, in memory up to
     `spool_bytes` and in a temporary file beyond, so no request holds more than that in memory
-    before its token is checked. Routes in `streamed` read their own body (the attachment
-    chunks, which have a smaller limit of their own) through the same count."""
+    before its token is checked. A body that goes on past `spool_bytes` is read further only
+    once `authorize(scope)` has accepted the request's token (it raises ApiError otherwise,
+    which is the answer): nothing past that is stored for an outsider, in memory or on disk.
+    Routes in `streamed` read their own body (the attachment chunks, which have a smaller
+    limit of their own, after their token check) through the same count."""
 
     def __init__(
         self,
@@ -110,8 +125,10 @@ class BodyLimitMiddleware:
         spool_bytes: int = 1024 * 1024,
         limits: dict[str, int] | None = None,
         streamed: tuple[tuple[str, str], ...] = (("PATCH", "/attachments/"),),
+        authorize: Callable[[dict], Awaitable[None]] | None = None,
     ) -> None:
         self.app = app
+        self.authorize = authorize
         self.limit = max_body_bytes
         self.spool_bytes = spool_bytes
         self.limits = limits or {}
@@ -132,9 +149,11 @@ class BodyLimitMiddleware:
             return await self.app(scope, _counting(receive, limit), send)
         with tempfile.SpooledTemporaryFile(max_size=self.spool_bytes) as spool:
             try:
-                size = await _gather(receive, _Sink(spool, limit, encoding))
+                size = await self._gather(scope, receive, spool, limit, encoding)
             except TooLarge as exc:
                 return await _send_error(send, 413, "too_large", exc.message)
+            except ApiError as exc:  # refused by `authorize`
+                return await _send_error(send, exc.status, exc.code, exc.message)
             except ValueError:
                 return await _send_error(
                     send, 400, "bad_encoding", f"the body is not valid {encoding}"
@@ -154,17 +173,39 @@ class BodyLimitMiddleware:
         method, path = scope.get("method", ""), scope.get("path", "")
         return any(method == m and path.startswith(p) for m, p in self.streamed)
 
+    async def _gather(self, scope, receive, spool: BinaryIO, limit: int, encoding: str):
+        """The whole body, decoded, into `spool`; its plain size, or None when the client went
+        away. Until `authorize` has passed, at most `spool_bytes` are read and decoded (the raw
+        bytes kept in memory); past that the token is checked, and the kept bytes decoded again
+        into a sink without that cap."""
+        cap = None if self.authorize is None else self.spool_bytes
+        sink = _Sink(spool, limit, encoding, cap)
+        kept: list[bytes] | None = [] if cap is not None else None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            more = bool(message.get("more_body"))
+            if kept is not None:
+                kept.append(chunk)
+            try:
+                _take(sink, chunk, more)
+            except PastCap:
+                await self.authorize(scope)  # ApiError: the answer, nothing more is read
+                spool.seek(0)
+                spool.truncate()
+                sink = _Sink(spool, limit, encoding)
+                _take(sink, b"".join(kept or []), more)
+                kept = None
+            if not more:
+                return sink.written
 
-async def _gather(receive, sink: _Sink) -> int | None:
-    """The whole body through `sink`; its plain size, or None when the client disconnected."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        sink.feed(message.get("body", b""))
-        if not message.get("more_body"):
-            sink.finish()
-            return sink.written
+
+def _take(sink: _Sink, chunk: bytes, more: bool) -> None:
+    sink.feed(chunk)
+    if not more:
+        sink.finish()
 
 
 def _replay(spool: BinaryIO, receive):

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domain.hlc import Clock
@@ -17,9 +18,14 @@ from server.api.deps import AppContext
 from server.api.routes import admin, attachments, auth, health, reviews, sync
 from server.core.config import SERVER_NODE, Settings
 from server.core.db import engine_for
-from server.core.middleware import DecompressBodyMiddleware, MetricsMiddleware
+from server.core.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    SecurityHeadersMiddleware,
+)
 from server.core.security import RateLimiter
 from server.errors import ApiError, error_body
+from server.services import identity
 from server.storage import LocalDiskStore
 
 log = logging.getLogger("commune.server")
@@ -36,22 +42,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         blobs=LocalDiskStore(settings.blobs_dir),
         clock=Clock(SERVER_NODE),
         login_limiter=RateLimiter(settings.login_attempts_per_window, settings.rate_window_seconds),
+        login_address_limiter=RateLimiter(
+            settings.login_attempts_per_address, settings.rate_window_seconds
+        ),
         enrol_limiter=RateLimiter(settings.enrol_attempts_per_window, settings.rate_window_seconds),
     )
     app = FastAPI(
         title="commune-field central API",
         version="1",
         description="Đồng bộ hồ sơ một cửa và khảo sát hạ tầng CNTT cấp xã.",
+        # Production: no schema or interactive docs for outsiders (Settings.docs to keep them).
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.ctx = ctx
     for module in (health, auth, sync, attachments, reviews, admin):
         app.include_router(module.router)
     _add_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(DecompressBodyMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        spool_bytes=settings.spool_memory_bytes,
+        limits={"/auth/": settings.max_auth_body_bytes},
+        authorize=_token_check(engine),
+    )
     app.add_middleware(MetricsMiddleware, counters=ctx.counters)
+    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)  # outermost
     app.router.add_event_handler("shutdown", engine.dispose)
     return app
+
+
+def _token_check(engine):
+    """For a body past the in-memory spool: its bearer token must be good before more is read."""
+
+    async def authorize(scope: dict) -> None:
+        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthorized", "a bearer token is required")
+        await run_in_threadpool(identity.authenticate, engine, token.strip())
+
+    return authorize
 
 
 def app_from_env() -> FastAPI:

@@ -45,6 +45,10 @@ class Device(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     kind: str = Field(default="tablet", max_length=20)  # tablet (enrolled) | desktop (login)
     token_hash: str = Field(max_length=64, unique=True)
+    token_expires_at: dt.datetime | None = None  # None: issued before revision 0005, expired
+    # The refresh token (hash) renews the bearer token until refresh_expires_at (slides on use).
+    refresh_hash: str | None = Field(default=None, max_length=64, unique=True)
+    refresh_expires_at: dt.datetime | None = None
     revoked: bool = False
     revoked_at: dt.datetime | None = None
     code_slot: int | None = None

@@ -25,6 +25,18 @@ class EnrolResponse(BaseModel):
     user: str
     role: str
     wards: list[str]
+    refresh_token: str
+    expires_at: str  # ISO 8601 UTC: renew the token at /auth/refresh before then
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: WireText = Field(min_length=1, max_length=200)
+
+
+class RefreshResponse(BaseModel):
+    token: str
+    refresh_token: str
+    expires_at: str
 
 
 class LoginRequest(BaseModel):
@@ -38,6 +50,8 @@ class LoginResponse(BaseModel):
     user: str
     role: str
     wards: list[str]
+    refresh_token: str
+    expires_at: str
 
 
 class UploadStart(BaseModel):

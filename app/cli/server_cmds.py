@@ -43,8 +43,14 @@ def _register_api(subparsers: argparse._SubParsersAction) -> None:
         "--forwarded-allow-ips",
         metavar="IPS",
         help="comma-separated addresses or networks of load balancers whose X-Forwarded-For "
-        "is trusted as the client address, e.g. 10.0.0.0/8, or * (default: "
-        "FORWARDED_ALLOW_IPS, else 127.0.0.1)",
+        "is trusted as the client address, e.g. 10.0.0.0/8 (default: "
+        "COMMUNE_FORWARDED_ALLOW_IPS, else none: the header is ignored)",
+    )
+    api.add_argument(
+        "--production",
+        action="store_true",
+        help="production settings (also COMMUNE_ENV=production): no /docs, /redoc or "
+        "/openapi.json (COMMUNE_DOCS=1 keeps them), /metrics only with COMMUNE_METRICS_TOKEN",
     )
     api.add_argument(
         "--keep-alive",
@@ -128,10 +134,21 @@ def _register_admin(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_for(args: argparse.Namespace):
+    """Settings from COMMUNE_* variables, with the data folder, database and flags given."""
     from server.core.config import Settings
 
     url = getattr(args, "db", None) or os.environ.get("COMMUNE_DATABASE_URL") or ""
-    return Settings(data_dir=data_dir(args), database_url=url)
+    production = True if getattr(args, "production", False) else None
+    return Settings.from_env(data_dir=data_dir(args), database_url=url, production=production)
+
+
+def _forwarded_allow_ips(args: argparse.Namespace) -> str:
+    """The proxies whose X-Forwarded-For is believed: only those an operator names (uvicorn's
+    own default would trust 127.0.0.1, e.g. any process on the host)."""
+    chosen = args.forwarded_allow_ips
+    if chosen is None:
+        chosen = os.environ.get("COMMUNE_FORWARDED_ALLOW_IPS", "")
+    return ",".join(part.strip() for part in chosen.split(",") if part.strip())
 
 
 def _engine(args: argparse.Namespace):
@@ -160,7 +177,11 @@ def run_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = settings_for(args)
+    proxies = _forwarded_allow_ips(args)
+    proxy_options = {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
     if args.workers > 1:
+        if settings.production:
+            os.environ["COMMUNE_ENV"] = "production"
         os.environ["COMMUNE_DATA_DIR"] = str(settings.data_dir)
         if settings.database_url:
             os.environ["COMMUNE_DATABASE_URL"] = settings.database_url
@@ -177,7 +198,7 @@ def run_api(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=args.log_level,
             timeout_keep_alive=args.keep_alive,
-            forwarded_allow_ips=args.forwarded_allow_ips,
+            **proxy_options,
         )
         return 0
     from server.main import create_app
@@ -188,7 +209,7 @@ def run_api(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         timeout_keep_alive=args.keep_alive,
-        forwarded_allow_ips=args.forwarded_allow_ips,
+        **proxy_options,
     )
     return 0
 

@@ -24,7 +24,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     enrol.add_argument(
         "--name", default=None, help="a name for this device (default: the machine's name)"
     )
+    _add_insecure_option(enrol)
     enrol.set_defaults(handler=cmd_enrol)
+
+    login = subparsers.add_parser(
+        "login",
+        help="log in to the central API as a desktop user (supervisor, admin)",
+        description="Creates the local store if there is none (PIN as usual), logs in with a "
+        "password and keeps the server address, the session's tokens and the ward scope. The "
+        "password is read from the first line of stdin with --password-stdin, else prompted; "
+        "with --password-stdin and --pin-stdin the PIN is the first line, the password the second.",
+    )
+    add_store_options(login)
+    login.add_argument("--server", required=True, help="central API address, e.g. https://host")
+    login.add_argument("--username", required=True, help="the desktop user's login name")
+    login.add_argument(
+        "--password-stdin", action="store_true", help="read the password from a line of stdin"
+    )
+    _add_insecure_option(login)
+    login.set_defaults(handler=cmd_login)
+
+    logout = subparsers.add_parser(
+        "logout",
+        help="end this desktop login on the central API and forget its tokens here",
+        description="Ends the session on the server (its token and refresh token stop working "
+        "at once) and removes them from the local store. Local data stays.",
+    )
+    add_store_options(logout)
+    logout.set_defaults(handler=cmd_logout)
 
     sync = subparsers.add_parser(
         "sync",
@@ -36,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--once", action="store_true", help="one run, print its report; exit 1 when it failed"
     )
     sync.add_argument("--server", help="use this API address instead of the enrolled one")
+    _add_insecure_option(sync)
     sync.add_argument(
         "--batch-kb",
         type=int,
@@ -54,22 +82,89 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sync.set_defaults(handler=cmd_sync)
 
 
-def cmd_enrol(args: argparse.Namespace) -> int:
+def _add_insecure_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow http:// to another machine (a lab only: tokens and records cross the "
+        "network unencrypted); without it only https:// and http:// to this machine are used",
+    )
+
+
+def _open_or_create(args: argparse.Namespace):
     from app.storage import create_store, store_exists
-    from app.sync.enrolment import enrol
-    from app.sync.transport import SyncError
 
     folder = data_dir(args)
     pin = read_pin(args)
     if store_exists(folder):
-        store = open_store(args, pin)
+        return open_store(args, pin)
+    if len(pin) < 4:
+        raise CliError("the PIN needs at least 4 characters")
+    return create_store(folder, pin)
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from app.sync.enrolment import login
+    from app.sync.transport import SyncError
+
+    store = _open_or_create(args)
+    try:
+        password = _read_password(args)
+        try:
+            answer = login(
+                store.settings, args.server, args.username, password, args.allow_insecure_http
+            )
+        except SyncError as exc:
+            raise CliError(f"login failed: {exc}", exit_code=1) from exc
+        wards = ", ".join(answer.get("wards") or []) or "-"
+        print(f"logged in as {answer.get('user')} ({answer.get('role')}), wards: {wards}")
+    finally:
+        store.close()
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password: ")
     else:
-        if len(pin) < 4:
-            raise CliError("the PIN needs at least 4 characters")
-        store = create_store(folder, pin)
+        raise CliError("no password: use --password-stdin")
+    if not password:
+        raise CliError("the password is empty")
+    return password
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from app.sync.enrolment import logout
+    from app.sync.transport import NotConfigured, SyncError
+
+    store = open_store(args)
     try:
         try:
-            answer = enrol(store.settings, args.server, args.code, args.name or "")
+            logout(store.settings)
+        except NotConfigured as exc:
+            raise CliError("not logged in") from exc
+        except SyncError as exc:
+            raise CliError(f"logout failed: {exc}", exit_code=1) from exc
+        print("logged out")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    from app.sync.enrolment import enrol
+    from app.sync.transport import SyncError
+
+    store = _open_or_create(args)
+    try:
+        try:
+            answer = enrol(
+                store.settings, args.server, args.code, args.name or "", args.allow_insecure_http
+            )
         except SyncError as exc:
             raise CliError(f"enrolment failed: {exc}", exit_code=1) from exc
         wards = ", ".join(answer.get("wards") or []) or "-"
@@ -81,7 +176,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from app.sync.engine import SyncEngine
-    from app.sync.transport import DeviceRevoked, NotConfigured, Transport
+    from app.sync.transport import DeviceRevoked, InsecureUrl, NotConfigured, Transport
 
     store = open_store(args)
     erased = threading.Event()
@@ -91,9 +186,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print("this device was revoked: its local data is being erased", file=sys.stderr)
 
     try:
+        options = {"allow_insecure_http": True} if args.allow_insecure_http else {}
         try:
-            transport = Transport.from_settings(store.settings, server_url=args.server)
-        except NotConfigured as exc:
+            transport = Transport.from_settings(store.settings, server_url=args.server, **options)
+        except (NotConfigured, InsecureUrl) as exc:
             raise CliError(str(exc)) from exc
         engine = SyncEngine(
             store.sync,

@@ -18,6 +18,9 @@ from app.storage.tables import SETTINGS
 KNOWN_KEYS = (
     "server_url",
     "device_token",
+    "refresh_token",
+    "token_expires_at",
+    "allow_insecure_http",
     "language",
     "auto_lock_minutes",
     "agency_code",

@@ -6,22 +6,69 @@ import platform
 from typing import Any
 
 from app.sync.ports import SettingsPort
-from app.sync.transport import Transport
+from app.sync.transport import Transport, save_tokens
 
 
-def enrol(settings: SettingsPort, server_url: str, code: str, device_name: str = "") -> dict:
+def enrol(
+    settings: SettingsPort,
+    server_url: str,
+    code: str,
+    device_name: str = "",
+    allow_insecure_http: bool = False,
+) -> dict:
     """POST /auth/enrol, then save the answer in the store's sealed settings. Raises the
-    transport's errors (`RequestRejected` for a used or expired code, `Offline`, ...)."""
-    with Transport(server_url) as transport:
+    transport's errors (`RequestRejected` for a used or expired code, `Offline`,
+    `InsecureUrl` for http:// to another machine, ...)."""
+    with Transport(server_url, allow_insecure_http=allow_insecure_http) as transport:
         answer = transport.enrol(code, device_name or platform.node() or "device")
-    save_enrolment(settings, server_url, answer)
+    save_enrolment(settings, server_url, answer, allow_insecure_http)
     return answer
 
 
-def save_enrolment(settings: SettingsPort, server_url: str, answer: dict[str, Any]) -> None:
-    """Keep the server address, the token, the code slot and the ward scope."""
+def login(
+    settings: SettingsPort,
+    server_url: str,
+    username: str,
+    password: str,
+    allow_insecure_http: bool = False,
+) -> dict:
+    """A desktop login (supervisors, admins): POST /auth/login, kept like an enrolment."""
+    with Transport(server_url, allow_insecure_http=allow_insecure_http) as transport:
+        answer = transport.login(username, password)
+    save_enrolment(settings, server_url, answer, allow_insecure_http)
+    return answer
+
+
+def logout(settings: SettingsPort) -> None:
+    """End the desktop login on the server (renewing the token first if it expired), then
+    forget its tokens here. Raises the transport's errors; the tokens are forgotten anyway
+    when the server says the session had already ended."""
+    from app.sync.transport import SessionExpired
+
+    try:
+        with Transport.from_settings(settings) as transport:
+            transport.logout()
+    except SessionExpired:
+        pass  # already over on the server
+    forget_tokens(settings)
+
+
+def forget_tokens(settings: SettingsPort) -> None:
+    for key in ("device_token", "refresh_token", "token_expires_at"):
+        settings.set(key, None)
+
+
+def save_enrolment(
+    settings: SettingsPort,
+    server_url: str,
+    answer: dict[str, Any],
+    allow_insecure_http: bool = False,
+) -> None:
+    """Keep the server address, the tokens, the code slot and the ward scope."""
     settings.set("server_url", server_url.rstrip("/"))
-    settings.set("device_token", answer["token"])
+    save_tokens(settings, answer)
+    if allow_insecure_http:
+        settings.set("allow_insecure_http", True)
     settings.set("server_device_id", answer.get("device_id"))
     settings.set("code_slot", answer.get("code_slot"))
     settings.set("user", answer.get("user"))
@@ -35,4 +82,7 @@ def save_enrolment(settings: SettingsPort, server_url: str, answer: dict[str, An
 def move_server(settings: SettingsPort, server_url: str) -> None:
     """The same central API at a new address (a new port, a new host name): the enrolment and
     its token stay valid, only where to reach the server changes."""
+    from app.sync.transport import check_scheme
+
+    check_scheme(server_url, bool(settings.get("allow_insecure_http")))
     settings.set("server_url", server_url.rstrip("/"))

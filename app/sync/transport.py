@@ -5,30 +5,42 @@ compressed with zstd (gzip when the server refuses zstd with 415), compressed re
 retries with exponential backoff and full jitter. Errors come out typed: `Offline` when the server
 cannot be reached, `ServerError` when it answers 5xx, `RequestRejected` for a 4xx that retrying
 cannot fix, and `DeviceRevoked` when this device's token was revoked (the caller crypto-erases).
+
+Only https:// leaves this machine: http:// is refused (`InsecureUrl`) for anything but loopback
+unless `allow_insecure_http` (a lab). Bearer tokens expire: with a refresh token the transport
+renews its token shortly before it expires, or when the server says it has, and hands the new
+one to `on_renewed` (which keeps it), so a sync never notices.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gzip
+import ipaddress
 import json
 import random
 import socket
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 import zstandard
 
 from app.domain.mutations import Mutation, PullResponse, PushResponse, PushResult
+from app.i18n import t
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 CHUNK_TYPE = "application/offset+octet-stream"
 COMPRESS_MIN_BYTES = 512  # below this, framing costs more than it saves
+RENEW_BEFORE = dt.timedelta(minutes=5)  # renew a token this long before it expires
+# 401 codes a renewed token cures (a token renewed elsewhere, or the clock was off).
+RENEWABLE_401 = frozenset({"token_expired", "unauthorized"})
 
 
 class SyncError(Exception):
@@ -37,6 +49,33 @@ class SyncError(Exception):
 
 class NotConfigured(SyncError):
     """No server address or device token yet: the device is not enrolled."""
+
+
+class InsecureUrl(SyncError):
+    """http:// to another machine: tokens and records would cross the network in clear."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(t("sync.insecure_http", url=url))
+        self.url = url
+
+
+def check_scheme(url: str, allow_insecure_http: bool = False) -> None:
+    """https:// anywhere; http:// only to this machine, unless a lab allows it."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https" or (scheme == "http" and (allow_insecure_http or _loopback(parts))):
+        return
+    raise InsecureUrl(url)
+
+
+def _loopback(parts) -> bool:
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Offline(SyncError):
@@ -69,6 +108,11 @@ class Unauthorized(RequestRejected):
 
 class DeviceRevoked(Unauthorized):
     """401 device_revoked: an administrator revoked this device; its data must be erased."""
+
+
+class SessionExpired(Unauthorized):
+    """The token could not be renewed (refresh token unknown, unused too long, or logged out):
+    the user logs in or the device enrols again. Nothing is erased."""
 
 
 class OffsetMismatch(RequestRejected):
@@ -131,8 +175,15 @@ class Transport:
     rng: random.Random = field(default_factory=random.Random)
     http_transport: httpx.BaseTransport | None = None
     stats: TransferStats = field(default_factory=TransferStats)
+    allow_insecure_http: bool = False  # a lab: http:// to other machines too
+    refresh_token: str | None = None
+    expires_at: dt.datetime | None = None  # when `token` stops working (None: unknown)
+    # Called with {"token", "refresh_token", "expires_at"} after each renewal: keep them.
+    on_renewed: Callable[[dict[str, Any]], None] | None = None
 
     def __post_init__(self) -> None:
+        check_scheme(self.base_url, self.allow_insecure_http)
+        self._renew_lock = threading.Lock()
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
         limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
@@ -151,15 +202,21 @@ class Transport:
 
     @classmethod
     def from_settings(cls, settings: Any, server_url: str | None = None, **kw: Any) -> Transport:
-        """From the store's sealed settings (`server_url`, `device_token`)."""
+        """From the store's sealed settings (`server_url`, `device_token`, `refresh_token`,
+        `token_expires_at`, `allow_insecure_http`); renewed tokens are saved back there."""
         url = server_url or settings.get("server_url")
         token = settings.get("device_token")
         if not url or not token:
             raise NotConfigured("this device is not enrolled: run `commune enrol` first")
+        kw.setdefault("allow_insecure_http", bool(settings.get("allow_insecure_http")))
+        kw.setdefault("refresh_token", settings.get("refresh_token"))
+        kw.setdefault("expires_at", parse_expiry(settings.get("token_expires_at")))
+        kw.setdefault("on_renewed", lambda answer: save_tokens(settings, answer))
         return cls(url, token, **kw)
 
     def retarget(self, base_url: str) -> None:
         """Talk to another address from now on (a new server address, or a relay)."""
+        check_scheme(base_url, self.allow_insecure_http)
         self.base_url = base_url
         self._client.base_url = base_url.rstrip("/")
 
@@ -187,6 +244,40 @@ class Transport:
     def enrol(self, code: str, device_name: str) -> dict[str, Any]:
         body = {"code": code, "device_name": device_name}
         return self._json("POST", "/auth/enrol", body=body, auth=False)
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """A desktop login (supervisors, admins): the same answer as an enrolment."""
+        body = {"username": username, "password": password}
+        return self._json("POST", "/auth/login", body=body, auth=False)
+
+    def logout(self) -> None:
+        """End this desktop login on the server: its tokens stop working at once."""
+        self._send("POST", "/auth/logout")
+
+    def renew(self) -> None:
+        """A new bearer token for the refresh token (SessionExpired when refused, DeviceRevoked
+        when the device was revoked); `on_renewed` keeps it."""
+        with self._renew_lock:
+            if not self.refresh_token:
+                raise SessionExpired(401, "no_refresh_token", t("sync.session_expired"))
+            try:
+                answer = self._json(
+                    "POST", "/auth/refresh", body={"refresh_token": self.refresh_token}, auth=False
+                )
+            except Unauthorized as exc:
+                if isinstance(exc, DeviceRevoked):
+                    raise
+                raise SessionExpired(exc.status, exc.code, t("sync.session_expired")) from exc
+            self.token = answer["token"]
+            self.refresh_token = answer.get("refresh_token") or self.refresh_token
+            self.expires_at = parse_expiry(answer.get("expires_at"))
+            if self.on_renewed is not None:
+                self.on_renewed(answer)
+
+    def _renew_due(self) -> bool:
+        if not self.refresh_token or self.expires_at is None:
+            return False
+        return dt.datetime.now(dt.UTC) >= self.expires_at - RENEW_BEFORE
 
     def push(self, mutations: Sequence[Mutation]) -> list[PushResult]:
         body = {"mutations": [m.model_dump(mode="json") for m in mutations]}
@@ -254,6 +345,10 @@ class Transport:
         attempts = attempts or self.retry.attempts
         last: Exception | None = None
         attempt = 0
+        renewed = False
+        if auth and self._renew_due():
+            self.renew()
+            renewed = True
         while attempt < attempts:
             if self._closed.is_set():
                 raise Offline("the sync transport was closed")
@@ -282,6 +377,10 @@ class Transport:
                 if resp.status_code == 415 and encoding and self._fall_back(encoding):
                     continue  # the server refused this encoding: same attempt, plainer body
                 error = _http_error(resp)
+                if auth and not renewed and self.refresh_token and _renewable(error):
+                    self.renew()  # expired meanwhile: once, then the same attempt again
+                    renewed = True
+                    continue
                 if resp.status_code not in RETRYABLE_STATUS:
                     raise error
                 last = error
@@ -334,6 +433,37 @@ class _CuttableBackend(httpcore.SyncBackend):
         for sock in list(self._sockets):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _renewable(error: HttpError) -> bool:
+    return (
+        isinstance(error, Unauthorized)
+        and not isinstance(error, DeviceRevoked)
+        and error.code in RENEWABLE_401
+    )
+
+
+def parse_expiry(value: Any) -> dt.datetime | None:
+    """An ISO 8601 expiry from the server or the settings (naive: UTC); None when absent."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str) and value:
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def save_tokens(settings: Any, answer: dict[str, Any]) -> None:
+    """Keep a token answer (enrolment, login or renewal) in the store's sealed settings."""
+    settings.set("device_token", answer["token"])
+    if answer.get("refresh_token"):
+        settings.set("refresh_token", answer["refresh_token"])
+    expires = parse_expiry(answer.get("expires_at"))
+    settings.set("token_expires_at", expires.isoformat() if expires else None)
 
 
 def _retry_after(error: Exception | None) -> float:

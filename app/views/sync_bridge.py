@@ -97,7 +97,13 @@ class SyncBridge:
         except ImportError:
             log.warning("app.sync is not available; working locally")
             return None
-        transport = Transport.from_settings(store.settings)
+        from app.sync.transport import InsecureUrl
+
+        try:
+            transport = Transport.from_settings(store.settings)
+        except InsecureUrl as exc:  # an http:// address kept before the check: no sync
+            log.warning("not syncing: %s", exc)
+            return None
         engine = SyncEngine(store.sync, transport, on_revoked=_waiting_for(on_revoked))
         scheduler = SyncScheduler(engine)
         scheduler.start()

@@ -177,6 +177,13 @@ class SettingsPresenter:
         url = url.strip().rstrip("/")
         if url and not url.startswith(("http://", "https://")):
             return t("settings.error.url")
+        if url:
+            from app.sync.transport import InsecureUrl, check_scheme
+
+            try:  # http:// only to this machine, unless the lab flag is set
+                check_scheme(url, bool(self.store.settings.get("allow_insecure_http")))
+            except InsecureUrl as exc:
+                return str(exc)
         self.store.settings.set("server_url", url)
         if bridge is not None and url:
             bridge.retarget(url)

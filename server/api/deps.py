@@ -26,7 +26,8 @@ class AppContext:
     blobs: BlobStore
     clock: Clock
     counters: Counters = field(default_factory=Counters)
-    login_limiter: RateLimiter | None = None
+    login_limiter: RateLimiter | None = None  # failures per address and username
+    login_address_limiter: RateLimiter | None = None  # failures per address, any username
     enrol_limiter: RateLimiter | None = None
 
 

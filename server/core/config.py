@@ -26,13 +26,27 @@ class Settings:
     migrate_on_start: bool = True
     max_attachment_bytes: int = 50 * 1024 * 1024
     max_chunk_bytes: int = 8 * 1024 * 1024
-    max_body_bytes: int = 32 * 1024 * 1024  # after decompression
+    max_body_bytes: int = 32 * 1024 * 1024  # counted while reading, and after decompression
+    max_auth_body_bytes: int = 64 * 1024  # /auth/*: a code, a name, a password
+    spool_memory_bytes: int = 1024 * 1024  # a body past this waits in a temporary file
     pull_limit_max: int = 1000
     enrol_code_ttl_minutes: int = 60
-    login_attempts_per_window: int = 10
+    login_attempts_per_window: int = 10  # per address and username
+    login_attempts_per_address: int = 30  # per address, whatever the usernames
     enrol_attempts_per_window: int = 10
     rate_window_seconds: int = 60
     db_pool_size: int = 10
+    # Bearer tokens expire; the refresh token (sent only to /auth/refresh) renews them until it
+    # has gone unused this long. A revoked device or an ended session cannot renew.
+    token_ttl_minutes: int = 12 * 60
+    device_refresh_days: int = 30  # enrolled tablets: a month offline still renews
+    login_refresh_days: int = 7  # desktop logins (/auth/login)
+    # production: /docs, /redoc, /openapi.json off unless `docs` says otherwise, and /metrics
+    # only with `metrics_token` (off without one). Not production: all open (embedded demo).
+    production: bool = False
+    docs: bool | None = None  # None: on unless production
+    metrics_token: str = ""
+    hsts_seconds: int = 0  # >0: Strict-Transport-Security (set when clients reach it by https)
 
     @property
     def db_url(self) -> str:
@@ -47,6 +61,10 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+    @property
+    def docs_enabled(self) -> bool:
+        return (not self.production) if self.docs is None else self.docs
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -63,9 +81,32 @@ class Settings:
         if env.get("COMMUNE_ATTACHMENT_DIR"):
             values["attachment_dir"] = Path(env["COMMUNE_ATTACHMENT_DIR"])
         if env.get("COMMUNE_MIGRATE_ON_START"):
-            values["migrate_on_start"] = env["COMMUNE_MIGRATE_ON_START"].lower() in ("1", "true")
-        for name in ("max_attachment_bytes", "max_body_bytes", "db_pool_size"):
+            values["migrate_on_start"] = _flag(env["COMMUNE_MIGRATE_ON_START"])
+        for name in INT_SETTINGS:
             if env.get(ENV_PREFIX + name.upper()):
                 values[name] = int(env[ENV_PREFIX + name.upper()])
+        if env.get("COMMUNE_ENV"):
+            values["production"] = env["COMMUNE_ENV"].strip().lower() == "production"
+        if env.get("COMMUNE_DOCS"):
+            values["docs"] = _flag(env["COMMUNE_DOCS"])
+        if env.get("COMMUNE_METRICS_TOKEN"):
+            values["metrics_token"] = env["COMMUNE_METRICS_TOKEN"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+INT_SETTINGS = (
+    "max_attachment_bytes",
+    "max_body_bytes",
+    "db_pool_size",
+    "token_ttl_minutes",
+    "device_refresh_days",
+    "login_refresh_days",
+    "login_attempts_per_window",
+    "login_attempts_per_address",
+    "hsts_seconds",
+)
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")

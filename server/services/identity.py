@@ -32,6 +32,26 @@ SLOT_QUARANTINE = dt.timedelta(days=2)
 
 
 @dataclass(frozen=True)
+class Lifetimes:
+    """How long a bearer token lives, and how long its refresh token may go unused."""
+
+    token: dt.timedelta = dt.timedelta(hours=12)
+    device_refresh: dt.timedelta = dt.timedelta(days=30)  # enrolled tablets
+    login_refresh: dt.timedelta = dt.timedelta(days=7)  # desktop logins
+
+    @classmethod
+    def of(cls, settings) -> Lifetimes:
+        return cls(
+            dt.timedelta(minutes=settings.token_ttl_minutes),
+            dt.timedelta(days=settings.device_refresh_days),
+            dt.timedelta(days=settings.login_refresh_days),
+        )
+
+    def refresh(self, kind: str) -> dt.timedelta:
+        return self.login_refresh if kind == "desktop" else self.device_refresh
+
+
+@dataclass(frozen=True)
 class Enrolment:
     device_id: str
     token: str
@@ -39,6 +59,15 @@ class Enrolment:
     user: str
     role: str
     wards: list[str]
+    refresh_token: str = ""
+    expires_at: str = ""  # ISO 8601, UTC: when `token` stops working (renew before)
+
+
+@dataclass(frozen=True)
+class Renewal:
+    token: str
+    refresh_token: str
+    expires_at: str
 
 
 def create_user(
@@ -99,9 +128,30 @@ def create_enrol_code(
     return code
 
 
-def enrol(engine: Engine, code: str, device_name: str) -> Enrolment:
-    now = utcnow()
+def _issue(
+    device: Device, lifetimes: Lifetimes, now: dt.datetime, refresh: str | None = None
+) -> tuple[str, str]:
+    """A new bearer token for the device row, and a refresh token unless one is given (both
+    kept only as hashes). The refresh token's idle lifetime starts again."""
     token = security.new_token()
+    device.token_hash = security.sha256_hex(token)
+    device.token_expires_at = now + lifetimes.token
+    if refresh is None:
+        refresh = security.new_token()
+        device.refresh_hash = _refresh_hash(refresh)
+    device.refresh_expires_at = now + lifetimes.refresh(device.kind)
+    return token, refresh
+
+
+def _refresh_hash(refresh: str) -> str:
+    return security.sha256_hex("refresh:" + refresh)
+
+
+def enrol(
+    engine: Engine, code: str, device_name: str, lifetimes: Lifetimes | None = None
+) -> Enrolment:
+    lifetimes = lifetimes or Lifetimes()
+    now = utcnow()
     with write_session(engine) as session:
         take_log_lock(session)  # code slots are chosen one enrolment at a time
         spent = session.execute(
@@ -122,13 +172,22 @@ def enrol(engine: Engine, code: str, device_name: str) -> Enrolment:
             user_id=user.id,
             name=device_name[:200],
             kind="tablet",
-            token_hash=security.sha256_hex(token),
             wards=list(user.wards),
             code_slot=_free_slot(session, user.wards, now),
         )
+        token, refresh = _issue(device, lifetimes, now)
         session.add(device)
         _log_as(session, "enrol", user.username, user.id, device.id, {"name": device.name})
-    return Enrolment(device.id, token, device.code_slot, user.username, user.role, user.wards)
+    return Enrolment(
+        device.id,
+        token,
+        device.code_slot,
+        user.username,
+        user.role,
+        user.wards,
+        refresh,
+        device.token_expires_at.isoformat(),
+    )
 
 
 def _free_slot(session: Session, wards: list[str], now: dt.datetime) -> int:
@@ -144,24 +203,75 @@ def _free_slot(session: Session, wards: list[str], now: dt.datetime) -> int:
     return free
 
 
-def login(engine: Engine, username: str, password: str) -> Enrolment:
+def login(
+    engine: Engine, username: str, password: str, lifetimes: Lifetimes | None = None
+) -> Enrolment:
+    lifetimes = lifetimes or Lifetimes()
     with write_session(engine) as session:
         user = session.exec(select(User).where(User.username == username)).first()
         ok = security.verify_password(user.password_hash if user else None, password)
         if not ok or user is None or user.disabled:
             raise ApiError(401, "invalid_credentials", "wrong username or password")
-        token = security.new_token()
         device = Device(
             id=uuid.uuid4().hex,
             user_id=user.id,
             name="login",
             kind="desktop",
-            token_hash=security.sha256_hex(token),
             wards=list(user.wards),
         )
+        token, refresh = _issue(device, lifetimes, utcnow())
         session.add(device)
         _log_as(session, "login", user.username, user.id, device.id)
-    return Enrolment(device.id, token, None, user.username, user.role, user.wards)
+    return Enrolment(
+        device.id,
+        token,
+        None,
+        user.username,
+        user.role,
+        user.wards,
+        refresh,
+        device.token_expires_at.isoformat(),
+    )
+
+
+def renew(engine: Engine, refresh_token: str, lifetimes: Lifetimes | None = None) -> Renewal:
+    """A new bearer token for the refresh token's device (the old token stops at once).
+
+    The refresh token itself stays (its idle lifetime starts again): an answer lost on a bad
+    link must not lock a tablet out, so asking twice is harmless. A revoked device, a disabled
+    user or an ended session gets 401 and nothing new."""
+    lifetimes = lifetimes or Lifetimes()
+    now = utcnow()
+    with write_session(engine) as session:
+        device = session.exec(
+            select(Device).where(Device.refresh_hash == _refresh_hash(refresh_token))
+        ).first()
+        if device is None:
+            raise ApiError(401, "invalid_refresh", "unknown refresh token")
+        if device.revoked:
+            raise ApiError(401, "device_revoked", "this device was revoked")
+        if device.refresh_expires_at is None or _aware(device.refresh_expires_at) <= now:
+            raise ApiError(401, "session_expired", "the session ended: log in or enrol again")
+        user = session.get(User, device.user_id)
+        if user is None or user.disabled:
+            raise ApiError(401, "user_disabled", "this user is disabled")
+        token, refresh = _issue(device, lifetimes, now, refresh_token)
+        session.add(device)
+    return Renewal(token, refresh, device.token_expires_at.isoformat())
+
+
+def logout(engine: Engine, caller: Caller) -> None:
+    """End a desktop login: its token and refresh token stop working at once."""
+    now = utcnow()
+    with write_session(engine) as session:
+        device = session.get(Device, caller.device_id)
+        if device is None or device.kind != "desktop":
+            raise ApiError(403, "not_a_login", "only desktop logins log out; tablets are revoked")
+        device.token_expires_at = now
+        device.refresh_hash = None
+        device.refresh_expires_at = now
+        session.add(device)
+        _log_as(session, "logout", caller.username, caller.user_id, caller.device_id)
 
 
 def authenticate(engine: Engine, token: str) -> Caller:
@@ -173,6 +283,8 @@ def authenticate(engine: Engine, token: str) -> Caller:
             raise ApiError(401, "unauthorized", "unknown token")
         if device.revoked:
             raise ApiError(401, "device_revoked", "this device was revoked")
+        if device.token_expires_at is None or _aware(device.token_expires_at) <= utcnow():
+            raise ApiError(401, "token_expired", "the token expired: renew it at /auth/refresh")
         user = session.get(User, device.user_id)
     if user is None or user.disabled:
         raise ApiError(401, "user_disabled", "this user is disabled")

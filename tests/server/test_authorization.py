@@ -429,11 +429,14 @@ ENDPOINTS = [
     ("POST", "/admin/enrol-codes", {"username": "nobody"}),
     ("GET", "/admin/devices", None),
     ("POST", f"/admin/devices/{uuid.uuid4()}/revoke", None),
+    ("POST", "/auth/logout", None),
 ]
 # Routes that take no token, each with the reason; every other route must be in ENDPOINTS.
 PUBLIC_ROUTES = {
     ("GET", "/health"): "liveness probe of the load balancer; answers only ok and the engine",
-    ("GET", "/metrics"): "Prometheus scrape; counters and lag totals, no record or user",
+    ("GET", "/metrics"): "Prometheus scrape; counters and lag totals, no record or user; "
+    "in production only with the metrics token (tests/server/test_transport_sessions.py)",
+    ("POST", "/auth/refresh"): "how a token is renewed (refresh token, rate-limited)",
     ("POST", "/auth/enrol"): "how a device gets its token (one-time code, rate-limited)",
     ("POST", "/auth/login"): "how a desktop user gets a token (password, rate-limited)",
     ("GET", "/openapi.json"): "FastAPI's generated description of the API, no data",

@@ -43,6 +43,7 @@ class EnrolledDevice:
     user: str
     role: str
     wards: list[str]
+    refresh_token: str = ""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -87,6 +88,10 @@ class ApiServer:
             str(self.port),
             "--workers",
             str(self.workers),
+            # The tests play a load balancer on 127.0.0.1 (X-Forwarded-For per tablet); the
+            # default trusts no proxy, and extra_args may say so again (the last one counts).
+            "--forwarded-allow-ips",
+            "127.0.0.1",
             *self.extra_args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
@@ -168,8 +173,8 @@ class ApiServer:
         if role is not None:
             self.add_user(username, role, wards or [])
         code = identity.create_enrol_code(self.engine, username, 10)
-        # Each tablet enrols from its own address, as behind a load balancer (`commune api`
-        # trusts X-Forwarded-For from 127.0.0.1 unless told otherwise): a fuzz run's failed
+        # Each tablet enrols from its own address, as behind a load balancer (the test server
+        # trusts X-Forwarded-For from 127.0.0.1, see `start`): a fuzz run's failed
         # enrolments from 127.0.0.1 must not rate-limit the tablets of the next test.
         response = httpx.post(
             self.url + "/auth/enrol",
@@ -186,6 +191,7 @@ class ApiServer:
             body["user"],
             body["role"],
             body["wards"],
+            body.get("refresh_token", ""),
         )
 
     def client(self, token: str | None = None, timeout: float = 60) -> httpx.Client:

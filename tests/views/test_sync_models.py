@@ -66,6 +66,8 @@ def test_settings_round_trip_and_pin_change(store, data_dir) -> None:
     settings.set_auto_lock(15)
     assert settings.set_server_url("ftp://x") == "Địa chỉ phải bắt đầu bằng http:// hoặc https://"
     assert settings.set_server_url("https://mot-cua.example.vn/") is None
+    refused = settings.set_server_url("http://10.0.0.5:8000")  # clear text to another machine
+    assert refused is not None and "không mã hoá" in refused
     state = settings.load()
     assert (state.language, state.auto_lock_minutes, state.server_url) == (
         "en",

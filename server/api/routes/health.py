@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
@@ -24,8 +26,22 @@ def health(ctx: Ctx) -> Health:
     return Health(status="ok", database=ctx.engine.dialect.name)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(ctx: Ctx) -> str:
+def _check_metrics_access(request: Request, ctx) -> None:
+    """Open unless production; in production only with `metrics_token` (none set: not found)."""
+    settings = ctx.settings
+    if not settings.metrics_token:
+        if settings.production:
+            raise ApiError(404, "not_found", "Not Found")
+        return
+    sent = request.headers.get("authorization", "")
+    expected = f"Bearer {settings.metrics_token}"
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise ApiError(401, "unauthorized", "the metrics token is required")
+
+
+@router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
+def metrics(ctx: Ctx, request: Request) -> str:
+    _check_metrics_access(request, ctx)
     counters = ctx.counters.snapshot()
     lag = sync_lag(ctx.engine)
     lines = [

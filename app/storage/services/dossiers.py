@@ -302,8 +302,10 @@ class DossierService:
             for line, req in fresh:
                 try:
                     batch.append((self._new_fields(conn, req, issuer), req.actor))
-                except (codes.SequenceExhausted, InvalidRecord) as exc:
+                except codes.SequenceExhausted as exc:
                     report.errors.append((line, str(exc)))
+                except InvalidRecord as exc:
+                    report.errors.append((line, f"{_column_of(exc.reasons[0])}: {exc}"))
             issuer.save()
             self._write_new(conn, batch)
             report.imported = len(batch)
@@ -587,6 +589,16 @@ def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
         except ValueError:
             return None, "code: không đúng mẫu mã hồ sơ / not a dossier code"
     return req, ""
+
+
+def _column_of(reason: str) -> str:
+    """The register column a reason code of `app.domain.records` is about."""
+    if reason.startswith(("required:", "invalid_fields:")):
+        return reason.split(":")[1]
+    if reason.endswith("_required"):
+        return reason.removesuffix("_required")
+    return {"code_format": "code", "unknown_procedure": "procedure_code",
+            "unknown_ward": "ward_code"}.get(reason, reason.split(":")[0])
 
 
 def _as_int(value: Any) -> int | None:

@@ -101,7 +101,8 @@ def test_audit_answers_are_checked_and_the_score_is_the_servers(api_server):
         "answers.equipment.digital_signature_pct": {"value": 50},
     }
     honest = new_audit(device, ward, score=99.5, **answers)
-    too_much = new_audit(device, ward, **{"answers.equipment.digital_signature_pct": {"value": 150}})
+    percent = "answers.equipment.digital_signature_pct"
+    too_much = new_audit(device, ward, **{percent: {"value": 150}})
     with api_server.client(people["auditor"].token) as client:
         results = push(client, [honest, too_much])
     assert results[0]["status"] == "applied"

@@ -27,11 +27,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.domain import reference  # noqa: E402
 from app.domain.hlc import Clock  # noqa: E402
+from tests.server.helpers import dossier_fields  # noqa: E402
 from tests.support.postgres import PostgresServer, find_bindir  # noqa: E402
 from tests.support.server_proc import ApiServer, sqlite_url  # noqa: E402
 
-WARDS = [f"{70 + 3 * i:05d}" for i in range(126)]  # 126 ward-shaped codes
+WARDS = [w.code for w in reference.hanoi_wards()]  # Hanoi's 126 units (the server checks)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,13 +85,7 @@ def make_batch(clock: Clock, ward: str, known: list[str], size: int) -> list[dic
             entity_id, fields, base = known.pop(0), {"status": 2}, 1
         else:
             entity_id = str(uuid.uuid4())
-            fields = {
-                "status": 1,
-                "ward_code": ward,
-                "procedure_code": "1.000894",
-                "applicant_name": "Nguyễn Văn An",
-                "channel": 1,
-            }
+            fields = dossier_fields(ward, status=1)  # whole: the server refuses less
             base = 0
         batch.append(
             {

@@ -188,7 +188,8 @@ def fake_answer(item, rng: random.Random):
         return rng.random() < 0.7
     if item.kind == "number":
         target = item.target or 1
-        return round(target * rng.uniform(0.3, 1.4), 1)
+        value = round(target * rng.uniform(0.3, 1.4), 1)
+        return min(value, item.maximum) if item.maximum is not None else value
     if item.kind == "choice" and item.options:
         return rng.choice(item.options).id
     if item.kind == "text":

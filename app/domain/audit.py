@@ -14,6 +14,7 @@ Scoring rule (deterministic, the same on device and server):
   photo: 1 when at least one photo is attached.
 - Evidence: an item with `photo_required` that claims something exists (s > 0) but carries no
   photo scores 0 and is listed as failing; a "no" needs no photo.
+- Numbers are >= 0 and at most the item's `maximum` (100 for a percentage) to be valid.
 - An unanswered or invalid answer scores 0; if the item is required it is listed in
   `missing_required`.
 - Section score = 100 * sum(w * s) / sum(w) over its scored items; total likewise over all
@@ -59,6 +60,7 @@ class Item(_Frozen):
     required: bool = False
     weight: float = Field(default=1.0, ge=0.0)
     target: float | None = None  # numbers: the value that earns the full score ("at least")
+    maximum: float | None = None  # numbers: the largest value that can be true (100 for a %)
     unit: str | None = None
     photo_required: bool = False
     options: tuple[Option, ...] = ()
@@ -117,6 +119,8 @@ def _yes_no(id_: str, label: str, label_en: str, **kw: Any) -> Item:
 
 
 def _number(id_: str, label: str, label_en: str, target: float, unit: str, **kw: Any) -> Item:
+    if unit == "%":
+        kw.setdefault("maximum", 100)
     return Item(
         id=id_, label=label, label_en=label_en, kind="number", target=target, unit=unit, **kw
     )
@@ -198,6 +202,7 @@ _EQUIPMENT = Section(
             unit="máy/người",
             required=True,
             weight=2,
+            maximum=10,
         ),
         _number(
             "equipment.computers_recent_pct",
@@ -307,6 +312,7 @@ _NETWORK = Section(
             unit="Mbps",
             required=True,
             weight=2,
+            maximum=100_000,
         ),
         _yes_no(
             "network.backup_link",
@@ -471,7 +477,9 @@ def _value_reason(item: Item, value: Any) -> str | None:
     if item.kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "wrong_type"
-        return "out_of_range" if value < 0 or value != value or value == float("inf") else None
+        if value != value or value in (float("inf"), float("-inf")) or value < 0:
+            return "out_of_range"
+        return "out_of_range" if item.maximum is not None and value > item.maximum else None
     if item.kind == "choice":
         if not isinstance(value, str):
             return "wrong_type"

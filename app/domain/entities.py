@@ -7,12 +7,14 @@ AES-GCM envelopes. Readable fields are the query keys that name nobody.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from app.domain.status import Channel, DossierStatus
+from app.domain.text import normalise_text, text_problem
 
 DOSSIER = "dossier"
 DOSSIER_EVENT = "dossier_event"
@@ -127,63 +129,149 @@ def sealed_fields(entity: str, names: list[str] | None = None) -> set[str]:
 
 
 def check_value(spec: FieldSpec, value: Any) -> str | None:
-    """None when the value fits the spec, else a machine-readable reason. None values clear."""
+    """None when the value fits the spec, else a machine-readable reason. None values clear.
+
+    Strings follow the text rule (`app.domain.text.text_problem`); numbers stay in the range
+    every replica and both databases hold exactly (see "Bounds" in docs/security.md)."""
     if value is None:
         return None
     kind = spec.kind
     if kind == "str":
         if not isinstance(value, str):
             return "type"
-        if "\x00" in value:
-            return "nul_char"
+        if (reason := text_problem(value)) is not None:
+            return reason
         return "too_long" if len(value) > spec.max_len else None
     if kind == "int":
         if not isinstance(value, int) or isinstance(value, bool):
             return "type"
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            return "out_of_range"
         return "choice" if spec.choices is not None and value not in spec.choices else None
     if kind == "float":
         if not isinstance(value, int | float) or isinstance(value, bool):
             return "type"
-        return None if math.isfinite(value) else "not_finite"
+        return _number_problem(value)
     if kind == "bool":
         return None if isinstance(value, bool) else "type"
     if kind == "date":
-        return _iso(value, dt.date.fromisoformat)
+        return _iso(value, dt.date.fromisoformat, _DATE_FORM)
     if kind == "datetime":
-        return _iso(value, dt.datetime.fromisoformat)
-    return json_problem(value)  # json: any strict JSON value
+        return _iso(value, dt.datetime.fromisoformat, _DATETIME_FORM)
+    return json_problem(value)  # json: any strict JSON value within the bounds
 
 
-MAX_JSON_DEPTH = 32
+# Bounds of a JSON field value (documents, positions, audit answers, conflict values).
+MAX_JSON_DEPTH = 16
+MAX_JSON_ITEMS = 2000  # values and keys in one field value, at every depth together
+MAX_JSON_BYTES = 64 * 1024  # its UTF-8 JSON text
+MAX_JSON_STRING = 4000  # characters of one string inside it
+MAX_JSON_KEY = 200  # characters of one object key
+# Numbers: integers JSON readers hold exactly (IEEE doubles), and floats below 1e15, which
+# PostgreSQL's jsonb writes back in the same positional form (it drops exponents: 1e16 would
+# come back as the integer 10000000000000000).
+MAX_SAFE_INT = 2**53 - 1
+MAX_FLOAT = 1e15
 
 
-def json_problem(value: Any, depth: int = 0) -> str | None:
-    """Why a value is not strict, storable JSON, or None.
+def _number_problem(value: float) -> str | None:
+    if isinstance(value, int):
+        return None if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else "out_of_range"
+    if not math.isfinite(value):
+        return "not_finite"
+    return None if -MAX_FLOAT < value < MAX_FLOAT else "out_of_range"
+
+
+def json_problem(value: Any) -> str | None:
+    """Why a value is not strict, storable, bounded JSON, or None.
 
     Python's json reads NaN and Infinity, which no JSON column (PostgreSQL's json type, or a
-    JSON reply) accepts, and PostgreSQL text cannot hold NUL characters.
+    JSON reply) accepts; strings follow the text rule.
     """
-    if depth > MAX_JSON_DEPTH:
-        return "too_deep"
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "not_finite"
-    if isinstance(value, str):
-        return "nul_char" if "\x00" in value else None
-    if isinstance(value, dict):
-        items = [*value.keys(), *value.values()]
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
+    budget = [MAX_JSON_ITEMS]
+    reason = _json_problem(value, 0, budget)
+    if reason is None and _json_size(value) > MAX_JSON_BYTES:
+        return "too_large"
+    return reason
+
+
+def _json_problem(value: Any, depth: int, budget: list[int]) -> str | None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return "too_many_items"
+    if value is None or isinstance(value, bool):
         return None
-    for item in items:
-        if (reason := json_problem(item, depth + 1)) is not None:
-            return reason
-    return None
+    if isinstance(value, int | float):
+        return _number_problem(value)
+    if isinstance(value, str):
+        return text_problem(value) or ("too_long" if len(value) > MAX_JSON_STRING else None)
+    if depth >= MAX_JSON_DEPTH:
+        return "too_deep"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return "type"
+            budget[0] -= 1
+            if (reason := text_problem(key)) is not None:
+                return reason
+            if len(key) > MAX_JSON_KEY:
+                return "too_long"
+            if (reason := _json_problem(item, depth + 1, budget)) is not None:
+                return reason
+        return None
+    if isinstance(value, list | tuple):
+        for item in value:
+            if (reason := _json_problem(item, depth + 1, budget)) is not None:
+                return reason
+        return None
+    return "type"
 
 
-def _iso(value: Any, parse) -> str | None:
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def normalise_value(value: Any) -> Any:
+    """The stored form of a field value: every string in it, object keys too, normalised by
+    `app.domain.text.normalise_text` (NFC). Anything else is returned as it is, for the checks
+    to judge; an object whose keys would collide once normalised becomes a value no check
+    accepts."""
+    if isinstance(value, str):
+        return normalise_text(value)
+    if isinstance(value, list | tuple):
+        return [normalise_value(item) for item in value]
+    if isinstance(value, dict):
+        return _normal_dict(value)
+    return value
+
+
+def _normal_dict(value: dict) -> Any:
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        new_key = normalise_text(key) if isinstance(key, str) else key
+        if new_key in out:  # keys that differ only in normal form: refused as a collision
+            return _Collision()
+        out[new_key] = normalise_value(item)
+    return out
+
+
+class _Collision:
+    """Stands for an object whose keys collide once normalised: no check accepts it."""
+
+
+# The one text form of dates and instants every replica writes (ISO 8601, extended format):
+# Python reads more ('20240101'), which other readers take for something else.
+_DATE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME_FORM = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?"
+)
+
+
+def _iso(value: Any, parse, form: re.Pattern) -> str | None:
     if not isinstance(value, str):
         return "type"
+    if not form.fullmatch(value):
+        return "format"
     try:
         parse(value)
     except ValueError:

@@ -65,6 +65,9 @@ class ReceiveDossier(BaseModel):
     code: str | None = None  # issued on the device when empty
     status: DossierStatus = DossierStatus.RECEIVED
     actor: str = ""
+    # A register imported past intake: when processing finished and the result was returned.
+    finished_at: dt.datetime | None = None
+    returned_at: dt.datetime | None = None
 
     @field_validator("applicant_name")
     @classmethod

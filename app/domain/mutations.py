@@ -8,14 +8,21 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from app.domain.hlc import is_stamp
+from app.domain.text import text_problem
 
 MAX_FIELDS = 300
 
 
 def refuse_nul(text: str) -> str:
-    """No NUL characters in text that may reach a database (PostgreSQL text cannot hold them)."""
-    if "\x00" in text:
-        raise ValueError("must not contain NUL (\\x00) characters")
+    """Wire text follows the text rule (`app.domain.text.text_problem`): no NUL (PostgreSQL text
+    cannot hold it), no lone surrogate (no UTF-8 reply could carry it back), no control
+    characters but newline and tab."""
+    reason = text_problem(text)
+    if reason is not None:
+        raise ValueError(
+            "must not contain NUL (\\x00), lone surrogates or control characters other than "
+            f"newline and tab ({reason})"
+        )
     return text
 
 

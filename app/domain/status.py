@@ -44,7 +44,7 @@ TRANSITIONS: dict[DossierStatus, frozenset[DossierStatus]] = {
 FINISHED = frozenset({S.COMPLETED, S.RETURNED})
 # Dossiers that left the flow without a result: not counted in the on-time rate.
 ABANDONED = frozenset({S.REFUSED, S.WITHDRAWN, S.STOPPED})
-# Statuses a dossier may be created in (intake or import of history).
+# Statuses a dossier is received in at the counter (a history of one step).
 INITIAL = frozenset({S.NEW, S.RECEIVED})
 
 
@@ -65,3 +65,67 @@ def is_open(status: int) -> bool:
 
 def is_terminal(status: int) -> bool:
     return not TRANSITIONS[DossierStatus(status)]
+
+
+def implied_path(status: int) -> list[DossierStatus] | None:
+    """The history a dossier first seen in `status` implies: the shortest path through the
+    machine from an intake status (RECEIVED before NEW) to it, both ends included, e.g.
+    IN_PROCESS -> [RECEIVED, IN_PROCESS]. None for a number that is no status.
+
+    This is THE rule for a dossier's first status, on the device (a register imported at any
+    status writes one history event per step) and on the server (which accepts a dossier's
+    first status when it has such a path, and each history event when it is a step of it or
+    of the machine)."""
+    try:
+        target = DossierStatus(status)
+    except ValueError:
+        return None
+    for start in (S.RECEIVED, S.NEW):
+        paths = {start: [start]}
+        frontier = [start]
+        while frontier:
+            nxt = []
+            for state in frontier:
+                for after in sorted(TRANSITIONS[state]):
+                    if after not in paths:
+                        paths[after] = [*paths[state], after]
+                        nxt.append(after)
+            frontier = nxt
+        if target in paths:
+            return paths[target]
+    return None
+
+
+def can_start_in(status: int) -> bool:
+    """Whether a dossier may be first recorded in `status` (see `implied_path`)."""
+    return implied_path(status) is not None
+
+
+def first_status_problem(status: int | None) -> str | None:
+    """Reason code for a dossier's first status, or None: 'status_required',
+    'status_initial' (no path from intake leads there)."""
+    if status is None:
+        return "status_required"
+    return None if can_start_in(status) else "status_initial"
+
+
+def move_problem(current: int | None, target: int | None) -> str | None:
+    """Reason code for a dossier's status as it will be after a change from `current`
+    (None: a new dossier), or None when the machine allows it."""
+    if current is None:
+        return first_status_problem(target)
+    if target is None:
+        return "status_required"
+    if target == current:
+        return None
+    return None if can_transition(current, target) else "status_transition"
+
+
+def event_problem(from_status: int | None, to_status: int | None) -> str | None:
+    """Reason code for one history event (dossier_event), or None: the first event enters an
+    intake status, every other one is a move the machine allows."""
+    if to_status is None:
+        return "status_required"
+    if from_status is None:
+        return None if to_status in INITIAL else "status_initial"
+    return None if can_transition(from_status, to_status) else "status_transition"

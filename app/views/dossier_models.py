@@ -308,6 +308,9 @@ class ReceiveForm:
         except ValidationError as exc:
             self.errors["form"] = "; ".join(e["msg"] for e in exc.errors())
             return None
+        except ValueError as exc:  # the record rules the server applies too (InvalidRecord)
+            self.errors["form"] = error_text(exc)
+            return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ def error_text(exc: BaseException) -> str:
     cause = exc.__cause__
     if type(exc).__name__ == "EnrolError" and cause is not None:
         return error_text(cause)
+    if type(exc).__name__ == "InvalidRecord":  # the domain's reason codes, as the server's
+        return t("error.invalid_record", reasons=", ".join(getattr(exc, "reasons", [])))
     for cls in type(exc).__mro__:
         key = ERROR_KEYS.get(cls.__name__)
         if key:

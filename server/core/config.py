@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
+
+from app.domain.calendar import WorkingCalendar
 
 APP_NAME = "commune-field"
 ENV_PREFIX = "COMMUNE_"
@@ -110,3 +114,16 @@ INT_SETTINGS = (
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
+@lru_cache(maxsize=1)
+def server_calendar() -> WorkingCalendar:
+    """The working calendar the server recomputes appointment dates with: Vietnam's holidays
+    (the `holidays` package) and the official changes of the year, set like the devices' own
+    (`commune calendar`): COMMUNE_MAKE_UP_DAYS and COMMUNE_EXTRA_HOLIDAYS, ISO dates separated
+    by commas. A device whose calendar days differ has its new dossiers refused with
+    `appointment_date_mismatch`."""
+    return WorkingCalendar(_dates("COMMUNE_MAKE_UP_DAYS"), _dates("COMMUNE_EXTRA_HOLIDAYS"))
+
+
+def _dates(variable: str) -> list[dt.date]:
+    text = os.environ.get(variable, "")
+    return [dt.date.fromisoformat(part.strip()) for part in text.split(",") if part.strip()]

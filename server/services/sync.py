@@ -24,8 +24,8 @@ from app.domain import entities as E
 from app.domain.hlc import Clock, node_of
 from app.domain.merge import Stamped, merge_fields
 from app.domain.mutations import Change, FieldValue, Mutation, PushResult
-from app.domain.status import INITIAL, can_transition
-from server.core.config import SERVER_NODE
+from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
+from server.core.config import SERVER_NODE, server_calendar
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
@@ -169,7 +169,11 @@ def _note_attachment(session: Session, caller: Caller, record: RecordRow) -> Non
 
 
 def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock) -> Applied:
-    """Check and merge one mutation inside the caller's transaction; raises Rejected."""
+    """Check and merge one mutation inside the caller's transaction; raises Rejected.
+
+    Nothing is stored unless the record as it will be after the merge passes the domain's
+    `validate_record`, the same check the device runs before it queues a change."""
+    mutation = _normalised(mutation)
     values = {name: fv.value for name, fv in mutation.fields.items()}
     _check_shape(caller, mutation, values)
     row = (
@@ -185,7 +189,53 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
         raise Rejected("role_not_permitted")
     current = {k: Stamped(**v) for k, v in (record.fields if record else {}).items()}
     _check_rules(caller, mutation.entity, values, current)
+    mutation = _with_computed(mutation, current, clock)
+    _check_record(mutation, record, current)
     return _merge_and_store(session, caller, mutation, record, family, current, clock)
+
+
+def _normalised(mutation: Mutation) -> Mutation:
+    """The mutation with every string of its values in stored form (NFC, '\\n' line ends)."""
+    fields = {
+        name: FieldValue(value=E.normalise_value(fv.value), hlc=fv.hlc)
+        for name, fv in mutation.fields.items()
+    }
+    return mutation.model_copy(update={"fields": fields})
+
+
+def _with_computed(mutation: Mutation, current: dict[str, Stamped], clock: Clock) -> Mutation:
+    """Fields the server computes replace what a device sent: an audit's score is the domain's
+    scoring of the merged answers, written under the server's clock (so it reaches every
+    device, the writer's too, and never races a device's write)."""
+    computed = SERVER_COMPUTED.get(mutation.entity, frozenset())
+    if not computed:
+        return mutation
+    fields = {k: fv for k, fv in mutation.fields.items() if k not in computed}
+    merged = merge_fields(current, {k: Stamped(fv.value, fv.hlc) for k, fv in fields.items()})
+    score = computed_score({k: s.value for k, s in merged.fields.items()})
+    stored = current.get("score")
+    if score != (stored.value if stored else None):
+        if stored is not None:
+            clock.observe(stored.hlc)  # the server's stamp must win over the stored one
+        fields["score"] = FieldValue(value=score, hlc=clock.now())
+    return mutation.model_copy(update={"fields": fields})
+
+
+def _check_record(
+    mutation: Mutation, record: RecordRow | None, current: dict[str, Stamped]
+) -> None:
+    """The whole record as the merge will leave it, against the domain (`app.domain.records`)."""
+    incoming = {k: Stamped(fv.value, fv.hlc) for k, fv in mutation.fields.items()}
+    after = merge_fields(current, incoming).fields
+    before = {k: s.value for k, s in current.items()} if record is not None else None
+    problems = validate_record(
+        mutation.entity,
+        {k: s.value for k, s in after.items()},
+        before,
+        calendar=server_calendar(),
+    )
+    if problems:
+        raise Rejected(problems[0][:400])
 
 
 def _check_shape(caller: Caller, mutation: Mutation, values: dict[str, Any]) -> None:
@@ -205,10 +255,9 @@ def _check_shape(caller: Caller, mutation: Mutation, values: dict[str, Any]) -> 
 def _check_rules(
     caller: Caller, entity: str, values: dict[str, Any], current: dict[str, Stamped]
 ) -> None:
-    if entity == E.DOSSIER and "status" in values:
-        _check_status(current.get("status"), values["status"])
+    """The rules that depend on who writes; the record's own rules are `_check_record`'s."""
     if entity == E.AUDIT:
-        _check_audit(caller, values, current)
+        _check_audit_roles(caller, values, current)
     if entity == E.AUDIT_COMMENT:
         _check_comment(caller, values, current)
     if entity == E.CONFLICT:
@@ -240,51 +289,16 @@ def _check_conflict(values: dict[str, Any], current: dict[str, Stamped]) -> None
         raise Rejected("invalid_fields:state:choice")
 
 
-def _check_status(current: Stamped | None, target: int | None) -> None:
-    if target is None:
-        raise Rejected("status_required")
-    if current is None or current.value is None:
-        if target not in INITIAL:
-            raise Rejected(f"status_initial:{target}")
-    elif target != current.value and not can_transition(current.value, target):
-        raise Rejected(f"status_transition:{current.value}->{target}")
-
-
-def _check_audit(caller: Caller, values: dict[str, Any], current: dict[str, Stamped]) -> None:
+def _check_audit_roles(
+    caller: Caller, values: dict[str, Any], current: dict[str, Stamped]
+) -> None:
+    """Who may move an audit along a review edge (the edge itself is `validate_record`'s)."""
     now_state = current["review_state"].value if "review_state" in current else None
     state = now_state or A.ReviewState.DRAFT.value
-    if "review_state" in values and values["review_state"] != state:
-        target = values["review_state"]
-        if not A.can_review_transition(state, target):
-            raise Rejected(f"review_transition:{state}->{target}")
-        if caller.role not in A.who_may(state, target):
-            raise Rejected(f"review_role:{state}->{target}")
-    answers = {k: v for k, v in values.items() if k.startswith(E.ANSWER_PREFIX)}
-    if answers and state not in A.EDITABLE_STATES:
-        raise Rejected(f"audit_not_editable:{state}")
-    version = values.get("template_version") or (
-        current["template_version"].value if "template_version" in current else None
-    )
-    if version is not None and version not in A.TEMPLATES:
-        raise Rejected(f"unknown_template:{version}")
-    if version is None and answers:
-        raise Rejected("template_version_required")
-    for name, answer in answers.items():
-        reason = _answer_reason(version, name[len(E.ANSWER_PREFIX) :], answer)
-        if reason:
-            raise Rejected(f"invalid_answer:{name[len(E.ANSWER_PREFIX) :]}:{reason}")
-
-
-# A draft may hold an answer whose photo is still to come, or an emptied answer: scoring
-# handles both; the server only refuses answers of the wrong shape.
-_DRAFT_REASONS = frozenset({"photo_missing", "missing_value"})
-
-
-def _answer_reason(version: str, item_id: str, answer: Any) -> str | None:
-    if answer is None:
-        return None
-    reason = A.validate_answer(A.TEMPLATES[version], item_id, answer)
-    return None if reason in _DRAFT_REASONS else reason
+    target = values.get("review_state", state)
+    moves = target != state and A.can_review_transition(state, target)
+    if moves and caller.role not in A.who_may(state, target):
+        raise Rejected(f"review_role:{state}->{target}")
 
 
 def _merge_and_store(

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import itertools
+import datetime as dt
 import random
 import uuid
 
+from app.domain import codes, reference
+from app.domain.calendar import WorkingCalendar
 from app.domain.hlc import Clock
+from app.domain.records import expected_appointment
 
-_wards = itertools.count(random.Random().randrange(1000, 5000) * 10)
+_codes = [w.code for w in reference.wards()]
+random.Random().shuffle(_codes)
+_wards = iter(_codes)
+PROCEDURE = "1.000894"
 
 
 def new_ward() -> str:
-    """A ward code no other test of this run uses (5 digits, like 00070)."""
-    return f"{next(_wards) % 100000:05d}"
+    """A real ward code (the server refuses others) no other test of this run uses."""
+    return next(_wards)
 
 
 def new_name(prefix: str) -> str:
@@ -47,13 +53,39 @@ class Device:
         }
 
 
+def dossier_fields(ward: str, status: int = 1, **extra) -> dict:
+    """A whole dossier the server accepts: every required field, a well-formed code and the
+    appointment date of the working calendar."""
+    received = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    fields = {
+        "code": f"{codes.default_agency_code('00070')}-{received:%y%m%d}-"
+        f"{random.randint(1, 9999):04d}",  # well-formed even for a malformed test ward
+        "procedure_code": PROCEDURE,
+        "ward_code": ward,
+        "applicant_name": "Nguyễn Văn An",
+        "received_at": received.isoformat(),
+        "status": status,
+        "channel": 1,
+    }
+    fields["appointment_date"] = expected_appointment(
+        fields["received_at"], PROCEDURE, WorkingCalendar()
+    ).isoformat()
+    return {**fields, **extra}
+
+
 def new_dossier(device: Device, ward: str, status: int = 1, **extra) -> dict:
-    fields = {"status": status, "procedure_code": "1.000894", "ward_code": ward, **extra}
+    fields = dossier_fields(ward, status, **extra)
     return device.mutation("dossier", str(uuid.uuid4()), ward, fields)
 
 
 def new_audit(device: Device, ward: str, state: str = "draft", **extra) -> dict:
-    fields = {"template_version": "2025.1", "review_state": state, "ward_code": ward, **extra}
+    fields = {
+        "template_version": "2025.1",
+        "review_state": state,
+        "ward_code": ward,
+        "started_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        **extra,
+    }
     return device.mutation("audit", str(uuid.uuid4()), ward, fields)
 
 

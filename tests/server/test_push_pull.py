@@ -132,7 +132,9 @@ def test_rejected_mutations_change_nothing(api_server):
         bad = {
             "invalid_fields:status:choice": new_dossier(device, ward, status=11),
             "invalid_fields:colour:unknown_field": new_dossier(device, ward, colour="red"),
-            "status_initial:4": new_dossier(device, ward, status=4),
+            # A first status past intake is accepted with what it implies (see
+            # test_records_push.py); a completed dossier needs its finishing time.
+            "finished_at_required": new_dossier(device, ward, status=9),
             "status_transition:2->3": device.mutation(
                 "dossier", dossier_id, ward, {"status": 3}, 1
             ),
@@ -243,7 +245,13 @@ def test_comments_speak_for_their_author_and_conflicts_come_from_the_server(api_
     audit_id = audit["entity_id"]
 
     def comment(author: str, **extra) -> dict:
-        fields = {"audit_id": audit_id, "ward_code": ward, "author": author, "text": "Ghi chú"}
+        fields = {
+            "audit_id": audit_id,
+            "ward_code": ward,
+            "author": author,
+            "at": "2025-11-20T03:00:00+00:00",
+            "text": "Ghi chú",
+        }
         return device.mutation("audit_comment", str(uuid.uuid4()), ward, {**fields, **extra})
 
     with api_server.client(auditor.token) as client:

@@ -40,7 +40,7 @@ def test_import_reports_bad_rows_with_line_numbers_and_writes_the_rest(store, pr
         5: "procedure_code",
         6: "ward_code",
         7: "channel",
-        8: "status",
+        8: "finished_at",  # a completed dossier: when did processing finish?
         9: "status",
         10: "received_at",
     }
@@ -132,3 +132,27 @@ def test_a_time_without_zone_is_vietnam_time(store, procedure):
     date_only = _anonymous_row(procedure) | {"received_at": "2025-11-24"}
     assert store.dossiers.import_rows([date_only]).imported == 1
     assert store.dossiers.list(DossierQuery(search="lo thi mai")).total == 2
+
+
+def test_a_register_imported_at_any_status_carries_the_history_it_implies(store, procedure):
+    """A dossier in process or already returned is imported with one history event per step
+    of the status machine's path from intake (the server accepts each step)."""
+    base = _rows(procedure)[0] | {"code": ""}
+    rows = [
+        base | {"status": "4", "applicant_name": "Ngô Văn Lâm"},
+        base | {"status": "10", "applicant_name": "Lý Thị Mai",
+                "finished_at": "2025-11-25T10:00:00+07:00",
+                "returned_at": "2025-11-26T09:00:00+07:00"},
+    ]
+    report = store.dossiers.import_rows(rows)
+    assert (report.imported, report.errors) == (2, [])
+    by_status = {int(d.status): d for d in store.dossiers.list(DossierQuery()).items}
+    paths = {
+        s: [(e.from_status, int(e.to_status)) for e in store.dossiers.history(d.id)]
+        for s, d in by_status.items()
+    }
+    assert paths == {
+        4: [(None, 2), (2, 4)],
+        10: [(None, 2), (2, 4), (4, 9), (9, 10)],
+    }
+    assert by_status[10].finished_at is not None and by_status[10].returned_at is not None

@@ -72,7 +72,9 @@ def test_form_sections_controls_validation_and_live_score(store) -> None:
     assert (
         form.answer("equipment.computers_per_staff", "nhiều") == "Giá trị không đúng kiểu (cần số)"
     )
-    assert form.answer("equipment.computers_per_staff", "-2") == "Giá trị phải là số không âm"
+    assert form.answer("equipment.computers_per_staff", "-2") == (
+        "Giá trị phải là số từ 0 đến mức tối đa của mục (100 với tỷ lệ %)"
+    )
     assert form.answer("equipment.computers_per_staff", "") == "Chưa nhập giá trị"
     assert form.answer("equipment.computers_per_staff", "0,5") is None
     assert form.answer("equipment.licensed_os", "most") is None
@@ -191,7 +193,7 @@ def submitted_audit(store, ward: str, good: bool) -> str:
 def test_review_list_filter_and_compliance_summary(store) -> None:
     good = submitted_audit(store, WARD, good=True)
     weak = submitted_audit(store, "00008", good=False)
-    AuditWardsPresenter(store).open("00012", AUDITOR)  # a draft: not the supervisor's yet
+    AuditWardsPresenter(store).open("00025", AUDITOR)  # a draft: not the supervisor's yet
     presenter = ReviewListPresenter(store)
     rows, summary = presenter.load()
     assert {r.audit_id for r in rows} == {good, weak}

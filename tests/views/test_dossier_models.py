@@ -5,6 +5,7 @@ import datetime as dt
 from app.domain.calendar import WorkingCalendar
 from app.domain.codes import LOCAL_SEQUENCES, parse_code
 from app.domain.status import DossierStatus
+from app.storage import DossierQuery as dossier_query
 from app.views.dossier_models import (
     OPEN,
     DossierDetailPresenter,
@@ -70,6 +71,14 @@ def test_submit_issues_a_code_and_the_previewed_appointment(store) -> None:
     assert dossier.appointment_date == preview
     assert dossier.applicant_name == "Nguyễn Thị Hương"
     assert [d.name for d in dossier.documents] == [form.documents[0].name, form.documents[2].name]
+
+
+def test_submit_reports_what_the_record_rules_refuse(store) -> None:
+    """The service checks the whole record with the server's rules; the form shows why."""
+    form = filled_form()
+    assert form.submit(store.dossiers, "99999", OFFICER) is None  # no such ward
+    assert "unknown_ward" in form.errors["form"]
+    assert store.dossiers.list(dossier_query()).total == 0
 
 
 def test_list_searches_without_diacritics_filters_and_marks_overdue(store) -> None:

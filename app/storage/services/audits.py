@@ -11,6 +11,7 @@ from typing import Any
 from app.domain import audit as A
 from app.domain import entities as E
 from app.domain.models import Audit, AuditAnswer
+from app.domain.records import computed_score
 from app.storage.db import Database
 from app.storage.errors import StorageError
 from app.storage.services.dossiers import iso_utc, utc_now
@@ -62,6 +63,9 @@ def to_audit(record: Record) -> Audit:
                 answers[name[len(E.ANSWER_PREFIX) :]] = AuditAnswer.model_validate(value)
         elif value is not None:
             values[name] = value
+    # The score shown is the domain's scoring of the answers held here, the same computation
+    # the server stores (`app.domain.records.computed_score`), so it is right before a sync.
+    values["score"] = computed_score(record.values())
     return Audit(
         id=record.entity_id,
         **values,
@@ -106,11 +110,9 @@ class AuditService:
             reason = A.validate_answer(tpl, item_id, body)
             if reason and reason != "photo_missing":  # evidence may be attached later
                 raise InvalidAnswer(item_id, reason)
-            answers = _answers(record) | {item_id: body}
-            changes = {
-                f"{E.ANSWER_PREFIX}{item_id}": body,
-                "score": A.score(tpl, answers).total,
-            }
+            # No score: the server computes it from the merged answers (a device's is never
+            # trusted); `to_audit` shows the domain's score of the answers held here.
+            changes = {f"{E.ANSWER_PREFIX}{item_id}": body}
             record = self._records.write_local(
                 conn, E.AUDIT, audit_id, record.ward_code, changes, record
             )
@@ -133,11 +135,9 @@ class AuditService:
             state = record.value("review_state")
             if not A.can_review_transition(state, A.ReviewState.SUBMITTED):
                 raise AuditNotEditable(state)
-            tpl = A.template(record.value("template_version"))
             changes = {
                 "review_state": A.ReviewState.SUBMITTED.value,
                 "submitted_at": iso_utc(utc_now()),
-                "score": A.score(tpl, _answers(record)).total,
             }
             record = self._records.write_local(
                 conn, E.AUDIT, audit_id, record.ward_code, changes, record

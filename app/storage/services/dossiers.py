@@ -25,13 +25,21 @@ from app.domain.models import (
     ReceiveDossier,
     UnreadableRecord,
 )
-from app.domain.status import FINISHED, INITIAL, DossierStatus, can_transition, is_open
+from app.domain.records import validate_record
+from app.domain.status import (
+    FINISHED,
+    DossierStatus,
+    can_start_in,
+    can_transition,
+    implied_path,
+    is_open,
+)
 from app.domain.text import digits
 from app.domain.timeliness import Timeliness, on_time_rate
 from app.storage.db import Database
 from app.storage.errors import StorageError
 from app.storage.services.calendar import CalendarStore
-from app.storage.services.records import Record, RecordStore, unreadable
+from app.storage.services.records import InvalidRecord, Record, RecordStore, unreadable
 from app.storage.settings import SettingsStore
 from app.storage.tables import (
     TERM_ID,
@@ -44,8 +52,9 @@ from app.storage.tables import (
 
 OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
 FINISHED_STATUSES = tuple(int(s) for s in FINISHED)
-# Statuses an imported dossier may have: intake states, or already being processed.
-IMPORTABLE = frozenset(INITIAL | {DossierStatus.IN_PROCESS})
+# Statuses an imported dossier may have: any the status machine reaches from intake (the
+# import writes one history event per step of `app.domain.status.implied_path`).
+IMPORTABLE = frozenset(s for s in DossierStatus if can_start_in(s))
 DUE_SOON_WORKING_DAYS = 5
 _IN_CHUNK = 500
 _FREQUENCY_CAP = 2000  # enough to tell a rare search term from a common one
@@ -262,6 +271,7 @@ class DossierService:
                     (E.DOSSIER, dossier_id, record.ward_code, changes, record),
                     (E.DOSSIER_EVENT, new_id(), record.ward_code, event, None),
                 ],
+                calendar=self.calendar,
             )
         return to_dossier(updated)
 
@@ -390,6 +400,8 @@ class DossierService:
                     batch.append((self._new_fields(conn, req, issuer), req.actor))
                 except codes.SequenceExhausted as exc:
                     report.errors.append((line, str(exc)))
+                except InvalidRecord as exc:
+                    report.errors.append((line, f"{_column_of(exc.reasons[0])}: {exc}"))
             issuer.save()
             self._write_new(conn, batch)
             report.imported = len(batch)
@@ -456,7 +468,7 @@ class DossierService:
             raise ValueError(str(exc)) from None
         received = req.received_at or utc_now()
         day = vn_date(received)
-        return {
+        fields = {
             "code": req.code or issuer.issue(req.ward_code, day),
             "procedure_code": proc.code,
             "ward_code": req.ward_code,
@@ -471,7 +483,14 @@ class DossierService:
             "documents": [d.model_dump() for d in req.documents],
             "notes": req.notes,
             "fee": proc.fee,
+            "finished_at": iso_utc(req.finished_at) if req.finished_at else None,
+            "returned_at": iso_utc(req.returned_at) if req.returned_at else None,
         }
+        fields = {k: E.normalise_value(v) for k, v in fields.items() if v is not None}
+        problems = validate_record(E.DOSSIER, fields, calendar=self.calendar)
+        if problems:  # the server's own check: what it would refuse is never queued
+            raise InvalidRecord(E.DOSSIER, problems)
+        return fields
 
     def _appointment(self, received: dt.date, processing_days: int) -> str:
         """Working-day arithmetic once per (day, processing time): a counter receives many
@@ -496,14 +515,20 @@ class DossierService:
     def _write_new(self, conn: Connection, batch: list[tuple[dict[str, Any], str]]) -> list[str]:
         """New dossiers and their first history event; returns the dossier ids."""
         groups, ids = [], []
-        fresh = iter(new_ids(2 * len(batch)))
-        for fields, actor in batch:
-            dossier_id, event_id = next(fresh), next(fresh)
+        steps = [implied_path(fields["status"]) or [] for fields, _ in batch]
+        fresh = iter(new_ids(sum(1 + len(path) for path in steps)))
+        for (fields, actor), path in zip(batch, steps, strict=True):
+            dossier_id = next(fresh)
             ward = fields["ward_code"]
-            event = self._event_fields(dossier_id, ward, fields["received_at"], None,
-                                       fields["status"], actor, "", None)
-            groups.append([(E.DOSSIER, dossier_id, ward, fields),
-                           (E.DOSSIER_EVENT, event_id, ward, event)])
+            group = [(E.DOSSIER, dossier_id, ward, fields)]
+            # A dossier first seen past intake (an imported register) gets the history its
+            # status implies, one event per step, as the server's rule accepts it.
+            for before, status in zip([None, *path], path, strict=False):
+                was = int(before) if before is not None else None
+                event = self._event_fields(dossier_id, ward, fields["received_at"], was,
+                                           int(status), E.normalise_value(actor), "", None)
+                group.append((E.DOSSIER_EVENT, next(fresh), ward, event))
+            groups.append(group)
             ids.append(dossier_id)
         if batch:
             self._register_codes(conn, [fields["code"] for fields, _ in batch])
@@ -623,6 +648,16 @@ def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
         return None, "received_at: không đúng ISO 8601 / not an ISO 8601 date-time"
     if received.tzinfo is None:  # a register typed at the counter: Vietnam time, not UTC
         received = received.replace(tzinfo=VN_TZ)
+    ends: dict[str, dt.datetime | None] = {}
+    for column in ("finished_at", "returned_at"):
+        text = str(row.get(column) or "").strip()
+        try:
+            moment = dt.datetime.fromisoformat(text) if text else None
+        except ValueError:
+            return None, f"{column}: không đúng ISO 8601 / not an ISO 8601 date-time"
+        if moment is not None and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=VN_TZ)
+        ends[column] = moment
     if not str(row.get("applicant_name") or "").strip():
         return None, "applicant_name: thiếu họ tên / empty"
     try:
@@ -639,6 +674,7 @@ def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
             code=str(row.get("code") or "").strip() or None,
             status=status,
             actor=str(row.get("actor") or ""),
+            **ends,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -649,6 +685,16 @@ def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
         except ValueError:
             return None, "code: không đúng mẫu mã hồ sơ / not a dossier code"
     return req, ""
+
+
+def _column_of(reason: str) -> str:
+    """The register column a reason code of `app.domain.records` is about."""
+    if reason.startswith(("required:", "invalid_fields:")):
+        return reason.split(":")[1]
+    if reason.endswith("_required"):
+        return reason.removesuffix("_required")
+    return {"code_format": "code", "unknown_procedure": "procedure_code",
+            "unknown_ward": "ward_code"}.get(reason, reason.split(":")[0])
 
 
 def _as_int(value: Any) -> int | None:

@@ -25,9 +25,11 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from app.domain import entities as E
+from app.domain.calendar import WorkingCalendar
 from app.domain.hlc import Clock
 from app.domain.merge import Stamped
 from app.domain.models import UnreadableRecord
+from app.domain.records import validate_record
 from app.domain.text import digits, tokens
 from app.storage.blind_index import BlindIndex
 from app.storage.crypto import Sealer
@@ -107,6 +109,19 @@ def unreadable(record: Record, reason: str | None = None) -> UnreadableRecord:
         code=code if isinstance(code, str) else "",
         reason=reason or record.sync_reason or "invalid",
     )
+
+
+class InvalidRecord(StorageError, ValueError):
+    """The record as it would be after a change breaks a rule of `app.domain.records` (the
+    server would refuse it with the same reason codes)."""
+
+    def __init__(self, entity: str, reasons: list[str]) -> None:
+        self.entity, self.reasons = entity, reasons
+        super().__init__(entity, reasons)
+
+    def __str__(self) -> str:
+        codes = ", ".join(self.reasons)
+        return f"Dữ liệu không hợp lệ ({codes}) / Invalid {self.entity} ({codes})"
 
 
 class NotFound(StorageError, KeyError):
@@ -255,17 +270,26 @@ class RecordStore:
         items: Iterable[tuple[str, str, str, dict[str, Any], Record | None]],
         *,
         validate: bool = True,
+        calendar: WorkingCalendar | None = None,
     ) -> list[Record]:
         """Stamp each change set, save the records and queue one mutation per record.
 
-        `validate=False` only for values already checked by a pydantic model with the same
-        limits (bulk intake): the field check costs as much as the sealing."""
+        Text is stored normalised, and each record as it will be is checked by the domain's
+        `validate_record` (the server's own check, `calendar` being the device's working
+        calendar), so nothing the server would refuse is queued. `validate=False` only for
+        values already checked that way (bulk intake)."""
         saved: list[tuple[Record, Record | None]] = []
         changes_out: list[LocalChange] = []
         stamp = ""
-        for entity, entity_id, ward_code, changes, base in items:
-            if validate and (problems := E.validate_fields(entity, changes)):
-                raise ValueError(f"{entity}: invalid fields {problems}")
+        for entity, entity_id, ward_code, raw, base in items:
+            changes = {name: E.normalise_value(value) for name, value in raw.items()}
+            if validate:
+                before = base.values() if base else None
+                problems = E.validate_fields(entity, changes) or validate_record(
+                    entity, {**(before or {}), **changes}, before, calendar=calendar
+                )
+                if problems:
+                    raise InvalidRecord(entity, problems)
             stamp = self.clock.now()
             record = Record(
                 entity,

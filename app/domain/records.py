@@ -1,0 +1,240 @@
+"""Whole records checked against the domain: one rule for the device and the server.
+
+`validate_record(entity, after, before)` judges a record as it will be after a change (`after`,
+every field's value) given what it was (`before`, None for a new record) and answers a list of
+stable reason codes, empty when the record may be stored. The device runs it before it queues a
+change (so it never queues what the server refuses); the server runs it on the merged record
+before it stores anything. docs/security.md ("Records checked against the domain") lists the
+codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from app.domain import audit as A
+from app.domain import codes, reference
+from app.domain import entities as E
+from app.domain import status as S
+from app.domain.calendar import WorkingCalendar, vn_date
+from app.domain.models import AttachmentMeta, Audit, AuditAnswer, Dossier, DossierEvent
+
+# Fields a record cannot be stored without (None or blank text counts as missing).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    E.DOSSIER: (
+        "code",
+        "procedure_code",
+        "ward_code",
+        "applicant_name",
+        "received_at",
+        "appointment_date",
+        "status",
+        "channel",
+    ),
+    E.DOSSIER_EVENT: ("dossier_id", "ward_code", "at", "to_status"),
+    E.AUDIT: ("ward_code", "template_version", "review_state", "started_at"),
+    E.AUDIT_COMMENT: ("audit_id", "ward_code", "at", "author"),
+    E.ATTACHMENT: ("owner_entity", "owner_id", "ward_code", "sha256", "size", "mime"),
+    E.CONFLICT: (),
+}
+# Fields fixed once a record exists: what identifies it, or what other values derive from.
+FIXED: dict[str, tuple[str, ...]] = {
+    E.DOSSIER: ("code", "procedure_code", "ward_code", "received_at"),
+    E.DOSSIER_EVENT: ("dossier_id", "ward_code", "from_status", "to_status"),
+    E.AUDIT: ("ward_code", "template_version"),
+    E.AUDIT_COMMENT: ("audit_id", "ward_code"),
+    E.ATTACHMENT: ("owner_entity", "owner_id", "ward_code", "sha256", "size"),
+    E.CONFLICT: (),
+}
+# The model each entity is read back into on every device: a record that does not fit it would
+# break every list and export of the ward.
+_MODELS: dict[str, type[BaseModel]] = {
+    E.DOSSIER: Dossier,
+    E.DOSSIER_EVENT: DossierEvent,
+    E.AUDIT: Audit,
+    E.ATTACHMENT: AttachmentMeta,
+}
+# Fields the server computes; a value sent by a device is never stored as it came.
+SERVER_COMPUTED: dict[str, frozenset[str]] = {E.AUDIT: frozenset({"score"})}
+
+
+def validate_record(
+    entity: str,
+    after: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    *,
+    calendar: WorkingCalendar | None = None,
+) -> list[str]:
+    """Reason codes why the record `after` may not be stored (see the module docstring)."""
+    if entity not in E.ENTITIES:
+        return ["unknown_entity"]
+    shape = E.validate_fields(entity, after)
+    if shape:
+        return ["invalid_fields:" + ",".join(shape)]
+    problems = [f"required:{name}" for name in REQUIRED[entity] if _blank(after.get(name))]
+    if before is not None:
+        problems += [
+            f"field_fixed:{name}"
+            for name in FIXED[entity]
+            if before.get(name) is not None and after.get(name) != before.get(name)
+        ]
+    ward = after.get("ward_code")
+    if ward is not None and not reference.is_ward_code(ward):
+        problems.append("unknown_ward")
+    if problems:
+        return problems
+    check = _CHECKS.get(entity)
+    if check is not None:
+        problems += check(after, before, calendar or WorkingCalendar())
+    if not problems and entity in _MODELS:
+        problems += _model_problems(entity, after)
+    return problems
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# ---------------------------------------------------------------------------------------------
+# Dossiers and their history
+
+
+def expected_appointment(
+    received_at: str, procedure_code: str, calendar: WorkingCalendar
+) -> dt.date:
+    """The appointment date of a dossier: its procedure's processing days, in working days of
+    `calendar`, after the day of receipt in Vietnam."""
+    received = vn_date(dt.datetime.fromisoformat(received_at))
+    days = reference.procedure(procedure_code).processing_days
+    return calendar.add_working_days(received, days)
+
+
+def _dossier(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
+    if not codes.CODE_RE.match(after["code"]):
+        return ["code_format"]
+    try:
+        reference.procedure(after["procedure_code"])
+    except KeyError:
+        return ["unknown_procedure"]
+    was = before.get("status") if before else None
+    status_reason = S.move_problem(was, after["status"])
+    if status_reason:
+        moved = f"{was}->{after['status']}" if was is not None else str(after["status"])
+        return [f"{status_reason}:{moved}"]
+    problems = _appointment_problems(after, before, calendar)
+    if after["status"] in S.FINISHED and _blank(after.get("finished_at")):
+        problems.append("finished_at_required")
+    if after["status"] == S.DossierStatus.RETURNED and _blank(after.get("returned_at")):
+        problems.append("returned_at_required")
+    return problems
+
+
+def _appointment_problems(after: dict, before: dict | None, calendar: WorkingCalendar) -> list:
+    """A dossier is first stored with the calendar's appointment date (the device sends each
+    status move as its own mutation, never folded into the creation). The date changes only
+    with a move into SUPPLEMENT_REQUESTED, where the officer gives a renewed date, which must
+    fall after the day of receipt."""
+    date = dt.date.fromisoformat(after["appointment_date"])
+    previous = before.get("appointment_date") if before else None
+    if previous is None:
+        expected = expected_appointment(after["received_at"], after["procedure_code"], calendar)
+        return [] if date == expected else ["appointment_date_mismatch"]
+    if after["appointment_date"] == previous:
+        return []
+    renewal = (
+        after["status"] == S.DossierStatus.SUPPLEMENT_REQUESTED
+        and before.get("status") != S.DossierStatus.SUPPLEMENT_REQUESTED
+    )
+    if not renewal:
+        return ["appointment_date_fixed"]
+    received = vn_date(dt.datetime.fromisoformat(after["received_at"]))
+    return [] if date > received else ["appointment_date_before_receipt"]
+
+
+def _event(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
+    reason = S.event_problem(after.get("from_status"), after["to_status"])
+    if reason:
+        return [f"event_{reason}:{after.get('from_status')}->{after['to_status']}"]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Audits
+
+
+def answers_of(fields: dict[str, Any]) -> dict[str, Any]:
+    """Item id -> answer of an audit's fields (emptied answers left out)."""
+    return {
+        name[len(E.ANSWER_PREFIX) :]: value
+        for name, value in fields.items()
+        if name.startswith(E.ANSWER_PREFIX) and value is not None
+    }
+
+
+def computed_score(fields: dict[str, Any]) -> float | None:
+    """The audit's total score by the domain's scoring; None before any answer or without a
+    known template."""
+    version = fields.get("template_version")
+    answers = answers_of(fields)
+    if version not in A.TEMPLATES or not answers:
+        return None
+    return A.score(A.TEMPLATES[version], answers).total
+
+
+# A draft may hold an answer whose photo is still to come: scoring gives it 0.
+_DRAFT_REASONS = frozenset({"photo_missing"})
+
+
+def _audit(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
+    version = after["template_version"]
+    if version not in A.TEMPLATES:
+        return [f"unknown_template:{version}"]
+    state = (before or {}).get("review_state") or A.ReviewState.DRAFT.value
+    target = after["review_state"]
+    if target != state and not A.can_review_transition(state, target):
+        return [f"review_transition:{state}->{target}"]
+    changed = [
+        n
+        for n, v in after.items()
+        if n.startswith(E.ANSWER_PREFIX) and v != (before or {}).get(n)
+    ]
+    if changed and state not in A.EDITABLE_STATES:
+        return [f"audit_not_editable:{state}"]
+    tpl = A.TEMPLATES[version]
+    for item_id, answer in answers_of(after).items():
+        reason = A.validate_answer(tpl, item_id, answer)
+        if reason and reason not in _DRAFT_REASONS:
+            return [f"invalid_answer:{item_id}:{reason}"]
+    return []
+
+
+_CHECKS = {E.DOSSIER: _dossier, E.DOSSIER_EVENT: _event, E.AUDIT: _audit}
+
+
+# ---------------------------------------------------------------------------------------------
+# The models devices read records into
+
+
+def _model_problems(entity: str, after: dict[str, Any]) -> list[str]:
+    values = {k: v for k, v in after.items() if v is not None}
+    try:
+        if entity == E.AUDIT:
+            answers = {
+                k: AuditAnswer.model_validate(v) for k, v in answers_of(values).items()
+            }
+            plain = {k: v for k, v in values.items() if not k.startswith(E.ANSWER_PREFIX)}
+            Audit(id="-", **plain, answers=answers)
+        else:
+            if entity == E.DOSSIER_EVENT:
+                values.setdefault("from_status", None)
+            _MODELS[entity](id="-", **values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][:2]) or "record"
+        return [f"invalid_record:{where}"]
+    except TypeError:  # a field name that collides with a model argument
+        return ["invalid_record"]
+    return []

@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from app.domain.hlc import Clock
 from tests.cli.conftest import PIN, WARD, Cli
+from tests.server.helpers import dossier_fields
 from tests.support.postgres import postgres_server  # noqa: F401  (fixture)
 from tests.support.raw_rows import edit_raw_fields
 from tests.support.server_proc import ApiServer, sqlite_api_server  # noqa: F401  (fixture)
@@ -21,12 +22,11 @@ UNREADABLE = "Hồ sơ không đọc được"
 GOOD_NAME = "Nguyễn Thị Hương"
 
 
-def _dossier(clock: Clock, code: str, name: str) -> dict:
-    fields = {
-        "code": code, "procedure_code": "1.000894", "ward_code": WARD, "applicant_name": name,
-        "applicant_id_number": "", "channel": 1, "received_at": "2025-11-21T02:00:00+00:00",
-        "appointment_date": "2025-11-26", "status": 2, "documents": [], "notes": "",
-    }
+def _dossier(clock: Clock, sequence: str, name: str) -> dict:
+    """A whole dossier the server accepts (received now, its calendar's appointment date)."""
+    fields = dossier_fields(WARD, 2, applicant_name=name, applicant_id_number="", documents=[],
+                            notes="")
+    fields["code"] = fields["code"][:-4] + sequence
     stamp = clock.now()
     return {
         "mutation_id": str(uuid.uuid4()), "device_id": clock.node, "entity": "dossier",
@@ -42,9 +42,9 @@ def pulled(sqlite_api_server: ApiServer, tmp_path_factory):  # noqa: F811
     server.add_user("officer_unreadable", "officer", [WARD])
     tablet = server.enrol("officer_unreadable")
     clock = Clock("tab-a")
-    good = _dossier(clock, "000.00.70.H26-251121-0901", GOOD_NAME)
-    no_date = _dossier(clock, "000.00.70.H26-251121-0902", "Lê Văn Bình")
-    bad_type = _dossier(clock, "000.00.70.H26-251121-0903", "Phạm Thu Hà")
+    good = _dossier(clock, "0901", GOOD_NAME)
+    no_date = _dossier(clock, "0902", "Lê Văn Bình")
+    bad_type = _dossier(clock, "0903", "Phạm Thu Hà")
     with server.client(tablet.token) as client:
         answer = client.post("/sync/push", json={"mutations": [good, no_date, bad_type]})
     assert {r["status"] for r in answer.json()["results"]} == {"applied"}

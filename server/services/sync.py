@@ -24,6 +24,7 @@ from app.domain.mutations import Change, FieldValue, Mutation, PullResponse, Pus
 from app.domain.status import INITIAL, can_transition
 from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
+from server.core.sealing import open_fields, seal_fields
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
 
@@ -151,7 +152,7 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
         .mappings()
         .first()
     )
-    record = RecordRow(**row) if row is not None else None
+    record = _opened(RecordRow(**row)) if row is not None else None
     if record is not None and record.ward_code != mutation.ward_code:
         raise Rejected("ward_mismatch")
     family = record.family if record else family_of(mutation.entity, values, caller.role)
@@ -298,12 +299,18 @@ def _merge_and_store(
     return Applied(record, len(outcome.races))
 
 
+def _opened(record: RecordRow) -> RecordRow:
+    """The stored row with its sealed values opened (SealError when one does not open)."""
+    record.fields = open_fields(record.entity, record.entity_id, record.fields)
+    return record
+
+
 def _save(session: Session, record: RecordRow) -> None:
     values = {
         "ward_code": record.ward_code,
         "family": record.family,
         "version": record.version,
-        "fields": record.fields,
+        "fields": seal_fields(record.entity, record.entity_id, record.fields),
         "updated_at": utcnow(),
         "blob_sha256": _value_of(record.fields, "sha256")
         if record.entity == E.ATTACHMENT
@@ -459,7 +466,10 @@ def _change(log: ChangeLog, record: Record) -> Change:
         entity_id=record.entity_id,
         ward_code=record.ward_code,
         version=record.version,
-        fields={k: FieldValue(value=v["value"], hlc=v["hlc"]) for k, v in record.fields.items()},
+        fields={
+            k: FieldValue(value=v["value"], hlc=v["hlc"])
+            for k, v in open_fields(record.entity, record.entity_id, record.fields).items()
+        },
     )
 
 

@@ -34,6 +34,7 @@ PAGE = 500
 @dataclass
 class SealReport:
     records: int = 0
+    plain_records: int = 0  # of `records`, those met plain (an upgrade): vacuumed afterwards
     blobs: int = 0
     partials: int = 0
     key_id: str | None = None
@@ -41,6 +42,7 @@ class SealReport:
     def as_detail(self) -> dict:
         return {
             "records": self.records,
+            "plain_records": self.plain_records,
             "blobs": self.blobs,
             "partials": self.partials,
             "key_id": self.key_id,
@@ -82,14 +84,16 @@ def seal_all(engine: Engine, blobs: LocalDiskStore, reseal: bool) -> SealReport:
             break
         last_id = page[-1].id
         for row in page:
-            if sealing.is_plain_or_stale(row.entity, row.fields, stale_key):
-                report.records += _seal_record(engine, row.id, stale_key)
-    plain_sealed = report.records and not reseal
+            plain = sealing.is_plain_or_stale(row.entity, row.fields, None)
+            if plain or sealing.is_plain_or_stale(row.entity, row.fields, stale_key):
+                done = _seal_record(engine, row.id, stale_key)
+                report.records += done
+                report.plain_records += done if plain else 0
     for name in blobs.blob_names():
         report.blobs += blobs.reseal(name)
     for name in blobs.partial_names():
         report.partials += _reseal_partial(engine, blobs, name)
-    if plain_sealed:
+    if report.plain_records:
         _compact(engine)
     return report
 

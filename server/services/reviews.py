@@ -66,6 +66,8 @@ def decide(
             return _decide_once(engine, caller, clock, audit_id, decision, comment)
         except Rejected as rejected:
             return ReviewResult(audit_id=audit_id, status="rejected", reason=rejected.reason)
+        except SealError:
+            return ReviewResult(audit_id=audit_id, status="rejected", reason="record_unreadable")
         except (IntegrityError, OperationalError):
             continue
     return ReviewResult(audit_id=audit_id, status="rejected", reason="busy_retry")

@@ -24,7 +24,7 @@ from app.domain.mutations import Change, FieldValue, Mutation, PullResponse, Pus
 from app.domain.status import INITIAL, can_transition
 from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
-from server.core.sealing import open_fields, seal_fields
+from server.core.sealing import SealError, open_fields, seal_fields
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
 
@@ -113,6 +113,10 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
         except Rejected as rejected:
             return PushResult(
                 mutation_id=mutation.mutation_id, status="rejected", reason=rejected.reason
+            )
+        except SealError:  # the stored record does not open (tampered): refuse, never a 500
+            return PushResult(
+                mutation_id=mutation.mutation_id, status="rejected", reason="record_unreadable"
             )
         except DataError:  # a value the database refuses: this mutation's input, rolled back
             return PushResult(

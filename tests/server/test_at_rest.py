@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, make_url, select
+from sqlalchemy import insert, make_url, select, update
 
 from app.domain.text import fold
 from server.core import sealing
 from server.core.sealing import SealError
 from server.models import ChangeLog, Record, utcnow
 from server.storage import MAGIC
-from tests.server.helpers import Device, new_name, new_ward, pull_all, push
+from tests.server.helpers import Device, new_audit, new_name, new_ward, pull_all, push
 from tests.support.server_proc import (
     _MAIN,
     REPO_ROOT,
@@ -259,6 +259,54 @@ def test_a_tampered_envelope_is_refused_on_read(at_rest_server):
         sealing.open_fields("dossier", dossier["entity_id"], swapped)
     with pytest.raises(SealError):  # the whole row copied under another record's id
         sealing.open_fields("dossier", str(uuid.uuid4()), row.fields)
+
+
+def _tamper(server: ApiServer, entity_id: str, name: str) -> None:
+    """Flip one byte of a stored envelope, as someone writing the database directly would."""
+    with server.engine.begin() as conn:
+        row = conn.execute(select(Record.id, Record.fields).where(Record.entity_id == entity_id))
+        record_id, fields = row.one()
+        envelope = fields[name]["sealed"]
+        at = len(envelope) - 20  # inside the ciphertext (the last characters may be padding)
+        flipped = envelope[:at] + ("A" if envelope[at] != "A" else "B") + envelope[at + 1 :]
+        fields = {**fields, name: {**fields[name], "sealed": flipped}}
+        conn.execute(update(Record).where(Record.id == record_id).values(fields=fields))
+
+
+def test_a_tampered_row_refuses_its_push_and_leaves_the_review_list(at_rest_server):
+    server, _ = at_rest_server
+    ward = new_ward()
+    officer = server.enrol(new_name("officer"), "officer", [ward])
+    auditor = server.enrol(new_name("auditor"), "auditor", [ward])
+    supervisor = server.enrol(new_name("sup"), "supervisor", [ward])
+    tablet = Device()
+    with server.client(officer.token) as client:
+        bad = _push_dossier(client, tablet, ward, _markers(), "000.00.53.H48-250101-0004")
+        good = _push_dossier(client, tablet, ward, _markers(), "000.00.53.H48-250101-0005")
+        _tamper(server, bad["entity_id"], "applicant_name")
+        edits = [
+            tablet.mutation(
+                "dossier", record["entity_id"], ward, {"notes": "Đã bổ sung"}, base_version=1
+            )
+            for record in (bad, good)
+        ]
+        results = push(client, edits)
+        assert [r["status"] for r in results] == ["rejected", "applied"]
+        assert results[0]["reason"] == "record_unreadable"
+    audits = [new_audit(tablet, ward, state="submitted", auditor="Phạm Thị Lan") for _ in "ab"]
+    with server.client(auditor.token) as client:
+        assert [r["status"] for r in push(client, audits)] == ["applied", "applied"]
+    _tamper(server, audits[0]["entity_id"], "auditor")
+    with server.client(supervisor.token) as client:
+        listed = client.get("/reviews", params={"state": "submitted"})
+        assert listed.status_code == 200
+        ids = {a["audit_id"] for a in listed.json()["audits"]}
+        assert ids == {audits[1]["entity_id"]}
+        decided = client.post(
+            f"/reviews/{audits[0]['entity_id']}", json={"decision": "approved", "comment": "ok"}
+        )
+        assert decided.status_code == 409
+        assert decided.json()["error"]["message"] == "record_unreadable"
 
 
 def _commune(data_dir: Path, *args: str) -> str:

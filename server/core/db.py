@@ -60,9 +60,11 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def _private_database(database: Path) -> None:
-    """Folder 0700, file 0600 before SQLite opens it: SQLite gives `-wal` and `-shm` the mode
-    of the database file. Files of an older server are tightened too."""
-    private_dir(database.parent)
+    """File 0600 before SQLite opens it: SQLite gives `-wal` and `-shm` the mode of the
+    database file. Files of an older server are tightened too. A missing folder is made 0700;
+    an existing one is left as it is (the data folder itself is made private at start)."""
+    if not database.parent.exists():
+        private_dir(database.parent)
     private_file(database)
     for suffix in ("-wal", "-shm", "-journal"):
         extra = database.with_name(database.name + suffix)

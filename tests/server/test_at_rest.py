@@ -219,11 +219,14 @@ def test_no_personal_value_in_a_copy_while_devices_get_them_exactly(at_rest_serv
 
 def test_folders_are_0700_and_files_0600(at_rest_server):
     server, _ = at_rest_server
+    officer = server.enrol(new_name("officer"), "officer", [new_ward()])
+    with server.client(officer.token) as client:
+        _upload(client, os.urandom(70_000))
     root = server.data_dir
     key_file = root / "keys" / "server.key"
     assert key_file.is_file()
     blobs = list((root / "server" / "attachments").rglob("*"))
-    assert any(p.is_file() for p in blobs), "the first test uploaded a file"
+    assert any(p.is_file() for p in blobs)
     checked = 0
     for path in [root, *root.rglob("*")]:
         if path.name in ROOT_OWNED:
@@ -462,5 +465,20 @@ def test_a_plain_database_from_an_older_server_is_sealed_at_start(tmp_path):
             assert {k: v["value"] for k, v in got["fields"].items()} == fields
             assert client.get(f"/attachments/{sha}").content == blob
         assert server.count("audit_log WHERE action = 'seal_at_rest'") == 1
+    finally:
+        server.stop()
+
+
+def test_the_key_can_come_from_the_environment_instead_of_a_file(tmp_path):
+    raw = sealing.new_key()
+    env = {sealing.KEY_ENV: sealing.encode_key(raw)}
+    server = start_api_server(sqlite_url(tmp_path), tmp_path, extra_env=env)
+    try:
+        ward = new_ward()
+        officer = server.enrol(new_name("officer"), "officer", [ward])
+        with server.client(officer.token) as client:
+            _push_dossier(client, Device(), ward, _markers(), "000.00.53.H48-250101-0006")
+        assert _key_ids(server) == {sealing.key_id(raw)}
+        assert not (tmp_path / "keys" / "server.key").exists()  # nothing written to disk
     finally:
         server.stop()

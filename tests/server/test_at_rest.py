@@ -482,3 +482,32 @@ def test_the_key_can_come_from_the_environment_instead_of_a_file(tmp_path):
         assert not (tmp_path / "keys" / "server.key").exists()  # nothing written to disk
     finally:
         server.stop()
+
+
+def test_reseal_seals_a_plain_partial_upload_which_then_resumes(tmp_path):
+    server = start_api_server(sqlite_url(tmp_path), tmp_path)
+    try:
+        officer = server.enrol(new_name("officer"), "officer", [new_ward()])
+        data = b"half an upload from an older server " + os.urandom(90_000)
+        sha = hashlib.sha256(data).hexdigest()
+        with server.client(officer.token) as client:
+            client.post("/attachments", json={"sha256": sha, "size": len(data)})
+            first = client.patch(
+                f"/attachments/{sha}", content=data[:40_000], headers={"Upload-Offset": "0"}
+            )
+            assert first.json() == {"offset": 40_000, "complete": False}
+        server.stop()
+        partial = tmp_path / "server" / "attachments" / "partial" / sha
+        partial.write_bytes(data[:40_000])  # as an older server left it: plain
+        out = _commune(tmp_path, "api", "reseal", "--db", server.db_url)
+        assert "1 partial uploads rewritten" in out
+        assert partial.read_bytes().startswith(MAGIC) and data[:30] not in partial.read_bytes()
+        server.start()
+        with server.client(officer.token) as client:
+            assert client.get(f"/attachments/{sha}/offset").json()["offset"] == 40_000
+            rest = client.patch(
+                f"/attachments/{sha}", content=data[40_000:], headers={"Upload-Offset": "40000"}
+            )
+            assert rest.json() == {"offset": len(data), "complete": True}
+    finally:
+        server.stop()

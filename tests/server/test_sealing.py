@@ -171,3 +171,23 @@ def test_reseal_moves_blobs_to_the_current_key_and_seals_plain_ones(tmp_path, ri
     assert store.reseal(sha) is True
     assert b"".join(store.read_chunks(sha)) == data
     assert b"".join(store.read_chunks(plain_sha)) == plain
+
+
+def test_audit_answers_positions_and_conflict_values_are_sealed_scores_are_not(ring):
+    audit = sealing.seal_fields(
+        "audit",
+        "a1",
+        {
+            "answers.net.backup": _entry({"value": "Sao lưu hằng tuần", "photo": None}),
+            "position": _entry({"lat": 21.03, "lon": 105.85}),
+            "score": _entry(82.5),
+            "review_state": _entry("submitted"),
+        },
+    )
+    assert {k for k, v in audit.items() if "sealed" in v} == {"answers.net.backup", "position"}
+    conflict = sealing.seal_fields(
+        "conflict",
+        "c1",
+        {"values": _entry([{"value": "A", "hlc": STAMP}]), "field": _entry("notes")},
+    )
+    assert "sealed" in conflict["values"] and conflict["field"]["value"] == "notes"

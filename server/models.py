@@ -96,12 +96,41 @@ class AppliedMutation(SQLModel, table=True):
 
 
 class Upload(SQLModel, table=True):
-    __tablename__ = "upload"
+    """One user's upload of one file. Each user sends the bytes themselves (their devices share
+    the upload, so another tablet of the same person resumes it); nobody else's upload of the
+    same file is visible to them, nor shortens theirs (see server.services.attachments)."""
+
+    __tablename__ = "blob_upload"
     sha256: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(primary_key=True, foreign_key="app_user.id")
     size: int = Field(sa_type=BigInteger)
     offset: int = Field(default=0, sa_type=BigInteger)
     complete: bool = False
-    device_id: str = Field(max_length=40)
+    device_id: str = Field(max_length=40)  # the device that declared or resumed it last
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class BlobGrant(SQLModel, table=True):
+    """The bytes of `sha256` reached this scope (ward and family) legitimately: someone of the
+    scope sent them all, verified, or could already read them. A download needs a grant and an
+    attachment record of the same scope naming the file."""
+
+    __tablename__ = "blob_grant"
+    sha256: str = Field(primary_key=True, max_length=64)
+    ward_code: str = Field(primary_key=True, max_length=10)
+    family: str = Field(primary_key=True, max_length=20)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class BlobClaim(SQLModel, table=True):
+    """A user pushed an attachment record of this scope naming `sha256` before the scope held
+    the bytes: it becomes a grant when that user has sent them all (or can read them)."""
+
+    __tablename__ = "blob_claim"
+    sha256: str = Field(primary_key=True, max_length=64)
+    ward_code: str = Field(primary_key=True, max_length=10)
+    family: str = Field(primary_key=True, max_length=20)
+    user_id: int = Field(primary_key=True, foreign_key="app_user.id")
     created_at: dt.datetime = Field(default_factory=utcnow)
 
 

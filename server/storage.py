@@ -40,7 +40,7 @@ class BlobStore(Protocol):
     def exists(self, sha256: str) -> bool: ...
     def partial_size(self, sha256: str) -> int: ...
     def write_at(self, sha256: str, offset: int, data: bytes) -> int: ...
-    def finish(self, sha256: str) -> bool: ...
+    def finish(self, sha256: str, partial_name: str | None = None) -> bool: ...
     def discard(self, sha256: str) -> None: ...
     def path(self, sha256: str) -> Path: ...
     def size(self, sha256: str) -> int: ...
@@ -109,29 +109,39 @@ class LocalDiskStore:
             os.fsync(fh.fileno())
             return written + len(data)
 
-    def finish(self, sha256: str) -> bool:
-        """Move the partial file into place if its plaintext hashes to `sha256`."""
-        partial = self._partial(sha256)
-        digest = hashlib.sha256()
-        try:
-            with open(partial, "r+b") as fh:
-                frames = list(_frames(fh, partial.stat().st_size, complete_only=True))
-                for chunk in _plain_chunks(fh, sha256, frames):
-                    digest.update(chunk)
-                if digest.hexdigest() != sha256:
-                    raise SealError("hash mismatch")
-                data = [f for f in frames if f.flag == _DATA]
-                fh.truncate(data[-1].end if data else len(MAGIC))  # drops an earlier end
-                fh.seek(0, os.SEEK_END)
-                _write_end(fh, sha256, _data_end(frames))
-                fh.flush()
-                os.fsync(fh.fileno())
-        except (SealError, FileNotFoundError):
-            partial.unlink(missing_ok=True)
-            return False
+    def finish(self, sha256: str, partial_name: str | None = None) -> bool:
+        """Move the partial file into place if its plaintext hashes to `sha256`.
+
+        `partial_name` names the partial file when it is not `sha256`: each user's upload of a
+        file has its own (the verified bytes still land once, under `sha256`). The frames are
+        re-sealed on the way, bound to the final name, and closed by the final frame."""
+        name = partial_name or sha256
+        partial = self._partial(name)
         final = self.path(sha256)
         private_dir(final.parent)
-        os.replace(partial, final)
+        tmp = final.with_name(f".{name}.finish")
+        digest = hashlib.sha256()
+        try:
+            with open(partial, "rb") as src:
+                out_fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                with os.fdopen(out_fd, "wb") as out:
+                    out.write(MAGIC)
+                    frames = list(_frames(src, partial.stat().st_size, complete_only=True))
+                    for frame in (f for f in frames if f.flag == _DATA):
+                        plain = _read_frame(src, name, frame)
+                        digest.update(plain)
+                        _write_frames(out, sha256, frame.offset, plain)
+                    if digest.hexdigest() != sha256:
+                        raise SealError("hash mismatch")
+                    _write_end(out, sha256, _data_end(frames))
+                    out.flush()
+                    os.fsync(out.fileno())
+        except (SealError, FileNotFoundError):
+            partial.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
+            return False
+        os.replace(tmp, final)
+        partial.unlink(missing_ok=True)
         return True
 
     def discard(self, sha256: str) -> None:

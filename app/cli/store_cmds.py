@@ -154,40 +154,75 @@ def cmd_list(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print_json({"total": page.total, "items": [d.model_dump(mode="json") for d in page.items]})
+        print_json({
+            "total": page.total,
+            "items": [d.model_dump(mode="json") for d in page.items],
+            "unreadable": [u.model_dump(mode="json") for u in page.unreadable],
+        })
         return 0
+    from app.reports.export import unreadable_text
+
     today = vn_today()
     for d in page.items:
         kind = d.timeliness(today)
         flag = "QUÁ HẠN" if kind and kind.value == "overdue" else ""
         print(f"{d.code}  {d.appointment_date}  {int(d.status):>2}  {d.applicant_name}  {flag}")
+    for u in page.unreadable:  # kept aside: one line each, never a traceback
+        print(f"{u.code or u.id}  {unreadable_text(u)}")
     print(f"{len(page.items)} of {page.total}")
+    _raise_if_tampered(page.unreadable)
     return 0
 
 
+def _raise_if_tampered(unreadable) -> None:
+    """The list or file is complete, but a row failed to open: end with the tampering error
+    (one line on stderr, exit 3), so neither a person nor a script misses it."""
+    from app.storage.errors import TamperError
+
+    tampered = [u.id for u in unreadable if u.reason == "tampered"]
+    if tampered:
+        raise TamperError(f"dossier {', '.join(tampered[:5])}")
+
+
 def iter_all_dossiers(store, page_size: int = 500):
+    """Every dossier in appointment order, then the ones that cannot be shown (as
+    `UnreadableRecord` lines: kept aside, or a row that failed to open)."""
     from app.storage.services import DossierQuery
 
-    offset = 0
+    offset, kept_aside = 0, []
     while True:
         page = store.dossiers.list(DossierQuery(), offset=offset, limit=page_size)
         yield from page.items
-        offset += len(page.items)
-        if not page.items or offset >= page.total:
-            return
+        kept_aside += page.unreadable
+        offset += page_size  # rows read, shown or not
+        if offset >= page.total:
+            break
+    yield from kept_aside
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from app.domain.calendar import vn_today
-    from app.reports.export import write_csv, write_xlsx
+    from app.domain.models import UnreadableRecord
+    from app.reports.export import unreadable_text, write_csv, write_xlsx
 
     store = open_store(args)
+    kept_aside: list[UnreadableRecord] = []
+
+    def noting(rows):
+        for row in rows:
+            if isinstance(row, UnreadableRecord):
+                kept_aside.append(row)
+            yield row
+
     try:
         writer = write_csv if args.format == "csv" else write_xlsx
-        count = writer(iter_all_dossiers(store), args.out, vn_today())
+        count = writer(noting(iter_all_dossiers(store)), args.out, vn_today())
     finally:
         store.close()
-    print(f"wrote {count} dossiers to {args.out}")
+    print(f"wrote {count - len(kept_aside)} dossiers to {args.out}")
+    for u in kept_aside:
+        print(f"{u.code or u.id}  {unreadable_text(u)}")
+    _raise_if_tampered(kept_aside)
     return 0
 
 

@@ -172,11 +172,24 @@ class Conflict(BaseModel):
     state: str = "open"
 
 
+class UnreadableRecord(BaseModel):
+    """A stored record a device cannot show (see app.domain.readable), or whose sealed row
+    failed to open: listed as one "unreadable record" line instead of failing the list."""
+
+    entity: str
+    id: str
+    ward_code: str = ""
+    code: str = ""  # the dossier code, when the record has a readable one
+    reason: str  # `field:problem`, or `tampered`
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int
     offset: int = 0
     limit: int = 50
+    # Records of this list that cannot be shown (the marked ones come with the first page).
+    unreadable: list[UnreadableRecord] = Field(default_factory=list)
 
 
 class Dashboard(BaseModel):
@@ -184,3 +197,4 @@ class Dashboard(BaseModel):
     due_soon: int  # open, appointment within the next working week
     overdue: int
     on_time_rate: float | None
+    unreadable: int = 0  # dossiers kept aside as unreadable, not in the figures above

@@ -11,7 +11,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from app.domain.models import Dossier
+from app.domain.models import Dossier, UnreadableRecord
+from app.i18n import t
 
 COLUMNS = [
     ("code", "Mã hồ sơ"),
@@ -30,7 +31,17 @@ COLUMNS = [
 ]
 
 
-def _row(dossier: Dossier, today: dt.date) -> list[object]:
+def unreadable_text(record: UnreadableRecord) -> str:
+    """"Hồ sơ không đọc được: <reason>", the line every list and export shows for it."""
+    reason = t("unreadable.tampered") if record.reason == "tampered" else record.reason
+    return f"{t('unreadable.dossier')}: {reason}"
+
+
+def _row(dossier: Dossier | UnreadableRecord, today: dt.date) -> list[object]:
+    if isinstance(dossier, UnreadableRecord):  # one marked line, its code or id to find it by
+        known = {"code": dossier.code or dossier.id, "ward_code": dossier.ward_code,
+                 "notes": unreadable_text(dossier)}
+        return [known.get(key, "") for key, _ in COLUMNS]
     values = dossier.model_dump()
     values["channel"] = int(dossier.channel)
     values["status"] = int(dossier.status)
@@ -41,7 +52,10 @@ def _row(dossier: Dossier, today: dt.date) -> list[object]:
     return [values[key] for key, _ in COLUMNS]
 
 
-def write_csv(dossiers: Iterable[Dossier], out: Path, today: dt.date) -> int:
+def write_csv(
+    dossiers: Iterable[Dossier | UnreadableRecord], out: Path, today: dt.date
+) -> int:
+    """Rows written (an unreadable dossier is one row marked as such)."""
     count = 0
     with out.open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel reads UTF-8
         writer = csv.writer(fh)
@@ -52,7 +66,9 @@ def write_csv(dossiers: Iterable[Dossier], out: Path, today: dt.date) -> int:
     return count
 
 
-def write_xlsx(dossiers: Iterable[Dossier], out: Path, today: dt.date) -> int:
+def write_xlsx(
+    dossiers: Iterable[Dossier | UnreadableRecord], out: Path, today: dt.date
+) -> int:
     book = Workbook(write_only=False)
     sheet = book.active
     sheet.title = "So theo doi ho so"

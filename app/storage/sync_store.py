@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -20,14 +21,16 @@ from app.domain import entities as E
 from app.domain.merge import Stamped, merge_fields
 from app.domain.models import Conflict
 from app.domain.mutations import Change, Mutation, PushResult
+from app.domain.readable import unreadable_reason
 from app.storage.db import Database
 from app.storage.errors import TamperError
 from app.storage.files import SealedFileStore
 from app.storage.outbox import RefusedRow
-from app.storage.services.records import Record, RecordStore
+from app.storage.services.records import Record, RecordStore, readable_only
 from app.storage.settings import SettingsStore
-from app.storage.tables import CONFLICT, PENDING, REJECTED, SYNCED
+from app.storage.tables import CONFLICT, PENDING, REJECTED, SYNCED, UNREADABLE
 
+log = logging.getLogger(__name__)
 OPEN = "open"
 RESOLVED = "resolved"
 
@@ -50,6 +53,7 @@ class SyncSummary:
     conflicts: int
     rejected: int
     last_synced_at: dt.datetime | None
+    unreadable: int = 0  # pulled records kept aside as unreadable (any entity)
 
 
 class SyncStore:
@@ -151,10 +155,25 @@ class SyncStore:
 
     @staticmethod
     def _mark(conn: Connection, entity_id: str, state: str, reason: str | None) -> None:
+        """A record kept aside as unreadable stays so until a pull brings a readable state."""
         conn.exec_driver_sql(
-            "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ?",
-            (state, reason, entity_id),
+            "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ? "
+            "AND sync_state != ?",
+            (state, reason, entity_id, UNREADABLE),
         )
+
+    def _settle_pulled(self, conn: Connection, merged: Record) -> None:
+        """The sync state of a record just merged from a pull. One the device cannot read is
+        kept aside: stored and sealed like any other, marked unreadable with the reason, and
+        shown as one "unreadable record" line; a later readable version replaces it."""
+        reason = unreadable_reason(merged.entity, merged.values())
+        if reason is not None:
+            merged.sync_state, merged.sync_reason = UNREADABLE, reason
+            log.warning("pulled %s %s kept aside as unreadable: %s",
+                        merged.entity, merged.entity_id, reason)
+        else:
+            merged.sync_state = self._settled_state(conn, merged.entity_id)
+            merged.sync_reason = None
 
     def _settled_state(self, conn: Connection, entity_id: str) -> str:
         """After the server answered: pending while later edits wait, conflict while one is open."""
@@ -194,7 +213,7 @@ class SyncStore:
                     local.local_rev if local else 0,
                     rowid=local.rowid if local else 0,
                 )
-                merged.sync_state = self._settled_state(conn, change.entity_id)
+                self._settle_pulled(conn, merged)
                 if local is not None and outcome.changed:
                     records.outbox.freeze_before_overwrite(conn, local, outcome.changed)
                 records.save(conn, merged, local)
@@ -202,8 +221,9 @@ class SyncStore:
                     touched_targets.add(str(merged.value("entity_id")))
             for target in touched_targets:
                 conn.exec_driver_sql(
-                    "UPDATE records SET sync_state = ? WHERE entity_id = ? AND sync_state != ?",
-                    (self._settled_state(conn, target), target, REJECTED),
+                    "UPDATE records SET sync_state = ? WHERE entity_id = ? "
+                    "AND sync_state NOT IN (?, ?)",
+                    (self._settled_state(conn, target), target, REJECTED, UNREADABLE),
                 )
             if latest:
                 records.clock.observe(latest)
@@ -244,8 +264,12 @@ class SyncStore:
             last = conn.exec_driver_sql(
                 "SELECT last_synced_at FROM sync_state WHERE id = 1"
             ).scalar_one()
+            unreadable = conn.exec_driver_sql(
+                "SELECT count(*) FROM records WHERE sync_state = ?", (UNREADABLE,)
+            ).scalar_one()
         return SyncSummary(
-            pending, conflicts, rejected, dt.datetime.fromisoformat(last) if last else None
+            pending, conflicts, rejected, dt.datetime.fromisoformat(last) if last else None,
+            unreadable,
         )
 
     def set_last_synced(self, at: dt.datetime) -> None:
@@ -260,10 +284,10 @@ class SyncStore:
 
     def open_conflicts(self) -> list[Conflict]:
         with self._db.read() as conn:
-            records = self._records.select(
+            records = self._records.select_each(
                 conn, "WHERE entity = ? AND state = ? ORDER BY id", (E.CONFLICT, OPEN)
             )
-        return [_to_conflict(r) for r in records]
+        return readable_only(records, _to_conflict)
 
     def resolve_conflict(self, conflict_id: str, chosen_value) -> None:
         """Write the chosen value to the field and close the conflict: two mutations, one

@@ -89,6 +89,9 @@ PENDING = "pending"
 SYNCED = "synced"
 REJECTED = "rejected"
 CONFLICT = "conflict"
+# A pulled record this device cannot read (see app.domain.readable): stored, sealed, shown as
+# unreadable; the next pull of a fixed version replaces it.
+UNREADABLE = "unreadable"
 
 
 def new_id() -> str:

@@ -16,7 +16,13 @@ from pydantic import ValidationError
 
 from app.domain import reference
 from app.domain.calendar import WorkingCalendar
-from app.domain.models import DocumentReceived, Dossier, Procedure, ReceiveDossier
+from app.domain.models import (
+    DocumentReceived,
+    Dossier,
+    Procedure,
+    ReceiveDossier,
+    UnreadableRecord,
+)
 from app.domain.status import Channel, DossierStatus, allowed_next, is_open
 from app.domain.timeliness import Timeliness
 from app.i18n import has, t
@@ -125,11 +131,30 @@ def dossier_row(d: Dossier, today: dt.date) -> DossierRow:
     )
 
 
+@dataclass(frozen=True)
+class UnreadableRow:
+    """One line for a dossier this device cannot show (kept aside; see app.domain.readable)."""
+
+    id: str
+    title: str  # "Hồ sơ không đọc được"
+    detail: str  # its code (or id) and why
+
+
+def unreadable_row(record: UnreadableRecord) -> UnreadableRow:
+    reason = t("unreadable.tampered") if record.reason == "tampered" else record.reason
+    return UnreadableRow(
+        id=record.id,
+        title=t("unreadable.dossier"),
+        detail=f"{record.code or record.id} · {t('unreadable.hint', reason=reason)}",
+    )
+
+
 @dataclass
 class ListState:
     rows: list[DossierRow]
     total: int
     shown: int
+    unreadable: list[UnreadableRow] = field(default_factory=list)
 
     @property
     def has_more(self) -> bool:
@@ -156,9 +181,11 @@ class DossierListPresenter:
         today = self.today()
         args = self.filters.query_args(today)
         statuses = self.filters.open_statuses()
+        kept_aside: dict[str, UnreadableRecord] = {}  # each query's first page brings them all
         if statuses is None:
             page = self.dossiers.list(query_class()(**args), offset=0, limit=self.limit)
             items, total = list(page.items), page.total
+            kept_aside.update((u.id, u) for u in getattr(page, "unreadable", []))
         else:
             items, total = [], 0
             for status in statuses:
@@ -166,9 +193,11 @@ class DossierListPresenter:
                 page = self.dossiers.list(query, offset=0, limit=self.limit)
                 items.extend(page.items)
                 total += page.total
+                kept_aside.update((u.id, u) for u in getattr(page, "unreadable", []))
             items = sorted(items, key=lambda d: (d.appointment_date, d.id))[: self.limit]
         rows = [dossier_row(d, today) for d in items]
-        return ListState(rows=rows, total=total, shown=len(rows))
+        unreadable = [unreadable_row(u) for u in kept_aside.values()]
+        return ListState(rows=rows, total=total, shown=len(rows), unreadable=unreadable)
 
     @staticmethod
     def status_choices() -> list[tuple[int | str | None, str]]:
@@ -373,6 +402,17 @@ class DossierDetailPresenter:
         self.today = today
         self.sync = sync
 
+    def load_any(self) -> DetailState | UnreadableRow:
+        """The detail, or the one "unreadable" line of a dossier this device cannot show."""
+        from app.storage.services import UnreadableDossier
+
+        try:
+            return self.load()
+        except UnreadableDossier as exc:
+            return unreadable_row(
+                UnreadableRecord(entity="dossier", id=self.dossier_id, reason=exc.reason)
+            )
+
     def load(self) -> DetailState:
         d = self.dossiers.get(self.dossier_id)
         kind = d.timeliness(self.today())
@@ -465,4 +505,8 @@ def dashboard_tiles(dashboard: Any) -> list[Tile]:
         Tile("due_soon", t("dash.due_soon"), str(dashboard.due_soon)),
         Tile("overdue", t("dash.overdue"), str(dashboard.overdue), alert=dashboard.overdue > 0),
         Tile("on_time_rate", t("dash.on_time_rate"), percent_text(dashboard.on_time_rate)),
-    ]
+    ] + (
+        [Tile("unreadable", t("dash.unreadable"), str(kept_aside), alert=True)]
+        if (kept_aside := getattr(dashboard, "unreadable", 0))
+        else []
+    )

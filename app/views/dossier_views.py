@@ -24,6 +24,7 @@ from app.views.dossier_models import (
     DossierRow,
     ListState,
     ReceiveForm,
+    UnreadableRow,
     dashboard_tiles,
     query_class,
 )
@@ -189,7 +190,8 @@ class ListScreen:
         self.count.value = state.summary
         shown = state.rows[:FIRST_PAINT_ROWS] if first_paint else state.rows
         self._rest = state.rows[len(shown) :]
-        self.rows.controls = [self._row(r) for r in shown] or [
+        kept_aside = [unreadable_tile(u) for u in state.unreadable]
+        self.rows.controls = [*kept_aside, *(self._row(r) for r in shown)] or [
             ft.Container(ft.Text(t("list.empty")), padding=20)
         ]
         self.more.visible = state.has_more
@@ -498,6 +500,17 @@ class ReceiveScreen:
         self.message.value = "; ".join(others)
 
 
+def unreadable_tile(row: UnreadableRow) -> ft.Control:
+    """A dossier this device cannot show: one marked line, never a broken screen."""
+    return ft.ListTile(
+        leading=ft.Icon(ft.Icons.ERROR_OUTLINE, color=ft.Colors.ERROR),
+        title=ft.Text(row.title, weight=ft.FontWeight.W_600, color=ft.Colors.ERROR),
+        subtitle=ft.Text(row.detail, size=12, max_lines=3, selectable=True),
+        bgcolor=ft.Colors.SURFACE_CONTAINER_LOWEST,
+        shape=ft.RoundedRectangleBorder(radius=6),
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Detail
 
@@ -522,7 +535,19 @@ class DetailScreen:
         return self.column
 
     async def _load(self) -> None:
-        self.state = await self.app.io(self.presenter.load)
+        loaded = await self.app.io(self.presenter.load_any)
+        if isinstance(loaded, UnreadableRow):  # kept aside: one line, and the way back
+            self.state = None
+
+            async def back(e: Any) -> None:
+                await self.app.go("/dossiers")
+
+            back_button = ft.IconButton(
+                ft.Icons.ARROW_BACK, tooltip=t("detail.back"), on_click=self.app.handler(back)
+            )
+            self.column.controls = [back_button, unreadable_tile(loaded)]
+            return
+        self.state = loaded
         attachments = await self.app.io(self._attachments)
         self.column.controls = self._controls(self.state, attachments)
 

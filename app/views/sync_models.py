@@ -67,6 +67,10 @@ def sync_indicator(summary: Any, status: Any = None, *, enrolled: bool = True) -
         # history entries), not of dossiers, so no number: the list marks which dossiers
         parts.append(t("sync.rejected"))
         tone = "warn" if tone == "ok" else tone
+    unreadable = int(getattr(summary, "unreadable", 0) or 0)
+    if unreadable:  # kept aside until the server sends a readable version
+        parts.append(t("sync.unreadable", n=unreadable))
+        tone = "warn" if tone == "ok" else tone
     parts.append(t("sync.last", at=datetime_text(last)) if last else t("sync.never"))
     return SyncIndicator(" · ".join(parts), tone, pending, conflicts, not running)
 

@@ -24,6 +24,7 @@ from server.core.config import Settings
 from server.core.db import is_sqlite, read_session, write_session
 from server.core.private_files import private_dir, tighten_tree
 from server.models import AuditLog, Record, Upload, utcnow
+from server.services import attachments
 from server.storage import LocalDiskStore
 
 log = logging.getLogger("commune.server")
@@ -91,8 +92,7 @@ def seal_all(engine: Engine, blobs: LocalDiskStore, reseal: bool) -> SealReport:
                 report.plain_records += done if plain else 0
     for name in blobs.blob_names():
         report.blobs += blobs.reseal(name)
-    for name in blobs.partial_names():
-        report.partials += _reseal_partial(engine, blobs, name)
+    report.partials = _reseal_partials(engine, blobs)
     if report.plain_records:
         _compact(engine)
     return report
@@ -114,11 +114,24 @@ def _seal_record(engine: Engine, record_id: int, stale_key: str | None) -> int:
     return 1
 
 
-def _reseal_partial(engine: Engine, blobs: LocalDiskStore, sha256: str) -> int:
-    """A partial upload is resealed under its upload row's lock, so no chunk lands meanwhile."""
-    with write_session(engine) as session:
-        session.get(Upload, sha256, with_for_update=True)
-        return int(blobs.reseal(sha256, partial=True))
+def _reseal_partials(engine: Engine, blobs: LocalDiskStore) -> int:
+    """Each upload in progress is resealed under its row's lock, so no chunk lands meanwhile;
+    a partial file no upload names (left by an older server) is sealed all the same."""
+    with read_session(engine) as session:
+        uploads = session.execute(
+            select(Upload.sha256, Upload.user_id).where(Upload.complete.is_(False))
+        ).all()
+    done, named = 0, set()
+    for sha256, user_id in uploads:
+        name = attachments.partial_name(sha256, user_id)
+        named.add(name)
+        with write_session(engine) as session:
+            session.get(Upload, (sha256, user_id), with_for_update=True)
+            done += blobs.reseal(name, partial=True)
+    for name in blobs.partial_names():
+        if name not in named:
+            done += blobs.reseal(name, partial=True)
+    return done
 
 
 def _compact(engine: Engine) -> None:

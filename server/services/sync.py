@@ -7,11 +7,14 @@ loser's insert fails, it rolls back and answers the stored result instead.
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, update
+from pydantic import ValidationError
+from sqlalchemy import Text, and_, bindparam, cast, func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, select
@@ -20,15 +23,17 @@ from app.domain import audit as A
 from app.domain import entities as E
 from app.domain.hlc import Clock, node_of
 from app.domain.merge import Stamped, merge_fields
-from app.domain.mutations import Change, FieldValue, Mutation, PullResponse, PushResult
+from app.domain.mutations import Change, FieldValue, Mutation, PushResult
 from app.domain.status import INITIAL, can_transition
 from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
-from server.core.sealing import SealError, open_fields, seal_fields
+from server.core.sealing import SEALED, SealError, open_fields, seal_fields
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
+from server.services import attachments
 
 ATTEMPTS = 4
+_log = logging.getLogger("commune.server.sync")
 
 
 class Rejected(Exception):
@@ -85,7 +90,7 @@ INSERT_APPLIED = insert(APPLIED)
 def push(
     engine: Engine, caller: Caller, mutations: list[Mutation], clock: Clock
 ) -> list[PushResult]:
-    stored = _stored(engine, [m.mutation_id for m in mutations])
+    stored = _stored(engine, caller, [m.mutation_id for m in mutations])
     return [stored.get(m.mutation_id) or apply_once(engine, caller, m, clock) for m in mutations]
 
 
@@ -96,6 +101,8 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
             with write_session(engine) as session:
                 applied = apply_in(session, caller, mutation, clock)
                 status = "conflict" if applied.races else "applied"
+                if applied.record.entity == E.ATTACHMENT and applied.record.id is not None:
+                    _note_attachment(session, caller, applied.record)
                 # The unique key: a twin that committed first makes this insert fail.
                 session.execute(
                     INSERT_APPLIED,
@@ -124,14 +131,22 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
             )
         except (IntegrityError, OperationalError):
             # A twin of this mutation, or a creator of the same record, committed first (or
-            # PostgreSQL broke a deadlock): look again from a fresh transaction.
-            stored = _stored(engine, [mutation.mutation_id]).get(mutation.mutation_id)
+            # PostgreSQL broke a deadlock): look again from a fresh transaction. The twin may
+            # be another device's mutation under the same id: `_stored` refuses its result.
+            stored = _stored(engine, caller, [mutation.mutation_id]).get(mutation.mutation_id)
             if stored is not None:
                 return stored
     return PushResult(mutation_id=mutation.mutation_id, status="rejected", reason="busy_retry")
 
 
-def _stored(engine: Engine, mutation_ids: list[str]) -> dict[str, PushResult]:
+# A mutation id belongs to the device that applied it first. Another device sending it gets
+# this refusal, never that device's result (which would make it drop a change never stored).
+MUTATION_ID_TAKEN = "mutation_id_taken"
+
+
+def _stored(engine: Engine, caller: Caller, mutation_ids: list[str]) -> dict[str, PushResult]:
+    """Answers for ids already applied: the stored result when the caller's device applied
+    them (a replay: exactly once), `mutation_id_taken` when another device did."""
     found: dict[str, PushResult] = {}
     with read_session(engine) as session:
         for start in range(0, len(mutation_ids), 500):
@@ -139,12 +154,23 @@ def _stored(engine: Engine, mutation_ids: list[str]) -> dict[str, PushResult]:
             rows = session.exec(
                 select(AppliedMutation).where(AppliedMutation.mutation_id.in_(chunk))
             )
-            found.update({row.mutation_id: _result(row) for row in rows})
+            found.update({row.mutation_id: _result(row, caller) for row in rows})
     return found
 
 
-def _result(row: AppliedMutation) -> PushResult:
+def _result(row: AppliedMutation, caller: Caller) -> PushResult:
+    if row.device_id != caller.device_id:
+        return PushResult(mutation_id=row.mutation_id, status="rejected", reason=MUTATION_ID_TAKEN)
     return PushResult(mutation_id=row.mutation_id, status=row.status, version=row.version)
+
+
+def _note_attachment(session: Session, caller: Caller, record: RecordRow) -> None:
+    """Bind the file the attachment record names to the record's scope, or claim it there
+    (see server.services.attachments): the column `_save` wrote, read back."""
+    sha256 = session.execute(
+        select(RECORD.c.blob_sha256).where(RECORD.c.id == record.id)
+    ).scalar_one_or_none()
+    attachments.note_record(session, caller, sha256, record.ward_code, record.family)
 
 
 def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock) -> Applied:
@@ -406,45 +432,144 @@ def _value_of(fields: dict[str, Any], name: str) -> Any:
 # Pull
 
 
-def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PullResponse:
+@dataclass
+class PulledPage:
+    """A pull answer already encoded as JSON (nothing left to fail while it is sent), and how
+    many rows of the page were set aside because they could not be served."""
+
+    body: bytes
+    next_cursor: int
+    served: int
+    set_aside: int
+
+
+@dataclass
+class LogRow:
+    seq: int
+    device_id: str | None
+
+
+PULL_COLUMNS = (
+    CHANGE_LOG.c.seq,
+    CHANGE_LOG.c.device_id,
+    RECORD.c.entity,
+    RECORD.c.entity_id,
+    RECORD.c.ward_code,
+    RECORD.c.version,
+    # As text, parsed row by row: one row whose stored JSON is broken must not fail the page.
+    cast(RECORD.c.fields, Text),
+)
+
+
+def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PulledPage:
     """Whole record states whose latest change is after `cursor`, in change-log order.
 
     A record the caller already holds as it is here is left out, and the cursor still moves
     past it: its latest version came from the caller's own push, and every field carries the
     caller's stamp (nobody else's write is in it: not another device's, not the server's, as in
     a conflict record or a review decision). The pushing device is thus not sent its own
-    records back."""
+    records back.
+
+    A stored row that cannot be served (broken fields, a bad stamp, a value that is not strict
+    JSON) is set aside: logged without its values, counted, and the cursor moves past it, so
+    one bad row never fails a pull (see docs/security.md, "Defence in depth")."""
     query = (
-        select(ChangeLog, Record)
-        .join(
-            Record,
-            and_(
-                Record.entity == ChangeLog.entity,
-                Record.entity_id == ChangeLog.entity_id,
-                Record.version == ChangeLog.version,  # older log rows of a record are skipped
-            ),
+        select(*PULL_COLUMNS)
+        .select_from(
+            CHANGE_LOG.join(
+                RECORD,
+                and_(
+                    RECORD.c.entity == CHANGE_LOG.c.entity,
+                    RECORD.c.entity_id == CHANGE_LOG.c.entity_id,
+                    RECORD.c.version == CHANGE_LOG.c.version,  # older log rows are skipped
+                ),
+            )
         )
-        .where(ChangeLog.seq > cursor, ChangeLog.family.in_(sorted(caller.families)))
-        .order_by(ChangeLog.seq)
+        .where(CHANGE_LOG.c.seq > cursor, CHANGE_LOG.c.family.in_(sorted(caller.families)))
+        .order_by(CHANGE_LOG.c.seq)
         .limit(limit + 1)
     )
     if not caller.all_wards:
-        query = query.where(ChangeLog.ward_code.in_(sorted(caller.wards)))
-    with read_session(engine) as session:
-        rows = session.exec(query).all()
+        query = query.where(CHANGE_LOG.c.ward_code.in_(sorted(caller.wards)))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
     page = rows[:limit]
-    changes = [
-        _change(log, record)
-        for log, record in page
-        if not _held_by(caller, log, record, SERVER_NODE)
-    ]
-    next_cursor = page[-1][0].seq if page else cursor
+    encoded: list[bytes] = []
+    set_aside = 0
+    for row in page:
+        try:
+            log, record = _pulled_row(row)
+            if _held_by(caller, log, record, SERVER_NODE):
+                continue
+            encoded.append(_encoded(_change(log, record)))
+        except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
+            set_aside += 1
+            _log.warning(
+                "pull: set aside %s %s (seq %s): %s",
+                _safe(row[2]), _safe(row[3]), row[0], _reason(exc),
+            )
+    next_cursor = page[-1][0] if page else cursor
     if cursor > caller.pull_cursor:
         _note_cursor(engine, caller.device_id, cursor)
-    return PullResponse(changes=changes, next_cursor=next_cursor, has_more=len(rows) > limit)
+    has_more = b"true" if len(rows) > limit else b"false"
+    body = (
+        b'{"changes":[' + b",".join(encoded) + b'],"next_cursor":'
+        + str(next_cursor).encode() + b',"has_more":' + has_more + b"}"
+    )
+    return PulledPage(body, next_cursor, len(encoded), set_aside)
 
 
-def _held_by(caller: Caller, log: ChangeLog, record: Record, server_node: str) -> bool:
+class Unservable(ValueError):
+    """A stored row the pull cannot send as it is; the message is a reason code, no value."""
+
+
+_HELD = frozenset({"value", SEALED})  # a stored field holds its value plain or sealed
+
+
+def _pulled_row(row: Any) -> tuple[LogRow, RecordRow]:
+    seq, device_id, entity, entity_id, ward_code, version, fields_text = row
+    fields = json.loads(fields_text) if isinstance(fields_text, str | bytes) else fields_text
+    if not isinstance(fields, dict):
+        raise Unservable("fields_not_an_object")
+    for name, stamped in fields.items():
+        if not isinstance(stamped, dict) or "hlc" not in stamped or not _HELD.intersection(stamped):
+            raise Unservable(f"field_without_value_or_hlc:{_safe(name)}")
+    fields = open_fields(entity, entity_id, fields)  # SealError: set aside like any bad row
+    record = RecordRow(None, entity, entity_id, ward_code, "", version, fields)
+    return LogRow(seq, device_id), record
+
+
+def _encoded(change: Change) -> bytes:
+    """The change as strict JSON, or Unservable: no NaN or Infinity, no NUL character (checked
+    here, as the push checks values), no lone surrogate (UTF-8 refuses it)."""
+    for name, field in change.fields.items():
+        if problem := E.json_problem(name) or E.json_problem(field.value):
+            raise Unservable(f"{problem}:{_safe(name)}")
+    if problem := E.json_problem([change.entity, change.entity_id, change.ward_code]):
+        raise Unservable(problem)
+    text = json.dumps(
+        change.model_dump(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    return text.encode("utf-8")
+
+
+def _reason(exc: Exception) -> str:
+    """Why a row was set aside, without any stored value (a pydantic error quotes its input)."""
+    if isinstance(exc, Unservable):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return "invalid:" + ",".join(
+            f"{'.'.join(_safe(p) for p in e['loc'])}:{e['type']}" for e in exc.errors()[:5]
+        )
+    return type(exc).__name__
+
+
+def _safe(text: Any, limit: int = 60) -> str:
+    """A name or id fit for a log line: printable ASCII, bounded."""
+    return "".join(c if " " < c < "\x7f" else "?" for c in str(text)[:limit])
+
+
+def _held_by(caller: Caller, log: LogRow, record: RecordRow, server_node: str) -> bool:
     """Whether the caller's device holds the record as it is here: the change log row of its
     latest version (the one joined) came from the caller's push, and every field carries one
     device's stamp, which is then the caller's (the fields it won carry its stamp)."""
@@ -463,17 +588,14 @@ def _one_writer(fields: dict[str, Any]) -> str | None:
     return nodes.pop() if len(nodes) == 1 else None
 
 
-def _change(log: ChangeLog, record: Record) -> Change:
+def _change(log: LogRow, record: RecordRow) -> Change:
     return Change(
         seq=log.seq,
         entity=record.entity,
         entity_id=record.entity_id,
         ward_code=record.ward_code,
         version=record.version,
-        fields={
-            k: FieldValue(value=v["value"], hlc=v["hlc"])
-            for k, v in open_fields(record.entity, record.entity_id, record.fields).items()
-        },
+        fields={k: FieldValue(value=v["value"], hlc=v["hlc"]) for k, v in record.fields.items()},
     )
 
 

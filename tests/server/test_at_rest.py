@@ -497,7 +497,7 @@ def test_reseal_seals_a_plain_partial_upload_which_then_resumes(tmp_path):
             )
             assert first.json() == {"offset": 40_000, "complete": False}
         server.stop()
-        partial = tmp_path / "server" / "attachments" / "partial" / sha
+        (partial,) = (tmp_path / "server" / "attachments" / "partial").glob("*")  # this user's
         partial.write_bytes(data[:40_000])  # as an older server left it: plain
         out = _commune(tmp_path, "api", "reseal", "--db", server.db_url)
         assert "1 partial uploads rewritten" in out

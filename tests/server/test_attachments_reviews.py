@@ -145,7 +145,10 @@ def test_damage_in_an_earlier_chunk_restarts_the_whole_upload(sqlite_api_server)
         assert again.json() == {"offset": len(data), "complete": True}
 
 
-def test_an_upload_left_by_a_revoked_device_can_be_started_over(sqlite_api_server):
+def test_each_user_uploads_for_themselves(sqlite_api_server):
+    """A colleague's upload of the same file neither blocks nor shortens one's own: nobody
+    learns what anyone else holds or sends. A lost (revoked) tablet's half upload stays its
+    user's, resumed by that user's new tablet."""
     api = sqlite_api_server
     ward = new_ward()
     lost = api.enrol(new_name("aud"), "auditor", [ward])
@@ -156,15 +159,20 @@ def test_an_upload_left_by_a_revoked_device_can_be_started_over(sqlite_api_serve
         client.post("/attachments", json={"sha256": sha, "size": len(data)})
         client.patch(f"/attachments/{sha}", content=data[:1_000], headers={"Upload-Offset": "0"})
     with api.client(colleague.token) as client:
-        busy = client.post("/attachments", json={"sha256": sha, "size": len(data)})
-        assert busy.status_code == 409 and busy.json()["error"]["code"] == "upload_in_progress"
         assert client.get(f"/attachments/{sha}/offset").status_code == 404
+        mine = client.post("/attachments", json={"sha256": sha, "size": len(data)})
+        assert mine.json() == {"offset": 0, "complete": False}
+        done = client.patch(f"/attachments/{sha}", content=data, headers={"Upload-Offset": "0"})
+        assert done.json() == {"offset": len(data), "complete": True}
     with api.engine.begin() as conn:
         conn.execute(
             text("UPDATE device SET revoked = :t WHERE id = :id"), {"t": True, "id": lost.device_id}
         )
-    with api.client(colleague.token) as client:
-        taken = client.post("/attachments", json={"sha256": sha, "size": len(data)})
-        assert taken.json() == {"offset": 0, "complete": False}
-        done = client.patch(f"/attachments/{sha}", content=data, headers={"Upload-Offset": "0"})
-        assert done.json() == {"offset": len(data), "complete": True}
+    new_tablet = api.enrol(lost.user)
+    with api.client(new_tablet.token) as client:
+        resumed = client.post("/attachments", json={"sha256": sha, "size": len(data)})
+        assert resumed.json() == {"offset": 1_000, "complete": False}
+        rest = client.patch(
+            f"/attachments/{sha}", content=data[1_000:], headers={"Upload-Offset": "1000"}
+        )
+        assert rest.json() == {"offset": len(data), "complete": True}

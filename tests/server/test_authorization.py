@@ -25,6 +25,18 @@ def _upload(client, data: bytes) -> str:
     return sha
 
 
+def _attachment(device: Device, ward: str, owner: str, owner_id: str, sha: str) -> dict:
+    fields = {
+        "owner_entity": owner,
+        "owner_id": owner_id,
+        "sha256": sha,
+        "size": 3000,
+        "mime": "image/jpeg",
+        "ward_code": ward,
+    }
+    return device.mutation("attachment", str(uuid.uuid4()), ward, fields)
+
+
 @pytest.fixture(scope="module")
 def world(api_server):
     """Two wards, A and B, each with a dossier, an audit and an audit photo; on both engines
@@ -47,26 +59,16 @@ def world(api_server):
             assert push(client, [dossier])[0]["status"] == "applied"
         with api.client(people[f"auditor_{w}"].token) as client:
             audit = new_audit(device, ward, state="submitted")
-            sha = _upload(client, os.urandom(3000))
-            photo = device.mutation(
-                "attachment",
-                str(uuid.uuid4()),
-                ward,
-                {
-                    "owner_entity": "audit",
-                    "owner_id": audit["entity_id"],
-                    "sha256": sha,
-                    "size": 3000,
-                    "mime": "image/jpeg",
-                    "ward_code": ward,
-                },
-            )
+            data = os.urandom(3000)
+            sha = _upload(client, data)
+            photo = _attachment(device, ward, "audit", audit["entity_id"], sha)
             assert {r["status"] for r in push(client, [audit, photo])} == {"applied"}
         records[w] = {
             "dossier": dossier["entity_id"],
             "audit": audit["entity_id"],
             "attachment": photo["entity_id"],
             "sha": sha,
+            "data": data,
             "ward": ward,
         }
     # An upload auditor_A started and left half done (4,000 bytes declared, 2,000 sent).
@@ -186,10 +188,142 @@ def test_upload_offset_and_append_only_for_the_uploader(world, who, allowed):
     else:
         assert offset.status_code == chunk.status_code == 404
         assert offset.json()["error"]["code"] == chunk.json()["error"]["code"] == "upload_not_found"
-        assert declared.status_code == 409
-        assert declared.json()["error"]["code"] == "upload_in_progress"
+        # Someone else's upload in progress is not shown: their own starts at 0, as for any file.
+        assert declared.json() == {"offset": 0, "complete": False}
     with api.client(world["people"]["auditor_A"].token) as owner:
         assert owner.get(f"/attachments/{sha}/offset").json()["offset"] == 2000
+
+
+def _upload_answers(client, sha: str, size: int) -> list:
+    """Everything the upload routes say about a file before any byte is sent by the caller."""
+    before = client.get(f"/attachments/{sha}/offset")
+    early_chunk = client.patch(f"/attachments/{sha}", content=b"x", headers={"Upload-Offset": "0"})
+    declared = client.post("/attachments", json={"sha256": sha, "size": size})
+    after = client.get(f"/attachments/{sha}/offset")
+    wrong = client.patch(f"/attachments/{sha}", content=b"x", headers={"Upload-Offset": "5"})
+    download = client.get(f"/attachments/{sha}")
+    answers = [before, early_chunk, declared, after, wrong, download]
+    return [(r.status_code, r.json(), r.headers.get("Upload-Offset")) for r in answers]
+
+
+# Who holds no readable record of ward A's audit photo: other wards, and ward A's officer.
+OUTSIDERS_OF_THE_PHOTO = ["officer_B", "auditor_B", "supervisor_B", "officer_A"]
+
+
+@pytest.mark.parametrize("who", OUTSIDERS_OF_THE_PHOTO)
+def test_the_upload_routes_say_of_a_file_held_elsewhere_what_they_say_of_an_unknown_one(
+    world, who
+):
+    api, sha = world["api"], world["records"]["A"]["sha"]
+    unknown = hashlib.sha256(os.urandom(3000)).hexdigest()
+    with api.client(world["people"][who].token) as client:
+        held_elsewhere = _upload_answers(client, sha, 3000)
+        never_seen = _upload_answers(client, unknown, 3000)
+    assert held_elsewhere == never_seen
+    assert held_elsewhere[2][1] == {"offset": 0, "complete": False}
+    assert held_elsewhere[5][1]["error"]["code"] == "attachment_not_found"
+
+
+@pytest.mark.parametrize("who", ["officer_B", "auditor_B"])
+def test_naming_another_wards_file_in_a_record_of_ones_own_ward_reads_nothing(world, who):
+    api, rec = world["api"], world["records"]
+    family = "dossier" if who.startswith("officer") else "audit"
+    sha, unknown = rec["A"]["sha"], hashlib.sha256(os.urandom(3000)).hexdigest()
+    device = Device()
+    naming = _attachment(device, rec["B"]["ward"], family, rec["B"][family], sha)
+    naming_unknown = _attachment(device, rec["B"]["ward"], family, rec["B"][family], unknown)
+    with api.client(world["people"][who].token) as client:
+        # The push takes the record as it takes one naming a file still to come: no oracle.
+        assert [r["status"] for r in push(client, [naming, naming_unknown])] == ["applied"] * 2
+        stolen, missing = client.get(f"/attachments/{sha}"), client.get(f"/attachments/{unknown}")
+    assert stolen.status_code == missing.status_code == 404
+    assert stolen.json() == missing.json()
+    for reader in ("supervisor_B", "admin_A"):  # ward B's other readers, a ward-A admin
+        with api.client(world["people"][reader].token) as client:
+            response = client.get(f"/attachments/{sha}")
+        assert response.status_code == (200 if reader == "admin_A" else 404)
+    with api.client(world["people"]["auditor_A"].token) as client:
+        assert client.get(f"/attachments/{sha}").content == rec["A"]["data"]
+
+
+def test_a_scope_gets_a_file_held_elsewhere_only_by_sending_all_its_bytes(world):
+    """A ward-C officer names ward A's photo in a dossier attachment of ward C: nothing; once he
+    has sent every byte (verified), his ward holds the file like any he uploaded."""
+    api, rec = world["api"], world["records"]
+    ward = new_ward()
+    officer, colleague = (api.enrol(new_name("officer"), "officer", [ward]) for _ in range(2))
+    device = Device()
+    dossier = new_dossier(device, ward)
+    naming = _attachment(device, ward, "dossier", dossier["entity_id"], rec["A"]["sha"])
+    sha, data = rec["A"]["sha"], rec["A"]["data"]
+    with api.client(officer.token) as client:
+        assert [r["status"] for r in push(client, [dossier, naming])] == ["applied"] * 2
+        assert client.get(f"/attachments/{sha}").status_code == 404
+        assert client.post("/attachments", json={"sha256": sha, "size": 3000}).json() == {
+            "offset": 0,
+            "complete": False,
+        }
+        half = client.patch(
+            f"/attachments/{sha}", content=data[:1500], headers={"Upload-Offset": "0"}
+        )
+        assert half.json() == {"offset": 1500, "complete": False}
+        assert client.get(f"/attachments/{sha}").status_code == 404  # half is not all
+        rest = client.patch(
+            f"/attachments/{sha}", content=data[1500:], headers={"Upload-Offset": "1500"}
+        )
+        assert rest.json() == {"offset": 3000, "complete": True}
+        assert client.get(f"/attachments/{sha}").content == data
+    with api.client(colleague.token) as client:  # the ward's other officer reads it too
+        assert client.get(f"/attachments/{sha}").content == data
+        assert client.post("/attachments", json={"sha256": sha, "size": 3000}).json() == {
+            "offset": 3000,
+            "complete": True,
+        }
+
+
+def test_within_one_ward_a_file_stays_in_its_family(world):
+    """A ward's officer names the ward's audit photo in a dossier attachment: nothing; the
+    ward's supervisor reads it through the audit's record."""
+    api = world["api"]
+    ward = new_ward()
+    auditor = api.enrol(new_name("auditor"), "auditor", [ward])
+    officer = api.enrol(new_name("officer"), "officer", [ward])
+    supervisor = api.enrol(new_name("supervisor"), "supervisor", [ward])
+    device = Device()
+    audit, dossier = new_audit(device, ward), new_dossier(device, ward)
+    with api.client(auditor.token) as client:
+        data = os.urandom(3000)
+        sha = _upload(client, data)
+        photo = _attachment(device, ward, "audit", audit["entity_id"], sha)
+        assert [r["status"] for r in push(client, [audit, photo])] == ["applied"] * 2
+    with api.client(officer.token) as client:
+        naming = _attachment(device, ward, "dossier", dossier["entity_id"], sha)
+        assert [r["status"] for r in push(client, [dossier, naming])] == ["applied"] * 2
+        assert client.get(f"/attachments/{sha}").status_code == 404
+        assert client.post("/attachments", json={"sha256": sha, "size": 3000}).json() == {
+            "offset": 0,
+            "complete": False,
+        }
+    with api.client(supervisor.token) as client:
+        assert client.get(f"/attachments/{sha}").content == data
+
+
+def test_a_reader_of_a_file_may_attach_it_in_another_ward_of_theirs(world):
+    """A supervisor of wards A and C who reads A's photo names it in a record of ward C: the
+    file is his to copy, so ward C holds it without a new upload."""
+    api, rec = world["api"], world["records"]
+    ward_c = new_ward()
+    supervisor = api.enrol(new_name("supervisor"), "supervisor", [rec["A"]["ward"], ward_c])
+    auditor_c = api.enrol(new_name("auditor"), "auditor", [ward_c])
+    device = Device()
+    audit = new_audit(device, ward_c)
+    naming = _attachment(device, ward_c, "audit", audit["entity_id"], rec["A"]["sha"])
+    with api.client(supervisor.token) as client:
+        assert [r["status"] for r in push(client, [audit, naming])] == ["applied"] * 2
+        declared = client.post("/attachments", json={"sha256": rec["A"]["sha"], "size": 3000})
+        assert declared.json() == {"offset": 3000, "complete": True}
+    with api.client(auditor_c.token) as client:
+        assert client.get(f"/attachments/{rec['A']['sha']}").content == rec["A"]["data"]
 
 
 @pytest.mark.parametrize(

@@ -312,3 +312,81 @@ def test_comments_speak_for_their_author_and_conflicts_come_from_the_server(api_
         ).scalar_one()
     logged = logged if isinstance(logged, dict) else json.loads(logged)
     assert logged == {"of": f"dossier/{dossier_id}", "field": "fee", "kept": 2, "lost": 1}
+
+
+def _server_fields(api_server, entity_id: str) -> dict:
+    with api_server.engine.connect() as conn:
+        raw = conn.execute(
+            text("SELECT fields FROM record WHERE entity_id = :id"), {"id": entity_id}
+        ).scalar_one()
+    fields = json.loads(raw) if isinstance(raw, str) else raw
+    return {k: v["value"] for k, v in fields.items()}
+
+
+def test_a_mutation_id_belongs_to_the_device_that_applied_it(api_server):
+    """Another device (of another user, or of the same one) sending an applied id is refused
+    for that mutation, never answered with the first device's result; the first device
+    re-sending its own id still gets its stored result."""
+    ward = new_ward()
+    first = _officer(api_server, ward)
+    other_user = api_server.enrol(new_name("officer"), "officer", [ward])
+    same_user = api_server.enrol(first.user)
+    device = Device()
+    original = new_dossier(device, ward)
+    with api_server.client(first.token) as client:
+        [applied] = push(client, [original])
+    assert (applied["status"], applied["version"]) == ("applied", 1)
+    log_before = api_server.count("change_log")
+    for intruder in (other_user, same_user):
+        impostor = new_dossier(Device(), ward)
+        impostor["mutation_id"] = original["mutation_id"]
+        with api_server.client(intruder.token) as client:
+            [answer] = push(client, [impostor])
+        assert answer["status"] == "rejected" and answer["reason"] == "mutation_id_taken"
+        assert answer["version"] == 0  # nothing of the first device's result
+        with api_server.engine.connect() as conn:  # the impostor's record was never stored
+            stored = conn.execute(
+                text("SELECT COUNT(*) FROM record WHERE entity_id = :id"),
+                {"id": impostor["entity_id"]},
+            ).scalar_one()
+        assert stored == 0
+    assert api_server.count("change_log") == log_before
+    with api_server.client(first.token) as client:
+        assert push(client, [original]) == [applied]  # exactly once, for its own device
+
+
+def test_the_race_path_refuses_another_devices_id_too(api_server):
+    """The twin check after a failed insert (two connections pushing one id): the stored row
+    belongs to another device, so this push is refused and its changes rolled back."""
+    from app.domain.hlc import Clock
+    from app.domain.mutations import Mutation
+    from server.scope import Caller
+    from server.services import sync
+
+    ward = new_ward()
+    first = _officer(api_server, ward)
+    device = Device()
+    original = new_dossier(device, ward)
+    with api_server.client(first.token) as client:
+        [applied] = push(client, [original])
+    assert applied["status"] == "applied"
+    impostor = new_dossier(Device(), ward)
+    impostor["mutation_id"] = original["mutation_id"]
+    caller = Caller(0, "impostor", "officer", frozenset({ward}), device_id="another-device")
+    # apply_once without push()'s look-up first: as when a twin commits between the two.
+    answer = sync.apply_once(
+        api_server.engine, caller, Mutation.model_validate(impostor), Clock("srvtest")
+    )
+    assert (answer.status, answer.reason) == ("rejected", "mutation_id_taken")
+    assert answer.version == 0
+    with api_server.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT COUNT(*) FROM record WHERE entity_id = :id"),
+            {"id": impostor["entity_id"]},
+        ).scalar_one()
+    assert stored == 0
+    own = Caller(0, first.user, "officer", frozenset({ward}), device_id=first.device_id)
+    again = sync.apply_once(
+        api_server.engine, own, Mutation.model_validate(original), Clock("srvtest")
+    )
+    assert (again.status, again.version) == ("applied", 1)

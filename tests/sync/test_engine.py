@@ -575,3 +575,40 @@ def test_a_422_that_is_not_the_servers_answer_rejects_no_row(devices, sync_serve
         again = officer.sync()
     assert again.ok and again.applied == queued and again.rejected == 0
     assert set(ids) <= set(server_state(sync_server, ward))
+
+
+def test_a_mutation_whose_id_another_device_used_shows_rejected_not_synced(
+    devices, sync_server, ward
+):
+    """Issue 8: the server once answered another device's result for a taken id, and the
+    client dropped a change never stored as applied. Now the server refuses it
+    (`mutation_id_taken`) and the record stays on the device marked rejected, with a reason the
+    officer can read."""
+    from sqlalchemy import text
+
+    from app.views.dossier_models import rejection_text
+
+    first = devices.enrol(devices.user("officer", [ward]))
+    second = devices.enrol(devices.user("officer", [ward]))
+    _receive(first.store, ward, 3)
+    assert first.sync().ok
+    with sync_server.engine.connect() as conn:
+        taken = conn.execute(
+            text("SELECT mutation_id FROM applied_mutation WHERE device_id = :d"),
+            {"d": first.server_device_id},
+        ).scalars().all()
+    (dossier_id,) = _receive(second.store, ward, 1, name="Vũ Văn Khánh")
+    with second.store.sync._db.write() as conn:  # a device whose ids collide with another's
+        rows = conn.exec_driver_sql("SELECT id FROM outbox ORDER BY id").scalars().all()
+        assert 0 < len(rows) <= len(taken)
+        for row_id, mutation_id in zip(rows, taken, strict=False):
+            conn.exec_driver_sql(
+                "UPDATE outbox SET mutation_id = ? WHERE id = ?", (mutation_id, row_id)
+            )
+    report = second.sync()
+    assert report.rejected >= 1 and report.applied == 0
+    state = second.store.sync.state_of("dossier", dossier_id)
+    assert (state.state, state.reason) == ("rejected", "mutation_id_taken")
+    assert second.store.dossiers.get(dossier_id).applicant_name == "Vũ Văn Khánh 0"
+    assert dossier_id not in server_state(sync_server, ward)
+    assert "thiết bị khác" in rejection_text(state.reason)

@@ -196,3 +196,35 @@ def test_due_this_week_and_procedure_filters(store) -> None:
     same = lister.load()
     assert same.total >= 1
     assert {store.dossiers.get(r.id).procedure_code for r in same.rows} == {code}
+
+
+def test_an_unreadable_pulled_dossier_is_one_marked_line_on_every_screen(store) -> None:
+    from app.domain.hlc import Clock
+    from app.domain.mutations import Change, FieldValue
+    from app.views.dossier_models import UnreadableRow
+
+    seed(store, 3, today=TODAY)
+    stamp = Clock("server-side").now()
+    fields = {  # a dossier pushed without its appointment date, as another device pulls it
+        "code": "000.00.04.H26-261120-0901", "procedure_code": "1.000894", "ward_code": WARD,
+        "applicant_name": "Lê Văn Bình", "channel": 1, "status": 2,
+        "received_at": "2026-11-20T02:00:00+00:00",
+    }
+    change = Change(seq=1, entity="dossier", entity_id="bad-1", ward_code=WARD, version=1,
+                    fields={k: FieldValue(value=v, hlc=stamp) for k, v in fields.items()})
+    store.sync.apply_pull_page([change], next_cursor=1)
+
+    state = DossierListPresenter(store.dossiers, lambda: TODAY).load()  # open dossiers
+    assert state.shown == state.total == 3
+    [line] = state.unreadable
+    assert line.id == "bad-1" and line.title == "Hồ sơ không đọc được"
+    assert "000.00.04.H26-261120-0901" in line.detail
+    assert "appointment_date:missing" in line.detail and "Lê Văn Bình" not in line.detail
+
+    detail = DossierDetailPresenter(store.dossiers, "bad-1", lambda: TODAY).load_any()
+    assert isinstance(detail, UnreadableRow) and detail.title == "Hồ sơ không đọc được"
+    tiles = {tile.key: tile for tile in dashboard_tiles(store.dossiers.dashboard(TODAY))}
+    assert tiles["unreadable"].value == "1" and tiles["unreadable"].alert
+    from app.views.sync_models import sync_indicator
+
+    assert "1 bản ghi không đọc được" in sync_indicator(store.sync.summary()).text

@@ -12,6 +12,7 @@ from app.storage.services.dossiers import (
     DossierService,
     ImportReport,
     InvalidTransition,
+    UnreadableDossier,
 )
 from app.storage.services.local_store import (
     LocalStore,
@@ -34,6 +35,7 @@ __all__ = [
     "InvalidTransition",
     "LocalStore",
     "NotFound",
+    "UnreadableDossier",
     "create_store",
     "open_store",
     "store_exists",

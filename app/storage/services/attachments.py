@@ -9,7 +9,7 @@ from app.domain.models import AttachmentMeta
 from app.storage.db import Database
 from app.storage.files import SealedFileStore
 from app.storage.services.dossiers import iso_utc
-from app.storage.services.records import Record, RecordStore
+from app.storage.services.records import Record, RecordStore, readable_only
 from app.storage.tables import new_id
 
 
@@ -68,7 +68,7 @@ class AttachmentService:
 
     def list(self, owner_id: str) -> list[AttachmentMeta]:
         with self._db.read() as conn:
-            records = self._records.select(
+            records = self._records.select_each(
                 conn, "WHERE parent_id = ? AND entity = ? ORDER BY id", (owner_id, E.ATTACHMENT)
             )
-        return [to_meta(r) for r in records]
+        return readable_only(records, to_meta)

@@ -14,7 +14,7 @@ from app.domain.models import Audit, AuditAnswer
 from app.storage.db import Database
 from app.storage.errors import StorageError
 from app.storage.services.dossiers import iso_utc, utc_now
-from app.storage.services.records import Record, RecordStore
+from app.storage.services.records import Record, RecordStore, readable_only
 from app.storage.tables import new_id
 
 EDITABLE_FIELDS = frozenset({"notes", "position", "auditor"})
@@ -182,12 +182,12 @@ class AuditService:
     def comments(self, audit_id: str) -> list[dict[str, Any]]:
         """The review comments on an audit, oldest first (decision, author, at, text)."""
         with self._db.read() as conn:
-            records = self._records.select(
+            records = self._records.select_each(
                 conn,
                 "WHERE parent_id = ? AND entity = ? ORDER BY received_at, id",
                 (audit_id, E.AUDIT_COMMENT),
             )
-        return [r.values() for r in records]
+        return readable_only(records, Record.values)
 
     def get(self, audit_id: str) -> Audit:
         with self._db.read() as conn:
@@ -202,10 +202,10 @@ class AuditService:
             where.append("state = ?")
             params.append(str(review_state))
         with self._db.read() as conn:
-            records = self._records.select(
+            records = self._records.select_each(
                 conn, f"WHERE {' AND '.join(where)} ORDER BY received_at DESC, id", params
             )
-        return [to_audit(r) for r in records]
+        return readable_only(records, to_audit)
 
     def _editable(self, conn, audit_id: str) -> Record:
         record = self._records.get(conn, E.AUDIT, audit_id)

@@ -17,16 +17,30 @@ from sqlalchemy.exc import IntegrityError
 from app.domain import codes, reference
 from app.domain import entities as E
 from app.domain.calendar import VN_TZ, WorkingCalendar, vn_date, vn_today
-from app.domain.models import Dashboard, Dossier, DossierEvent, Page, ReceiveDossier
+from app.domain.models import (
+    Dashboard,
+    Dossier,
+    DossierEvent,
+    Page,
+    ReceiveDossier,
+    UnreadableRecord,
+)
 from app.domain.status import FINISHED, INITIAL, DossierStatus, can_transition, is_open
 from app.domain.text import digits
 from app.domain.timeliness import Timeliness, on_time_rate
 from app.storage.db import Database
 from app.storage.errors import StorageError
 from app.storage.services.calendar import CalendarStore
-from app.storage.services.records import Record, RecordStore
+from app.storage.services.records import Record, RecordStore, unreadable
 from app.storage.settings import SettingsStore
-from app.storage.tables import TERM_ID, TERM_IDENTITY, TERM_NAME, new_id, new_ids
+from app.storage.tables import (
+    TERM_ID,
+    TERM_IDENTITY,
+    TERM_NAME,
+    UNREADABLE,
+    new_id,
+    new_ids,
+)
 
 OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
 FINISHED_STATUSES = tuple(int(s) for s in FINISHED)
@@ -48,6 +62,22 @@ class InvalidTransition(StorageError):
         return (
             f"Không thể chuyển hồ sơ từ trạng thái {self.current} sang {self.target} / "
             f"A dossier cannot move from status {self.current} to {self.target}"
+        )
+
+
+class UnreadableDossier(StorageError):
+    """The dossier is on this device but cannot be shown or changed (kept aside as unreadable:
+    a pulled state that does not fit the dossier model); a fixed version from the server
+    replaces it at the next pull."""
+
+    def __init__(self, dossier_id: str, reason: str) -> None:
+        self.dossier_id, self.reason = dossier_id, reason
+        super().__init__(dossier_id, reason)
+
+    def __str__(self) -> str:
+        return (
+            f"Hồ sơ không đọc được {self.dossier_id} ({self.reason}) / "
+            f"Unreadable dossier {self.dossier_id}"
         )
 
 
@@ -101,10 +131,54 @@ def to_dossier(record: Record) -> Dossier:
     )
 
 
+def readable_dossier(record: Record) -> Dossier:
+    """The dossier, or UnreadableDossier when it was kept aside or does not fit the model."""
+    if record.sync_state == UNREADABLE:
+        raise UnreadableDossier(record.entity_id, record.sync_reason or "invalid")
+    try:
+        return to_dossier(record)
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise UnreadableDossier(record.entity_id, _first_problem(exc)) from None
+
+
+def _first_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}:{first['type']}"
+    return "record:invalid"
+
+
+def dossiers_or_unreadable(
+    records: list[Record | UnreadableRecord],
+) -> tuple[list[Dossier], list[UnreadableRecord]]:
+    """Split rows of a list into dossiers and the lines of those that cannot be shown."""
+    items: list[Dossier] = []
+    kept_aside: list[UnreadableRecord] = []
+    for record in records:
+        if isinstance(record, UnreadableRecord):
+            kept_aside.append(record)
+            continue
+        try:
+            items.append(readable_dossier(record))
+        except UnreadableDossier as exc:
+            kept_aside.append(unreadable(record, exc.reason))
+    return items, kept_aside
+
+
 def to_event(record: Record) -> DossierEvent:
     values = {k: v for k, v in record.values().items() if v is not None and k != "ward_code"}
     values.setdefault("from_status", None)
     return DossierEvent(id=record.entity_id, **values)
+
+
+def _event_or_none(record: Record) -> DossierEvent | None:
+    """A history event, or None for one that cannot be shown (the timeline goes on)."""
+    if record.sync_state == UNREADABLE:
+        return None
+    try:
+        return to_event(record)
+    except (ValidationError, TypeError, ValueError):
+        return None
 
 
 class DossierService:
@@ -163,6 +237,7 @@ class DossierService:
     ) -> Dossier:
         with self._db.write() as conn:
             record = self._records.get(conn, E.DOSSIER, dossier_id)
+            readable_dossier(record)  # an unreadable dossier cannot move
             current = int(record.value("status"))
             if not can_transition(current, int(to_status)):
                 raise InvalidTransition(current, int(to_status))
@@ -194,31 +269,46 @@ class DossierService:
 
     def get(self, dossier_id: str) -> Dossier:
         with self._db.read() as conn:
-            return to_dossier(self._records.get(conn, E.DOSSIER, dossier_id))
+            return readable_dossier(self._records.get(conn, E.DOSSIER, dossier_id))
 
     def history(self, dossier_id: str) -> list[DossierEvent]:
         with self._db.read() as conn:
             self._records.get(conn, E.DOSSIER, dossier_id)  # NotFound for an unknown dossier
-            events = self._records.select(
+            events = self._records.select_each(
                 conn,
                 "WHERE parent_id = ? AND entity = ? ORDER BY received_at, id",
                 (dossier_id, E.DOSSIER_EVENT),
             )
-        return [to_event(e) for e in events]
+        return [
+            event
+            for e in events
+            if isinstance(e, Record) and (event := _event_or_none(e)) is not None
+        ]
 
     def list(self, query: DossierQuery, offset: int = 0, limit: int = 50) -> Page[Dossier]:
+        """A page of the dossiers the query finds, in appointment order. Dossiers kept aside as
+        unreadable match no filter (their fields cannot be trusted): every one of them comes
+        with the first page, in `unreadable`, as does a row of the page that fails to open."""
         with self._db.read() as conn:
             where, params = self._where(conn, query)
+            where = f"{where} AND sync_state != ?"
+            params = [*params, UNREADABLE]
             total = conn.exec_driver_sql(
                 f"SELECT count(*) FROM records WHERE {where}", tuple(params)
             ).scalar_one()
-            records = self._records.select(
+            records = self._records.select_each(
                 conn,
                 f"WHERE {where} ORDER BY appointment_date, id LIMIT ? OFFSET ?",
                 (*params, limit, offset),
             )
+            if offset == 0:
+                records += self._records.select_each(
+                    conn, "WHERE entity = ? AND sync_state = ? ORDER BY id",
+                    (E.DOSSIER, UNREADABLE),
+                )
+        items, kept_aside = dossiers_or_unreadable(records)
         return Page[Dossier](
-            items=[to_dossier(r) for r in records], total=total, offset=offset, limit=limit
+            items=items, total=total, offset=offset, limit=limit, unreadable=kept_aside
         )
 
     def dashboard(self, today: dt.date) -> Dashboard:
@@ -236,11 +326,15 @@ class DossierService:
               sum(status IN ({fin_marks}) AND {_FINISHED_DAY} < appointment_date),
               sum(status IN ({fin_marks}) AND {_FINISHED_DAY} = appointment_date),
               sum(status IN ({fin_marks}) AND {_FINISHED_DAY} > appointment_date)
-            FROM records WHERE entity = 'dossier'"""
+            FROM records WHERE entity = 'dossier' AND sync_state != 'unreadable'"""
         params = (start, end, *OPEN_STATUSES, day, soon, *OPEN_STATUSES, day,
                   *FINISHED_STATUSES, *FINISHED_STATUSES, *FINISHED_STATUSES)
         with self._db.read() as conn:
             row = conn.exec_driver_sql(sql, params).one()
+            kept_aside = conn.exec_driver_sql(
+                "SELECT count(*) FROM records WHERE entity = 'dossier' AND sync_state = ?",
+                (UNREADABLE,),
+            ).scalar_one()
         received, due_soon, overdue, early, on_time, late = (int(v or 0) for v in row)
         within = self._count_open_within(day)
         kinds = [
@@ -255,6 +349,7 @@ class DossierService:
             due_soon=due_soon,
             overdue=overdue,
             on_time_rate=on_time_rate(kinds),
+            unreadable=kept_aside,
         )
 
     def _count_open_within(self, day: str) -> int:
@@ -262,7 +357,8 @@ class DossierService:
         with self._db.read() as conn:
             return conn.exec_driver_sql(
                 f"SELECT count(*) FROM records WHERE entity = 'dossier' "
-                f"AND status IN ({marks}) AND appointment_date >= ?",
+                f"AND status IN ({marks}) AND appointment_date >= ? "
+                f"AND sync_state != 'unreadable'",
                 (*OPEN_STATUSES, day),
             ).scalar_one()
 

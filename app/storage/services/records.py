@@ -15,16 +15,19 @@ is a TamperError), so a write costs one JSON encode and one seal per record.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from app.domain import entities as E
 from app.domain.hlc import Clock
 from app.domain.merge import Stamped
+from app.domain.models import UnreadableRecord
 from app.domain.text import digits, tokens
 from app.storage.blind_index import BlindIndex
 from app.storage.crypto import Sealer
@@ -38,6 +41,7 @@ from app.storage.tables import (
     SEARCHABLE,
     TERM_ID,
     TERM_IDENTITY,
+    UNREADABLE,
     new_ids,
 )
 
@@ -45,6 +49,64 @@ from app.storage.tables import (
 IDENTITY_FIELDS = ("procedure_code", "applicant_name", "applicant_id_number", "received_at",
                    "ward_code")
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_DUMPS_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+TAMPERED = "tampered"
+
+
+def _envelope_bytes(body: dict[str, Any]) -> bytes:
+    """UTF-8 JSON; a value UTF-8 cannot carry (a lone surrogate a pulled record held) is kept
+    as an escape instead, so such a record is stored and shown as unreadable, not lost."""
+    try:
+        return _DUMPS(body).encode()
+    except UnicodeEncodeError:
+        return _DUMPS_ASCII(body).encode()
+
+
+def column_value(value: Any) -> Any:
+    """What a query column holds for a field value: the value itself when SQLite can bind and
+    compare it, else NULL (a list or object, NaN, an integer past 64 bits, text UTF-8 cannot
+    carry: only records kept aside as unreadable have such values)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return None
+        return value
+    return None
+
+
+def readable_only(
+    rows: Iterable[Record | UnreadableRecord], convert: Callable[[Record], Any]
+) -> list[Any]:
+    """`convert` of each row a list can show; the others (kept aside as unreadable, failing to
+    open or to convert) are left out, and counted in the sync summary's `unreadable`."""
+    out = []
+    for row in rows:
+        if isinstance(row, UnreadableRecord) or row.sync_state == UNREADABLE:
+            continue
+        try:
+            out.append(convert(row))
+        except (ValidationError, TypeError, ValueError):
+            continue
+    return out
+
+
+def unreadable(record: Record, reason: str | None = None) -> UnreadableRecord:
+    """The line a list shows for a record it cannot show (`reason`: the stored one by default)."""
+    code = record.value("code")
+    return UnreadableRecord(
+        entity=record.entity,
+        id=record.entity_id,
+        ward_code=record.ward_code,
+        code=code if isinstance(code, str) else "",
+        reason=reason or record.sync_reason or "invalid",
+    )
 
 
 class NotFound(StorageError, KeyError):
@@ -142,7 +204,7 @@ class RecordStore:
     ) -> None:
         """The clear copies must equal the sealed values: an edited column is tampering too."""
         for name, column in zip(_QUERY_SOURCES.get(entity, _NO_QUERY), columns, strict=True):
-            if name and (fields[name].value if name in fields else None) != column:
+            if name and column_value(fields[name].value if name in fields else None) != column:
                 raise TamperError(f"{entity} {entity_id}: column for {name} was edited")
 
     def load(self, conn: Connection, entity_id: str) -> Record | None:
@@ -158,6 +220,21 @@ class RecordStore:
     def select(self, conn: Connection, where: str, params: Sequence[Any] = ()) -> list[Record]:
         rows = conn.exec_driver_sql(f"{SELECT_RECORD} {where}", tuple(params)).all()
         return [self.open_row(r) for r in rows]
+
+    def select_each(
+        self, conn: Connection, where: str, params: Sequence[Any] = ()
+    ) -> list[Record | UnreadableRecord]:
+        """`select` for lists: a row that fails to open (tampering) is one unreadable line
+        instead of failing the whole list; opening that record directly still raises."""
+        rows = conn.exec_driver_sql(f"{SELECT_RECORD} {where}", tuple(params)).all()
+        out: list[Record | UnreadableRecord] = []
+        for row in rows:
+            try:
+                out.append(self.open_row(row))
+            except TamperError:
+                out.append(UnreadableRecord(entity=row[0], id=row[1], ward_code=row[2],
+                                            reason=TAMPERED))
+        return out
 
     # ------------------------------------------------------------------ writing
 
@@ -308,13 +385,13 @@ class RecordStore:
         value: Callable[[str], Any],
     ) -> tuple[Any, ...]:
         sealed = self.sealer.seal(
-            _DUMPS(body).encode(),
+            _envelope_bytes(body),
             table=RECORDS,
             row_id=entity_id,
             version=local_rev,
         )
         # "" (no source field) is never a field name, so value("") is None
-        query = tuple(map(value, _QUERY_SOURCES.get(entity, _NO_QUERY)))
+        query = tuple(column_value(value(n)) for n in _QUERY_SOURCES.get(entity, _NO_QUERY))
         return (rowid, entity, entity_id, ward_code, version, local_rev, sealed, sync_state,
                 sync_reason, *query)
 

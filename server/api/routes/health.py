@@ -65,6 +65,12 @@ def metrics(ctx: Ctx) -> str:
             "mutations rejected by this worker",
             counters.get("mutations_rejected", 0),
         ),
+        (
+            "commune_pull_rows_set_aside_total",
+            "counter",
+            "stored rows a pull could not serve and skipped (see the warning log)",
+            counters.get("pull_rows_set_aside", 0),
+        ),
         ("commune_change_log_head", "gauge", "latest change-log sequence", lag["head"]),
         ("commune_devices_active", "gauge", "enrolled devices not revoked", lag["devices"]),
         (

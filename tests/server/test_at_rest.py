@@ -24,7 +24,7 @@ from sqlalchemy import insert, make_url, select, update
 from app.domain.text import fold
 from server.core import sealing
 from server.core.sealing import SealError
-from server.models import ChangeLog, Record, utcnow
+from server.models import BlobGrant, ChangeLog, Record, utcnow
 from server.storage import MAGIC
 from tests.server.helpers import Device, new_audit, new_name, new_ward, pull_all, push
 from tests.support.server_proc import (
@@ -443,6 +443,11 @@ def test_a_plain_database_from_an_older_server_is_sealed_at_start(tmp_path):
                     "version": 1,
                 },
             )
+        # The scope may read the file (what migration 0004 grants an older server's uploads).
+        conn.execute(
+            insert(BlobGrant.__table__),
+            {"sha256": sha, "ward_code": ward, "family": "dossier", "created_at": utcnow()},
+        )
     engine.dispose()
     database = Path(make_url(url).database)
     before = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))

@@ -296,6 +296,10 @@ def test_a_tampered_row_refuses_its_push_and_leaves_the_review_list(at_rest_serv
         results = push(client, edits)
         assert [r["status"] for r in results] == ["rejected", "applied"]
         assert results[0]["reason"] == "record_unreadable"
+    reader = server.enrol(new_name("officer"), "officer", [ward])
+    with server.client(reader.token) as client:  # the pull sets the row aside, serves the rest
+        pulled = {c["entity_id"] for c in pull_all(client)[0]}
+        assert good["entity_id"] in pulled and bad["entity_id"] not in pulled
     audits = [new_audit(tablet, ward, state="submitted", auditor="Phạm Thị Lan") for _ in "ab"]
     with server.client(auditor.token) as client:
         assert [r["status"] for r in push(client, audits)] == ["applied", "applied"]

@@ -25,7 +25,7 @@ from server.core.middleware import (
 )
 from server.core.security import RateLimiter
 from server.errors import ApiError, error_body
-from server.services import identity
+from server.services import at_rest, identity
 from server.storage import LocalDiskStore
 
 log = logging.getLogger("commune.server")
@@ -33,13 +33,16 @@ log = logging.getLogger("commune.server")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    at_rest.prepare(settings)  # private folders; the server data key loaded before any read
     engine = engine_for(settings)
+    blobs = LocalDiskStore(settings.blobs_dir)
     if settings.migrate_on_start:
         migrate.upgrade(engine)
+        at_rest.seal_on_start(engine, blobs)
     ctx = AppContext(
         settings=settings,
         engine=engine,
-        blobs=LocalDiskStore(settings.blobs_dir),
+        blobs=blobs,
         clock=Clock(SERVER_NODE),
         login_limiter=RateLimiter(settings.login_attempts_per_window, settings.rate_window_seconds),
         login_address_limiter=RateLimiter(

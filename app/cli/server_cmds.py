@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from app.cli.common import data_dir
 
@@ -23,6 +24,16 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_key_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="the server data key ring, kept apart from the database (default: "
+        "COMMUNE_SERVER_KEY_FILE, else keys/server.key in the data folder; made 0600 on first "
+        "start). COMMUNE_SERVER_KEY (base64 keys, comma-separated, first seals) overrides it",
+    )
+
+
 def _register_api(subparsers: argparse._SubParsersAction) -> None:
     api = subparsers.add_parser(
         "api",
@@ -30,6 +41,7 @@ def _register_api(subparsers: argparse._SubParsersAction) -> None:
         description="Run the central API (FastAPI on uvicorn). Migrations are applied at start.",
     )
     _add_db(api)
+    _add_key_file(api)
     api.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     api.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     api.add_argument(
@@ -68,6 +80,35 @@ def _register_api(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_db(migrate)
     migrate.set_defaults(handler=run_migrate)
+
+    reseal = actions.add_parser(
+        "reseal",
+        help="seal plain personal fields and attachments, and move every envelope to the "
+        "current server data key",
+        description="Seal what an older server stored plain, and re-seal every sealed field "
+        "and attachment under the first (current) key of the ring. Run it after a rotation; "
+        "then older keys can be removed from the ring.",
+    )
+    _add_db(reseal)
+    _add_key_file(reseal)
+    reseal.set_defaults(handler=run_reseal)
+
+    rotate = actions.add_parser(
+        "rotate-key",
+        help="put a new server data key first in the key file and re-seal everything with it",
+        description="Generate a new server data key, put it first in the key file (older keys "
+        "stay, so they still open), then re-seal every record and attachment with it. Stop "
+        "the API first: a running server does not know the new key until it restarts. With "
+        "--retire-old the older keys are removed from the file once everything is re-sealed.",
+    )
+    _add_db(rotate)
+    _add_key_file(rotate)
+    rotate.add_argument(
+        "--retire-old",
+        action="store_true",
+        help="remove the older keys from the key file after the re-seal succeeded",
+    )
+    rotate.set_defaults(handler=run_rotate_key)
 
 
 def _register_admin(subparsers: argparse._SubParsersAction) -> None:
@@ -139,7 +180,13 @@ def settings_for(args: argparse.Namespace):
 
     url = getattr(args, "db", None) or os.environ.get("COMMUNE_DATABASE_URL") or ""
     production = True if getattr(args, "production", False) else None
-    return Settings.from_env(data_dir=data_dir(args), database_url=url, production=production)
+    key_file = getattr(args, "key_file", None) or os.environ.get("COMMUNE_SERVER_KEY_FILE")
+    return Settings.from_env(
+        data_dir=data_dir(args),
+        database_url=url,
+        production=production,
+        server_key_file=Path(key_file) if key_file else None,
+    )
 
 
 def _forwarded_allow_ips(args: argparse.Namespace) -> str:
@@ -185,10 +232,17 @@ def run_api(args: argparse.Namespace) -> int:
         os.environ["COMMUNE_DATA_DIR"] = str(settings.data_dir)
         if settings.database_url:
             os.environ["COMMUNE_DATABASE_URL"] = settings.database_url
+        os.environ["COMMUNE_SERVER_KEY_FILE"] = str(settings.key_file)
         from server import migrate
         from server.core.db import engine_for
+        from server.services import at_rest
+        from server.storage import LocalDiskStore
 
-        migrate.upgrade(engine_for(settings))
+        at_rest.prepare(settings)
+        engine = engine_for(settings)
+        migrate.upgrade(engine)
+        at_rest.seal_on_start(engine, LocalDiskStore(settings.blobs_dir))
+        engine.dispose()
         os.environ["COMMUNE_MIGRATE_ON_START"] = "0"
         uvicorn.run(
             "server.main:app_from_env",
@@ -219,6 +273,58 @@ def run_migrate(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     print(f"schema at revision {migrate.current_revision(engine)}")
+    return 0
+
+
+def run_reseal(args: argparse.Namespace) -> int:
+    report = _reseal(settings_for(args))
+    print(
+        f"sealed with key {report.key_id}: {report.records} records, {report.blobs} "
+        f"attachments, {report.partials} partial uploads rewritten"
+    )
+    return 0
+
+
+def _reseal(settings):
+    from server import migrate
+    from server.core.db import engine_for
+    from server.services import at_rest
+    from server.storage import LocalDiskStore
+
+    at_rest.prepare(settings)
+    engine = engine_for(settings)
+    try:
+        migrate.upgrade(engine)
+        report = at_rest.seal_all(engine, LocalDiskStore(settings.blobs_dir), reseal=True)
+        at_rest.record_reseal(engine, report)
+        return report
+    finally:
+        engine.dispose()
+
+
+def run_rotate_key(args: argparse.Namespace) -> int:
+    from app.cli import CliError
+    from server.core import sealing
+
+    settings = settings_for(args)
+    if os.environ.get(sealing.KEY_ENV, "").strip():
+        raise CliError(
+            f"the key comes from {sealing.KEY_ENV}: put a new key first in it (one from "
+            "`python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'`), "
+            "keep the old one after it, restart the API and run `commune api reseal`"
+        )
+    path = settings.key_file
+    old = sealing.read_key_file(path) if path.exists() else []
+    new = sealing.new_key()
+    sealing.write_key_file(path, [new, *old])
+    report = _reseal(settings)
+    if args.retire_old:
+        sealing.write_key_file(path, [new])
+    print(
+        f"new key {sealing.key_id(new)} is current; {report.records} records, {report.blobs} "
+        f"attachments, {report.partials} partial uploads re-sealed"
+        + ("; older keys removed" if args.retire_old else "; older keys kept in the ring")
+    )
     return 0
 
 

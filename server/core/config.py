@@ -27,6 +27,8 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     database_url: str = ""  # empty: SQLite file `server/commune.db` in the data dir (WAL)
     attachment_dir: Path | None = None  # None: `server/attachments` in the data dir
+    # The server data key ring (see server.core.sealing); COMMUNE_SERVER_KEY overrides the file.
+    server_key_file: Path | None = None  # None: `keys/server.key` in the data dir
     migrate_on_start: bool = True
     max_attachment_bytes: int = 50 * 1024 * 1024
     max_chunk_bytes: int = 8 * 1024 * 1024
@@ -63,6 +65,10 @@ class Settings:
         return self.attachment_dir or self.data_dir / "server" / "attachments"
 
     @property
+    def key_file(self) -> Path:
+        return self.server_key_file or self.data_dir / "keys" / "server.key"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
 
@@ -84,6 +90,8 @@ class Settings:
             values["database_url"] = env["COMMUNE_DATABASE_URL"]
         if env.get("COMMUNE_ATTACHMENT_DIR"):
             values["attachment_dir"] = Path(env["COMMUNE_ATTACHMENT_DIR"])
+        if env.get("COMMUNE_SERVER_KEY_FILE"):
+            values["server_key_file"] = Path(env["COMMUNE_SERVER_KEY_FILE"])
         if env.get("COMMUNE_MIGRATE_ON_START"):
             values["migrate_on_start"] = _flag(env["COMMUNE_MIGRATE_ON_START"])
         for name in INT_SETTINGS:

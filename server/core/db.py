@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from server.core.config import Settings
+from server.core.private_files import private_dir, private_file
 
 LOG_LOCK_KEY = 740_117  # PostgreSQL advisory lock guarding change-log order
 MIGRATION_LOCK_KEY = 740_118
@@ -37,7 +38,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database(Path(database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -56,6 +57,19 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _private_database(database: Path) -> None:
+    """File 0600 before SQLite opens it: SQLite gives `-wal` and `-shm` the mode of the
+    database file. Files of an older server are tightened too. A missing folder is made 0700;
+    an existing one is left as it is (the data folder itself is made private at start)."""
+    if not database.parent.exists():
+        private_dir(database.parent)
+    private_file(database)
+    for suffix in ("-wal", "-shm", "-journal"):
+        extra = database.with_name(database.name + suffix)
+        if extra.exists():
+            private_file(extra)
 
 
 def is_sqlite(engine: Engine) -> bool:

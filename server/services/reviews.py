@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from sqlalchemy.engine import Engine
@@ -14,12 +15,14 @@ from app.domain import entities as E
 from app.domain.hlc import Clock
 from app.domain.mutations import FieldValue, Mutation
 from server.core.db import read_session, write_session
+from server.core.sealing import SealError, open_fields
 from server.models import Record, utcnow
 from server.schemas import AuditSummary, ReviewResult
 from server.scope import Caller
 from server.services.sync import Rejected, apply_in
 
 LIST_LIMIT = 2000
+log = logging.getLogger("commune.server")
 
 
 def list_audits(engine: Engine, caller: Caller, state: str | None) -> list[AuditSummary]:
@@ -28,13 +31,19 @@ def list_audits(engine: Engine, caller: Caller, state: str | None) -> list[Audit
         query = query.where(Record.ward_code.in_(sorted(caller.wards)))
     with read_session(engine) as session:
         records = session.exec(query.limit(LIST_LIMIT)).all()
-    summaries = [_summary(r) for r in records]
+    summaries = [s for s in map(_summary, records) if s is not None]
     return [s for s in summaries if state is None or s.review_state == state]
 
 
-def _summary(record: Record) -> AuditSummary:
+def _summary(record: Record) -> AuditSummary | None:
+    try:
+        fields = open_fields(record.entity, record.entity_id, record.fields)
+    except SealError as exc:  # one damaged row is left out of the list, never fails it
+        log.warning("audit left out of the review list: %s", exc)
+        return None
+
     def value(name: str):
-        return record.fields.get(name, {}).get("value")
+        return fields.get(name, {}).get("value")
 
     return AuditSummary(
         audit_id=record.entity_id,
@@ -57,6 +66,8 @@ def decide(
             return _decide_once(engine, caller, clock, audit_id, decision, comment)
         except Rejected as rejected:
             return ReviewResult(audit_id=audit_id, status="rejected", reason=rejected.reason)
+        except SealError:
+            return ReviewResult(audit_id=audit_id, status="rejected", reason="record_unreadable")
         except (IntegrityError, OperationalError):
             continue
     return ReviewResult(audit_id=audit_id, status="rejected", reason="busy_retry")

@@ -27,6 +27,7 @@ from app.domain.mutations import Change, FieldValue, Mutation, PushResult
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE, server_calendar
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
+from server.core.sealing import SEALED, SealError, open_fields, seal_fields
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
 from server.services import attachments
@@ -120,6 +121,10 @@ def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock)
             return PushResult(
                 mutation_id=mutation.mutation_id, status="rejected", reason=rejected.reason
             )
+        except SealError:  # the stored record does not open (tampered): refuse, never a 500
+            return PushResult(
+                mutation_id=mutation.mutation_id, status="rejected", reason="record_unreadable"
+            )
         except DataError:  # a value the database refuses: this mutation's input, rolled back
             return PushResult(
                 mutation_id=mutation.mutation_id, status="rejected", reason="invalid_data"
@@ -181,7 +186,7 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
         .mappings()
         .first()
     )
-    record = RecordRow(**row) if row is not None else None
+    record = _opened(RecordRow(**row)) if row is not None else None
     if record is not None and record.ward_code != mutation.ward_code:
         raise Rejected("ward_mismatch")
     family = record.family if record else family_of(mutation.entity, values, caller.role)
@@ -338,12 +343,18 @@ def _merge_and_store(
     return Applied(record, len(outcome.races))
 
 
+def _opened(record: RecordRow) -> RecordRow:
+    """The stored row with its sealed values opened (SealError when one does not open)."""
+    record.fields = open_fields(record.entity, record.entity_id, record.fields)
+    return record
+
+
 def _save(session: Session, record: RecordRow) -> None:
     values = {
         "ward_code": record.ward_code,
         "family": record.family,
         "version": record.version,
-        "fields": record.fields,
+        "fields": seal_fields(record.entity, record.entity_id, record.fields),
         "updated_at": utcnow(),
         "blob_sha256": _value_of(record.fields, "sha256")
         if record.entity == E.ATTACHMENT
@@ -526,14 +537,18 @@ class Unservable(ValueError):
     """A stored row the pull cannot send as it is; the message is a reason code, no value."""
 
 
+_HELD = frozenset({"value", SEALED})  # a stored field holds its value plain or sealed
+
+
 def _pulled_row(row: Any) -> tuple[LogRow, RecordRow]:
     seq, device_id, entity, entity_id, ward_code, version, fields_text = row
     fields = json.loads(fields_text) if isinstance(fields_text, str | bytes) else fields_text
     if not isinstance(fields, dict):
         raise Unservable("fields_not_an_object")
     for name, stamped in fields.items():
-        if not isinstance(stamped, dict) or "hlc" not in stamped or "value" not in stamped:
+        if not isinstance(stamped, dict) or "hlc" not in stamped or not _HELD.intersection(stamped):
             raise Unservable(f"field_without_value_or_hlc:{_safe(name)}")
+    fields = open_fields(entity, entity_id, fields)  # SealError: set aside like any bad row
     record = RecordRow(None, entity, entity_id, ward_code, "", version, fields)
     return LogRow(seq, device_id), record
 

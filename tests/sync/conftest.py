@@ -132,8 +132,14 @@ def devices(sync_server: ApiServer, tmp_path: Path) -> Iterator[Devices]:
 
 
 def server_state(server: ApiServer, ward: str) -> dict[str, dict[str, Any]]:
-    """Every record of a ward on the server, as {entity_id: {field: value}} (with entity)."""
+    """Every record of a ward on the server, as {entity_id: {field: value}} (with entity).
+
+    Personal fields are sealed at rest: they are opened with the server's own key file."""
     from sqlalchemy import text
+
+    from server.core import sealing
+
+    sealing.install(sealing.load_keyring(server.data_dir / "keys" / "server.key", env={}))
 
     out: dict[str, dict[str, Any]] = {}
     with server.engine.connect() as conn:
@@ -145,6 +151,7 @@ def server_state(server: ApiServer, ward: str) -> dict[str, dict[str, Any]]:
             import json
 
             fields = json.loads(fields)
+        fields = sealing.open_fields(entity, entity_id, fields)
         out[entity_id] = {"_entity": entity} | {k: v["value"] for k, v in fields.items()}
     return out
 

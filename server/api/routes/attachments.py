@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import Ctx, CurrentCaller
@@ -65,7 +65,13 @@ async def _read_chunk(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-@router.get("/{sha256}", response_class=FileResponse)
-def download(sha256: ShaPath, caller: CurrentCaller, ctx: Ctx) -> FileResponse:
-    path = attachments.readable_path(ctx.engine, ctx.blobs, caller, sha256)
-    return FileResponse(path, media_type="application/octet-stream")
+@router.get("/{sha256}", response_class=StreamingResponse)
+def download(sha256: ShaPath, caller: CurrentCaller, ctx: Ctx) -> StreamingResponse:
+    attachments.readable_path(ctx.engine, ctx.blobs, caller, sha256)  # scope check, or 404
+    # Sealed on disk: the plaintext streams frame by frame (each frame checked as it opens).
+    size = ctx.blobs.size(sha256)
+    return StreamingResponse(
+        ctx.blobs.read_chunks(sha256),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(size)},
+    )

@@ -31,8 +31,9 @@ class WrongPin(StorageError):
     def __str__(self) -> str:
         wait = _wait_text(self.retry_after_s)
         return (
-            f"Sai mã PIN, còn {self.attempts_left} lần thử{wait[0]} / "
-            f"Wrong PIN, {self.attempts_left} attempts left{wait[1]}"
+            f"Sai mã PIN, còn {self.attempts_left} lần thử trước khi dữ liệu trên thiết bị này "
+            f"bị xoá{wait[0]} / Wrong PIN, {self.attempts_left} attempts left before this "
+            f"device's data is erased{wait[1]}"
         )
 
 

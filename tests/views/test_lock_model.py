@@ -50,7 +50,9 @@ def test_wrong_pins_show_attempts_left_then_the_wait(data_dir: Path) -> None:
     lock.create(PIN, PIN).store.close()
     wrong = lock.unlock("999999")
     assert not wrong.ok and wrong.attempts_left == 4
-    assert wrong.message.startswith("Sai mã PIN, còn 4 lần thử.")
+    assert wrong.message.startswith(
+        "Sai mã PIN, còn 4 lần thử trước khi dữ liệu trên thiết bị này bị xoá."
+    )
     assert wrong.wait_seconds > 0 and "Thử lại sau" in wrong.message
     too_soon = lock.unlock(PIN)  # even the right PIN waits: no attempt is spent
     assert not too_soon.ok and too_soon.message.startswith("Tạm khoá, thử lại sau")

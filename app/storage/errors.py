@@ -72,6 +72,25 @@ class PinTooShort(StorageError, ValueError):
         return f"Mã PIN phải có ít nhất {n} ký tự / The PIN needs at least {n} characters"
 
 
+class WeakSecretWithoutKeystore(StorageError, ValueError):
+    """No OS keystore holds the device secret here, and the secret is too weak to resist
+    offline guessing on a copied folder (app.storage.secret_strength)."""
+
+    def __init__(self, have_bits: float, need_bits: float) -> None:
+        self.have_bits = have_bits
+        self.need_bits = need_bits
+        super().__init__(have_bits, need_bits)
+
+    def __str__(self) -> str:
+        return (
+            "Thiết bị này không có kho khóa của hệ điều hành, nên mã PIN ngắn không đủ an toàn: "
+            "hãy dùng một cụm mật khẩu, ví dụ bốn từ trở lên hoặc ba từ và bốn chữ số / "
+            "This device has no OS keystore, so a short PIN is not safe enough: use a "
+            "passphrase, e.g. four words or more, or three words and four digits "
+            f"({self.have_bits:.0f} < {self.need_bits:.0f} bits)"
+        )
+
+
 class NoStore(StorageError):
     """No key exists in the data directory yet: the store must be created first."""
 

@@ -52,8 +52,10 @@ from app.storage.errors import (
     PinTooShort,
     StorageError,
     StoreDestroyed,
+    WeakSecretWithoutKeystore,
     WrongPin,
 )
+from app.storage.secret_strength import bits, keyspace, required_keyspace
 
 KEY_FILE = "key.json"
 STATE_FILE = "unlock_state.json"
@@ -75,12 +77,25 @@ class KeySettings:
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 64 * 1024  # KiB (64 MiB): ~0.15 s on a laptop core, fine on a tablet
     argon2_parallelism: int = 2
+    # Without a keystore, the secret must resist this many years of 16 cores guessing offline
+    # (app.storage.secret_strength). 0 turns the rule off: tests' cheap Argon2, demo data.
+    offline_years: float = 10.0
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> KeySettings:
         """Cheap Argon2 for tests; the attempt policy stays the production one unless overridden."""
-        cheap: dict[str, Any] = dict(argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1)
+        cheap: dict[str, Any] = dict(
+            argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1, offline_years=0.0
+        )
         return cls(**(cheap | overrides))
+
+    def check_secret_without_keystore(self, secret: str) -> None:
+        """WeakSecretWithoutKeystore unless `secret` resists `offline_years` of offline guessing
+        at this cost."""
+        need = required_keyspace(self.offline_years, self.argon2_time_cost, self.argon2_memory_cost)
+        have = keyspace(secret)
+        if have < need:
+            raise WeakSecretWithoutKeystore(bits(have), bits(need))
 
     def delay_after(self, failures: int) -> float:
         """Seconds to wait after the n-th consecutive failure: base, 2*base, 4*base, … capped."""
@@ -210,11 +225,25 @@ def keyring_is_usable(backend: keyring.backend.KeyringBackend | None = None) -> 
         return False
 
 
+_platform_store: DeviceSecretStore | None = None
+
+
+def use_platform_secret_store(store: DeviceSecretStore | None) -> None:
+    """A mobile build's keystore (app.storage.secure_storage), preferred over everything else."""
+    global _platform_store
+    _platform_store = store
+
+
 def default_secret_store(data_dir: Path) -> DeviceSecretStore:
+    """Keystore first: the platform's (mobile), the OS keyring (desktop), a file only if neither."""
+    if _platform_store is not None:
+        return _platform_store
     return KeyringSecretStore() if keyring_is_usable() else FileSecretStore(data_dir)
 
 
 def _secret_store_of_kind(kind: str, data_dir: Path) -> DeviceSecretStore:
+    if _platform_store is not None and kind == _platform_store.kind:
+        return _platform_store
     if kind == KeyringSecretStore.kind:
         return KeyringSecretStore()
     return FileSecretStore(data_dir)
@@ -305,7 +334,7 @@ class _KeyFile:
             "format": self.format,
             "store_id": self.store_id,
             "secret_store": self.secret_store,
-            "settings": asdict(self.settings),
+            "settings": _settings_record(self.settings),
             "salt": _b64(self.salt),
         }
 
@@ -366,6 +395,14 @@ class KeyVault:
     def exists(self) -> bool:
         return self.key_path.is_file()
 
+    def has_keystore(self) -> bool:
+        """Whether the device secret is (or, for a new store, would be) in an OS keystore."""
+        if self.exists():
+            with contextlib.suppress(OSError, StorageError):
+                return _KeyFile.from_bytes(self.key_path.read_bytes()).secret_store != "file"
+        store = self._secret_store or default_secret_store(self.data_dir)
+        return store.kind != FileSecretStore.kind
+
     def destroyed(self) -> bool:
         """The key was crypto-erased here (wrong PINs, revocation, wipe) and not recreated."""
         if self.exists():
@@ -385,6 +422,12 @@ class KeyVault:
         store_id = secrets.token_hex(16)
         device_secret = secrets.token_bytes(KEY_BYTES)
         store = self._put_device_secret(store_id, device_secret)
+        if store.kind == FileSecretStore.kind:
+            try:
+                self.settings.check_secret_without_keystore(pin)
+            except WeakSecretWithoutKeystore:
+                store.delete(store_id)
+                raise
         data_key = secrets.token_bytes(KEY_BYTES)
         keyfile = self._write_key_file(
             data_key, pin, store_id, store.kind, device_secret, self.settings
@@ -402,8 +445,10 @@ class KeyVault:
         """Re-wrap the same data key under `new`. A wrong `old` counts as a failed attempt."""
         old, new = _normalise_pin(old), _normalise_pin(new)
         keyfile, device_secret = self._load()
-        data_key = self._attempt(keyfile, device_secret, old)
         settings = self.settings if self._settings_given else keyfile.settings
+        if keyfile.secret_store == FileSecretStore.kind:
+            settings.check_secret_without_keystore(new)  # before spending an attempt
+        data_key = self._attempt(keyfile, device_secret, old)
         self._write_key_file(
             data_key, new, keyfile.store_id, keyfile.secret_store, device_secret, settings
         )
@@ -540,6 +585,15 @@ class KeyVault:
         _write_atomic(self.state_path, json.dumps(state.body() | {"mac": mac}).encode())
         with contextlib.suppress(keyring.errors.KeyringError):
             self._store_of(keyfile.secret_store).put_anchor(keyfile.store_id, state.serial)
+
+
+def _settings_record(settings: KeySettings) -> dict[str, Any]:
+    """The settings as stored (and authenticated); `offline_years` only when not the default,
+    so key files written before it existed keep the same associated data."""
+    record = asdict(settings)
+    if record["offline_years"] == KeySettings.offline_years:
+        del record["offline_years"]
+    return record
 
 
 def _attempts_mac_key(keyfile: _KeyFile, device_secret: bytes) -> bytes:

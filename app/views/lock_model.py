@@ -84,10 +84,15 @@ class LockPresenter:
         return not self.gateway.exists()
 
     def create(self, pin: str, confirm: str) -> UnlockResult:
+        from app.storage.errors import WeakSecretWithoutKeystore
+
         problem = pin_problem(pin, confirm)
         if problem:
             return UnlockResult(message=problem)
-        return UnlockResult(store=self.gateway.create(pin))
+        try:
+            return UnlockResult(store=self.gateway.create(pin))
+        except WeakSecretWithoutKeystore as exc:  # no keystore here: a passphrase is needed
+            return UnlockResult(message=error_text(exc))
 
     def unlock(self, pin: str) -> UnlockResult:
         from app.storage.errors import LockedOut, StorageError, StoreDestroyed, WrongPin

@@ -86,3 +86,16 @@ def test_a_missing_store_is_reported_not_raised(tmp_path: Path) -> None:
     lock = LockPresenter(Gateway(tmp_path / "nothing-here", KeySettings.for_tests()))
     result = lock.unlock(PIN)
     assert not result.ok and result.message
+
+
+def test_without_a_keystore_a_short_pin_is_refused_with_the_reason(data_dir: Path) -> None:
+    from app.storage.keys import keyring_is_usable
+
+    if keyring_is_usable():
+        pytest.skip("this machine has a keystore")
+    lock = LockPresenter(Gateway(data_dir, KeySettings()))  # the rule scales with the cost
+    refused = lock.create("135790", "135790")
+    assert not refused.ok and refused.message.startswith("Thiết bị này không có kho khóa")
+    accepted = lock.create("con mèo đen 1357", "con mèo đen 1357")
+    assert accepted.ok
+    accepted.store.close()

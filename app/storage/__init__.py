@@ -27,6 +27,7 @@ from app.storage.services import (
     ReviewRefused,
     create_store,
     open_store,
+    restore_store,
     store_exists,
     wipe_store,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "WrongPin",
     "create_store",
     "open_store",
+    "restore_store",
     "store_exists",
     "wipe_store",
 ]

@@ -395,6 +395,10 @@ class KeyVault:
     def exists(self) -> bool:
         return self.key_path.is_file()
 
+    def stored_settings(self) -> KeySettings:
+        """The Argon2 cost and attempt policy kept with the wrapped key."""
+        return _KeyFile.from_bytes(self.key_path.read_bytes()).settings
+
     def has_keystore(self) -> bool:
         """Whether the device secret is (or, for a new store, would be) in an OS keystore."""
         if self.exists():
@@ -412,8 +416,9 @@ class KeyVault:
 
     # -- public operations
 
-    def create(self, pin: str) -> bytes:
-        """A new random data key, wrapped under the PIN. Refuses to overwrite an existing key."""
+    def create(self, pin: str, data_key: bytes | None = None) -> bytes:
+        """A new random data key (or `data_key`, a restored backup's), wrapped under the PIN with
+        a new device secret. Refuses to overwrite an existing key."""
         pin = _normalise_pin(pin)
         if self.exists():
             raise StorageError("Kho dữ liệu đã tồn tại / A data store already exists here")
@@ -428,7 +433,7 @@ class KeyVault:
             except WeakSecretWithoutKeystore:
                 store.delete(store_id)
                 raise
-        data_key = secrets.token_bytes(KEY_BYTES)
+        data_key = data_key or secrets.token_bytes(KEY_BYTES)
         keyfile = self._write_key_file(
             data_key, pin, store_id, store.kind, device_secret, self.settings
         )

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.storage import KeySettings, create_store, open_store, store_exists
 from app.views.lock_model import IdleTimer, LockPresenter, pin_problem
 from tests.views.conftest import PIN

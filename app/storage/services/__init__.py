@@ -17,6 +17,7 @@ from app.storage.services.local_store import (
     LocalStore,
     create_store,
     open_store,
+    restore_store,
     store_exists,
     wipe_store,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "NotFound",
     "create_store",
     "open_store",
+    "restore_store",
     "store_exists",
     "wipe_store",
 ]

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import shutil
 import threading
 import uuid
 from pathlib import Path
 
 from app.domain.hlc import Clock, is_stamp
+from app.storage.backup import (
+    BackupInfo,
+    Progress,
+    restore_backup_files,
+    sqlite_snapshot,
+    write_backup,
+)
 from app.storage.blind_index import BlindIndex
 from app.storage.crypto import Sealer, derive_subkeys
 from app.storage.db import Database, db_path, sqlcipher_available
@@ -27,6 +35,7 @@ from app.storage.sync_store import SyncStore
 from app.storage.tables import META_CHECK
 
 FILES_DIR = "files"
+LAST_BACKUP_SETTING = "last_backup_at"  # ISO time of the last sealed backup (backup_model)
 _CHECK_PLAINTEXT = b"commune-field store"
 _DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
@@ -61,6 +70,32 @@ def open_store(data_dir: Path, pin: str) -> LocalStore:
     return LocalStore(data_dir, data_key, vault, new=False)
 
 
+def restore_store(
+    backup: Path,
+    data_dir: Path,
+    pin: str,
+    *,
+    secret: str | None = None,
+    progress: Progress | None = None,
+    settings: KeySettings | None = None,
+) -> LocalStore:
+    """A store in an empty `data_dir` from a sealed backup opened with `secret` (default: the
+    PIN), its data key wrapped under `pin` with this device's keystore. `settings` override the
+    backup's policy (else the backed-up store's cost and attempt policy are kept)."""
+    data_dir = Path(data_dir)
+    if KeyVault(data_dir).exists():
+        raise StorageError("Kho dữ liệu đã tồn tại / A data store already exists here")
+    _remove_data_files(data_dir)  # leftovers of an erased store
+    try:
+        restored = restore_backup_files(backup, secret or pin, data_dir, progress)
+        vault = KeyVault(data_dir, settings or restored.settings)
+        vault.create(pin, data_key=restored.data_key)
+    except BaseException:
+        _remove_data_files(data_dir)
+        raise
+    return LocalStore(data_dir, restored.data_key, vault, new=False)
+
+
 def wipe_store(data_dir: Path) -> None:
     """Crypto-erase a store without its PIN (lost PIN, revoked device, `commune wipe`): the
     wrapped key and device secret go first, then the database and sealed files."""
@@ -80,6 +115,7 @@ class LocalStore:
     def __init__(self, data_dir: Path, data_key: bytes, vault: KeyVault, *, new: bool) -> None:
         self.data_dir = Path(data_dir)
         self._vault = vault
+        self._data_key = data_key  # kept for sealed backups (app.storage.backup)
         self._closed = False
         self._lock = threading.Lock()
         keys = derive_subkeys(data_key)
@@ -137,6 +173,28 @@ class LocalStore:
     def change_pin(self, old: str, new: str) -> None:
         """Re-wrap the data key; no record is re-encrypted."""
         self._vault.change_pin(old, new)
+
+    def create_backup(
+        self, out: Path, secret: str, progress: Progress | None = None
+    ) -> BackupInfo:
+        """One sealed file with the database, outbox and attachments (app.storage.backup),
+        opened later with `secret` (the PIN or a backup passphrase)."""
+
+        def snapshot(path: Path) -> None:
+            with self.db.write():  # no local write lands half-way through the copy
+                raw = self.db.connect_raw()
+                try:
+                    sqlite_snapshot(raw, path)
+                finally:
+                    raw.close()
+
+        info = write_backup(
+            out=out, data_dir=self.data_dir, data_key=self._data_key,
+            settings=self._vault.stored_settings(), secret=secret, device_id=self.device_id,
+            snapshot=snapshot, progress=progress,
+        )
+        self.settings.set(LAST_BACKUP_SETTING, dt.datetime.now(dt.UTC).isoformat())
+        return info
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,42 @@
+"""The backup reminder and progress text for Settings and the list screen. Pure, no Flet."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.domain.reminders import DEFAULT_BACKUP_REMINDER_DAYS, days_unprotected
+from app.i18n import t
+
+REMINDER_DAYS_SETTING = "backup_reminder_days"
+LAST_BACKUP_SETTING = "last_backup_at"
+
+
+def reminder_days(settings) -> int:
+    """The chosen number of days (store setting), else the default."""
+    value = settings.get(REMINDER_DAYS_SETTING)
+    return int(value) if isinstance(value, int) else DEFAULT_BACKUP_REMINDER_DAYS
+
+
+def last_backup(settings) -> dt.datetime | None:
+    value = settings.get(LAST_BACKUP_SETTING)
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def reminder_text(
+    last_backup_at: dt.datetime | None,
+    last_sync_at: dt.datetime | None,
+    days: int,
+    now: dt.datetime,
+) -> str | None:
+    """The reminder to show, or None when the data left the device recently enough."""
+    overdue = days_unprotected(last_backup_at, last_sync_at, days, now)
+    if overdue is None:
+        return None
+    if overdue < 0:
+        return t("backup.reminder_never")
+    return t("backup.reminder", n=overdue)
+
+
+def progress_text(done: int, total: int) -> str:
+    percent = 100 if total <= 0 else min(100, done * 100 // total)
+    return t("backup.progress", p=percent)

@@ -126,6 +126,10 @@ def _register_admin(subparsers: argparse._SubParsersAction) -> None:
     _add_db(devices)
     devices.set_defaults(handler=run_list_devices)
 
+    from app.cli import recovery_cmds
+
+    recovery_cmds.register_admin(actions, _add_db)
+
 
 def settings_for(args: argparse.Namespace):
     from server.core.config import Settings

@@ -395,6 +395,23 @@ class KeyVault:
     def exists(self) -> bool:
         return self.key_path.is_file()
 
+    def store_id(self) -> str:
+        return _KeyFile.from_bytes(self.key_path.read_bytes()).store_id
+
+    def replace_key(self, pin: str, data_key: bytes, settings: KeySettings | None = None) -> None:
+        """Recovery: wrap `data_key` (already proven to open the store) under a new PIN with a
+        new device secret; the old key file, secret and counter go. The new PIN is checked
+        first, so a refused PIN leaves the old key in place."""
+        pin = _normalise_pin(pin)
+        if settings is None:
+            settings = self.stored_settings() if self.exists() else self.settings
+        store = self._secret_store or default_secret_store(self.data_dir)
+        if store.kind == FileSecretStore.kind:
+            settings.check_secret_without_keystore(pin)
+        self.destroy()
+        KeyVault(self.data_dir, settings, secret_store=self._secret_store, clock=self._clock
+                 ).create(pin, data_key=data_key)
+
     def stored_settings(self) -> KeySettings:
         """The Argon2 cost and attempt policy kept with the wrapped key."""
         return _KeyFile.from_bytes(self.key_path.read_bytes()).settings

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import platform
+import time
 from typing import Any
 
+from app.storage.escrow import ASKED_SETTING
 from app.sync.ports import SettingsPort
 from app.sync.transport import Transport
 
@@ -14,8 +16,23 @@ def enrol(settings: SettingsPort, server_url: str, code: str, device_name: str =
     transport's errors (`RequestRejected` for a used or expired code, `Offline`, ...)."""
     with Transport(server_url) as transport:
         answer = transport.enrol(code, device_name or platform.node() or "device")
-    save_enrolment(settings, server_url, answer)
+        save_enrolment(settings, server_url, answer)
+        _fetch_recovery_key(transport, settings, answer["token"])
     return answer
+
+
+def _fetch_recovery_key(transport: Transport, settings: SettingsPort, token: str) -> None:
+    """The organisation's recovery public key at once, so a store that never syncs still has
+    its escrow (app.storage.escrow); a server without one, or an old one, is fine."""
+    from app.sync.transport import SyncError
+
+    transport.token = token
+    try:
+        public = transport.recovery_key()
+    except SyncError:
+        return
+    if public:
+        settings.set("recovery_public_key", public)
 
 
 def save_enrolment(settings: SettingsPort, server_url: str, answer: dict[str, Any]) -> None:
@@ -30,6 +47,8 @@ def save_enrolment(settings: SettingsPort, server_url: str, answer: dict[str, An
     settings.set("wards", wards)
     if len(wards) == 1 and not settings.get("ward_code"):
         settings.set("ward_code", wards[0])
+    # Enrolment asks for the recovery key itself (`enrol`); the sync asks again a day later.
+    settings.set(ASKED_SETTING, time.time())
 
 
 def move_server(settings: SettingsPort, server_url: str) -> None:

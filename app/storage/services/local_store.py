@@ -21,6 +21,7 @@ from app.storage.blind_index import BlindIndex
 from app.storage.crypto import Sealer, derive_subkeys
 from app.storage.db import Database, db_path, sqlcipher_available
 from app.storage.errors import StorageError, TamperError
+from app.storage.escrow import EscrowKeeper
 from app.storage.files import SealedFileStore
 from app.storage.keys import KeySettings, KeyVault
 from app.storage.migrations import migrate
@@ -96,12 +97,45 @@ def restore_store(
     return LocalStore(data_dir, restored.data_key, vault, new=False)
 
 
+def recover_store(data_dir: Path, answer: dict, new_pin: str) -> LocalStore:
+    """Finish a one-time recovery (app.storage.recovery): the admin's answer gives the data key,
+    which must open this store; it is then wrapped under `new_pin` and the request key erased."""
+    from app.storage.recovery import forget_request, open_answer
+
+    data_dir = Path(data_dir)
+    data_key, _ = open_answer(data_dir, answer)
+    if not db_path(data_dir).exists():
+        raise TamperError("store file missing")
+    vault = KeyVault(data_dir)
+    settings = vault.stored_settings() if vault.exists() else KeySettings()
+    _prove_key(data_dir, data_key)
+    vault.replace_key(new_pin, data_key, settings)
+    forget_request(data_dir)
+    return LocalStore(data_dir, data_key, KeyVault(data_dir), new=False)
+
+
+def _prove_key(data_dir: Path, data_key: bytes) -> None:
+    """TamperError unless `data_key` opens this folder's database."""
+    keys = derive_subkeys(data_key)
+    db = Database(db_path(data_dir), keys.sqlcipher if sqlcipher_available() else None)
+    try:
+        with db.read() as conn:
+            LocalStore._check_meta(conn, Sealer(keys.seal))
+    finally:
+        db.close()
+
+
 def wipe_store(data_dir: Path) -> None:
     """Crypto-erase a store without its PIN (lost PIN, revoked device, `commune wipe`): the
     wrapped key and device secret go first, then the database and sealed files."""
     data_dir = Path(data_dir)
     KeyVault(data_dir).destroy()
     _remove_data_files(data_dir)
+    from app.storage.recovery import ESCROW_FILE, REQUEST_FILE
+
+    for name in (ESCROW_FILE, REQUEST_FILE):  # a wiped store is not to be recovered
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / name).unlink()
 
 
 def _remove_data_files(data_dir: Path) -> None:
@@ -147,6 +181,12 @@ class LocalStore:
         self.audits = AuditService(self.db, self.records)
         self.attachments = AttachmentService(self.db, self.records, files)
         self.sync = SyncStore(self.db, self.records, files, self.wipe)
+        self.escrow = EscrowKeeper(
+            self.data_dir, data_key, vault.store_id(), self.device_id, self.settings
+        )
+        self.sync.escrow = self.escrow  # the sync engine uploads it (app.sync.engine)
+        with contextlib.suppress(OSError):
+            self.escrow.refresh()
 
     def _identity_terms_done(self) -> bool:
         with self.db.read() as conn:

@@ -42,11 +42,7 @@ def active_public_key(engine: Engine) -> RecoveryKey | None:
 
 
 def put_escrow(engine: Engine, caller: Caller, escrow: dict[str, Any]) -> None:
-    fields = ("v", "kid", "epk", "nonce", "ct", "store_id", "device_id")
-    if not all(isinstance(escrow.get(k), str | int) for k in fields) or any(
-        len(str(v)) > ESCROW_MAX_FIELD for v in escrow.values()
-    ) or len(escrow) > 10:
-        raise ApiError(422, "bad_escrow", "not an escrow")
+    _check_escrow(escrow)
     with write_session(engine) as session:
         if session.get(RecoveryKey, str(escrow["kid"])) is None:
             raise ApiError(422, "unknown_recovery_key", "escrow sealed to an unknown key")
@@ -56,6 +52,24 @@ def put_escrow(engine: Engine, caller: Caller, escrow: dict[str, Any]) -> None:
         else:
             row.kid, row.escrow, row.updated_at = escrow["kid"], escrow, utcnow()
             session.add(row)
+
+
+def _check_escrow(escrow: dict[str, Any]) -> None:
+    """Bounded and of the escrow's shape (strings without NUL, a small version number)."""
+    texts = ("kid", "epk", "nonce", "ct", "store_id", "device_id")
+    ok = (
+        len(escrow) <= 10
+        and all(len(k) <= 32 and "\x00" not in k for k in escrow)
+        and escrow.get("v") == 1
+        and all(isinstance(escrow.get(k), str) for k in texts)
+        and all(
+            v is None or (isinstance(v, str) and len(v) <= ESCROW_MAX_FIELD and "\x00" not in v)
+            for k, v in escrow.items() if k != "v"
+        )
+        and len(escrow["kid"]) <= 16
+    )
+    if not ok:
+        raise ApiError(422, "bad_escrow", "not an escrow")
 
 
 def escrow_of(engine: Engine, device_id: str) -> dict[str, Any] | None:

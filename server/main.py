@@ -14,7 +14,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.domain.hlc import Clock
 from server import migrate
 from server.api.deps import AppContext
-from server.api.routes import admin, attachments, auth, health, recovery, reviews, sync
+from server.api.routes import (
+    admin,
+    attachments,
+    auth,
+    device_status,
+    health,
+    recovery,
+    reviews,
+    sync,
+)
 from server.core.config import SERVER_NODE, Settings
 from server.core.db import engine_for
 from server.core.middleware import DecompressBodyMiddleware, MetricsMiddleware
@@ -44,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Đồng bộ hồ sơ một cửa và khảo sát hạ tầng CNTT cấp xã.",
     )
     app.state.ctx = ctx
-    for module in (health, auth, sync, attachments, reviews, admin, recovery):
+    for module in (health, auth, sync, attachments, reviews, admin, recovery, device_status):
         app.include_router(module.router)
     _add_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     recover.set_defaults(handler=cmd_recover)
 
+    check = subparsers.add_parser(
+        "check-revoked", help="without the PIN: ask the server if this device was revoked"
+    )
+    check.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
+    check.set_defaults(handler=cmd_check_revoked)
+
 
 def register_admin(actions: argparse._SubParsersAction, add_db) -> None:
     key = actions.add_parser("recovery-key", help="the organisation's recovery key pair")
@@ -140,4 +146,15 @@ def cmd_recover(args: argparse.Namespace) -> int:
         print(f"store recovered, new PIN set (device {store.device_id})")
     finally:
         store.close()
+    return 0
+
+
+def cmd_check_revoked(args: argparse.Namespace) -> int:
+    from app.sync.locked_check import check_while_locked
+
+    folder = data_dir(args)
+    if check_while_locked(folder):
+        print(f"this device was revoked: its store in {folder} was crypto-erased")
+        return 0
+    print("not revoked (or the server could not be asked)")
     return 0

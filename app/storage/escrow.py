@@ -5,6 +5,7 @@ key when the store has none and uploads the escrow once per key and store id."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from app.storage.recovery import ESCROW_FILE, key_id, make_escrow, read_escrow
 PUBLIC_KEY_SETTING = "recovery_public_key"
 UPLOADED_SETTING = "escrow_uploaded"
 ASKED_SETTING = "recovery_key_asked_at"
+CONTACT_FILE = "device_contact.json"
 ASK_EVERY_S = 24 * 3600  # a server without a recovery key is asked again once a day
 
 
@@ -61,6 +63,25 @@ class EscrowKeeper:
         escrow["server_device_id"] = server_id  # for the admin's lookup; outside the AAD
         _write_atomic(self.data_dir / ESCROW_FILE, json.dumps(escrow).encode())
         return escrow
+
+    def refresh_contact(self) -> None:
+        """`device_contact.json`: what a locked tablet needs to ask whether it is revoked (the
+        server address, its device id and the SHA-256 of its token, never the token)."""
+        from app.storage.keys import _write_atomic
+
+        url, device, token = (self.settings.get(k) for k in
+                              ("server_url", "server_device_id", "device_token"))
+        path = self.data_dir / CONTACT_FILE
+        if not (url and device and token):
+            return
+        body = {"server_url": url, "device_id": device,
+                "token_hash": hashlib.sha256(token.encode()).hexdigest()}
+        try:
+            if json.loads(path.read_text()) == body:
+                return
+        except (OSError, ValueError):
+            pass
+        _write_atomic(path, json.dumps(body).encode())
 
     def pending_upload(self) -> dict[str, Any] | None:
         escrow = self.refresh()

@@ -131,6 +131,7 @@ class SyncEngine:
         keeper = getattr(self.store, "escrow", None)
         if keeper is None:
             return
+        keeper.refresh_contact()  # a new enrolment or server address: the locked check's too
         try:
             if not keeper.public_key():
                 if not keeper.due_to_ask():

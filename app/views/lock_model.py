@@ -46,6 +46,12 @@ class StorageGateway:
 
         return open_store(self.data_dir, pin)
 
+    def check_revoked(self) -> bool:
+        """Locked: ask the server whether this tablet was revoked; erased if so (no PIN)."""
+        from app.sync.locked_check import check_while_locked
+
+        return check_while_locked(self.data_dir)
+
 
 @dataclass
 class UnlockResult:

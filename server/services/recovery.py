@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from typing import Any
 
 from sqlalchemy import update
@@ -82,3 +83,16 @@ def log_recovery(engine: Engine, device_id: str | None, detail: dict[str, Any]) 
     """Every recovery, in the append-only audit log."""
     with write_session(engine) as session:
         _log_as(session, "recover_device", "cli", device_id=device_id, detail=detail)
+
+
+def device_revoked(engine: Engine, device_id: str, token_hash: str) -> bool:
+    """Whether this device is revoked, for a locked tablet that proves it is the device with
+    the SHA-256 of its token (the token itself stays sealed until unlock). Unknown device or a
+    wrong hash: 404, the same answer, so nothing is learned about other devices."""
+    from server.models import Device
+
+    with read_session(engine) as session:
+        device = session.get(Device, device_id[:40])
+    if device is None or not hmac.compare_digest(device.token_hash, token_hash):
+        raise ApiError(404, "device_not_found", "no such device")
+    return bool(device.revoked)

@@ -131,9 +131,10 @@ def wipe_store(data_dir: Path) -> None:
     data_dir = Path(data_dir)
     KeyVault(data_dir).destroy()
     _remove_data_files(data_dir)
+    from app.storage.escrow import CONTACT_FILE
     from app.storage.recovery import ESCROW_FILE, REQUEST_FILE
 
-    for name in (ESCROW_FILE, REQUEST_FILE):  # a wiped store is not to be recovered
+    for name in (ESCROW_FILE, REQUEST_FILE, CONTACT_FILE):  # not to be recovered
         with contextlib.suppress(FileNotFoundError):
             (data_dir / name).unlink()
 
@@ -187,6 +188,7 @@ class LocalStore:
         self.sync.escrow = self.escrow  # the sync engine uploads it (app.sync.engine)
         with contextlib.suppress(OSError):
             self.escrow.refresh()
+            self.escrow.refresh_contact()
 
     def _identity_terms_done(self) -> bool:
         with self.db.read() as conn:

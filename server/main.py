@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DecompressBodyMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, counters=ctx.counters)
     app.router.add_event_handler("shutdown", engine.dispose)
+    _schedule_backups(app, settings)
     return app
 
 
@@ -107,3 +108,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(error_body("internal", "internal server error"), status_code=500)
+
+
+def _schedule_backups(app: FastAPI, settings: Settings) -> None:
+    """Sealed backups in this process when COMMUNE_BACKUP_DIR is set (server.core.backup)."""
+    from server.core.backup import BackupSchedule
+
+    schedule = BackupSchedule.from_env(settings.db_url, settings.data_dir)
+    if schedule is not None:
+        scheduler = schedule.start()
+        app.router.add_event_handler("shutdown", lambda: scheduler.shutdown(wait=False))

@@ -186,7 +186,8 @@ class LocalStore:
             self.data_dir, data_key, vault.store_id(), self.device_id, self.settings
         )
         self.sync.escrow = self.escrow  # the sync engine uploads it (app.sync.engine)
-        with contextlib.suppress(OSError):
+        # Best effort: a damaged settings row shows where it is read, not as a failed unlock.
+        with contextlib.suppress(OSError, StorageError):
             self.escrow.refresh()
             self.escrow.refresh_contact()
 

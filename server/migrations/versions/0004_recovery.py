@@ -21,14 +21,14 @@ def upgrade() -> None:
         sa.Column("kid", sa.String(length=16), primary_key=True),
         sa.Column("public_key", sa.String(length=64), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
         "device_escrow",
         sa.Column("device_id", sa.String(length=40), primary_key=True),
         sa.Column("kid", sa.String(length=16), nullable=False),
         sa.Column("escrow", sa.JSON(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
 
 

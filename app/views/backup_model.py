@@ -40,3 +40,42 @@ def reminder_text(
 def progress_text(done: int, total: int) -> str:
     percent = 100 if total <= 0 else min(100, done * 100 // total)
     return t("backup.progress", p=percent)
+
+
+class BackupPresenter:
+    """Backup from Settings: a sealed file in the data folder's `backups/`, with progress."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.done, self.total = 0, 0
+
+    def reminder(self, now: dt.datetime | None = None) -> str | None:
+        synced = self.store.sync.summary().last_synced_at
+        return reminder_text(
+            last_backup(self.store.settings), synced, reminder_days(self.store.settings),
+            now or dt.datetime.now(dt.UTC),
+        )
+
+    def progress(self) -> float:
+        return 0.0 if self.total <= 0 else min(1.0, self.done / self.total)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def create(self, secret: str) -> tuple[bool, str]:
+        """(done, message). Blocking: run it off the UI loop."""
+        from app.storage.errors import StorageError, WeakSecretWithoutKeystore
+        from app.views.errors import error_text
+
+        if not secret:
+            return False, t("backup.need_secret")
+        folder = self.store.data_dir / "backups"
+        folder.mkdir(exist_ok=True, mode=0o700)
+        out = folder / f"commune-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.cfbk"
+        try:
+            info = self.store.create_backup(out, secret, progress=self._progress)
+        except WeakSecretWithoutKeystore:
+            return False, t("backup.weak_secret")
+        except (StorageError, OSError) as exc:
+            return False, error_text(exc)
+        return True, t("backup.done", path=str(info.path))

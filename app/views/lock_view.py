@@ -47,6 +47,13 @@ def _pin_field(label: str, **kwargs: Any) -> ft.TextField:
     )
 
 
+def _secret_field(label: str) -> ft.TextField:
+    """A PIN or a passphrase (a store without a keystore needs words): any keyboard."""
+    return ft.TextField(
+        label=label, password=True, can_reveal_password=True, max_length=64, counter=""
+    )
+
+
 def build(app: CommuneApp, *, first_run: bool, message: str = "") -> ft.Control:
     if first_run:
         form = FirstRun(app, message)
@@ -314,11 +321,11 @@ class Recovery:
             label=t("recover.request"), multiline=True, read_only=True, min_lines=2,
             max_lines=4, visible=False,
         )
-        self.saved = ft.Text("", size=12, selectable=True)
+        self.saved = ft.Text("", size=12)
         self.answer = ft.TextField(label=t("recover.answer"), multiline=True, min_lines=2,
                                    max_lines=4)
-        self.pin = _pin_field(t("settings.new_pin"), keyboard_type=ft.KeyboardType.TEXT)
-        self.confirm = _pin_field(t("pin.confirm"), keyboard_type=ft.KeyboardType.TEXT)
+        self.pin = _secret_field(t("settings.new_pin"))
+        self.confirm = _secret_field(t("pin.confirm"))
         self.message = ft.Text("")
         self.progress = ft.ProgressRing(width=20, height=20, visible=False)
         self.ask = ft.OutlinedButton(t("recover.make_request"), on_click=h(self._ask))

@@ -28,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_options(restore)
     restore.add_argument("file", type=Path, help="the backup file")
     _add_passphrase_option(restore)
+    restore.add_argument(
+        "--answer", type=Path,
+        help="the admin's answer to `commune recover --backup` (no backup secret needed)",
+    )
     restore.set_defaults(handler=cmd_restore)
 
     status = sub.add_parser("status", help="last backup, last sync and the reminder")
@@ -96,16 +100,35 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise CliError(f"{args.file}: no such file")
     pin = read_pin(args)
-    secret = _passphrase(args, pin)
+    backup_key = _answered_key(folder, args.answer) if args.answer else None
+    secret = None if backup_key else _passphrase(args, pin)
     store = restore_store(
-        args.file, folder, pin, secret=secret, progress=_progress("khôi phục / restore")
+        args.file, folder, pin, secret=secret, progress=_progress("khôi phục / restore"),
+        backup_key=backup_key,
     )
+    if backup_key:
+        from app.storage.recovery import forget_request
+
+        forget_request(folder)  # the answer works once
     try:
         pending = store.sync.summary().pending
         print(f"restored into {folder} (device {store.device_id}, {pending} changes to sync)")
     finally:
         store.close()
     return 0
+
+
+def _answered_key(folder: Path, answer_path: Path) -> bytes:
+    import json
+
+    from app.storage.recovery import open_answer
+
+    try:
+        answer = json.loads(answer_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read the answer: {exc}") from exc
+    key, _ = open_answer(folder, answer)
+    return key
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -26,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--answer", type=Path,
         help="the admin's answer: set a new PIN (COMMUNE_NEW_PIN or the first stdin line)",
     )
+    recover.add_argument(
+        "--backup", type=Path,
+        help="with --request-out: a request for this backup file's key (new device, "
+             "forgotten backup secret); finish with `commune backup restore --answer`",
+    )
     recover.set_defaults(handler=cmd_recover)
 
     check = subparsers.add_parser(
@@ -126,6 +131,20 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from app.storage.recovery import new_request, read_escrow
 
     folder = data_dir(args)
+    if args.request_out and args.backup:
+        from app.storage.backup import read_backup_escrow
+
+        escrow = read_backup_escrow(args.backup)
+        if not escrow:
+            raise CliError(f"{args.backup} holds no escrow (made before a recovery key existed)")
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        request = new_request(folder, escrow, None)
+        _write_private(args.request_out, json.dumps(request).encode())
+        print(f"recovery request {request['request_id']} for {args.backup} written to "
+              f"{args.request_out}: give it to your admin")
+        return 0
+    if args.backup:
+        raise CliError("--backup goes with --request-out")
     if args.request_out:
         escrow = read_escrow(folder)
         request = new_request(folder, escrow or {}, (escrow or {}).get("server_device_id"))

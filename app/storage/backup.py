@@ -27,6 +27,7 @@ unsynced work is pushed once (mutation ids are unchanged; the server applies eac
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -90,6 +91,7 @@ def write_backup(
     device_id: str,
     snapshot: Callable[[Path], None],
     progress: Progress | None = None,
+    recovery_public: str | None = None,
 ) -> BackupInfo:
     """Seal `data_dir`'s store into `out`. `snapshot(path)` writes a consistent plain copy of the
     database to `path` (the caller holds the open store)."""
@@ -111,7 +113,7 @@ def write_backup(
         tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
         try:
             with _private_file(tmp) as fh:
-                writer = _SealedWriter(fh, secret, settings)
+                writer = _SealedWriter(fh, secret, settings, recovery_public, device_id)
                 body = json.dumps(manifest).encode()
                 writer.write(_U32.pack(len(body)) + body)
                 done = 0
@@ -176,7 +178,8 @@ def _private_file(path: Path) -> Iterator[BinaryIO]:
 class _SealedWriter:
     """Buffers plaintext into 1 MiB chunks, seals each; `close` seals the final one."""
 
-    def __init__(self, fh: BinaryIO, secret: str, settings: KeySettings) -> None:
+    def __init__(self, fh: BinaryIO, secret: str, settings: KeySettings,
+                 recovery_public: str | None = None, device_id: str = "") -> None:
         self.fh = fh
         salt, wrap_nonce = secrets.token_bytes(16), secrets.token_bytes(12)
         prefix = secrets.token_bytes(_PREFIX_BYTES)
@@ -189,6 +192,13 @@ class _SealedWriter:
         wrapped = AESGCM(kek).encrypt(wrap_nonce, backup_key, head)
         self.header = head + wrapped
         fh.write(self.header)
+        escrow = b""
+        if recovery_public:  # the backup key also sealed to the organisation's recovery key
+            from app.storage.recovery import seal_to
+
+            context = {"store_id": _backup_escrow_id(self.header), "device_id": device_id}
+            escrow = json.dumps(seal_to(recovery_public, backup_key, context)).encode()
+        fh.write(_U32.pack(len(escrow)) + escrow)
         self.aead, self.prefix = AESGCM(backup_key), prefix
         self.index = 0
         self.buffer = bytearray()
@@ -208,6 +218,30 @@ class _SealedWriter:
         sealed = self.aead.encrypt(nonce, plain, aad)
         self.fh.write(_U32.pack(len(sealed)) + sealed)
         self.index += 1
+
+
+def _backup_escrow_id(header: bytes) -> str:
+    return "backup-" + hashlib.sha256(header).hexdigest()[:16]
+
+
+def read_backup_escrow(backup: Path) -> dict | None:
+    """The backup key sealed to the recovery key (for `commune recover --backup`), or None."""
+    with Path(backup).open("rb") as fh:
+        header = fh.read(HEADER_BYTES)
+        if len(header) != HEADER_BYTES or header[:4] != MAGIC:
+            raise StorageError("Không phải tệp sao lưu / Not a backup file")
+        return _read_escrow_block(fh)
+
+
+def _read_escrow_block(fh: BinaryIO) -> dict | None:
+    raw = fh.read(4)
+    if len(raw) != 4:
+        raise TamperError("backup truncated")
+    (length,) = _U32.unpack(raw)
+    if length > 4096:
+        raise TamperError("backup escrow too long")
+    block = fh.read(length)
+    return json.loads(block) if block else None
 
 
 def _chunk_nonce_aad(prefix: bytes, header: bytes, index: int, final: bool) -> tuple[bytes, bytes]:
@@ -237,7 +271,8 @@ class RestoredBackup:
 
 
 def restore_backup_files(
-    backup: Path, secret: str, data_dir: Path, progress: Progress | None = None
+    backup: Path, secret: str | None, data_dir: Path, progress: Progress | None = None,
+    backup_key: bytes | None = None,
 ) -> RestoredBackup:
     """Open `backup` with `secret` and write its entries into `data_dir` (which must hold no
     store). The key file is the caller's to write (with this device's keystore)."""
@@ -247,7 +282,7 @@ def restore_backup_files(
             "Thư mục đích đã có kho dữ liệu / The target folder already holds a data store"
         )
     with Path(backup).open("rb") as fh:
-        chunks = _open_chunks(fh, secret)
+        chunks = _open_chunks(fh, secret, backup_key)
         stream = _ChunkReader(chunks)
         (length,) = _U32.unpack(stream.read_exact(4))
         manifest = json.loads(stream.read_exact(length))
@@ -287,7 +322,9 @@ def _safe_target(data_dir: Path, name: str) -> Path:
     return data_dir.joinpath(*parts)
 
 
-def _open_chunks(fh: BinaryIO, secret: str) -> Iterator[bytes]:
+def _open_chunks(fh: BinaryIO, secret: str | None, backup_key: bytes | None = None
+                 ) -> Iterator[bytes]:
+    """The plaintext chunks, the backup key from `secret` or given (a recovery answer)."""
     header = fh.read(HEADER_BYTES)
     if len(header) != HEADER_BYTES or header[:4] != MAGIC:
         raise StorageError("Không phải tệp sao lưu / Not a backup file")
@@ -296,14 +333,18 @@ def _open_chunks(fh: BinaryIO, secret: str) -> Iterator[bytes]:
     )
     if version != BACKUP_FORMAT:
         raise StorageError(f"unknown backup format {version}")
-    cost = KeySettings(
-        argon2_time_cost=time_cost, argon2_memory_cost=memory_cost, argon2_parallelism=lanes
-    )
-    kek = _backup_kek(secret, salt, cost)
-    try:
-        backup_key = AESGCM(kek).decrypt(wrap_nonce, header[_HEAD.size :], header[: _HEAD.size])
-    except InvalidTag:
-        raise WrongBackupSecret() from None
+    _read_escrow_block(fh)
+    if backup_key is None:
+        cost = KeySettings(
+            argon2_time_cost=time_cost, argon2_memory_cost=memory_cost, argon2_parallelism=lanes
+        )
+        kek = _backup_kek(secret or "", salt, cost)
+        try:
+            backup_key = AESGCM(kek).decrypt(
+                wrap_nonce, header[_HEAD.size :], header[: _HEAD.size]
+            )
+        except InvalidTag:
+            raise WrongBackupSecret() from None
     return _chunks(fh, AESGCM(backup_key), prefix, header)
 
 

@@ -52,3 +52,33 @@ def test_damaged_backups_fail_as_tampering(backup: Path, tmp_path: Path, damage:
     with pytest.raises(TamperError):
         restore_store(backup, tmp_path / "c", PIN)
     assert not (tmp_path / "c" / "store.db").exists()
+
+
+def test_a_backup_whose_secret_is_forgotten_restores_through_recovery(tmp_path: Path) -> None:
+    import json
+
+    from app.storage.backup import read_backup_escrow
+    from app.storage.recovery import (
+        answer_request,
+        forget_request,
+        load_recovery_key,
+        new_request,
+        open_answer,
+    )
+    from app.storage.recovery import new_recovery_key as new_key
+
+    pem, public = new_key("a long admin passphrase")
+    with create_store(tmp_path / "a", PIN, settings=KeySettings.for_tests()) as store:
+        store.escrow.set_public_key(public)
+        store.settings.set("note", "Phạm Đức Mạnh")
+        store.create_backup(tmp_path / "b.cfbk", "a backup secret nobody remembers")
+    new_device = tmp_path / "new"
+    new_device.mkdir()
+    request = new_request(new_device, read_backup_escrow(tmp_path / "b.cfbk"), None)
+    answer = answer_request(load_recovery_key(pem, "a long admin passphrase"), request)
+    backup_key, _ = open_answer(new_device, json.loads(json.dumps(answer)))
+    with restore_store(tmp_path / "b.cfbk", new_device, "135790", backup_key=backup_key) as s:
+        assert s.settings.get("note") == "Phạm Đức Mạnh"
+    forget_request(new_device)
+    with open_store(new_device, "135790") as store:
+        assert store.settings.get("note") == "Phạm Đức Mạnh"

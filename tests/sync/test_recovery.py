@@ -121,3 +121,32 @@ def test_recovery_after_a_sync_from_the_servers_escrow(
         assert store.dossiers.get(dossier).applicant_name == "Hoàng Văn Tùng"
     (logged,) = [r for r in _recoveries(sync_server) if r["device_id"] == officer.server_device_id]
     assert logged["escrow"] == "server"
+
+
+def test_a_backup_restores_on_a_new_device_through_recovery_without_its_secret(
+    devices, sync_server, ward, tmp_path: Path
+) -> None:
+    cli = Cli(tmp_path / "home")
+    key = _admin_key(cli, sync_server, tmp_path)
+    officer = devices.enrol(devices.user("officer", [ward]))
+    _fetch_recovery_key(officer.transport, officer.store.settings, officer.transport.token)
+    dossier = _receive(officer.store, ward, "Bùi Thị Hoa")
+    backup = tmp_path / "tablet.cfbk"
+    made = cli("backup", "create", "--out", str(backup), "--data-dir", str(officer.data_dir),
+               COMMUNE_PIN=PIN, COMMUNE_BACKUP_PASSPHRASE="a secret the officer then forgot")
+    assert made.code == 0, made.err
+
+    new_tablet, request, answer = tmp_path / "new", tmp_path / "req.json", tmp_path / "ans.json"
+    asked = cli("recover", "--backup", str(backup), "--request-out", str(request),
+                "--data-dir", str(new_tablet))
+    assert asked.code == 0, asked.err
+    answered = cli("admin", "recover-device", "--request", str(request), "--key", str(key),
+                   "--out", str(answer), "--db", sync_server.db_url,
+                   COMMUNE_RECOVERY_PASSPHRASE=PASSPHRASE)
+    assert answered.code == 0, answered.err
+    restored = cli("backup", "restore", str(backup), "--answer", str(answer),
+                   "--data-dir", str(new_tablet), COMMUNE_PIN=NEW_PIN)
+    assert restored.code == 0, restored.err
+    with open_store(new_tablet, NEW_PIN) as store:
+        assert store.dossiers.get(dossier).applicant_name == "Bùi Thị Hoa"
+    assert any(r["store_device_id"] == officer.store.device_id for r in _recoveries(sync_server))

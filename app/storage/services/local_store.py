@@ -79,16 +79,20 @@ def restore_store(
     secret: str | None = None,
     progress: Progress | None = None,
     settings: KeySettings | None = None,
+    backup_key: bytes | None = None,
 ) -> LocalStore:
     """A store in an empty `data_dir` from a sealed backup opened with `secret` (default: the
-    PIN), its data key wrapped under `pin` with this device's keystore. `settings` override the
+    PIN) or with `backup_key` (from a recovery answer), its data key wrapped under `pin` with
+    this device's keystore. `settings` override the
     backup's policy (else the backed-up store's cost and attempt policy are kept)."""
     data_dir = Path(data_dir)
     if KeyVault(data_dir).exists():
         raise StorageError("Kho dữ liệu đã tồn tại / A data store already exists here")
     _remove_data_files(data_dir)  # leftovers of an erased store
     try:
-        restored = restore_backup_files(backup, secret or pin, data_dir, progress)
+        restored = restore_backup_files(
+            backup, secret or pin, data_dir, progress, backup_key=backup_key
+        )
         vault = KeyVault(data_dir, settings or restored.settings)
         vault.create(pin, data_key=restored.data_key)
     except BaseException:
@@ -234,7 +238,7 @@ class LocalStore:
         info = write_backup(
             out=out, data_dir=self.data_dir, data_key=self._data_key,
             settings=self._vault.stored_settings(), secret=secret, device_id=self.device_id,
-            snapshot=snapshot, progress=progress,
+            snapshot=snapshot, progress=progress, recovery_public=self.escrow.public_key(),
         )
         self.settings.set(LAST_BACKUP_SETTING, dt.datetime.now(dt.UTC).isoformat())
         return info

@@ -15,7 +15,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.domain.hlc import Clock
 from server import migrate
 from server.api.deps import AppContext
-from server.api.routes import admin, attachments, auth, health, reviews, sync
+from server.api.routes import (
+    admin,
+    attachments,
+    auth,
+    device_status,
+    health,
+    recovery,
+    reviews,
+    sync,
+)
 from server.core.config import SERVER_NODE, Settings
 from server.core.db import engine_for
 from server.core.middleware import (
@@ -60,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.ctx = ctx
-    for module in (health, auth, sync, attachments, reviews, admin):
+    for module in (health, auth, sync, attachments, reviews, admin, recovery, device_status):
         app.include_router(module.router)
     _add_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
@@ -74,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, counters=ctx.counters)
     app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)  # outermost
     app.router.add_event_handler("shutdown", engine.dispose)
+    _schedule_backups(app, settings)
     return app
 
 
@@ -134,3 +144,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(error_body("internal", "internal server error"), status_code=500)
+
+
+def _schedule_backups(app: FastAPI, settings: Settings) -> None:
+    """Sealed backups in this process when COMMUNE_BACKUP_DIR is set (server.core.backup)."""
+    from server.core.backup import BackupSchedule
+
+    schedule = BackupSchedule.from_env(settings.db_url, settings.data_dir)
+    if schedule is not None:
+        scheduler = schedule.start()
+        app.router.add_event_handler("shutdown", lambda: scheduler.shutdown(wait=False))

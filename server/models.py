@@ -153,3 +153,23 @@ class AuditLog(SQLModel, table=True):
     ward_code: str | None = Field(default=None, max_length=10)
     version: int | None = None
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class RecoveryKey(SQLModel, table=True):
+    """The organisation's recovery public key (X25519); its private half never reaches here."""
+
+    __tablename__ = "recovery_key"
+    kid: str = Field(primary_key=True, max_length=16)
+    public_key: str = Field(max_length=64)
+    active: bool = True
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class DeviceEscrow(SQLModel, table=True):
+    """A device's data key sealed to the recovery key (app.storage.recovery): the latest one."""
+
+    __tablename__ = "device_escrow"
+    device_id: str = Field(primary_key=True, max_length=40)
+    kid: str = Field(max_length=16)
+    escrow: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow)

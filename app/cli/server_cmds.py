@@ -110,6 +110,28 @@ def _register_api(subparsers: argparse._SubParsersAction) -> None:
     )
     rotate.set_defaults(handler=run_rotate_key)
 
+    backup = actions.add_parser(
+        "backup",
+        help="write a sealed backup of the central database",
+        description="A consistent copy (SQLite online backup, or pg_dump for PostgreSQL) sealed "
+        "with the backup key; nothing in the file is readable without it.",
+    )
+    _add_db(backup)
+    backup.add_argument("--out", type=Path, required=True, help="backup file to write")
+    _add_backup_key(backup, created=True)
+    backup.set_defaults(handler=run_backup)
+
+    restore = actions.add_parser(
+        "restore",
+        help="restore a sealed backup into the central database (stop the API first)",
+        description="Open a sealed backup with the backup key and load it into the database "
+        "(SQLite backup API, or pg_restore --clean for PostgreSQL).",
+    )
+    _add_db(restore)
+    restore.add_argument("file", type=Path, help="the sealed backup file")
+    _add_backup_key(restore, created=False)
+    restore.set_defaults(handler=run_restore)
+
 
 def _register_admin(subparsers: argparse._SubParsersAction) -> None:
     admin = subparsers.add_parser(
@@ -172,6 +194,54 @@ def _register_admin(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_db(devices)
     devices.set_defaults(handler=run_list_devices)
+
+    from app.cli import recovery_cmds
+
+    recovery_cmds.register_admin(actions, _add_db)
+
+
+def _add_backup_key(parser: argparse.ArgumentParser, *, created: bool) -> None:
+    made = ", made on first use" if created else ""
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        help=f"the 32-byte backup key (default: COMMUNE_BACKUP_KEY_FILE, else backup.key in the "
+        f"data folder{made}); keep a copy away from the server and the backups",
+    )
+
+
+def _backup_key_path(args: argparse.Namespace) -> Path:
+    chosen = args.key_file or os.environ.get("COMMUNE_BACKUP_KEY_FILE")
+    return Path(chosen) if chosen else data_dir(args) / "backup.key"
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from app.cli import CliError
+    from server.core import backup
+
+    try:
+        size = backup.backup(
+            settings_for(args).db_url, args.out, backup.load_or_create_key(_backup_key_path(args))
+        )
+    except backup.BackupError as exc:
+        raise CliError(str(exc), exit_code=1) from exc
+    print(f"sealed backup written to {args.out} ({size} bytes)")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from app.cli import CliError
+    from server.core import backup
+
+    if not args.file.is_file():
+        raise CliError(f"{args.file}: no such file")
+    try:
+        key = backup.load_key(_backup_key_path(args))
+        backup.restore(args.file, settings_for(args).db_url, key)
+    except backup.BackupError as exc:
+        raise CliError(str(exc), exit_code=1) from exc
+    print(f"restored {args.file} into the database")
+    return 0
 
 
 def settings_for(args: argparse.Namespace):

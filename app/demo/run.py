@@ -113,13 +113,14 @@ def create_users(plan: DemoPlan) -> None:
 
 def enrol(plan: DemoPlan, username: str, device_dir: Path):
     """A new device store for `username`, enrolled with the central API."""
-    from app.storage import create_store
+    from app.storage import KeySettings, create_store
     from app.sync.enrolment import save_enrolment
     from app.sync.transport import Transport
 
     output = cli("admin", "enrol-code", "--user", username, data_dir=plan.server_dir)
     code = output.strip().split()[-1]
-    store = create_store(device_dir, DEMO_PIN)
+    # Demo data under a PIN the demo prints: the no-keystore passphrase rule does not apply.
+    store = create_store(device_dir, DEMO_PIN, settings=KeySettings(offline_years=0))
     with Transport(plan.api_url) as transport:
         answer = transport.enrol(code, f"demo-{username}")
     save_enrolment(store.settings, plan.api_url, answer)

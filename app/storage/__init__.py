@@ -27,6 +27,8 @@ from app.storage.services import (
     ReviewRefused,
     create_store,
     open_store,
+    recover_store,
+    restore_store,
     store_exists,
     wipe_store,
 )
@@ -58,6 +60,8 @@ __all__ = [
     "WrongPin",
     "create_store",
     "open_store",
+    "recover_store",
+    "restore_store",
     "store_exists",
     "wipe_store",
 ]

@@ -31,8 +31,9 @@ class WrongPin(StorageError):
     def __str__(self) -> str:
         wait = _wait_text(self.retry_after_s)
         return (
-            f"Sai mã PIN, còn {self.attempts_left} lần thử{wait[0]} / "
-            f"Wrong PIN, {self.attempts_left} attempts left{wait[1]}"
+            f"Sai mã PIN, còn {self.attempts_left} lần thử trước khi dữ liệu trên thiết bị này "
+            f"bị xoá{wait[0]} / Wrong PIN, {self.attempts_left} attempts left before this "
+            f"device's data is erased{wait[1]}"
         )
 
 
@@ -69,6 +70,25 @@ class PinTooShort(StorageError, ValueError):
     def __str__(self) -> str:
         n = self.min_chars
         return f"Mã PIN phải có ít nhất {n} ký tự / The PIN needs at least {n} characters"
+
+
+class WeakSecretWithoutKeystore(StorageError, ValueError):
+    """No OS keystore holds the device secret here, and the secret is too weak to resist
+    offline guessing on a copied folder (app.storage.secret_strength)."""
+
+    def __init__(self, have_bits: float, need_bits: float) -> None:
+        self.have_bits = have_bits
+        self.need_bits = need_bits
+        super().__init__(have_bits, need_bits)
+
+    def __str__(self) -> str:
+        return (
+            "Thiết bị này không có kho khóa của hệ điều hành, nên mã PIN ngắn không đủ an toàn: "
+            "hãy dùng một cụm mật khẩu, ví dụ bốn từ trở lên hoặc ba từ và bốn chữ số / "
+            "This device has no OS keystore, so a short PIN is not safe enough: use a "
+            "passphrase, e.g. four words or more, or three words and four digits "
+            f"({self.have_bits:.0f} < {self.need_bits:.0f} bits)"
+        )
 
 
 class NoStore(StorageError):

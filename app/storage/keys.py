@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -50,8 +52,10 @@ from app.storage.errors import (
     PinTooShort,
     StorageError,
     StoreDestroyed,
+    WeakSecretWithoutKeystore,
     WrongPin,
 )
+from app.storage.secret_strength import bits, keyspace, required_keyspace
 
 KEY_FILE = "key.json"
 STATE_FILE = "unlock_state.json"
@@ -60,6 +64,7 @@ KEYRING_SERVICE = "commune-field"
 KEY_FORMAT = 1
 MIN_PIN_CHARS = 4
 _KEK_INFO = b"commune-field/v1/kek"
+_ATTEMPTS_INFO = b"commune-field/v1/attempts"
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,25 @@ class KeySettings:
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 64 * 1024  # KiB (64 MiB): ~0.15 s on a laptop core, fine on a tablet
     argon2_parallelism: int = 2
+    # Without a keystore, the secret must resist this many years of 16 cores guessing offline
+    # (app.storage.secret_strength). 0 turns the rule off: tests' cheap Argon2, demo data.
+    offline_years: float = 10.0
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> KeySettings:
         """Cheap Argon2 for tests; the attempt policy stays the production one unless overridden."""
-        cheap: dict[str, Any] = dict(argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1)
+        cheap: dict[str, Any] = dict(
+            argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1, offline_years=0.0
+        )
         return cls(**(cheap | overrides))
+
+    def check_secret_without_keystore(self, secret: str) -> None:
+        """WeakSecretWithoutKeystore unless `secret` resists `offline_years` of offline guessing
+        at this cost."""
+        need = required_keyspace(self.offline_years, self.argon2_time_cost, self.argon2_memory_cost)
+        have = keyspace(secret)
+        if have < need:
+            raise WeakSecretWithoutKeystore(bits(have), bits(need))
 
     def delay_after(self, failures: int) -> float:
         """Seconds to wait after the n-th consecutive failure: base, 2*base, 4*base, … capped."""
@@ -103,6 +121,14 @@ class DeviceSecretStore(ABC):
     @abstractmethod
     def delete(self, store_id: str) -> None: ...
 
+    # The attempts anchor: the serial of the last unlock-state write, kept where the secret is,
+    # so a deleted or restored `unlock_state.json` is seen (see `KeyVault._load_state`).
+    @abstractmethod
+    def put_anchor(self, store_id: str, serial: int) -> None: ...
+
+    @abstractmethod
+    def get_anchor(self, store_id: str) -> int | None: ...
+
 
 class KeyringSecretStore(DeviceSecretStore):
     """The OS keystore through `keyring` (service "commune-field", username = store id)."""
@@ -120,8 +146,23 @@ class KeyringSecretStore(DeviceSecretStore):
         return base64.b64decode(value) if value else None
 
     def delete(self, store_id: str) -> None:
-        with contextlib.suppress(keyring.errors.KeyringError):
-            keyring.delete_password(KEYRING_SERVICE, store_id)
+        for username in (store_id, _anchor_name(store_id)):
+            with contextlib.suppress(keyring.errors.KeyringError):
+                keyring.delete_password(KEYRING_SERVICE, username)
+
+    def put_anchor(self, store_id: str, serial: int) -> None:
+        keyring.set_password(KEYRING_SERVICE, _anchor_name(store_id), str(serial))
+
+    def get_anchor(self, store_id: str) -> int | None:
+        try:
+            value = keyring.get_password(KEYRING_SERVICE, _anchor_name(store_id))
+        except keyring.errors.KeyringError:
+            return None
+        return int(value) if value and value.isdigit() else None
+
+
+def _anchor_name(store_id: str) -> str:
+    return f"{store_id}/attempts"
 
 
 class FileSecretStore(DeviceSecretStore):
@@ -142,16 +183,31 @@ class FileSecretStore(DeviceSecretStore):
         _write_atomic(self.path, json.dumps(body).encode())
 
     def get(self, store_id: str) -> bytes | None:
+        body = self._body(store_id)
+        return base64.b64decode(body["secret"]) if body else None
+
+    def delete(self, store_id: str) -> None:
+        _shred(self.path)
+
+    def put_anchor(self, store_id: str, serial: int) -> None:
+        body = self._body(store_id)
+        if body is None:
+            return  # no secret here: nothing to anchor (the unlock fails anyway)
+        _write_atomic(self.path, json.dumps(body | {"attempts_serial": serial}).encode())
+
+    def get_anchor(self, store_id: str) -> int | None:
+        body = self._body(store_id)
+        value = body.get("attempts_serial") if body else None
+        return value if isinstance(value, int) else None
+
+    def _body(self, store_id: str) -> dict[str, Any] | None:
         try:
             body = json.loads(self.path.read_bytes())
         except (OSError, ValueError):
             return None
-        if body.get("store_id") != store_id:
+        if not isinstance(body, dict) or body.get("store_id") != store_id:
             return None
-        return base64.b64decode(body["secret"])
-
-    def delete(self, store_id: str) -> None:
-        _shred(self.path)
+        return body
 
 
 def keyring_is_usable(backend: keyring.backend.KeyringBackend | None = None) -> bool:
@@ -169,11 +225,25 @@ def keyring_is_usable(backend: keyring.backend.KeyringBackend | None = None) -> 
         return False
 
 
+_platform_store: DeviceSecretStore | None = None
+
+
+def use_platform_secret_store(store: DeviceSecretStore | None) -> None:
+    """A mobile build's keystore (app.storage.secure_storage), preferred over everything else."""
+    global _platform_store
+    _platform_store = store
+
+
 def default_secret_store(data_dir: Path) -> DeviceSecretStore:
+    """Keystore first: the platform's (mobile), the OS keyring (desktop), a file only if neither."""
+    if _platform_store is not None:
+        return _platform_store
     return KeyringSecretStore() if keyring_is_usable() else FileSecretStore(data_dir)
 
 
 def _secret_store_of_kind(kind: str, data_dir: Path) -> DeviceSecretStore:
+    if _platform_store is not None and kind == _platform_store.kind:
+        return _platform_store
     if kind == KeyringSecretStore.kind:
         return KeyringSecretStore()
     return FileSecretStore(data_dir)
@@ -238,6 +308,14 @@ class _UnlockState:
     failures: int = 0
     last_failure_at: float = 0.0
     destroyed: bool = False
+    serial: int = 0  # +1 on every write; the anchor in the secret store holds the latest
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def mac(self, mac_key: bytes) -> str:
+        text = json.dumps(self.body(), sort_keys=True, separators=(",", ":")).encode()
+        return hmac.new(mac_key, text, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -256,7 +334,7 @@ class _KeyFile:
             "format": self.format,
             "store_id": self.store_id,
             "secret_store": self.secret_store,
-            "settings": asdict(self.settings),
+            "settings": _settings_record(self.settings),
             "salt": _b64(self.salt),
         }
 
@@ -317,14 +395,47 @@ class KeyVault:
     def exists(self) -> bool:
         return self.key_path.is_file()
 
+    def store_id(self) -> str:
+        return _KeyFile.from_bytes(self.key_path.read_bytes()).store_id
+
+    def replace_key(self, pin: str, data_key: bytes, settings: KeySettings | None = None) -> None:
+        """Recovery: wrap `data_key` (already proven to open the store) under a new PIN with a
+        new device secret; the old key file, secret and counter go. The new PIN is checked
+        first, so a refused PIN leaves the old key in place."""
+        pin = _normalise_pin(pin)
+        if settings is None:
+            settings = self.stored_settings() if self.exists() else self.settings
+        store = self._secret_store or default_secret_store(self.data_dir)
+        if store.kind == FileSecretStore.kind:
+            settings.check_secret_without_keystore(pin)
+        self.destroy()
+        KeyVault(self.data_dir, settings, secret_store=self._secret_store, clock=self._clock
+                 ).create(pin, data_key=data_key)
+
+    def stored_settings(self) -> KeySettings:
+        """The Argon2 cost and attempt policy kept with the wrapped key."""
+        return _KeyFile.from_bytes(self.key_path.read_bytes()).settings
+
+    def has_keystore(self) -> bool:
+        """Whether the device secret is (or, for a new store, would be) in an OS keystore."""
+        if self.exists():
+            with contextlib.suppress(OSError, StorageError):
+                return _KeyFile.from_bytes(self.key_path.read_bytes()).secret_store != "file"
+        store = self._secret_store or default_secret_store(self.data_dir)
+        return store.kind != FileSecretStore.kind
+
     def destroyed(self) -> bool:
         """The key was crypto-erased here (wrong PINs, revocation, wipe) and not recreated."""
-        return not self.exists() and self._load_state().destroyed
+        if self.exists():
+            return False
+        state, _ = self._read_state_file()
+        return state is not None and state.destroyed
 
     # -- public operations
 
-    def create(self, pin: str) -> bytes:
-        """A new random data key, wrapped under the PIN. Refuses to overwrite an existing key."""
+    def create(self, pin: str, data_key: bytes | None = None) -> bytes:
+        """A new random data key (or `data_key`, a restored backup's), wrapped under the PIN with
+        a new device secret. Refuses to overwrite an existing key."""
         pin = _normalise_pin(pin)
         if self.exists():
             raise StorageError("Kho dữ liệu đã tồn tại / A data store already exists here")
@@ -333,9 +444,17 @@ class KeyVault:
         store_id = secrets.token_hex(16)
         device_secret = secrets.token_bytes(KEY_BYTES)
         store = self._put_device_secret(store_id, device_secret)
-        data_key = secrets.token_bytes(KEY_BYTES)
-        self._write_key_file(data_key, pin, store_id, store.kind, device_secret, self.settings)
-        self._save_state(_UnlockState())
+        if store.kind == FileSecretStore.kind:
+            try:
+                self.settings.check_secret_without_keystore(pin)
+            except WeakSecretWithoutKeystore:
+                store.delete(store_id)
+                raise
+        data_key = data_key or secrets.token_bytes(KEY_BYTES)
+        keyfile = self._write_key_file(
+            data_key, pin, store_id, store.kind, device_secret, self.settings
+        )
+        self._save_state(keyfile, device_secret, _UnlockState())
         return data_key
 
     def unlock(self, pin: str) -> bytes:
@@ -348,8 +467,10 @@ class KeyVault:
         """Re-wrap the same data key under `new`. A wrong `old` counts as a failed attempt."""
         old, new = _normalise_pin(old), _normalise_pin(new)
         keyfile, device_secret = self._load()
-        data_key = self._attempt(keyfile, device_secret, old)
         settings = self.settings if self._settings_given else keyfile.settings
+        if keyfile.secret_store == FileSecretStore.kind:
+            settings.check_secret_without_keystore(new)  # before spending an attempt
+        data_key = self._attempt(keyfile, device_secret, old)
         self._write_key_file(
             data_key, new, keyfile.store_id, keyfile.secret_store, device_secret, settings
         )
@@ -364,14 +485,14 @@ class KeyVault:
         if store_id is not None:
             self._store_of(kind).delete(store_id)
         _shred(self.data_dir / SECRET_FILE)  # whatever store was used, leave no secret file
-        if self.data_dir.is_dir():
-            self._save_state(_UnlockState(destroyed=True))
+        if self.data_dir.is_dir():  # no secret left to authenticate it: it only says "erased"
+            _write_atomic(self.state_path, json.dumps(_UnlockState(destroyed=True).body()).encode())
 
     # -- internals
 
     def _load(self) -> tuple[_KeyFile, bytes]:
         if not self.exists():
-            if self._load_state().destroyed:
+            if self.destroyed():
                 raise StoreDestroyed()
             raise NoStore()
         keyfile = _KeyFile.from_bytes(self.key_path.read_bytes())
@@ -385,7 +506,7 @@ class KeyVault:
 
     def _attempt(self, keyfile: _KeyFile, device_secret: bytes, pin: str) -> bytes:
         policy = keyfile.settings
-        state = self._load_state()
+        state = self._load_state(keyfile, device_secret)
         now = self._clock()
         if state.failures:
             elapsed = max(0.0, now - state.last_failure_at)  # a clock moved back never shortens
@@ -393,13 +514,15 @@ class KeyVault:
             if remaining > 0:
                 raise LockedOut(remaining)
         # Spend the attempt before checking it: a kill during the check cannot save it.
-        pending = _UnlockState(failures=state.failures + 1, last_failure_at=now)
-        self._save_state(pending)
+        pending = _UnlockState(
+            failures=state.failures + 1, last_failure_at=now, serial=state.serial + 1
+        )
+        self._save_state(keyfile, device_secret, pending)
         try:
             data_key = self._unwrap(keyfile, device_secret, pin)
         except InvalidTag:
             self._failed(policy, pending)
-        self._save_state(_UnlockState())
+        self._save_state(keyfile, device_secret, _UnlockState(serial=pending.serial + 1))
         return data_key
 
     def _failed(self, policy: KeySettings, state: _UnlockState) -> NoReturn:
@@ -420,7 +543,7 @@ class KeyVault:
         kind: str,
         device_secret: bytes,
         settings: KeySettings,
-    ) -> None:
+    ) -> _KeyFile:
         keyfile = _KeyFile(
             store_id=store_id,
             secret_store=kind,
@@ -432,6 +555,7 @@ class KeyVault:
         kek = _kek(pin, keyfile.salt, store_id, device_secret, settings)
         keyfile.wrapped = AESGCM(kek).encrypt(keyfile.nonce, data_key, keyfile.aad())
         _write_atomic(self.key_path, keyfile.to_bytes())
+        return keyfile
 
     def _put_device_secret(self, store_id: str, secret: bytes) -> DeviceSecretStore:
         store = self._secret_store or default_secret_store(self.data_dir)
@@ -447,22 +571,55 @@ class KeyVault:
             return self._secret_store
         return _secret_store_of_kind(kind, self.data_dir)
 
-    def _load_state(self) -> _UnlockState:
+    def _read_state_file(self) -> tuple[_UnlockState | None, str | None]:
+        """The unlock state as written and its MAC; (None, None) when missing or unreadable."""
         try:
             body = json.loads(self.state_path.read_bytes())
-            return _UnlockState(
+            mac = body.pop("mac", None)
+            state = _UnlockState(
                 failures=int(body.get("failures", 0)),
                 last_failure_at=float(body.get("last_failure_at", 0.0)),
                 destroyed=bool(body.get("destroyed", False)),
+                serial=int(body.get("serial", 0)),
             )
-        except FileNotFoundError:
-            return _UnlockState()
         except (OSError, ValueError, TypeError, AttributeError):
-            # A damaged counter must not read as "no failures": count one, without a delay.
-            return _UnlockState(failures=1, last_failure_at=0.0)
+            return None, None
+        return state, mac if isinstance(mac, str) else None
 
-    def _save_state(self, state: _UnlockState) -> None:
-        _write_atomic(self.state_path, json.dumps(asdict(state)).encode())
+    def _load_state(self, keyfile: _KeyFile, device_secret: bytes) -> _UnlockState:
+        """The counter, trusted only when its MAC holds and it is not older than the anchor.
+
+        Missing, edited or rolled back (an older copy put back, or deleted): every attempt but
+        one counts as spent, so no file operation can ever give a guesser more tries."""
+        state, mac = self._read_state_file()
+        anchor = self._store_of(keyfile.secret_store).get_anchor(keyfile.store_id) or 0
+        expected = state.mac(_attempts_mac_key(keyfile, device_secret)) if state else ""
+        if state and mac and hmac.compare_digest(mac, expected) and state.serial >= anchor:
+            return state
+        last_chance = max(0, keyfile.settings.max_attempts - 1)
+        serial = max(anchor, state.serial if state else 0)
+        return _UnlockState(failures=last_chance, last_failure_at=0.0, serial=serial)
+
+    def _save_state(self, keyfile: _KeyFile, device_secret: bytes, state: _UnlockState) -> None:
+        """State file first, then the anchor: a crash between them leaves a state newer than
+        the anchor, which is accepted; an older one never is."""
+        mac = state.mac(_attempts_mac_key(keyfile, device_secret))
+        _write_atomic(self.state_path, json.dumps(state.body() | {"mac": mac}).encode())
+        with contextlib.suppress(keyring.errors.KeyringError):
+            self._store_of(keyfile.secret_store).put_anchor(keyfile.store_id, state.serial)
+
+
+def _settings_record(settings: KeySettings) -> dict[str, Any]:
+    """The settings as stored (and authenticated); `offline_years` only when not the default,
+    so key files written before it existed keep the same associated data."""
+    record = asdict(settings)
+    if record["offline_years"] == KeySettings.offline_years:
+        del record["offline_years"]
+    return record
+
+
+def _attempts_mac_key(keyfile: _KeyFile, device_secret: bytes) -> bytes:
+    return hkdf(device_secret, _ATTEMPTS_INFO, salt=keyfile.store_id.encode())
 
 
 def _normalise_pin(pin: str) -> str:

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -69,6 +70,7 @@ class SyncStore:
         self._files = files
         self._erase = crypto_erase
         self._kept = SettingsStore(db, records.sealer)
+        self.escrow: Any = None  # the store's EscrowKeeper, set by LocalStore
         self._set_aside: list[PushResult] = []
 
     @property

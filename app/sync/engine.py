@@ -115,6 +115,7 @@ class SyncEngine:
                 self._pull(report)
             if push:
                 self._upload(report)
+                self._escrow()
         except DeviceRevoked:
             self._erase()
             raise
@@ -123,6 +124,44 @@ class SyncEngine:
             report.errors.append(f"offline: {exc}")
         except (HttpError, SyncError) as exc:
             report.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            self._refresh_contact()
+
+    def _refresh_contact(self) -> None:
+        """The locked check proves the device with its token's hash: a token renewed during
+        this run (whatever step failed after it) must reach `device_contact.json` too."""
+        keeper = getattr(self.store, "escrow", None)
+        if keeper is None:
+            return
+        try:
+            keeper.refresh_contact()
+        except Exception:  # an erased store (revoked) has nothing left to refresh
+            return
+
+    def _escrow(self) -> None:
+        """The store's data key sealed to the recovery key travels to the server once per key
+        (app.storage.escrow); a server without a recovery key (404) is left alone."""
+        keeper = getattr(self.store, "escrow", None)
+        if keeper is None:
+            return
+        keeper.refresh_contact()  # a new enrolment or server address: the locked check's too
+        try:
+            if not keeper.public_key():
+                if not keeper.due_to_ask():
+                    return
+                public = self.transport.recovery_key()
+                keeper.asked()
+                if not public:
+                    return
+                keeper.set_public_key(public)
+            escrow = keeper.pending_upload()
+            if escrow is not None:
+                self.transport.put_escrow(escrow)
+                keeper.mark_uploaded(escrow)
+        except RequestRejected as exc:
+            keeper.asked()
+            if exc.status != 404:
+                raise
 
     def _push_then_go_on(self, report: SyncReport) -> None:
         """A push the server refuses outright (a 4xx other than auth; the server's own 422 is

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import platform
+import time
 from typing import Any
 
+from app.storage.escrow import ASKED_SETTING
 from app.sync.ports import SettingsPort
 from app.sync.transport import Transport, save_tokens
 
@@ -21,8 +23,23 @@ def enrol(
     `InsecureUrl` for http:// to another machine, ...)."""
     with Transport(server_url, allow_insecure_http=allow_insecure_http) as transport:
         answer = transport.enrol(code, device_name or platform.node() or "device")
-    save_enrolment(settings, server_url, answer, allow_insecure_http)
+        save_enrolment(settings, server_url, answer, allow_insecure_http)
+        _fetch_recovery_key(transport, settings, answer["token"])
     return answer
+
+
+def _fetch_recovery_key(transport: Transport, settings: SettingsPort, token: str) -> None:
+    """The organisation's recovery public key at once, so a store that never syncs still has
+    its escrow (app.storage.escrow); a server without one, or an old one, is fine."""
+    from app.sync.transport import SyncError
+
+    transport.token = token
+    try:
+        public = transport.recovery_key()
+    except SyncError:
+        return
+    if public:
+        settings.set("recovery_public_key", public)
 
 
 def login(
@@ -77,6 +94,8 @@ def save_enrolment(
     settings.set("wards", wards)
     if len(wards) == 1 and not settings.get("ward_code"):
         settings.set("ward_code", wards[0])
+    # Enrolment asks for the recovery key itself (`enrol`); the sync asks again a day later.
+    settings.set(ASKED_SETTING, time.time())
 
 
 def move_server(settings: SettingsPort, server_url: str) -> None:

@@ -287,6 +287,14 @@ class Transport:
         data = self._json("GET", "/sync/pull", params={"cursor": cursor, "limit": limit})
         return PullResponse.model_validate(data)
 
+    def recovery_key(self) -> str | None:
+        """The organisation's recovery public key (base64), or None when none is set."""
+        data = self._json("GET", "/recovery/key")
+        return data.get("public_key") if isinstance(data, dict) else None
+
+    def put_escrow(self, escrow: dict[str, Any]) -> None:
+        self._json("PUT", "/recovery/escrow", body={"escrow": escrow})
+
     def upload_start(self, sha256: str, size: int) -> UploadState:
         data = self._json("POST", "/attachments", body={"sha256": sha256, "size": size})
         return _upload_state(data, size)

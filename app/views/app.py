@@ -157,6 +157,17 @@ class CommuneApp:
         self.page.views.clear()
         self.page.views.append(shell.lock_view(body))
         self.page.update()
+        if not first_run:
+            self.page.run_task(self._revoked_while_locked)
+
+    async def _revoked_while_locked(self) -> None:
+        """A revoked tablet erases itself at its next contact, even before anyone unlocks it
+        (its own thread: a slow network never holds up an unlock)."""
+        check = getattr(self.gateway, "check_revoked", None)
+        if check is None or self.store is not None:
+            return
+        if await asyncio.to_thread(check) and self.store is None:  # still locked: show it
+            await self.show_lock(t("unlock.destroyed"))
 
     async def unlocked(self, store: Any) -> None:
         self.store = store

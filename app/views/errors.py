@@ -12,6 +12,7 @@ ERROR_KEYS = {
     "WrongPin": "error.wrong_pin",
     "LockedOut": "error.locked_out",
     "StoreDestroyed": "unlock.destroyed",
+    "WeakSecretWithoutKeystore": "pin.no_keystore",
     "TamperError": "error.tampered",
     "NoStore": "error.no_store",
     "NotFound": "error.not_found",

@@ -46,6 +46,12 @@ class StorageGateway:
 
         return open_store(self.data_dir, pin)
 
+    def check_revoked(self) -> bool:
+        """Locked: ask the server whether this tablet was revoked; erased if so (no PIN)."""
+        from app.sync.locked_check import check_while_locked
+
+        return check_while_locked(self.data_dir)
+
 
 @dataclass
 class UnlockResult:
@@ -84,10 +90,15 @@ class LockPresenter:
         return not self.gateway.exists()
 
     def create(self, pin: str, confirm: str) -> UnlockResult:
+        from app.storage.errors import WeakSecretWithoutKeystore
+
         problem = pin_problem(pin, confirm)
         if problem:
             return UnlockResult(message=problem)
-        return UnlockResult(store=self.gateway.create(pin))
+        try:
+            return UnlockResult(store=self.gateway.create(pin))
+        except WeakSecretWithoutKeystore as exc:  # no keystore here: a passphrase is needed
+            return UnlockResult(message=error_text(exc))
 
     def unlock(self, pin: str) -> UnlockResult:
         from app.storage.errors import LockedOut, StorageError, StoreDestroyed, WrongPin
@@ -156,3 +167,47 @@ def ward_options(codes: list[str] | None = None) -> list[tuple[str, str]]:
         except KeyError:
             options.append((code, code))
     return options
+
+
+class RecoveryPresenter:
+    """The "Quên mã PIN" path: a request for the admin, then their answer and a new PIN."""
+
+    REQUEST_NAME = "recovery-request.json"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+
+    def request(self) -> tuple[str, Path]:
+        """(the request as text to send the admin, the file it was also saved to)."""
+        import json
+
+        from app.storage.recovery import new_request, read_escrow
+
+        escrow = read_escrow(self.data_dir) or {}
+        body = new_request(self.data_dir, escrow, escrow.get("server_device_id"))
+        text = json.dumps(body, separators=(",", ":"))
+        path = self.data_dir / self.REQUEST_NAME
+        path.write_text(text)
+        return text, path
+
+    def finish(self, answer_text: str, pin: str, confirm: str) -> UnlockResult:
+        import json
+
+        from app.storage import recover_store
+        from app.storage.errors import StorageError
+
+        problem = pin_problem(pin, confirm)
+        if problem:
+            return UnlockResult(message=problem)
+        try:
+            answer = json.loads(answer_text)
+            if not isinstance(answer, dict):
+                raise ValueError
+        except ValueError:
+            return UnlockResult(message=t("recover.bad_answer"))
+        try:
+            return UnlockResult(store=recover_store(self.data_dir, answer, pin))
+        except StorageError as exc:
+            key = "recover.failed" if type(exc).__name__ in ("RecoveryError", "TamperError") \
+                else None
+            return UnlockResult(message=t(key) if key else error_text(exc))

@@ -47,6 +47,13 @@ def _pin_field(label: str, **kwargs: Any) -> ft.TextField:
     )
 
 
+def _secret_field(label: str) -> ft.TextField:
+    """A PIN or a passphrase (a store without a keystore needs words): any keyboard."""
+    return ft.TextField(
+        label=label, password=True, can_reveal_password=True, max_length=64, counter=""
+    )
+
+
 def build(app: CommuneApp, *, first_run: bool, message: str = "") -> ft.Control:
     if first_run:
         form = FirstRun(app, message)
@@ -81,6 +88,11 @@ class Unlock:
                         self.pin,
                         self.message,
                         ft.Row([self.button, self.progress]),
+                        ft.TextButton(
+                            t("recover.forgot"),
+                            icon=ft.Icons.HELP_OUTLINE,
+                            on_click=self.app.handler(self._forgot),
+                        ),
                     ]
                 ),
             ],
@@ -106,6 +118,9 @@ class Unlock:
             await self._count_down(result.message, result.wait_seconds)
         self.button.disabled = False
         self.app.page.update()
+
+    async def _forgot(self, e: Any) -> None:
+        show_recovery(self.app)
 
     async def _count_down(self, base: str, seconds: float) -> None:
         """Keep the button off while the store would refuse, showing the seconds left."""
@@ -279,4 +294,85 @@ class FirstRun:
         self.button.disabled, self.progress.visible = busy, busy
         self.message.value = message
         self.message.color = None if busy else ft.Colors.ERROR
+        self.app.page.update()
+
+
+def show_recovery(app: CommuneApp) -> None:
+    """The "Quên mã PIN" screen in place of the unlock card."""
+    from app.views import shell
+
+    form = Recovery(app)
+    app.body, app.body_route = form.control(), "/"
+    app.page.views.clear()
+    app.page.views.append(shell.lock_view(app.body))
+    app.page.update()
+
+
+class Recovery:
+    """Request for the admin, then their answer and a new PIN (app.views.lock_model)."""
+
+    def __init__(self, app: CommuneApp) -> None:
+        from app.views.lock_model import RecoveryPresenter
+
+        self.app = app
+        self.presenter = RecoveryPresenter(app.gateway.data_dir)  # type: ignore[attr-defined]
+        h = app.handler
+        self.request = ft.TextField(
+            label=t("recover.request"), multiline=True, read_only=True, min_lines=2,
+            max_lines=4, visible=False,
+        )
+        self.saved = ft.Text("", size=12)
+        self.answer = ft.TextField(label=t("recover.answer"), multiline=True, min_lines=2,
+                                   max_lines=4)
+        self.pin = _secret_field(t("settings.new_pin"))
+        self.confirm = _secret_field(t("pin.confirm"))
+        self.message = ft.Text("")
+        self.progress = ft.ProgressRing(width=20, height=20, visible=False)
+        self.ask = ft.OutlinedButton(t("recover.make_request"), on_click=h(self._ask))
+        self.button = ft.Button(t("recover.submit"), icon=ft.Icons.LOCK_RESET,
+                                on_click=h(self.submit))
+
+    def control(self) -> ft.Control:
+        return ft.Column(
+            [
+                ft.Container(height=40),
+                _card([
+                    ft.Text(t("recover.title"), size=20, weight=ft.FontWeight.BOLD),
+                    ft.Text(t("recover.explain")),
+                    self.ask,
+                    self.request,
+                    self.saved,
+                    self.answer,
+                    self.pin,
+                    self.confirm,
+                    self.message,
+                    ft.Row([self.button, self.progress]),
+                    ft.TextButton(t("recover.back"), on_click=self.app.handler(self._back)),
+                ]),
+            ],
+            horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+        )
+
+    async def _ask(self, e: Any) -> None:
+        text, path = await asyncio.to_thread(self.presenter.request)
+        self.request.value, self.request.visible = text, True
+        self.saved.value = t("recover.request_saved", path=str(path))
+        self.app.page.update()
+
+    async def _back(self, e: Any) -> None:
+        await self.app.show_lock()
+
+    async def submit(self, e: Any) -> None:
+        self.button.disabled, self.progress.visible = True, True
+        self.message.value, self.message.color = "", None
+        self.app.page.update()
+        result = await self.app.io(
+            self.presenter.finish, self.answer.value or "", self.pin.value or "",
+            self.confirm.value or "",
+        )
+        if result.ok:
+            await self.app.unlocked(result.store)
+            return
+        self.message.value, self.message.color = result.message, ft.Colors.ERROR
+        self.button.disabled, self.progress.visible = False, False
         self.app.page.update()

@@ -149,6 +149,8 @@ class SettingsScreen:
                     ),
                     width=420,
                 ),
+                section(t("backup.section")),
+                *await self._backup_controls(),
                 section(t("settings.sync_server")),
                 *self._server_controls(state),
                 ft.Text(
@@ -162,6 +164,44 @@ class SettingsScreen:
             expand=True,
             spacing=10,
         )
+
+    async def _backup_controls(self) -> list[ft.Control]:
+        """A sealed backup of this store, with progress, and the reminder when it is due."""
+        from app.views.backup_model import BackupPresenter
+
+        self.backup = BackupPresenter(self.app.store)
+        reminder = await self.app.io(self.backup.reminder)
+        self.backup_secret = ft.TextField(
+            label=t("backup.secret"), password=True, can_reveal_password=True, width=420
+        )
+        self.backup_bar = ft.ProgressBar(width=420, value=0, visible=False)
+        self.backup_message = ft.Text(reminder or "",
+                                      color=ft.Colors.ERROR if reminder else None)
+        self.backup_button = ft.Button(
+            t("backup.create"), icon=ft.Icons.BACKUP, on_click=self.app.handler(self._backup)
+        )
+        return [self.backup_message, self.backup_secret, self.backup_button, self.backup_bar]
+
+    async def _backup(self, e: Any) -> None:
+        import asyncio
+
+        from app.views.backup_model import progress_text
+
+        self.backup_button.disabled, self.backup_bar.visible = True, True
+        self.backup_message.value, self.backup_message.color = progress_text(0, 1), None
+        self.app.page.update()
+        job = asyncio.ensure_future(self.app.io(self.backup.create, self.backup_secret.value or ""))
+        while not job.done():  # the bar follows the bytes written, polled off the worker
+            await asyncio.wait({job}, timeout=0.2)
+            self.backup_bar.value = self.backup.progress()
+            self.backup_message.value = progress_text(self.backup.done, self.backup.total)
+            self.app.page.update()
+        done, message = job.result()
+        self.backup_message.value = message
+        self.backup_message.color = None if done else ft.Colors.ERROR
+        self.backup_button.disabled, self.backup_bar.visible = False, False
+        self.backup_secret.value = ""
+        self.app.page.update()
 
     def _server_controls(self, state: Any) -> list[ft.Control]:
         """Enrolled: the address (saving it retargets the running sync). Local only: address

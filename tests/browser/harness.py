@@ -20,6 +20,8 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.support import file_keyring
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COMMUNE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,6 +64,8 @@ def running_app(
     port = free_port()
     env = dict(os.environ, COMMUNE_DATA_DIR=str(data_dir), FLET_FORCE_WEB_SERVER="true")
     env.pop("COMMUNE_PIN", None)  # the PIN is typed on screen
+    # A desktop with a keystore (a short PIN is accepted); without one a passphrase is needed.
+    env |= file_keyring.env_for(Path(data_dir).parent / "keystore.json")
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [*(command or [sys.executable, "-m", "app.cli", "app", "--web"]), "--port", str(port)],

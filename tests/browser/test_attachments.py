@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from app.storage import create_store
+from app.storage import KeySettings, create_store
 from app.views.format import today_local
 from tests.browser.harness import open_page, running_app, shows, type_into
 from tests.views.seed import WARD, seed
@@ -21,7 +21,8 @@ CAMERA_APP = Path(__file__).with_name("device_app.py")
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("attachments")
-    store = create_store(folder, PIN)
+    # the screens under test, not the no-keystore passphrase rule (docs/security.md)
+    store = create_store(folder, PIN, settings=KeySettings(offline_years=0))
     try:
         store.settings.set("ward_code", WARD)
         seed(store, 3, today=today_local())

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from app.domain import audit as A
 from app.domain.models import AuditAnswer
-from app.storage import create_store
+from app.storage import KeySettings, create_store
 from tests.browser.device_app import TINY_JPEG
 from tests.browser.harness import free_port, nav, open_page, running_app, shot, shows, type_into
 
@@ -58,7 +58,8 @@ def answer_all(store, audit_id: str, skip: set[str] = frozenset(), good: bool = 
 @pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("audits")
-    store = create_store(folder, PIN)
+    # the screens under test, not the no-keystore passphrase rule (docs/security.md)
+    store = create_store(folder, PIN, settings=KeySettings(offline_years=0))
     try:
         store.settings.set("officer", "Kiểm tra viên Hà")
         store.settings.set("user", "kiemtra.ha")

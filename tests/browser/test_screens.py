@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.storage import DossierQuery, create_store
+from app.storage import DossierQuery, KeySettings, create_store
 from app.views.format import today_local
 from tests.browser.harness import find_procedure, free_port, nav, open_page, shot, shows, type_into
 from tests.views.seed import WARD, pull_conflict, push_all, seed
@@ -23,7 +23,8 @@ MINE, THEIRS = "Đã gọi điện hẹn bổ sung", "Chờ xác minh tại tổ
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store made before the app starts, through the real storage API."""
     folder = tmp_path_factory.mktemp("seeded")
-    store = create_store(folder, PIN)
+    # the screens under test, not the no-keystore passphrase rule (docs/security.md)
+    store = create_store(folder, PIN, settings=KeySettings(offline_years=0))
     try:
         store.settings.set("officer", "Trần Văn Nam")
         store.settings.set("ward_code", WARD)

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PIN = "2468"
+# No keystore in these processes (the file fallback): a passphrase, as the rule asks.
+PIN = "con mèo đen 2468"
+NEW_PIN = "bốn con cá vàng 1357"
 WARD = "00070"
 HEADER = ["code", "procedure_code", "ward_code", "applicant_name", "applicant_id_number",
           "applicant_phone", "applicant_address", "channel", "received_at", "status", "notes"]

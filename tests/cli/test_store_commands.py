@@ -11,7 +11,7 @@ import pytest
 
 from app.domain import reference
 from app.domain.calendar import WorkingCalendar
-from tests.cli.conftest import PIN, row, write_csv
+from tests.cli.conftest import NEW_PIN, PIN, row, write_csv
 
 PROCEDURE = next(p for p in reference.procedures() if p.processing_days >= 1)
 LONG_AGO = "2024-01-10T09:00:00+07:00"  # every dossier received then is overdue by now
@@ -147,12 +147,12 @@ def test_change_pin_then_wipe(cli, tmp_path):
     assert cli("init", "--data-dir", data, COMMUNE_PIN=PIN).code == 0
     register = write_csv(tmp_path / "one.csv", [row(PROCEDURE.code, applicant_name="Vũ Thị Lan")])
     assert cli("dossiers", "import", str(register), "--data-dir", data, COMMUNE_PIN=PIN).code == 0
-    changed = cli("change-pin", "--pin-stdin", "--data-dir", data, stdin=f"{PIN}\n97531\n")
+    changed = cli("change-pin", "--pin-stdin", "--data-dir", data, stdin=f"{PIN}\n{NEW_PIN}\n")
     assert changed.code == 0 and "PIN changed" in changed.out
     old = cli("dossiers", "list", "--data-dir", data, COMMUNE_PIN=PIN)
     assert old.code == 3 and "Wrong PIN" in old.err and len(old.err.splitlines()) == 1
     new = cli("dossiers", "list", "--search", "vu thi lan", "--data-dir", data,
-              COMMUNE_PIN="97531")
+              COMMUNE_PIN=NEW_PIN)
     assert new.code == 0 and "Vũ Thị Lan" in new.out
     refused = cli("wipe", "--data-dir", data)  # not a terminal, no --yes
     assert refused.code == 2 and "--yes" in refused.err
@@ -160,7 +160,7 @@ def test_change_pin_then_wipe(cli, tmp_path):
     assert wiped.code == 0 and "crypto-erased" in wiped.out
     assert not (tmp_path / "data" / "key.json").exists()
     assert not (tmp_path / "data" / "store.db").exists()
-    after = cli("dossiers", "list", "--data-dir", data, COMMUNE_PIN="97531")
+    after = cli("dossiers", "list", "--data-dir", data, COMMUNE_PIN=NEW_PIN)
     assert after.code != 0 and "erased" in after.err and "wipe" in after.err
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.storage import KeySettings, create_store, open_store, store_exists
 from app.views.lock_model import IdleTimer, LockPresenter, pin_problem
 from tests.views.conftest import PIN
@@ -50,7 +52,9 @@ def test_wrong_pins_show_attempts_left_then_the_wait(data_dir: Path) -> None:
     lock.create(PIN, PIN).store.close()
     wrong = lock.unlock("999999")
     assert not wrong.ok and wrong.attempts_left == 4
-    assert wrong.message.startswith("Sai mã PIN, còn 4 lần thử.")
+    assert wrong.message.startswith(
+        "Sai mã PIN, còn 4 lần thử trước khi dữ liệu trên thiết bị này bị xoá."
+    )
     assert wrong.wait_seconds > 0 and "Thử lại sau" in wrong.message
     too_soon = lock.unlock(PIN)  # even the right PIN waits: no attempt is spent
     assert not too_soon.ok and too_soon.message.startswith("Tạm khoá, thử lại sau")
@@ -84,3 +88,16 @@ def test_a_missing_store_is_reported_not_raised(tmp_path: Path) -> None:
     lock = LockPresenter(Gateway(tmp_path / "nothing-here", KeySettings.for_tests()))
     result = lock.unlock(PIN)
     assert not result.ok and result.message
+
+
+def test_without_a_keystore_a_short_pin_is_refused_with_the_reason(data_dir: Path) -> None:
+    from app.storage.keys import keyring_is_usable
+
+    if keyring_is_usable():
+        pytest.skip("this machine has a keystore")
+    lock = LockPresenter(Gateway(data_dir, KeySettings()))  # the rule scales with the cost
+    refused = lock.create("135790", "135790")
+    assert not refused.ok and refused.message.startswith("Thiết bị này không có kho khóa")
+    accepted = lock.create("con mèo đen 1357", "con mèo đen 1357")
+    assert accepted.ok
+    accepted.store.close()

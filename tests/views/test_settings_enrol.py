@@ -88,7 +88,7 @@ def test_first_run_enrolment_asks_a_multi_ward_user_for_the_ward(
         assert len(form.ward.options) == 126  # every Hanoi ward, loaded off the loop
         form.mode.value = "enrol"
         form.server.value, form.code.value = server.url, code
-        form.pin.value = form.confirm.value = "975310"
+        form.pin.value = form.confirm.value = "con mèo đen 9753"  # no keystore here
         await form.submit(None)
         assert form.awaiting_ward is not None and app.store is None  # waiting for the choice
         assert [o.key for o in form.ward.options] == WARDS and form.ward_row.visible

@@ -18,6 +18,8 @@ from app.storage.services.local_store import (
     LocalStore,
     create_store,
     open_store,
+    recover_store,
+    restore_store,
     store_exists,
     wipe_store,
 )
@@ -38,6 +40,8 @@ __all__ = [
     "UnreadableDossier",
     "create_store",
     "open_store",
+    "recover_store",
+    "restore_store",
     "store_exists",
     "wipe_store",
 ]

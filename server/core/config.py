@@ -116,6 +116,7 @@ INT_SETTINGS = (
     "login_refresh_days",
     "login_attempts_per_window",
     "login_attempts_per_address",
+    "rate_window_seconds",
     "hsts_seconds",
 )
 

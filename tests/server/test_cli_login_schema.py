@@ -4,6 +4,8 @@ Alembic schema matching the models on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -16,6 +18,7 @@ from server import migrate
 from server.core.db import make_engine
 from server.models import SQLModel
 from tests.server.helpers import new_name, new_ward
+from tests.support.server_proc import sqlite_url, start_api_server
 
 
 def _cli(capsys, api, *args: str) -> tuple[int, str, str]:
@@ -68,8 +71,22 @@ def test_admin_cli_enrols_lists_and_revokes(sqlite_api_server, capsys, monkeypat
     assert _cli(capsys, api, "api", "migrate")[1].strip() == "schema at revision 0006"
 
 
-def test_login_and_its_rate_limit(sqlite_api_server, capsys, monkeypatch):
-    api = sqlite_api_server
+@pytest.fixture(scope="module")
+def slow_window_api():
+    """A server whose rate window outlasts any machine's slowness: ten Argon2 checks on a loaded
+    machine can take longer than the default minute, and the window would slide."""
+    with tempfile.TemporaryDirectory(prefix="commune-api-") as tmp:
+        server = start_api_server(
+            sqlite_url(Path(tmp)), Path(tmp), {"COMMUNE_RATE_WINDOW_SECONDS": "3600"}
+        )
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def test_login_and_its_rate_limit(slow_window_api, capsys, monkeypatch):
+    api = slow_window_api
     user = new_name("sup")
     monkeypatch.setattr("sys.stdin", io.StringIO("mật khẩu đủ dài\n"))
     assert (

@@ -9,7 +9,7 @@ local change queued in the outbox: the form works offline and sync carries it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.domain import audit as A
@@ -125,13 +125,45 @@ def position_text(position: dict[str, float] | None) -> str:
 
 
 def parse_position(lat_text: str, lon_text: str) -> tuple[Position | None, str | None]:
-    """Typed coordinates in decimal degrees; (position, None) or (None, message)."""
+    """Typed coordinates in decimal degrees; (position, None) or (None, message). The range
+    is the domain's (`position_reason`), the one the server checks."""
     lat, lon = parse_number(lat_text), parse_number(lon_text)
     if lat is None or lon is None:
         return None, t("audit.position.not_number")
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if A.position_reason(lat, lon):
         return None, t("audit.position.out_of_range")
     return Position(float(lat), float(lon)), None
+
+
+def entry_text(raw: Any) -> str:
+    """An entry as the auditor gave it, to show it back."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return number_text(raw)
+    return str(raw)
+
+
+def range_text(item: A.Item) -> str:
+    """The range a number item takes, as the form shows it ("0 - 100 %")."""
+    if item.kind != "number":
+        return ""
+    return t("audit.range", range=range_span(item))
+
+
+def range_span(item: A.Item) -> str:
+    """"0 - 100 %", or "từ 0 Mbps" when there is no maximum."""
+    unit = f" {item.unit}" if item.unit else ""
+    if item.maximum is None:
+        return t("audit.span_from", low=number_text(item.minimum), unit=unit)
+    return t("audit.span", low=number_text(item.minimum), high=number_text(item.maximum), unit=unit)
+
+
+def refusal_text(item: A.Item, reason: str) -> str:
+    """A refused answer's message; a number out of range names the template's range."""
+    if reason == "out_of_range" and item.kind == "number":
+        return t("audit.reason.outside", range=range_span(item))
+    return reason_text(reason)
 
 
 def latest_by_ward(audits: list[Audit]) -> dict[str, Audit]:
@@ -209,6 +241,15 @@ class AuditWardsPresenter:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """An entry the form refused: kept on screen, as typed, with the reason, until it is
+    corrected or discarded (the saved answer is not touched meanwhile)."""
+
+    text: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ItemView:
     id: str
     label: str
@@ -224,6 +265,11 @@ class ItemView:
     options: list[tuple[str, str]]
     problem: str  # a validation message, "" when the answer is fine or absent
     score: str  # "0,6" of 1, "" when not scored or unanswered
+    refused: bool = False  # value_text is a refused entry, not the saved answer
+    photo_ids: tuple[str, ...] = ()  # sha256 of each photo, in the order taken
+    range: str = ""  # a number's allowed range
+    asks_position: bool = False
+    position: str = ""  # the item's own position, where the template asks for one
 
     @property
     def answered(self) -> bool:
@@ -247,6 +293,19 @@ class SectionView:
         return t("audit.progress", answered=self.answered, total=self.total)
 
 
+@dataclass(frozen=True)
+class SubmitSummary:
+    """What Submit asks the auditor to confirm: blockers stop it (required items missing,
+    refused entries still on screen), warnings are confirmed knowingly."""
+
+    blockers: list[str]
+    warnings: list[str]
+
+    @property
+    def can_confirm(self) -> bool:
+        return not self.blockers
+
+
 @dataclass
 class FormState:
     audit: Audit
@@ -264,6 +323,7 @@ class FormState:
     position: str
     photo_count: int
     comments: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # entries on screen that were not saved
 
     @property
     def section(self) -> SectionView:
@@ -288,11 +348,16 @@ def answer_text(item: A.Item, answer: AuditAnswer | None) -> str:
     return str(value)
 
 
-def item_view(tpl: A.AuditTemplate, item: A.Item, answer: AuditAnswer | None) -> ItemView:
+def item_view(
+    tpl: A.AuditTemplate,
+    item: A.Item,
+    answer: AuditAnswer | None,
+    refused: Refused | None = None,
+) -> ItemView:
     body = answer.model_dump() if answer else None
     reason = A.validate_answer(tpl, item.id, body) if body else None
     s = A.item_score(tpl, item.id, body) if body else None
-    return ItemView(
+    view = ItemView(
         id=item.id,
         label=label_of(item),
         kind=item.kind,
@@ -307,9 +372,16 @@ def item_view(tpl: A.AuditTemplate, item: A.Item, answer: AuditAnswer | None) ->
         unit=item.unit or "",
         target=number_text(item.target) if item.target else "",
         options=[(o.id, label_of(o)) for o in item.options],
-        problem=reason_text(reason) if reason else "",
+        problem=refusal_text(item, reason) if reason else "",
         score=score_text(s) if s is not None and item.scored else "",
+        photo_ids=tuple(answer.photos) if answer else (),
+        range=range_text(item),
+        asks_position=item.asks_position,
+        position=position_text(answer.position if answer else None) if item.asks_position else "",
     )
+    if refused is None:
+        return view
+    return replace(view, value_text=refused.text, problem=refused.message, refused=True)
 
 
 def section_views(tpl: A.AuditTemplate, audit: Audit, result: A.AuditScore) -> list[SectionView]:
@@ -349,6 +421,7 @@ class AuditFormPresenter:
         self.store = store
         self.audit_id = audit_id
         self.section_index = 0
+        self.refused: dict[str, Refused] = {}  # item id -> the entry refused, kept on screen
 
     def load(self) -> FormState:
         audit = self.store.audits.get(self.audit_id)
@@ -359,6 +432,10 @@ class AuditFormPresenter:
         section = tpl.sections[self.section_index]
         editable = audit.review_state in {s.value for s in A.EDITABLE_STATES}
         blockers = self._blockers(tpl, audit, result)
+        refused = [
+            t("audit.refused_line", item=label_of(tpl.item(i)), text=r.text)
+            for i, r in self.refused.items()
+        ]
         return FormState(
             audit=audit,
             ward_name=ward_name(audit.ward_code),
@@ -366,7 +443,10 @@ class AuditFormPresenter:
             editable=editable,
             sections=section_views(tpl, audit, result),
             section_index=self.section_index,
-            items=[item_view(tpl, i, audit.answers.get(i.id)) for i in section.items],
+            items=[
+                item_view(tpl, i, audit.answers.get(i.id), self.refused.get(i.id))
+                for i in section.items
+            ],
             total=score_text(result.total),
             compliant=result.compliant,
             can_submit=not blockers,
@@ -375,6 +455,7 @@ class AuditFormPresenter:
             position=position_text(audit.position),
             photo_count=sum(len(a.photos) for a in audit.answers.values()),
             comments=[comment_line(c) for c in self.store.audits.comments(audit.id)],
+            refused=refused,
         )
 
     @staticmethod
@@ -400,8 +481,7 @@ class AuditFormPresenter:
         below = [
             t("audit.below_target", item=label_of(tpl.item(i)))
             for i in result.failing_items
-            if tpl.item(i).required
-            and A.validate_answer(tpl, i, answers.get(i)) != "photo_missing"
+            if tpl.item(i).required and A.validate_answer(tpl, i, answers.get(i)) != "photo_missing"
         ]
         return photo + below
 
@@ -414,22 +494,42 @@ class AuditFormPresenter:
 
     def answer(self, item_id: str, raw: Any) -> str | None:
         """Save an item's value as the control gave it (bool, option id, typed text); None when
-        saved, else the domain's reason as a message (nothing is saved then)."""
+        saved, else the domain's reason as a message. A refused entry is kept as typed, with
+        its message, until it is corrected or discarded; the saved answer stays as it was."""
         audit = self.store.audits.get(self.audit_id)
         item = A.template(audit.template_version).item(item_id)
-        value = raw
-        if item.kind == "number":
-            if isinstance(raw, str) and not raw.strip():
-                return reason_text("missing_value")
-            value = parse_number(raw) if isinstance(raw, str) else raw
-            if value is None:
-                return reason_text("wrong_type")
         current = audit.answers.get(item_id) or AuditAnswer()
-        return self._save(item_id, current.model_copy(update={"value": value}))
+        if item.kind == "number" and isinstance(raw, str):
+            text = raw.strip()
+            if not text and current.value is None:
+                self.refused.pop(item_id, None)  # left empty, nothing was there: no change
+                return None
+            value = parse_number(text) if text else None
+            problem = (
+                reason_text("missing_value")
+                if not text
+                else reason_text("wrong_type")
+                if value is None
+                else None
+            )
+            if problem:
+                self.refused[item_id] = Refused(raw, problem)
+                return problem
+            raw = value
+        problem = self._save(item_id, current.model_copy(update={"value": raw}))
+        if problem:
+            self.refused[item_id] = Refused(entry_text(raw), problem)
+        else:
+            self.refused.pop(item_id, None)
+        return problem
+
+    def discard_refused(self, item_id: str) -> None:
+        """Give up a refused entry: the saved answer shows again."""
+        self.refused.pop(item_id, None)
 
     def note(self, item_id: str, text: str) -> str | None:
         current = self._current(item_id)
-        if current.value is None and self._kind(item_id) != "photo":
+        if not A.annotation_allowed(self._item(item_id), current):
             return t("audit.answer_first")
         return self._save(item_id, current.model_copy(update={"note": text.strip()}))
 
@@ -439,7 +539,7 @@ class AuditFormPresenter:
         """Seal and queue the photo (the attachment service), then name it in the answer."""
         audit = self.store.audits.get(self.audit_id)
         current = audit.answers.get(item_id) or AuditAnswer()
-        if current.value is None and self._kind(item_id) != "photo":
+        if not A.annotation_allowed(self._item(item_id), current):
             return t("audit.answer_first")
         meta = self.store.attachments.add(
             "audit",
@@ -456,16 +556,36 @@ class AuditFormPresenter:
             return None
         return self._save(item_id, current.model_copy(update={"photos": photos}))
 
-    def _kind(self, item_id: str) -> str:
+    def photo(self, sha256: str) -> bytes | None:
+        """A photo's bytes for its thumbnail; None when the file is not on this device (a
+        pulled audit whose photos were not downloaded)."""
+        if not self.store.attachments.has(sha256):
+            return None
+        return self.store.attachments.read(sha256)
+
+    def remove_photo(self, item_id: str, sha256: str) -> str | None:
+        """Take a photo off the answer (the sealed file stays: it may be on its way out)."""
+        current = self._current(item_id)
+        photos = [p for p in current.photos if p != sha256]
+        return self._save(item_id, current.model_copy(update={"photos": photos}))
+
+    def set_item_position(self, item_id: str, position: Position) -> str | None:
+        """Where this item was observed, on items whose template asks for it."""
+        if not self._item(item_id).asks_position:
+            return t("audit.no_item_position")
+        current = self._current(item_id)
+        return self._save(item_id, current.model_copy(update={"position": position.as_field()}))
+
+    def _item(self, item_id: str) -> A.Item:
         audit = self.store.audits.get(self.audit_id)
-        return A.template(audit.template_version).item(item_id).kind
+        return A.template(audit.template_version).item(item_id)
 
     def _save(self, item_id: str, answer: AuditAnswer) -> str | None:
         try:
             self.store.audits.answer(self.audit_id, item_id, answer)
         except StorageError as exc:
             reason = getattr(exc, "reason", None)
-            return reason_text(reason) if reason else str(exc)
+            return refusal_text(self._item(item_id), reason) if reason else str(exc)
         return None
 
     def set_position(self, position: Position) -> None:
@@ -481,11 +601,17 @@ class AuditFormPresenter:
     def set_notes(self, text: str) -> None:
         self.store.audits.set_fields(self.audit_id, notes=text.strip())
 
-    def submit(self) -> str | None:
-        """Submit when the domain allows; else the first reason why not."""
+    def submit_summary(self) -> SubmitSummary:
+        """What Submit shows before it asks to confirm."""
         state = self.load()
-        if not state.can_submit:
-            return state.blockers[0]
+        return SubmitSummary(blockers=state.refused + state.blockers, warnings=state.warnings)
+
+    def submit(self) -> str | None:
+        """Submit when the domain allows and no refused entry is left on screen; else the
+        first reason why not."""
+        summary = self.submit_summary()
+        if not summary.can_confirm:
+            return summary.blockers[0]
         try:
             self.store.audits.submit(self.audit_id)
         except StorageError as exc:

@@ -301,9 +301,7 @@ def run_app(
     camera: Camera | None = None,
     position: PositionProvider | None = None,
 ) -> Awaitable[None]:
-    app = CommuneApp(
-        page, gateway or StorageGateway(data_dir), camera=camera, position=position
-    )
+    app = CommuneApp(page, gateway or StorageGateway(data_dir), camera=camera, position=position)
     return app.start()
 
 

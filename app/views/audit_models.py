@@ -152,7 +152,7 @@ def range_text(item: A.Item) -> str:
 
 
 def range_span(item: A.Item) -> str:
-    """"0 - 100 %", or "từ 0 Mbps" when there is no maximum."""
+    """ "0 - 100 %", or "từ 0 Mbps" when there is no maximum."""
     unit = f" {item.unit}" if item.unit else ""
     if item.maximum is None:
         return t("audit.span_from", low=number_text(item.minimum), unit=unit)

@@ -79,9 +79,7 @@ class SyncBridge:
         self.transport = transport
 
     @classmethod
-    def start_for(
-        cls, store: Any, on_revoked: RevokedNotice | None = None
-    ) -> SyncBridge | None:
+    def start_for(cls, store: Any, on_revoked: RevokedNotice | None = None) -> SyncBridge | None:
         """None when the device is not enrolled (local only) or the sync room is absent.
 
         `on_revoked` runs on the sync thread when the server says this device was revoked, while

@@ -376,3 +376,13 @@ def test_position_per_item_where_the_template_asks(store) -> None:
     tpl = A.template(A.LATEST_TEMPLATE)
     bad = {"photos": [], "position": {"lat": 200, "lon": 0}}
     assert A.validate_answer(tpl, "premises.building_photo", bad) == "position_out_of_range"
+
+
+def test_approving_a_failing_audit_names_what_it_passes_over_first(store) -> None:
+    good = ReviewDetailPresenter(store, submitted_audit(store, WARD, good=True), "supervisor", "b")
+    assert good.approval_concerns() == [] and good.needs_confirmation("approved")
+    assert not good.needs_confirmation("changes_requested")
+    weak = ReviewDetailPresenter(store, submitted_audit(store, "00008", False), "supervisor", "b")
+    concerns = weak.approval_concerns()
+    assert "Mục bắt buộc chưa đạt mức tối đa: Có tường lửa tại điểm kết nối Internet" in concerns
+    assert all(c in concerns for c in weak.load().warnings)

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 IDLE_CHECK_S = 5.0
 SCROLL_INTERVAL_MS = 1000  # scroll events count as activity; one a second is plenty
+SYNC_TICK_S = 5.0  # the sync line refreshes this often during a run
+SYNC_TICKS_MAX = 720  # an hour of ticks at most per run
 NO_TRANSITIONS = ft.PageTransitionsTheme(
     **{
         name: ft.PageTransitionTheme.NONE
@@ -83,6 +85,8 @@ class CommuneApp:
         self.file_picker = ft.FilePicker()
         self._after_paint: list[Callable[[], Awaitable[None]]] = []
         self.sync_line = shell.SyncLine(self)
+        self._ticking = False
+        self._was_running = False
 
     # ---- plumbing ---------------------------------------------------------------------------
 
@@ -263,7 +267,33 @@ class CommuneApp:
         if getattr(status, "revoked", False):
             self.page.run_task(self._revoked)
         else:
-            self.page.run_task(self.refresh_sync)
+            self.page.run_task(self._sync_changed)
+
+    async def _sync_changed(self) -> None:
+        await self.refresh_sync()
+        if getattr(self.sync_status, "running", False) and not self._ticking:
+            self._ticking = True
+            self.page.run_task(self._tick_while_running)
+        await self._refresh_sync_screen()
+
+    async def _tick_while_running(self) -> None:
+        """Refresh the sync line while a run goes on, so a server that stops answering is
+        named within seconds, not when the run ends (bounded: the run is cut after a stall)."""
+        try:
+            for _ in range(SYNC_TICKS_MAX):
+                await asyncio.sleep(SYNC_TICK_S)
+                if self.store is None or not getattr(self.sync_status, "running", False):
+                    return
+                await self.refresh_sync()
+        finally:
+            self._ticking = False
+
+    async def _refresh_sync_screen(self) -> None:
+        """Counts and the waiting list refresh when a run ends, on the sync screen too."""
+        running = bool(getattr(self.sync_status, "running", False))
+        ended, self._was_running = self._was_running and not running, running
+        if ended and self.body_route == "/sync":
+            await self.render_route("/sync")
 
     async def _revoked(self) -> None:
         """The server revoked this device and the sync room erased the store: back to first run."""

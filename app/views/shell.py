@@ -77,10 +77,21 @@ class SyncLine:
         await self.app.sync_now()
         await self.app.refresh_sync()
 
+    async def _open_list(self, e: Any) -> None:
+        """The line opens the sync screen: what waits to be sent, each with its state."""
+        await self.app.go("/sync")
+
     def control(self) -> ft.Control:
         self.button.content = t("sync.now")
+        line = ft.Container(
+            self.text,
+            expand=True,
+            on_click=self.app.handler(self._open_list),
+            tooltip=t("sync.open_waiting"),
+            padding=ft.Padding.symmetric(vertical=12),
+        )
         return ft.Row(
-            [self.icon, ft.Container(self.text, expand=True), self.button],
+            [self.icon, line, self.button],
             spacing=6,
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )

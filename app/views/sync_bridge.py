@@ -74,9 +74,13 @@ NOTICE_WAIT_S = 10.0  # how long the erase waits for the notice to be on screen
 class SyncBridge:
     """A started `SyncScheduler` for one unlocked store."""
 
-    def __init__(self, scheduler: Any, transport: Any) -> None:
+    def __init__(self, scheduler: Any, transport: Any = None) -> None:
         self.scheduler = scheduler
-        self.transport = transport
+
+    @property
+    def transport(self) -> Any:
+        """The engine's current transport (a hung run's is replaced after it is cut)."""
+        return self.scheduler.engine.transport
 
     @classmethod
     def start_for(cls, store: Any, on_revoked: RevokedNotice | None = None) -> SyncBridge | None:
@@ -97,9 +101,11 @@ class SyncBridge:
             return None
         transport = Transport.from_settings(store.settings)
         engine = SyncEngine(store.sync, transport, on_revoked=_waiting_for(on_revoked))
-        scheduler = SyncScheduler(engine)
+        scheduler = SyncScheduler(
+            engine, new_transport=lambda: Transport.from_settings(store.settings)
+        )
         scheduler.start()
-        return cls(scheduler, transport)
+        return cls(scheduler)
 
     def open_attachment(self, sha256: str) -> bytes:
         """A file's bytes: the local copy, or downloaded on this first open and kept (its

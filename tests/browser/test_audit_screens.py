@@ -19,7 +19,16 @@ from app.domain import audit as A
 from app.domain.models import AuditAnswer
 from app.storage import create_store
 from tests.browser.device_app import TINY_JPEG
-from tests.browser.harness import free_port, nav, open_page, running_app, shot, shows, type_into
+from tests.browser.harness import (
+    field,
+    free_port,
+    nav,
+    open_page,
+    running_app,
+    shot,
+    shows,
+    type_into,
+)
 
 PIN = "975310"
 AUDIT_APP = Path(__file__).with_name("device_app.py")
@@ -147,34 +156,56 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     shots(page, screenshots, "30-audit-wards", lambda: expect(ba_dinh).to_be_visible())
     ba_dinh.click()
 
-    # The form: six sections with progress; Submit refused, saying why.
+    # The form: six sections with progress; Submit (in the header, beside the score) shows
+    # what is missing and sends nothing.
     equipment = page.get_by_role("button", name="Thiết bị · 4/7")
     expect(equipment).to_be_visible()
     expect(page.get_by_role("button", name="Trụ sở, phòng máy · 7/7")).to_be_visible()
     submit = page.get_by_role("button", name="Gửi duyệt")
-    expect(submit).to_be_disabled()
-    expect(
-        shows(page, "Chưa trả lời mục bắt buộc: Số máy tính trên mỗi cán bộ, công chức")
-    ).to_be_visible()
+    missing = "Chưa trả lời mục bắt buộc: Số máy tính trên mỗi cán bộ, công chức"
+    expect(shows(page, missing)).to_be_visible()
     shots(page, screenshots, "31-audit-form", lambda: expect(equipment).to_be_visible())
+    submit.click()
+    blocked = shows(page, "Chưa gửi được: cần xử lý các mục sau")
+    expect(blocked).to_be_visible()
+    expect(page.get_by_role("button", name="Vẫn gửi duyệt")).to_have_count(0)
+    page.get_by_role("button", name="Huỷ").click()
+    expect(blocked).to_have_count(0)
     equipment.click()
     expect(shows(page, "Thiết bị · đã trả lời 4/7")).to_be_visible()
 
-    # A number the domain refuses, then one it takes; the target and unit are shown.
+    # A number the form refuses stays as typed, marked, across a section change; 150 % is
+    # out of the template's range; then values it takes. The target and range are shown.
     expect(shows(page, "Mục tiêu: từ 1 máy/người")).to_be_visible()
     type_into(page, "Giá trị (máy/người)", "nhiều")
     page.keyboard.press("Enter")
     refused = shows(page, "Giá trị không đúng kiểu (cần số)")
     expect(refused).to_be_visible()
+    computers = item(page, "equipment.computers_per_staff")
+    expect(computers.get_by_role("button", name="Bỏ giá trị này")).to_be_visible()
+    expect(computers).to_contain_text("Chưa lưu")
+    page.get_by_role("button", name="Mục tiếp theo").click()
+    expect(shows(page, "Nhân lực · đã trả lời 5/5")).to_be_visible()
+    page.get_by_role("button", name="Mục trước").click()
+    expect(refused).to_be_visible()  # still there, not replaced by the saved answer
+    # Flutter keeps the typed text off the DOM; the field carries its mark (the picture shows it).
+    expect(field(page, "Giá trị (máy/người)")).to_have_attribute("aria-description", "Chưa lưu")
     shots(page, screenshots, "32-audit-validation", lambda: expect(refused).to_be_visible())
     type_into(page, "Giá trị (máy/người)", "1")
     page.keyboard.press("Enter")
     expect(refused).to_have_count(0)
     expect(shows(page, "Thiết bị · đã trả lời 5/7")).to_be_visible()
+    type_into(page, "Giá trị (%)", "150")
+    page.keyboard.press("Enter")
+    expect(shows(page, "Giá trị ngoài khoảng cho phép: 0 - 100 %")).to_be_visible()
+    expect(shows(page, "Thiết bị · đã trả lời 5/7")).to_be_visible()  # nothing saved
+    type_into(page, "Giá trị (%)", "90")
+    page.keyboard.press("Enter")
+    expect(shows(page, "Thiết bị · đã trả lời 6/7")).to_be_visible()
 
     # A choice; a yes that needs evidence, then the camera's photo.
     page.get_by_role("radio", name="Phần lớn").click()
-    expect(shows(page, "Thiết bị · đã trả lời 6/7")).to_be_visible()
+    expect(shows(page, "Thiết bị · đã trả lời 7/7")).to_be_visible()
     scanner = item(page, "equipment.scanner")
     scanner.get_by_role("radio", name="Có").click()
     expect(scanner).to_have_accessible_name(
@@ -189,13 +220,22 @@ def auditor_part(page: Page, screenshots: Path) -> None:
         {"name": "may-quet.jpg", "mimeType": "image/jpeg", "buffer": TINY_JPEG + b"picked"}
     )
     expect(scanner).to_have_accessible_name(re.compile(r" 2 ảnh Điểm mục: 1,0/1"))
+    # Thumbnails open; one is removed.
+    scanner.get_by_role("button", name="Xem ảnh 2").click()
+    remove = page.get_by_role("button", name="Bỏ ảnh 2")
+    expect(remove).to_be_visible()
+    shot(page, screenshots, "39-audit-photo")
+    remove.click()
+    expect(scanner).to_have_accessible_name(re.compile(r" 1 ảnh Điểm mục: 1,0/1"))
 
     # The device position (the stand-in provider), then Submit is allowed.
     page.get_by_role("button", name="Dùng vị trí thiết bị").click()
     expect(shows(page, FIX_TEXT)).to_be_visible()
-    expect(submit).to_be_enabled()
     shots(page, screenshots, "33-audit-ready", lambda: expect(submit).to_be_visible())
-    submit.click()
+    submit.click()  # the summary: warnings to confirm knowingly
+    expect(shows(page, re.compile("Phiếu còn các cảnh báo sau"))).to_be_visible()
+    shot(page, screenshots, "40-audit-submit-summary")
+    page.get_by_role("button", name="Vẫn gửi duyệt").click()
     expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()
     expect(page.get_by_role("button", name="Gửi duyệt")).to_have_count(0)
 
@@ -237,6 +277,16 @@ def supervisor_part(page: Page, screenshots: Path) -> None:
         shows(page, re.compile(r"giamsat\.binh · Yêu cầu chỉnh sửa: Bổ sung ảnh máy quét"))
     ).to_be_visible()
     expect(shows(page, re.compile(r"Mất kết nối.*Chờ gửi \d+"))).to_be_visible()  # queued
+
+    # Giảng Võ fails: "Duyệt" names what it would pass over, and cancel leaves it as it was.
+    nav(page, "Duyệt khảo sát").click()
+    page.get_by_role("button", name=re.compile(r"^Phường Giảng Võ\s")).click()
+    page.get_by_role("button", name="Duyệt", exact=True).click()
+    expect(shows(page, "Phiếu này còn các điểm sau:")).to_be_visible()
+    expect(shows(page, re.compile("^Mục bắt buộc chưa đạt mức tối đa"))).to_be_visible()
+    shot(page, screenshots, "41-review-approve-failing")
+    page.get_by_role("button", name="Huỷ").click()
+    expect(page.get_by_role("button", name="Duyệt", exact=True)).to_be_visible()
 
     # Approve Ngọc Hà; the summary counts it.
     nav(page, "Duyệt khảo sát").click()

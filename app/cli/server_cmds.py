@@ -160,37 +160,55 @@ def run_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = settings_for(args)
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "timeout_keep_alive": args.keep_alive,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+    }
     if args.workers > 1:
         os.environ["COMMUNE_DATA_DIR"] = str(settings.data_dir)
         if settings.database_url:
             os.environ["COMMUNE_DATABASE_URL"] = settings.database_url
+        from uvicorn.supervisors import Multiprocess
+
         from server import migrate
         from server.core.db import engine_for
 
         migrate.upgrade(engine_for(settings))
         os.environ["COMMUNE_MIGRATE_ON_START"] = "0"
-        uvicorn.run(
-            "server.main:app_from_env",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            timeout_keep_alive=args.keep_alive,
-            forwarded_allow_ips=args.forwarded_allow_ips,
+        config = uvicorn.Config(
+            "server.main:app_from_env", factory=True, workers=args.workers, **options
         )
+        sock = config.bind_socket()  # bound here: connections queue until a worker takes them
+        _announce(sock.getsockname())
+        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
         return 0
     from server.main import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_keep_alive=args.keep_alive,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-    )
+    _serve_announced(uvicorn.Config(create_app(settings), **options))
     return 0
+
+
+def _announce(address: tuple) -> None:
+    """One line when the API listens, with its address (scripts and tests wait for it)."""
+    host, port = address[0], address[1]
+    host = f"[{host}]" if ":" in host else host
+    print(f"commune api ready on http://{host}:{port}", flush=True)
+
+
+def _serve_announced(config) -> None:
+    """uvicorn's server, printing the ready line once it listens."""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers:
+                _announce(self.servers[0].sockets[0].getsockname())
+
+    AnnouncingServer(config).run()
 
 
 def run_migrate(args: argparse.Namespace) -> int:

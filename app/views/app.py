@@ -18,7 +18,7 @@ import flet as ft
 
 from app.i18n import LANGUAGES, set_language, t
 from app.views import shell
-from app.views.audit_models import home_route
+from app.views.audit_models import home_route, role_of
 from app.views.errors import error_text
 from app.views.format import today_local
 from app.views.lock_model import (
@@ -177,7 +177,7 @@ class CommuneApp:
         from the settings screen). A revoked device is told before its store is erased."""
         if self.sync is not None or self.store is None:
             return
-        self.role = await self.io(self.store.settings.get, "role")  # enrolment saves it
+        self.role = await self.io(role_of, self.store.settings)  # enrolment or first run
         notice = partial(self.page.run_task, self.show_lock, t("unlock.destroyed"))  # pre-erase
         self.sync = await self.io(SyncBridge.start_for, self.store, notice)
         if self.sync:

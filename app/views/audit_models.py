@@ -36,12 +36,21 @@ class Workspaces:
     review_role: str  # the role a review decision is made as (who_may)
 
 
+OFFICER = "officer"
+# The work a local-only device is for, asked at first run (an enrolled device has its role).
+LOCAL_WORKS = (OFFICER, A.AUDITOR, A.SUPERVISOR)
+
+
+def role_of(settings: Any) -> str | None:
+    """The enrolled role; else the work a local-only device was set up for; else None (a
+    local store from before the question: the officer's work)."""
+    return settings.get("role") or settings.get("local_role") or None
+
+
 def workspaces(role: str | None) -> Workspaces:
-    """The enrolled role (saved at enrolment) decides. A local-only store has no role and no
-    server to answer to: it gets both the audit form and the review screens (the officer's
-    screens stay the default for everyone)."""
-    if not role:
-        return Workspaces(auditor=True, reviewer=True, review_role=A.SUPERVISOR)
+    """Each role has its own workspaces and nothing else: an auditor fills audits, a
+    supervisor or admin reviews them, an officer (and a local store set up before the first
+    run asked) works on dossiers."""
     if role == A.AUDITOR:
         return Workspaces(auditor=True, reviewer=False, review_role="")
     if role in (A.SUPERVISOR, A.ADMIN):
@@ -50,16 +59,30 @@ def workspaces(role: str | None) -> Workspaces:
 
 
 AUDITS_ROUTE, REVIEWS_ROUTE, DOSSIERS_ROUTE = "/audits", "/reviews", "/dossiers"
+DASHBOARD_ROUTE, RECEIVE_ROUTE = "/dashboard", "/receive"
+COMMON_ROUTES = ("/sync", "/settings")
+
+
+def role_routes(role: str | None) -> tuple[str, ...]:
+    """The destinations a role sees, in navigation order; every other route leads home. A
+    supervisor keeps the on-time dashboard (oversight), not the counter's dossier screens."""
+    if role == A.AUDITOR:
+        own: tuple[str, ...] = (AUDITS_ROUTE,)
+    elif role in (A.SUPERVISOR, A.ADMIN):
+        own = (REVIEWS_ROUTE, DASHBOARD_ROUTE)
+    else:
+        own = (DASHBOARD_ROUTE, DOSSIERS_ROUTE, RECEIVE_ROUTE)
+    return own + COMMON_ROUTES
+
+
+def route_allowed(role: str | None, route: str) -> bool:
+    head = "/" + route.split("?", 1)[0].strip("/").split("/")[0]
+    return head in role_routes(role)
 
 
 def home_route(role: str | None) -> str:
-    """Where a session starts after unlock: an auditor on the audits, a supervisor or admin on
-    the reviews, an officer and a local-only store on the dossier list."""
-    if role == A.AUDITOR:
-        return AUDITS_ROUTE
-    if role in (A.SUPERVISOR, A.ADMIN):
-        return REVIEWS_ROUTE
-    return DOSSIERS_ROUTE
+    """Where a session starts after unlock: each role on its own work."""
+    return role_routes(role)[0] if role in (A.AUDITOR, A.SUPERVISOR, A.ADMIN) else DOSSIERS_ROUTE
 
 
 def user_name(store: Any) -> str:

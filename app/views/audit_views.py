@@ -44,19 +44,12 @@ IMAGE_EXTENSIONS = ["jpg", "jpeg", "png", "heic", "webp"]
 
 
 def role_destinations(role: str | None) -> tuple[tuple[str, str, Any, Any], ...]:
-    """The navigation destinations a role adds to the officer's (same shape as
-    `shell.DESTINATIONS`)."""
+    """The audit and review destinations a role has (same shape as `shell.DESTINATIONS`)."""
+    from app.views.shell import ROLE_DESTINATIONS
+
     ws = workspaces(role)
-    found: list[tuple[str, str, Any, Any]] = []
-    if ws.auditor:
-        found.append(
-            (AUDITS_ROUTE, "nav.audits", ft.Icons.FACT_CHECK_OUTLINED, ft.Icons.FACT_CHECK)
-        )
-    if ws.reviewer:
-        found.append(
-            (REVIEWS_ROUTE, "nav.reviews", ft.Icons.RATE_REVIEW_OUTLINED, ft.Icons.RATE_REVIEW)
-        )
-    return tuple(found)
+    wanted = {AUDITS_ROUTE: ws.auditor, REVIEWS_ROUTE: ws.reviewer}
+    return tuple(d for d in ROLE_DESTINATIONS if wanted[d[0]])
 
 
 def state_chip(state: str, label: str) -> ft.Control:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import flet as ft
 
 from app.i18n import LANGUAGES, set_language, t
-from app.views.dossier_views import heading, section
+from app.views.dossier_views import facts_grid, heading, section
 from app.views.lock_model import IdleTimer
 from app.views.sync_models import (
     ConflictChoice,
@@ -160,6 +160,8 @@ class SettingsScreen:
         return ft.Column(
             [
                 heading(t("settings.title")),
+                section(t("settings.account")),
+                facts_grid(state.account),
                 section(t("settings.language")),
                 self.language,
                 section(t("settings.security")),

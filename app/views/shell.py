@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import flet as ft
 
 from app.i18n import t
+from app.views.audit_models import role_routes
 from app.views.sync_models import sync_indicator
 
 if TYPE_CHECKING:
@@ -40,12 +41,16 @@ TONE_ICONS = {
 }
 
 
-def destinations(app: CommuneApp) -> tuple[tuple[str, str, Any, Any], ...]:
-    """The officer's destinations, with the auditor's and the supervisor's where the role has
-    them (before sync and settings)."""
-    from app.views.audit_views import role_destinations
+ROLE_DESTINATIONS = (
+    ("/audits", "nav.audits", ft.Icons.FACT_CHECK_OUTLINED, ft.Icons.FACT_CHECK),
+    ("/reviews", "nav.reviews", ft.Icons.RATE_REVIEW_OUTLINED, ft.Icons.RATE_REVIEW),
+)
 
-    return DESTINATIONS[:3] + role_destinations(getattr(app, "role", None)) + DESTINATIONS[3:]
+
+def destinations(app: CommuneApp) -> tuple[tuple[str, str, Any, Any], ...]:
+    """Only the role's own destinations (`role_routes`), in its order."""
+    by_route = {d[0]: d for d in DESTINATIONS + ROLE_DESTINATIONS}
+    return tuple(by_route[r] for r in role_routes(getattr(app, "role", None)))
 
 
 def is_narrow(width: float | None) -> bool:

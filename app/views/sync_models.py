@@ -223,6 +223,28 @@ class SettingsState:
     language: str
     auto_lock_minutes: int
     enrolled: bool
+    account: list[tuple[str, str]] = field(default_factory=list)  # (label, value) to show
+
+
+def account_lines(settings: Any) -> list[tuple[str, str]]:
+    """Who this device works for: the enrolled user, role, wards and server; or, local only,
+    the work chosen at first run and the device's ward."""
+    role = settings.get("role")
+    if settings.get("device_token"):
+        wards = [name for _, name in ward_options(list(settings.get("wards") or []))]
+        return [
+            (t("settings.account.user"), settings.get("user") or "—"),
+            (t("settings.account.role"), t(f"role.{role}") if role else "—"),
+            (t("settings.account.wards"), ", ".join(wards) or "—"),
+            (t("settings.server"), settings.get("server_url") or "—"),
+        ]
+    work = settings.get("local_role") or "officer"
+    ward = settings.get("ward_code")
+    ward_name = ward_options([ward])[0][1] if ward else "—"
+    return [
+        (t("settings.account.work"), t(f"role.{work}")),
+        (t("settings.account.ward"), ward_name),
+    ]
 
 
 class SettingsPresenter:
@@ -238,6 +260,7 @@ class SettingsPresenter:
             language=s.get("language", "vi") or "vi",
             auto_lock_minutes=int(minutes if minutes is not None else DEFAULT_AUTO_LOCK_MINUTES),
             enrolled=bool(s.get("device_token")),
+            account=account_lines(s),
         )
 
     def set_language(self, language: str) -> None:

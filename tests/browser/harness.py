@@ -172,10 +172,11 @@ def nav(page: Page, label: str):
     return rail.or_(page.get_by_role("tab", name=label, exact=True))
 
 
-def type_into(page: Page, label: str, text: str, attempts: int = 10) -> None:
+def type_into(page: Page, label: str, text: str, attempts: int = 10, within=None) -> None:
     """Flutter reads keystrokes, not a DOM value: focus the field (a click is sometimes taken
-    before Flutter listens, so check the focus and click again), select all, type."""
-    target = field(page, label)
+    before Flutter listens, so check the focus and click again), select all, type. `within`:
+    a locator to look in, when several fields share the label."""
+    target = (within or page).get_by_role("textbox", name=label, exact=True)
     target.wait_for(state="visible")
     for _ in range(attempts):
         try:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from app.domain import audit as A
 from app.i18n import set_language
 from app.views.audit_models import (
+    LOCAL_WORKS,
     AuditFormPresenter,
     AuditWardsPresenter,
     home_route,
     parse_number,
     parse_position,
+    role_of,
+    role_routes,
+    route_allowed,
     workspaces,
 )
 from app.views.audit_views import role_destinations
@@ -28,14 +32,30 @@ def test_roles_decide_the_destinations() -> None:
         for role in (None, "officer", "auditor", "supervisor", "admin")
     }
     assert routes == {
-        None: ["/audits", "/reviews"],  # local only: both, the officer's screens stay default
+        None: [],  # a local store set up before the first run asked: the officer's work
         "officer": [],
         "auditor": ["/audits"],
         "supervisor": ["/reviews"],
         "admin": ["/reviews"],
     }
     assert workspaces("admin").review_role == "admin"
-    assert workspaces(None).review_role == "supervisor"
+    assert workspaces(None).review_role == ""
+    assert role_routes("auditor") == ("/audits", "/sync", "/settings")
+    assert role_routes("supervisor") == ("/reviews", "/dashboard", "/sync", "/settings")
+    assert (
+        role_routes(None)
+        == role_routes("officer")
+        == ("/dashboard", "/dossiers", "/receive", "/sync", "/settings")
+    )
+    assert not route_allowed("auditor", "/dossiers/abc") and route_allowed("auditor", "/audits/x")
+    assert not route_allowed("supervisor", "/receive") and not route_allowed("officer", "/audits")
+
+
+def test_a_local_store_works_as_the_role_chosen_at_first_run() -> None:
+    assert role_of({"role": "auditor", "local_role": "supervisor"}) == "auditor"  # enrolled
+    assert role_of({"local_role": "supervisor"}) == "supervisor"
+    assert role_of({}) is None
+    assert LOCAL_WORKS == ("officer", "auditor", "supervisor")
 
 
 def test_ward_list_shows_scope_and_state_and_opening_creates_then_resumes(store) -> None:

@@ -202,3 +202,36 @@ def test_a_run_shows_progress_a_silent_server_and_when_it_retries() -> None:
     cut = RunStatus(online=False, running=False, last_error="offline: …", next_try_at=retry)
     text = sync_indicator(Summary(pending=2), cut, now=now).text
     assert text.startswith("Mất kết nối · Máy chủ không trả lời · thử lại lúc 10:05:30")
+
+
+def test_settings_show_who_the_device_works_for() -> None:
+    from app.views.sync_models import account_lines
+
+    enrolled = {
+        "device_token": "t",
+        "user": "canbo.badinh",
+        "role": "officer",
+        "wards": ["00004", "00008"],
+        "server_url": "https://api.example.vn",
+    }
+    assert account_lines(enrolled) == [
+        ("Người dùng", "canbo.badinh"),
+        ("Vai trò", "Cán bộ Một cửa"),
+        ("Xã/phường phụ trách", "Phường Ba Đình, Phường Ngọc Hà"),
+        ("Địa chỉ máy chủ", "https://api.example.vn"),
+    ]
+    local = account_lines({"local_role": "auditor", "ward_code": "00004"})
+    assert local == [("Công việc trên máy này", "Kiểm tra viên"), ("Xã/phường", "Phường Ba Đình")]
+
+
+def test_the_ward_picker_is_searched_without_diacritics_and_names_fit_the_work() -> None:
+    from app.views.lock_model import name_label, search_wards, ward_options
+
+    options = ward_options()
+    assert [n for _, n in search_wards(options, "ba dinh")] == ["Phường Ba Đình"]
+    assert [n for _, n in search_wards(options, "NGOC HA")] == ["Phường Ngọc Hà"]
+    assert search_wards(options, "00025") == [("00025", "Phường Giảng Võ")]
+    assert len(search_wards(options, "")) == 6 and search_wards(options, "zzz") == []
+    assert name_label("officer") == "Tên cán bộ tiếp nhận"
+    assert name_label("supervisor") == "Tên người duyệt"  # no "receiving officer" here
+    assert name_label(None) == "Họ tên của bạn"

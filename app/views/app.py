@@ -37,12 +37,6 @@ IDLE_CHECK_S = 5.0
 SCROLL_INTERVAL_MS = 1000  # scroll events count as activity; one a second is plenty
 SYNC_TICK_S = 5.0  # the sync line refreshes this often during a run
 SYNC_TICKS_MAX = 720  # an hour of ticks at most per run
-NO_TRANSITIONS = ft.PageTransitionsTheme(
-    **{
-        name: ft.PageTransitionTheme.NONE
-        for name in ("android", "ios", "linux", "macos", "windows")
-    }
-)
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 
 
@@ -142,8 +136,7 @@ class CommuneApp:
         page = self.page
         page.title = t("app.title")
         page.theme_mode = ft.ThemeMode.LIGHT
-        # No route animation: a screen change is one paint, not a 300 ms cross-fade.
-        page.theme = ft.Theme(color_scheme_seed=ft.Colors.INDIGO, page_transitions=NO_TRANSITIONS)
+        page.theme = shell.theme(shell.is_narrow(page.width))
         page.services.append(self.file_picker)
         page.on_route_change = self._on_route_change
         page.on_resize = self._on_resize
@@ -248,7 +241,10 @@ class CommuneApp:
     def _paint(self) -> None:
         if self.body is None or self.store is None:
             return
-        self.narrow = shell.is_narrow(self.page.width)
+        narrow = shell.is_narrow(self.page.width)
+        if narrow != self.narrow:  # finger-sized targets in the tablet layout
+            self.page.theme = shell.theme(narrow)
+        self.narrow = narrow
         self.page.views.clear()
         self.page.views.append(shell.app_view(self, self.body_route, self.body, self.narrow))
         self.page.update()

@@ -401,31 +401,10 @@ class AuditFormScreen:
 
     def _control(self, item: ItemView, editable: bool) -> ft.Control:
         if item.kind == "yes_no":
-            value = None if item.value is None else ("yes" if item.value else "no")
-            return ft.RadioGroup(
-                ft.Row(
-                    [
-                        ft.Radio(value="yes", label=t("audit.yes")),
-                        ft.Radio(value="no", label=t("audit.no")),
-                    ]
-                ),
-                value=value,
-                disabled=not editable,
-                on_change=self.app.handler(self._saver(item, lambda v: v == "yes")),
-            )
+            options = [(True, t("audit.yes")), (False, t("audit.no"))]
+            return self._choices(item, options, editable)
         if item.kind == "choice":
-            return ft.RadioGroup(
-                ft.ResponsiveRow(
-                    [
-                        ft.Radio(value=oid, label=label, col={"xs": 12, "md": 6, "xl": 3})
-                        for oid, label in item.options
-                    ],
-                    run_spacing=0,
-                ),
-                value=item.value,
-                disabled=not editable,
-                on_change=self.app.handler(self._saver(item, lambda v: v)),
-            )
+            return self._choices(item, list(item.options), editable)
         if item.kind == "number":
             field = ft.TextField(
                 label=t("audit.value", unit=item.unit),
@@ -462,6 +441,33 @@ class AuditFormScreen:
             await self._refresh()
 
         return save
+
+    def _choices(
+        self, item: ItemView, options: list[tuple[Any, str]], editable: bool
+    ) -> ft.Control:
+        """One button per answer, the chosen one filled and ticked: a finger-sized target
+        (48 dp in the tablet theme) where a radio is 40."""
+
+        def chooser(value: Any) -> Any:
+            async def choose(e: Any) -> None:
+                await self.app.io(self.presenter.answer, item.id, value)
+                await self._refresh()
+
+            return self.app.handler(choose)
+
+        buttons: list[ft.Control] = []
+        for value, label in options:
+            chosen = item.value is not None and item.value == value
+            kind = ft.FilledTonalButton if chosen else ft.OutlinedButton
+            buttons.append(
+                kind(
+                    label,
+                    icon=ft.Icons.CHECK if chosen else None,
+                    disabled=not editable,
+                    on_click=chooser(value),
+                )
+            )
+        return ft.Row(buttons, wrap=True, spacing=8, run_spacing=8)
 
     def _discarder(self, item: ItemView) -> Any:
         async def discard(e: Any) -> None:
@@ -652,14 +658,12 @@ class AuditFormScreen:
         lat = ft.TextField(
             label=t("audit.lat"),
             value=f"{current['lat']:.6f}" if current else "",
-            dense=True,
             expand=True,
             disabled=not s.editable,
         )
         lon = ft.TextField(
             label=t("audit.lon"),
             value=f"{current['lon']:.6f}" if current else "",
-            dense=True,
             expand=True,
             disabled=not s.editable,
         )
@@ -759,7 +763,7 @@ class AuditFormScreen:
         dialog = ft.AlertDialog(
             modal=True,
             title=ft.Text(t("audit.confirm_title"), size=18),
-            content=ft.Column(lines, tight=True, width=480, spacing=6, scroll=ft.ScrollMode.AUTO),
+            content=ft.Column(lines, tight=True, width=480, spacing=6),
             actions=actions,
         )
         self.app.page.show_dialog(dialog)

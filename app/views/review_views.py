@@ -326,7 +326,6 @@ class ReviewDetailScreen:
                 tight=True,
                 width=480,
                 spacing=6,
-                scroll=ft.ScrollMode.AUTO,
             ),
             actions=[
                 ft.TextButton(t("detail.cancel"), on_click=self.app.handler(dismiss)),

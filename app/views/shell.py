@@ -53,6 +53,40 @@ def destinations(app: CommuneApp) -> tuple[tuple[str, str, Any, Any], ...]:
     return tuple(by_route[r] for r in role_routes(getattr(app, "role", None)))
 
 
+# No route animation: a screen change is one paint, not a 300 ms cross-fade.
+NO_TRANSITIONS = ft.PageTransitionsTheme(
+    **{
+        name: ft.PageTransitionTheme.NONE
+        for name in ("android", "ios", "linux", "macos", "windows")
+    }
+)
+TOUCH_DP = 48  # the smallest touch target in the tablet layout (Material's minimum)
+
+
+def theme(narrow: bool) -> ft.Theme:
+    """The app's theme; on a tablet every button is at least TOUCH_DP high (a button's label
+    is ~20 dp, so 14 dp above and below; an icon button 24 + 2 x 12). Flutter on the web gives
+    desktop density and no padded tap targets, where buttons are 32-40 dp."""
+    base = {"color_scheme_seed": ft.Colors.INDIGO, "page_transitions": NO_TRANSITIONS}
+    if not narrow:
+        return ft.Theme(**base)
+    label_padding = ft.Padding.symmetric(horizontal=16, vertical=14)
+    button = ft.ButtonStyle(padding=label_padding, visual_density=ft.VisualDensity.STANDARD)
+    return ft.Theme(
+        **base,
+        visual_density=ft.VisualDensity.STANDARD,
+        button_theme=ft.ButtonTheme(style=button),
+        filled_button_theme=ft.FilledButtonTheme(style=button),
+        outlined_button_theme=ft.OutlinedButtonTheme(style=button),
+        text_button_theme=ft.TextButtonTheme(style=button),
+        icon_button_theme=ft.IconButtonTheme(
+            style=ft.ButtonStyle(
+                padding=ft.Padding.all(12), visual_density=ft.VisualDensity.STANDARD
+            )
+        ),
+    )
+
+
 def is_narrow(width: float | None) -> bool:
     """Tablets (and narrow windows) get the bottom bar, wider screens the rail. 900 px: a
     tablet held upright (800) is narrow, the smallest desktop window in use (1280) is not."""

@@ -201,3 +201,32 @@ def find_procedure(page: Page, query: str) -> None:
     filtered list replaces it. The screen names the query its list answers: wait for that."""
     type_into(page, "Tìm thủ tục (tên hoặc mã)", query)
     expect(shows(page, f"Kết quả tìm «{query}»")).to_be_visible()
+
+
+TOUCH_DP = 48  # Material's minimum touch target; one CSS pixel is one dp at this zoom
+TOUCH_ROLES = ("button", "radio", "checkbox", "tab", "switch", "link", "menuitem", "textbox")
+SMALL_TARGETS_JS = """([min, roles]) => {
+  const found = [];
+  const nodes = document.querySelectorAll('flt-semantics[role], flt-semantics input');
+  for (const el of nodes) {
+    const role = el.tagName === 'INPUT' ? 'textbox' : el.getAttribute('role');
+    if (!roles.includes(role)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    // Only what is wholly on screen: a node cut by the scroll edge reports its clipped size.
+    if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) continue;
+    const wide = role === 'textbox' ? true : r.width >= min;
+    if (r.height < min || !wide) {
+      const name = (el.getAttribute('aria-label') || el.textContent || '').trim().slice(0, 40);
+      found.push(`${role} "${name}" ${Math.round(r.width)}x${Math.round(r.height)}`);
+    }
+  }
+  return found;
+}"""
+
+
+def small_targets(page: Page, min_dp: int = TOUCH_DP) -> list[str]:
+    """Controls on screen whose accessibility node is smaller than `min_dp` (height, and
+    width except for text fields): role, name and size of each."""
+    page.evaluate(FRAMES)
+    return page.evaluate(SMALL_TARGETS_JS, [min_dp, list(TOUCH_ROLES)])

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from app.domain import audit as A
 from app.domain.models import AuditAnswer
 from app.storage import create_store
-from tests.browser.device_app import TINY_JPEG
+from tests.browser.device_app import labelled_photo
 from tests.browser.harness import (
     field,
     free_port,
@@ -27,6 +27,7 @@ from tests.browser.harness import (
     running_app,
     shot,
     shows,
+    small_targets,
     type_into,
 )
 
@@ -56,7 +57,7 @@ def answer_all(store, audit_id: str, skip: set[str] = frozenset(), good: bool = 
         }.get(item.kind)
         photos = []
         if item.photo_required or item.kind == "photo":
-            data = b"\xff\xd8" + item.id.encode() + audit_id.encode() + b"\xff\xd9"
+            data = labelled_photo(f"{item.id} · {audit_id[:8]}")
             meta = store.attachments.add(
                 "audit", audit_id, ward, data, mime="image/jpeg", filename=f"{item.id}.jpg"
             )
@@ -116,6 +117,15 @@ def shots(page: Page, folder: Path, name: str, ready) -> None:
     ready()
 
 
+def small_targets_at_tablet_size(page: Page, ready) -> list[str]:
+    page.set_viewport_size({"width": 800, "height": 1280})
+    expect(ready).to_be_visible()
+    found = small_targets(page)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(ready).to_be_visible()
+    return found
+
+
 def item(page: Page, item_id: str):
     return page.locator(f'[flt-semantics-identifier="item-{item_id}"]')
 
@@ -165,6 +175,13 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     missing = "Chưa trả lời mục bắt buộc: Số máy tính trên mỗi cán bộ, công chức"
     expect(shows(page, missing)).to_be_visible()
     shots(page, screenshots, "31-audit-form", lambda: expect(equipment).to_be_visible())
+    # The tablet layout: every control on screen is a finger-sized target, and the score and
+    # Submit are in the header, in sight without scrolling.
+    page.set_viewport_size({"width": 800, "height": 1280})
+    expect(equipment).to_be_visible()
+    assert small_targets(page) == []
+    expect(submit).to_be_in_viewport()
+    page.set_viewport_size({"width": 1280, "height": 800})
     submit.click()
     blocked = shows(page, "Chưa gửi được: cần xử lý các mục sau")
     expect(blocked).to_be_visible()
@@ -207,10 +224,11 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     expect(recent).to_have_accessible_name(re.compile(r"Điểm mục: 1,0/1"))
 
     # A choice; a yes that needs evidence, then the camera's photo.
-    page.get_by_role("radio", name="Phần lớn").click()
+    assert small_targets_at_tablet_size(page, equipment) == []
+    page.get_by_role("button", name="Phần lớn", exact=True).click()
     expect(shows(page, "Thiết bị · đã trả lời 6/7")).to_be_visible()
     scanner = item(page, "equipment.scanner")
-    scanner.get_by_role("radio", name="Có").click()
+    scanner.get_by_role("button", name="Có", exact=True).click()
     expect(scanner).to_have_accessible_name(
         re.compile(r"Cần ảnh minh chứng cho câu trả lời này 0 ảnh")
     )
@@ -220,7 +238,7 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     with page.expect_file_chooser() as chooser:  # a second photo, from the file picker
         scanner.get_by_role("button", name="Chọn ảnh").click()
     chooser.value.set_files(
-        {"name": "may-quet.jpg", "mimeType": "image/jpeg", "buffer": TINY_JPEG + b"picked"}
+        {"name": "may-quet.jpg", "mimeType": "image/jpeg", "buffer": labelled_photo("tệp đã chọn")}
     )
     expect(scanner).to_have_accessible_name(re.compile(r" 2 ảnh Điểm mục: 1,0/1"))
     # Thumbnails open; one is removed.
@@ -319,4 +337,5 @@ def auditor_resubmits(page: Page, screenshots: Path) -> None:
     expect(submit).to_be_enabled()
     shots(page, screenshots, "38-audit-changes-requested", lambda: expect(comment).to_be_visible())
     submit.click()
+    page.get_by_role("button", name="Vẫn gửi duyệt").click()  # the summary still warns
     expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()

@@ -19,6 +19,7 @@ import flet as ft
 from app.i18n import LANGUAGES, set_language, t
 from app.views import shell
 from app.views.audit_models import home_route, role_of
+from app.views.device import Camera, device_capabilities
 from app.views.errors import error_text
 from app.views.format import today_local
 from app.views.lock_model import (
@@ -40,16 +41,6 @@ SYNC_TICKS_MAX = 720  # an hour of ticks at most per run
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 
 
-class Camera:
-    """The device camera. Desktop and web builds have none; a mobile build (or a test) gives
-    one whose `capture()` returns JPEG bytes."""
-
-    available = False
-
-    async def capture(self) -> bytes | None:
-        return None
-
-
 class CommuneApp:
     def __init__(
         self,
@@ -63,8 +54,11 @@ class CommuneApp:
         self.page = page
         self.gateway = gateway
         self.lock_presenter = LockPresenter(gateway)
-        self.camera = camera or Camera()
-        self.position = position or PositionProvider()
+        # The build's own camera and position where it has them (a mobile `flet build`);
+        # tests pass stand-ins.
+        found_camera, found_position = device_capabilities(page)
+        self.camera = camera or found_camera
+        self.position = position or found_position
         self.role: str | None = None  # the enrolled role; decides the audit destinations
         self.today = today
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")

@@ -406,3 +406,23 @@ def test_approving_a_failing_audit_names_what_it_passes_over_first(store) -> Non
     concerns = weak.approval_concerns()
     assert "Mục bắt buộc chưa đạt mức tối đa: Có tường lửa tại điểm kết nối Internet" in concerns
     assert all(c in concerns for c in weak.load().warnings)
+
+
+def test_only_a_mobile_build_offers_camera_and_position() -> None:
+    """The web and desktop clients carry no device extensions: nothing is offered there."""
+    import flet as ft
+
+    from app.views.device import Camera, device_capabilities, has_device_extensions
+
+    class Page:
+        def __init__(self, platform, web: bool) -> None:
+            self.platform, self.web, self.services = platform, web, []
+
+    for page in (Page(ft.PagePlatform.LINUX, False), Page(ft.PagePlatform.ANDROID, True)):
+        camera, position = device_capabilities(page)
+        assert not camera.available and not position.available and page.services == []
+    android = Page(ft.PagePlatform.ANDROID, False)
+    assert has_device_extensions(android)
+    camera, position = device_capabilities(android)
+    assert camera.available and position.available and len(android.services) == 2
+    assert not Camera.available

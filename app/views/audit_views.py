@@ -29,7 +29,7 @@ from app.views.dossier_views import heading, section
 from app.views.position import PositionProvider
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 STATE_COLORS = {
     "not_started": ft.Colors.SURFACE_CONTAINER_HIGH,
@@ -100,7 +100,7 @@ def card(*controls: ft.Control, padding: int = 12) -> ft.Control:
 
 
 class AuditWardsScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.presenter = AuditWardsPresenter(app.store)
         self.search = ft.TextField(
@@ -172,7 +172,7 @@ class AuditWardsScreen:
 
 
 class AuditFormScreen:
-    def __init__(self, app: CommuneApp, audit_id: str) -> None:
+    def __init__(self, app: AppContext, audit_id: str) -> None:
         self.app = app
         self.presenter = AuditFormPresenter(app.store, audit_id)
         self.position: PositionProvider = getattr(app, "position", None) or PositionProvider()
@@ -769,7 +769,7 @@ class AuditFormScreen:
         self.app.page.show_dialog(dialog)
 
 
-async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:
+async def build_route(app: AppContext, parts: list[str]) -> ft.Control:
     """`/audits` and `/audits/<id>`."""
     if len(parts) == 2:
         return await AuditFormScreen(app, parts[1]).build()

@@ -20,7 +20,7 @@ from app.views.lock_model import (
 from app.views.sync_bridge import EnrolError, keep_enrolment, redeem
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 CARD_WIDTH = 460
 
@@ -54,7 +54,7 @@ def _pin_field(label: str, **kwargs: Any) -> ft.TextField:
     )
 
 
-def build(app: CommuneApp, *, first_run: bool, message: str = "") -> ft.Control:
+def build(app: AppContext, *, first_run: bool, message: str = "") -> ft.Control:
     if first_run:
         form = FirstRun(app, message)
         app.page.run_task(form.load_wards)  # runs after this frame is sent
@@ -63,7 +63,7 @@ def build(app: CommuneApp, *, first_run: bool, message: str = "") -> ft.Control:
 
 
 class Unlock:
-    def __init__(self, app: CommuneApp, message: str) -> None:
+    def __init__(self, app: AppContext, message: str) -> None:
         self.app = app
         self.pin = _pin_field(t("pin.label"), on_submit=app.handler(self.submit))
         self.message = ft.Text(message, color=ft.Colors.ERROR if message else None)
@@ -126,7 +126,7 @@ class Unlock:
 
 
 class FirstRun:
-    def __init__(self, app: CommuneApp, message: str = "") -> None:
+    def __init__(self, app: AppContext, message: str = "") -> None:
         self.app = app
         h = app.handler
         self.mode = ft.RadioGroup(

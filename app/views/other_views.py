@@ -18,11 +18,11 @@ from app.views.sync_models import (
 )
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 
 class SyncScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
 
@@ -129,7 +129,7 @@ class SettingsScreen:
     """Sections name a topic (language, security, sync server); the fields inside say what they
     hold, so no heading repeats its field's label."""
 
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.presenter = SettingsPresenter(app.store)
 

@@ -24,11 +24,11 @@ from app.views.review_models import (
 )
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 
 class ReviewListScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.presenter = ReviewListPresenter(app.store)
         self.filter = ft.Row(wrap=True, spacing=6, run_spacing=6)
@@ -155,7 +155,7 @@ class ReviewListScreen:
 
 
 class ReviewDetailScreen:
-    def __init__(self, app: CommuneApp, audit_id: str) -> None:
+    def __init__(self, app: AppContext, audit_id: str) -> None:
         self.app = app
         self.audit_id = audit_id
         self.presenter: ReviewDetailPresenter | None = None
@@ -335,7 +335,7 @@ class ReviewDetailScreen:
         self.app.page.show_dialog(dialog)
 
 
-async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:
+async def build_route(app: AppContext, parts: list[str]) -> ft.Control:
     """`/reviews` and `/reviews/<audit id>`."""
     if len(parts) == 2:
         return await ReviewDetailScreen(app, parts[1]).build()

@@ -12,7 +12,7 @@ from app.views.audit_models import role_routes
 from app.views.sync_models import sync_indicator
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 NARROW_PX = 900
 EXTENDED_RAIL_PX = 1200
@@ -47,7 +47,7 @@ ROLE_DESTINATIONS = (
 )
 
 
-def destinations(app: CommuneApp) -> tuple[tuple[str, str, Any, Any], ...]:
+def destinations(app: AppContext) -> tuple[tuple[str, str, Any, Any], ...]:
     """Only the role's own destinations (`role_routes`), in its order."""
     by_route = {d[0]: d for d in DESTINATIONS + ROLE_DESTINATIONS}
     return tuple(by_route[r] for r in role_routes(getattr(app, "role", None)))
@@ -104,7 +104,7 @@ def nav_index(route: str, dests: tuple = DESTINATIONS) -> int | None:
 class SyncLine:
     """The sync indicator: icon, one line of text, and the "Đồng bộ ngay" button."""
 
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.icon = ft.Icon(ft.Icons.CLOUD_OFF_OUTLINED, size=18, color=TONE_COLORS["offline"])
         self.text = ft.Text("", size=13, color=TONE_COLORS["offline"])
@@ -155,7 +155,7 @@ def lock_view(body: ft.Control) -> ft.View:
     )
 
 
-def _lock_button(app: CommuneApp, compact: bool) -> ft.Control:
+def _lock_button(app: AppContext, compact: bool) -> ft.Control:
     async def lock_now(e: Any) -> None:
         await app.lock()
 
@@ -168,7 +168,7 @@ def _lock_button(app: CommuneApp, compact: bool) -> ft.Control:
     )
 
 
-def _navigate(app: CommuneApp, dests: tuple = DESTINATIONS) -> Any:
+def _navigate(app: AppContext, dests: tuple = DESTINATIONS) -> Any:
     async def on_change(e: Any) -> None:
         index = int(e.control.selected_index)
         await app.go(dests[index][0])
@@ -176,7 +176,7 @@ def _navigate(app: CommuneApp, dests: tuple = DESTINATIONS) -> Any:
     return app.handler(on_change)
 
 
-def app_view(app: CommuneApp, route: str, body: ft.Control, narrow: bool) -> ft.View:
+def app_view(app: AppContext, route: str, body: ft.Control, narrow: bool) -> ft.View:
     dests = destinations(app)
     selected = nav_index(route, dests)
     sync_row = ft.Container(

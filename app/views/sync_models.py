@@ -338,9 +338,9 @@ class SettingsPresenter:
 
     def _dossiers_by_ward(self) -> dict[str, int]:
         """Every local dossier counted by ward, read a page at a time (bounded by the total)."""
-        from app.views.dossier_models import query_class
+        from app.storage import DossierQuery
 
-        query = query_class()()
+        query = DossierQuery()
         counts: dict[str, int] = {}
         offset, total = 0, 1
         while offset < total:

@@ -228,5 +228,14 @@ SMALL_TARGETS_JS = """([min, roles]) => {
 def small_targets(page: Page, min_dp: int = TOUCH_DP) -> list[str]:
     """Controls on screen whose accessibility node is smaller than `min_dp` (height, and
     width except for text fields): role, name and size of each."""
-    page.evaluate(FRAMES)
-    return page.evaluate(SMALL_TARGETS_JS, [min_dp, list(TOUCH_ROLES)])
+    # Measured once the tree holds still: right after a relayout a node can report the size
+    # it is animating from.
+    found, previous = [], None
+    for _ in range(STILL_TRIES):
+        page.evaluate(FRAMES)
+        found = page.evaluate(SMALL_TARGETS_JS, [min_dp, list(TOUCH_ROLES)])
+        if found == previous:
+            break
+        previous = found
+        page.wait_for_timeout(300)
+    return found

@@ -122,6 +122,8 @@ def assert_touch_sized(page: Page, ready) -> None:
     smaller than 48 dp."""
     page.set_viewport_size({"width": 800, "height": 1280})
     expect(page.get_by_role("tab", name="Khảo sát hạ tầng")).to_be_visible()
+    rail = page.get_by_role("button", name=re.compile(r"Tab \d of \d$"))
+    expect(rail).to_have_count(0)  # the desktop layout's nodes are gone
     expect(ready).to_be_visible()
     found = small_targets(page)
     page.set_viewport_size({"width": 1280, "height": 800})

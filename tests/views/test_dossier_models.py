@@ -5,6 +5,7 @@ import datetime as dt
 from app.domain.calendar import WorkingCalendar
 from app.domain.codes import LOCAL_SEQUENCES, parse_code
 from app.domain.status import DossierStatus
+from app.storage import DossierQuery
 from app.views.dossier_models import (
     OPEN,
     DossierDetailPresenter,
@@ -12,7 +13,6 @@ from app.views.dossier_models import (
     ReceiveForm,
     actions_for,
     dashboard_tiles,
-    query_class,
 )
 from app.views.format import status_text
 from tests.views.conftest import TODAY
@@ -191,7 +191,7 @@ def test_due_this_week_and_procedure_filters(store) -> None:
         day = dt.datetime.strptime(row.appointment, "%d/%m/%Y").date()
         assert TODAY <= day <= sunday and not row.overdue
     lister.filters.due_this_week = False
-    code = store.dossiers.list(query_class()(), offset=0, limit=1).items[0].procedure_code
+    code = store.dossiers.list(DossierQuery(), offset=0, limit=1).items[0].procedure_code
     lister.filters.procedure_code = code
     same = lister.load()
     assert same.total >= 1

@@ -44,7 +44,7 @@ def test_enrol_receive_and_sync_now(page, sqlite_api_server, app_dir, screenshot
     expect(refused).to_be_visible()
     expect(page.get_by_role("button", name="Tạo kho dữ liệu")).to_be_enabled()
     assert not store_exists(app_dir)  # nothing created, still on the form
-    shot(page, screenshots, "05-enrol-refused")
+    shot(page, screenshots, "09-enrol-refused")
     type_into(page, "Mã đăng ký thiết bị", code)
     page.get_by_role("button", name="Tạo kho dữ liệu").click()
     # Enrolled: the scheduler's first run reaches the server and says when.

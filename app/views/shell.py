@@ -125,9 +125,10 @@ class SyncLine:
         line = ft.Container(
             self.text,
             expand=True,
+            height=TOUCH_DP,  # a touch target: it opens what waits to be sent
+            alignment=ft.Alignment.CENTER_LEFT,
             on_click=self.app.handler(self._open_list),
             tooltip=t("sync.open_waiting"),
-            padding=ft.Padding.symmetric(vertical=12),
         )
         return ft.Row(
             [self.icon, line, self.button],

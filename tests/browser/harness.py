@@ -213,8 +213,18 @@ SMALL_TARGETS_JS = """([min, roles]) => {
     if (!roles.includes(role)) continue;
     const r = el.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) continue;
-    // Only what is wholly on screen: a node cut by the scroll edge reports its clipped size.
+    // Only what is wholly on screen: a node cut by the scroll edge reports its clipped size
+    // (Flutter clips a node's rectangle to its scroll view, so one flush with the edge of a
+    // smaller ancestor is cut, not small).
     if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) continue;
+    let cut = false;
+    for (let up = el.parentElement; up && !cut; up = up.parentElement) {
+      const a = up.getBoundingClientRect();
+      if (a.height <= 0 || a.height >= innerHeight - 1) continue;
+      cut = r.top <= a.top + 1 || r.bottom >= a.bottom - 1;
+      break;
+    }
+    if (cut) continue;
     const wide = role === 'textbox' ? true : r.width >= min;
     if (r.height < min || !wide) {
       const name = (el.getAttribute('aria-label') || el.textContent || '').trim().slice(0, 40);

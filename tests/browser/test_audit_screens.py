@@ -206,9 +206,9 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     computers = item(page, "equipment.computers_per_staff")
     expect(computers.get_by_role("button", name="Bỏ giá trị này")).to_be_visible()
     expect(computers).to_contain_text("Chưa lưu")
-    page.get_by_role("button", name="Mục tiếp theo").click()
+    page.get_by_role("button", name="Nhân lực · 5/5").click()
     expect(shows(page, "Nhân lực · đã trả lời 5/5")).to_be_visible()
-    page.get_by_role("button", name="Mục trước").click()
+    page.get_by_role("button", name="Thiết bị · 4/7").click()
     expect(refused).to_be_visible()  # still there, not replaced by the saved answer
     # Flutter keeps the typed text off the DOM; the field carries its mark (the picture shows it).
     expect(field(page, "Giá trị (máy/người)")).to_have_attribute("aria-description", "Chưa lưu")

@@ -21,6 +21,7 @@ from app.views.format import datetime_text
 from app.views.position import Position
 
 NOT_STARTED = "not_started"
+LISTED_IN_DIALOG = 8  # lines a confirmation lists before "… and N more"
 # Where an auditor may write answers; a new audit is started when the last one was rejected.
 MISSING_SHOWN = 5  # submit blockers named one by one, the rest counted
 
@@ -120,6 +121,13 @@ def parse_number(text: str) -> float | int | None:
     except ValueError:
         return None
     return int(value) if value.is_integer() else value
+
+
+def capped(lines: list[str], limit: int = LISTED_IN_DIALOG) -> list[str]:
+    """The first `limit` lines and a count of the rest: a dialog that fits the screen."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], t("audit.more_lines", n=len(lines) - limit)]
 
 
 def label_of(thing: Any) -> str:
@@ -627,7 +635,9 @@ class AuditFormPresenter:
     def submit_summary(self) -> SubmitSummary:
         """What Submit shows before it asks to confirm."""
         state = self.load()
-        return SubmitSummary(blockers=state.refused + state.blockers, warnings=state.warnings)
+        return SubmitSummary(
+            blockers=capped(state.refused + state.blockers), warnings=capped(state.warnings)
+        )
 
     def submit(self) -> str | None:
         """Submit when the domain allows and no refused entry is left on screen; else the

@@ -18,6 +18,7 @@ from app.storage import StorageError
 from app.views.audit_models import (
     AuditFormPresenter,
     answer_text,
+    capped,
     comment_line,
     label_of,
     latest_by_ward,
@@ -219,7 +220,7 @@ class ReviewDetailPresenter:
         concerns = missing + AuditFormPresenter.warnings(tpl, answers, result)
         if not concerns and not result.compliant:
             concerns.append(t("review.below_threshold", total=score_text(result.total)))
-        return concerns
+        return capped(concerns)
 
     @staticmethod
     def needs_confirmation(target: str) -> bool:

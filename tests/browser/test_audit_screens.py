@@ -131,6 +131,15 @@ def assert_touch_sized(page: Page, ready) -> None:
     assert found == [], "controls under 48 dp:\n" + "\n".join(found)
 
 
+def in_dialog(page: Page, name: str) -> None:
+    """Click a dialog's button once the dialog has animated in (~0.3 s): a click during the
+    animation can land on the barrier and be lost."""
+    button = page.get_by_role("button", name=name, exact=True)
+    expect(button).to_be_visible()
+    page.wait_for_timeout(500)
+    button.click()
+
+
 def item(page: Page, item_id: str):
     return page.locator(f'[flt-semantics-identifier="item-{item_id}"]')
 
@@ -191,7 +200,7 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     blocked = shows(page, "Chưa gửi được: cần xử lý các mục sau")
     expect(blocked).to_be_visible()
     expect(page.get_by_role("button", name="Vẫn gửi duyệt")).to_have_count(0)
-    page.get_by_role("button", name="Huỷ").click()
+    in_dialog(page, "Huỷ")
     expect(blocked).to_have_count(0)
     equipment.click()
     expect(shows(page, "Thiết bị · đã trả lời 4/7")).to_be_visible()
@@ -229,7 +238,7 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     expect(recent).to_have_accessible_name(re.compile(r"Điểm mục: 1,0/1"))
 
     # A choice; a yes that needs evidence, then the camera's photo.
-    assert_touch_sized(page, equipment)
+    assert_touch_sized(page, recent)  # the section with numbers, answer buttons and photos
     page.get_by_role("button", name="Phần lớn", exact=True).click()
     expect(shows(page, "Thiết bị · đã trả lời 6/7")).to_be_visible()
     scanner = item(page, "equipment.scanner")
@@ -251,7 +260,7 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     remove = page.get_by_role("button", name="Bỏ ảnh 2")
     expect(remove).to_be_visible()
     shot(page, screenshots, "39-audit-photo")
-    remove.click()
+    in_dialog(page, "Bỏ ảnh 2")
     expect(scanner).to_have_accessible_name(re.compile(r" 1 ảnh Điểm mục: 1,0/1"))
 
     # The device position (the stand-in provider), then Submit is allowed.
@@ -261,7 +270,7 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     submit.click()  # the summary: warnings to confirm knowingly
     expect(shows(page, re.compile("Phiếu còn các cảnh báo sau"))).to_be_visible()
     shot(page, screenshots, "40-audit-submit-summary")
-    page.get_by_role("button", name="Vẫn gửi duyệt").click()
+    in_dialog(page, "Vẫn gửi duyệt")
     expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()
     expect(page.get_by_role("button", name="Gửi duyệt")).to_have_count(0)
 
@@ -311,7 +320,7 @@ def supervisor_part(page: Page, screenshots: Path) -> None:
     expect(shows(page, "Phiếu này còn các điểm sau:")).to_be_visible()
     expect(shows(page, re.compile("^Mục bắt buộc chưa đạt mức tối đa"))).to_be_visible()
     shot(page, screenshots, "41-review-approve-failing")
-    page.get_by_role("button", name="Huỷ").click()
+    in_dialog(page, "Huỷ")
     expect(page.get_by_role("button", name="Duyệt", exact=True)).to_be_visible()
 
     # Approve Ngọc Hà; the summary counts it.
@@ -342,5 +351,5 @@ def auditor_resubmits(page: Page, screenshots: Path) -> None:
     expect(submit).to_be_enabled()
     shots(page, screenshots, "38-audit-changes-requested", lambda: expect(comment).to_be_visible())
     submit.click()
-    page.get_by_role("button", name="Vẫn gửi duyệt").click()  # the summary still warns
+    in_dialog(page, "Vẫn gửi duyệt")  # the summary still warns
     expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()

@@ -159,6 +159,7 @@ class FirstRun:
             prefix_icon=ft.Icons.SEARCH,
             on_change=h(self._ward_typed),
             disabled=True,
+            width=CARD_WIDTH - 48,
         )
         self.ward_chosen_text = ft.Text("", weight=ft.FontWeight.W_500)
         self.ward_matches = ft.Column(spacing=0)

@@ -79,6 +79,8 @@ def theme(narrow: bool) -> ft.Theme:
         filled_button_theme=ft.FilledButtonTheme(style=button),
         outlined_button_theme=ft.OutlinedButtonTheme(style=button),
         text_button_theme=ft.TextButtonTheme(style=button),
+        # A chip's label row is ~20 dp: 14 above and below make it a 48 dp target.
+        chip_theme=ft.ChipTheme(padding=ft.Padding.symmetric(horizontal=8, vertical=14)),
         icon_button_theme=ft.IconButtonTheme(
             style=ft.ButtonStyle(
                 padding=ft.Padding.all(12), visual_density=ft.VisualDensity.STANDARD

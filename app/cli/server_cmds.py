@@ -295,7 +295,14 @@ def run_api(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     proxies = _forwarded_allow_ips(args)
-    proxy_options = {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "timeout_keep_alive": args.keep_alive,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+    }
     if args.workers > 1:
         if settings.production:
             os.environ["COMMUNE_ENV"] = "production"
@@ -303,6 +310,8 @@ def run_api(args: argparse.Namespace) -> int:
         if settings.database_url:
             os.environ["COMMUNE_DATABASE_URL"] = settings.database_url
         os.environ["COMMUNE_SERVER_KEY_FILE"] = str(settings.key_file)
+        from uvicorn.supervisors import Multiprocess
+
         from server import migrate
         from server.core.db import engine_for
         from server.services import at_rest
@@ -314,28 +323,37 @@ def run_api(args: argparse.Namespace) -> int:
         at_rest.seal_on_start(engine, LocalDiskStore(settings.blobs_dir))
         engine.dispose()
         os.environ["COMMUNE_MIGRATE_ON_START"] = "0"
-        uvicorn.run(
-            "server.main:app_from_env",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            timeout_keep_alive=args.keep_alive,
-            **proxy_options,
+        config = uvicorn.Config(
+            "server.main:app_from_env", factory=True, workers=args.workers, **options
         )
+        sock = config.bind_socket()  # bound here: connections queue until a worker takes them
+        _announce(sock.getsockname())
+        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
         return 0
     from server.main import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_keep_alive=args.keep_alive,
-        **proxy_options,
-    )
+    _serve_announced(uvicorn.Config(create_app(settings), **options))
     return 0
+
+
+def _announce(address: tuple) -> None:
+    """One line when the API listens, with its address (scripts and tests wait for it)."""
+    host, port = address[0], address[1]
+    host = f"[{host}]" if ":" in host else host
+    print(f"commune api ready on http://{host}:{port}", flush=True)
+
+
+def _serve_announced(config) -> None:
+    """uvicorn's server, printing the ready line once it listens."""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers:
+                _announce(self.servers[0].sockets[0].getsockname())
+
+    AnnouncingServer(config).run()
 
 
 def run_migrate(args: argparse.Namespace) -> int:

@@ -65,6 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sync.add_argument("--server", help="use this API address instead of the enrolled one")
     _add_insecure_option(sync)
     sync.add_argument(
+        "--stall",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="end a run that has had no answer for this long, as offline (default 25)",
+    )
+    sync.add_argument(
         "--batch-kb",
         type=int,
         default=512,
@@ -199,7 +206,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
         try:
             if args.once:
-                return _sync_once(engine)
+                return _sync_once(engine, store, args.stall)
             return _sync_forever(engine, args)
         except DeviceRevoked:
             return 3
@@ -210,9 +217,33 @@ def cmd_sync(args: argparse.Namespace) -> int:
             store.close()
 
 
-def _sync_once(engine) -> int:
-    report = engine.run_once()
+def waiting_line(store) -> str:
+    """What waits to be sent, counted as the user made it (not outbox rows)."""
+    waiting = [w for w in store.sync.waiting(limit=10**9) if w.state != "rejected"]
+    kinds = {kind: sum(1 for w in waiting if w.entity == kind) for kind in WAITING_KINDS}
+    parts = ", ".join(f"{n} {WAITING_KINDS[kind]}" for kind, n in kinds.items())
+    return f"waiting to send: {len(waiting)} records ({parts})"
+
+
+WAITING_KINDS = {"dossier": "dossiers", "audit": "audits", "audit_comment": "decisions"}
+
+
+def _print_progress(progress) -> None:
+    if progress.stage in ("push", "pull", "upload"):
+        count = f"{progress.done}/{progress.total}" if progress.total else str(progress.done)
+        print(f"{progress.stage} {count}", flush=True)
+
+
+def _sync_once(engine, store, stall_s: float | None) -> int:
+    from app.sync.engine import STALL_S, StallWatch
+
+    print(waiting_line(store), flush=True)
+    engine.on_progress = _print_progress
+    with StallWatch(engine, stall_s or STALL_S):
+        report = engine.run_once()
     print(report.summary())
+    if not report.busy:
+        print(waiting_line(store), flush=True)
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     return 0 if report.ok else 1

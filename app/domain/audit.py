@@ -60,9 +60,11 @@ class Item(_Frozen):
     required: bool = False
     weight: float = Field(default=1.0, ge=0.0)
     target: float | None = None  # numbers: the value that earns the full score ("at least")
-    maximum: float | None = None  # numbers: the largest value that can be true (100 for a %)
     unit: str | None = None
+    minimum: float = 0.0  # numbers: the range a value must lie in (inclusive)
+    maximum: float | None = None  # numbers: the largest value that can be true (100 for a %)
     photo_required: bool = False
+    asks_position: bool = False  # the answer carries where it was observed
     options: tuple[Option, ...] = ()
 
     @property
@@ -118,9 +120,13 @@ def _yes_no(id_: str, label: str, label_en: str, **kw: Any) -> Item:
     return Item(id=id_, label=label, label_en=label_en, kind="yes_no", **kw)
 
 
+PERCENT_MAX = 100.0
+
+
 def _number(id_: str, label: str, label_en: str, target: float, unit: str, **kw: Any) -> Item:
+    """A number item; a percentage lies in 0-100 unless the template says otherwise."""
     if unit == "%":
-        kw.setdefault("maximum", 100)
+        kw.setdefault("maximum", PERCENT_MAX)
     return Item(
         id=id_, label=label, label_en=label_en, kind="number", target=target, unit=unit, **kw
     )
@@ -147,6 +153,7 @@ _PREMISES = Section(
             required=True,
             weight=0.5,
             photo_required=True,
+            asks_position=True,
         ),
         _yes_no(
             "premises.one_stop_area",
@@ -200,9 +207,9 @@ _EQUIPMENT = Section(
             "Computers per staff member",
             target=1,
             unit="máy/người",
+            maximum=10,  # more than ten computers a head is a typing slip
             required=True,
             weight=2,
-            maximum=10,
         ),
         _number(
             "equipment.computers_recent_pct",
@@ -310,9 +317,9 @@ _NETWORK = Section(
             "Internet bandwidth",
             target=100,
             unit="Mbps",
+            maximum=100_000,
             required=True,
             weight=2,
-            maximum=100_000,
         ),
         _yes_no(
             "network.backup_link",
@@ -477,9 +484,7 @@ def _value_reason(item: Item, value: Any) -> str | None:
     if item.kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "wrong_type"
-        if value != value or value in (float("inf"), float("-inf")) or value < 0:
-            return "out_of_range"
-        return "out_of_range" if item.maximum is not None and value > item.maximum else None
+        return None if in_range(item, value) else "out_of_range"
     if item.kind == "choice":
         if not isinstance(value, str):
             return "wrong_type"
@@ -487,6 +492,38 @@ def _value_reason(item: Item, value: Any) -> str | None:
     if not isinstance(value, str):
         return "wrong_type"
     return None if value.strip() else "missing_value"
+
+
+def in_range(item: Item, value: float) -> bool:
+    """A number item's value lies in the template's range (NaN and infinity never do)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return False
+    return item.minimum <= value and (item.maximum is None or value <= item.maximum)
+
+
+def position_reason(lat: Any, lon: Any) -> str | None:
+    """None for a position in decimal degrees on Earth, else a reason code."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon))
+    if not numbers or lat != lat or lon != lon:
+        return "bad_position"
+    return None if -90 <= lat <= 90 and -180 <= lon <= 180 else "position_out_of_range"
+
+
+def annotation_allowed(item: Item, answer: Any) -> bool:
+    """A note or a photo explains an answer, so it needs one first; on a photo item the photo
+    is the answer."""
+    if item.kind == "photo":
+        return True
+    value = answer.get("value") if isinstance(answer, dict) else getattr(answer, "value", None)
+    return value is not None
+
+
+def _answer_position_reason(position: Any) -> str | None:
+    if position is None:
+        return None
+    if not isinstance(position, dict):
+        return "bad_position"
+    return position_reason(position.get("lat"), position.get("lon"))
 
 
 def _photos_reason(photos: Any) -> str | None:
@@ -513,8 +550,9 @@ def _raw_score(item: Item, value: Any, photos: list[str]) -> float:
 def validate_answer(tpl: AuditTemplate, item_id: str, answer: Any) -> str | None:
     """None when the answer fits the item, else a reason code.
 
-    Reason codes: unknown_item, not_an_answer, missing_value, wrong_type, out_of_range,
-    unknown_option, bad_note, bad_photos, photo_missing (evidence required for a positive answer).
+    Reason codes: unknown_item, not_an_answer, missing_value, wrong_type, out_of_range (outside
+    the item's minimum..maximum), unknown_option, bad_note, bad_photos, bad_position,
+    position_out_of_range, photo_missing (evidence required for a positive answer).
     """
     try:
         item = tpl.item(item_id)
@@ -527,7 +565,11 @@ def validate_answer(tpl: AuditTemplate, item_id: str, answer: Any) -> str | None
     if not isinstance(answer.get("note", ""), str | None):
         return "bad_note"
     photos = answer.get("photos") or []
-    reason = _photos_reason(photos) or _value_reason(item, answer.get("value"))
+    reason = (
+        _photos_reason(photos)
+        or _answer_position_reason(answer.get("position"))
+        or _value_reason(item, answer.get("value"))
+    )
     if reason:
         return reason
     if item.kind == "photo":

@@ -129,6 +129,8 @@ class AuditAnswer(BaseModel):
     value: Any = None
     note: str = ""
     photos: list[str] = Field(default_factory=list)  # sha256 of attachments
+    # Where the item was observed ({"lat", "lon", "accuracy_m"}), on items that ask for it.
+    position: dict[str, float] | None = None
 
 
 class Audit(BaseModel):

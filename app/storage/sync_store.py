@@ -50,11 +50,33 @@ class RecordState:
 
 @dataclass(frozen=True)
 class SyncSummary:
-    pending: int
+    pending: int  # outbox rows (the engine's unit)
     conflicts: int
     rejected: int
     last_synced_at: dt.datetime | None
     unreadable: int = 0  # pulled records kept aside as unreadable (any entity)
+    waiting: int = 0  # what the user made that waits: dossiers, audits, decisions
+
+
+# What a person made, by entity; the records that belong to one (a dossier's history entries,
+# attachments, conflict resolutions) count as their owner. A decision (an audit comment) also
+# moves its audit: that audit is counted as the decision, not a second time.
+USER_ENTITIES = (E.DOSSIER, E.AUDIT, E.AUDIT_COMMENT)
+WAITING_SHOWN = 200  # records listed at most
+
+
+@dataclass(frozen=True)
+class WaitingRecord:
+    """One thing the user made that is not on the server yet, or that the server refused."""
+
+    entity: str  # dossier | audit | audit_comment
+    entity_id: str
+    ward_code: str
+    code: str  # a dossier's code; "" for others
+    parent_id: str  # a decision's audit
+    state: str  # pending | rejected | conflict
+    reason: str | None  # the last error the server (or this client) gave
+    rows: int  # outbox rows that carry it
 
 
 class SyncStore:
@@ -254,7 +276,57 @@ class SyncStore:
             raise KeyError(f"{entity} {entity_id}")
         return RecordState(row[0], row[1])
 
+    def waiting(self, limit: int = WAITING_SHOWN) -> list[WaitingRecord]:
+        """What waits to be sent, by what the user made (not outbox rows), and what the
+        server refused, each with its state and last error; oldest first."""
+        with self._db.read() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT o.entity_id, count(*), min(o.id) FROM outbox o GROUP BY o.entity_id"
+            ).all()
+            queued = {entity_id: (n, first) for entity_id, n, first in rows}
+            refused = conn.exec_driver_sql(
+                "SELECT entity_id FROM records WHERE sync_state = ?", (REJECTED,)
+            ).all()
+            ids = list(dict.fromkeys([*queued, *(r[0] for r in refused)]))
+            info: dict[str, tuple] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.exec_driver_sql(
+                    "SELECT entity_id, entity, ward_code, code, parent_id, sync_state, "
+                    f"sync_reason FROM records WHERE entity_id IN ({marks})",
+                    tuple(chunk),
+                ).all():
+                    info[row[0]] = row[1:]
+            owners = self._owner_info(conn, info)
+        return _waiting_records(ids, queued, info, owners)[:limit]
+
+    @staticmethod
+    def _owner_info(conn: Connection, info: dict[str, tuple]) -> dict[str, tuple]:
+        """The records owning the queued children (a dossier's history entry, a file)."""
+        wanted = {
+            row[3]
+            for row in info.values()
+            if row[0] not in USER_ENTITIES and row[3] and row[3] not in info
+        }
+        owners: dict[str, tuple] = {}
+        for owner_id in wanted:
+            row = conn.exec_driver_sql(
+                "SELECT entity_id, entity, ward_code, code, parent_id, sync_state, sync_reason "
+                "FROM records WHERE entity_id = ?",
+                (owner_id,),
+            ).first()
+            if row is not None:
+                owners[row[0]] = tuple(row[1:])
+        return owners
+
+    def pending_count(self) -> int:
+        """Outbox rows waiting (the engine's progress total)."""
+        with self._db.read() as conn:
+            return self._records.outbox.count(conn)
+
     def summary(self) -> SyncSummary:
+        waiting = sum(1 for w in self.waiting(limit=10**9) if w.state != REJECTED)
         with self._db.read() as conn:
             pending = self._records.outbox.count(conn)
             conflicts = conn.exec_driver_sql(
@@ -270,8 +342,12 @@ class SyncStore:
                 "SELECT count(*) FROM records WHERE sync_state = ?", (UNREADABLE,)
             ).scalar_one()
         return SyncSummary(
-            pending, conflicts, rejected, dt.datetime.fromisoformat(last) if last else None,
-            unreadable,
+            pending,
+            conflicts,
+            rejected,
+            dt.datetime.fromisoformat(last) if last else None,
+            unreadable=unreadable,
+            waiting=waiting,
         )
 
     def set_last_synced(self, at: dt.datetime) -> None:
@@ -303,10 +379,20 @@ class SyncStore:
             records.write_local_many(
                 conn,
                 [
-                    (target.entity, target.entity_id, target.ward_code,
-                     {str(conflict.value("field")): chosen_value}, target),
-                    (E.CONFLICT, conflict_id, conflict.ward_code,
-                     {"state": RESOLVED, "chosen": chosen_value}, conflict),
+                    (
+                        target.entity,
+                        target.entity_id,
+                        target.ward_code,
+                        {str(conflict.value("field")): chosen_value},
+                        target,
+                    ),
+                    (
+                        E.CONFLICT,
+                        conflict_id,
+                        conflict.ward_code,
+                        {"state": RESOLVED, "chosen": chosen_value},
+                        conflict,
+                    ),
                 ],
             )
 
@@ -385,3 +471,66 @@ def _to_conflict(record: Record) -> Conflict:
         values=values,
         state=str(record.value("state", OPEN)),
     )
+
+
+def _waiting_records(
+    ids: list[str],
+    queued: dict[str, tuple[int, int]],
+    info: dict[str, tuple],
+    owners: dict[str, tuple],
+) -> list[WaitingRecord]:
+    """Fold queued and refused records into what the user made (see USER_ENTITIES)."""
+    known = info | owners
+    found: dict[str, dict] = {}
+    order: dict[str, int] = {}
+
+    def owner_of(entity_id: str) -> str | None:
+        row = known.get(entity_id)
+        if row is None:
+            return None
+        entity, parent = row[0], row[3]
+        if entity in USER_ENTITIES:
+            return entity_id
+        return parent if parent in known and known[parent][0] in USER_ENTITIES else None
+
+    for entity_id in ids:
+        owner = owner_of(entity_id)
+        if owner is None:
+            continue
+        entity, ward, code, parent, state, reason = known[owner]
+        n, first = queued.get(entity_id, (0, 1 << 62))
+        entry = found.setdefault(
+            owner,
+            {
+                "entity": entity,
+                "ward": ward,
+                "code": code or "",
+                "parent": parent or "",
+                "state": state,
+                "reason": reason,
+                "rows": 0,
+            },
+        )
+        entry["rows"] += n
+        own_state, own_reason = info.get(entity_id, (None,) * 6)[4:6]
+        if own_state == REJECTED:  # a refused child makes its owner's entry refused
+            entry["state"], entry["reason"] = REJECTED, own_reason or entry["reason"]
+        order[owner] = min(order.get(owner, first), first)
+    # A decision's audit change travels with the decision: one entry, the decision.
+    decided = {e["parent"] for e in found.values() if e["entity"] == E.AUDIT_COMMENT}
+    for audit_id in decided & set(found):
+        if found[audit_id]["entity"] == E.AUDIT and found[audit_id]["state"] != REJECTED:
+            del found[audit_id]
+    return [
+        WaitingRecord(
+            entity=e["entity"],
+            entity_id=owner,
+            ward_code=e["ward"],
+            code=e["code"],
+            parent_id=e["parent"],
+            state=e["state"] if e["state"] in (REJECTED, CONFLICT) else PENDING,
+            reason=e["reason"],
+            rows=e["rows"],
+        )
+        for owner, e in sorted(found.items(), key=lambda kv: order[kv[0]])
+    ]

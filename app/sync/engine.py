@@ -8,6 +8,8 @@ transaction, so a cut pull resumes after the last stored page.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +44,21 @@ MAX_BATCH_ROWS = 1000
 PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 MAX_REASON = 300
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """Where a run is: a step ("push", "pull", "upload") with what is done of it, sent to
+    `on_progress` before each request and after each answer."""
+
+    stage: str
+    done: int
+    total: int | None = None  # None when not known ahead (pull pages)
+
+
+ProgressListener = Callable[[SyncProgress], None]
+STALL_S = 25.0  # no answer for this long: the run is cut, the link treated as down
+WATCH_TICK_S = 1.0
 
 
 @dataclass
@@ -81,10 +98,15 @@ class SyncEngine:
         pull_page: int = PULL_PAGE,
         chunk_bytes: int = attachments.CHUNK_BYTES,
         lock_wait_s: float = 0.0,
+        on_progress: ProgressListener | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
         self.on_revoked = on_revoked
+        self.on_progress = on_progress
+        self.last_progress_at = time.monotonic()  # the last step started or answered
+        self.progress: SyncProgress | None = None
+        self.cut_reason: str | None = None  # set when a watch cut this run
         self.push_batch_bytes = push_batch_bytes
         self.pull_page = pull_page
         self.chunk_bytes = chunk_bytes
@@ -96,6 +118,8 @@ class SyncEngine:
         with the push). Offline and server errors end up in the report; a revoked device
         fires `on_revoked`, crypto-erases the store and raises `DeviceRevoked`."""
         report = SyncReport()
+        self.cut_reason = None
+        self._progress("start", 0)
         with self.store.sync_lock(self.lock_wait_s) as held:
             if held:
                 self._run(report, push=push, pull=pull)
@@ -121,7 +145,7 @@ class SyncEngine:
             raise
         except Offline as exc:
             report.offline = True
-            report.errors.append(f"offline: {exc}")
+            report.errors.append(f"offline: {self.cut_reason or exc}")
         except (HttpError, SyncError) as exc:
             report.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
@@ -194,8 +218,26 @@ class SyncEngine:
         self.store.store_downloaded(sha256, data)
         return data
 
+    def _progress(self, stage: str, done: int, total: int | None = None) -> None:
+        self.last_progress_at = time.monotonic()
+        self.progress = SyncProgress(stage, done, total)
+        if self.on_progress is not None:
+            try:
+                self.on_progress(self.progress)
+            except Exception:  # a display must never break a run
+                log.exception("sync progress listener failed")
+
+    def cut(self, reason: str) -> None:
+        """End a run that hangs (from another thread): requests in flight fail at once and the
+        transport is closed; the owner gives the engine a new one before the next run."""
+        self.cut_reason = reason
+        self.transport.close()
+
     # ---- steps -----------------------------------------------------------------------------
     def _push(self, report: SyncReport) -> None:
+        counter = getattr(self.store, "pending_count", None)  # optional in the port
+        total = int(counter()) if callable(counter) else 0
+        self._progress("push", 0, total or None)
         seen_first: str | None = None
         busy_rounds = 0
         suspect: _Suspect | None = None
@@ -214,6 +256,7 @@ class SyncEngine:
                 raise SyncError("the outbox did not move after a push")
             groups = coalesce.fold(batch)
             sent = [g.mutation for g in groups]
+            self._progress("push", report.pushed, max(total, report.pushed) or None)
             try:
                 answers = self.transport.push(sent)
             except RequestRejected as exc:
@@ -242,6 +285,7 @@ class SyncEngine:
                 seen_first = batch[0].mutation_id
             for r in final:
                 self._count(report, r)
+            self._progress("push", report.pushed, max(total, report.pushed) or None)
 
     def _split_refused(
         self,
@@ -301,6 +345,7 @@ class SyncEngine:
     def _pull(self, report: SyncReport) -> None:
         cursor = self.store.pull_cursor()
         for _ in range(MAX_ROUNDS):
+            self._progress("pull", report.pulled)
             page = self.transport.pull(cursor, self.pull_page)
             if page.has_more and page.next_cursor <= cursor:
                 raise SyncError("the server's pull cursor did not advance")
@@ -313,7 +358,9 @@ class SyncEngine:
 
     def _upload(self, report: SyncReport) -> None:
         self.last_uploads = []
-        for sha256 in self.store.pending_uploads():
+        waiting = self.store.pending_uploads()
+        for done, sha256 in enumerate(waiting):
+            self._progress("upload", done, len(waiting))
             data = self.store.read_attachment(sha256)
             try:
                 outcome = attachments.upload(self.transport, sha256, data, self.chunk_bytes)
@@ -339,6 +386,36 @@ class SyncEngine:
                 self.on_revoked()
         finally:
             self.store.crypto_erase()
+
+
+class StallWatch:
+    """Cuts a run that has had no answer for `stall_s` seconds (a server that accepts and never
+    answers, a link that died silently): the run ends as offline, within a bound, instead of
+    waiting out every timeout and retry. Use as a context manager around `run_once`."""
+
+    def __init__(self, engine: SyncEngine, stall_s: float = STALL_S) -> None:
+        self.engine = engine
+        self.stall_s = stall_s
+        self.cut = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="sync-watch")
+
+    def __enter__(self) -> StallWatch:
+        self.engine.last_progress_at = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(WATCH_TICK_S * 5)
+
+    def _watch(self) -> None:
+        while not self._done.wait(WATCH_TICK_S):
+            quiet = time.monotonic() - self.engine.last_progress_at
+            if quiet >= self.stall_s:
+                self.cut = True
+                self.engine.cut(f"the server did not answer for {round(quiet)} s")
+                return
 
 
 def _transient(result: PushResult) -> bool:

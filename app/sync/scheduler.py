@@ -12,18 +12,20 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from app.sync.engine import SyncEngine, SyncReport
-from app.sync.transport import DeviceRevoked
+from app.sync.engine import STALL_S, StallWatch, SyncEngine, SyncProgress, SyncReport
+from app.sync.transport import DeviceRevoked, Transport
 
 log = logging.getLogger(__name__)
 
 MAX_FOLLOW_UPS = 3  # coalesced follow-up runs in a row, against a request storm
+RESTART_AFTER_QUIET_S = 3.0  # "sync now" during a run this quiet cuts it and starts again
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class SyncStatus:
     last_error: str | None = None
     last_run_at: datetime | None = None
     revoked: bool = False
+    progress: SyncProgress | None = None  # the running run's step
+    progress_at: datetime | None = None  # when the running run last moved (wall clock)
+    stall_s: float = STALL_S  # a run quiet this long is cut
+    next_try_at: datetime | None = None  # when a run that could not reach the server retries
+    queued: bool = False  # "sync now" asked during a run: another run follows it
 
 
 Listener = Callable[[SyncStatus], None]
@@ -47,12 +54,18 @@ class SyncScheduler:
         interval_s: float = 300.0,
         probe_interval_s: float = 30.0,
         probe: Callable[[], bool] | None = None,
+        stall_s: float = STALL_S,
+        new_transport: Callable[[], Transport] | None = None,
     ) -> None:
         self.engine = engine
         self.interval_s = interval_s
         self.probe_interval_s = probe_interval_s
-        self._probe_fn = probe or engine.transport.probe
-        self._status = SyncStatus()
+        self.stall_s = stall_s
+        # After a hung run is cut its transport is closed: the next run needs a new one.
+        self._new_transport = new_transport
+        self._probe_fn = probe or (lambda: self.engine.transport.probe())
+        self._status = SyncStatus(stall_s=stall_s)
+        engine.on_progress = self._on_progress
         self._listeners: list[Listener] = []
         self._state_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -90,11 +103,16 @@ class SyncScheduler:
         self._scheduler.start()
 
     def sync_now(self) -> None:
-        """Ask for a run at once; during a run, one follow-up run is queued instead."""
+        """Ask for a run at once. During a run one follow-up run is queued instead, and a run
+        that has had no answer for a few seconds is cut so the follow-up starts now."""
         if self._status.revoked:
             return
         if self._run_lock.locked():
             self._pending = True
+            self._update(queued=True)
+            quiet = time.monotonic() - self.engine.last_progress_at
+            if quiet >= RESTART_AFTER_QUIET_S:
+                self.engine.cut(f"restarted after {round(quiet)} s without an answer")
             return
         if self._scheduler.running:
             self._scheduler.add_job(self._run, id="sync-now", replace_existing=True)
@@ -121,8 +139,11 @@ class SyncScheduler:
     def _probe(self) -> None:
         was = self._status.online
         online = bool(self._probe_fn())
-        if online != was:
-            self._update(online=online)
+        if online != was or not online:
+            retry_at = (
+                None if online else datetime.now(UTC) + timedelta(seconds=self.probe_interval_s)
+            )
+            self._update(online=online, next_try_at=retry_at)
         if online and was is not True:
             self.sync_now()  # offline -> online edge: move what waited
 
@@ -148,10 +169,14 @@ class SyncScheduler:
         if self._pending and not self._status.revoked:
             self.sync_now()  # asked for just as the last run ended
 
+    def _on_progress(self, progress: SyncProgress) -> None:
+        self._update(progress=progress, progress_at=datetime.now(UTC))
+
     def _run_one(self) -> None:
-        self._update(running=True)
+        self._update(running=True, queued=False, progress=None, progress_at=datetime.now(UTC))
         try:
-            report = self.engine.run_once()
+            with StallWatch(self.engine, self.stall_s):
+                report = self.engine.run_once()
         except DeviceRevoked as exc:
             self._pending = False
             self._stop_jobs()
@@ -159,15 +184,30 @@ class SyncScheduler:
             return
         except Exception as exc:  # a bug must not kill the scheduler thread silently
             log.exception("sync run failed")
+            self._renew_transport()
             self._update(running=False, last_error=f"{type(exc).__name__}: {exc}")
             return
+        self._renew_transport()
+        retry_at = None
+        if report.offline:  # the probe tries again, and syncs as soon as it answers
+            retry_at = datetime.now(UTC) + timedelta(seconds=self.probe_interval_s)
         self._update(
             running=False,
+            progress=None,
             last_report=report,
             last_run_at=report.finished_at,
             last_error="; ".join(report.errors) or None,
             online=not report.offline,
+            next_try_at=retry_at,
         )
+
+    def _renew_transport(self) -> None:
+        """A cut run closed its transport: give the engine a fresh one for the next run."""
+        if self.engine.cut_reason is None or self._new_transport is None:
+            return
+        old, self.engine.transport = self.engine.transport, self._new_transport()
+        with contextlib.suppress(Exception):
+            old.close()
 
     def _stop_jobs(self) -> None:
         for job_id in ("sync", "probe", "sync-now"):

@@ -18,7 +18,8 @@ import flet as ft
 
 from app.i18n import LANGUAGES, set_language, t
 from app.views import shell
-from app.views.audit_models import home_route
+from app.views.audit_models import home_route, role_of
+from app.views.device import Camera, device_capabilities
 from app.views.errors import error_text
 from app.views.format import today_local
 from app.views.lock_model import (
@@ -35,23 +36,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 IDLE_CHECK_S = 5.0
 SCROLL_INTERVAL_MS = 1000  # scroll events count as activity; one a second is plenty
-NO_TRANSITIONS = ft.PageTransitionsTheme(
-    **{
-        name: ft.PageTransitionTheme.NONE
-        for name in ("android", "ios", "linux", "macos", "windows")
-    }
-)
+SYNC_TICK_S = 5.0  # the sync line refreshes this often during a run
+SYNC_TICKS_MAX = 720  # an hour of ticks at most per run
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-
-
-class Camera:
-    """The device camera. Desktop and web builds have none; a mobile build (or a test) gives
-    one whose `capture()` returns JPEG bytes."""
-
-    available = False
-
-    async def capture(self) -> bytes | None:
-        return None
 
 
 class CommuneApp:
@@ -67,8 +54,11 @@ class CommuneApp:
         self.page = page
         self.gateway = gateway
         self.lock_presenter = LockPresenter(gateway)
-        self.camera = camera or Camera()
-        self.position = position or PositionProvider()
+        # The build's own camera and position where it has them (a mobile `flet build`);
+        # tests pass stand-ins.
+        found_camera, found_position = device_capabilities(page)
+        self.camera = camera or found_camera
+        self.position = position or found_position
         self.role: str | None = None  # the enrolled role; decides the audit destinations
         self.today = today
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
@@ -83,6 +73,8 @@ class CommuneApp:
         self.file_picker = ft.FilePicker()
         self._after_paint: list[Callable[[], Awaitable[None]]] = []
         self.sync_line = shell.SyncLine(self)
+        self._ticking = False
+        self._was_running = False
 
     # ---- plumbing ---------------------------------------------------------------------------
 
@@ -138,8 +130,7 @@ class CommuneApp:
         page = self.page
         page.title = t("app.title")
         page.theme_mode = ft.ThemeMode.LIGHT
-        # No route animation: a screen change is one paint, not a 300 ms cross-fade.
-        page.theme = ft.Theme(color_scheme_seed=ft.Colors.INDIGO, page_transitions=NO_TRANSITIONS)
+        page.theme = shell.theme(shell.is_narrow(page.width))
         page.services.append(self.file_picker)
         page.on_route_change = self._on_route_change
         page.on_resize = self._on_resize
@@ -184,7 +175,7 @@ class CommuneApp:
         from the settings screen). A revoked device is told before its store is erased."""
         if self.sync is not None or self.store is None:
             return
-        self.role = await self.io(self.store.settings.get, "role")  # enrolment saves it
+        self.role = await self.io(role_of, self.store.settings)  # enrolment or first run
         notice = partial(self.page.run_task, self.show_lock, t("unlock.destroyed"))  # pre-erase
         self.sync = await self.io(SyncBridge.start_for, self.store, notice)
         if self.sync:
@@ -255,7 +246,10 @@ class CommuneApp:
     def _paint(self) -> None:
         if self.body is None or self.store is None:
             return
-        self.narrow = shell.is_narrow(self.page.width)
+        narrow = shell.is_narrow(self.page.width)
+        if narrow != self.narrow:  # finger-sized targets in the tablet layout
+            self.page.theme = shell.theme(narrow)
+        self.narrow = narrow
         self.page.views.clear()
         self.page.views.append(shell.app_view(self, self.body_route, self.body, self.narrow))
         self.page.update()
@@ -274,7 +268,33 @@ class CommuneApp:
         if getattr(status, "revoked", False):
             self.page.run_task(self._revoked)
         else:
-            self.page.run_task(self.refresh_sync)
+            self.page.run_task(self._sync_changed)
+
+    async def _sync_changed(self) -> None:
+        await self.refresh_sync()
+        if getattr(self.sync_status, "running", False) and not self._ticking:
+            self._ticking = True
+            self.page.run_task(self._tick_while_running)
+        await self._refresh_sync_screen()
+
+    async def _tick_while_running(self) -> None:
+        """Refresh the sync line while a run goes on, so a server that stops answering is
+        named within seconds, not when the run ends (bounded: the run is cut after a stall)."""
+        try:
+            for _ in range(SYNC_TICKS_MAX):
+                await asyncio.sleep(SYNC_TICK_S)
+                if self.store is None or not getattr(self.sync_status, "running", False):
+                    return
+                await self.refresh_sync()
+        finally:
+            self._ticking = False
+
+    async def _refresh_sync_screen(self) -> None:
+        """Counts and the waiting list refresh when a run ends, on the sync screen too."""
+        running = bool(getattr(self.sync_status, "running", False))
+        ended, self._was_running = self._was_running and not running, running
+        if ended and self.body_route == "/sync":
+            await self.render_route("/sync")
 
     async def _revoked(self) -> None:
         """The server revoked this device and the sync room erased the store: back to first run."""
@@ -312,9 +332,7 @@ def run_app(
     camera: Camera | None = None,
     position: PositionProvider | None = None,
 ) -> Awaitable[None]:
-    app = CommuneApp(
-        page, gateway or StorageGateway(data_dir), camera=camera, position=position
-    )
+    app = CommuneApp(page, gateway or StorageGateway(data_dir), camera=camera, position=position)
     return app.start()
 
 

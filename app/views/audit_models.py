@@ -9,7 +9,7 @@ local change queued in the outbox: the form works offline and sync carries it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.domain import audit as A
@@ -21,6 +21,7 @@ from app.views.format import datetime_text
 from app.views.position import Position
 
 NOT_STARTED = "not_started"
+LISTED_IN_DIALOG = 8  # lines a confirmation lists before "… and N more"
 # Where an auditor may write answers; a new audit is started when the last one was rejected.
 MISSING_SHOWN = 5  # submit blockers named one by one, the rest counted
 
@@ -36,12 +37,21 @@ class Workspaces:
     review_role: str  # the role a review decision is made as (who_may)
 
 
+OFFICER = "officer"
+# The work a local-only device is for, asked at first run (an enrolled device has its role).
+LOCAL_WORKS = (OFFICER, A.AUDITOR, A.SUPERVISOR)
+
+
+def role_of(settings: Any) -> str | None:
+    """The enrolled role; else the work a local-only device was set up for; else None (a
+    local store from before the question: the officer's work)."""
+    return settings.get("role") or settings.get("local_role") or None
+
+
 def workspaces(role: str | None) -> Workspaces:
-    """The enrolled role (saved at enrolment) decides. A local-only store has no role and no
-    server to answer to: it gets both the audit form and the review screens (the officer's
-    screens stay the default for everyone)."""
-    if not role:
-        return Workspaces(auditor=True, reviewer=True, review_role=A.SUPERVISOR)
+    """Each role has its own workspaces and nothing else: an auditor fills audits, a
+    supervisor or admin reviews them, an officer (and a local store set up before the first
+    run asked) works on dossiers."""
     if role == A.AUDITOR:
         return Workspaces(auditor=True, reviewer=False, review_role="")
     if role in (A.SUPERVISOR, A.ADMIN):
@@ -50,16 +60,30 @@ def workspaces(role: str | None) -> Workspaces:
 
 
 AUDITS_ROUTE, REVIEWS_ROUTE, DOSSIERS_ROUTE = "/audits", "/reviews", "/dossiers"
+DASHBOARD_ROUTE, RECEIVE_ROUTE = "/dashboard", "/receive"
+COMMON_ROUTES = ("/sync", "/settings")
+
+
+def role_routes(role: str | None) -> tuple[str, ...]:
+    """The destinations a role sees, in navigation order; every other route leads home. A
+    supervisor keeps the on-time dashboard (oversight), not the counter's dossier screens."""
+    if role == A.AUDITOR:
+        own: tuple[str, ...] = (AUDITS_ROUTE,)
+    elif role in (A.SUPERVISOR, A.ADMIN):
+        own = (REVIEWS_ROUTE, DASHBOARD_ROUTE)
+    else:
+        own = (DASHBOARD_ROUTE, DOSSIERS_ROUTE, RECEIVE_ROUTE)
+    return own + COMMON_ROUTES
+
+
+def route_allowed(role: str | None, route: str) -> bool:
+    head = "/" + route.split("?", 1)[0].strip("/").split("/")[0]
+    return head in role_routes(role)
 
 
 def home_route(role: str | None) -> str:
-    """Where a session starts after unlock: an auditor on the audits, a supervisor or admin on
-    the reviews, an officer and a local-only store on the dossier list."""
-    if role == A.AUDITOR:
-        return AUDITS_ROUTE
-    if role in (A.SUPERVISOR, A.ADMIN):
-        return REVIEWS_ROUTE
-    return DOSSIERS_ROUTE
+    """Where a session starts after unlock: each role on its own work."""
+    return role_routes(role)[0] if role in (A.AUDITOR, A.SUPERVISOR, A.ADMIN) else DOSSIERS_ROUTE
 
 
 def user_name(store: Any) -> str:
@@ -99,6 +123,13 @@ def parse_number(text: str) -> float | int | None:
     return int(value) if value.is_integer() else value
 
 
+def capped(lines: list[str], limit: int = LISTED_IN_DIALOG) -> list[str]:
+    """The first `limit` lines and a count of the rest: a dialog that fits the screen."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], t("audit.more_lines", n=len(lines) - limit)]
+
+
 def label_of(thing: Any) -> str:
     """A template label (section, item, option) in the UI language."""
     return thing.label_en if language() == "en" else thing.label
@@ -125,13 +156,45 @@ def position_text(position: dict[str, float] | None) -> str:
 
 
 def parse_position(lat_text: str, lon_text: str) -> tuple[Position | None, str | None]:
-    """Typed coordinates in decimal degrees; (position, None) or (None, message)."""
+    """Typed coordinates in decimal degrees; (position, None) or (None, message). The range
+    is the domain's (`position_reason`), the one the server checks."""
     lat, lon = parse_number(lat_text), parse_number(lon_text)
     if lat is None or lon is None:
         return None, t("audit.position.not_number")
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if A.position_reason(lat, lon):
         return None, t("audit.position.out_of_range")
     return Position(float(lat), float(lon)), None
+
+
+def entry_text(raw: Any) -> str:
+    """An entry as the auditor gave it, to show it back."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return number_text(raw)
+    return str(raw)
+
+
+def range_text(item: A.Item) -> str:
+    """The range a number item takes, as the form shows it ("0 - 100 %")."""
+    if item.kind != "number":
+        return ""
+    return t("audit.range", range=range_span(item))
+
+
+def range_span(item: A.Item) -> str:
+    """ "0 - 100 %", or "từ 0 Mbps" when there is no maximum."""
+    unit = f" {item.unit}" if item.unit else ""
+    if item.maximum is None:
+        return t("audit.span_from", low=number_text(item.minimum), unit=unit)
+    return t("audit.span", low=number_text(item.minimum), high=number_text(item.maximum), unit=unit)
+
+
+def refusal_text(item: A.Item, reason: str) -> str:
+    """A refused answer's message; a number out of range names the template's range."""
+    if reason == "out_of_range" and item.kind == "number":
+        return t("audit.reason.outside", range=range_span(item))
+    return reason_text(reason)
 
 
 def latest_by_ward(audits: list[Audit]) -> dict[str, Audit]:
@@ -209,6 +272,15 @@ class AuditWardsPresenter:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """An entry the form refused: kept on screen, as typed, with the reason, until it is
+    corrected or discarded (the saved answer is not touched meanwhile)."""
+
+    text: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ItemView:
     id: str
     label: str
@@ -224,6 +296,11 @@ class ItemView:
     options: list[tuple[str, str]]
     problem: str  # a validation message, "" when the answer is fine or absent
     score: str  # "0,6" of 1, "" when not scored or unanswered
+    refused: bool = False  # value_text is a refused entry, not the saved answer
+    photo_ids: tuple[str, ...] = ()  # sha256 of each photo, in the order taken
+    range: str = ""  # a number's allowed range
+    asks_position: bool = False
+    position: str = ""  # the item's own position, where the template asks for one
 
     @property
     def answered(self) -> bool:
@@ -247,6 +324,19 @@ class SectionView:
         return t("audit.progress", answered=self.answered, total=self.total)
 
 
+@dataclass(frozen=True)
+class SubmitSummary:
+    """What Submit asks the auditor to confirm: blockers stop it (required items missing,
+    refused entries still on screen), warnings are confirmed knowingly."""
+
+    blockers: list[str]
+    warnings: list[str]
+
+    @property
+    def can_confirm(self) -> bool:
+        return not self.blockers
+
+
 @dataclass
 class FormState:
     audit: Audit
@@ -264,6 +354,7 @@ class FormState:
     position: str
     photo_count: int
     comments: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # entries on screen that were not saved
 
     @property
     def section(self) -> SectionView:
@@ -288,11 +379,16 @@ def answer_text(item: A.Item, answer: AuditAnswer | None) -> str:
     return str(value)
 
 
-def item_view(tpl: A.AuditTemplate, item: A.Item, answer: AuditAnswer | None) -> ItemView:
+def item_view(
+    tpl: A.AuditTemplate,
+    item: A.Item,
+    answer: AuditAnswer | None,
+    refused: Refused | None = None,
+) -> ItemView:
     body = answer.model_dump() if answer else None
     reason = A.validate_answer(tpl, item.id, body) if body else None
     s = A.item_score(tpl, item.id, body) if body else None
-    return ItemView(
+    view = ItemView(
         id=item.id,
         label=label_of(item),
         kind=item.kind,
@@ -307,9 +403,16 @@ def item_view(tpl: A.AuditTemplate, item: A.Item, answer: AuditAnswer | None) ->
         unit=item.unit or "",
         target=number_text(item.target) if item.target else "",
         options=[(o.id, label_of(o)) for o in item.options],
-        problem=reason_text(reason) if reason else "",
+        problem=refusal_text(item, reason) if reason else "",
         score=score_text(s) if s is not None and item.scored else "",
+        photo_ids=tuple(answer.photos) if answer else (),
+        range=range_text(item),
+        asks_position=item.asks_position,
+        position=position_text(answer.position if answer else None) if item.asks_position else "",
     )
+    if refused is None:
+        return view
+    return replace(view, value_text=refused.text, problem=refused.message, refused=True)
 
 
 def section_views(tpl: A.AuditTemplate, audit: Audit, result: A.AuditScore) -> list[SectionView]:
@@ -349,6 +452,7 @@ class AuditFormPresenter:
         self.store = store
         self.audit_id = audit_id
         self.section_index = 0
+        self.refused: dict[str, Refused] = {}  # item id -> the entry refused, kept on screen
 
     def load(self) -> FormState:
         audit = self.store.audits.get(self.audit_id)
@@ -359,6 +463,10 @@ class AuditFormPresenter:
         section = tpl.sections[self.section_index]
         editable = audit.review_state in {s.value for s in A.EDITABLE_STATES}
         blockers = self._blockers(tpl, audit, result)
+        refused = [
+            t("audit.refused_line", item=label_of(tpl.item(i)), text=r.text)
+            for i, r in self.refused.items()
+        ]
         return FormState(
             audit=audit,
             ward_name=ward_name(audit.ward_code),
@@ -366,7 +474,10 @@ class AuditFormPresenter:
             editable=editable,
             sections=section_views(tpl, audit, result),
             section_index=self.section_index,
-            items=[item_view(tpl, i, audit.answers.get(i.id)) for i in section.items],
+            items=[
+                item_view(tpl, i, audit.answers.get(i.id), self.refused.get(i.id))
+                for i in section.items
+            ],
             total=score_text(result.total),
             compliant=result.compliant,
             can_submit=not blockers,
@@ -375,6 +486,7 @@ class AuditFormPresenter:
             position=position_text(audit.position),
             photo_count=sum(len(a.photos) for a in audit.answers.values()),
             comments=[comment_line(c) for c in self.store.audits.comments(audit.id)],
+            refused=refused,
         )
 
     @staticmethod
@@ -400,8 +512,7 @@ class AuditFormPresenter:
         below = [
             t("audit.below_target", item=label_of(tpl.item(i)))
             for i in result.failing_items
-            if tpl.item(i).required
-            and A.validate_answer(tpl, i, answers.get(i)) != "photo_missing"
+            if tpl.item(i).required and A.validate_answer(tpl, i, answers.get(i)) != "photo_missing"
         ]
         return photo + below
 
@@ -414,22 +525,42 @@ class AuditFormPresenter:
 
     def answer(self, item_id: str, raw: Any) -> str | None:
         """Save an item's value as the control gave it (bool, option id, typed text); None when
-        saved, else the domain's reason as a message (nothing is saved then)."""
+        saved, else the domain's reason as a message. A refused entry is kept as typed, with
+        its message, until it is corrected or discarded; the saved answer stays as it was."""
         audit = self.store.audits.get(self.audit_id)
         item = A.template(audit.template_version).item(item_id)
-        value = raw
-        if item.kind == "number":
-            if isinstance(raw, str) and not raw.strip():
-                return reason_text("missing_value")
-            value = parse_number(raw) if isinstance(raw, str) else raw
-            if value is None:
-                return reason_text("wrong_type")
         current = audit.answers.get(item_id) or AuditAnswer()
-        return self._save(item_id, current.model_copy(update={"value": value}))
+        if item.kind == "number" and isinstance(raw, str):
+            text = raw.strip()
+            if not text and current.value is None:
+                self.refused.pop(item_id, None)  # left empty, nothing was there: no change
+                return None
+            value = parse_number(text) if text else None
+            problem = (
+                reason_text("missing_value")
+                if not text
+                else reason_text("wrong_type")
+                if value is None
+                else None
+            )
+            if problem:
+                self.refused[item_id] = Refused(raw, problem)
+                return problem
+            raw = value
+        problem = self._save(item_id, current.model_copy(update={"value": raw}))
+        if problem:
+            self.refused[item_id] = Refused(entry_text(raw), problem)
+        else:
+            self.refused.pop(item_id, None)
+        return problem
+
+    def discard_refused(self, item_id: str) -> None:
+        """Give up a refused entry: the saved answer shows again."""
+        self.refused.pop(item_id, None)
 
     def note(self, item_id: str, text: str) -> str | None:
         current = self._current(item_id)
-        if current.value is None and self._kind(item_id) != "photo":
+        if not A.annotation_allowed(self._item(item_id), current):
             return t("audit.answer_first")
         return self._save(item_id, current.model_copy(update={"note": text.strip()}))
 
@@ -439,7 +570,7 @@ class AuditFormPresenter:
         """Seal and queue the photo (the attachment service), then name it in the answer."""
         audit = self.store.audits.get(self.audit_id)
         current = audit.answers.get(item_id) or AuditAnswer()
-        if current.value is None and self._kind(item_id) != "photo":
+        if not A.annotation_allowed(self._item(item_id), current):
             return t("audit.answer_first")
         meta = self.store.attachments.add(
             "audit",
@@ -456,16 +587,36 @@ class AuditFormPresenter:
             return None
         return self._save(item_id, current.model_copy(update={"photos": photos}))
 
-    def _kind(self, item_id: str) -> str:
+    def photo(self, sha256: str) -> bytes | None:
+        """A photo's bytes for its thumbnail; None when the file is not on this device (a
+        pulled audit whose photos were not downloaded)."""
+        if not self.store.attachments.has(sha256):
+            return None
+        return self.store.attachments.read(sha256)
+
+    def remove_photo(self, item_id: str, sha256: str) -> str | None:
+        """Take a photo off the answer (the sealed file stays: it may be on its way out)."""
+        current = self._current(item_id)
+        photos = [p for p in current.photos if p != sha256]
+        return self._save(item_id, current.model_copy(update={"photos": photos}))
+
+    def set_item_position(self, item_id: str, position: Position) -> str | None:
+        """Where this item was observed, on items whose template asks for it."""
+        if not self._item(item_id).asks_position:
+            return t("audit.no_item_position")
+        current = self._current(item_id)
+        return self._save(item_id, current.model_copy(update={"position": position.as_field()}))
+
+    def _item(self, item_id: str) -> A.Item:
         audit = self.store.audits.get(self.audit_id)
-        return A.template(audit.template_version).item(item_id).kind
+        return A.template(audit.template_version).item(item_id)
 
     def _save(self, item_id: str, answer: AuditAnswer) -> str | None:
         try:
             self.store.audits.answer(self.audit_id, item_id, answer)
         except StorageError as exc:
             reason = getattr(exc, "reason", None)
-            return reason_text(reason) if reason else str(exc)
+            return refusal_text(self._item(item_id), reason) if reason else str(exc)
         return None
 
     def set_position(self, position: Position) -> None:
@@ -481,11 +632,19 @@ class AuditFormPresenter:
     def set_notes(self, text: str) -> None:
         self.store.audits.set_fields(self.audit_id, notes=text.strip())
 
-    def submit(self) -> str | None:
-        """Submit when the domain allows; else the first reason why not."""
+    def submit_summary(self) -> SubmitSummary:
+        """What Submit shows before it asks to confirm."""
         state = self.load()
-        if not state.can_submit:
-            return state.blockers[0]
+        return SubmitSummary(
+            blockers=capped(state.refused + state.blockers), warnings=capped(state.warnings)
+        )
+
+    def submit(self) -> str | None:
+        """Submit when the domain allows and no refused entry is left on screen; else the
+        first reason why not."""
+        summary = self.submit_summary()
+        if not summary.can_confirm:
+            return summary.blockers[0]
         try:
             self.store.audits.submit(self.audit_id)
         except StorageError as exc:

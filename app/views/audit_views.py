@@ -29,7 +29,7 @@ from app.views.dossier_views import heading, section
 from app.views.position import PositionProvider
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 STATE_COLORS = {
     "not_started": ft.Colors.SURFACE_CONTAINER_HIGH,
@@ -44,19 +44,12 @@ IMAGE_EXTENSIONS = ["jpg", "jpeg", "png", "heic", "webp"]
 
 
 def role_destinations(role: str | None) -> tuple[tuple[str, str, Any, Any], ...]:
-    """The navigation destinations a role adds to the officer's (same shape as
-    `shell.DESTINATIONS`)."""
+    """The audit and review destinations a role has (same shape as `shell.DESTINATIONS`)."""
+    from app.views.shell import ROLE_DESTINATIONS
+
     ws = workspaces(role)
-    found: list[tuple[str, str, Any, Any]] = []
-    if ws.auditor:
-        found.append(
-            (AUDITS_ROUTE, "nav.audits", ft.Icons.FACT_CHECK_OUTLINED, ft.Icons.FACT_CHECK)
-        )
-    if ws.reviewer:
-        found.append(
-            (REVIEWS_ROUTE, "nav.reviews", ft.Icons.RATE_REVIEW_OUTLINED, ft.Icons.RATE_REVIEW)
-        )
-    return tuple(found)
+    wanted = {AUDITS_ROUTE: ws.auditor, REVIEWS_ROUTE: ws.reviewer}
+    return tuple(d for d in ROLE_DESTINATIONS if wanted[d[0]])
 
 
 def state_chip(state: str, label: str) -> ft.Control:
@@ -107,7 +100,7 @@ def card(*controls: ft.Control, padding: int = 12) -> ft.Control:
 
 
 class AuditWardsScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.presenter = AuditWardsPresenter(app.store)
         self.search = ft.TextField(
@@ -179,14 +172,13 @@ class AuditWardsScreen:
 
 
 class AuditFormScreen:
-    def __init__(self, app: CommuneApp, audit_id: str) -> None:
+    def __init__(self, app: AppContext, audit_id: str) -> None:
         self.app = app
         self.presenter = AuditFormPresenter(app.store, audit_id)
         self.position: PositionProvider = getattr(app, "position", None) or PositionProvider()
         self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
-        self.problems: dict[str, str] = {}  # item id -> the last refused answer's message
-        self.typed: dict[str, str] = {}  # item id -> the refused text, kept in its field
         self.state: FormState | None = None
+        self.thumbs: dict[str, bytes | None] = {}  # sha256 -> the photo, for this section
 
     async def build(self) -> ft.Control:
         await self._load()
@@ -194,6 +186,8 @@ class AuditFormScreen:
 
     async def _load(self) -> None:
         self.state = await self.app.io(self.presenter.load)
+        shown = [p for i in self.state.items for p in i.photo_ids]
+        self.thumbs = await self.app.io(lambda: {p: self.presenter.photo(p) for p in shown})
         self.column.controls = self._controls(self.state)
 
     async def _refresh(self) -> None:
@@ -213,7 +207,13 @@ class AuditFormScreen:
                 ),
                 ft.Text(s.ward_name, size=20, weight=ft.FontWeight.BOLD),
                 state_chip(s.audit.review_state, s.state_label),
-                ft.Text(f"{t('audit.total')}: {s.total}", size=14),
+                ft.Text(
+                    f"{t('audit.total')}: {s.total}",
+                    size=14,
+                    weight=ft.FontWeight.W_600,
+                    color=ft.Colors.GREEN_800 if s.compliant else ft.Colors.RED_700,
+                ),
+                *self._submit_button(s),
             ],
             wrap=True,
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
@@ -318,15 +318,20 @@ class AuditFormScreen:
             parts += [ft.Text(w, size=12, color=ft.Colors.AMBER_900) for w in s.warnings[:6]]
         if s.editable or s.blockers:
             parts += [ft.Text(b, size=12, color=ft.Colors.RED_700) for b in s.blockers]
-        if s.editable:
-            submit = ft.Button(
+        return card(*parts)
+
+    def _submit_button(self, s: FormState) -> list[ft.Control]:
+        """Submit sits in the header, beside the score: reachable without scrolling through
+        every question. It opens the summary; the summary sends."""
+        if not s.editable:
+            return []
+        return [
+            ft.Button(
                 t("audit.submit"),
                 icon=ft.Icons.SEND,
-                disabled=not s.can_submit,
-                on_click=self.app.handler(self._submit),
+                on_click=self.app.handler(self._confirm_submit),
             )
-            parts.append(ft.Row([submit]))
-        return card(*parts)
+        ]
 
     # ---- items ---------------------------------------------------------------------------
 
@@ -347,9 +352,24 @@ class AuditFormScreen:
                 vertical_alignment=ft.CrossAxisAlignment.CENTER,
             )
         lines.append(control)
-        problem = self.problems.get(item.id) or item.problem
-        if problem:
-            lines.append(ft.Text(problem, size=12, color=ft.Colors.RED_700))
+        if item.problem:
+            lines.append(ft.Text(item.problem, size=12, color=ft.Colors.RED_700))
+        if item.refused and editable:
+            lines.append(
+                ft.Row(
+                    [
+                        ft.TextButton(
+                            t("audit.discard"),
+                            icon=ft.Icons.UNDO,
+                            on_click=self.app.handler(self._discarder(item)),
+                        )
+                    ]
+                )
+            )
+        if item.photo_ids:
+            lines.append(self._thumbnails(item, editable))
+        if item.asks_position:
+            lines.append(self._item_position(item, editable))
         extras: list[ft.Control] = []
         if item.takes_photos:
             extras.append(ft.Text(t("audit.photos", n=item.photos), size=12))
@@ -381,39 +401,20 @@ class AuditFormScreen:
 
     def _control(self, item: ItemView, editable: bool) -> ft.Control:
         if item.kind == "yes_no":
-            value = None if item.value is None else ("yes" if item.value else "no")
-            return ft.RadioGroup(
-                ft.Row(
-                    [
-                        ft.Radio(value="yes", label=t("audit.yes")),
-                        ft.Radio(value="no", label=t("audit.no")),
-                    ]
-                ),
-                value=value,
-                disabled=not editable,
-                on_change=self.app.handler(self._saver(item, lambda v: v == "yes")),
-            )
+            options = [(True, t("audit.yes")), (False, t("audit.no"))]
+            return self._choices(item, options, editable)
         if item.kind == "choice":
-            return ft.RadioGroup(
-                ft.ResponsiveRow(
-                    [
-                        ft.Radio(value=oid, label=label, col={"xs": 12, "md": 6, "xl": 3})
-                        for oid, label in item.options
-                    ],
-                    run_spacing=0,
-                ),
-                value=item.value,
-                disabled=not editable,
-                on_change=self.app.handler(self._saver(item, lambda v: v)),
-            )
+            return self._choices(item, list(item.options), editable)
         if item.kind == "number":
             field = ft.TextField(
                 label=t("audit.value", unit=item.unit),
-                value=self.typed.get(item.id, item.value_text),
+                value=item.value_text,
                 width=220,
-                dense=True,
                 keyboard_type=ft.KeyboardType.NUMBER,
                 disabled=not editable,
+                # A refused entry stays as typed, marked; the range is always in sight.
+                error=t("audit.refused_mark") if item.refused else None,
+                helper=None if item.refused else item.range,
             )
             save = self.app.handler(self._saver(item, lambda v: v))
             field.on_submit = field.on_blur = save
@@ -435,17 +436,137 @@ class AuditFormScreen:
             raw = convert(e.control.value)
             if item.kind == "number" and raw == item.value_text:
                 return  # left the field unchanged
-            problem = await self.app.io(self.presenter.answer, item.id, raw)
-            if problem:
-                self.problems[item.id] = problem
-                if isinstance(raw, str):
-                    self.typed[item.id] = raw
-            else:
-                self.problems.pop(item.id, None)
-                self.typed.pop(item.id, None)
+            # The presenter keeps a refused entry on screen with its reason.
+            await self.app.io(self.presenter.answer, item.id, raw)
             await self._refresh()
 
         return save
+
+    def _choices(
+        self, item: ItemView, options: list[tuple[Any, str]], editable: bool
+    ) -> ft.Control:
+        """One button per answer, the chosen one filled and ticked: a finger-sized target
+        (48 dp in the tablet theme) where a radio is 40."""
+
+        def chooser(value: Any) -> Any:
+            async def choose(e: Any) -> None:
+                await self.app.io(self.presenter.answer, item.id, value)
+                await self._refresh()
+
+            return self.app.handler(choose)
+
+        buttons: list[ft.Control] = []
+        for value, label in options:
+            chosen = item.value is not None and item.value == value
+            kind = ft.FilledTonalButton if chosen else ft.OutlinedButton
+            buttons.append(
+                kind(
+                    label,
+                    icon=ft.Icons.CHECK if chosen else None,
+                    disabled=not editable,
+                    on_click=chooser(value),
+                )
+            )
+        return ft.Row(buttons, wrap=True, spacing=8, run_spacing=8)
+
+    def _discarder(self, item: ItemView) -> Any:
+        async def discard(e: Any) -> None:
+            self.presenter.discard_refused(item.id)
+            await self._refresh()
+
+        return discard
+
+    # ---- photos and the item's position ------------------------------------------------
+
+    def _thumbnails(self, item: ItemView, editable: bool) -> ft.Control:
+        tiles: list[ft.Control] = []
+        for n, sha in enumerate(item.photo_ids, start=1):
+            data = self.thumbs.get(sha)
+            picture: ft.Control = (
+                ft.Image(src=data, width=72, height=72, fit=ft.BoxFit.COVER, border_radius=6)
+                if data
+                else ft.Icon(ft.Icons.IMAGE_NOT_SUPPORTED_OUTLINED, size=32)
+            )
+            tiles.append(
+                ft.Semantics(
+                    label=t("audit.photo_open", n=n),
+                    button=True,
+                    content=ft.Container(
+                        picture,
+                        width=72,
+                        height=72,
+                        alignment=ft.Alignment.CENTER,
+                        bgcolor=ft.Colors.SURFACE_CONTAINER_HIGH,
+                        border_radius=6,
+                        on_click=self.app.handler(self._photo_opener(item, sha, n, editable)),
+                    ),
+                )
+            )
+        return ft.Row(tiles, wrap=True, spacing=8, run_spacing=8)
+
+    def _photo_opener(self, item: ItemView, sha: str, n: int, editable: bool) -> Any:
+        async def open_photo(e: Any) -> None:
+            data = self.thumbs.get(sha)
+            body: ft.Control = (
+                ft.Image(src=data, fit=ft.BoxFit.CONTAIN, width=560, height=420)
+                if data
+                else ft.Text(t("audit.photo_not_here"))
+            )
+
+            async def remove(e: Any) -> None:
+                close(dialog)
+                problem = await self.app.io(self.presenter.remove_photo, item.id, sha)
+                self.app.toast(problem or t("audit.photo_removed"))
+                await self._refresh()
+
+            async def dismiss(e: Any) -> None:
+                close(dialog)
+
+            actions: list[ft.Control] = [
+                ft.TextButton(t("audit.close"), on_click=self.app.handler(dismiss))
+            ]
+            if editable:
+                actions.insert(
+                    0,
+                    ft.OutlinedButton(
+                        t("audit.photo_remove", n=n),
+                        icon=ft.Icons.DELETE_OUTLINE,
+                        on_click=self.app.handler(remove),
+                    ),
+                )
+            dialog = ft.AlertDialog(
+                modal=True,
+                title=ft.Text(f"{item.label} · {t('audit.photo_open', n=n)}", size=16),
+                content=body,
+                actions=actions,
+            )
+            self.app.page.show_dialog(dialog)
+
+        return open_photo
+
+    def _item_position(self, item: ItemView, editable: bool) -> ft.Control:
+        async def locate(e: Any) -> None:
+            found = await self.position.locate()
+            if found is None:
+                self.app.toast(t("audit.no_fix"))
+                return
+            problem = await self.app.io(self.presenter.set_item_position, item.id, found)
+            self.app.toast(problem or t("audit.position_saved"))
+            await self._refresh()
+
+        parts: list[ft.Control] = [
+            ft.Icon(ft.Icons.PLACE_OUTLINED, size=18),
+            ft.Text(f"{t('audit.item_position')}: {item.position}", size=12),
+        ]
+        if editable and self.position.available:
+            parts.append(
+                ft.OutlinedButton(
+                    t("audit.item_locate"),
+                    icon=ft.Icons.MY_LOCATION,
+                    on_click=self.app.handler(locate),
+                )
+            )
+        return ft.Row(parts, wrap=True, spacing=8, vertical_alignment=ft.CrossAxisAlignment.CENTER)
 
     def _note_opener(self, item: ItemView) -> Any:
         async def open_note(e: Any) -> None:
@@ -537,14 +658,12 @@ class AuditFormScreen:
         lat = ft.TextField(
             label=t("audit.lat"),
             value=f"{current['lat']:.6f}" if current else "",
-            dense=True,
             expand=True,
             disabled=not s.editable,
         )
         lon = ft.TextField(
             label=t("audit.lon"),
             value=f"{current['lon']:.6f}" if current else "",
-            dense=True,
             expand=True,
             disabled=not s.editable,
         )
@@ -612,13 +731,45 @@ class AuditFormScreen:
             parts.append(ft.Row([button]))
         return card(*parts)
 
-    async def _submit(self, e: Any) -> None:
-        problem = await self.app.io(self.presenter.submit)
-        self.app.toast(problem or t("audit.submitted_ok"))
-        await self._refresh()
+    async def _confirm_submit(self, e: Any) -> None:
+        """The summary of what is missing or warned, then a confirmation: one tap never
+        sends an audit with warnings still showing."""
+        summary = await self.app.io(self.presenter.submit_summary)
+        lines: list[ft.Control] = []
+        if summary.blockers:
+            lines.append(ft.Text(t("audit.confirm_blocked"), weight=ft.FontWeight.W_600))
+            lines += [ft.Text(b, size=13, color=ft.Colors.RED_700) for b in summary.blockers]
+        if summary.warnings:
+            lines.append(ft.Text(t("audit.confirm_warnings"), weight=ft.FontWeight.W_600))
+            lines += [ft.Text(w, size=13, color=ft.Colors.AMBER_900) for w in summary.warnings]
+        if not lines:
+            lines.append(ft.Text(t("audit.confirm_clean")))
+
+        async def send(e: Any) -> None:
+            close(dialog)
+            problem = await self.app.io(self.presenter.submit)
+            self.app.toast(problem or t("audit.submitted_ok"))
+            await self._refresh()
+
+        async def dismiss(e: Any) -> None:
+            close(dialog)
+
+        actions: list[ft.Control] = [
+            ft.TextButton(t("detail.cancel"), on_click=self.app.handler(dismiss))
+        ]
+        if summary.can_confirm:
+            label = "audit.confirm_send" if summary.warnings else "audit.confirm_send_clean"
+            actions.append(ft.Button(t(label), icon=ft.Icons.SEND, on_click=self.app.handler(send)))
+        dialog = ft.AlertDialog(
+            modal=True,
+            title=ft.Text(t("audit.confirm_title"), size=18),
+            content=ft.Column(lines, tight=True, width=480, spacing=6),
+            actions=actions,
+        )
+        self.app.page.show_dialog(dialog)
 
 
-async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:
+async def build_route(app: AppContext, parts: list[str]) -> ft.Control:
     """`/audits` and `/audits/<id>`."""
     if len(parts) == 2:
         return await AuditFormScreen(app, parts[1]).build()

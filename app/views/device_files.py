@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class DeviceFile:
     taken_at: dt.datetime | None = None  # a camera photo's moment
 
 
-async def picked_files(app: CommuneApp, **pick_options: Any) -> list[DeviceFile]:
+async def picked_files(app: AppContext, **pick_options: Any) -> list[DeviceFile]:
     """The files the user picked; the web build hands their bytes, desktop only a path."""
     files = await app.file_picker.pick_files(allow_multiple=True, with_data=True, **pick_options)
     picked = []
@@ -33,7 +33,7 @@ async def picked_files(app: CommuneApp, **pick_options: Any) -> list[DeviceFile]
     return picked
 
 
-async def camera_photo(app: CommuneApp) -> DeviceFile | None:
+async def camera_photo(app: AppContext) -> DeviceFile | None:
     data = await app.camera.capture()
     if not data:
         return None

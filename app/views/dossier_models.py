@@ -7,7 +7,6 @@ only render these objects and forward the user's actions to them.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from app.domain.models import (
 from app.domain.status import Channel, DossierStatus, allowed_next, is_open
 from app.domain.timeliness import Timeliness
 from app.i18n import has, t
+from app.storage import DossierQuery
 from app.views.errors import error_text
 from app.views.format import (
     channel_text,
@@ -39,30 +39,6 @@ from app.views.format import (
 PAGE_SIZE = 50
 OPEN = "open"  # the list's default status filter: every dossier still being worked on
 OPEN_STATUSES = tuple(int(s) for s in DossierStatus if is_open(s))
-
-
-@dataclass(frozen=True)
-class _Query:
-    """Same fields as the storage room's `DossierQuery`, used until it exists."""
-
-    search: str = ""
-    status: int | None = None
-    overdue: bool = False
-    due_within_days: int | None = None
-    procedure_code: str | None = None
-    today: dt.date | None = None
-
-
-def query_class() -> type:
-    """The storage room's `DossierQuery`, wherever it lives, else the local stand-in."""
-    for module in ("app.storage", "app.storage.services.dossiers"):
-        try:
-            found = getattr(importlib.import_module(module), "DossierQuery", None)
-        except ImportError:
-            continue
-        if found is not None:
-            return found
-    return _Query
 
 
 def procedure_name(code: str) -> str:
@@ -183,13 +159,13 @@ class DossierListPresenter:
         statuses = self.filters.open_statuses()
         kept_aside: dict[str, UnreadableRecord] = {}  # each query's first page brings them all
         if statuses is None:
-            page = self.dossiers.list(query_class()(**args), offset=0, limit=self.limit)
+            page = self.dossiers.list(DossierQuery(**args), offset=0, limit=self.limit)
             items, total = list(page.items), page.total
             kept_aside.update((u.id, u) for u in getattr(page, "unreadable", []))
         else:
             items, total = [], 0
             for status in statuses:
-                query = query_class()(**{**args, "status": status})
+                query = DossierQuery(**{**args, "status": status})
                 page = self.dossiers.list(query, offset=0, limit=self.limit)
                 items.extend(page.items)
                 total += page.total

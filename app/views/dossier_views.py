@@ -15,6 +15,7 @@ from app.domain import reference
 from app.domain.calendar import WorkingCalendar
 from app.domain.status import Channel
 from app.i18n import t
+from app.storage import DossierQuery
 from app.views.device_files import DeviceFile, camera_photo, picked_files
 from app.views.dossier_models import (
     Action,
@@ -26,12 +27,11 @@ from app.views.dossier_models import (
     ReceiveForm,
     UnreadableRow,
     dashboard_tiles,
-    query_class,
 )
 from app.views.format import date_text
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 SEARCH_DEBOUNCE_S = 0.3
 FIRST_PAINT_ROWS = 18  # what a 1080-pixel-high window shows; the rest follow after the frame
@@ -39,13 +39,13 @@ OVERDUE_COLOR = ft.Colors.RED_700
 OVERDUE_BG = ft.Colors.RED_50
 
 
-async def calendar_for(app: CommuneApp) -> WorkingCalendar:
+async def calendar_for(app: AppContext) -> WorkingCalendar:
     """The store's working calendar, with the commune's make-up days and extra holidays, off the
     UI loop: the first one reads the holiday tables (~0.4 s); the store keeps it after that."""
     return await app.io(app.store.calendar.calendar)
 
 
-async def warm_calendar(app: CommuneApp) -> None:
+async def warm_calendar(app: AppContext) -> None:
     await calendar_for(app)
 
 
@@ -98,7 +98,7 @@ def status_chip(text: str, overdue: bool = False) -> ft.Control:
 
 
 class ListScreen:
-    def __init__(self, app: CommuneApp, route: str = "/dossiers") -> None:
+    def __init__(self, app: AppContext, route: str = "/dossiers") -> None:
         self.app = app
         self.presenter = DossierListPresenter(app.store.dossiers, app.today)
         overdue_only = "overdue=1" in route.partition("?")[2].split("&")  # the dashboard's link
@@ -280,7 +280,7 @@ def status_value(key: str | None) -> int | str | None:
 
 
 class ReceiveScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.form = ReceiveForm()
         h = app.handler
@@ -516,7 +516,7 @@ def unreadable_tile(row: UnreadableRow) -> ft.Control:
 
 
 class DetailScreen:
-    def __init__(self, app: CommuneApp, dossier_id: str) -> None:
+    def __init__(self, app: AppContext, dossier_id: str) -> None:
         self.app = app
         self.presenter = DossierDetailPresenter(
             app.store.dossiers, dossier_id, app.today, getattr(app.store, "sync", None)
@@ -834,12 +834,12 @@ def read_attachment(store: Any, bridge: Any, sha256: str) -> bytes:
 # Dashboard
 
 
-async def dashboard_screen(app: CommuneApp) -> ft.Control:
+async def dashboard_screen(app: AppContext) -> ft.Control:
     today = app.today()
     dossiers = app.store.dossiers
     board = await app.io(dossiers.dashboard, today)
     overdue_page = await app.io(
-        dossiers.list, query_class()(overdue=True, today=today), offset=0, limit=5
+        dossiers.list, DossierQuery(overdue=True, today=today), offset=0, limit=5
     )
     tiles = ft.ResponsiveRow(
         [

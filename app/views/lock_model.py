@@ -211,3 +211,25 @@ class RecoveryPresenter:
             key = "recover.failed" if type(exc).__name__ in ("RecoveryError", "TamperError") \
                 else None
             return UnlockResult(message=t(key) if key else error_text(exc))
+
+
+WARD_MATCHES_SHOWN = 6
+
+
+def search_wards(
+    options: list[tuple[str, str]], query: str, limit: int = WARD_MATCHES_SHOWN
+) -> list[tuple[str, str]]:
+    """The wards whose name (typed with or without diacritics) or code holds `query`."""
+    from app.domain.text import fold
+
+    needle = fold(query)
+    if not needle:
+        return options[:limit]
+    return [(c, n) for c, n in options if needle in fold(n) or needle in c][:limit]
+
+
+def name_label(work: str | None) -> str:
+    """The name field's words for the work chosen: no "receiving officer" for an auditor."""
+    return t(f"first.name.{work}") if work in ("officer", "auditor", "supervisor") else t(
+        "first.name.enrolled"
+    )

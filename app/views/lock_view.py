@@ -8,12 +8,19 @@ from typing import TYPE_CHECKING, Any
 import flet as ft
 
 from app.i18n import t
+from app.views.audit_models import LOCAL_WORKS, OFFICER
 from app.views.errors import error_text
-from app.views.lock_model import MIN_PIN_LENGTH, ward_options
-from app.views.sync_bridge import EnrolError, enrol
+from app.views.lock_model import (
+    MIN_PIN_LENGTH,
+    name_label,
+    pin_problem,
+    search_wards,
+    ward_options,
+)
+from app.views.sync_bridge import EnrolError, keep_enrolment, redeem
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 CARD_WIDTH = 460
 
@@ -54,7 +61,7 @@ def _secret_field(label: str) -> ft.TextField:
     )
 
 
-def build(app: CommuneApp, *, first_run: bool, message: str = "") -> ft.Control:
+def build(app: AppContext, *, first_run: bool, message: str = "") -> ft.Control:
     if first_run:
         form = FirstRun(app, message)
         app.page.run_task(form.load_wards)  # runs after this frame is sent
@@ -63,7 +70,7 @@ def build(app: CommuneApp, *, first_run: bool, message: str = "") -> ft.Control:
 
 
 class Unlock:
-    def __init__(self, app: CommuneApp, message: str) -> None:
+    def __init__(self, app: AppContext, message: str) -> None:
         self.app = app
         self.pin = _pin_field(t("pin.label"), on_submit=app.handler(self.submit))
         self.message = ft.Text(message, color=ft.Colors.ERROR if message else None)
@@ -134,7 +141,7 @@ class Unlock:
 
 
 class FirstRun:
-    def __init__(self, app: CommuneApp, message: str = "") -> None:
+    def __init__(self, app: AppContext, message: str = "") -> None:
         self.app = app
         h = app.handler
         self.mode = ft.RadioGroup(
@@ -150,20 +157,39 @@ class FirstRun:
         )
         self.server = ft.TextField(label=t("first.server"), visible=False)
         self.code = ft.TextField(label=t("first.code"), visible=False)
-        # Filled after the first frame: the ward list takes ~0.35 s to load the first time.
-        self.ward = ft.Dropdown(
-            label=t("first.ward"),
-            options=[],
-            enable_filter=True,
-            editable=True,
-            menu_height=320,
-            width=CARD_WIDTH - 48,
-            disabled=True,
+        # The work a local-only device is for: it decides the screens (an enrolled device's
+        # role comes from the server).
+        self.work = ft.RadioGroup(
+            ft.Column([ft.Radio(value=w, label=t(f"first.work.{w}")) for w in LOCAL_WORKS]),
+            value=OFFICER,
+            on_change=h(self._work_changed),
         )
+        self.work_box = ft.Column([ft.Text(t("first.work"), weight=ft.FontWeight.W_500), self.work])
+        # Filled after the first frame: the ward list takes ~0.35 s to load the first time.
+        # Searched by typing, with or without diacritics (`search_wards`).
+        self.ward_options: list[tuple[str, str]] = []
+        self.ward_value: str | None = None
+        self.ward_search = ft.TextField(
+            label=t("first.ward_search"),
+            prefix_icon=ft.Icons.SEARCH,
+            on_change=h(self._ward_typed),
+            disabled=True,
+            width=CARD_WIDTH - 48,
+        )
+        self.ward_chosen_text = ft.Text("", weight=ft.FontWeight.W_500)
+        self.ward_matches = ft.Column(spacing=0)
         self.ward_progress = ft.ProgressRing(width=16, height=16)
-        self.ward_row = ft.Row([self.ward, self.ward_progress], spacing=8)
+        self.ward_row = ft.Column(
+            [
+                ft.Row([ft.Text(t("first.ward")), self.ward_progress], spacing=8),
+                self.ward_chosen_text,
+                self.ward_search,
+                self.ward_matches,
+            ],
+            spacing=4,
+        )
         self.awaiting_ward: Any = None  # the enrolled store, while the user picks one of several
-        self.officer = ft.TextField(label=t("first.officer"))
+        self.officer = ft.TextField(label=name_label(OFFICER))
         self.pin = _pin_field(t("pin.label"))
         self.confirm = _pin_field(t("pin.confirm"), on_submit=h(self.submit))
         self.message = ft.Text(message, color=ft.Colors.ERROR)
@@ -187,6 +213,7 @@ class FirstRun:
                         self.mode,
                         self.server,
                         self.code,
+                        self.work_box,
                         self.ward_row,
                         self.officer,
                         ft.Divider(),
@@ -213,14 +240,42 @@ class FirstRun:
         self.app.page.update()
 
     def _offer_wards(self, options: list[tuple[str, str]]) -> None:
-        self.ward.options = [ft.DropdownOption(key=code, text=name) for code, name in options]
-        self.ward.value = options[0][0] if options else None
-        self.ward.disabled, self.ward_progress.visible = False, False
+        self.ward_options = options
+        self._choose_ward(options[0] if options else None)
+        self.ward_search.value = ""
+        self.ward_search.disabled, self.ward_progress.visible = False, False
+        self._show_matches("")
+
+    def _choose_ward(self, option: tuple[str, str] | None) -> None:
+        self.ward_value = option[0] if option else None
+        self.ward_chosen_text.value = t("first.ward_chosen", name=option[1]) if option else ""
+
+    def _show_matches(self, query: str) -> None:
+        def chooser(option: tuple[str, str]) -> Any:
+            async def choose(e: Any) -> None:
+                self._choose_ward(option)
+                self.app.page.update()
+
+            return self.app.handler(choose)
+
+        matches = search_wards(self.ward_options, query)
+        self.ward_matches.controls = [
+            ft.TextButton(name, on_click=chooser((code, name))) for code, name in matches
+        ] or [ft.Text(t("first.ward_none"), italic=True)]
+
+    async def _ward_typed(self, e: Any) -> None:
+        self._show_matches(self.ward_search.value or "")
+        self.app.page.update()
 
     async def _mode_changed(self, e: Any) -> None:
         enrolling = self.mode.value == "enrol"
         self.server.visible = self.code.visible = enrolling
-        self.ward_row.visible = not enrolling
+        self.ward_row.visible = self.work_box.visible = not enrolling
+        self.officer.label = name_label(None if enrolling else self.work.value)
+        self.app.page.update()
+
+    async def _work_changed(self, e: Any) -> None:
+        self.officer.label = name_label(self.work.value)
         self.app.page.update()
 
     def _problem(self) -> str | None:
@@ -234,11 +289,23 @@ class FirstRun:
         if self.awaiting_ward is not None:
             await self._ward_chosen()
             return
-        problem = self._problem()
+        problem = self._problem() or pin_problem(self.pin.value or "", self.confirm.value or "")
         if problem:
             self.message.value = problem
             self.app.page.update()
             return
+        answer = None
+        if self.mode.value == "enrol":
+            # The code first: a refused code leaves the user on this form with the reason,
+            # and nothing is created on the device.
+            self._busy(True, t("first.enrolling"))
+            try:
+                answer = await self.app.io(
+                    redeem, (self.server.value or "").strip(), (self.code.value or "").strip()
+                )
+            except EnrolError as exc:
+                self._busy(False, t("first.error.enrol", reason=error_text(exc)))
+                return
         self._busy(True, t("first.creating"))
         try:
             result = await self.app.io(
@@ -252,19 +319,13 @@ class FirstRun:
             return
         store = result.store
         await self.app.io(self._save_settings, store)
-        if self.mode.value == "enrol":
-            self._busy(True, t("first.enrolling"))
-            try:
-                answer = await self.app.io(
-                    enrol, store, self.server.value.strip(), self.code.value.strip()
-                )
-            except EnrolError as exc:
-                self.app.toast(t("first.error.enrol", reason=error_text(exc)))
-            else:
-                wards = list(answer.get("wards") or [])
-                if len(wards) > 1:
-                    await self._ask_ward(store, wards)
-                    return
+        if answer is not None:
+            url = (self.server.value or "").strip()
+            await self.app.io(keep_enrolment, store, url, answer)
+            wards = list(answer.get("wards") or [])
+            if len(wards) > 1:
+                await self._ask_ward(store, wards)
+                return
         await self.app.unlocked(store)
 
     async def _ask_ward(self, store: Any, wards: list[str]) -> None:
@@ -273,22 +334,24 @@ class FirstRun:
         self.awaiting_ward = store
         for control in (self.mode, self.server, self.code, self.officer, self.pin, self.confirm):
             control.disabled = True
-        self.ward_row.visible = True
+        self.ward_row.visible, self.work_box.visible = True, False
         self.button.content, self.button.icon = t("first.continue"), ft.Icons.ARROW_FORWARD
         self._busy(False, t("first.choose_ward"))
         self.message.color = None
 
     async def _ward_chosen(self) -> None:
         store, self.awaiting_ward = self.awaiting_ward, None
-        if self.ward.value:
-            await self.app.io(store.settings.set, "ward_code", self.ward.value)
+        if self.ward_value:
+            await self.app.io(store.settings.set, "ward_code", self.ward_value)
         await self.app.unlocked(store)
 
     def _save_settings(self, store: Any) -> None:
         if self.officer.value:
             store.settings.set("officer", self.officer.value.strip())
-        if self.mode.value == "local" and self.ward.value:
-            store.settings.set("ward_code", self.ward.value)
+        if self.mode.value == "local":
+            store.settings.set("local_role", self.work.value or OFFICER)
+            if self.ward_value:
+                store.settings.set("ward_code", self.ward_value)
 
     def _busy(self, busy: bool, message: str) -> None:
         self.button.disabled, self.progress.visible = busy, busy
@@ -297,7 +360,7 @@ class FirstRun:
         self.app.page.update()
 
 
-def show_recovery(app: CommuneApp) -> None:
+def show_recovery(app: AppContext) -> None:
     """The "Quên mã PIN" screen in place of the unlock card."""
     from app.views import shell
 
@@ -311,7 +374,7 @@ def show_recovery(app: CommuneApp) -> None:
 class Recovery:
     """Request for the admin, then their answer and a new PIN (app.views.lock_model)."""
 
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         from app.views.lock_model import RecoveryPresenter
 
         self.app = app

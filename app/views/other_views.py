@@ -7,16 +7,22 @@ from typing import TYPE_CHECKING, Any
 import flet as ft
 
 from app.i18n import LANGUAGES, set_language, t
-from app.views.dossier_views import heading, section
+from app.views.dossier_views import facts_grid, heading, section
 from app.views.lock_model import IdleTimer
-from app.views.sync_models import ConflictChoice, SettingsPresenter, conflict_choices
+from app.views.sync_models import (
+    ConflictChoice,
+    SettingsPresenter,
+    WaitingRow,
+    conflict_choices,
+    waiting_rows,
+)
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 
 class SyncScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.column = ft.Column(scroll=ft.ScrollMode.AUTO, expand=True, spacing=10)
 
@@ -29,19 +35,46 @@ class SyncScreen:
         summary = await self.app.io(self.app.store.sync.summary)
         choices = await self.app.io(conflict_choices, conflicts, self._describe)
         server = await self.app.io(self.app.store.settings.get, "server_url", "")
+        last_error = getattr(self.app.sync_status, "last_error", None)
+        waiting = await self.app.io(self.app.store.sync.waiting)
+        rows = await self.app.io(waiting_rows, waiting, last_error)
         facts = [
             t("settings.enrolled") if self.app.sync else t("settings.not_enrolled"),
             f"{t('settings.server')}: {server or '—'}",
-            t("sync.pending", n=summary.pending),
+            t("sync.pending", n=summary.waiting),
             t("sync.conflicts", n=summary.conflicts),
         ]
         self.column.controls = [
             heading(t("sync.title")),
             *[ft.Text(line) for line in facts],
             ft.Button(t("sync.now"), icon=ft.Icons.SYNC, on_click=self.app.handler(self._sync)),
+            section(t("sync.waiting_title", n=len(rows))),
+            *([self._waiting(r) for r in rows] or [ft.Text(t("sync.waiting_none"))]),
             section(t("conflict.heading")),
             *([self._choice(c) for c in choices] or [ft.Text(t("sync.no_conflicts"))]),
         ]
+
+    @staticmethod
+    def _waiting(row: WaitingRow) -> ft.Control:
+        color = ft.Colors.RED_700 if row.tone == "error" else ft.Colors.AMBER_900
+        lines: list[ft.Control] = [
+            ft.Row(
+                [
+                    ft.Text(row.kind, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
+                    ft.Text(row.title, weight=ft.FontWeight.W_600, expand=True),
+                    ft.Text(row.state, color=color),
+                ],
+                spacing=8,
+            )
+        ]
+        if row.error:
+            lines.append(ft.Text(t("waiting.last_error", error=row.error), size=12, color=color))
+        return ft.Container(
+            ft.Column(lines, spacing=2, tight=True),
+            padding=ft.Padding.symmetric(horizontal=12, vertical=8),
+            bgcolor=ft.Colors.SURFACE_CONTAINER_LOWEST,
+            border_radius=6,
+        )
 
     def _describe(self, entity: str, entity_id: str) -> str:
         if entity == "dossier":
@@ -96,7 +129,7 @@ class SettingsScreen:
     """Sections name a topic (language, security, sync server); the fields inside say what they
     hold, so no heading repeats its field's label."""
 
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.presenter = SettingsPresenter(app.store)
 
@@ -127,6 +160,8 @@ class SettingsScreen:
         return ft.Column(
             [
                 heading(t("settings.title")),
+                section(t("settings.account")),
+                facts_grid(state.account),
                 section(t("settings.language")),
                 self.language,
                 section(t("settings.security")),

@@ -1,6 +1,6 @@
-"""Where the device is. Desktop and web builds have no location service (and the app carries no
-geolocation package), so the default provider has none and the auditor types the position; a
-mobile build (or a test) gives one whose `locate()` answers. Pure, no Flet."""
+"""Where the device is. The prebuilt web and desktop clients have no location service, so the
+default provider has none and the auditor types the position; a mobile build gives one backed by
+flet-geolocator (`app.views.device`), a test a stand-in whose `locate()` answers. Pure, no Flet."""
 
 from __future__ import annotations
 

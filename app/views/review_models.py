@@ -18,6 +18,7 @@ from app.storage import StorageError
 from app.views.audit_models import (
     AuditFormPresenter,
     answer_text,
+    capped,
     comment_line,
     label_of,
     latest_by_ward,
@@ -206,6 +207,24 @@ class ReviewDetailPresenter:
             )
             for s in A.allowed_review_next(state, self.role)
         ]
+
+    def approval_concerns(self) -> list[str]:
+        """What an approval would pass over: required items unanswered, missing evidence,
+        required items below target. Shown before "Duyệt" is confirmed; empty when the
+        audit is compliant."""
+        audit = self.store.audits.get(self.audit_id)
+        tpl = A.template(audit.template_version)
+        answers = {k: v.model_dump() for k, v in audit.answers.items()}
+        result = A.score(tpl, answers)
+        missing = [t("audit.missing", item=label_of(tpl.item(i))) for i in result.missing_required]
+        concerns = missing + AuditFormPresenter.warnings(tpl, answers, result)
+        if not concerns and not result.compliant:
+            concerns.append(t("review.below_threshold", total=score_text(result.total)))
+        return capped(concerns)
+
+    @staticmethod
+    def needs_confirmation(target: str) -> bool:
+        return target == A.ReviewState.APPROVED.value
 
     def decide(self, target: str, comment: str) -> str | None:
         """Write the decision (queued for sync); None when done, else why not."""

@@ -12,7 +12,7 @@ import flet as ft
 
 from app.i18n import t
 from app.views.audit_models import user_name, workspaces
-from app.views.audit_views import REVIEWS_ROUTE, card, score_badge, state_chip
+from app.views.audit_views import REVIEWS_ROUTE, card, close, score_badge, state_chip
 from app.views.dossier_views import facts_grid, heading, section
 from app.views.review_models import (
     Compliance,
@@ -24,11 +24,11 @@ from app.views.review_models import (
 )
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 
 class ReviewListScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.presenter = ReviewListPresenter(app.store)
         self.filter = ft.Row(wrap=True, spacing=6, run_spacing=6)
@@ -155,7 +155,7 @@ class ReviewListScreen:
 
 
 class ReviewDetailScreen:
-    def __init__(self, app: CommuneApp, audit_id: str) -> None:
+    def __init__(self, app: AppContext, audit_id: str) -> None:
         self.app = app
         self.audit_id = audit_id
         self.presenter: ReviewDetailPresenter | None = None
@@ -269,18 +269,25 @@ class ReviewDetailScreen:
         def decider(decision: Decision) -> Any:
             async def decide(e: Any) -> None:
                 assert self.presenter is not None
-                problem = await self.app.io(
-                    self.presenter.decide, decision.target, comment.value or ""
-                )
-                if problem:
-                    error.value, error.visible = problem, True
-                    self.app.page.update()
-                    return
-                await self._load()
-                await self.app.refresh_sync()
-                self.app.toast(t("review.decided", state=t(f"audit.state.{decision.target}")))
+                if self.presenter.needs_confirmation(decision.target):
+                    concerns = await self.app.io(self.presenter.approval_concerns)
+                    if concerns:
+                        self._confirm_approval(concerns, lambda: apply(decision))
+                        return
+                await apply(decision)
 
             return self.app.handler(decide)
+
+        async def apply(decision: Decision) -> None:
+            assert self.presenter is not None
+            problem = await self.app.io(self.presenter.decide, decision.target, comment.value or "")
+            if problem:
+                error.value, error.visible = problem, True
+                self.app.page.update()
+                return
+            await self._load()
+            await self.app.refresh_sync()
+            self.app.toast(t("review.decided", state=t(f"audit.state.{decision.target}")))
 
         buttons = ft.Row(
             [ft.Button(d.label, on_click=decider(d)) for d in s.decisions],
@@ -298,8 +305,37 @@ class ReviewDetailScreen:
             width=720,
         )
 
+    def _confirm_approval(self, concerns: list[str], approve: Any) -> None:
+        """Approving a failing audit: its missing evidence and failing items first."""
 
-async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:
+        async def confirm(e: Any) -> None:
+            close(dialog)
+            await approve()
+
+        async def dismiss(e: Any) -> None:
+            close(dialog)
+
+        dialog = ft.AlertDialog(
+            modal=True,
+            title=ft.Text(t("review.approve_title"), size=18),
+            content=ft.Column(
+                [
+                    ft.Text(t("review.approve_concerns")),
+                    *[ft.Text(c, size=13, color=ft.Colors.AMBER_900) for c in concerns],
+                ],
+                tight=True,
+                width=480,
+                spacing=6,
+            ),
+            actions=[
+                ft.TextButton(t("detail.cancel"), on_click=self.app.handler(dismiss)),
+                ft.Button(t("review.approve_anyway"), on_click=self.app.handler(confirm)),
+            ],
+        )
+        self.app.page.show_dialog(dialog)
+
+
+async def build_route(app: AppContext, parts: list[str]) -> ft.Control:
     """`/reviews` and `/reviews/<audit id>`."""
     if len(parts) == 2:
         return await ReviewDetailScreen(app, parts[1]).build()

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from app.views import audit_views, dossier_views, other_views, review_views
+from app.views.audit_models import home_route, route_allowed
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 
-async def build(app: CommuneApp, route: str) -> ft.Control:
+async def build(app: AppContext, route: str) -> ft.Control:
     path = route.split("?", 1)[0].rstrip("/") or "/dossiers"
+    if not route_allowed(app.role, path):  # another role's screen: this role's home instead
+        path = home_route(app.role)
     parts = path.strip("/").split("/")
     head = parts[0]
     if head == "dossiers" and len(parts) == 2:

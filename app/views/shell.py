@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 import flet as ft
 
 from app.i18n import t
+from app.views.audit_models import role_routes
 from app.views.sync_models import sync_indicator
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 NARROW_PX = 900
 EXTENDED_RAIL_PX = 1200
@@ -40,12 +41,52 @@ TONE_ICONS = {
 }
 
 
-def destinations(app: CommuneApp) -> tuple[tuple[str, str, Any, Any], ...]:
-    """The officer's destinations, with the auditor's and the supervisor's where the role has
-    them (before sync and settings)."""
-    from app.views.audit_views import role_destinations
+ROLE_DESTINATIONS = (
+    ("/audits", "nav.audits", ft.Icons.FACT_CHECK_OUTLINED, ft.Icons.FACT_CHECK),
+    ("/reviews", "nav.reviews", ft.Icons.RATE_REVIEW_OUTLINED, ft.Icons.RATE_REVIEW),
+)
 
-    return DESTINATIONS[:3] + role_destinations(getattr(app, "role", None)) + DESTINATIONS[3:]
+
+def destinations(app: AppContext) -> tuple[tuple[str, str, Any, Any], ...]:
+    """Only the role's own destinations (`role_routes`), in its order."""
+    by_route = {d[0]: d for d in DESTINATIONS + ROLE_DESTINATIONS}
+    return tuple(by_route[r] for r in role_routes(getattr(app, "role", None)))
+
+
+# No route animation: a screen change is one paint, not a 300 ms cross-fade.
+NO_TRANSITIONS = ft.PageTransitionsTheme(
+    **{
+        name: ft.PageTransitionTheme.NONE
+        for name in ("android", "ios", "linux", "macos", "windows")
+    }
+)
+TOUCH_DP = 48  # the smallest touch target in the tablet layout (Material's minimum)
+
+
+def theme(narrow: bool) -> ft.Theme:
+    """The app's theme; on a tablet every button is at least TOUCH_DP high (a button's label
+    is ~20 dp, so 14 dp above and below; an icon button 24 + 2 x 12). Flutter on the web gives
+    desktop density and no padded tap targets, where buttons are 32-40 dp."""
+    base = {"color_scheme_seed": ft.Colors.INDIGO, "page_transitions": NO_TRANSITIONS}
+    if not narrow:
+        return ft.Theme(**base)
+    label_padding = ft.Padding.symmetric(horizontal=16, vertical=14)
+    button = ft.ButtonStyle(padding=label_padding, visual_density=ft.VisualDensity.STANDARD)
+    return ft.Theme(
+        **base,
+        visual_density=ft.VisualDensity.STANDARD,
+        button_theme=ft.ButtonTheme(style=button),
+        filled_button_theme=ft.FilledButtonTheme(style=button),
+        outlined_button_theme=ft.OutlinedButtonTheme(style=button),
+        text_button_theme=ft.TextButtonTheme(style=button),
+        # A chip's label row is ~20 dp: 14 above and below make it a 48 dp target.
+        chip_theme=ft.ChipTheme(padding=ft.Padding.symmetric(horizontal=8, vertical=14)),
+        icon_button_theme=ft.IconButtonTheme(
+            style=ft.ButtonStyle(
+                padding=ft.Padding.all(12), visual_density=ft.VisualDensity.STANDARD
+            )
+        ),
+    )
 
 
 def is_narrow(width: float | None) -> bool:
@@ -65,7 +106,7 @@ def nav_index(route: str, dests: tuple = DESTINATIONS) -> int | None:
 class SyncLine:
     """The sync indicator: icon, one line of text, and the "Đồng bộ ngay" button."""
 
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.icon = ft.Icon(ft.Icons.CLOUD_OFF_OUTLINED, size=18, color=TONE_COLORS["offline"])
         self.text = ft.Text("", size=13, color=TONE_COLORS["offline"])
@@ -77,10 +118,22 @@ class SyncLine:
         await self.app.sync_now()
         await self.app.refresh_sync()
 
+    async def _open_list(self, e: Any) -> None:
+        """The line opens the sync screen: what waits to be sent, each with its state."""
+        await self.app.go("/sync")
+
     def control(self) -> ft.Control:
         self.button.content = t("sync.now")
+        line = ft.Container(
+            self.text,
+            expand=True,
+            height=TOUCH_DP,  # a touch target: it opens what waits to be sent
+            alignment=ft.Alignment.CENTER_LEFT,
+            on_click=self.app.handler(self._open_list),
+            tooltip=t("sync.open_waiting"),
+        )
         return ft.Row(
-            [self.icon, ft.Container(self.text, expand=True), self.button],
+            [self.icon, line, self.button],
             spacing=6,
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )
@@ -105,7 +158,7 @@ def lock_view(body: ft.Control) -> ft.View:
     )
 
 
-def _lock_button(app: CommuneApp, compact: bool) -> ft.Control:
+def _lock_button(app: AppContext, compact: bool) -> ft.Control:
     async def lock_now(e: Any) -> None:
         await app.lock()
 
@@ -118,7 +171,7 @@ def _lock_button(app: CommuneApp, compact: bool) -> ft.Control:
     )
 
 
-def _navigate(app: CommuneApp, dests: tuple = DESTINATIONS) -> Any:
+def _navigate(app: AppContext, dests: tuple = DESTINATIONS) -> Any:
     async def on_change(e: Any) -> None:
         index = int(e.control.selected_index)
         await app.go(dests[index][0])
@@ -126,7 +179,7 @@ def _navigate(app: CommuneApp, dests: tuple = DESTINATIONS) -> Any:
     return app.handler(on_change)
 
 
-def app_view(app: CommuneApp, route: str, body: ft.Control, narrow: bool) -> ft.View:
+def app_view(app: AppContext, route: str, body: ft.Control, narrow: bool) -> ft.View:
     dests = destinations(app)
     selected = nav_index(route, dests)
     sync_row = ft.Container(

@@ -74,14 +74,16 @@ NOTICE_WAIT_S = 10.0  # how long the erase waits for the notice to be on screen
 class SyncBridge:
     """A started `SyncScheduler` for one unlocked store."""
 
-    def __init__(self, scheduler: Any, transport: Any) -> None:
+    def __init__(self, scheduler: Any, transport: Any = None) -> None:
         self.scheduler = scheduler
-        self.transport = transport
+
+    @property
+    def transport(self) -> Any:
+        """The engine's current transport (a hung run's is replaced after it is cut)."""
+        return self.scheduler.engine.transport
 
     @classmethod
-    def start_for(
-        cls, store: Any, on_revoked: RevokedNotice | None = None
-    ) -> SyncBridge | None:
+    def start_for(cls, store: Any, on_revoked: RevokedNotice | None = None) -> SyncBridge | None:
         """None when the device is not enrolled (local only) or the sync room is absent.
 
         `on_revoked` runs on the sync thread when the server says this device was revoked, while
@@ -105,9 +107,11 @@ class SyncBridge:
             log.warning("not syncing: %s", exc)
             return None
         engine = SyncEngine(store.sync, transport, on_revoked=_waiting_for(on_revoked))
-        scheduler = SyncScheduler(engine)
+        scheduler = SyncScheduler(
+            engine, new_transport=lambda: Transport.from_settings(store.settings)
+        )
         scheduler.start()
-        return cls(scheduler, transport)
+        return cls(scheduler)
 
     def open_attachment(self, sha256: str) -> bytes:
         """A file's bytes: the local copy, or downloaded on this first open and kept (its

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.domain.calendar import VN_TZ
 from app.i18n import LANGUAGES, t
 from app.views.errors import error_text
 from app.views.format import datetime_text
@@ -30,13 +31,50 @@ class SyncIndicator:
     can_sync_now: bool
 
 
-def sync_indicator(summary: Any, status: Any = None, *, enrolled: bool = True) -> SyncIndicator:
+STALL_WARN_S = 10  # a run this long without an answer says so
+
+
+def clock_text(moment: dt.datetime) -> str:
+    """A time of day today, in Vietnam: when a retry comes."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(VN_TZ).strftime("%H:%M:%S")
+
+
+def progress_text(progress: Any) -> str:
+    """The running step: "Đang gửi 120/500", "Đang nhận (1000)", "Đang gửi tệp 2/5"."""
+    stage = getattr(progress, "stage", "")
+    done, total = getattr(progress, "done", 0), getattr(progress, "total", None)
+    if stage not in ("push", "pull", "upload"):
+        return t("sync.running")
+    count = f"{done}/{total}" if total else str(done)
+    return t(f"sync.stage.{stage}", count=count)
+
+
+def _running_parts(status: Any, now: dt.datetime) -> list[str]:
+    parts = [progress_text(getattr(status, "progress", None))]
+    moved = getattr(status, "progress_at", None)
+    quiet = (now - moved).total_seconds() if moved else 0.0
+    if quiet >= STALL_WARN_S:
+        cut_at = moved + dt.timedelta(seconds=float(getattr(status, "stall_s", 25.0)))
+        parts.append(t("sync.stalled", s=int(quiet), at=clock_text(cut_at)))
+    if getattr(status, "queued", False):
+        parts.append(t("sync.queued"))
+    return parts
+
+
+def sync_indicator(
+    summary: Any, status: Any = None, *, enrolled: bool = True, now: dt.datetime | None = None
+) -> SyncIndicator:
     """`summary` is the store's SyncSummary; `status` the scheduler's latest SyncStatus (or None).
 
     The scheduler's status is read by attribute names that describe it (`online`, `running`,
-    `last_error`), so a status without one of them is simply not shown that way.
+    `last_error`, `progress`, `next_try_at`), so a status without one of them is simply not
+    shown that way. "Chờ gửi" counts what the user made (`waiting`), not outbox rows.
     """
-    pending = int(getattr(summary, "pending", 0) or 0)
+    now = now or dt.datetime.now(dt.UTC)
+    waiting = getattr(summary, "waiting", None)
+    pending = int((waiting if waiting is not None else getattr(summary, "pending", 0)) or 0)
     conflicts = int(getattr(summary, "conflicts", 0) or 0)
     last: dt.datetime | None = getattr(summary, "last_synced_at", None)
     parts: list[str] = []
@@ -45,11 +83,14 @@ def sync_indicator(summary: Any, status: Any = None, *, enrolled: bool = True) -
     running = bool(getattr(status, "running", False))
     online = getattr(status, "online", None)
     error = getattr(status, "last_error", None)
+    retry_at = getattr(status, "next_try_at", None)
     if running:
-        parts.append(t("sync.running"))
+        parts += _running_parts(status, now)
         tone = "busy"
     elif online is False:
         parts.append(t("sync.offline"))
+        if retry_at is not None:
+            parts.append(t("sync.retry_at", at=clock_text(retry_at)))
         tone = "offline"
     elif error:
         parts.append(t("sync.error"))
@@ -72,7 +113,49 @@ def sync_indicator(summary: Any, status: Any = None, *, enrolled: bool = True) -
         parts.append(t("sync.unreadable", n=unreadable))
         tone = "warn" if tone == "ok" else tone
     parts.append(t("sync.last", at=datetime_text(last)) if last else t("sync.never"))
-    return SyncIndicator(" · ".join(parts), tone, pending, conflicts, not running)
+    # During a run "Đồng bộ ngay" queues another run, or restarts one that hangs.
+    return SyncIndicator(" · ".join(parts), tone, pending, conflicts, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# What waits to be sent
+
+
+@dataclass(frozen=True)
+class WaitingRow:
+    kind: str  # "Hồ sơ" | "Phiếu khảo sát" | "Quyết định duyệt"
+    title: str  # a dossier's code, an audit's ward
+    state: str  # "Chờ gửi" | "Bị từ chối" | "Xung đột"
+    tone: str  # "warn" | "error"
+    error: str  # the last error, "" when none
+
+
+def waiting_rows(records: list[Any], last_error: str | None = None) -> list[WaitingRow]:
+    """The store's `WaitingRecord`s as the sync screen lists them. A record waiting on a run
+    that failed shows that run's error; a refused one the server's reason for it."""
+    from app.views.audit_models import ward_name
+
+    rows = []
+    for r in records:
+        title = (r.code if r.entity == "dossier" else "") or ward_name(r.ward_code)
+        refused = r.state in ("rejected", "conflict")
+        reason = r.reason or (last_error if not refused else "") or ""
+        rows.append(
+            WaitingRow(
+                kind=t(f"waiting.kind.{r.entity}"),
+                title=title or r.entity_id[:8],
+                state=t(f"waiting.state.{r.state}"),
+                tone="error" if refused else "warn",
+                error=error_reason_text(reason),
+            )
+        )
+    return rows
+
+
+def error_reason_text(reason: str) -> str:
+    """A stored reason, shortened to one readable line."""
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= 160 else reason[:157] + "…"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,6 +227,28 @@ class SettingsState:
     language: str
     auto_lock_minutes: int
     enrolled: bool
+    account: list[tuple[str, str]] = field(default_factory=list)  # (label, value) to show
+
+
+def account_lines(settings: Any) -> list[tuple[str, str]]:
+    """Who this device works for: the enrolled user, role, wards and server; or, local only,
+    the work chosen at first run and the device's ward."""
+    role = settings.get("role")
+    if settings.get("device_token"):
+        wards = [name for _, name in ward_options(list(settings.get("wards") or []))]
+        return [
+            (t("settings.account.user"), settings.get("user") or "—"),
+            (t("settings.account.role"), t(f"role.{role}") if role else "—"),
+            (t("settings.account.wards"), ", ".join(wards) or "—"),
+            (t("settings.server"), settings.get("server_url") or "—"),
+        ]
+    work = settings.get("local_role") or "officer"
+    ward = settings.get("ward_code")
+    ward_name = ward_options([ward])[0][1] if ward else "—"
+    return [
+        (t("settings.account.work"), t(f"role.{work}")),
+        (t("settings.account.ward"), ward_name),
+    ]
 
 
 class SettingsPresenter:
@@ -159,6 +264,7 @@ class SettingsPresenter:
             language=s.get("language", "vi") or "vi",
             auto_lock_minutes=int(minutes if minutes is not None else DEFAULT_AUTO_LOCK_MINUTES),
             enrolled=bool(s.get("device_token")),
+            account=account_lines(s),
         )
 
     def set_language(self, language: str) -> None:
@@ -243,9 +349,9 @@ class SettingsPresenter:
 
     def _dossiers_by_ward(self) -> dict[str, int]:
         """Every local dossier counted by ward, read a page at a time (bounded by the total)."""
-        from app.views.dossier_models import query_class
+        from app.storage import DossierQuery
 
-        query = query_class()()
+        query = DossierQuery()
         counts: dict[str, int] = {}
         offset, total = 0, 1
         while offset < total:

@@ -5,6 +5,7 @@ small JPEG made in memory, and a position provider with a fixed fix in Hanoi. Ru
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from pathlib import Path
@@ -29,11 +30,28 @@ TINY_JPEG = bytes.fromhex(
 )
 
 
+def labelled_photo(caption: str = "camera giả lập") -> bytes:
+    """A JPEG that says what it is: screenshots taken with the test stand-ins show a picture
+    labelled as a test photo, never one that passes for a real capture."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (480, 320), (255, 236, 179))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(ASSETS_DIR / "fonts" / "DejaVuSans-Bold.ttf"), 30)
+    small = ImageFont.truetype(str(ASSETS_DIR / "fonts" / "DejaVuSans.ttf"), 20)
+    draw.rectangle([6, 6, 473, 313], outline=(230, 81, 0), width=8)
+    draw.text((240, 140), "ẢNH THỬ NGHIỆM", font=font, fill=(120, 40, 0), anchor="mm")
+    draw.text((240, 190), caption[:40], font=small, fill=(120, 40, 0), anchor="mm")
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
 class StandInCamera(Camera):
     available = True
 
     async def capture(self) -> bytes | None:
-        return TINY_JPEG
+        return labelled_photo()
 
 
 FIX = Position(21.0368, 105.8346, accuracy_m=8.4)  # near the Ba Đình ward office

@@ -176,10 +176,11 @@ def nav(page: Page, label: str):
     return rail.or_(page.get_by_role("tab", name=label, exact=True))
 
 
-def type_into(page: Page, label: str, text: str, attempts: int = 10) -> None:
+def type_into(page: Page, label: str, text: str, attempts: int = 10, within=None) -> None:
     """Flutter reads keystrokes, not a DOM value: focus the field (a click is sometimes taken
-    before Flutter listens, so check the focus and click again), select all, type."""
-    target = field(page, label)
+    before Flutter listens, so check the focus and click again), select all, type. `within`:
+    a locator to look in, when several fields share the label."""
+    target = (within or page).get_by_role("textbox", name=label, exact=True)
     target.wait_for(state="visible")
     for _ in range(attempts):
         try:
@@ -204,3 +205,51 @@ def find_procedure(page: Page, query: str) -> None:
     filtered list replaces it. The screen names the query its list answers: wait for that."""
     type_into(page, "Tìm thủ tục (tên hoặc mã)", query)
     expect(shows(page, f"Kết quả tìm «{query}»")).to_be_visible()
+
+
+TOUCH_DP = 48  # Material's minimum touch target; one CSS pixel is one dp at this zoom
+TOUCH_ROLES = ("button", "radio", "checkbox", "tab", "switch", "link", "menuitem", "textbox")
+SMALL_TARGETS_JS = """([min, roles]) => {
+  const found = [];
+  const nodes = document.querySelectorAll('flt-semantics[role], flt-semantics input');
+  for (const el of nodes) {
+    const role = el.tagName === 'INPUT' ? 'textbox' : el.getAttribute('role');
+    if (!roles.includes(role)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    // Only what is wholly on screen: a node cut by the scroll edge reports its clipped size
+    // (Flutter clips a node's rectangle to its scroll view, so one flush with the edge of a
+    // smaller ancestor is cut, not small).
+    if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) continue;
+    let cut = false;
+    for (let up = el.parentElement; up && !cut; up = up.parentElement) {
+      const a = up.getBoundingClientRect();
+      if (a.height <= 0 || a.height >= innerHeight - 1) continue;
+      cut = r.top <= a.top + 1 || r.bottom >= a.bottom - 1;
+      break;
+    }
+    if (cut) continue;
+    const wide = role === 'textbox' ? true : r.width >= min;
+    if (r.height < min || !wide) {
+      const name = (el.getAttribute('aria-label') || el.textContent || '').trim().slice(0, 40);
+      found.push(`${role} "${name}" ${Math.round(r.width)}x${Math.round(r.height)}`);
+    }
+  }
+  return found;
+}"""
+
+
+def small_targets(page: Page, min_dp: int = TOUCH_DP) -> list[str]:
+    """Controls on screen whose accessibility node is smaller than `min_dp` (height, and
+    width except for text fields): role, name and size of each."""
+    # Measured once the tree holds still: right after a relayout a node can report the size
+    # it is animating from.
+    found, previous = [], None
+    for _ in range(STILL_TRIES):
+        page.evaluate(FRAMES)
+        found = page.evaluate(SMALL_TARGETS_JS, [min_dp, list(TOUCH_ROLES)])
+        if found == previous:
+            break
+        previous = found
+        page.wait_for_timeout(300)
+    return found

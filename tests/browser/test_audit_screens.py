@@ -18,8 +18,18 @@ from playwright.sync_api import Page, expect
 from app.domain import audit as A
 from app.domain.models import AuditAnswer
 from app.storage import KeySettings, create_store
-from tests.browser.device_app import TINY_JPEG
-from tests.browser.harness import free_port, nav, open_page, running_app, shot, shows, type_into
+from tests.browser.device_app import labelled_photo
+from tests.browser.harness import (
+    field,
+    free_port,
+    nav,
+    open_page,
+    running_app,
+    shot,
+    shows,
+    small_targets,
+    type_into,
+)
 
 PIN = "975310"
 AUDIT_APP = Path(__file__).with_name("device_app.py")
@@ -47,7 +57,7 @@ def answer_all(store, audit_id: str, skip: set[str] = frozenset(), good: bool = 
         }.get(item.kind)
         photos = []
         if item.photo_required or item.kind == "photo":
-            data = b"\xff\xd8" + item.id.encode() + audit_id.encode() + b"\xff\xd9"
+            data = labelled_photo(f"{item.id} · {audit_id[:8]}")
             meta = store.attachments.add(
                 "audit", audit_id, ward, data, mime="image/jpeg", filename=f"{item.id}.jpg"
             )
@@ -108,6 +118,29 @@ def shots(page: Page, folder: Path, name: str, ready) -> None:
     ready()
 
 
+def assert_touch_sized(page: Page, ready) -> None:
+    """In the tablet layout (the bottom bar is the sign of it) no control on screen is
+    smaller than 48 dp."""
+    page.set_viewport_size({"width": 800, "height": 1280})
+    expect(page.get_by_role("tab", name="Khảo sát hạ tầng")).to_be_visible()
+    rail = page.get_by_role("button", name=re.compile(r"Tab \d of \d$"))
+    expect(rail).to_have_count(0)  # the desktop layout's nodes are gone
+    expect(ready).to_be_visible()
+    found = small_targets(page)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(ready).to_be_visible()
+    assert found == [], "controls under 48 dp:\n" + "\n".join(found)
+
+
+def in_dialog(page: Page, name: str) -> None:
+    """Click a dialog's button once the dialog has animated in (~0.3 s): a click during the
+    animation can land on the barrier and be lost."""
+    button = page.get_by_role("button", name=name, exact=True)
+    expect(button).to_be_visible()
+    page.wait_for_timeout(500)
+    button.click()
+
+
 def item(page: Page, item_id: str):
     return page.locator(f'[flt-semantics-identifier="item-{item_id}"]')
 
@@ -148,36 +181,69 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     shots(page, screenshots, "30-audit-wards", lambda: expect(ba_dinh).to_be_visible())
     ba_dinh.click()
 
-    # The form: six sections with progress; Submit refused, saying why.
+    # The form: six sections with progress; Submit (in the header, beside the score) shows
+    # what is missing and sends nothing.
     equipment = page.get_by_role("button", name="Thiết bị · 4/7")
     expect(equipment).to_be_visible()
     expect(page.get_by_role("button", name="Trụ sở, phòng máy · 7/7")).to_be_visible()
     submit = page.get_by_role("button", name="Gửi duyệt")
-    expect(submit).to_be_disabled()
-    expect(
-        shows(page, "Chưa trả lời mục bắt buộc: Số máy tính trên mỗi cán bộ, công chức")
-    ).to_be_visible()
+    missing = "Chưa trả lời mục bắt buộc: Số máy tính trên mỗi cán bộ, công chức"
+    expect(shows(page, missing)).to_be_visible()
     shots(page, screenshots, "31-audit-form", lambda: expect(equipment).to_be_visible())
+    # The tablet layout: every control on screen is a finger-sized target, and the score and
+    # Submit are in the header, in sight without scrolling.
+    assert_touch_sized(page, equipment)
+    page.set_viewport_size({"width": 800, "height": 1280})
+    expect(page.get_by_role("tab", name="Khảo sát hạ tầng")).to_be_visible()
+    expect(submit).to_be_in_viewport()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    submit.click()
+    blocked = shows(page, "Chưa gửi được: cần xử lý các mục sau")
+    expect(blocked).to_be_visible()
+    expect(page.get_by_role("button", name="Vẫn gửi duyệt")).to_have_count(0)
+    in_dialog(page, "Huỷ")
+    expect(blocked).to_have_count(0)
     equipment.click()
     expect(shows(page, "Thiết bị · đã trả lời 4/7")).to_be_visible()
 
-    # A number the domain refuses, then one it takes; the target and unit are shown.
+    # A number the form refuses stays as typed, marked, across a section change; 150 % is
+    # out of the template's range; then values it takes. The target and range are shown.
     expect(shows(page, "Mục tiêu: từ 1 máy/người")).to_be_visible()
     type_into(page, "Giá trị (máy/người)", "nhiều")
     page.keyboard.press("Enter")
     refused = shows(page, "Giá trị không đúng kiểu (cần số)")
     expect(refused).to_be_visible()
+    computers = item(page, "equipment.computers_per_staff")
+    expect(computers.get_by_role("button", name="Bỏ giá trị này")).to_be_visible()
+    expect(computers).to_contain_text("Chưa lưu")
+    page.get_by_role("button", name="Nhân lực · 5/5").click()
+    expect(shows(page, "Nhân lực · đã trả lời 5/5")).to_be_visible()
+    page.get_by_role("button", name="Thiết bị · 4/7").click()
+    expect(refused).to_be_visible()  # still there, not replaced by the saved answer
+    # Flutter keeps the typed text off the DOM; the field carries its mark (the picture shows it).
+    expect(field(page, "Giá trị (máy/người)")).to_have_attribute("aria-description", "Chưa lưu")
     shots(page, screenshots, "32-audit-validation", lambda: expect(refused).to_be_visible())
     type_into(page, "Giá trị (máy/người)", "1")
     page.keyboard.press("Enter")
     expect(refused).to_have_count(0)
     expect(shows(page, "Thiết bị · đã trả lời 5/7")).to_be_visible()
+    recent = item(page, "equipment.computers_recent_pct")
+    type_into(page, "Giá trị (%)", "150", within=recent)
+    page.keyboard.press("Enter")
+    over = shows(page, "Giá trị ngoài khoảng cho phép: 0 - 100 %")
+    expect(over).to_be_visible()
+    expect(recent).to_contain_text("Chưa lưu")
+    type_into(page, "Giá trị (%)", "90", within=recent)
+    page.keyboard.press("Enter")
+    expect(over).to_have_count(0)
+    expect(recent).to_have_accessible_name(re.compile(r"Điểm mục: 1,0/1"))
 
     # A choice; a yes that needs evidence, then the camera's photo.
-    page.get_by_role("radio", name="Phần lớn").click()
+    assert_touch_sized(page, recent)  # the section with numbers, answer buttons and photos
+    page.get_by_role("button", name="Phần lớn", exact=True).click()
     expect(shows(page, "Thiết bị · đã trả lời 6/7")).to_be_visible()
     scanner = item(page, "equipment.scanner")
-    scanner.get_by_role("radio", name="Có").click()
+    scanner.get_by_role("button", name="Có", exact=True).click()
     expect(scanner).to_have_accessible_name(
         re.compile(r"Cần ảnh minh chứng cho câu trả lời này 0 ảnh")
     )
@@ -187,16 +253,25 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     with page.expect_file_chooser() as chooser:  # a second photo, from the file picker
         scanner.get_by_role("button", name="Chọn ảnh").click()
     chooser.value.set_files(
-        {"name": "may-quet.jpg", "mimeType": "image/jpeg", "buffer": TINY_JPEG + b"picked"}
+        {"name": "may-quet.jpg", "mimeType": "image/jpeg", "buffer": labelled_photo("tệp đã chọn")}
     )
     expect(scanner).to_have_accessible_name(re.compile(r" 2 ảnh Điểm mục: 1,0/1"))
+    # Thumbnails open; one is removed.
+    scanner.get_by_role("button", name="Xem ảnh 2").click()
+    remove = page.get_by_role("button", name="Bỏ ảnh 2")
+    expect(remove).to_be_visible()
+    shot(page, screenshots, "39-audit-photo")
+    in_dialog(page, "Bỏ ảnh 2")
+    expect(scanner).to_have_accessible_name(re.compile(r" 1 ảnh Điểm mục: 1,0/1"))
 
     # The device position (the stand-in provider), then Submit is allowed.
     page.get_by_role("button", name="Dùng vị trí thiết bị").click()
     expect(shows(page, FIX_TEXT)).to_be_visible()
-    expect(submit).to_be_enabled()
     shots(page, screenshots, "33-audit-ready", lambda: expect(submit).to_be_visible())
-    submit.click()
+    submit.click()  # the summary: warnings to confirm knowingly
+    expect(shows(page, re.compile("Phiếu còn các cảnh báo sau"))).to_be_visible()
+    shot(page, screenshots, "40-audit-submit-summary")
+    in_dialog(page, "Vẫn gửi duyệt")
     expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()
     expect(page.get_by_role("button", name="Gửi duyệt")).to_have_count(0)
 
@@ -239,6 +314,16 @@ def supervisor_part(page: Page, screenshots: Path) -> None:
     ).to_be_visible()
     expect(shows(page, re.compile(r"Mất kết nối.*Chờ gửi \d+"))).to_be_visible()  # queued
 
+    # Giảng Võ fails: "Duyệt" names what it would pass over, and cancel leaves it as it was.
+    nav(page, "Duyệt khảo sát").click()
+    page.get_by_role("button", name=re.compile(r"^Phường Giảng Võ\s")).click()
+    page.get_by_role("button", name="Duyệt", exact=True).click()
+    expect(shows(page, "Phiếu này còn các điểm sau:")).to_be_visible()
+    expect(shows(page, re.compile("^Mục bắt buộc chưa đạt mức tối đa"))).to_be_visible()
+    shot(page, screenshots, "41-review-approve-failing")
+    in_dialog(page, "Huỷ")
+    expect(page.get_by_role("button", name="Duyệt", exact=True)).to_be_visible()
+
     # Approve Ngọc Hà; the summary counts it.
     nav(page, "Duyệt khảo sát").click()
     page.get_by_role("button", name=re.compile(r"^Phường Ngọc Hà\s")).click()
@@ -267,4 +352,5 @@ def auditor_resubmits(page: Page, screenshots: Path) -> None:
     expect(submit).to_be_enabled()
     shots(page, screenshots, "38-audit-changes-requested", lambda: expect(comment).to_be_visible())
     submit.click()
+    in_dialog(page, "Vẫn gửi duyệt")  # the summary still warns
     expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()

@@ -136,6 +136,16 @@ class ApiServer:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=15)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the kernel still accepts connections into the listen queue, and nothing
+        ever answers them (a server hung in a deadlock, a VM paused)."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def restart(self) -> ApiServer:
         self.stop()
         return self.start()

@@ -73,9 +73,9 @@ def seed(
     store.dossiers.receive_many(requests(n, today=today, seed=seed, days_back=days_back))
     if not moves:
         return
-    from app.views.dossier_models import query_class
+    from app.storage import DossierQuery
 
-    page = store.dossiers.list(query_class()(), offset=0, limit=moves)
+    page = store.dossiers.list(DossierQuery(), offset=0, limit=moves)
     for i, d in enumerate(page.items):
         store.dossiers.change_status(d.id, 4, actor="Trần Văn Nam")
         if i % 3 == 0:

@@ -136,3 +136,28 @@ def test_the_procedure_list_names_the_query_it_answers(store, tmp_path: Path) ->
         app.worker.shutdown(wait=True)
 
     aio.run(scenario())
+
+
+def test_no_screen_imports_the_app_module() -> None:
+    """The app imports its screens; screens know the app only as `AppContext`."""
+    import ast
+    from pathlib import Path
+
+    import app.views as views
+
+    folder = Path(views.__file__).parent
+    offenders = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "app.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if "app.views.app" in names:
+                offenders.append(path.name)
+    assert offenders == []
+    source = (folder / "dossier_models.py").read_text(encoding="utf-8")
+    assert "_Query" not in source  # the stand-in query is gone: the storage room's is used

@@ -5,11 +5,15 @@ from __future__ import annotations
 from app.domain import audit as A
 from app.i18n import set_language
 from app.views.audit_models import (
+    LOCAL_WORKS,
     AuditFormPresenter,
     AuditWardsPresenter,
     home_route,
     parse_number,
     parse_position,
+    role_of,
+    role_routes,
+    route_allowed,
     workspaces,
 )
 from app.views.audit_views import role_destinations
@@ -28,14 +32,30 @@ def test_roles_decide_the_destinations() -> None:
         for role in (None, "officer", "auditor", "supervisor", "admin")
     }
     assert routes == {
-        None: ["/audits", "/reviews"],  # local only: both, the officer's screens stay default
+        None: [],  # a local store set up before the first run asked: the officer's work
         "officer": [],
         "auditor": ["/audits"],
         "supervisor": ["/reviews"],
         "admin": ["/reviews"],
     }
     assert workspaces("admin").review_role == "admin"
-    assert workspaces(None).review_role == "supervisor"
+    assert workspaces(None).review_role == ""
+    assert role_routes("auditor") == ("/audits", "/sync", "/settings")
+    assert role_routes("supervisor") == ("/reviews", "/dashboard", "/sync", "/settings")
+    assert (
+        role_routes(None)
+        == role_routes("officer")
+        == ("/dashboard", "/dossiers", "/receive", "/sync", "/settings")
+    )
+    assert not route_allowed("auditor", "/dossiers/abc") and route_allowed("auditor", "/audits/x")
+    assert not route_allowed("supervisor", "/receive") and not route_allowed("officer", "/audits")
+
+
+def test_a_local_store_works_as_the_role_chosen_at_first_run() -> None:
+    assert role_of({"role": "auditor", "local_role": "supervisor"}) == "auditor"  # enrolled
+    assert role_of({"local_role": "supervisor"}) == "supervisor"
+    assert role_of({}) is None
+    assert LOCAL_WORKS == ("officer", "auditor", "supervisor")
 
 
 def test_ward_list_shows_scope_and_state_and_opening_creates_then_resumes(store) -> None:
@@ -73,9 +93,9 @@ def test_form_sections_controls_validation_and_live_score(store) -> None:
         form.answer("equipment.computers_per_staff", "nhiều") == "Giá trị không đúng kiểu (cần số)"
     )
     assert form.answer("equipment.computers_per_staff", "-2") == (
-        "Giá trị phải là số từ 0 đến mức tối đa của mục (100 với tỷ lệ %)"
+        "Giá trị ngoài khoảng cho phép: 0 - 10 máy/người"
     )
-    assert form.answer("equipment.computers_per_staff", "") == "Chưa nhập giá trị"
+    assert form.answer("equipment.computers_per_staff", "") is None  # empty stays empty
     assert form.answer("equipment.computers_per_staff", "0,5") is None
     assert form.answer("equipment.licensed_os", "most") is None
     state = form.load()
@@ -270,3 +290,140 @@ def test_each_role_starts_on_its_own_work() -> None:
     assert home_route("auditor") == "/audits"
     assert home_route("supervisor") == home_route("admin") == "/reviews"
     assert home_route("officer") == home_route(None) == "/dossiers"
+
+
+def test_a_refused_entry_stays_on_screen_marked_and_the_saved_answer_is_kept(store) -> None:
+    form = AuditFormPresenter(store, AuditWardsPresenter(store).open(WARD, AUDITOR))
+    form.go_section(1)
+    assert form.answer("equipment.computers_per_staff", "0,8") is None
+    assert form.answer("equipment.computers_per_staff", "nhiều") is not None
+    computers = {i.id: i for i in form.load().items}["equipment.computers_per_staff"]
+    assert computers.refused and computers.value_text == "nhiều"  # as typed, not the old 0,8
+    assert computers.problem == "Giá trị không đúng kiểu (cần số)"
+    assert store.audits.get(form.audit_id).answers["equipment.computers_per_staff"].value == 0.8
+    form.go_section(0)
+    form.go_section(1)  # still there after moving between sections
+    assert {i.id: i for i in form.load().items}["equipment.computers_per_staff"].refused
+    form.discard_refused("equipment.computers_per_staff")
+    computers = {i.id: i for i in form.load().items}["equipment.computers_per_staff"]
+    assert not computers.refused and computers.value_text == "0,8" and computers.problem == ""
+    assert form.answer("equipment.computers_per_staff", "") is not None  # clearing is refused
+    assert form.answer("equipment.computers_per_staff", "1") is None
+    assert not {i.id: i for i in form.load().items}["equipment.computers_per_staff"].refused
+
+
+def test_number_ranges_come_from_the_template(store) -> None:
+    form = AuditFormPresenter(store, AuditWardsPresenter(store).open(WARD, AUDITOR))
+    assert form.answer("equipment.digital_signature_pct", "150") == (
+        "Giá trị ngoài khoảng cho phép: 0 - 100 %"
+    )
+    assert form.answer("equipment.digital_signature_pct", "100") is None
+    assert form.answer("network.bandwidth_mbps", "250000") is not None  # over the threshold
+    assert form.answer("network.bandwidth_mbps", "300") is None
+    form.go_section(1)
+    items = {i.id: i for i in form.load().items}
+    assert items["equipment.digital_signature_pct"].range == "Khoảng cho phép: 0 - 100 %"
+    assert items["equipment.computers_recent_pct"].range == "Khoảng cho phép: 0 - 100 %"
+    tpl = A.template(A.LATEST_TEMPLATE)
+    percent = [i for i in tpl.items() if i.unit == "%"]
+    assert percent and all(i.maximum == 100 for i in percent)
+    assert A.validate_answer(tpl, "equipment.computers_recent_pct", {"value": 100.5}) == (
+        "out_of_range"
+    )  # the same rule the server applies
+
+
+def test_submit_summary_names_what_is_missing_refused_or_warned(store) -> None:
+    form = AuditFormPresenter(store, AuditWardsPresenter(store).open(WARD, AUDITOR))
+    summary = form.submit_summary()
+    assert not summary.can_confirm and summary.blockers[0].startswith("Chưa trả lời mục bắt buộc")
+    fill_required(form, good=False)  # everything required answered, at its worst
+    form.answer("equipment.computers_recent_pct", "nhiều")
+    summary = form.submit_summary()
+    assert summary.blockers == [
+        "Giá trị chưa lưu ở «Tỷ lệ máy tính sử dụng dưới 5 năm»: «nhiều» (sửa lại hoặc bỏ)"
+    ]
+    assert form.submit() == summary.blockers[0]
+    assert store.audits.get(form.audit_id).review_state == "draft"
+    form.discard_refused("equipment.computers_recent_pct")
+    summary = form.submit_summary()
+    assert summary.can_confirm and summary.warnings  # weak answers: warned, may still go
+    assert any(w.startswith("Mục bắt buộc chưa đạt mức tối đa") for w in summary.warnings)
+    assert form.submit() is None
+
+
+def test_photos_open_and_can_be_removed(store) -> None:
+    form = AuditFormPresenter(store, AuditWardsPresenter(store).open(WARD, AUDITOR))
+    assert form.answer("premises.ups", True) is None
+    assert form.add_photo("premises.ups", JPEG, "ups.jpg", "image/jpeg", None) is None
+    ups = {i.id: i for i in form.load().items}["premises.ups"]
+    (sha,) = ups.photo_ids
+    assert form.photo(sha) == JPEG and form.photo("0" * 64) is None
+    assert form.remove_photo("premises.ups", sha) is None
+    ups = {i.id: i for i in form.load().items}["premises.ups"]
+    assert ups.photo_ids == () and ups.problem == "Cần ảnh minh chứng cho câu trả lời này"
+
+
+def test_notes_and_photos_need_an_answer_except_on_photo_items() -> None:
+    tpl = A.template(A.LATEST_TEMPLATE)
+    assert not A.annotation_allowed(tpl.item("premises.ups"), {"value": None})
+    assert A.annotation_allowed(tpl.item("premises.ups"), {"value": False})
+    assert A.annotation_allowed(tpl.item("premises.building_photo"), {})
+    assert A.position_reason(21.0, 105.8) is None
+    assert A.position_reason(91, 0) == "position_out_of_range"
+    assert A.position_reason("21", 0) == "bad_position"
+    assert A.position_reason(float("nan"), 0) == "bad_position"
+
+
+def test_position_per_item_where_the_template_asks(store) -> None:
+    form = AuditFormPresenter(store, AuditWardsPresenter(store).open(WARD, AUDITOR))
+    items = {i.id: i for i in form.load().items}
+    assert items["premises.building_photo"].asks_position
+    assert items["premises.building_photo"].position == "Chưa có vị trí"
+    assert not items["premises.ups"].asks_position and items["premises.ups"].position == ""
+    here = Position(21.0368, 105.8346, accuracy_m=5)
+    assert form.set_item_position("premises.building_photo", here) is None
+    assert form.set_item_position("premises.ups", here) == "Mục này không cần vị trí"
+    items = {i.id: i for i in form.load().items}
+    assert items["premises.building_photo"].position == "21.036800, 105.834600 (sai số khoảng 5 m)"
+    assert not items["premises.building_photo"].answered  # a position alone is no answer
+    assert form.add_photo("premises.building_photo", JPEG, "a.jpg", "image/jpeg", None) is None
+    assert (
+        form.remove_photo(
+            "premises.building_photo", form._current("premises.building_photo").photos[0]
+        )
+        is None
+    )
+    tpl = A.template(A.LATEST_TEMPLATE)
+    bad = {"photos": [], "position": {"lat": 200, "lon": 0}}
+    assert A.validate_answer(tpl, "premises.building_photo", bad) == "position_out_of_range"
+
+
+def test_approving_a_failing_audit_names_what_it_passes_over_first(store) -> None:
+    good = ReviewDetailPresenter(store, submitted_audit(store, WARD, good=True), "supervisor", "b")
+    assert good.approval_concerns() == [] and good.needs_confirmation("approved")
+    assert not good.needs_confirmation("changes_requested")
+    weak = ReviewDetailPresenter(store, submitted_audit(store, "00008", False), "supervisor", "b")
+    concerns = weak.approval_concerns()
+    warnings = weak.load().warnings
+    assert concerns[:8] == warnings[:8] and len(warnings) > 8  # capped to fit the dialog
+    assert concerns[8] == f"… và {len(warnings) - 8} mục khác" and len(concerns) == 9
+
+
+def test_only_a_mobile_build_offers_camera_and_position() -> None:
+    """The web and desktop clients carry no device extensions: nothing is offered there."""
+    import flet as ft
+
+    from app.views.device import Camera, device_capabilities, has_device_extensions
+
+    class Page:
+        def __init__(self, platform, web: bool) -> None:
+            self.platform, self.web, self.services = platform, web, []
+
+    for page in (Page(ft.PagePlatform.LINUX, False), Page(ft.PagePlatform.ANDROID, True)):
+        camera, position = device_capabilities(page)
+        assert not camera.available and not position.available and page.services == []
+    android = Page(ft.PagePlatform.ANDROID, False)
+    assert has_device_extensions(android)
+    camera, position = device_capabilities(android)
+    assert camera.available and position.available and len(android.services) == 2
+    assert not Camera.available

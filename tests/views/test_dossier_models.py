@@ -5,7 +5,7 @@ import datetime as dt
 from app.domain.calendar import WorkingCalendar
 from app.domain.codes import LOCAL_SEQUENCES, parse_code
 from app.domain.status import DossierStatus
-from app.storage import DossierQuery as dossier_query
+from app.storage import DossierQuery
 from app.views.dossier_models import (
     OPEN,
     DossierDetailPresenter,
@@ -13,7 +13,6 @@ from app.views.dossier_models import (
     ReceiveForm,
     actions_for,
     dashboard_tiles,
-    query_class,
 )
 from app.views.format import status_text
 from tests.views.conftest import TODAY
@@ -78,7 +77,7 @@ def test_submit_reports_what_the_record_rules_refuse(store) -> None:
     form = filled_form()
     assert form.submit(store.dossiers, "99999", OFFICER) is None  # no such ward
     assert "unknown_ward" in form.errors["form"]
-    assert store.dossiers.list(dossier_query()).total == 0
+    assert store.dossiers.list(DossierQuery()).total == 0
 
 
 def test_list_searches_without_diacritics_filters_and_marks_overdue(store) -> None:
@@ -200,7 +199,7 @@ def test_due_this_week_and_procedure_filters(store) -> None:
         day = dt.datetime.strptime(row.appointment, "%d/%m/%Y").date()
         assert TODAY <= day <= sunday and not row.overdue
     lister.filters.due_this_week = False
-    code = store.dossiers.list(query_class()(), offset=0, limit=1).items[0].procedure_code
+    code = store.dossiers.list(DossierQuery(), offset=0, limit=1).items[0].procedure_code
     lister.filters.procedure_code = code
     same = lister.load()
     assert same.total >= 1

@@ -85,19 +85,48 @@ def test_first_run_enrolment_asks_a_multi_ward_user_for_the_ward(
         app = CommuneApp(page, StorageGateway(tmp_path / "data"))  # type: ignore[arg-type]
         form = FirstRun(app)
         await form.load_wards()
-        assert len(form.ward.options) == 126  # every Hanoi ward, loaded off the loop
+        assert len(form.ward_options) == 126  # every Hanoi ward, loaded off the loop
         form.mode.value = "enrol"
         form.server.value, form.code.value = server.url, code
         form.pin.value = form.confirm.value = "con mèo đen 9753"  # no keystore here
         await form.submit(None)
         assert form.awaiting_ward is not None and app.store is None  # waiting for the choice
-        assert [o.key for o in form.ward.options] == WARDS and form.ward_row.visible
+        assert [code for code, _ in form.ward_options] == WARDS and form.ward_row.visible
         assert form.message.value.startswith("Tài khoản này phụ trách nhiều xã/phường")
-        form.ward.value = WARDS[1]
+        form.ward_value = WARDS[1]
         await form.submit(None)
         assert app.store is not None and app.sync is not None  # unlocked, syncing
         assert app.store.settings.get("ward_code") == WARDS[1]
         assert "Danh sách hồ sơ" in texts(page.views[-1])
+        await app._on_close(None)
+
+    aio.run(scenario())
+
+
+def test_a_refused_enrolment_code_creates_nothing_and_keeps_the_form(
+    tmp_path,
+    sqlite_api_server,  # noqa: F811
+) -> None:
+    from app.storage import store_exists
+    from app.views.lock_view import FirstRun
+    from tests.views.fake_page import FakePage
+
+    async def scenario() -> None:
+        from app.views.app import CommuneApp
+        from app.views.lock_model import StorageGateway
+
+        page = FakePage()
+        app = CommuneApp(page, StorageGateway(tmp_path / "data"))  # type: ignore[arg-type]
+        form = FirstRun(app)
+        await form.load_wards()
+        form.mode.value = "enrol"
+        form.server.value, form.code.value = sqlite_api_server.url, "not-a-code"
+        form.pin.value = form.confirm.value = "975310"
+        await form.submit(None)
+        assert form.message.value.startswith("Không đăng ký được: ")
+        assert "Chưa tạo gì trên máy" in form.message.value
+        assert app.store is None and not store_exists(tmp_path / "data")
+        assert not form.button.disabled  # the user corrects the code and tries again
         await app._on_close(None)
 
     aio.run(scenario())
@@ -113,9 +142,10 @@ def test_dossiers_outside_the_users_wards_are_told_before_saving_and_stay_reject
     """A local store with dossiers received under a ward outside the user's scope: enrolling
     says how many before anything is saved; declined, the store stays local; agreed, a real
     sync sends the others, and the server's refusal marks these rejected, out of scope."""
+    from app.storage import DossierQuery
     from app.sync.engine import SyncEngine
     from app.sync.transport import Transport
-    from app.views.dossier_models import DossierDetailPresenter, query_class
+    from app.views.dossier_models import DossierDetailPresenter
     from app.views.sync_models import sync_indicator
     from tests.views.conftest import TODAY
     from tests.views.seed import requests, seed
@@ -150,7 +180,7 @@ def test_dossiers_outside_the_users_wards_are_told_before_saving_and_stay_reject
         SyncEngine(store.sync, transport).run_once()
 
     assert dossiers_on_server(server) == 3
-    everything = store.dossiers.list(query_class()(), offset=0, limit=10).items
+    everything = store.dossiers.list(DossierQuery(), offset=0, limit=10).items
     states = {d.ward_code: set() for d in everything}
     for d in everything:
         states[d.ward_code].add(d.sync_state)

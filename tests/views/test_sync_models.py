@@ -30,7 +30,7 @@ def test_indicator_states() -> None:
     offline = sync_indicator(Summary(pending=2), Status(online=False))
     assert offline.text == "Mất kết nối · Chờ gửi 2 · Chưa đồng bộ" and offline.tone == "offline"
     running = sync_indicator(Summary(), Status(online=True, running=True))
-    assert running.text.startswith("Đang đồng bộ…") and not running.can_sync_now
+    assert running.text.startswith("Đang đồng bộ…") and running.can_sync_now  # queues one
     at = dt.datetime(2026, 11, 24, 3, 5, tzinfo=dt.UTC)  # 10:05 in Hanoi
     clean = sync_indicator(Summary(last_synced_at=at), Status(online=True))
     assert (clean.text, clean.tone) == ("Đồng bộ lúc 10:05 24/11/2026", "ok")
@@ -115,3 +115,125 @@ def test_a_refusal_reads_as_the_officer_expects() -> None:
     assert rejection_text("ward_out_of_scope") == "bị từ chối: ngoài phạm vi"
     assert rejection_text("role_not_permitted") == "bị từ chối: role_not_permitted"
     assert rejection_text(None) == "bị từ chối: rejected"
+
+
+def test_waiting_counts_what_the_user_made_and_lists_each_with_its_state(store) -> None:
+    """Three dossiers with history entries are three things waiting, not their outbox rows; a
+    supervisor's decision on an audit is one decision; a refused record shows the reason."""
+    from app.domain import audit as A
+    from app.domain.mutations import PushResult
+    from app.views.sync_models import waiting_rows
+
+    made = [store.dossiers.receive(r) for r in requests(3, today=dt.date(2026, 11, 24))]
+    store.dossiers.change_status(made[0].id, 4, actor="Trần Văn Nam")
+    summary = store.sync.summary()
+    assert summary.pending > 3 and summary.waiting == 3
+    line = sync_indicator(summary, Status(online=False))
+    assert line.text.startswith("Mất kết nối · Chờ gửi 3 ·")
+    push_all(store)
+    audit = store.audits.create("00004", A.LATEST_TEMPLATE, "Hà")
+    store.audits.set_fields(audit.id, notes="x")
+    assert store.sync.summary().waiting == 1
+    push_all(store)
+    store.dossiers.change_status(made[1].id, 4, actor="Trần Văn Nam")
+    rows = store.sync.pending_mutations(10**9)  # the dossier and its history entry
+    store.sync.record_push_results(
+        [
+            PushResult(mutation_id=r.mutation_id, status="rejected", reason="ward_out_of_scope")
+            for r in rows
+        ]
+    )
+    store.dossiers.change_status(made[2].id, 4, actor="Trần Văn Nam")
+    waiting = store.sync.waiting()
+    assert [(w.entity, w.entity_id, w.state) for w in waiting] == [
+        ("dossier", made[2].id, "pending"),  # queued first, oldest first; refused after
+        ("dossier", made[1].id, "rejected"),
+    ]
+    rows = waiting_rows(waiting, last_error="offline: ConnectTimeout")
+    assert rows[1].kind == "Hồ sơ" and rows[1].title == made[1].code
+    assert (rows[1].state, rows[1].error) == ("Bị từ chối", "ward_out_of_scope")
+    assert (rows[0].state, rows[0].error) == ("Chờ gửi", "offline: ConnectTimeout")
+    assert store.sync.summary().waiting == 1  # the refused one waits for a person, not a sync
+
+
+def test_a_decision_is_one_thing_waiting(store) -> None:
+    from app.domain import audit as A
+    from app.views.audit_models import AuditFormPresenter
+    from tests.views.test_audit_models import fill_required
+
+    audit = store.audits.create("00004", A.LATEST_TEMPLATE, "Hà")
+    form = AuditFormPresenter(store, audit.id)
+    fill_required(form)
+    assert form.submit() is None
+    push_all(store)
+    store.audits.review(audit.id, "approved", "", author="gs", role="supervisor")
+    waiting = store.sync.waiting()
+    assert [w.entity for w in waiting] == ["audit_comment"]
+    from app.views.sync_models import waiting_rows
+
+    assert waiting_rows(waiting)[0].kind == "Quyết định duyệt"
+    assert waiting_rows(waiting)[0].title == "Phường Ba Đình"
+
+
+@dataclass
+class RunStatus:
+    online: bool | None = True
+    running: bool = True
+    last_error: str | None = None
+    progress: object = None
+    progress_at: dt.datetime | None = None
+    stall_s: float = 25.0
+    next_try_at: dt.datetime | None = None
+    queued: bool = False
+
+
+def test_a_run_shows_progress_a_silent_server_and_when_it_retries() -> None:
+    from app.sync.engine import SyncProgress
+
+    now = dt.datetime(2026, 11, 24, 3, 5, 0, tzinfo=dt.UTC)  # 10:05:00 in Hanoi
+    moving = sync_indicator(
+        Summary(), RunStatus(progress=SyncProgress("push", 120, 500), progress_at=now), now=now
+    )
+    assert moving.text.startswith("Đang gửi 120/500") and moving.can_sync_now
+    quiet = RunStatus(progress=SyncProgress("pull", 0), progress_at=now, queued=True)
+    later = now + dt.timedelta(seconds=12)
+    text = sync_indicator(Summary(), quiet, now=later).text
+    assert "Máy chủ chưa trả lời sau 12 giây · ngắt và thử lại lúc 10:05:25" in text
+    assert "Sẽ đồng bộ lại ngay sau lượt này" in text
+    retry = now + dt.timedelta(seconds=30)
+    cut = RunStatus(online=False, running=False, last_error="offline: …", next_try_at=retry)
+    text = sync_indicator(Summary(pending=2), cut, now=now).text
+    assert text.startswith("Mất kết nối · Máy chủ không trả lời · thử lại lúc 10:05:30")
+
+
+def test_settings_show_who_the_device_works_for() -> None:
+    from app.views.sync_models import account_lines
+
+    enrolled = {
+        "device_token": "t",
+        "user": "canbo.badinh",
+        "role": "officer",
+        "wards": ["00004", "00008"],
+        "server_url": "https://api.example.vn",
+    }
+    assert account_lines(enrolled) == [
+        ("Người dùng", "canbo.badinh"),
+        ("Vai trò", "Cán bộ Một cửa"),
+        ("Xã/phường phụ trách", "Phường Ba Đình, Phường Ngọc Hà"),
+        ("Địa chỉ máy chủ", "https://api.example.vn"),
+    ]
+    local = account_lines({"local_role": "auditor", "ward_code": "00004"})
+    assert local == [("Công việc trên máy này", "Kiểm tra viên"), ("Xã/phường", "Phường Ba Đình")]
+
+
+def test_the_ward_picker_is_searched_without_diacritics_and_names_fit_the_work() -> None:
+    from app.views.lock_model import name_label, search_wards, ward_options
+
+    options = ward_options()
+    assert [n for _, n in search_wards(options, "ba dinh")] == ["Phường Ba Đình"]
+    assert [n for _, n in search_wards(options, "NGOC HA")] == ["Phường Ngọc Hà"]
+    assert search_wards(options, "00025") == [("00025", "Phường Giảng Võ")]
+    assert len(search_wards(options, "")) == 6 and search_wards(options, "zzz") == []
+    assert name_label("officer") == "Tên cán bộ tiếp nhận"
+    assert name_label("supervisor") == "Tên người duyệt"  # no "receiving officer" here
+    assert name_label(None) == "Họ tên của bạn"

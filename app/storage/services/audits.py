@@ -108,7 +108,10 @@ class AuditService:
             tpl = A.template(record.value("template_version"))
             body = answer.model_dump()
             reason = A.validate_answer(tpl, item_id, body)
-            if reason and reason != "photo_missing":  # evidence may be attached later
+            # Evidence may be attached later; a photo item may lose its last photo (or get its
+            # position first): scoring counts it unanswered, as the server's draft check does.
+            emptied_photo_item = reason == "missing_value" and tpl.item(item_id).kind == "photo"
+            if reason and reason != "photo_missing" and not emptied_photo_item:
                 raise InvalidAnswer(item_id, reason)
             # No score: the server computes it from the merged answers (a device's is never
             # trusted); `to_audit` shows the domain's score of the answers held here.

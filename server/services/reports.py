@@ -9,53 +9,94 @@ independently.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, insert, text
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from app.domain import audit as A
 from app.domain import entities as E
-from app.domain.oversight import DossierFigures, WardAuditFigures, check_grouping
+from app.domain.calendar import vn_date
+from app.domain.oversight import (
+    DOSSIER_FIGURES,
+    DossierFigures,
+    WardAuditFigures,
+    check_grouping,
+    vn_week,
+)
+from server.models import DossierFact
 
-_SQLITE = {
-    "str": "json_extract(fields, '$.\"{0}\".value')",
-    "int": "json_extract(fields, '$.\"{0}\".value')",
-    "vn_day": "date({0}, '+7 hours')",
-    "vn_week": "date({0}, '+7 hours', 'weekday 0', '-6 days')",
-}
-_POSTGRES = {
-    "str": "(fields #>> '{{{0},value}}')",
-    "int": "CAST(fields #>> '{{{0},value}}' AS INTEGER)",
-    "vn_day": "to_char(CAST({0} AS timestamptz) AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD')",
-    "vn_week": "to_char(date_trunc('week', CAST({0} AS timestamptz) "
-    "AT TIME ZONE 'Asia/Ho_Chi_Minh'), 'YYYY-MM-DD')",
-}
-_GROUP_COLUMNS = {"ward": "ward", "procedure": "procedure", "week": "week"}
 FINISHED_SQL = "(9, 10)"
 OUT_OF_FLOW_SQL = "(3, 7, 8, 9, 10)"  # abandoned or finished: neither within nor overdue
+_GROUP_COLUMNS = {"ward": "ward_code", "procedure": "procedure_code", "week": "received_week"}
+FACTS = DossierFact.__table__
 
 
-def _dialect(engine: Engine) -> dict[str, str]:
-    return _POSTGRES if engine.dialect.name == "postgresql" else _SQLITE
+def _day(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
-def _facts_sql(d: dict[str, str]) -> str:
-    """One row per dossier with its readable facts, VN day and week of receipt."""
-    received = d["str"].format("received_at")
-    finished = d["str"].format("finished_at")
-    return f"""
-        SELECT ward_code AS ward,
-               {d["str"].format("procedure_code")} AS procedure,
-               {d["int"].format("status")} AS status,
-               {d["int"].format("channel")} AS channel,
-               {d["str"].format("appointment_date")} AS appt,
-               CASE WHEN {finished} IS NULL THEN NULL ELSE {d["vn_day"].format(finished)} END
-                 AS fin,
-               {d["vn_day"].format(received)} AS day,
-               {d["vn_week"].format(received)} AS week
-        FROM record WHERE entity = :entity"""
+def _instant(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def fact_values(entity_id: str, ward_code: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A dossier's row of dossier_fact from its stored fields ({name: {value, ...}}); only
+    readable fields are read, so a sealed personal field never reaches the projection."""
+    value = {k: s.get("value") for k, s in fields.items() if isinstance(s, dict)}
+    received = _instant(value.get("received_at"))
+    finished = _instant(value.get("finished_at"))
+    appointment = _day(value.get("appointment_date"))
+    procedure = value.get("procedure_code")
+    return {
+        "entity_id": entity_id,
+        "ward_code": ward_code,
+        "procedure_code": procedure if isinstance(procedure, str) else None,
+        "status": _int(value.get("status")),
+        "channel": _int(value.get("channel")),
+        "received_day": vn_date(received).isoformat() if received else None,
+        "received_week": vn_week(received).isoformat() if received else None,
+        "appointment_day": appointment.isoformat() if appointment else None,
+        "finished_day": vn_date(finished).isoformat() if finished else None,
+    }
+
+
+def project_record(session: Session, record: Any) -> None:
+    """Keep dossier_fact in step with a saved record (called by the sync service's save)."""
+    if record.entity != E.DOSSIER:
+        return
+    row = fact_values(record.entity_id, record.ward_code, record.fields)
+    session.execute(delete(FACTS).where(FACTS.c.entity_id == record.entity_id))
+    session.execute(insert(FACTS), row)
+
+
+def rebuild_facts(engine: Engine) -> int:
+    """Project every dossier record again (after a bulk load or a restore); returns the count."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            text("SELECT entity_id, ward_code, fields FROM record WHERE entity = :e"),
+            {"e": E.DOSSIER},
+        ).all()
+        conn.execute(delete(FACTS))
+        values = [
+            fact_values(i, w, json.loads(f) if isinstance(f, str) else f) for i, w, f in rows
+        ]
+        for start in range(0, len(values), 5000):
+            conn.execute(insert(FACTS), values[start : start + 5000])
+    return len(rows)
 
 
 def dossier_figures(
@@ -69,61 +110,62 @@ def dossier_figures(
     """Figures per group of `by` (ward, procedure, week), received within [from, to]."""
     by = check_grouping(by)
     columns = [_GROUP_COLUMNS[name] for name in by]
-    where = ["(:date_from IS NULL OR day >= :date_from)", "(:date_to IS NULL OR day <= :date_to)"]
-    params: dict[str, Any] = {
-        "entity": E.DOSSIER,
-        "today": today.isoformat(),
-        "date_from": date_from.isoformat() if date_from else None,
-        "date_to": date_to.isoformat() if date_to else None,
-    }
+    where = ["1 = 1"]
+    params: dict[str, Any] = {"today": today.isoformat()}
+    if date_from:
+        where.append("received_day >= :date_from")
+        params["date_from"] = date_from.isoformat()
+    if date_to:
+        where.append("received_day <= :date_to")
+        params["date_to"] = date_to.isoformat()
     if wards is not None:
         names = [f":w{i}" for i in range(len(wards))] or ["NULL"]
-        where.append(f"ward IN ({', '.join(names)})")
+        where.append(f"ward_code IN ({', '.join(names)})")
         params.update({f"w{i}": w for i, w in enumerate(wards)})
     select_keys = "".join(f"{c}, " for c in columns)
     group = f"GROUP BY {', '.join(columns)} ORDER BY {', '.join(columns)}" if columns else ""
-    if engine.dialect.name == "postgresql":  # untyped NULL-able parameters need a type there
-        where[0] = "(CAST(:date_from AS text) IS NULL OR day >= :date_from)"
-        where[1] = "(CAST(:date_to AS text) IS NULL OR day <= :date_to)"
     sql = f"""
         SELECT {select_keys}
           COUNT(*) AS received,
           SUM(CASE WHEN status IN {FINISHED_SQL} THEN 1 ELSE 0 END) AS settled,
-          SUM(CASE WHEN status IN {FINISHED_SQL} AND appt IS NOT NULL
-                    AND COALESCE(fin, :today) <= appt THEN 1 ELSE 0 END) AS settled_on_time,
-          SUM(CASE WHEN status IN {FINISHED_SQL} AND appt IS NOT NULL
-                    AND COALESCE(fin, :today) > appt THEN 1 ELSE 0 END) AS late,
-          SUM(CASE WHEN status NOT IN {OUT_OF_FLOW_SQL} AND appt IS NOT NULL
-                    AND appt < :today THEN 1 ELSE 0 END) AS overdue,
-          SUM(CASE WHEN status NOT IN {OUT_OF_FLOW_SQL} AND appt IS NOT NULL
-                    AND appt >= :today THEN 1 ELSE 0 END) AS within,
+          SUM(CASE WHEN status IN {FINISHED_SQL} AND appointment_day IS NOT NULL
+                    AND COALESCE(finished_day, :today) <= appointment_day
+                   THEN 1 ELSE 0 END) AS settled_on_time,
+          SUM(CASE WHEN status IN {FINISHED_SQL} AND appointment_day IS NOT NULL
+                    AND COALESCE(finished_day, :today) > appointment_day
+                   THEN 1 ELSE 0 END) AS late,
+          SUM(CASE WHEN status NOT IN {OUT_OF_FLOW_SQL} AND appointment_day IS NOT NULL
+                    AND appointment_day < :today THEN 1 ELSE 0 END) AS overdue,
+          SUM(CASE WHEN status NOT IN {OUT_OF_FLOW_SQL} AND appointment_day IS NOT NULL
+                    AND appointment_day >= :today THEN 1 ELSE 0 END) AS within,
           SUM(CASE WHEN channel = 2 THEN 1 ELSE 0 END) AS online
-        FROM ({_facts_sql(_dialect(engine))}) AS facts
+        FROM dossier_fact
         WHERE {" AND ".join(where)}
         {group}"""
     with engine.connect() as conn:
         rows = conn.execute(text(sql), params).mappings().all()
-    result = []
-    for row in rows:
-        if not columns and not row["received"]:
-            continue
-        result.append(
-            DossierFigures(
-                key={name: row[_GROUP_COLUMNS[name]] for name in by},
-                **{
-                    name: int(row[name] or 0)
-                    for name in (
-                        "received", "settled", "settled_on_time", "late", "overdue", "within",
-                        "online",
-                    )
-                },
-            )
+    return [
+        DossierFigures(
+            key={name: row[_GROUP_COLUMNS[name]] for name in by},
+            **{name: int(row[name] or 0) for name in DOSSIER_FIGURES},
         )
-    return result
+        for row in rows
+        if columns or row["received"]
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
 # Audits
+
+
+_JSON_TEXT = {  # a readable field's value as text, per dialect (audits are few: no projection)
+    "sqlite": {"str": "json_extract(fields, '$.\"{0}\".value')"},
+    "postgresql": {"str": "(fields #>> '{{{0},value}}')"},
+}
+
+
+def _dialect(engine: Engine) -> dict[str, str]:
+    return _JSON_TEXT["postgresql" if engine.dialect.name == "postgresql" else "sqlite"]
 
 
 def _audit_rows_sql(d: dict[str, str]) -> str:
@@ -174,8 +216,6 @@ def _score_latest(conn, fig: WardAuditFigures, audit_id: str, version: str | Non
         {"e": E.AUDIT, "i": audit_id},
     ).scalar_one()
     if isinstance(stored, str):
-        import json
-
         stored = json.loads(stored)
     answers = {
         name[len(E.ANSWER_PREFIX) :]: stamp.get("value")

@@ -26,7 +26,7 @@ from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
-from server.services import attachments
+from server.services import attachments, reports
 
 ATTEMPTS = 4
 
@@ -336,6 +336,7 @@ def _save(session: Session, record: RecordRow) -> None:
         record.id = session.execute(INSERT_RECORD, values).inserted_primary_key[0]
     else:
         session.execute(UPDATE_RECORD, {"p_row": record.id, **values})
+    reports.project_record(session, record)  # oversight's narrow projection of readable facts
 
 
 def _record_conflict(

@@ -71,3 +71,7 @@ def insert_records(engine: Engine, entity: str, family: str, rows: list[dict[str
     with engine.begin() as conn:
         for start in range(0, len(values), 5000):
             conn.execute(insert(table), values[start : start + 5000])
+    if entity == "dossier":
+        from server.services.reports import rebuild_facts
+
+        rebuild_facts(engine)  # rows written around the sync service: project them as 0006 does

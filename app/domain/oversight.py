@@ -190,3 +190,72 @@ def section_ranking(wards: Iterable[WardAuditFigures]) -> list[tuple[str, str, f
     """(ward, section, score) cells of the compliance grid, worst first."""
     cells = [(w.ward_code, s, v) for w in wards for s, v in w.by_section.items()]
     return sorted(cells, key=lambda c: (c[2], c[0], c[1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Report snapshots: what a supervisor's device pulls instead of anyone's dossiers
+
+REPORT_SNAPSHOT = "report_snapshot"  # entity: one per ward, written by the server only
+REPORT_FAMILY = "report"  # the family supervisors and admins pull
+SNAPSHOT_WEEKS = 26  # weeks of figures a snapshot carries (a bound on its size)
+
+
+@dataclass
+class WardSnapshot:
+    """One ward's figures as the server last published them (readable facts only)."""
+
+    ward_code: str
+    as_of: str
+    weeks: list[DossierFigures]
+    procedures: list[DossierFigures]
+    audit: WardAuditFigures | None
+
+    @property
+    def whole(self) -> DossierFigures:
+        whole = total(self.weeks)
+        whole.key = {"ward": self.ward_code}
+        return whole
+
+
+def figures_from_row(row: dict[str, object], keys: Sequence[str]) -> DossierFigures:
+    return DossierFigures(
+        key={k: str(row[k]) for k in keys if k in row},
+        **{name: int(str(row.get(name) or 0)) for name in DOSSIER_FIGURES},
+    )
+
+
+def snapshot_values(
+    ward_code: str,
+    as_of: dt.date,
+    weeks: list[DossierFigures],
+    procedures: list[DossierFigures],
+    audit: WardAuditFigures | None,
+) -> dict[str, object]:
+    """The fields of a ward's snapshot record (JSON values)."""
+    from dataclasses import asdict
+
+    def rows(items: list[DossierFigures], key: str) -> list[dict[str, object]]:
+        return [{key: r.key[key], **{n: getattr(r, n) for n in DOSSIER_FIGURES}} for r in items]
+
+    return {
+        "ward_code": ward_code,
+        "as_of": as_of.isoformat(),
+        "weeks": rows(sorted(weeks, key=lambda r: r.key["week"])[-SNAPSHOT_WEEKS:], "week"),
+        "procedures": rows(procedures, "procedure"),
+        "audit": asdict(audit) if audit else None,
+    }
+
+
+def _rows(value: object) -> list[dict[str, object]]:
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
+def snapshot_from_values(values: dict[str, object]) -> WardSnapshot:
+    audit = values.get("audit")
+    return WardSnapshot(
+        ward_code=str(values.get("ward_code", "")),
+        as_of=str(values.get("as_of", "")),
+        weeks=[figures_from_row(r, ("week",)) for r in _rows(values.get("weeks"))],
+        procedures=[figures_from_row(r, ("procedure",)) for r in _rows(values.get("procedures"))],
+        audit=WardAuditFigures(**audit) if isinstance(audit, dict) else None,
+    )

@@ -15,11 +15,13 @@ from typing import Any
 
 from sqlalchemy import delete, insert, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.domain import audit as A
 from app.domain import entities as E
+from app.domain import oversight as O
 from app.domain.calendar import vn_date
+from app.domain.hlc import Clock
 from app.domain.oversight import (
     DOSSIER_FIGURES,
     DossierFigures,
@@ -27,7 +29,9 @@ from app.domain.oversight import (
     check_grouping,
     vn_week,
 )
-from server.models import DossierFact
+from server.core.config import SERVER_NODE
+from server.core.db import take_log_lock, write_session
+from server.models import ChangeLog, DossierFact, Record, utcnow
 
 FINISHED_SQL = "(9, 10)"
 OUT_OF_FLOW_SQL = "(3, 7, 8, 9, 10)"  # abandoned or finished: neither within nor overdue
@@ -229,3 +233,71 @@ def _score_latest(conn, fig: WardAuditFigures, audit_id: str, version: str | Non
     fig.by_section = dict(result.by_section)
     fig.failing_items = list(result.failing_items)
     fig.missing_items = list(result.missing_required)
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshots: the figures reach supervisors through the normal pull, one record per ward
+
+
+def publish_snapshots(engine: Engine, today: dt.date) -> int:
+    """Write each ward's figures as a `report_snapshot` record (family `report`) with a change
+    log row, so supervisors' devices pull them; a ward whose figures did not change is left
+    alone. Returns how many snapshots were written."""
+    weeks = _by_ward(dossier_figures(engine, today, ("ward", "week")))
+    procedures = _by_ward(dossier_figures(engine, today, ("ward", "procedure")))
+    audits = audit_figures(engine)
+    wards = sorted(set(weeks) | set(procedures) | set(audits))
+    clock = Clock(SERVER_NODE)
+    written = 0
+    with write_session(engine) as session:
+        take_log_lock(session)
+        existing = {
+            r.entity_id: r
+            for r in session.exec(select(Record).where(Record.entity == O.REPORT_SNAPSHOT))
+        }
+        for stored in existing.values():
+            for stamp in stored.fields.values():
+                clock.observe(stamp["hlc"])
+        for ward in wards:
+            values = O.snapshot_values(
+                ward, today, weeks.get(ward, []), procedures.get(ward, []), audits.get(ward)
+            )
+            written += _write_snapshot(session, existing.get(ward), ward, values, clock)
+    return written
+
+
+def _by_ward(rows: list[DossierFigures]) -> dict[str, list[DossierFigures]]:
+    grouped: dict[str, list[DossierFigures]] = {}
+    for row in rows:
+        grouped.setdefault(row.key.pop("ward"), []).append(row)
+    return grouped
+
+
+def _write_snapshot(
+    session: Session, stored: Record | None, ward: str, values: dict[str, Any], clock: Clock
+) -> int:
+    old = {k: s["value"] for k, s in stored.fields.items()} if stored else {}
+    if {k: v for k, v in old.items() if k != "as_of"} == {
+        k: v for k, v in values.items() if k != "as_of"
+    }:
+        return 0
+    version = (stored.version if stored else 0) + 1
+    stamp = clock.now()
+    fields = {k: {"value": v, "hlc": stamp, "changed_version": version} for k, v in values.items()}
+    if stored is None:
+        stored = Record(
+            entity=O.REPORT_SNAPSHOT, entity_id=ward, ward_code=ward, family=O.REPORT_FAMILY
+        )
+    stored.fields, stored.version, stored.updated_at = fields, version, utcnow()
+    session.add(stored)
+    session.add(
+        ChangeLog(
+            entity=O.REPORT_SNAPSHOT,
+            entity_id=ward,
+            ward_code=ward,
+            family=O.REPORT_FAMILY,
+            version=version,
+        )
+    )
+    session.flush()
+    return 1

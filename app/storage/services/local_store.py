@@ -21,6 +21,7 @@ from app.storage.services.attachments import AttachmentService
 from app.storage.services.audits import AuditService
 from app.storage.services.calendar import CalendarStore
 from app.storage.services.dossiers import DossierService
+from app.storage.services.oversight import OversightService
 from app.storage.services.records import RecordStore
 from app.storage.settings import SettingsStore
 from app.storage.sync_store import SyncStore
@@ -111,6 +112,7 @@ class LocalStore:
         self.audits = AuditService(self.db, self.records)
         self.attachments = AttachmentService(self.db, self.records, files)
         self.sync = SyncStore(self.db, self.records, files, self.wipe)
+        self.oversight = OversightService(self.db, self.records)
 
     def _identity_terms_done(self) -> bool:
         with self.db.read() as conn:

@@ -301,3 +301,26 @@ def _write_snapshot(
     )
     session.flush()
     return 1
+
+
+PHOTO_LIMIT = 60  # thumbnails in one ward report (a bound on its size)
+
+
+def audit_photos(engine: Engine, audit_id: str) -> list[tuple[str, str]]:
+    """(item label, photo sha256) of an audit's answers, in template order."""
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT fields FROM record WHERE entity = :e AND entity_id = :i"),
+            {"e": E.AUDIT, "i": audit_id},
+        ).scalar_one_or_none()
+    if stored is None:
+        return []
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    version = (stored.get("template_version") or {}).get("value") or A.LATEST_TEMPLATE
+    tpl = A.template(version)
+    found = []
+    for item in tpl.items():
+        answer = (stored.get(E.ANSWER_PREFIX + item.id) or {}).get("value")
+        if isinstance(answer, dict):
+            found += [(item.label, p) for p in answer.get("photos") or [] if isinstance(p, str)]
+    return found[:PHOTO_LIMIT]

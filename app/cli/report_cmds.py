@@ -1,0 +1,172 @@
+"""`commune report weekly|audits|ward`: oversight reports as XLSX or PDF.
+
+With --db the figures come from the server's database (its SQL, server/services/reports.py);
+without it, from this device's store: the snapshots a supervisor pulled, else the device's own
+dossiers counted by the same definitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from app.cli import CliError
+from app.cli.common import add_store_options, open_store
+from app.domain import audit as A
+from app.domain import oversight as O
+from app.domain import reference
+from app.domain.calendar import vn_today
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    report = subparsers.add_parser("report", help="oversight reports (XLSX, PDF) across wards")
+    rsub = report.add_subparsers(dest="report_command", metavar="KIND", required=True)
+    helps = {
+        "weekly": "weekly progress report of dossiers and audits across wards",
+        "audits": "summary of all wards, one row per ward (dossier and audit figures)",
+        "ward": "one ward's audit report with sections, failing items and photo thumbnails",
+    }
+    for kind, text in helps.items():
+        p = rsub.add_parser(kind, help=text, description=text)
+        add_store_options(p)
+        p.add_argument("--format", choices=("xlsx", "pdf"), default="xlsx",
+                       help="file format (default xlsx; the ward report is PDF only)")
+        p.add_argument("--out", type=Path, required=True, help="file to write")
+        p.add_argument("--ward", help="5-digit ward code (required for 'ward'; else a filter)")
+        p.add_argument("--from", dest="date_from", type=dt.date.fromisoformat,
+                       help="first day of receipt counted, YYYY-MM-DD (Vietnam time)")
+        p.add_argument("--to", dest="date_to", type=dt.date.fromisoformat,
+                       help="last day of receipt counted, YYYY-MM-DD (Vietnam time)")
+        p.add_argument("--db", help="the server's database URL (sqlite:///… or postgresql://…)")
+        p.add_argument("--attachments", type=Path,
+                       help="with --db: the server's attachment folder (photo thumbnails)")
+        p.set_defaults(handler=cmd_report, kind=kind)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _ward_name(code: str) -> str:
+    try:
+        return reference.ward(code).name
+    except KeyError:
+        return code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from app.reports import oversight as R
+
+    if args.kind == "ward" and not args.ward:
+        raise CliError("'commune report ward' needs --ward CODE")
+    if args.kind == "ward" and args.format != "pdf":
+        raise CliError("the ward report is a PDF: use --format pdf")
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        raise CliError("--from is after --to")
+    _say(R._vi("report.progress.figures"))
+    today = vn_today()
+    wards = [args.ward] if args.ward else None
+    if args.db:
+        data, photos = _from_server(args, today, wards)
+    else:
+        data, photos = _from_device(args, today, wards)
+    if args.kind == "ward":
+        line = next((w for w in data.wards if w.code == args.ward), None)
+        line = line or R.WardLine(args.ward, _ward_name(args.ward), O.DossierFigures())
+        version = A.LATEST_TEMPLATE
+        body = R.ward_audit_pdf(line, A.template(version), photos, today)
+    elif args.format == "xlsx":
+        body = R.summary_xlsx(data, _say)
+    else:
+        body = R.weekly_pdf(data, _say)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(body)
+    _say(R._vi("report.progress.saved", path=args.out))
+    return 0
+
+
+def _lines(wholes: dict[str, O.DossierFigures], audits: dict[str, O.WardAuditFigures]):
+    from app.reports.oversight import WardLine
+
+    codes = sorted(set(wholes) | set(audits))
+    return [
+        WardLine(c, _ward_name(c), wholes.get(c) or O.DossierFigures(key={"ward": c}),
+                 audits.get(c))
+        for c in codes
+    ]
+
+
+def _from_server(args, today: dt.date, wards):
+    from app.reports.oversight import Photo, ReportData
+    from server.core.db import make_engine
+    from server.services import reports
+
+    engine = make_engine(args.db, pool_size=2)
+    try:
+        by_ward = reports.dossier_figures(engine, today, ("ward",), args.date_from, args.date_to,
+                                          wards)
+        weeks = reports.dossier_figures(engine, today, ("week",), args.date_from, args.date_to,
+                                        wards)
+        audits = reports.audit_figures(engine, wards)
+        photos: list[Photo] = []
+        if args.kind == "ward" and args.ward in audits and audits[args.ward].latest_id:
+            for label, sha in reports.audit_photos(engine, audits[args.ward].latest_id):
+                path = (args.attachments / sha[:2] / sha) if args.attachments else None
+                if path is not None and path.is_file():
+                    photos.append(Photo(label, path.read_bytes()))
+    finally:
+        engine.dispose()
+    data = ReportData(today, args.date_from, args.date_to,
+                      _lines({f.key["ward"]: f for f in by_ward}, audits), weeks)
+    return data, photos
+
+
+def _from_device(args, today: dt.date, wards):
+    from app.reports.oversight import Photo, ReportData
+
+    store = open_store(args)
+    try:
+        snapshots = store.oversight.snapshots(wards) or [
+            s for s in store.oversight.local_snapshots(today)
+            if wards is None or s.ward_code in wards
+        ]
+        audits = {s.ward_code: s.audit for s in snapshots if s.audit}
+        wholes = {}
+        weekly: dict[str, O.DossierFigures] = {}
+        for s in snapshots:
+            kept = [w for w in s.weeks if _week_in(w.key["week"], args.date_from, args.date_to)]
+            whole = O.total(kept)
+            whole.key = {"ward": s.ward_code}
+            wholes[s.ward_code] = whole
+            for w in kept:
+                into = weekly.setdefault(w.key["week"], O.DossierFigures(key=dict(w.key)))
+                for name in O.DOSSIER_FIGURES:
+                    setattr(into, name, getattr(into, name) + getattr(w, name))
+        photos: list[Photo] = []
+        audit = audits.get(args.ward) if args.ward else None
+        if args.kind == "ward" and audit and audit.latest_id:
+            tpl = A.template()
+            labels = {i.id: i.label for i in tpl.items()}
+            try:
+                held = store.audits.get(audit.latest_id)
+            except KeyError:
+                held = None
+            for item_id, answer in (held.answers.items() if held else []):
+                for sha in answer.photos:
+                    if store.attachments.has(sha):
+                        label = labels.get(item_id, item_id)
+                        photos.append(Photo(label, store.attachments.read(sha)))
+    finally:
+        store.close()
+    data = ReportData(today, args.date_from, args.date_to, _lines(wholes, audits),
+                      [weekly[k] for k in sorted(weekly)])
+    return data, photos
+
+
+def _week_in(week: str, date_from: dt.date | None, date_to: dt.date | None) -> bool:
+    """Snapshots hold whole weeks: a week counts when it overlaps the period."""
+    monday = dt.date.fromisoformat(week)
+    sunday = monday + dt.timedelta(days=6)
+    return (date_from is None or sunday >= date_from) and (date_to is None or monday <= date_to)

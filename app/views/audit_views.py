@@ -56,6 +56,8 @@ def role_destinations(role: str | None) -> tuple[tuple[str, str, Any, Any], ...]
         found.append(
             (REVIEWS_ROUTE, "nav.reviews", ft.Icons.RATE_REVIEW_OUTLINED, ft.Icons.RATE_REVIEW)
         )
+        found.append(("/oversight", "nav.oversight", ft.Icons.LEADERBOARD_OUTLINED,
+                      ft.Icons.LEADERBOARD))
     return tuple(found)
 
 

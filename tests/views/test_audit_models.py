@@ -28,11 +28,11 @@ def test_roles_decide_the_destinations() -> None:
         for role in (None, "officer", "auditor", "supervisor", "admin")
     }
     assert routes == {
-        None: ["/audits", "/reviews"],  # local only: both, the officer's screens stay default
+        None: ["/audits", "/reviews", "/oversight"],  # local only: all, officer's stay default
         "officer": [],
         "auditor": ["/audits"],
-        "supervisor": ["/reviews"],
-        "admin": ["/reviews"],
+        "supervisor": ["/reviews", "/oversight"],
+        "admin": ["/reviews", "/oversight"],
     }
     assert workspaces("admin").review_role == "admin"
     assert workspaces(None).review_role == "supervisor"

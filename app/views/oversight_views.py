@@ -70,6 +70,12 @@ class DashboardScreen:
 
         return go
 
+    def _go(self, route: str):
+        async def go(e: Any) -> None:
+            await self.app.go(route)
+
+        return go
+
     def _open_state(self, state: str):
         async def go(e: Any) -> None:
             await self.app.go(f"/reviews?state={state}")
@@ -100,10 +106,12 @@ class DashboardScreen:
             _card(t("oversight.states"), self._states(board), "audit-states"),
         ]
         source = t(f"oversight.source.{board.source}")
+        bulk = ft.OutlinedButton(t("oversight.bulk"), icon=ft.Icons.DONE_ALL,
+                                 on_click=self._go("/oversight/review"))
         return ft.Column(
             [
-                ft.Row([heading(t("oversight.title")), ft.Text(source)], wrap=True, spacing=16,
-                       vertical_alignment=ft.CrossAxisAlignment.END),
+                ft.Row([heading(t("oversight.title")), ft.Text(source), bulk], wrap=True,
+                       spacing=16, vertical_alignment=ft.CrossAxisAlignment.END),
                 facts,
                 ft.ResponsiveRow(cards, spacing=12, run_spacing=12),
             ],
@@ -343,6 +351,10 @@ def _table(head: list[str], rows: list[list[Any]]) -> ft.Control:
 
 
 async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:
+    if len(parts) == 2 and parts[1] == "review":
+        from app.views.bulk_review_views import BulkReviewScreen
+
+        return await BulkReviewScreen(app).build()
     if len(parts) == 3 and parts[1] == "ward":
         return await WardScreen(app, parts[2]).build()
     return await DashboardScreen(app).build()

@@ -26,6 +26,26 @@ class OversightService:
             (s for s in found if wards is None or s.ward_code in wards), key=lambda s: s.ward_code
         )
 
+    def answer_times(self, audit_id: str) -> dict[str, dt.datetime]:
+        return answer_times(self._records, self._db, audit_id)
+
+    def changes_requested_at(self, audit_id: str) -> dt.datetime | None:
+        """When changes were last requested on an audit: the clock stamp of that decision
+        (to the millisecond, unlike the comment's displayed time)."""
+        from app.domain.audit import ReviewState
+        from app.domain.hlc import Timestamp
+
+        with self._db.read() as conn:
+            comments = self._records.select(
+                conn, "WHERE parent_id = ? AND entity = ?", (audit_id, E.AUDIT_COMMENT)
+            )
+        stamps = [
+            Timestamp.parse(c.fields["decision"].hlc).wall_ms
+            for c in comments
+            if c.value("decision") == ReviewState.CHANGES_REQUESTED.value and "decision" in c.fields
+        ]
+        return dt.datetime.fromtimestamp(max(stamps) / 1000, dt.UTC) if stamps else None
+
     def local_facts(self) -> list[O.DossierFact]:
         with self._db.read() as conn:
             records = self._records.select(conn, "WHERE entity = ?", (E.DOSSIER,))
@@ -88,3 +108,18 @@ def _fact(record: Record) -> O.DossierFact | None:
         appointment_date=_parse(record.value("appointment_date"), dt.date),
         finished_at=_parse(record.value("finished_at"), dt.datetime),
     )
+
+
+def answer_times(store_records: RecordStore, db: Database, audit_id: str) -> dict[str, dt.datetime]:
+    """When each answer of an audit last changed (its field's clock stamp), by item id."""
+    from app.domain.hlc import Timestamp
+
+    with db.read() as conn:
+        record = store_records.get(conn, E.AUDIT, audit_id)
+    return {
+        name[len(E.ANSWER_PREFIX) :]: dt.datetime.fromtimestamp(
+            Timestamp.parse(stamp.hlc).wall_ms / 1000, dt.UTC
+        )
+        for name, stamp in record.fields.items()
+        if name.startswith(E.ANSWER_PREFIX)
+    }

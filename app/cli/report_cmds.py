@@ -124,7 +124,7 @@ def _from_server(args, today: dt.date, wards):
 
 
 def _from_device(args, today: dt.date, wards):
-    from app.reports.oversight import Photo, ReportData
+    from app.reports.oversight import Photo, data_from_snapshots
 
     store = open_store(args)
     try:
@@ -132,18 +132,8 @@ def _from_device(args, today: dt.date, wards):
             s for s in store.oversight.local_snapshots(today)
             if wards is None or s.ward_code in wards
         ]
+        data = data_from_snapshots(snapshots, today, _ward_name, args.date_from, args.date_to)
         audits = {s.ward_code: s.audit for s in snapshots if s.audit}
-        wholes = {}
-        weekly: dict[str, O.DossierFigures] = {}
-        for s in snapshots:
-            kept = [w for w in s.weeks if _week_in(w.key["week"], args.date_from, args.date_to)]
-            whole = O.total(kept)
-            whole.key = {"ward": s.ward_code}
-            wholes[s.ward_code] = whole
-            for w in kept:
-                into = weekly.setdefault(w.key["week"], O.DossierFigures(key=dict(w.key)))
-                for name in O.DOSSIER_FIGURES:
-                    setattr(into, name, getattr(into, name) + getattr(w, name))
         photos: list[Photo] = []
         audit = audits.get(args.ward) if args.ward else None
         if args.kind == "ward" and audit and audit.latest_id:
@@ -160,13 +150,4 @@ def _from_device(args, today: dt.date, wards):
                         photos.append(Photo(label, store.attachments.read(sha)))
     finally:
         store.close()
-    data = ReportData(today, args.date_from, args.date_to, _lines(wholes, audits),
-                      [weekly[k] for k in sorted(weekly)])
     return data, photos
-
-
-def _week_in(week: str, date_from: dt.date | None, date_to: dt.date | None) -> bool:
-    """Snapshots hold whole weeks: a week counts when it overlaps the period."""
-    monday = dt.date.fromisoformat(week)
-    sunday = monday + dt.timedelta(days=6)
-    return (date_from is None or sunday >= date_from) and (date_to is None or monday <= date_to)

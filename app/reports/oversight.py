@@ -247,3 +247,30 @@ def _thumbnails(pdf: _Pdf, photos: list[Photo], size: float = 45.0) -> None:
         pdf.multi_cell(size, 3.5, photo.item_label[:60], new_x="RIGHT", new_y="TOP")
         x += size + 6
     pdf.set_xy(x0, y + size + 12)
+
+
+def data_from_snapshots(
+    snapshots: list[O.WardSnapshot],
+    as_of: dt.date,
+    names: Callable[[str], str],
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> ReportData:
+    """Report figures from ward snapshots (a device's view): weeks overlapping the period."""
+
+    def in_period(week: str) -> bool:
+        monday = dt.date.fromisoformat(week)
+        sunday = monday + dt.timedelta(days=6)
+        return (date_from is None or sunday >= date_from) and (date_to is None or monday <= date_to)
+
+    lines, weekly = [], {}
+    for s in snapshots:
+        kept = [w for w in s.weeks if in_period(w.key["week"])]
+        whole = O.total(kept)
+        whole.key = {"ward": s.ward_code}
+        lines.append(WardLine(s.ward_code, names(s.ward_code), whole, s.audit))
+        for w in kept:
+            into = weekly.setdefault(w.key["week"], O.DossierFigures(key=dict(w.key)))
+            for name in O.DOSSIER_FIGURES:
+                setattr(into, name, getattr(into, name) + getattr(w, name))
+    return ReportData(as_of, date_from, date_to, lines, [weekly[k] for k in sorted(weekly)])

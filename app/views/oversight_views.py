@@ -70,6 +70,17 @@ class DashboardScreen:
 
         return go
 
+    def _export(self, kind: str):
+        async def export(e: Any) -> None:
+            assert self.board is not None
+            name, data = await self.app.io(_report_file, self.board, kind)
+            await self.app.file_picker.save_file(
+                file_name=name, src_bytes=data, allowed_extensions=[kind]
+            )
+            self.app.toast(t("oversight.exported", name=name))
+
+        return export
+
     def _go(self, route: str):
         async def go(e: Any) -> None:
             await self.app.go(route)
@@ -108,10 +119,14 @@ class DashboardScreen:
         source = t(f"oversight.source.{board.source}")
         bulk = ft.OutlinedButton(t("oversight.bulk"), icon=ft.Icons.DONE_ALL,
                                  on_click=self._go("/oversight/review"))
+        xlsx = ft.OutlinedButton(t("oversight.export_xlsx"), icon=ft.Icons.TABLE_VIEW,
+                                 on_click=self._export("xlsx"))
+        pdf = ft.OutlinedButton(t("oversight.export_pdf"), icon=ft.Icons.PICTURE_AS_PDF,
+                                on_click=self._export("pdf"))
         return ft.Column(
             [
-                ft.Row([heading(t("oversight.title")), ft.Text(source), bulk], wrap=True,
-                       spacing=16, vertical_alignment=ft.CrossAxisAlignment.END),
+                ft.Row([heading(t("oversight.title")), ft.Text(source), bulk, xlsx, pdf],
+                       wrap=True, spacing=16, vertical_alignment=ft.CrossAxisAlignment.END),
                 facts,
                 ft.ResponsiveRow(cards, spacing=12, run_spacing=12),
             ],
@@ -245,6 +260,21 @@ class DashboardScreen:
             height=170,
         )
         return ft.Column([pie, ft.Row(chips, wrap=True, spacing=6)], tight=True)
+
+
+def _report_file(board: Dashboard, kind: str) -> tuple[str, bytes]:
+    """The summary of all wards (XLSX) or the weekly progress report (PDF) from the snapshots
+    the dashboard shows."""
+    import datetime as dt
+
+    from app.reports import oversight as R
+    from app.views.oversight_models import ward_name
+
+    day = dt.date.fromisoformat(board.as_of) if board.as_of else dt.date.today()
+    data = R.data_from_snapshots(list(board.snapshots.values()), day, ward_name)
+    if kind == "xlsx":
+        return f"tong-hop-xa-phuong-{day:%Y%m%d}.xlsx", R.summary_xlsx(data)
+    return f"bao-cao-tuan-{day:%Y%m%d}.pdf", R.weekly_pdf(data)
 
 
 _STATE_COLORS = {

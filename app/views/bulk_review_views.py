@@ -98,7 +98,7 @@ class BulkReviewScreen:
                 weight=ft.FontWeight.W_600, color=ft.Colors.BLUE_800))
             body += [ft.Text(f"↻ {c.label}: {_shown(c.value)}", size=13) for c in p.changes[:12]]
         return ft.Container(
-            ft.Semantics(ft.Column(body, spacing=2, tight=True),
+            ft.Semantics(content=ft.Column(body, spacing=2, tight=True),
                          identifier=f"pending-{p.ward_code}", container=True),
             padding=10, border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT), border_radius=8,
         )

@@ -44,7 +44,7 @@ def _score_color(score: float | None) -> str:
 def _card(title: str, body: ft.Control, ident: str) -> ft.Control:
     return ft.Container(
         ft.Semantics(
-            ft.Column([section(title), body], spacing=8, tight=True),
+            content=ft.Column([section(title), body], spacing=8, tight=True),
             identifier=ident,
             container=True,
         ),
@@ -162,17 +162,13 @@ class DashboardScreen:
             ),
             left_axis=fc.ChartAxis(label_size=36),
             min_y=0,
-            max_y=100 if kind == "rate" else max(value(r) for r in top) * 1.15 + 1,
+            max_y=100 if kind == "rate" else float(int(max(value(r) for r in top) * 1.2) + 2),
             height=170,
             interactive=True,
         )
         rows = [
             ft.TextButton(
-                content=ft.Row(
-                    [ft.Text(f"{i + 1}. {r.name}", expand=True),
-                     ft.Text(r.rate_text if kind == "rate" else str(r.overdue),
-                             weight=ft.FontWeight.BOLD)],
-                ),
+                f"{i + 1}. {r.name} — {shown(r)}",
                 on_click=self._open(r.code),
                 key=f"ward-{kind}-{r.code}",
             )

@@ -57,12 +57,16 @@ class BulkReviewPresenter:
         self.role = role
 
     def load(self) -> list[Pending]:
-        """Audits waiting for a decision, those with the most failing items first."""
+        """Audits waiting for a decision: resubmitted ones first (their changes are what is left
+        to read), then those with the most failing items."""
         found = []
         for state in WAITING:
             for audit in self.store.audits.list(review_state=state):
                 found.append(self._pending(audit))
-        return sorted(found, key=lambda p: (-len(p.failing) - len(p.missing), p.ward_code))
+        return sorted(
+            found,
+            key=lambda p: (not p.resubmitted, -len(p.failing) - len(p.missing), p.ward_code),
+        )
 
     def _pending(self, audit: Any) -> Pending:
         tpl = A.template(audit.template_version)
@@ -117,6 +121,6 @@ def selection_findings(rows: list[Pending], selected: set[str]) -> list[str]:
     for p in rows:
         if p.audit_id not in selected:
             continue
-        lines += [f"{p.ward}: ✗ {label}" for _, label in p.failing]
+        lines += [f"{p.ward}: × {label}" for _, label in p.failing]
         lines += [f"{p.ward}: ? {label}" for _, label in p.missing]
     return lines

@@ -69,7 +69,7 @@ class BulkReviewScreen:
         async def open_audit(e: Any) -> None:
             await self.app.go(f"/reviews/{p.audit_id}")
 
-        findings = [ft.Text(f"✗ {label}", color=ft.Colors.RED_700, size=13)
+        findings = [ft.Text(f"× {label}", color=ft.Colors.RED_700, size=13)
                     for _, label in p.failing[:6]]
         findings += [ft.Text(f"? {label}", color=ft.Colors.AMBER_900, size=13)
                      for _, label in p.missing[:6]]
@@ -96,7 +96,7 @@ class BulkReviewScreen:
                   day=p.requested_at.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
                   if p.requested_at else "", n=len(p.changes)),
                 weight=ft.FontWeight.W_600, color=ft.Colors.BLUE_800))
-            body += [ft.Text(f"↻ {c.label}: {_shown(c.value)}", size=13) for c in p.changes[:12]]
+            body += [ft.Text(f"• {c.label}: {_shown(c.value)}", size=13) for c in p.changes[:12]]
         return ft.Container(
             ft.Semantics(content=ft.Column(body, spacing=2, tight=True),
                          identifier=f"pending-{p.ward_code}", container=True),

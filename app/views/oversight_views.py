@@ -160,7 +160,7 @@ class DashboardScreen:
                         for i, r in enumerate(top)],
                 label_size=24,
             ),
-            left_axis=fc.ChartAxis(label_size=36),
+            left_axis=fc.ChartAxis(label_size=36, show_max=False),
             min_y=0,
             max_y=100 if kind == "rate" else float(int(max(value(r) for r in top) * 1.2) + 2),
             height=170,
@@ -194,7 +194,7 @@ class DashboardScreen:
                         for i, w in enumerate(weeks) if i % 2 == 0],
                 label_size=22,
             ),
-            left_axis=fc.ChartAxis(label_size=34),
+            left_axis=fc.ChartAxis(label_size=34, show_max=False),
             min_y=0,
             max_y=100,
             height=190,
@@ -326,7 +326,7 @@ class WardScreen:
             score = f"{a.latest_score or 0:.1f}"
             findings.append(ft.Text(t("oversight.audit_line", state=state, score=score)))
             red, amber = ft.Colors.RED_700, ft.Colors.AMBER_900
-            findings += [ft.Text(f"✗ {label}", color=red) for _, label in detail.failing]
+            findings += [ft.Text(f"× {label}", color=red) for _, label in detail.failing]
             findings += [ft.Text(f"? {label}", color=amber) for _, label in detail.missing]
             if a.latest_id:
                 findings.append(ft.TextButton(t("oversight.open_audit"),

@@ -34,8 +34,8 @@ AUDIT_APP = Path(__file__).with_name("device_app.py")
 WEEKS = [dt.date(2026, 11, 30) - dt.timedelta(weeks=n) for n in range(9, -1, -1)]
 WORST = "00070"  # Phường Hoàn Kiếm: seeded with the lowest on-time rate
 PICKED = ["00004", "00008", "00025"]  # approved together
-ASKED = "00031"  # changes requested on this one
-RESUBMITTED = "00034"
+ASKED = "00073"  # changes requested on this one
+RESUBMITTED = "00091"
 
 
 def _snapshots(rng: random.Random) -> list[dict]:
@@ -134,11 +134,13 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     worst = page.get_by_role("button", name=re.compile(r"^1\. Phường Hoàn Kiếm"))
     expect(worst.first).to_be_visible()
     expect(shows(page, "Tỷ lệ đúng hạn thấp nhất")).to_be_visible()
-    expect(shows(page, "126")).to_be_visible()  # wards in the snapshots
     shots(page, screenshots, "40-oversight-dashboard")
-    card(page, "compliance-grid").scroll_into_view_if_needed()
-    expect(card(page, "compliance-grid")).to_be_visible()
+    page.mouse.move(700, 500)
+    page.mouse.wheel(0, 700)  # down to the grid (Flutter scrolls by the wheel, not the DOM)
+    expect(card(page, "compliance-grid")).to_be_attached()
     shots(page, screenshots, "41-compliance-grid")
+    page.mouse.move(700, 500)
+    page.mouse.wheel(0, -3000)
 
     # Export the summary of all wards and read it back.
     page.get_by_role("button", name=re.compile("^Xuất tổng hợp XLSX")).scroll_into_view_if_needed()
@@ -162,10 +164,9 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     expect(page).to_have_url(re.compile(r"/oversight/review$"))
     diff = shows(page, re.compile(r"Đã sửa sau yêu cầu chỉnh sửa lúc .*: 1 mục"))
     expect(diff).to_be_visible()
-    expect(shows(page, re.compile(r"↻ .*điều hoà.*: Có", re.IGNORECASE))).to_be_visible()
-    card(page, f"pending-{RESUBMITTED}").scroll_into_view_if_needed()
-    shots(page, screenshots, "44-change-diff")
-    page.mouse.wheel(0, -5000)
+    cooling = A.template().item("premises.cooling").label
+    expect(shows(page, f"• {cooling}: Có")).to_be_visible()
+    shots(page, screenshots, "44-change-diff")  # resubmitted audits come first
     for ward in PICKED:
         name = reference.ward(ward).name
         page.get_by_role("checkbox", name=re.compile(rf"^{name} · ")).click()
@@ -173,7 +174,7 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     expect(approve.first).to_be_enabled()
     approve.first.click()
     expect(shows(page, "Duyệt 3 biên bản?")).to_be_visible()
-    expect(shows(page, re.compile(r"Phường Ngọc Hà: [✗?] ")).first).to_be_visible()
+    expect(shows(page, re.compile(r"Phường Ngọc Hà: [×?] ")).first).to_be_visible()
     shots(page, screenshots, "43-bulk-review")
     page.get_by_role("button", name="Duyệt 3 biên bản đã chọn").last.click()
     expect(shows(page, "Đã duyệt 3 biên bản, 0 không duyệt được.")).to_be_visible()

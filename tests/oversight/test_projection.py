@@ -12,7 +12,7 @@ from server import migrate
 from server.core.db import make_engine
 from server.services import reports
 from tests.oversight.seed import TODAY, insert_records, seed_dossiers
-from tests.server.helpers import Device, new_dossier, new_ward, push
+from tests.server.helpers import Device, new_dossier, new_ward, pull_all, push
 
 
 def test_pushed_dossiers_are_counted_and_follow_their_status(api_server):
@@ -66,3 +66,25 @@ def test_migration_0006_projects_existing_dossiers(tmp_path, monkeypatch):
     received = dt.datetime.fromisoformat(first["received_at"]) + dt.timedelta(hours=7)
     assert day == received.date().isoformat()
     engine.dispose()
+
+
+def test_devices_cannot_write_snapshots_and_officers_do_not_pull_them(api_server):
+    ward = new_ward()
+    officer = api_server.enrol(f"off2_{ward}", "officer", [ward]).token
+    device = Device()
+    forged = device.mutation("report_snapshot", ward, ward, {"ward_code": ward, "weeks": []})
+    with api_server.client(officer) as client:
+        [result] = push(client, [forged])
+        assert result["status"] == "rejected"
+        push(client, [new_dossier(device, ward, status=2, received_at="2026-11-02T01:00:00+00:00",
+                                  appointment_date="2026-11-10")])
+    reports.publish_snapshots(api_server.engine, TODAY)
+    with api_server.client(officer) as client:
+        changes, _ = pull_all(client)
+    assert not [c for c in changes if c["entity"] == "report_snapshot"]
+    supervisor = api_server.enrol(f"sup_{ward}", "supervisor", [ward]).token
+    with api_server.client(supervisor) as client:
+        changes, _ = pull_all(client)
+    [snap] = [c for c in changes if c["entity"] == "report_snapshot"]
+    assert snap["ward_code"] == ward
+    assert "applicant_name" not in str(snap["fields"])

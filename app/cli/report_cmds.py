@@ -43,6 +43,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--attachments", type=Path,
                        help="with --db: the server's attachment folder (photo thumbnails)")
         p.set_defaults(handler=cmd_report, kind=kind)
+    publish = rsub.add_parser(
+        "publish",
+        help="write each ward's figures as report snapshots that supervisors' devices pull",
+        description="On the server: compute the figures of every ward (dossiers per week and "
+        "procedure, the latest audit per section) and write one report_snapshot record per ward "
+        "whose figures changed, so supervisors receive them through the normal pull.",
+    )
+    publish.add_argument("--data-dir", default=argparse.SUPPRESS,
+                         help="the server's data folder (its embedded SQLite database)")
+    publish.add_argument("--db", metavar="URL", help="database URL (default: COMMUNE_DATABASE_URL, "
+                         "else the SQLite file in the data folder)")
+    publish.set_defaults(handler=cmd_publish)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from app.cli.server_cmds import _engine
+    from server.services import reports
+
+    engine = _engine(args)
+    try:
+        written = reports.publish_snapshots(engine, vn_today())
+    finally:
+        engine.dispose()
+    print(f"published {written} ward snapshots")
+    return 0
 
 
 def _say(text: str) -> None:

@@ -259,3 +259,29 @@ def snapshot_from_values(values: dict[str, object]) -> WardSnapshot:
         procedures=[figures_from_row(r, ("procedure",)) for r in _rows(values.get("procedures"))],
         audit=WardAuditFigures(**audit) if isinstance(audit, dict) else None,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions: a failing item made a task with an owner and a due date
+
+
+ACTION_OPEN, ACTION_MET, ACTION_OVERDUE, ACTION_DROPPED = "open", "met", "overdue", "dropped"
+
+
+def action_state(
+    stored_state: str,
+    item_id: str,
+    created_at: dt.datetime,
+    due: dt.date,
+    later_audits: Iterable[tuple[dt.datetime, dict[str, float | None]]],
+    today: dt.date,
+) -> str:
+    """Met once an audit of the ward submitted after the action was made scores the item in
+    full; else overdue past its due date; dropped when a supervisor dropped it."""
+    if stored_state == ACTION_DROPPED:
+        return ACTION_DROPPED
+    for submitted_at, scores in later_audits:
+        # submission times are kept to the second: one in the action's second counts as later
+        if submitted_at >= created_at.replace(microsecond=0) and (scores.get(item_id) or 0) >= 1:
+            return ACTION_MET
+    return ACTION_OVERDUE if today > due else ACTION_OPEN

@@ -47,3 +47,28 @@ def test_supervisor_pulls_the_figures_of_its_wards_only(devices, ward: str) -> N
     assert other.store.oversight.snapshots() == []
     # Publishing again with nothing changed writes nothing new.
     assert reports.publish_snapshots(devices.server.engine, today) == 0
+
+
+def test_an_action_reaches_the_server_and_the_wards_auditor(devices, ward: str) -> None:
+    from app.domain import audit as A
+    from app.domain.models import AuditAnswer
+    from tests.sync.conftest import server_state
+
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, A.TEMPLATE_V1, "Kiểm tra viên Hà")
+    auditor.store.audits.answer(audit.id, "premises.cooling", AuditAnswer(value=False))
+    auditor.store.audits.submit(audit.id)
+    auditor.sync()
+    supervisor = devices.enrol(devices.user("supervisor", [ward]))
+    supervisor.sync()
+    due = dt.date(2027, 1, 15)
+    action_id = supervisor.store.oversight.assign_action(
+        audit.id, "premises.cooling", "Chủ tịch UBND phường", due
+    )
+    report = supervisor.sync()
+    assert supervisor.store.sync.summary().pending == 0, report
+    on_server = server_state(devices.server, ward)[action_id]
+    assert on_server["_entity"] == "audit_action" and on_server["due_date"] == "2027-01-15"
+    auditor.sync()
+    [seen] = auditor.store.oversight.actions(dt.date(2026, 12, 2), ward)
+    assert (seen.id, seen.owner, seen.state) == (action_id, "Chủ tịch UBND phường", "open")

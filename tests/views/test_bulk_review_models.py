@@ -57,3 +57,22 @@ def test_resubmitted_audit_shows_what_changed_since_the_request(store) -> None:
     [row] = presenter.load()
     assert row.resubmitted
     assert [(c.item_id, c.value) for c in row.changes] == [("premises.cooling", True)]
+
+
+def test_a_failing_item_becomes_an_action_tracked_until_a_later_audit_meets_it(store) -> None:
+    import datetime as dt
+
+    audit_id = _audit(store, "00070", firewall=False)  # cooling fails
+    today = dt.date.today()
+    action_id = store.oversight.assign_action(
+        audit_id, "premises.cooling", "Trưởng phòng Văn hoá", today + dt.timedelta(days=30)
+    )
+    [action] = store.oversight.actions(today, "00070")
+    assert (action.id, action.owner, action.state) == (action_id, "Trưởng phòng Văn hoá", "open")
+    assert store.oversight.actions(today + dt.timedelta(days=31))[0].state == "overdue"
+    time.sleep(0.01)
+    later = store.audits.create("00070", A.LATEST_TEMPLATE, "Kiểm tra viên Hà")
+    store.audits.answer(later.id, "premises.cooling", AuditAnswer(value=True))
+    assert store.oversight.actions(today)[0].state == "open"  # a draft does not count
+    store.audits.submit(later.id)
+    assert store.oversight.actions(today + dt.timedelta(days=31))[0].state == "met"

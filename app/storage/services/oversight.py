@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from app.domain import entities as E
 from app.domain import oversight as O
@@ -45,6 +46,12 @@ class OversightService:
             if c.value("decision") == ReviewState.CHANGES_REQUESTED.value and "decision" in c.fields
         ]
         return dt.datetime.fromtimestamp(max(stamps) / 1000, dt.UTC) if stamps else None
+
+    def assign_action(self, audit_id: str, item_id: str, owner: str, due: dt.date) -> str:
+        return assign_action(self._records, self._db, audit_id, item_id, owner, due)
+
+    def actions(self, today: dt.date, ward_code: str | None = None) -> list[ActionView]:
+        return list_actions(self._records, self._db, today, ward_code)
 
     def local_facts(self) -> list[O.DossierFact]:
         with self._db.read() as conn:
@@ -123,3 +130,84 @@ def answer_times(store_records: RecordStore, db: Database, audit_id: str) -> dic
         for name, stamp in record.fields.items()
         if name.startswith(E.ANSWER_PREFIX)
     }
+
+
+@dataclass(frozen=True)
+class ActionView:
+    id: str
+    ward_code: str
+    audit_id: str
+    item_id: str
+    owner: str
+    due_date: dt.date
+    created_at: dt.datetime
+    state: str  # open | overdue | met | dropped
+
+
+def assign_action(
+    records: RecordStore, db: Database, audit_id: str, item_id: str, owner: str, due: dt.date
+) -> str:
+    """Make a failing item of an audit a task for `owner` by `due`; queued like any change."""
+    from app.storage.tables import new_id
+
+    if not owner.strip():
+        raise ValueError("an action needs an owner")
+    with db.write() as conn:
+        audit = records.get(conn, E.AUDIT, audit_id)
+        action_id = new_id()
+        records.write_local(
+            conn, E.AUDIT_ACTION, action_id, audit.ward_code,
+            {
+                "audit_id": audit_id,
+                "ward_code": audit.ward_code,
+                "item_id": item_id,
+                "owner": owner.strip(),
+                "due_date": due.isoformat(),
+                "state": O.ACTION_OPEN,
+                "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            },
+        )
+    return action_id
+
+
+def list_actions(
+    records: RecordStore, db: Database, today: dt.date, ward_code: str | None = None
+) -> list[ActionView]:
+    """Actions with their state: met once a later audit of the ward scores the item in full."""
+    from app.domain import audit as A
+    from app.storage.services.audits import to_audit
+
+    where, params = "WHERE entity = ?", [E.AUDIT_ACTION]
+    if ward_code:
+        where, params = where + " AND ward_code = ?", [*params, ward_code]
+    with db.read() as conn:
+        actions = records.select(conn, where, params)
+        wards = sorted({a.ward_code for a in actions})
+        audits = records.select(
+            conn, f"WHERE entity = ? AND ward_code IN ({','.join('?' * len(wards))})",
+            [E.AUDIT, *wards],
+        ) if wards else []
+    later: dict[str, list[tuple[dt.datetime, dict[str, float | None]]]] = {}
+    for record in audits:
+        audit = to_audit(record)
+        if audit.submitted_at is None:
+            continue
+        tpl = A.template(audit.template_version)
+        answers = {k: v.model_dump() for k, v in audit.answers.items()}
+        scores = {i: A.item_score(tpl, i, a) for i, a in answers.items()}
+        submitted = audit.submitted_at
+        if submitted.tzinfo is None:
+            submitted = submitted.replace(tzinfo=dt.UTC)
+        later.setdefault(audit.ward_code, []).append((submitted, scores))
+    views = []
+    for a in actions:
+        created = _parse(a.value("created_at"), dt.datetime)
+        due = _parse(a.value("due_date"), dt.date)
+        if created is None or due is None:
+            continue  # one bad row is set aside
+        item = str(a.value("item_id") or "")
+        state = O.action_state(str(a.value("state") or ""), item, created, due,
+                               later.get(a.ward_code, []), today)
+        views.append(ActionView(a.entity_id, a.ward_code, str(a.value("audit_id") or ""), item,
+                                str(a.value("owner") or ""), due, created, state))
+    return sorted(views, key=lambda v: (v.state == O.ACTION_MET, v.due_date, v.ward_code))

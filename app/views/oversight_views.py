@@ -7,11 +7,14 @@ the audits of a state). Renders `oversight_models`; store work goes through `app
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
 import flet_charts as fc
 
+from app.domain import audit as A
+from app.domain.calendar import vn_today
 from app.i18n import t
 from app.views.dossier_views import facts_grid, heading, section
 from app.views.oversight_models import (
@@ -273,6 +276,25 @@ def _report_file(board: Dashboard, kind: str) -> tuple[str, bytes]:
     return f"bao-cao-tuan-{day:%Y%m%d}.pdf", R.weekly_pdf(data)
 
 
+ACTION_COLORS = {
+    "open": ft.Colors.BLUE_800,
+    "overdue": ft.Colors.RED_700,
+    "met": ft.Colors.GREEN_800,
+    "dropped": ft.Colors.GREY_700,
+}
+
+
+def _held_audit(store: Any, audit_id: str | None) -> bool:
+    """Whether this device holds the audit (a supervisor's pull brings it): actions need it."""
+    if not audit_id:
+        return False
+    try:
+        store.audits.get(audit_id)
+    except KeyError:
+        return False
+    return True
+
+
 _STATE_COLORS = {
     "draft": ft.Colors.GREY_400,
     "submitted": ft.Colors.BLUE_400,
@@ -321,18 +343,36 @@ class WardScreen:
         )
         findings: list[ft.Control] = []
         a = detail.audit
+        held = await self.app.io(_held_audit, self.app.store, a.latest_id if a else None)
         if a is not None and a.latest_state:
             state = t(f"audit.state.{a.latest_state}")
             score = f"{a.latest_score or 0:.1f}"
             findings.append(ft.Text(t("oversight.audit_line", state=state, score=score)))
-            red, amber = ft.Colors.RED_700, ft.Colors.AMBER_900
-            findings += [ft.Text(f"× {label}", color=red) for _, label in detail.failing]
+            for item_id, label in detail.failing:
+                row: list[ft.Control] = [ft.Text(f"× {label}", color=ft.Colors.RED_700,
+                                                 expand=True)]
+                if held:
+                    row.append(ft.TextButton(t("action.assign"),
+                                             on_click=self._assign(a.latest_id, item_id, label)))
+                findings.append(ft.Row(row, wrap=False))
+            amber = ft.Colors.AMBER_900
             findings += [ft.Text(f"? {label}", color=amber) for _, label in detail.missing]
-            if a.latest_id:
+            if a.latest_id and held:
                 findings.append(ft.TextButton(t("oversight.open_audit"),
                                               on_click=self._open_audit(a.latest_id)))
         else:
             findings.append(ft.Text(t("report.no_audit")))
+        actions = await self.app.io(self.app.store.oversight.actions, vn_today(), self.code)
+        labels = {i.id: i.label for i in A.template().items()}
+        action_rows: list[ft.Control] = [
+            ft.Text(
+                t("action.line", item=labels.get(v.item_id, v.item_id), owner=v.owner,
+                  due=v.due_date.strftime("%d/%m/%Y"), state=t(f"action.state.{v.state}")),
+                size=13,
+                color=ACTION_COLORS.get(v.state),
+            )
+            for v in actions
+        ] or [ft.Text(t("action.none"))]
         return ft.Column(
             [
                 back,
@@ -344,12 +384,48 @@ class WardScreen:
                         _card(t("oversight.procedures"), procedures, "ward-procedures"),
                         _card(t("oversight.findings"), ft.Column(findings, tight=True),
                               "ward-findings"),
+                        _card(t("action.title"), ft.Column(action_rows, tight=True),
+                              "ward-actions"),
                     ],
                     spacing=12, run_spacing=12,
                 ),
             ],
             scroll=ft.ScrollMode.AUTO, expand=True, spacing=10,
         )
+
+    def _assign(self, audit_id: str, item_id: str, label: str):
+        async def open_dialog(e: Any) -> None:
+            owner = ft.TextField(label=t("action.owner"), autofocus=True)
+            due = ft.TextField(label=t("action.due"),
+                               value=(vn_today() + dt.timedelta(days=30)).isoformat())
+            error = ft.Text("", color=ft.Colors.RED_700)
+
+            async def save(e: Any) -> None:
+                try:
+                    day = dt.date.fromisoformat((due.value or "").strip())
+                    if not (owner.value or "").strip():
+                        raise ValueError
+                except ValueError:
+                    error.value = t("action.invalid")
+                    error.update()
+                    return
+                await self.app.io(self.app.store.oversight.assign_action, audit_id, item_id,
+                                  owner.value or "", day)
+                self.app.page.pop_dialog()
+                self.app.toast(t("action.assigned"))
+                await self.app.go(f"{OVERSIGHT_ROUTE}/ward/{self.code}", force=True)
+
+            self.app.page.show_dialog(ft.AlertDialog(
+                modal=True,
+                title=ft.Text(t("action.assign_title")),
+                content=ft.Column([ft.Text(label), owner, due, error], tight=True, width=480),
+                actions=[
+                    ft.TextButton(t("bulk.cancel"), on_click=lambda _: self.app.page.pop_dialog()),
+                    ft.FilledButton(t("action.save"), on_click=save),
+                ],
+            ))
+
+        return open_dialog
 
     async def _back(self, e: Any) -> None:
         await self.app.go(OVERSIGHT_ROUTE)

@@ -28,7 +28,8 @@ class BulkReviewScreen:
         self.app = app
         self.rows: list[Pending] = []
         self.selected: set[str] = set()
-        self.list = ft.Column(spacing=6)
+        # desktop first: two or three audits side by side on a wide screen, stacked on a tablet
+        self.list = ft.ResponsiveRow(spacing=8, run_spacing=8)
         self.approve = ft.FilledButton(t("bulk.approve", n=0), disabled=True,
                                        on_click=self._confirm, key="bulk-approve")
         self.note = ft.Text("", color=ft.Colors.GREEN_800)
@@ -101,6 +102,7 @@ class BulkReviewScreen:
             ft.Semantics(content=ft.Column(body, spacing=2, tight=True),
                          identifier=f"pending-{p.ward_code}", container=True),
             padding=10, border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT), border_radius=8,
+            col={"xs": 12, "xl": 6, "xxl": 4},
         )
 
     async def _confirm(self, e: Any) -> None:

@@ -162,3 +162,11 @@ def ward_detail(board: Dashboard, code: str) -> WardDetail | None:
         failing=[(i, labels.get(i, i)) for i in (audit.failing_items if audit else [])],
         missing=[(i, labels.get(i, i)) for i in (audit.missing_items if audit else [])],
     )
+
+
+def wards_in_state(board: Dashboard, state: str) -> list[WardRank]:
+    """The list behind an audit-state figure: wards whose latest audit is in `state`."""
+    found = [
+        _rank(s) for s in board.snapshots.values() if s.audit and s.audit.latest_state == state
+    ]
+    return sorted(found, key=lambda r: r.code)

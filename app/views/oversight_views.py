@@ -92,7 +92,7 @@ class DashboardScreen:
 
     def _open_state(self, state: str):
         async def go(e: Any) -> None:
-            await self.app.go(f"/reviews?state={state}")
+            await self.app.go(f"{OVERSIGHT_ROUTE}/state/{state}")
 
         return go
 
@@ -437,6 +437,43 @@ class WardScreen:
         return go
 
 
+class StateScreen:
+    """The wards behind an audit-state figure, each opening its own figures."""
+
+    def __init__(self, app: CommuneApp, state: str) -> None:
+        self.app = app
+        self.state = state
+
+    async def build(self) -> ft.Control:
+        from app.views.oversight_models import wards_in_state
+
+        board = await self.app.io(OversightPresenter(self.app.store).load)
+        wards = wards_in_state(board, self.state)
+
+        def open_ward(code: str):
+            async def go(e: Any) -> None:
+                await self.app.go(f"{OVERSIGHT_ROUTE}/ward/{code}")
+
+            return go
+
+        async def back(e: Any) -> None:
+            await self.app.go(OVERSIGHT_ROUTE)
+
+        title = t("oversight.state_title", state=t(f"audit.state.{self.state}"), n=len(wards))
+        return ft.Column(
+            [
+                ft.TextButton(t("oversight.back"), icon=ft.Icons.ARROW_BACK, on_click=back),
+                heading(title),
+                *[
+                    ft.TextButton(f"{w.name} — {w.rate_text} · {w.overdue}",
+                                  on_click=open_ward(w.code))
+                    for w in wards
+                ],
+            ],
+            scroll=ft.ScrollMode.AUTO, expand=True, spacing=2,
+        )
+
+
 def _table(head: list[str], rows: list[list[Any]]) -> ft.Control:
     return ft.Row(
         [
@@ -457,6 +494,8 @@ async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:
         from app.views.bulk_review_views import BulkReviewScreen
 
         return await BulkReviewScreen(app).build()
+    if len(parts) == 3 and parts[1] == "state":
+        return await StateScreen(app, parts[2]).build()
     if len(parts) == 3 and parts[1] == "ward":
         return await WardScreen(app, parts[2]).build()
     return await DashboardScreen(app).build()

@@ -139,8 +139,16 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     page.mouse.wheel(0, 700)  # down to the grid (Flutter scrolls by the wheel, not the DOM)
     expect(card(page, "compliance-grid")).to_be_attached()
     shots(page, screenshots, "41-compliance-grid")
-    page.mouse.move(700, 500)
-    page.mouse.wheel(0, -3000)
+    # An audit-state figure opens the wards behind it.
+    approved = page.get_by_role("button", name=re.compile(r"^Đã duyệt: \d+$"))
+    count = re.search(r"\d+", approved.first.inner_text() or approved.first.get_attribute(
+        "aria-label") or "")
+    approved.first.click()
+    expect(page).to_have_url(re.compile(r"/oversight/state/approved$"))
+    if count:
+        expect(shows(page, f"Đã duyệt: {count.group()} xã/phường", exact=False)).to_be_visible()
+    page.get_by_role("button", name="Về bảng giám sát").click()
+    expect(page).to_have_url(re.compile(r"/oversight$"))
 
     # Export the summary of all wards and read it back.
     page.get_by_role("button", name=re.compile("^Xuất tổng hợp XLSX")).scroll_into_view_if_needed()

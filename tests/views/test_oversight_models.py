@@ -94,3 +94,9 @@ def test_the_view_renders_the_dashboard_and_a_ward() -> None:
     control = screen.render(_board())
     assert control.controls[2].controls  # the cards
     assert len(control.controls[2].controls) == 5
+
+
+def test_an_audit_state_opens_the_wards_behind_it() -> None:
+    board = _board()
+    assert [w.code for w in M.wards_in_state(board, "submitted")] == ["00070"]
+    assert M.wards_in_state(board, "rejected") == []

@@ -173,3 +173,20 @@ class DeviceEscrow(SQLModel, table=True):
     kid: str = Field(max_length=16)
     escrow: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class DossierFact(SQLModel, table=True):
+    """The readable facts of one dossier that oversight figures count (names nobody), kept by
+    the sync service where records are saved (server/services/reports.py)."""
+
+    __tablename__ = "dossier_fact"
+    __table_args__ = (Index("ix_dossier_fact_ward_day", "ward_code", "received_day"),)
+    entity_id: str = Field(primary_key=True, max_length=40)
+    ward_code: str = Field(max_length=10)
+    procedure_code: str | None = Field(default=None, max_length=40)
+    status: int | None = None
+    channel: int | None = None
+    received_day: str | None = Field(default=None, max_length=10)  # Vietnam day, ISO
+    received_week: str | None = Field(default=None, max_length=10)  # its Monday
+    appointment_day: str | None = Field(default=None, max_length=10)
+    finished_day: str | None = Field(default=None, max_length=10)  # Vietnam day it finished

@@ -17,17 +17,20 @@ from server.models import ALL_WARDS
 OFFICER, AUDITOR, SUPERVISOR, ADMIN = "officer", "auditor", "supervisor", "admin"
 ROLES = (OFFICER, AUDITOR, SUPERVISOR, ADMIN)
 DOSSIER_FAMILY, AUDIT_FAMILY = "dossier", "audit"
+REPORT_FAMILY = "report"
 FAMILIES_OF_ROLE = {
     OFFICER: frozenset({DOSSIER_FAMILY}),
     AUDITOR: frozenset({AUDIT_FAMILY}),
-    SUPERVISOR: frozenset({DOSSIER_FAMILY, AUDIT_FAMILY}),
-    ADMIN: frozenset({DOSSIER_FAMILY, AUDIT_FAMILY}),
+    # report: the oversight snapshots (figures per ward, no personal data), server-written
+    SUPERVISOR: frozenset({DOSSIER_FAMILY, AUDIT_FAMILY, REPORT_FAMILY}),
+    ADMIN: frozenset({DOSSIER_FAMILY, AUDIT_FAMILY, REPORT_FAMILY}),
 }
 _ENTITY_FAMILY = {
     E.DOSSIER: DOSSIER_FAMILY,
     E.DOSSIER_EVENT: DOSSIER_FAMILY,
     E.AUDIT: AUDIT_FAMILY,
     E.AUDIT_COMMENT: AUDIT_FAMILY,
+    E.AUDIT_ACTION: AUDIT_FAMILY,
 }
 
 

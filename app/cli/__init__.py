@@ -10,7 +10,7 @@ from collections.abc import Sequence
 # Modules that add commands: each has `register(subparsers: argparse._SubParsersAction)`.
 COMMAND_MODULES = (
     "store_cmds", "calendar_cmds", "server_cmds", "sync_cmds", "app_cmds", "demo_cmds",
-    "backup_cmds", "recovery_cmds",
+    "backup_cmds", "recovery_cmds", "report_cmds",
 )
 
 

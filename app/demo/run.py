@@ -198,6 +198,25 @@ def fake_answer(item, rng: random.Random):
     return None  # photos need a camera
 
 
+def seed_oversight(plan: DemoPlan, today: dt.date) -> str:
+    """Ten weeks of history across the 126 wards and earlier audits on the server, the report
+    snapshots supervisors pull, and the summary of all wards as XLSX in the demo folder."""
+    from app.demo.history import seed_history
+    from server.core.db import make_engine
+
+    url = f"sqlite:///{plan.server_dir / 'server' / 'commune.db'}"
+    engine = make_engine(url, pool_size=1)
+    try:
+        dossiers = seed_history(engine, today, frozenset({OFFICER_WARD}))
+    finally:
+        engine.dispose()
+    cli("report", "publish", "--db", url, data_dir=plan.server_dir)
+    summary = plan.root / "tong-hop-xa-phuong.xlsx"
+    cli("report", "audits", "--format", "xlsx", "--out", str(summary), "--db", url,
+        data_dir=plan.server_dir)
+    return f"lịch sử 10 tuần: {dossiers} hồ sơ của 125 xã phường khác; tổng hợp: {summary}"
+
+
 def sync(store, plan: DemoPlan) -> str:
     from app.sync.engine import SyncEngine
     from app.sync.transport import Transport
@@ -244,6 +263,7 @@ def run(plan: DemoPlan) -> int:
         say(f"      cán bộ: {sync(officer, plan)}")
         say(f"      kiểm tra viên: {sync(auditor, plan)}")
         auditor.close()
+        say(f"      {seed_oversight(plan, today)}")
     else:
         say("[2/5] Dùng lại dữ liệu demo đã có …")
         officer = reopen_at(plan, plan.officer_dir)

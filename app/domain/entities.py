@@ -22,6 +22,7 @@ AUDIT = "audit"
 AUDIT_COMMENT = "audit_comment"
 ATTACHMENT = "attachment"
 CONFLICT = "conflict"
+AUDIT_ACTION = "audit_action"  # a failing item made a task: owner, due date, tracked until met
 
 ANSWER_PREFIX = "answers."  # audit fields 'answers.<item_id>' hold one answer each
 
@@ -89,6 +90,16 @@ ENTITIES: dict[str, dict[str, FieldSpec]] = {
         "author": _s(True, 200),
         "decision": _s(max_len=30),
         "text": _s(True, 4000),
+    },
+    AUDIT_ACTION: {
+        "audit_id": _s(max_len=40),
+        "ward_code": _s(max_len=10),
+        "item_id": _s(max_len=60),
+        "owner": _s(True, 200),
+        "due_date": FieldSpec("date"),
+        "state": _s(max_len=20),  # open | dropped (met is computed from later audits)
+        "created_at": FieldSpec("datetime"),
+        "note": _s(True, 4000),
     },
     ATTACHMENT: {
         "owner_entity": _s(max_len=30),

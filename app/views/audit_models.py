@@ -60,17 +60,18 @@ def workspaces(role: str | None) -> Workspaces:
 
 
 AUDITS_ROUTE, REVIEWS_ROUTE, DOSSIERS_ROUTE = "/audits", "/reviews", "/dossiers"
-DASHBOARD_ROUTE, RECEIVE_ROUTE = "/dashboard", "/receive"
+DASHBOARD_ROUTE, RECEIVE_ROUTE, OVERSIGHT_ROUTE = "/dashboard", "/receive", "/oversight"
 COMMON_ROUTES = ("/sync", "/settings")
 
 
 def role_routes(role: str | None) -> tuple[str, ...]:
     """The destinations a role sees, in navigation order; every other route leads home. A
-    supervisor keeps the on-time dashboard (oversight), not the counter's dossier screens."""
+    supervisor gets the figures across wards (oversight), not the counter's own dashboard and
+    dossier screens."""
     if role == A.AUDITOR:
         own: tuple[str, ...] = (AUDITS_ROUTE,)
     elif role in (A.SUPERVISOR, A.ADMIN):
-        own = (REVIEWS_ROUTE, DASHBOARD_ROUTE)
+        own = (REVIEWS_ROUTE, OVERSIGHT_ROUTE)
     else:
         own = (DASHBOARD_ROUTE, DOSSIERS_ROUTE, RECEIVE_ROUTE)
     return own + COMMON_ROUTES

@@ -15,6 +15,7 @@ import flet as ft
 from app.i18n import t
 from app.views.audit_models import (
     AUDITS_ROUTE,
+    OVERSIGHT_ROUTE,
     REVIEWS_ROUTE,
     AuditFormPresenter,
     AuditWardsPresenter,
@@ -48,7 +49,7 @@ def role_destinations(role: str | None) -> tuple[tuple[str, str, Any, Any], ...]
     from app.views.shell import ROLE_DESTINATIONS
 
     ws = workspaces(role)
-    wanted = {AUDITS_ROUTE: ws.auditor, REVIEWS_ROUTE: ws.reviewer}
+    wanted = {AUDITS_ROUTE: ws.auditor, REVIEWS_ROUTE: ws.reviewer, OVERSIGHT_ROUTE: ws.reviewer}
     return tuple(d for d in ROLE_DESTINATIONS if wanted[d[0]])
 
 

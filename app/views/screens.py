@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import flet as ft
 
-from app.views import audit_views, dossier_views, other_views, review_views
+from app.views import audit_views, dossier_views, other_views, oversight_views, review_views
 from app.views.audit_models import home_route, route_allowed
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ async def build(app: AppContext, route: str) -> ft.Control:
         return dossier_views.ReceiveScreen(app).build()
     if head == "audits":
         return await audit_views.build_route(app, parts)
+    if head == "oversight":
+        return await oversight_views.build_route(app, parts)
     if head == "reviews":
         return await review_views.build_route(app, parts)
     if head == "sync":

@@ -44,6 +44,7 @@ TONE_ICONS = {
 ROLE_DESTINATIONS = (
     ("/audits", "nav.audits", ft.Icons.FACT_CHECK_OUTLINED, ft.Icons.FACT_CHECK),
     ("/reviews", "nav.reviews", ft.Icons.RATE_REVIEW_OUTLINED, ft.Icons.RATE_REVIEW),
+    ("/oversight", "nav.oversight", ft.Icons.LEADERBOARD_OUTLINED, ft.Icons.LEADERBOARD),
 )
 
 

@@ -30,7 +30,7 @@ from server.core.db import read_session, take_log_lock, write_session, writer_tu
 from server.core.sealing import SEALED, SealError, open_fields, seal_fields
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
-from server.services import attachments
+from server.services import attachments, reports
 
 ATTEMPTS = 4
 _log = logging.getLogger("commune.server.sync")
@@ -365,6 +365,7 @@ def _save(session: Session, record: RecordRow) -> None:
         record.id = session.execute(INSERT_RECORD, values).inserted_primary_key[0]
     else:
         session.execute(UPDATE_RECORD, {"p_row": record.id, **values})
+    reports.project_record(session, record)  # oversight's narrow projection of readable facts
 
 
 def _record_conflict(

@@ -59,6 +59,12 @@ def test_demo_runs_twice_on_the_same_data(tmp_path):
     pushed = _pushed(first)
     assert pushed["cán bộ"] >= DOSSIERS and pushed["kiểm tra viên"] >= 126
     due, overdue = SUMMARY.search(first).groups()
+    assert re.search(r"lịch sử 10 tuần: \d{4,} hồ sơ", first)  # oversight history seeded
+    from openpyxl import load_workbook
+
+    book = load_workbook(next(tmp_path.rglob("tong-hop-xa-phuong.xlsx")))
+    rows = list(book.worksheets[0].iter_rows(min_row=3, values_only=True))
+    assert len(rows) == 126 and all(r[2] > 0 for r in rows)  # every ward has dossiers
 
     second = _run(tmp_path)  # the API comes up on another free port: the devices follow it
     assert _steps(second) == ["1", "2", "3", "4", "5"]

@@ -35,13 +35,13 @@ def test_roles_decide_the_destinations() -> None:
         None: [],  # a local store set up before the first run asked: the officer's work
         "officer": [],
         "auditor": ["/audits"],
-        "supervisor": ["/reviews"],
-        "admin": ["/reviews"],
+        "supervisor": ["/reviews", "/oversight"],
+        "admin": ["/reviews", "/oversight"],
     }
     assert workspaces("admin").review_role == "admin"
     assert workspaces(None).review_role == ""
     assert role_routes("auditor") == ("/audits", "/sync", "/settings")
-    assert role_routes("supervisor") == ("/reviews", "/dashboard", "/sync", "/settings")
+    assert role_routes("supervisor") == ("/reviews", "/oversight", "/sync", "/settings")
     assert (
         role_routes(None)
         == role_routes("officer")

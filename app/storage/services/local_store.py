@@ -30,6 +30,7 @@ from app.storage.services.attachments import AttachmentService
 from app.storage.services.audits import AuditService
 from app.storage.services.calendar import CalendarStore
 from app.storage.services.dossiers import DossierService
+from app.storage.services.oversight import OversightService
 from app.storage.services.records import RecordStore
 from app.storage.settings import SettingsStore
 from app.storage.sync_store import SyncStore
@@ -186,6 +187,7 @@ class LocalStore:
         self.audits = AuditService(self.db, self.records)
         self.attachments = AttachmentService(self.db, self.records, files)
         self.sync = SyncStore(self.db, self.records, files, self.wipe)
+        self.oversight = OversightService(self.db, self.records)
         self.escrow = EscrowKeeper(
             self.data_dir, data_key, vault.store_id(), self.device_id, self.settings
         )

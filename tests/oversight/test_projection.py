@@ -1,0 +1,90 @@
+"""dossier_fact follows records pushed through the real API (SQLite and PostgreSQL), and
+migration 0007 projects the dossiers a database already holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from sqlalchemy import text
+
+from server import migrate
+from server.core.db import make_engine
+from server.services import reports
+from tests.oversight.seed import TODAY, insert_records, seed_dossiers
+from tests.server.helpers import Device, new_dossier, new_ward, pull_all, push
+
+
+def test_pushed_dossiers_are_counted_and_follow_their_status(api_server):
+    ward = new_ward()
+    token = api_server.enrol(f"off_{ward}", "officer", [ward]).token
+    device = Device()
+    late = new_dossier(
+        device, ward, status=2, received_at="2026-11-02T01:00:00+00:00",
+        appointment_date="2026-11-10", channel=2, applicant_name="Trần Thị Bích",
+    )
+    soon = new_dossier(
+        device, ward, status=2, received_at="2026-11-30T16:59:00+00:00",  # 23:59 in Hanoi
+        appointment_date="2026-12-20", channel=1,
+    )
+    with api_server.client(token) as client:
+        assert [r["status"] for r in push(client, [late, soon])] == ["applied", "applied"]
+        rows = reports.dossier_figures(api_server.engine, TODAY, by=("ward", "week"), wards=[ward])
+        assert [(r.key["week"], r.received, r.overdue, r.within, r.online) for r in rows] == [
+            ("2026-11-02", 1, 1, 0, 1),
+            ("2026-11-30", 1, 0, 1, 0),
+        ]
+        # The late one is settled: one field changes, the projection follows.
+        fields = {"status": 4}
+        push(client, [device.mutation("dossier", late["entity_id"], ward, fields, 1)])
+        fields = {"status": 9, "finished_at": "2026-11-12T03:00:00+00:00"}
+        push(client, [device.mutation("dossier", late["entity_id"], ward, fields, 2)])
+    (whole,) = reports.dossier_figures(api_server.engine, TODAY, by=(), wards=[ward])
+    assert (whole.received, whole.settled, whole.late, whole.overdue, whole.within) == (
+        2, 1, 1, 0, 1,
+    )
+    with api_server.engine.connect() as conn:
+        columns = conn.execute(text("SELECT * FROM dossier_fact LIMIT 1")).keys()
+    assert not any("applicant" in c or "name" in c for c in columns)
+
+
+def test_migration_0007_projects_existing_dossiers(tmp_path, monkeypatch):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(engine, "0006")
+    dossiers = seed_dossiers(50, random.Random(3))
+    with monkeypatch.context() as patch:  # at 0006 there is no table to project into
+        patch.setattr(reports, "rebuild_facts", lambda engine: 0)
+        insert_records(engine, "dossier", "dossier", dossiers)
+    migrate.upgrade(engine)
+    (whole,) = reports.dossier_figures(engine, TODAY, by=())
+    assert whole.received == 50
+    first = dossiers[0]
+    with engine.connect() as conn:
+        day = conn.execute(
+            text("SELECT received_day FROM dossier_fact WHERE entity_id = :i"), {"i": first["id"]}
+        ).scalar_one()
+    received = dt.datetime.fromisoformat(first["received_at"]) + dt.timedelta(hours=7)
+    assert day == received.date().isoformat()
+    engine.dispose()
+
+
+def test_devices_cannot_write_snapshots_and_officers_do_not_pull_them(api_server):
+    ward = new_ward()
+    officer = api_server.enrol(f"off2_{ward}", "officer", [ward]).token
+    device = Device()
+    forged = device.mutation("report_snapshot", ward, ward, {"ward_code": ward, "weeks": []})
+    with api_server.client(officer) as client:
+        [result] = push(client, [forged])
+        assert result["status"] == "rejected"
+        push(client, [new_dossier(device, ward, status=2, received_at="2026-11-02T01:00:00+00:00",
+                                  appointment_date="2026-11-10")])
+    reports.publish_snapshots(api_server.engine, TODAY)
+    with api_server.client(officer) as client:
+        changes, _ = pull_all(client)
+    assert not [c for c in changes if c["entity"] == "report_snapshot"]
+    supervisor = api_server.enrol(f"sup_{ward}", "supervisor", [ward]).token
+    with api_server.client(supervisor) as client:
+        changes, _ = pull_all(client)
+    [snap] = [c for c in changes if c["entity"] == "report_snapshot"]
+    assert snap["ward_code"] == ward
+    assert "applicant_name" not in str(snap["fields"])

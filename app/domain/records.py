@@ -184,8 +184,10 @@ def computed_score(fields: dict[str, Any]) -> float | None:
     return A.score(A.TEMPLATES[version], answers).total
 
 
-# A draft may hold an answer whose photo is still to come: scoring gives it 0.
-_DRAFT_REASONS = frozenset({"photo_missing"})
+# A draft may hold an answer whose photo is still to come, or an answer emptied or not yet
+# given (a position recorded first, the last photo removed): scoring gives it 0, and an audit is
+# submitted only when nothing required is missing.
+_DRAFT_REASONS = frozenset({"photo_missing", "missing_value"})
 
 
 def _audit(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:

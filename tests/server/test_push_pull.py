@@ -368,6 +368,7 @@ def test_the_race_path_refuses_another_devices_id_too(api_server):
     belongs to another device, so this push is refused and its changes rolled back."""
     from app.domain.hlc import Clock
     from app.domain.mutations import Mutation
+    from server.core import sealing
     from server.scope import Caller
     from server.services import sync
 
@@ -380,6 +381,8 @@ def test_the_race_path_refuses_another_devices_id_too(api_server):
     assert applied["status"] == "applied"
     impostor = new_dossier(Device(), ward)
     impostor["mutation_id"] = original["mutation_id"]
+    # This process applies mutations itself: it needs the server's data key for sealed fields.
+    sealing.install(sealing.load_keyring(api_server.data_dir / "keys" / "server.key"))
     caller = Caller(0, "impostor", "officer", frozenset({ward}), device_id="another-device")
     # apply_once without push()'s look-up first: as when a twin commits between the two.
     answer = sync.apply_once(

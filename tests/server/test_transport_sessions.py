@@ -312,17 +312,21 @@ def test_desktop_login_logs_out_and_tablets_cannot(api_server):
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_a_login"
 
 
+STORE_PASSPHRASE = "con mèo đen 2468"
+
+
 def test_cli_login_and_logout(sqlite_api_server, tmp_path, monkeypatch, capsys):
     api = sqlite_api_server
     username = new_name("admin")
     api.add_user(username, "admin", ["*"], password=PASSWORD)
     folder = str(tmp_path / "desk")
-    monkeypatch.setattr("sys.stdin", io.StringIO(f"2468\n{PASSWORD}\n"))
+    # No keystore in this process (the file fallback): a passphrase, as the rule asks.
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{STORE_PASSPHRASE}\n{PASSWORD}\n"))
     base = ["--data-dir", folder]
     code = main([*base, "login", "--server", api.url, "--username", username, "--pin-stdin",
                  "--password-stdin"])  # fmt: skip
     assert code == 0 and f"logged in as {username}" in capsys.readouterr().out
-    monkeypatch.setattr("sys.stdin", io.StringIO("2468\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{STORE_PASSPHRASE}\n"))
     assert main([*base, "logout", "--pin-stdin"]) == 0
     assert "logged out" in capsys.readouterr().out
     sessions = [d for d, user in identity.list_devices(api.engine) if user == username]

@@ -138,7 +138,20 @@ def in_dialog(page: Page, name: str) -> None:
     button = page.get_by_role("button", name=name, exact=True)
     expect(button).to_be_visible()
     page.wait_for_timeout(500)
-    button.click()
+    # On a loaded machine a click can still be lost; each of these buttons closes its dialog,
+    # so press again (a bounded number of times) until the button is gone, the later times as
+    # the accessibility node's own tap (Flutter acts on it without hit-testing the canvas).
+    for attempt in range(4):
+        if attempt == 0:
+            button.click()
+        else:
+            button.dispatch_event("click")
+        try:
+            expect(button).to_have_count(0, timeout=4000)
+            return
+        except AssertionError:
+            continue
+    expect(button).to_have_count(0)
 
 
 def item(page: Page, item_id: str):

@@ -134,11 +134,11 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     worst = page.get_by_role("button", name=re.compile(r"^1\. Phường Hoàn Kiếm"))
     expect(worst.first).to_be_visible()
     expect(shows(page, "Tỷ lệ đúng hạn thấp nhất")).to_be_visible()
-    shots(page, screenshots, "40-oversight-dashboard")
+    shots(page, screenshots, "60-oversight-dashboard")
     page.mouse.move(700, 500)
     page.mouse.wheel(0, 700)  # down to the grid (Flutter scrolls by the wheel, not the DOM)
     expect(card(page, "compliance-grid")).to_be_attached()
-    shots(page, screenshots, "41-compliance-grid")
+    shots(page, screenshots, "61-compliance-grid")
     # An audit-state figure opens the wards behind it.
     approved = page.get_by_role("button", name=re.compile(r"^Đã duyệt: \d+$"))
     count = re.search(r"\d+", approved.first.inner_text() or approved.first.get_attribute(
@@ -174,7 +174,7 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     expect(diff).to_be_visible()
     cooling = A.template().item("premises.cooling").label
     expect(shows(page, f"• {cooling}: Có")).to_be_visible()
-    shots(page, screenshots, "44-change-diff")  # resubmitted audits come first
+    shots(page, screenshots, "64-change-diff")  # resubmitted audits come first
     for ward in PICKED:
         name = reference.ward(ward).name
         page.get_by_role("checkbox", name=re.compile(rf"^{name} · ")).click()
@@ -183,7 +183,7 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     approve.first.click()
     expect(shows(page, "Duyệt 3 biên bản?")).to_be_visible()
     expect(shows(page, re.compile(r"Phường Ngọc Hà: [×?] ")).first).to_be_visible()
-    shots(page, screenshots, "43-bulk-review")
+    shots(page, screenshots, "63-bulk-review")
     page.get_by_role("button", name="Duyệt 3 biên bản đã chọn").last.click()
     expect(shows(page, "Đã duyệt 3 biên bản, 0 không duyệt được.")).to_be_visible()
     for ward in PICKED:
@@ -219,5 +219,5 @@ def test_report_pages_for_the_docs(screenshots, tmp_path) -> None:
         scaled = image.resize((width, int(image.height * width / image.width)))
         canvas = Image.new("RGB", (width, height), "white")
         canvas.paste(scaled.crop((0, 0, width, min(height, scaled.height))), (0, 0))
-        canvas.save(screenshots / f"45-report-weekly-{width}x{height}.png")
-    assert (screenshots / "45-report-weekly-1280x800.png").exists()
+        canvas.save(screenshots / f"65-report-weekly-{width}x{height}.png")
+    assert (screenshots / "65-report-weekly-1280x800.png").exists()

@@ -65,7 +65,7 @@ def test_forgotten_pin_then_backup_from_settings(
     type_into(page, "Mã trả lời của quản trị viên", answer)
     type_into(page, "Mã PIN mới", NEW_PIN)
     type_into(page, "Nhập lại mã PIN", NEW_PIN)
-    shot(page, screenshots, "20-recovery")
+    shot(page, screenshots, "18-recovery")
     page.get_by_role("button", name="Đặt mã PIN mới").click()
     expect(shows(page, "Danh sách hồ sơ")).to_be_visible()
 
@@ -75,6 +75,6 @@ def test_forgotten_pin_then_backup_from_settings(
     type_into(page, "Mã PIN hoặc cụm mật khẩu cho bản sao lưu", NEW_PIN)
     page.get_by_role("button", name="Sao lưu ngay").click()
     expect(shows(page, re.compile(r"^Đã sao lưu vào"))).to_be_visible()
-    shot(page, screenshots, "21-settings-backup")
+    shot(page, screenshots, "19-settings-backup")
     (made,) = list((app_dir / "backups").glob("*.cfbk"))
     assert made.read_bytes()[:4] == b"CFBK" and b"Tr\xe1\xba\xa7n" not in made.read_bytes()

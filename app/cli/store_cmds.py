@@ -41,7 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     lst = dsub.add_parser("list", help="list dossiers sorted by appointment date")
     add_store_options(lst)
-    lst.add_argument("--search", default="", help="applicant name (diacritics optional) or ID")
+    lst.add_argument(
+        "--search", default="",
+        help="applicant name (diacritics optional), ID number, dossier code or its tail "
+        "(261207-9944, 9944)",
+    )
     lst.add_argument("--status", type=int, choices=[int(s) for s in DossierStatus],
                      help="only this status (1-10)")
     lst.add_argument("--overdue", action="store_true", help="only open dossiers past their date")

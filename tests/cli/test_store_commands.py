@@ -87,6 +87,14 @@ def test_list_search_by_id_number(module_cli, shared):
     assert [d["applicant_name"] for d in found["items"]] == ["Trần Văn Bình"]
 
 
+def test_list_search_by_the_code_s_tail(module_cli, shared):
+    everything = _list_json(module_cli, shared["data"])["items"]
+    code = everything[0]["code"]
+    found = _list_json(module_cli, shared["data"], "--search", code[-11:].lower())
+    assert code in [d["code"] for d in found["items"]]
+    assert all(d["code"].endswith(code[-11:]) for d in found["items"])
+
+
 def test_list_status_and_overdue_filters(module_cli, shared):
     in_process = _list_json(module_cli, shared["data"], "--status", "4")
     assert [d["applicant_name"] for d in in_process["items"]] == ["Trần Văn Bình"]

@@ -142,3 +142,37 @@ def test_the_finishing_day_is_the_day_in_hanoi(store, procedure, monkeypatch, ut
     expected = "on_time" if expected_rate else "late"
     assert done.timeliness(due + dt.timedelta(days=3)).value == expected
     assert store.dossiers.dashboard(due + dt.timedelta(days=3)).on_time_rate == expected_rate
+
+
+def test_search_finds_a_dossier_by_its_code_or_the_code_s_tail(store, procedure):
+    store.settings.set("code_slot", 3)
+    first = receive(store, procedure)
+    second = receive(store, procedure)
+    found = lambda text: {d.id for d in store.dossiers.list(DossierQuery(search=text)).items}  # noqa: E731
+    agency, day, seq = first.code.rsplit("-", 2)
+    assert found(first.code) == {first.id}
+    assert found(f"  {first.code.lower()} ") == {first.id}  # any case, spaces around ignored
+    assert found(f"{day}-{seq}") == {first.id}
+    assert found(seq) == {first.id}
+    assert found(second.code.rsplit("-", 1)[1]) == {second.id}
+    assert found(f"{day}-9998") == set()
+    assert found(f"{agency}-{day}") == set()  # not a code nor a tail of one
+    assert found("huong") == {first.id, second.id}  # names still found
+
+
+def test_code_terms_are_blind_and_backfilled_when_an_older_store_opens(store, data_dir, procedure):
+    from app.storage import open_store
+    from tests.storage.conftest import PIN
+
+    dossier = receive(store, procedure)
+    store.close()
+    with store.db.connect_raw() as db:
+        terms = db.execute("SELECT term FROM terms WHERE kind = 'c'").fetchall()
+        assert len(terms) == 3 and all(len(t) == 8 for (t,) in terms)
+        assert all(dossier.code[-4:].encode() not in t for (t,) in terms)
+        # a store from before code terms: none stored, no backfill mark
+        db.execute("DELETE FROM terms WHERE kind = 'c'")
+        db.execute("DELETE FROM meta WHERE key = 'code_terms'")
+    with open_store(data_dir, PIN) as reopened:
+        page = reopened.dossiers.list(DossierQuery(search=dossier.code[-11:]))
+        assert [d.id for d in page.items] == [dossier.id]

@@ -97,6 +97,9 @@ def test_list_searches_without_diacritics_filters_and_marks_overdue(store) -> No
     found = lister.load()
     assert [r.id for r in found.rows] == [target.id]
     assert found.summary == "Hiển thị 1/1 hồ sơ"
+    for typed in (target.code.lower(), target.code[-11:], target.code[-4:]):  # code, its tails
+        lister.filters.search = f" {typed} "
+        assert target.id in {r.id for r in lister.load().rows}, typed
 
     lister.filters.search = ""
     lister.filters.overdue = True

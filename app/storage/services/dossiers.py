@@ -42,6 +42,7 @@ from app.storage.services.calendar import CalendarStore
 from app.storage.services.records import InvalidRecord, Record, RecordStore, unreadable
 from app.storage.settings import SettingsStore
 from app.storage.tables import (
+    TERM_CODE,
     TERM_ID,
     TERM_IDENTITY,
     TERM_NAME,
@@ -585,7 +586,8 @@ class DossierService:
         return " AND ".join(clauses), params
 
     def _search_subquery(self, conn: Connection, text: str) -> tuple[str, list[Any]]:
-        """Record ids whose name holds every query word (as prefixes), or whose ID number is it.
+        """Record ids whose name holds every query word (as prefixes), whose ID number is it, or
+        whose code is it or ends with it (`YYMMDD-XXXX`, `XXXX`).
 
         The rarest term drives (bounded counts pick it); each other term is a point lookup on
         the (term, kind, rid) key, so a common prefix like "ng" never has to be read in full
@@ -611,6 +613,10 @@ class DossierService:
             id_sql = "SELECT rid FROM terms WHERE term = ? AND kind = ?"
             sql = f"{sql} UNION {id_sql}" if sql else id_sql
             params.extend([bytes.fromhex(term), TERM_ID])
+        for term in index.query_code_terms(text):
+            code_sql = "SELECT rid FROM terms WHERE term = ? AND kind = ?"
+            sql = f"{sql} UNION {code_sql}" if sql else code_sql
+            params.extend([bytes.fromhex(term), TERM_CODE])
         return (sql or "SELECT NULL WHERE 0"), params
 
     @staticmethod

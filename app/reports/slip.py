@@ -7,9 +7,11 @@ DejaVu Sans (Vietnamese glyphs); the caller decides where the bytes go (download
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import segno
 from fpdf import FPDF
 
 from app.domain.calendar import VN_TZ
@@ -18,6 +20,15 @@ from app.i18n import catalogue
 
 FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 FONT = "DejaVu"
+QR_MM = 26  # printed size of the code's QR code: a phone camera reads it at arm's length
+QR_SCALE = 4  # PNG pixels per module (the PDF scales the image to QR_MM)
+QR_BORDER = 4  # the quiet zone the QR standard asks for, in modules
+
+
+def code_qr(code: str) -> segno.QRCode:
+    """The QR code printed on the slip: the dossier code alone, error correction M (a code is
+    upper-case letters, digits, dots and dashes: QR's compact alphanumeric mode)."""
+    return segno.make_qr(code, error="m", boost_error=False)
 
 
 @dataclass(frozen=True)
@@ -82,15 +93,30 @@ def _header(pdf: FPDF, ctx: SlipContext) -> None:
     pdf.ln(2)
 
 
-def _line(pdf: FPDF, text: str, bold: bool = False, size: int = 10) -> None:
+def _line(pdf: FPDF, text: str, bold: bool = False, size: int = 10, width: float = 0) -> None:
     pdf.set_font(FONT, "B" if bold else "", size)
-    pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(width, 6, text, new_x="LMARGIN", new_y="NEXT")
+
+
+def _qr(pdf: FPDF, code: str) -> float:
+    """Draws the code's QR code at the right edge from the current line; the width left to the
+    text beside it."""
+    png = io.BytesIO()
+    code_qr(code).save(png, kind="png", scale=QR_SCALE, border=QR_BORDER)
+    png.seek(0)
+    x = pdf.w - pdf.r_margin - QR_MM
+    pdf.image(png, x=x, y=pdf.get_y(), w=QR_MM, h=QR_MM)
+    return x - pdf.l_margin - 2
 
 
 def _body(pdf: FPDF, d: Dossier, ctx: SlipContext) -> None:
-    _line(pdf, _vi("slip.code", code=d.code), bold=True)
-    _line(pdf, _vi("slip.received_from", agency=ctx.agency_name))
-    _line(pdf, _vi("slip.applicant", name=d.applicant_name), bold=True)
+    beside = _qr(pdf, d.code)
+    top = pdf.get_y()
+    _line(pdf, _vi("slip.code", code=d.code), bold=True, width=beside)
+    _line(pdf, _vi("slip.qr_hint"), size=8, width=beside)
+    _line(pdf, _vi("slip.received_from", agency=ctx.agency_name), width=beside)
+    _line(pdf, _vi("slip.applicant", name=d.applicant_name), bold=True, width=beside)
+    pdf.set_y(max(pdf.get_y(), top + QR_MM + 1))  # the lines below take the whole width
     if d.applicant_id_number:
         _line(pdf, _vi("slip.id_number", value=d.applicant_id_number))
     if d.applicant_phone:

@@ -64,3 +64,27 @@ def test_app_command_is_registered_with_web_and_port() -> None:
     args = build_parser().parse_args(["app", "--web", "--port", "0"])
     assert (args.web, args.port) == (True, 0)
     assert build_parser().parse_args(["app"]).web is False
+
+
+def test_form_01_carries_the_code_as_a_qr_code_of_exactly_that_code() -> None:
+    """The slip's image is the QR code segno encodes for the dossier code: every module of
+    segno's matrix (quiet zone included) is dark or light in the embedded image as it should."""
+    from app.reports.slip import QR_BORDER, QR_SCALE, code_qr
+
+    pdf = build_slip(dossier(), SlipContext(agency_name="Phường Ba Đình"))
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    assert "Mã hồ sơ: 000.00.04.H26-261124-0007" in page.extract_text()
+    [embedded] = page.images
+    image = embedded.image.convert("L")
+    expected = code_qr(dossier().code).matrix
+    size = len(expected) + 2 * QR_BORDER
+    assert image.size == (size * QR_SCALE, size * QR_SCALE)
+    half = QR_SCALE // 2
+    for row in range(size):
+        for col in range(size):
+            inside = QR_BORDER <= row < size - QR_BORDER and QR_BORDER <= col < size - QR_BORDER
+            dark = inside and bool(expected[row - QR_BORDER][col - QR_BORDER])
+            pixel = image.getpixel((col * QR_SCALE + half, row * QR_SCALE + half))
+            assert (pixel < 128) == dark, (row, col)
+    other = code_qr("000.00.04.H26-261124-0008").matrix
+    assert other != expected  # a neighbouring code would not pass the check above

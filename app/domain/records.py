@@ -129,7 +129,18 @@ def _dossier(after: dict, before: dict | None, calendar: WorkingCalendar) -> lis
         problems.append("finished_at_required")
     if after["status"] == S.DossierStatus.RETURNED and _blank(after.get("returned_at")):
         problems.append("returned_at_required")
+    if _completes(was, after["status"]) and _blank(after.get("result")):
+        problems.append("result_required")
     return problems
+
+
+def _completes(was: int | None, status: int) -> bool:
+    """A move to completion (status 9) needs the result handed back (decision number,
+    certificate...). A dossier first stored already finished (a register imported from paper,
+    which never held one) is not a move, so it may lack it."""
+    return was is not None and was != S.DossierStatus.COMPLETED and (
+        status == S.DossierStatus.COMPLETED
+    )
 
 
 def _appointment_problems(after: dict, before: dict | None, calendar: WorkingCalendar) -> list:

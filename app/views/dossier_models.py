@@ -340,6 +340,18 @@ def actions_for(status: int) -> list[Action]:
     ]
 
 
+def finish_facts(d: Dossier, kind: Timeliness | None) -> list[tuple[str, str]]:
+    """When the result was ready and when it was handed back, with whether that was in time
+    (`app.domain.timeliness`: early, on time or late against the appointment date)."""
+    facts = []
+    if d.finished_at:
+        facts.append((t("field.finished_at"), datetime_text(d.finished_at)))
+    if d.returned_at:
+        returned = datetime_text(d.returned_at)
+        facts.append((t("field.returned_at"), f"{returned} · {timeliness_text(kind)}"))
+    return facts
+
+
 def chronological(events: list[Any]) -> list[Any]:
     """Oldest first. Stored times have whole seconds, so two moves in one second tie: within a
     tie the status chain decides (each move starts from the status the previous one reached)."""
@@ -364,7 +376,8 @@ def timeline_entry(event: Any) -> TimelineEntry:
     if event.appointment_date:
         extra = t("detail.new_appointment", date=date_text(event.appointment_date))
         note = f"{note} · {extra}" if note else extra
-    return TimelineEntry(datetime_text(event.at), title, event.actor or "", note)
+    officer = t("detail.by", name=event.actor) if event.actor else t("detail.by_unknown")
+    return TimelineEntry(datetime_text(event.at), title, officer, note)
 
 
 class DossierDetailPresenter:
@@ -408,6 +421,7 @@ class DossierDetailPresenter:
         ]
         if d.result:
             facts.append((t("field.result"), d.result))
+        facts += finish_facts(d, kind)
         history = chronological(self.dossiers.history(self.dossier_id))[::-1]  # newest first
         return DetailState(
             dossier=d,
@@ -437,6 +451,8 @@ class DossierDetailPresenter:
     ) -> str | None:
         """Performs the action; returns an error message for the user, or None."""
         appointment = None
+        if action.takes_result and not result.strip():
+            return t("detail.error.result")  # the record rule refuses it too (result_required)
         if action.needs_date:
             appointment = parse_date(new_date)
             if appointment is None:

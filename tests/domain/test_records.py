@@ -70,6 +70,17 @@ def test_a_dossier_breaking_a_rule_gets_its_stable_reason(changes, reason):
     assert validate_record(E.DOSSIER, dossier(**changes))[0] == reason
 
 
+def test_a_move_to_completion_needs_the_result_a_register_row_does_not():
+    before = dossier(status=4)
+    done = dossier(status=9, finished_at=RECEIVED)
+    assert validate_record(E.DOSSIER, done, before) == ["result_required"]
+    assert validate_record(E.DOSSIER, done | {"result": " "}, before) == ["result_required"]
+    assert validate_record(E.DOSSIER, done | {"result": "Giấy khai sinh số 12"}, before) == []
+    assert validate_record(E.DOSSIER, done) == []  # imported already completed: not a move
+    returned = done | {"status": 10, "returned_at": RECEIVED}
+    assert validate_record(E.DOSSIER, returned, done) == []  # the result was set on completion
+
+
 def test_the_appointment_date_follows_the_calendar_it_is_given():
     first = dt.date.fromisoformat(dossier()["appointment_date"])
     off = WorkingCalendar(extra_holidays=[first - dt.timedelta(days=d) for d in range(0, 3)])

@@ -79,7 +79,7 @@ def test_filters_status_overdue_due_soon_procedure(store, procedure):
     old = receive(store, procedure, received_at=FRIDAY_0900_HANOI - dt.timedelta(days=30))
     done = receive(store, procedure, received_at=FRIDAY_0900_HANOI - dt.timedelta(days=30))
     store.dossiers.change_status(done.id, S.IN_PROCESS)
-    store.dossiers.change_status(done.id, S.COMPLETED)
+    store.dossiers.change_status(done.id, S.COMPLETED, result="Đã cấp")
     fresh = receive(store, procedure, received_at=dt.datetime(2025, 11, 30, 2, tzinfo=dt.UTC))
     ids = lambda q: {d.id for d in store.dossiers.list(q).items}  # noqa: E731
     assert ids(DossierQuery(overdue=True, today=today)) == {old.id}
@@ -138,7 +138,7 @@ def test_the_finishing_day_is_the_day_in_hanoi(store, procedure, monkeypatch, ut
     finished = dt.datetime.combine(due, dt.time(utc_hour, 30), dt.UTC)
     monkeypatch.setattr(service, "utc_now", lambda: finished)
     store.dossiers.change_status(dossier.id, S.IN_PROCESS)
-    done = store.dossiers.change_status(dossier.id, S.COMPLETED)
+    done = store.dossiers.change_status(dossier.id, S.COMPLETED, result="Đã cấp")
     expected = "on_time" if expected_rate else "late"
     assert done.timeliness(due + dt.timedelta(days=3)).value == expected
     assert store.dossiers.dashboard(due + dt.timedelta(days=3)).on_time_rate == expected_rate
@@ -176,3 +176,29 @@ def test_code_terms_are_blind_and_backfilled_when_an_older_store_opens(store, da
     with open_store(data_dir, PIN) as reopened:
         page = reopened.dossiers.list(DossierQuery(search=dossier.code[-11:]))
         assert [d.id for d in page.items] == [dossier.id]
+
+
+def test_completion_without_a_result_is_refused_and_nothing_is_queued(store, procedure):
+    from app.storage.services.records import InvalidRecord
+
+    dossier = receive(store, procedure)
+    store.dossiers.change_status(dossier.id, S.IN_PROCESS)
+    with pytest.raises(InvalidRecord) as refused:
+        store.dossiers.change_status(dossier.id, S.COMPLETED, result="  ")
+    assert refused.value.reasons == ["result_required"]
+    assert store.dossiers.get(dossier.id).status == S.IN_PROCESS
+    assert len(store.dossiers.history(dossier.id)) == 2
+
+
+def test_the_demo_ages_dossiers_by_the_day_in_vietnam(store, procedure):
+    """Received at 01:00 on 7 December in Hanoi (still the 6th in UTC): on the 7th, the demo
+    sees a dossier of today, not of yesterday, and leaves it at the counter."""
+    import random
+
+    from app.demo.run import advance
+
+    dossier = receive(store, procedure, received_at=dt.datetime(2026, 12, 6, 18, tzinfo=dt.UTC))
+    advance(store, dossier, dt.date(2026, 12, 7), random.Random(1))
+    assert store.dossiers.get(dossier.id).status == S.RECEIVED
+    advance(store, dossier, dt.date(2026, 12, 8), random.Random(1))
+    assert store.dossiers.get(dossier.id).status != S.RECEIVED

@@ -14,7 +14,7 @@ from app.views.dossier_models import (
     actions_for,
     dashboard_tiles,
 )
-from app.views.format import status_text
+from app.views.format import datetime_text, status_text
 from tests.views.conftest import TODAY
 from tests.views.seed import WARD, seed
 
@@ -157,7 +157,9 @@ def test_detail_offers_only_allowed_moves_and_keeps_a_timeline(store) -> None:
         "Hoàn thành xử lý",
     ]
     assert state.timeline[0].title == "Đã tiếp nhận » Đang xử lý"
-    assert state.timeline[0].note == "Chuyển phòng Tư pháp" and state.timeline[0].actor == OFFICER
+    assert state.timeline[0].note == "Chuyển phòng Tư pháp"
+    assert state.timeline[0].actor == f"Cán bộ: {OFFICER}"
+    assert state.timeline[-1].actor == f"Cán bộ: {OFFICER}"  # the receipt names its officer
 
     supplement = next(a for a in state.actions if a.needs_date)
     assert (
@@ -168,6 +170,31 @@ def test_detail_offers_only_allowed_moves_and_keeps_a_timeline(store) -> None:
     state = detail.load()
     assert state.dossier.appointment_date == dt.date(2026, 12, 15)
     assert "hẹn trả mới 15/12/2026" in state.timeline[0].note
+
+
+def test_completion_needs_the_result_and_a_returned_dossier_shows_when_and_if_in_time(
+    store,
+) -> None:
+    dossier = filled_form().submit(store.dossiers, WARD, OFFICER)
+    detail = DossierDetailPresenter(store.dossiers, dossier.id, lambda: TODAY)
+    detail.apply(next(a for a in detail.load().actions if a.to_status == 4), actor=OFFICER)
+    complete = next(a for a in detail.load().actions if a.takes_result)
+    assert detail.apply(complete, result="  ", actor=OFFICER) == (
+        "Nhập kết quả giải quyết (số quyết định, giấy tờ đã cấp…)"
+    )
+    assert detail.load().dossier.status == DossierStatus.IN_PROCESS
+    assert detail.apply(complete, result="Trích lục khai sinh số 12/2026", actor="") is None
+    state = detail.load()
+    assert state.timeline[0].actor == "Cán bộ: không ghi tên"
+    assert not any(label == "Ngày trả kết quả" for label, _ in state.facts)
+    assert detail.apply(state.actions[0], actor=OFFICER) is None  # returned to the citizen
+    facts = dict(detail.load().facts)
+    returned = detail.load().dossier.returned_at
+    assert facts["Kết quả"] == "Trích lục khai sinh số 12/2026"
+    assert facts["Ngày trả kết quả"].startswith(datetime_text(returned))
+    # finished today (the machine's day) against an appointment days ahead: early
+    assert facts["Ngày trả kết quả"].endswith("· Trước hạn"), facts["Ngày trả kết quả"]
+    assert "Ngày có kết quả" in facts
 
 
 def test_closed_dossiers_offer_nothing() -> None:

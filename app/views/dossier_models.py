@@ -14,17 +14,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.domain import reference
-from app.domain.calendar import WorkingCalendar
+from app.domain.calendar import WorkingCalendar, vn_date
 from app.domain.models import (
     DocumentReceived,
     Dossier,
+    OpenDuplicate,
     Procedure,
     ReceiveDossier,
     UnreadableRecord,
 )
 from app.domain.status import Channel, DossierStatus, allowed_next, is_open
 from app.domain.timeliness import Timeliness
-from app.i18n import has, t
+from app.i18n import catalogue, has, t
 from app.storage import DossierQuery
 from app.views.errors import error_text
 from app.views.format import (
@@ -215,6 +216,9 @@ class ReceiveForm:
     notes: str = ""
     documents: list[DocumentLine] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    # Open dossiers of this procedure for this ID number, found at the last submit: the form
+    # warns and saves only when the officer chooses to go on (`submit(..., go_on=True)`).
+    duplicates: list[OpenDuplicate] = field(default_factory=list)
 
     @staticmethod
     def search(text: str, limit: int = 12) -> list[Procedure]:
@@ -255,7 +259,16 @@ class ReceiveForm:
                 self.errors["documents"] = t("receive.error.counts", name=line.name)
         return not self.errors
 
-    def request(self, ward_code: str, actor: str) -> ReceiveDossier:
+    def duplicate_warning(self) -> str:
+        """What the counter shows: each open dossier's code and the day it was received."""
+        return t("receive.duplicate", dossiers=self._duplicates_text())
+
+    def _duplicates_text(self) -> str:
+        return ", ".join(
+            f"{d.code} ({date_text(vn_date(d.received_at))})" for d in self.duplicates
+        )
+
+    def request(self, ward_code: str, actor: str, intake_note: str = "") -> ReceiveDossier:
         assert self.procedure is not None
         docs = [
             DocumentReceived(name=line.name, originals=line.originals, copies=line.copies)
@@ -273,14 +286,30 @@ class ReceiveForm:
             documents=docs,
             notes=self.notes.strip(),
             actor=actor,
+            intake_note=intake_note,
         )
 
-    def submit(self, dossiers: Any, ward_code: str, actor: str) -> Dossier | None:
-        """Saves the dossier (code and appointment date are issued by the service)."""
+    def submit(
+        self, dossiers: Any, ward_code: str, actor: str, *, go_on: bool = False
+    ) -> Dossier | None:
+        """Saves the dossier (code and appointment date are issued by the service). When the
+        ID number already has an open dossier of this procedure, nothing is saved and
+        `duplicates` says which, unless the officer chose to `go_on`: then the first history
+        event records that choice (always in Vietnamese: the history is the office's record)."""
         if not self.validate():
             return None
+        assert self.procedure is not None
+        self.duplicates = dossiers.open_duplicates(self.procedure.code, self.applicant_id_number)
+        if self.duplicates and not go_on:
+            self.errors["duplicate"] = self.duplicate_warning()
+            return None
+        note = ""
+        if self.duplicates:
+            note = catalogue("vi")["history.duplicate_accepted"].format(
+                dossiers=self._duplicates_text()
+            )
         try:
-            return dossiers.receive(self.request(ward_code, actor))
+            return dossiers.receive(self.request(ward_code, actor, note))
         except ValidationError as exc:
             self.errors["form"] = "; ".join(e["msg"] for e in exc.errors())
             return None

@@ -318,6 +318,25 @@ class ReceiveScreen:
         self.submit_button = ft.Button(
             t("receive.submit"), icon=ft.Icons.SAVE, on_click=h(self._submit)
         )
+        # The duplicate warning: the open dossier's code and date, and the choice to go on.
+        self.duplicate_text = ft.Text("", color=ft.Colors.ON_TERTIARY_CONTAINER)
+        self.go_on_button = ft.OutlinedButton(
+            t("receive.go_on"), icon=ft.Icons.CALL_SPLIT, on_click=h(self._go_on)
+        )
+        self.duplicate_box = ft.Container(
+            ft.Semantics(
+                ft.Column([
+                    ft.Row([ft.Icon(ft.Icons.WARNING_AMBER, color=ft.Colors.TERTIARY),
+                            ft.Container(self.duplicate_text, expand=True)]),
+                    self.go_on_button,
+                ], spacing=8),
+                identifier="duplicate-warning",
+            ),
+            bgcolor=ft.Colors.TERTIARY_CONTAINER,
+            border_radius=8,
+            padding=12,
+            visible=False,
+        )
         self._search_task: asyncio.Task | None = None
         self._show_results(ReceiveForm.search(""))
 
@@ -346,6 +365,7 @@ class ReceiveScreen:
                 self.documents,
                 ft.Row([self.notes]),
                 self.message,
+                self.duplicate_box,
                 ft.Row([self.submit_button, self.progress]),
                 ft.Container(height=24),
             ],
@@ -467,7 +487,10 @@ class ReceiveScreen:
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )
 
-    async def _submit(self, e: Any) -> None:
+    async def _go_on(self, e: Any) -> None:
+        await self._submit(e, go_on=True)
+
+    async def _submit(self, e: Any, go_on: bool = False) -> None:
         f = self.form
         f.applicant_name = self.name.value or ""
         f.applicant_id_number = self.id_number.value or ""
@@ -480,7 +503,9 @@ class ReceiveScreen:
         self.app.page.update()
         store = self.app.store
         ward = await self.app.io(store.settings.get, "ward_code", "") or ""
-        dossier = await self.app.io(f.submit, store.dossiers, ward, self.app.actor)
+        dossier = await self.app.io(
+            f.submit, store.dossiers, ward, self.app.actor, go_on=go_on
+        )
         self.submit_button.disabled, self.progress.visible = False, False
         self._show_errors()
         if dossier is None:
@@ -498,6 +523,8 @@ class ReceiveScreen:
         self.phone.error = errors.get("applicant_phone")
         others = [errors[k] for k in ("procedure", "documents", "form") if k in errors]
         self.message.value = "; ".join(others)
+        self.duplicate_text.value = errors.get("duplicate", "")
+        self.duplicate_box.visible = "duplicate" in errors
 
 
 def unreadable_tile(row: UnreadableRow) -> ft.Control:

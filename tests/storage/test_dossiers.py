@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from app.domain import reference
 from app.domain.calendar import WorkingCalendar
 from app.domain.codes import CODE_RE, sequence_range
 from app.domain.status import DossierStatus as S
@@ -202,3 +203,30 @@ def test_the_demo_ages_dossiers_by_the_day_in_vietnam(store, procedure):
     assert store.dossiers.get(dossier.id).status == S.RECEIVED
     advance(store, dossier, dt.date(2026, 12, 8), random.Random(1))
     assert store.dossiers.get(dossier.id).status != S.RECEIVED
+
+
+def test_open_duplicates_are_open_dossiers_of_the_procedure_for_the_id_number(store, procedure):
+    other_procedure = next(
+        p for p in reference.procedures() if p.code != procedure.code and p.processing_days > 0
+    )
+    first = receive(store, procedure)
+    receive(store, other_procedure)  # same person, another procedure
+    receive(store, procedure, applicant_id_number="034095001122")  # another person
+    closed = receive(store, procedure)
+    store.dossiers.change_status(closed.id, S.WITHDRAWN)
+    found = store.dossiers.open_duplicates(procedure.code, "001 088 012 345")
+    assert [(d.id, d.code, d.received_at) for d in found] == [
+        (first.id, first.code, first.received_at)
+    ]
+    assert store.dossiers.open_duplicates(procedure.code, "") == []
+    assert store.dossiers.open_duplicates(procedure.code, "001088012346") == []
+    store.dossiers.change_status(first.id, S.IN_PROCESS)  # still open
+    assert [d.id for d in store.dossiers.open_duplicates(procedure.code, "001088012345")] == [
+        first.id
+    ]
+
+
+def test_the_first_history_event_keeps_the_intake_note(store, procedure):
+    dossier = receive(store, procedure, intake_note="Đã cảnh báo trùng")
+    [event] = store.dossiers.history(dossier.id)
+    assert event.note == "Đã cảnh báo trùng" and event.to_status == S.RECEIVED

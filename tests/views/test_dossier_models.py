@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.domain.calendar import WorkingCalendar
+from app.domain.calendar import WorkingCalendar, vn_date
 from app.domain.codes import LOCAL_SEQUENCES, parse_code
 from app.domain.status import DossierStatus
 from app.storage import DossierQuery
@@ -195,6 +195,29 @@ def test_completion_needs_the_result_and_a_returned_dossier_shows_when_and_if_in
     # finished today (the machine's day) against an appointment days ahead: early
     assert facts["Ngày trả kết quả"].endswith("· Trước hạn"), facts["Ngày trả kết quả"]
     assert "Ngày có kết quả" in facts
+
+
+def test_a_second_receive_for_the_same_person_warns_and_the_choice_is_in_the_history(
+    store,
+) -> None:
+    first = filled_form().submit(store.dossiers, WARD, OFFICER)
+    again = filled_form("Nguyễn Thị Hương")
+    assert again.submit(store.dossiers, WARD, OFFICER) is None
+    warning = again.errors["duplicate"]
+    received_in_vietnam = vn_date(first.received_at).strftime("%d/%m/%Y")
+    assert f"{first.code} ({received_in_vietnam})" in warning
+    assert "Số CCCD này đang có hồ sơ chưa giải quyết xong" in warning
+    assert store.dossiers.list(DossierQuery()).total == 1  # nothing saved yet
+    second = again.submit(store.dossiers, WARD, OFFICER, go_on=True)
+    assert second is not None and second.code != first.code
+    [event] = store.dossiers.history(second.id)
+    assert event.note.startswith("Cán bộ vẫn tiếp nhận dù đã được cảnh báo trùng")
+    assert first.code in event.note
+    timeline = DossierDetailPresenter(store.dossiers, second.id, lambda: TODAY).load().timeline
+    assert first.code in timeline[0].note
+    other = filled_form()
+    other.applicant_id_number = "001190054321"
+    assert other.submit(store.dossiers, WARD, OFFICER) is not None  # another person: no warning
 
 
 def test_closed_dossiers_offer_nothing() -> None:

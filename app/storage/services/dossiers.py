@@ -21,6 +21,7 @@ from app.domain.models import (
     Dashboard,
     Dossier,
     DossierEvent,
+    OpenDuplicate,
     Page,
     ReceiveDossier,
     UnreadableRecord,
@@ -224,14 +225,14 @@ class DossierService:
             issuer = _CodeIssuer(conn, self._settings)
             fields = self._new_fields(conn, req, issuer)
             issuer.save()
-            [dossier_id] = self._write_new(conn, [(fields, req.actor)])
+            [dossier_id] = self._write_new(conn, [(fields, req.actor, req.intake_note)])
         return Dossier(id=dossier_id, **{k: v for k, v in fields.items() if v is not None})
 
     def receive_many(self, reqs: Iterable[ReceiveDossier]) -> int:
         """Receive many dossiers in ONE transaction (bulk intake, benchmarks). Returns the count."""
         with self._db.write() as conn:
             issuer = _CodeIssuer(conn, self._settings)
-            batch = [(self._new_fields(conn, r, issuer), r.actor) for r in reqs]
+            batch = [(self._new_fields(conn, r, issuer), r.actor, r.intake_note) for r in reqs]
             issuer.save()
             return len(self._write_new(conn, batch))
 
@@ -322,6 +323,31 @@ class DossierService:
             items=items, total=total, offset=offset, limit=limit, unreadable=kept_aside
         )
 
+    def open_duplicates(self, procedure_code: str, id_number: str) -> list[OpenDuplicate]:
+        """Open dossiers of this procedure for this ID number, oldest first: found through the
+        blind ID term, then each opened to compare the digits (a 64-bit term collision would
+        otherwise be a false warning). No ID number, no warning."""
+        number = digits(id_number)
+        if not number:
+            return []
+        [term] = self._records.index.digit_id_terms(number)
+        marks = ", ".join("?" * len(OPEN_STATUSES))
+        with self._db.read() as conn:
+            records = self._records.select_each(
+                conn,
+                "WHERE id IN (SELECT rid FROM terms WHERE term = ? AND kind = ?) "
+                f"AND entity = ? AND procedure_code = ? AND status IN ({marks}) "
+                "AND sync_state != ? ORDER BY received_at, id",
+                (bytes.fromhex(term), TERM_ID, E.DOSSIER, procedure_code, *OPEN_STATUSES,
+                 UNREADABLE),
+            )
+        found, _ = dossiers_or_unreadable(records)
+        return [
+            OpenDuplicate(id=d.id, code=d.code, received_at=d.received_at)
+            for d in found
+            if digits(d.applicant_id_number) == number
+        ]
+
     def dashboard(self, today: dt.date) -> Dashboard:
         start = iso_utc(dt.datetime.combine(today, dt.time(), VN_TZ))
         end = iso_utc(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), VN_TZ))
@@ -398,7 +424,7 @@ class DossierService:
             issuer = _CodeIssuer(conn, self._settings)
             for line, req in fresh:
                 try:
-                    batch.append((self._new_fields(conn, req, issuer), req.actor))
+                    batch.append((self._new_fields(conn, req, issuer), req.actor, req.intake_note))
                 except codes.SequenceExhausted as exc:
                     report.errors.append((line, str(exc)))
                 except InvalidRecord as exc:
@@ -513,26 +539,30 @@ class DossierService:
         except IntegrityError:
             raise DuplicateCode() from None
 
-    def _write_new(self, conn: Connection, batch: list[tuple[dict[str, Any], str]]) -> list[str]:
-        """New dossiers and their first history event; returns the dossier ids."""
+    def _write_new(
+        self, conn: Connection, batch: list[tuple[dict[str, Any], str, str]]
+    ) -> list[str]:
+        """New dossiers (fields, actor, note of the first event) and their first history
+        event; returns the dossier ids."""
         groups, ids = [], []
-        steps = [implied_path(fields["status"]) or [] for fields, _ in batch]
+        steps = [implied_path(fields["status"]) or [] for fields, _, _ in batch]
         fresh = iter(new_ids(sum(1 + len(path) for path in steps)))
-        for (fields, actor), path in zip(batch, steps, strict=True):
+        for (fields, actor, first_note), path in zip(batch, steps, strict=True):
             dossier_id = next(fresh)
             ward = fields["ward_code"]
             group = [(E.DOSSIER, dossier_id, ward, fields)]
             # A dossier first seen past intake (an imported register) gets the history its
             # status implies, one event per step, as the server's rule accepts it.
-            for before, status in zip([None, *path], path, strict=False):
+            for step, (before, status) in enumerate(zip([None, *path], path, strict=False)):
                 was = int(before) if before is not None else None
+                note = E.normalise_value(first_note) if step == 0 else ""
                 event = self._event_fields(dossier_id, ward, fields["received_at"], was,
-                                           int(status), E.normalise_value(actor), "", None)
+                                           int(status), E.normalise_value(actor), note, None)
                 group.append((E.DOSSIER_EVENT, next(fresh), ward, event))
             groups.append(group)
             ids.append(dossier_id)
         if batch:
-            self._register_codes(conn, [fields["code"] for fields, _ in batch])
+            self._register_codes(conn, [fields["code"] for fields, _, _ in batch])
         # Fields come from a validated ReceiveDossier and the catalogue (same limits as specs).
         self._records.insert_new_many(conn, groups)
         return ids

@@ -27,9 +27,14 @@ class Ward(BaseModel, frozen=True):
 
 
 class DocumentRequirement(BaseModel, frozen=True):
+    """A paper of a procedure's dossier: required in every case, or only when `condition`
+    holds (the catalogue's "nếu ...", "khi ..." cases), with the originals and copies asked."""
+
     name: str
     originals: int = 0
     copies: int = 0
+    required: bool = True
+    condition: str = ""
 
 
 class Procedure(BaseModel, frozen=True):

@@ -201,6 +201,12 @@ class DocumentLine:
     received: bool = True
     originals: int = 0
     copies: int = 0
+    required: bool = True
+    condition: str = ""  # when a conditional paper is needed ("nếu nộp thay ...")
+
+    def hint(self) -> str:
+        """Under a conditional paper's name: only when its case applies."""
+        return "" if self.required else t("receive.conditional", condition=self.condition)
 
 
 @dataclass
@@ -228,8 +234,13 @@ class ReceiveForm:
 
     def choose(self, code: str) -> None:
         self.procedure = reference.procedure(code)
+        # Only the papers every case needs start ticked: a conditional one is ticked by the
+        # officer when its case applies, so the slip never lists a paper not handed over.
         self.documents = [
-            DocumentLine(d.name, d.originals, d.copies, True, d.originals, d.copies)
+            DocumentLine(
+                d.name, d.originals, d.copies, d.required, d.originals, d.copies,
+                required=d.required, condition=d.condition,
+            )
             for d in self.procedure.required_documents
         ]
         self.errors.pop("procedure", None)

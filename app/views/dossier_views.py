@@ -469,8 +469,22 @@ class ReceiveScreen:
         return ft.ResponsiveRow(
             [
                 ft.Container(
-                    ft.Checkbox(
-                        label=line.name, value=line.received, on_change=self.app.handler(toggled)
+                    ft.Column(
+                        [
+                            ft.Checkbox(
+                                label=line.name,
+                                value=line.received,
+                                on_change=self.app.handler(toggled),
+                            ),
+                            ft.Text(
+                                line.hint(),
+                                size=12,
+                                italic=True,
+                                color=ft.Colors.ON_SURFACE_VARIANT,
+                                visible=not line.required,
+                            ),
+                        ],
+                        spacing=0,
                     ),
                     col={"xs": 12, "md": 8},
                 ),

@@ -69,7 +69,8 @@ def test_submit_issues_a_code_and_the_previewed_appointment(store) -> None:
     assert parse_code(dossier.code).sequence in LOCAL_SEQUENCES
     assert dossier.appointment_date == preview
     assert dossier.applicant_name == "Nguyễn Thị Hương"
-    assert [d.name for d in dossier.documents] == [form.documents[0].name, form.documents[2].name]
+    # the proxy letter (third) is conditional: unticked from the start, so not received
+    assert [d.name for d in dossier.documents] == [form.documents[0].name]
 
 
 def test_submit_reports_what_the_record_rules_refuse(store) -> None:

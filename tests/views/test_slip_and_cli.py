@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 from pypdf import PdfReader
 
@@ -88,3 +89,45 @@ def test_form_01_carries_the_code_as_a_qr_code_of_exactly_that_code() -> None:
             assert (pixel < 128) == dark, (row, col)
     other = code_qr("000.00.04.H26-261124-0008").matrix
     assert other != expected  # a neighbouring code would not pass the check above
+
+
+def test_only_required_papers_start_ticked_and_the_slip_lists_exactly_what_was_received(
+    store,
+) -> None:
+    from app.views.dossier_models import ReceiveForm
+
+    form = ReceiveForm()
+    form.choose("1.001193")  # birth registration: a proxy letter only when someone else files
+    ticked = {line.name: line.received for line in form.documents}
+    assert ticked == {
+        "Tờ khai đăng ký khai sinh": True,
+        "Giấy chứng sinh hoặc giấy tờ thay thế (văn bản của người làm chứng, giấy cam đoan "
+        "về việc sinh)": True,
+        "Văn bản ủy quyền": False,
+    }
+    proxy = form.documents[2]
+    assert proxy.hint() == "Chỉ khi: nếu nộp thay, trừ người thân được miễn chứng thực"
+    assert form.documents[0].hint() == ""
+    form.documents[1].originals, form.documents[1].copies = 0, 2  # two copies, no original
+    form.applicant_name = "Lê Văn Tám"
+    dossier = form.submit(store.dossiers, "00004", "Trần Văn Nam")
+    assert dossier is not None
+    assert [(d.name[:24], d.originals, d.copies) for d in dossier.documents] == [
+        ("Tờ khai đăng ký khai sin", 1, 0),
+        ("Giấy chứng sinh hoặc giấ", 0, 2),
+    ]
+    text = PdfReader(io.BytesIO(build_slip(dossier, SlipContext(agency_name="Phường Ba Đình"))))
+    text = text.pages[0].extract_text()
+    assert "Tờ khai đăng ký khai sinh" in text and "Giấy chứng sinh" in text
+    assert "Văn bản ủy quyền" not in text  # not handed over, not on the legal receipt
+    table = text[text.index("STT Tên giấy tờ") : text.index("Số lượng hồ sơ")]
+    assert re.search(r"^1 Tờ khai đăng ký khai sinh 1 0$", table, re.M), table
+    flat = " ".join(table.split())  # a wrapped cell breaks its row into lines
+    assert flat.endswith("2 Giấy chứng sinh hoặc giấy tờ thay thế (văn bản của người làm "
+                         "chứng, giấy cam đoan về việc sinh) 0 2"), flat
+
+    form.choose("1.001193")
+    form.documents[2].received = True  # filed by a proxy this time
+    form.applicant_name = "Lê Văn Tám"
+    again = form.submit(store.dossiers, "00004", "Trần Văn Nam", go_on=True)
+    assert again is not None and [d.name for d in again.documents][-1] == "Văn bản ủy quyền"

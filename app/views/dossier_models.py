@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from app.domain import reference
 from app.domain.calendar import WorkingCalendar, vn_date
+from app.domain.forms import FormNotice, notices_of
 from app.domain.models import (
     DocumentReceived,
     Dossier,
@@ -349,6 +350,14 @@ class TimelineEntry:
     note: str
 
 
+@dataclass(frozen=True)
+class FormLink:
+    """A form of Circular 01/2018 a move of this dossier called for (02, 03, 04)."""
+
+    notice: FormNotice
+    label: str  # "Mẫu 02 · Phiếu yêu cầu bổ sung (15/12/2026)"
+
+
 @dataclass
 class DetailState:
     dossier: Dossier
@@ -359,6 +368,14 @@ class DetailState:
     overdue: bool
     timeliness: str
     rejected: str | None = None  # why the server refused it, when it did
+    forms: list[FormLink] = field(default_factory=list)
+
+
+def form_links(events: list[Any]) -> list[FormLink]:
+    return [
+        FormLink(n, t(f"form.{n.number}", date=date_text(vn_date(n.at))))
+        for n in notices_of(events)
+    ]
 
 
 def rejection_text(reason: str | None) -> str:
@@ -462,8 +479,10 @@ class DossierDetailPresenter:
         if d.result:
             facts.append((t("field.result"), d.result))
         facts += finish_facts(d, kind)
-        history = chronological(self.dossiers.history(self.dossier_id))[::-1]  # newest first
+        events = self.dossiers.history(self.dossier_id)
+        history = chronological(events)[::-1]  # newest first
         return DetailState(
+            forms=form_links(events),
             dossier=d,
             procedure=procedure_name(d.procedure_code),
             facts=facts,

@@ -23,6 +23,7 @@ from app.views.dossier_models import (
     DossierDetailPresenter,
     DossierListPresenter,
     DossierRow,
+    FormLink,
     ListState,
     ReceiveForm,
     UnreadableRow,
@@ -632,6 +633,7 @@ class DetailScreen:
             section(t("field.documents")),
             docs,
             ft.Row([self.slip_button, self.slip_progress], wrap=True),
+            *self._forms(s),
             section(t("detail.actions")),
             self._actions(s),
             section(t("detail.attachments")),
@@ -641,6 +643,45 @@ class DetailScreen:
             ft.Container(height=24),
         ]
         return controls
+
+    def _forms(self, s: DetailState) -> list[ft.Control]:
+        """The forms (02, 03, 04) the dossier's moves called for, each opened as a PDF."""
+        if not s.forms:
+            return []
+
+        def opener(link: FormLink) -> Any:
+            async def open_form(e: Any) -> None:
+                await self._open_form(link)
+
+            return self.app.handler(open_form)
+
+        buttons = [
+            ft.Semantics(
+                ft.OutlinedButton(
+                    link.label, icon=ft.Icons.PICTURE_AS_PDF, on_click=opener(link)
+                ),
+                identifier=f"form-{link.notice.number}",
+            )
+            for link in s.forms
+        ]
+        return [section(t("detail.forms")), ft.Row(buttons, wrap=True, spacing=8, run_spacing=8)]
+
+    async def _open_form(self, link: FormLink) -> None:
+        name, data = await self.app.io(self._make_form, link)
+        await self.app.file_picker.save_file(
+            file_name=name, src_bytes=data, allowed_extensions=["pdf"]
+        )
+        self.app.toast(t("detail.form_ready", name=name))
+
+    def _make_form(self, link: FormLink) -> tuple[str, bytes]:
+        from app.reports.counter_forms import build_form, form_file_name
+
+        assert self.state is not None
+        d = self.state.dossier
+        return (
+            form_file_name(link.notice.number, d, link.notice),
+            build_form(link.notice.number, d, link.notice, self._slip_context()),
+        )
 
     def _actions(self, s: DetailState) -> ft.Control:
         if s.dossier.sync_state == "conflict":
@@ -686,8 +727,13 @@ class DetailScreen:
                 return
             self.app.page.pop_dialog()
             self.app.toast(t("detail.changed", status=t(f"status.{action.to_status}")))
+            known = {link.notice.event_id for link in (self.state.forms if self.state else [])}
             await self._load()
             self.app.page.update()
+            fresh = [f for f in (self.state.forms if self.state else [])
+                     if f.notice.event_id not in known]
+            if fresh:  # the move calls for a form (02, 03): hand it over at once
+                await self._open_form(fresh[-1])
 
         async def cancel(e: Any) -> None:
             self.app.page.pop_dialog()
@@ -807,7 +853,15 @@ class DetailScreen:
         self.app.page.update()
 
     def _make_slip(self) -> tuple[str, bytes]:
-        from app.reports.slip import SlipContext, build_slip, slip_file_name
+        from app.reports.slip import build_slip, slip_file_name
+
+        assert self.state is not None
+        return slip_file_name(self.state.dossier), build_slip(
+            self.state.dossier, self._slip_context()
+        )
+
+    def _slip_context(self) -> Any:
+        from app.reports.slip import SlipContext
 
         assert self.state is not None
         d = self.state.dossier
@@ -820,14 +874,13 @@ class DetailScreen:
             agency = reference.ward(d.ward_code).name
         except KeyError:
             agency = d.ward_code
-        ctx = SlipContext(
+        return SlipContext(
             agency_name=agency,
             officer=self.app.actor,
             procedure_name=self.state.procedure,
             processing_days=days,
             place=t("slip.place"),
         )
-        return slip_file_name(d), build_slip(d, ctx)
 
     async def _attach_file(self, e: Any) -> None:
         for picked in await picked_files(self.app):

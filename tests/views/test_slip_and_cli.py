@@ -131,3 +131,63 @@ def test_only_required_papers_start_ticked_and_the_slip_lists_exactly_what_was_r
     form.applicant_name = "Lê Văn Tám"
     again = form.submit(store.dossiers, "00004", "Trần Văn Nam", go_on=True)
     assert again is not None and [d.name for d in again.documents][-1] == "Văn bản ủy quyền"
+
+
+def _pdf_text(data: bytes) -> str:
+    return " ".join(PdfReader(io.BytesIO(data)).pages[0].extract_text().split())
+
+
+def test_a_supplement_request_and_a_refusal_each_give_their_form_from_the_detail(store) -> None:
+    from app.domain.status import DossierStatus as S
+    from app.reports.counter_forms import build_form, form_file_name
+    from app.views.dossier_models import DossierDetailPresenter, ReceiveForm
+
+    form = ReceiveForm()
+    form.choose("1.004884")
+    form.applicant_name = "Đặng Thị Ánh Tuyết"
+    dossier = form.submit(store.dossiers, "00004", "Trần Văn Nam")
+    today = dt.date(2026, 12, 7)
+    detail = DossierDetailPresenter(store.dossiers, dossier.id, lambda: today)
+    assert detail.load().forms == []  # form 01 only, from its own button
+    supplement = next(a for a in detail.load().actions if a.needs_date)
+    assert detail.apply(supplement, new_date="21/12/2026", actor="Trần Văn Nam",
+                        note="Bổ sung bản sao giấy khai sinh cũ\nKý lại tờ khai") is None
+    [link] = detail.load().forms
+    assert link.notice.number == "02" and link.label.startswith("Mẫu 02 · Phiếu yêu cầu bổ sung")
+    ctx = SlipContext(agency_name="Phường Ba Đình", officer="Trần Văn Nam", place="Hà Nội")
+    d = store.dossiers.get(dossier.id)
+    text = _pdf_text(build_form("02", d, link.notice, ctx))
+    for expected in (
+        "Mẫu số 02",
+        "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ",
+        f"Mã hồ sơ: {d.code}",
+        "Ông/bà: Đặng Thị Ánh Tuyết",
+        "1. Bổ sung bản sao giấy khai sinh cũ 2. Ký lại tờ khai",
+        "Ngày hẹn trả kết quả mới (khi hồ sơ được bổ sung đầy đủ): ngày 21/12/2026",
+        "NGƯỜI HƯỚNG DẪN",
+        "Trần Văn Nam",
+    ):
+        assert expected in text, expected
+    assert form_file_name("02", d, link.notice).startswith(f"mau-02-{d.code}-")
+
+    online = ReceiveForm()
+    online.choose("1.004884")
+    online.applicant_name = "Lê Văn Tám"
+    online.applicant_id_number = "001190054321"
+    request = online.request("00004", "Trần Văn Nam").model_copy(update={"status": S.NEW})
+    registered = store.dossiers.receive(request)  # registered online, not yet received
+    refuse = DossierDetailPresenter(store.dossiers, registered.id, lambda: today)
+    action = next(a for a in refuse.load().actions if a.to_status == S.REFUSED)
+    assert refuse.apply(action, note="Không thuộc thẩm quyền của UBND phường") is None
+    [link] = refuse.load().forms
+    assert link.notice.number == "03"
+    text = _pdf_text(build_form("03", store.dossiers.get(registered.id), link.notice, ctx))
+    for expected in (
+        "Mẫu số 03",
+        "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ",
+        "Ông/bà: Lê Văn Tám",
+        "1. Không thuộc thẩm quyền của UBND phường",
+        "Xin thông báo để ông/bà được biết và thực hiện.",
+    ):
+        assert expected in text, expected
+    assert "PHIẾU YÊU CẦU BỔ SUNG" not in text

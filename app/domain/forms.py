@@ -3,7 +3,9 @@
 Form 01 (receipt and appointment) comes with every dossier. The others come from status moves:
 02, the supplement request, from each move into SUPPLEMENT_REQUESTED (its note says what to
 add, its date is the new appointment); 03, the refusal, from the move into REFUSED (its note is
-the reason). Pure: the PDFs are made in `app.reports.counter_forms`.
+the reason); 04, the apology, from an event that keeps an open status and gives a later
+appointment date (`DossierService.reschedule`; its note is the reason for the delay). Pure: the
+PDFs are made in `app.reports.counter_forms`.
 """
 
 from __future__ import annotations
@@ -33,19 +35,27 @@ class FormNotice:
     at: dt.datetime
     note: str = ""
     new_date: dt.date | None = None
+    previous_date: dt.date | None = None  # the appointment the new date replaces
 
 
-def notices_of(events: list[Any]) -> list[FormNotice]:
-    """The forms a dossier's history events (`DossierEvent`) call for, oldest first."""
-    found = [
-        FormNotice(
-            number=FORM_OF_MOVE[e.to_status],
-            event_id=e.id,
-            at=e.at,
-            note=e.note or "",
-            new_date=e.appointment_date,
-        )
-        for e in events
-        if e.from_status is not None and e.to_status in FORM_OF_MOVE
-    ]
-    return sorted(found, key=lambda n: n.at)
+def _number(event: Any) -> str | None:
+    if event.from_status is None:
+        return None
+    if event.from_status == event.to_status and event.appointment_date is not None:
+        return APOLOGY
+    return FORM_OF_MOVE.get(event.to_status)
+
+
+def notices_of(events: list[Any], first_appointment: dt.date | None = None) -> list[FormNotice]:
+    """The forms a dossier's history events (`DossierEvent`) call for, oldest first.
+    `first_appointment`: the date promised at intake, which the first new date replaces."""
+    found = []
+    appointment = first_appointment
+    for e in sorted(events, key=lambda e: e.at):
+        number = _number(e)
+        if number is not None:
+            found.append(FormNotice(number=number, event_id=e.id, at=e.at, note=e.note or "",
+                                    new_date=e.appointment_date, previous_date=appointment))
+        if e.appointment_date is not None:
+            appointment = e.appointment_date
+    return found

@@ -159,14 +159,25 @@ def _appointment_problems(after: dict, before: dict | None, calendar: WorkingCal
         after["status"] == S.DossierStatus.SUPPLEMENT_REQUESTED
         and before.get("status") != S.DossierStatus.SUPPLEMENT_REQUESTED
     )
-    if not renewal:
+    if not renewal and not _rescheduled(after, before, previous):
         return ["appointment_date_fixed"]
     received = vn_date(dt.datetime.fromisoformat(after["received_at"]))
     return [] if date > received else ["appointment_date_before_receipt"]
 
 
+def _rescheduled(after: dict, before: dict, previous: str) -> bool:
+    """An open dossier that stays in its status may get a LATER appointment date: the
+    apology of form 04 ("xin lỗi và hẹn lại ngày trả kết quả"), recorded by a history event
+    that keeps the status (see `_event`)."""
+    stays = after["status"] == before.get("status") and S.is_open(after["status"])
+    return stays and after["appointment_date"] > previous
+
+
 def _event(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
-    reason = S.event_problem(after.get("from_status"), after["to_status"])
+    was, status = after.get("from_status"), after["to_status"]
+    if was == status and S.is_open(status) and not _blank(after.get("appointment_date")):
+        return []  # a new appointment date with an apology (form 04): the status stays
+    reason = S.event_problem(was, status)
     if reason:
         return [f"event_{reason}:{after.get('from_status')}->{after['to_status']}"]
     return []

@@ -8,8 +8,6 @@ with a new appointment date). Legal forms: always Vietnamese. Which move calls f
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fpdf import FPDF
 
 from app.domain.calendar import vn_date
@@ -37,10 +35,8 @@ def form_file_name(number: str, dossier: Dossier, notice: FormNotice) -> str:
     return f"mau-{number}-{dossier.code}-{vn_date(notice.at):%Y%m%d}.pdf"
 
 
-def build_form(number: str, dossier: Dossier, notice: FormNotice, ctx: SlipContext,
-               *, previous_date: dt.date | None = None) -> bytes:
-    """The PDF of form `number` for the move `notice` of `dossier`. `previous_date`: the
-    appointment the apology (04) replaces."""
+def build_form(number: str, dossier: Dossier, notice: FormNotice, ctx: SlipContext) -> bytes:
+    """The PDF of form `number` for the move `notice` of `dossier`."""
     title = form_title(number)
     pdf = new_form(title)
     header(pdf, ctx, _vi("slip.form_no", number=number), title)
@@ -50,7 +46,7 @@ def build_form(number: str, dossier: Dossier, notice: FormNotice, ctx: SlipConte
     elif number == REFUSAL:
         _refusal(pdf, notice)
     elif number == APOLOGY:
-        _apology(pdf, dossier, notice, ctx, previous_date)
+        _apology(pdf, dossier, notice, ctx)
     else:
         raise ValueError(f"no form {number!r}")
     pdf.ln(2)
@@ -93,10 +89,9 @@ def _refusal(pdf: FPDF, notice: FormNotice) -> None:
     line(pdf, _vi("slip.f03.inform"))
 
 
-def _apology(pdf: FPDF, d: Dossier, notice: FormNotice, ctx: SlipContext,
-             previous: dt.date | None) -> None:
-    before = previous or d.appointment_date
-    line(pdf, _vi("slip.f04.promised", date=f"{before:%d/%m/%Y}"))
+def _apology(pdf: FPDF, d: Dossier, notice: FormNotice, ctx: SlipContext) -> None:
+    if notice.previous_date is not None:
+        line(pdf, _vi("slip.f04.promised", date=f"{notice.previous_date:%d/%m/%Y}"))
     line(pdf, _vi("slip.f04.late", agency=ctx.agency_name))
     _reason(pdf, notice.note)
     new = notice.new_date or d.appointment_date

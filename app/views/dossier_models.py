@@ -24,6 +24,7 @@ from app.domain.models import (
     ReceiveDossier,
     UnreadableRecord,
 )
+from app.domain.records import expected_appointment
 from app.domain.status import Channel, DossierStatus, allowed_next, is_open
 from app.domain.timeliness import Timeliness
 from app.i18n import catalogue, has, t
@@ -340,6 +341,7 @@ class Action:
     label: str
     needs_date: bool = False  # supplement request: a new appointment date
     takes_result: bool = False  # completion: the result (decision number, certificate...)
+    apology: bool = False  # a late dossier: a later date with an apology (form 04), same status
 
 
 @dataclass(frozen=True)
@@ -371,11 +373,16 @@ class DetailState:
     forms: list[FormLink] = field(default_factory=list)
 
 
-def form_links(events: list[Any]) -> list[FormLink]:
+def form_links(events: list[Any], first_appointment: dt.date | None = None) -> list[FormLink]:
     return [
         FormLink(n, t(f"form.{n.number}", date=date_text(vn_date(n.at))))
-        for n in notices_of(events)
+        for n in notices_of(events, first_appointment)
     ]
+
+
+def apology_action(status: int) -> Action:
+    return Action(to_status=int(status), label=t("action.apology"), needs_date=True,
+                  apology=True)
 
 
 def rejection_text(reason: str | None) -> str:
@@ -427,6 +434,8 @@ def chronological(events: list[Any]) -> list[Any]:
 def timeline_entry(event: Any) -> TimelineEntry:
     if event.from_status is None:
         title = status_text(event.to_status)
+    elif event.from_status == event.to_status:  # a later date with an apology (form 04)
+        title = t("timeline.apology")
     else:
         title = f"{status_text(event.from_status)} » {status_text(event.to_status)}"
     note = event.note or ""
@@ -481,17 +490,28 @@ class DossierDetailPresenter:
         facts += finish_facts(d, kind)
         events = self.dossiers.history(self.dossier_id)
         history = chronological(events)[::-1]  # newest first
+        actions = actions_for(d.status) if not _in_conflict(d) else []
+        if actions and kind is Timeliness.OVERDUE:  # late: apologise and give a new date
+            actions.append(apology_action(d.status))
         return DetailState(
-            forms=form_links(events),
+            forms=form_links(events, self._first_appointment(d)),
             dossier=d,
             procedure=procedure_name(d.procedure_code),
             facts=facts,
             timeline=[timeline_entry(e) for e in history],
-            actions=actions_for(d.status) if not _in_conflict(d) else [],
+            actions=actions,
             overdue=kind is Timeliness.OVERDUE and is_open(d.status),
             timeliness=timeliness_text(kind),
             rejected=self._rejection(d),
         )
+
+    def _first_appointment(self, d: Dossier) -> dt.date | None:
+        """The date promised at intake (the record rule made it exactly this)."""
+        calendar = getattr(self.dossiers, "calendar", None) or WorkingCalendar()
+        try:
+            return expected_appointment(d.received_at.isoformat(), d.procedure_code, calendar)
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def _rejection(self, d: Dossier) -> str | None:
         if d.sync_state != "rejected":
@@ -510,6 +530,8 @@ class DossierDetailPresenter:
     ) -> str | None:
         """Performs the action; returns an error message for the user, or None."""
         appointment = None
+        if action.apology and not note.strip():
+            return t("detail.error.reason")  # form 04 tells the citizen why it is late
         if action.takes_result and not result.strip():
             return t("detail.error.result")  # the record rule refuses it too (result_required)
         if action.needs_date:
@@ -522,6 +544,12 @@ class DossierDetailPresenter:
 
         invalid = getattr(storage_errors, "InvalidTransition", ValueError)
         try:
+            if action.apology:
+                assert appointment is not None
+                self.dossiers.reschedule(
+                    self.dossier_id, appointment, reason=note.strip(), actor=actor
+                )
+                return None
             self.dossiers.change_status(
                 self.dossier_id,
                 action.to_status,

@@ -726,7 +726,8 @@ class DetailScreen:
                 self.app.page.update()
                 return
             self.app.page.pop_dialog()
-            self.app.toast(t("detail.changed", status=t(f"status.{action.to_status}")))
+            done = t("timeline.apology") if action.apology else t(f"status.{action.to_status}")
+            self.app.toast(t("detail.changed", status=done))
             known = {link.notice.event_id for link in (self.state.forms if self.state else [])}
             await self._load()
             self.app.page.update()

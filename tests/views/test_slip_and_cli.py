@@ -191,3 +191,44 @@ def test_a_supplement_request_and_a_refusal_each_give_their_form_from_the_detail
     ):
         assert expected in text, expected
     assert "PHIẾU YÊU CẦU BỔ SUNG" not in text
+
+
+def test_a_late_dossier_gets_an_apology_with_a_new_date_and_form_04(store) -> None:
+    from app.domain.status import DossierStatus as S
+    from app.reports.counter_forms import build_form
+    from app.views.dossier_models import DossierDetailPresenter, ReceiveForm
+
+    form = ReceiveForm()
+    form.choose("1.004884")
+    form.applicant_name = "Đặng Thị Ánh Tuyết"
+    dossier = form.submit(store.dossiers, "00004", "Trần Văn Nam")
+    promised = dossier.appointment_date
+    on_time = DossierDetailPresenter(store.dossiers, dossier.id, lambda: promised)
+    assert not any(a.apology for a in on_time.load().actions)  # not late: no apology
+    late_day = promised + dt.timedelta(days=3)
+    late = DossierDetailPresenter(store.dossiers, dossier.id, lambda: late_day)
+    late.apply(next(a for a in late.load().actions if a.to_status == S.IN_PROCESS))
+    apology = next(a for a in late.load().actions if a.apology)
+    new_date = late_day + dt.timedelta(days=7)
+    typed = new_date.strftime("%d/%m/%Y")
+    assert late.apply(apology, new_date=typed) == (
+        "Ghi lý do chậm trả kết quả (in trên phiếu xin lỗi)"
+    )
+    assert late.apply(apology, new_date=typed, note="Chờ xác minh của Sở Tư pháp",
+                      actor="Trần Văn Nam") is None
+    state = late.load()
+    assert state.dossier.status == S.IN_PROCESS and state.dossier.appointment_date == new_date
+    assert state.timeline[0].title == "Xin lỗi và hẹn lại ngày trả kết quả"
+    [link] = state.forms
+    assert link.notice.number == "04" and link.notice.previous_date == promised
+    ctx = SlipContext(agency_name="Phường Ba Đình", officer="Trần Văn Nam", place="Hà Nội")
+    text = _pdf_text(build_form("04", state.dossier, link.notice, ctx))
+    for expected in (
+        "Mẫu số 04",
+        "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
+        f"Thời hạn trả kết quả đã hẹn: ngày {promised:%d/%m/%Y}.",
+        "1. Chờ xác minh của Sở Tư pháp",
+        f"Phường Ba Đình xin lỗi ông/bà và hẹn lại ngày trả kết quả vào ngày {typed}.",
+        "THỦ TRƯỞNG CƠ QUAN",
+    ):
+        assert expected in text, expected

@@ -277,6 +277,30 @@ class DossierService:
             )
         return to_dossier(updated)
 
+    def reschedule(
+        self, dossier_id: str, new_date: dt.date, *, reason: str, actor: str = ""
+    ) -> Dossier:
+        """A late dossier gets a later appointment date with an apology (form 04): the status
+        stays, a history event keeps the reason and the new date (`app.domain.records`
+        accepts a later date on an open dossier that keeps its status, nothing else)."""
+        with self._db.write() as conn:
+            record = self._records.get(conn, E.DOSSIER, dossier_id)
+            readable_dossier(record)
+            current = int(record.value("status"))
+            now = iso_utc(utc_now())
+            event = self._event_fields(record.entity_id, record.ward_code, now, current,
+                                       current, actor, reason, new_date)
+            updated, _ = self._records.write_local_many(
+                conn,
+                [
+                    (E.DOSSIER, dossier_id, record.ward_code,
+                     {"appointment_date": new_date.isoformat()}, record),
+                    (E.DOSSIER_EVENT, new_id(), record.ward_code, event, None),
+                ],
+                calendar=self.calendar,
+            )
+        return to_dossier(updated)
+
     # ------------------------------------------------------------------ reads
 
     def get(self, dossier_id: str) -> Dossier:

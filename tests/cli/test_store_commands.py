@@ -129,6 +129,22 @@ def test_export_xlsx_opens_with_openpyxl(module_cli, shared):
                                         "Đỗ Văn Khánh"}
 
 
+def test_register_xlsx_is_form_06_for_the_days_asked(module_cli, shared):
+    out = shared["work"] / "so-theo-doi.xlsx"
+    done = module_cli("dossiers", "register", "--out", str(out), "--from", "2025-11-20",
+                      "--to", "2025-11-20", "--data-dir", str(shared["data"]), COMMUNE_PIN=PIN)
+    assert done.code == 0, done.err
+    rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
+    assert rows[0][0] == "Mẫu số 06" and rows[1][0] == "SỔ THEO DÕI HỒ SƠ"
+    assert rows[3][:3] == ("STT", "Mã hồ sơ", "Tên thủ tục hành chính")
+    body = rows[4:]
+    assert [r[0] for r in body] == [1, 2, 3]  # the long-ago dossier is outside the days asked
+    assert {r[4] for r in body} == {"Nguyễn Thị Hương", "Trần Văn Bình", "Đỗ Văn Khánh"}
+    assert all(r[7].date() == dt.date(2025, 11, 20) for r in body)
+    assert "000.00.70.H26-251120-0901" in {r[1] for r in body}
+    assert "wrote 3 dossiers" in done.out
+
+
 def test_procedures_and_wards_lists(module_cli):
     procs = module_cli("procedures", "list", "--search", "khai sinh", "--json")
     found = json.loads(procs.out)

@@ -319,25 +319,6 @@ class ReceiveScreen:
         self.submit_button = ft.Button(
             t("receive.submit"), icon=ft.Icons.SAVE, on_click=h(self._submit)
         )
-        # The duplicate warning: the open dossier's code and date, and the choice to go on.
-        self.duplicate_text = ft.Text("", color=ft.Colors.ON_TERTIARY_CONTAINER)
-        self.go_on_button = ft.OutlinedButton(
-            t("receive.go_on"), icon=ft.Icons.CALL_SPLIT, on_click=h(self._go_on)
-        )
-        self.duplicate_box = ft.Container(
-            ft.Semantics(
-                ft.Column([
-                    ft.Row([ft.Icon(ft.Icons.WARNING_AMBER, color=ft.Colors.TERTIARY),
-                            ft.Container(self.duplicate_text, expand=True)]),
-                    self.go_on_button,
-                ], spacing=8),
-                identifier="duplicate-warning",
-            ),
-            bgcolor=ft.Colors.TERTIARY_CONTAINER,
-            border_radius=8,
-            padding=12,
-            visible=False,
-        )
         self._search_task: asyncio.Task | None = None
         self._show_results(ReceiveForm.search(""))
 
@@ -366,7 +347,6 @@ class ReceiveScreen:
                 self.documents,
                 ft.Row([self.notes]),
                 self.message,
-                self.duplicate_box,
                 ft.Row([self.submit_button, self.progress]),
                 ft.Container(height=24),
             ],
@@ -502,9 +482,6 @@ class ReceiveScreen:
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )
 
-    async def _go_on(self, e: Any) -> None:
-        await self._submit(e, go_on=True)
-
     async def _submit(self, e: Any, go_on: bool = False) -> None:
         f = self.form
         f.applicant_name = self.name.value or ""
@@ -525,11 +502,42 @@ class ReceiveScreen:
         self._show_errors()
         if dossier is None:
             self.app.page.update()
+            if "duplicate" in f.errors:
+                self._warn_duplicate(f.errors["duplicate"])
             return
         self.app.toast(
             t("receive.saved", code=dossier.code, date=date_text(dossier.appointment_date))
         )
         await self.app.go(f"/dossiers/{dossier.id}")
+
+    def _warn_duplicate(self, warning: str) -> None:
+        """The open dossier's code and date, in a dialog the officer cannot miss; going on
+        saves the dossier and the history records the choice."""
+        dialog: ft.AlertDialog
+
+        def close() -> None:  # this dialog, not the topmost overlay (a toast may be showing)
+            dialog.open = False
+            dialog.update()
+
+        async def back(e: Any) -> None:
+            close()
+
+        async def go_on(e: Any) -> None:
+            close()
+            await self._submit(e, go_on=True)
+
+        dialog = ft.AlertDialog(
+            modal=True,
+            icon=ft.Icon(ft.Icons.WARNING_AMBER, color=ft.Colors.TERTIARY),
+            title=ft.Text(t("receive.duplicate_title")),
+            content=ft.Text(warning, width=460),
+            actions=[
+                ft.TextButton(t("receive.check_again"), on_click=self.app.handler(back)),
+                ft.Button(t("receive.go_on"), icon=ft.Icons.CALL_SPLIT,
+                          on_click=self.app.handler(go_on)),
+            ],
+        )
+        self.app.page.show_dialog(dialog)
 
     def _show_errors(self) -> None:
         errors = self.form.errors
@@ -538,8 +546,6 @@ class ReceiveScreen:
         self.phone.error = errors.get("applicant_phone")
         others = [errors[k] for k in ("procedure", "documents", "form") if k in errors]
         self.message.value = "; ".join(others)
-        self.duplicate_text.value = errors.get("duplicate", "")
-        self.duplicate_box.visible = "duplicate" in errors
 
 
 def unreadable_tile(row: UnreadableRow) -> ft.Control:
@@ -655,13 +661,8 @@ class DetailScreen:
 
             return self.app.handler(open_form)
 
-        buttons = [
-            ft.Semantics(
-                ft.OutlinedButton(
-                    link.label, icon=ft.Icons.PICTURE_AS_PDF, on_click=opener(link)
-                ),
-                identifier=f"form-{link.notice.number}",
-            )
+        buttons: list[ft.Control] = [
+            ft.OutlinedButton(link.label, icon=ft.Icons.PICTURE_AS_PDF, on_click=opener(link))
             for link in s.forms
         ]
         return [section(t("detail.forms")), ft.Row(buttons, wrap=True, spacing=8, run_spacing=8)]

@@ -19,7 +19,7 @@ from app.domain import audit as A
 from app.domain import codes, reference
 from app.domain import entities as E
 from app.domain import status as S
-from app.domain.calendar import WorkingCalendar, vn_date
+from app.domain.calendar import WorkingCalendar, counted_from, vn_date
 from app.domain.models import AttachmentMeta, Audit, AuditAnswer, Dossier, DossierEvent
 
 # Fields a record cannot be stored without (None or blank text counts as missing).
@@ -106,10 +106,10 @@ def expected_appointment(
     received_at: str, procedure_code: str, calendar: WorkingCalendar
 ) -> dt.date:
     """The appointment date of a dossier: its procedure's processing days, in working days of
-    `calendar`, after the day of receipt in Vietnam."""
-    received = vn_date(dt.datetime.fromisoformat(received_at))
+    `calendar`, after the day of receipt in Vietnam (a same-day procedure received from 15:00
+    on: the next working day, `app.domain.calendar.counted_from`)."""
     days = reference.procedure(procedure_code).processing_days
-    return calendar.add_working_days(received, days)
+    return calendar.add_working_days(*counted_from(dt.datetime.fromisoformat(received_at), days))
 
 
 def _dossier(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:

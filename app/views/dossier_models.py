@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.domain import reference
-from app.domain.calendar import WorkingCalendar, vn_date
+from app.domain.calendar import WorkingCalendar, counted_from, vn_date
 from app.domain.forms import FormNotice, notices_of
 from app.domain.models import (
     DocumentReceived,
@@ -247,13 +247,17 @@ class ReceiveForm:
         ]
         self.errors.pop("procedure", None)
 
-    def appointment(self, received: dt.date, calendar: WorkingCalendar | None = None) -> dt.date:
-        """The promised return date: receipt plus the procedure's working days."""
+    def appointment(
+        self, received: dt.date | dt.datetime, calendar: WorkingCalendar | None = None
+    ) -> dt.date:
+        """The promised return date: receipt plus the procedure's working days (given the
+        time, a same-day procedure after 15:00 is the next working day, as the service)."""
         if self.procedure is None:
-            return received
-        return (calendar or WorkingCalendar()).add_working_days(
-            received, self.procedure.processing_days
-        )
+            return vn_date(received) if isinstance(received, dt.datetime) else received
+        days = self.procedure.processing_days
+        if isinstance(received, dt.datetime):
+            received, days = counted_from(received, days)
+        return (calendar or WorkingCalendar()).add_working_days(received, days)
 
     def validate(self) -> bool:
         self.errors = {}

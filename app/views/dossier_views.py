@@ -7,6 +7,7 @@ through `app.io` (off the UI loop).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
@@ -401,7 +402,8 @@ class ReceiveScreen:
         proc = self.form.procedure
         assert proc is not None
         calendar = await calendar_for(self.app)
-        appointment = self.form.appointment(self.app.today(), calendar)
+        now = dt.datetime.now(dt.UTC)  # the time counts: same-day procedures after 15:00
+        appointment = self.form.appointment(now, calendar)
 
         async def change(e: Any) -> None:
             self.proc_chosen.visible = False

@@ -230,3 +230,26 @@ def test_the_first_history_event_keeps_the_intake_note(store, procedure):
     dossier = receive(store, procedure, intake_note="Đã cảnh báo trùng")
     [event] = store.dossiers.history(dossier.id)
     assert event.note == "Đã cảnh báo trùng" and event.to_status == S.RECEIVED
+
+
+def test_a_same_day_procedure_received_after_15_00_is_due_the_next_working_day(store):
+    """The service, the form's preview and the record rule (the server's) agree."""
+    from app.domain.records import expected_appointment
+    from app.views.dossier_models import ReceiveForm
+
+    same_day = reference.procedure("1.001193")  # birth registration: 0 working days
+    assert same_day.processing_days == 0
+    morning = dt.datetime(2025, 11, 21, 7, 59, tzinfo=dt.UTC)  # 14:59 Friday in Hanoi
+    late = dt.datetime(2025, 11, 21, 8, 0, tzinfo=dt.UTC)  # 15:00
+    early_one = receive(store, same_day, received_at=morning)
+    late_one = receive(store, same_day, received_at=late)
+    assert early_one.appointment_date == dt.date(2025, 11, 21)
+    assert late_one.appointment_date == dt.date(2025, 11, 24)  # Monday
+    assert "-251121-" in late_one.code  # still received on Friday
+    assert expected_appointment(late.isoformat(), "1.001193", store.dossiers.calendar) == (
+        late_one.appointment_date
+    )
+    form = ReceiveForm()
+    form.choose("1.001193")
+    assert form.appointment(late, store.dossiers.calendar) == late_one.appointment_date
+    assert form.appointment(morning, store.dossiers.calendar) == early_one.appointment_date

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domain import codes, reference
 from app.domain import entities as E
-from app.domain.calendar import VN_TZ, WorkingCalendar, vn_date, vn_today
+from app.domain.calendar import VN_TZ, WorkingCalendar, counted_from, vn_today
 from app.domain.models import (
     Dashboard,
     Dossier,
@@ -518,7 +518,7 @@ class DossierService:
         except KeyError as exc:
             raise ValueError(str(exc)) from None
         received = req.received_at or utc_now()
-        day = vn_date(received)
+        day, days = counted_from(received, proc.processing_days)
         fields = {
             "code": req.code or issuer.issue(req.ward_code, day),
             "procedure_code": proc.code,
@@ -529,7 +529,7 @@ class DossierService:
             "applicant_address": req.applicant_address,
             "channel": int(req.channel),
             "received_at": iso_utc(received),
-            "appointment_date": self._appointment(day, proc.processing_days),
+            "appointment_date": self._appointment(day, days),
             "status": int(req.status),
             "documents": [d.model_dump() for d in req.documents],
             "notes": req.notes,

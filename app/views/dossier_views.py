@@ -706,7 +706,8 @@ class DetailScreen:
         )
 
     async def _ask(self, action: Action) -> None:
-        note = ft.TextField(label=t("detail.note"), multiline=True, max_lines=3)
+        note_label = t("detail.reason") if action.apology else t("detail.note")  # form 04
+        note = ft.TextField(label=note_label, multiline=True, max_lines=3)
         calendar = await calendar_for(self.app)
         suggested = calendar.add_working_days(self.app.today(), 5)
         new_date = ft.TextField(

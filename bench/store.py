@@ -31,7 +31,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.domain import reference  # noqa: E402
-from app.domain.calendar import WorkingCalendar  # noqa: E402
+from app.domain.calendar import WorkingCalendar, counted_from  # noqa: E402
 from app.domain.codes import format_code  # noqa: E402
 from app.domain.models import ReceiveDossier  # noqa: E402
 from app.domain.status import DossierStatus, is_open  # noqa: E402
@@ -147,7 +147,7 @@ def make_rows(n: int, seed: int = 7) -> list[dict]:
             }
         )
         rows[-1]["appointment_date"] = calendar.add_working_days(
-            day, days[rows[-1]["procedure_code"]]
+            *counted_from(received, days[rows[-1]["procedure_code"]])  # the 15:00 rule
         )
     return rows
 

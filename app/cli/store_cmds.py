@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -41,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     lst = dsub.add_parser("list", help="list dossiers sorted by appointment date")
     add_store_options(lst)
-    lst.add_argument("--search", default="", help="applicant name (diacritics optional) or ID")
+    lst.add_argument(
+        "--search", default="",
+        help="applicant name (diacritics optional), ID number, dossier code or its tail "
+        "(261207-9944, 9944)",
+    )
     lst.add_argument("--status", type=int, choices=[int(s) for s in DossierStatus],
                      help="only this status (1-10)")
     lst.add_argument("--overdue", action="store_true", help="only open dossiers past their date")
@@ -54,6 +59,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--format", choices=["csv", "xlsx"], required=True, help="file format")
     exp.add_argument("--out", type=Path, required=True, help="file to write")
     exp.set_defaults(handler=cmd_export)
+
+    reg = dsub.add_parser(
+        "register", help="the register of received dossiers (form 06, Circular 01/2018) as XLSX"
+    )
+    add_store_options(reg)
+    reg.add_argument("--out", type=Path, required=True, help="XLSX file to write")
+    reg.add_argument("--from", dest="first", type=dt.date.fromisoformat,
+                     help="first day of receipt, YYYY-MM-DD (Vietnam time)")
+    reg.add_argument("--to", dest="last", type=dt.date.fromisoformat,
+                     help="last day of receipt, YYYY-MM-DD (Vietnam time)")
+    reg.set_defaults(handler=cmd_register)
 
     procs = subparsers.add_parser("procedures", help="the administrative procedure catalogue")
     psub = procs.add_subparsers(dest="procedures_command", metavar="ACTION", required=True)
@@ -222,6 +238,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {count - len(kept_aside)} dossiers to {args.out}")
     for u in kept_aside:
         print(f"{u.code or u.id}  {unreadable_text(u)}")
+    _raise_if_tampered(kept_aside)
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from app.domain.models import UnreadableRecord
+    from app.reports.counter_forms import write_register_xlsx
+
+    store = open_store(args)
+    kept_aside: list[UnreadableRecord] = []
+    try:
+        ward = store.settings.get("ward_code") or ""
+        try:
+            agency = reference.ward(ward).name if ward else ""
+        except KeyError:
+            agency = ward
+        rows = list(iter_all_dossiers(store))
+        kept_aside = [r for r in rows if isinstance(r, UnreadableRecord)]
+        count = write_register_xlsx(rows, args.out, agency, args.first, args.last)
+    finally:
+        store.close()
+    print(f"wrote {count - len(kept_aside)} dossiers to {args.out}")
+    for u in kept_aside:
+        print(f"{u.code or u.id}  {u.reason}")
     _raise_if_tampered(kept_aside)
     return 0
 

@@ -56,6 +56,7 @@ def dossier_requests(
             documents=[
                 DocumentReceived(name=d.name, originals=d.originals, copies=d.copies)
                 for d in procedure.required_documents
+                if d.required  # a conditional paper only comes when its case applies
             ],
             notes=rng.choice(["", "", "Công dân hẹn nhận kết quả qua bưu điện.",
                               "Đã kiểm tra bản chính."]),

@@ -23,6 +23,7 @@ from pathlib import Path
 from app.demo.fake import dossier_requests, person_name
 from app.domain import audit as audit_rules
 from app.domain import reference
+from app.domain.calendar import vn_date, vn_today
 from app.domain.models import AuditAnswer
 from app.domain.status import DossierStatus as S
 
@@ -152,7 +153,7 @@ def seed_dossiers(store, count: int, today: dt.date, say: Callable[[str], None])
 
 def advance(store, dossier, today: dt.date, rng: random.Random) -> None:
     """Move a dossier along a plausible path given how long ago it came in."""
-    age = (today - dossier.received_at.date()).days
+    age = (today - vn_date(dossier.received_at)).days
     roll = rng.random()
     steps: list[int] = []
     if age >= 1:
@@ -164,7 +165,8 @@ def advance(store, dossier, today: dt.date, rng: random.Random) -> None:
     elif age >= 2 and roll < 0.3:
         steps.append(S.COMPLETED)
     for status in steps:
-        store.dossiers.change_status(dossier.id, status, actor="Cán bộ một cửa")
+        result = "Đã có kết quả giải quyết" if status == S.COMPLETED else None
+        store.dossiers.change_status(dossier.id, status, result=result, actor="Cán bộ một cửa")
 
 
 def seed_audits(store, say: Callable[[str], None]) -> None:
@@ -243,7 +245,7 @@ def summary_lines(store, today: dt.date) -> list[str]:
 def run(plan: DemoPlan) -> int:
     from app.storage import store_exists
 
-    say, today = plan.say, dt.date.today()
+    say, today = plan.say, vn_today()  # the counter's day, whatever the machine's zone
     seeded = store_exists(plan.officer_dir) and store_exists(plan.auditor_dir)
     fresh = plan.reset or not seeded
     if fresh and plan.root.exists():

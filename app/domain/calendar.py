@@ -21,6 +21,23 @@ except (ImportError, ZoneInfoNotFoundError):  # no tz database (some Windows, mo
     VN_TZ = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no DST since 1975
 
 
+# A same-day procedure (0 working days) received from 15:00 on is returned the next working day
+# (the rule the province's one-stop regulations print on such procedures, e.g. "nhận sau 15 giờ
+# thì trả trong ngày làm việc tiếp theo"; docs/reference-data.md).
+SAME_DAY_CUTOFF = dt.time(15, 0)
+
+
+def counted_from(received: dt.datetime, processing_days: int) -> tuple[dt.date, int]:
+    """The day of receipt in Vietnam and the working days to add to it for the appointment:
+    as published, except that a same-day procedure received at or after 15:00 counts one."""
+    if received.tzinfo is None:
+        received = received.replace(tzinfo=dt.UTC)
+    local = received.astimezone(VN_TZ)
+    if processing_days == 0 and local.time() >= SAME_DAY_CUTOFF:
+        return local.date(), 1
+    return local.date(), processing_days
+
+
 def vn_date(moment: dt.datetime) -> dt.date:
     """The calendar day in Vietnam of an instant (naive instants are UTC, as stored)."""
     if moment.tzinfo is None:

@@ -95,3 +95,19 @@ def default_agency_code(ward_code: str) -> str:
     """
     digits = ward_code.zfill(5)[-4:]
     return f"000.{digits[:2]}.{digits[2:]}.{HANOI_AGENCY_SUFFIX}"
+
+
+_TAIL_RE = re.compile(r"^(?P<date>\d{6})-(?P<seq>\d{4})$")
+_SEQ_RE = re.compile(r"^\d{4}$")
+
+
+def code_search_forms(code: str) -> list[str]:
+    """The forms of a dossier code an officer may type to find it, upper-cased: the whole code,
+    its `YYMMDD-XXXX` tail and its `XXXX` sequence. A tail alone gives itself and its
+    sequence; text that is none of these gives []."""
+    text = code.strip().upper()
+    if (whole := CODE_RE.match(text)) is not None:
+        return [text, f"{whole['date']}-{whole['seq']}", whole["seq"]]
+    if (tail := _TAIL_RE.match(text)) is not None:
+        return [text, tail["seq"]]
+    return [text] if _SEQ_RE.match(text) else []

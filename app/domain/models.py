@@ -27,9 +27,14 @@ class Ward(BaseModel, frozen=True):
 
 
 class DocumentRequirement(BaseModel, frozen=True):
+    """A paper of a procedure's dossier: required in every case, or only when `condition`
+    holds (the catalogue's "nếu ...", "khi ..." cases), with the originals and copies asked."""
+
     name: str
     originals: int = 0
     copies: int = 0
+    required: bool = True
+    condition: str = ""
 
 
 class Procedure(BaseModel, frozen=True):
@@ -65,6 +70,8 @@ class ReceiveDossier(BaseModel):
     code: str | None = None  # issued on the device when empty
     status: DossierStatus = DossierStatus.RECEIVED
     actor: str = ""
+    # The first history event's note: the officer received it despite a duplicate warning.
+    intake_note: str = Field(default="", max_length=4000)
     # A register imported past intake: when processing finished and the result was returned.
     finished_at: dt.datetime | None = None
     returned_at: dt.datetime | None = None
@@ -83,6 +90,15 @@ class ReceiveDossier(BaseModel):
         if v and not (v.isdigit() and len(v) in (9, 12)):
             raise ValueError("national ID number must be 9 or 12 digits")
         return v
+
+
+class OpenDuplicate(BaseModel, frozen=True):
+    """An open dossier of the same procedure for the same ID number: what the counter warns of
+    (its code and when it was received), never the applicant's other details."""
+
+    id: str
+    code: str
+    received_at: dt.datetime
 
 
 class Dossier(BaseModel):

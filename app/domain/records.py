@@ -19,7 +19,7 @@ from app.domain import audit as A
 from app.domain import codes, reference
 from app.domain import entities as E
 from app.domain import status as S
-from app.domain.calendar import WorkingCalendar, vn_date
+from app.domain.calendar import WorkingCalendar, counted_from, vn_date
 from app.domain.models import AttachmentMeta, Audit, AuditAnswer, Dossier, DossierEvent
 
 # Fields a record cannot be stored without (None or blank text counts as missing).
@@ -106,10 +106,10 @@ def expected_appointment(
     received_at: str, procedure_code: str, calendar: WorkingCalendar
 ) -> dt.date:
     """The appointment date of a dossier: its procedure's processing days, in working days of
-    `calendar`, after the day of receipt in Vietnam."""
-    received = vn_date(dt.datetime.fromisoformat(received_at))
+    `calendar`, after the day of receipt in Vietnam (a same-day procedure received from 15:00
+    on: the next working day, `app.domain.calendar.counted_from`)."""
     days = reference.procedure(procedure_code).processing_days
-    return calendar.add_working_days(received, days)
+    return calendar.add_working_days(*counted_from(dt.datetime.fromisoformat(received_at), days))
 
 
 def _dossier(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
@@ -129,7 +129,18 @@ def _dossier(after: dict, before: dict | None, calendar: WorkingCalendar) -> lis
         problems.append("finished_at_required")
     if after["status"] == S.DossierStatus.RETURNED and _blank(after.get("returned_at")):
         problems.append("returned_at_required")
+    if _completes(was, after["status"]) and _blank(after.get("result")):
+        problems.append("result_required")
     return problems
+
+
+def _completes(was: int | None, status: int) -> bool:
+    """A move to completion (status 9) needs the result handed back (decision number,
+    certificate...). A dossier first stored already finished (a register imported from paper,
+    which never held one) is not a move, so it may lack it."""
+    return was is not None and was != S.DossierStatus.COMPLETED and (
+        status == S.DossierStatus.COMPLETED
+    )
 
 
 def _appointment_problems(after: dict, before: dict | None, calendar: WorkingCalendar) -> list:
@@ -148,14 +159,25 @@ def _appointment_problems(after: dict, before: dict | None, calendar: WorkingCal
         after["status"] == S.DossierStatus.SUPPLEMENT_REQUESTED
         and before.get("status") != S.DossierStatus.SUPPLEMENT_REQUESTED
     )
-    if not renewal:
+    if not renewal and not _rescheduled(after, before, previous):
         return ["appointment_date_fixed"]
     received = vn_date(dt.datetime.fromisoformat(after["received_at"]))
     return [] if date > received else ["appointment_date_before_receipt"]
 
 
+def _rescheduled(after: dict, before: dict, previous: str) -> bool:
+    """An open dossier that stays in its status may get a LATER appointment date: the
+    apology of form 04 ("xin lỗi và hẹn lại ngày trả kết quả"), recorded by a history event
+    that keeps the status (see `_event`)."""
+    stays = after["status"] == before.get("status") and S.is_open(after["status"])
+    return stays and after["appointment_date"] > previous
+
+
 def _event(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
-    reason = S.event_problem(after.get("from_status"), after["to_status"])
+    was, status = after.get("from_status"), after["to_status"]
+    if was == status and S.is_open(status) and not _blank(after.get("appointment_date")):
+        return []  # a new appointment date with an apology (form 04): the status stays
+    reason = S.event_problem(was, status)
     if reason:
         return [f"event_{reason}:{after.get('from_status')}->{after['to_status']}"]
     return []

@@ -7,9 +7,11 @@ DejaVu Sans (Vietnamese glyphs); the caller decides where the bytes go (download
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import segno
 from fpdf import FPDF
 
 from app.domain.calendar import VN_TZ
@@ -18,6 +20,15 @@ from app.i18n import catalogue
 
 FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 FONT = "DejaVu"
+QR_MM = 26  # printed size of the code's QR code: a phone camera reads it at arm's length
+QR_SCALE = 4  # PNG pixels per module (the PDF scales the image to QR_MM)
+QR_BORDER = 4  # the quiet zone the QR standard asks for, in modules
+
+
+def code_qr(code: str) -> segno.QRCode:
+    """The QR code printed on the slip: the dossier code alone, error correction M (a code is
+    upper-case letters, digits, dots and dashes: QR's compact alphanumeric mode)."""
+    return segno.make_qr(code, error="m", boost_error=False)
 
 
 @dataclass(frozen=True)
@@ -40,24 +51,31 @@ def slip_file_name(dossier: Dossier) -> str:
     return f"phieu-tiep-nhan-{dossier.code}.pdf"
 
 
-def build_slip(dossier: Dossier, ctx: SlipContext) -> bytes:
+def new_form(title: str) -> FPDF:
+    """An A4 page with the Vietnamese font, as every one-stop form is printed."""
     pdf = FPDF(format="A4")
     pdf.set_margins(18, 15, 18)
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_font(FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
     pdf.add_font(FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
-    pdf.set_title(_vi("slip.title"))
+    pdf.set_title(title)
     pdf.set_creator("commune-field")
     pdf.add_page()
-    _header(pdf, ctx)
+    return pdf
+
+
+def build_slip(dossier: Dossier, ctx: SlipContext) -> bytes:
+    pdf = new_form(_vi("slip.title"))
+    header(pdf, ctx, _vi("slip.form"), _vi("slip.title"))
     _body(pdf, dossier, ctx)
     _documents(pdf, dossier)
     _dates(pdf, dossier, ctx)
-    _signatures(pdf, ctx)
+    signatures(pdf, ctx)
     return bytes(pdf.output())
 
 
-def _header(pdf: FPDF, ctx: SlipContext) -> None:
+def header(pdf: FPDF, ctx: SlipContext, form: str, title: str) -> None:
+    """The agency and national motto side by side, the form's number, its title."""
     half = (pdf.w - pdf.l_margin - pdf.r_margin) / 2
     top = pdf.get_y()
     left = [
@@ -75,32 +93,47 @@ def _header(pdf: FPDF, ctx: SlipContext) -> None:
         bottoms.append(pdf.get_y())
     pdf.set_y(max(bottoms) + 2)
     pdf.set_font(FONT, "", 8)
-    pdf.cell(0, 4, _vi("slip.form"), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 4, form, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font(FONT, "B", 13)
-    pdf.multi_cell(0, 7, _vi("slip.title"), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 7, title, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
 
-def _line(pdf: FPDF, text: str, bold: bool = False, size: int = 10) -> None:
+def line(pdf: FPDF, text: str, bold: bool = False, size: int = 10, width: float = 0) -> None:
     pdf.set_font(FONT, "B" if bold else "", size)
-    pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(width, 6, text, new_x="LMARGIN", new_y="NEXT")
+
+
+def _qr(pdf: FPDF, code: str) -> float:
+    """Draws the code's QR code at the right edge from the current line; the width left to the
+    text beside it."""
+    png = io.BytesIO()
+    code_qr(code).save(png, kind="png", scale=QR_SCALE, border=QR_BORDER)
+    png.seek(0)
+    x = pdf.w - pdf.r_margin - QR_MM
+    pdf.image(png, x=x, y=pdf.get_y(), w=QR_MM, h=QR_MM)
+    return x - pdf.l_margin - 2
 
 
 def _body(pdf: FPDF, d: Dossier, ctx: SlipContext) -> None:
-    _line(pdf, _vi("slip.code", code=d.code), bold=True)
-    _line(pdf, _vi("slip.received_from", agency=ctx.agency_name))
-    _line(pdf, _vi("slip.applicant", name=d.applicant_name), bold=True)
+    beside = _qr(pdf, d.code)
+    top = pdf.get_y()
+    line(pdf, _vi("slip.code", code=d.code), bold=True, width=beside)
+    line(pdf, _vi("slip.qr_hint"), size=8, width=beside)
+    line(pdf, _vi("slip.received_from", agency=ctx.agency_name), width=beside)
+    line(pdf, _vi("slip.applicant", name=d.applicant_name), bold=True, width=beside)
+    pdf.set_y(max(pdf.get_y(), top + QR_MM + 1))  # the lines below take the whole width
     if d.applicant_id_number:
-        _line(pdf, _vi("slip.id_number", value=d.applicant_id_number))
+        line(pdf, _vi("slip.id_number", value=d.applicant_id_number))
     if d.applicant_phone:
-        _line(pdf, _vi("slip.phone", value=d.applicant_phone))
+        line(pdf, _vi("slip.phone", value=d.applicant_phone))
     if d.applicant_address:
-        _line(pdf, _vi("slip.address", value=d.applicant_address))
+        line(pdf, _vi("slip.address", value=d.applicant_address))
     name = ctx.procedure_name or d.procedure_code
-    _line(pdf, _vi("slip.procedure", name=name, code=d.procedure_code))
-    _line(pdf, _vi("slip.channel", value=_vi(f"channel.{int(d.channel)}")))
-    _line(pdf, _vi("slip.documents"))
+    line(pdf, _vi("slip.procedure", name=name, code=d.procedure_code))
+    line(pdf, _vi("slip.channel", value=_vi(f"channel.{int(d.channel)}")))
+    line(pdf, _vi("slip.documents"))
 
 
 def _documents(pdf: FPDF, d: Dossier) -> None:
@@ -121,20 +154,20 @@ def _documents(pdf: FPDF, d: Dossier) -> None:
             row.cell(str(doc.originals))
             row.cell(str(doc.copies))
     pdf.ln(2)
-    _line(pdf, _vi("slip.doc_count", n=1))
+    line(pdf, _vi("slip.doc_count", n=1))
 
 
 def _dates(pdf: FPDF, d: Dossier, ctx: SlipContext) -> None:
     if ctx.processing_days is not None:
-        _line(pdf, _vi("slip.processing", n=ctx.processing_days))
+        line(pdf, _vi("slip.processing", n=ctx.processing_days))
     received = d.received_at if d.received_at.tzinfo else d.received_at.replace(tzinfo=dt.UTC)
     local = received.astimezone(VN_TZ)
-    _line(pdf, _vi("slip.received_at", time=local.strftime("%H giờ %M phút, ngày %d/%m/%Y")))
-    _line(pdf, _vi("slip.appointment", date=d.appointment_date.strftime("%d/%m/%Y")), bold=True)
-    _line(pdf, _vi("slip.register"))
+    line(pdf, _vi("slip.received_at", time=local.strftime("%H giờ %M phút, ngày %d/%m/%Y")))
+    line(pdf, _vi("slip.appointment", date=d.appointment_date.strftime("%d/%m/%Y")), bold=True)
+    line(pdf, _vi("slip.register"))
     pdf.ln(2)
     place = ctx.place or ctx.agency_name
-    _line_right(
+    line_right(
         pdf,
         _vi(
             "slip.place_date",
@@ -146,15 +179,22 @@ def _dates(pdf: FPDF, d: Dossier, ctx: SlipContext) -> None:
     )
 
 
-def _line_right(pdf: FPDF, text: str) -> None:
+def line_right(pdf: FPDF, text: str) -> None:
     pdf.set_font(FONT, "", 10)
     pdf.multi_cell(0, 6, text, align="R", new_x="LMARGIN", new_y="NEXT")
 
 
-def _signatures(pdf: FPDF, ctx: SlipContext) -> None:
+SIGNERS = ("slip.applicant_sign", "slip.officer_sign")
+
+
+def signatures(pdf: FPDF, ctx: SlipContext, titles: tuple[str, str] = SIGNERS) -> None:
+    """Two signature columns (catalogue keys; "" leaves a column empty); the officer's name
+    under the right one."""
     half = (pdf.w - pdf.l_margin - pdf.r_margin) / 2
     top = pdf.get_y() + 2
-    for column, title in enumerate(("slip.applicant_sign", "slip.officer_sign")):
+    for column, title in enumerate(titles):
+        if not title:
+            continue
         x = pdf.l_margin + column * half
         pdf.set_xy(x, top)
         pdf.set_font(FONT, "B", 10)

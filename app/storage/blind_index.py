@@ -6,6 +6,8 @@ hashing, so a whole word, a prefix and an ID number never collide even when thei
 
 - `w:` whole word ("huong"), `p:` prefix of length >= 2 ("hu", "huo", ..., "huong"),
 - `i:` an ID number, digits only, whole value,
+- `c:` a dossier's code in three forms: whole (`000.00.53.H26-261207-9944`), date and sequence
+  (`261207-9944`) and sequence (`9944`), upper-cased, so any form printed on the slip finds it,
 - `k:` a dossier's identity (procedure, folded name, ID digits, receipt time, ward) as one value,
   so an import can recognise a row it already holds without storing any part of it readable.
 
@@ -21,6 +23,7 @@ Leakage, accepted on purpose:
   the 10^12 space of 12-digit ID numbers cannot be enumerated offline.
 - 64-bit terms make accidental collisions negligible at a commune's scale; a collision would only
   add a false hit, which the caller removes after opening the sealed value.
+- Code terms leak nothing new: the code is a readable column already (it names nobody).
 Range, substring (not prefix) and fuzzy search are not offered: they would leak more.
 """
 
@@ -28,8 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 
+from app.domain.codes import code_search_forms
 from app.domain.text import digits, tokens
 
 TERM_HEX_CHARS = 16
@@ -40,6 +45,7 @@ _WORD = b"w:"
 _PREFIX = b"p:"
 _ID = b"i:"
 _IDENTITY = b"k:"
+_CODE = b"c:"
 _SEPARATOR = "\x1f"  # unit separator: no folded text or code contains it
 _CACHED_TOKENS = 4096  # names and addresses repeat a lot ("nguyen", "thi", "phuong", ...)
 
@@ -99,6 +105,17 @@ class BlindIndex:
     def query_id_terms(self, text: str) -> list[str]:
         """The term to look up an ID number typed with or without spaces, dots or dashes."""
         return self.id_terms(text)
+
+    def code_terms(self, code: str) -> list[str]:
+        """Terms to store for a dossier code: its whole, date-and-sequence and sequence forms."""
+        return [self._term(_CODE, form) for form in code_search_forms(code)]
+
+    def query_code_terms(self, text: str) -> list[str]:
+        """The term to look up a typed code (any case, spaces around it ignored), or [] when the
+        text is not a code, nor its `YYMMDD-XXXX` or `XXXX` tail."""
+        typed = re.sub(r"\s+", "", text).upper()
+        forms = code_search_forms(typed)
+        return [self._term(_CODE, typed)] if typed in forms else []
 
     def identity_term(
         self,

@@ -74,6 +74,7 @@ ALL_QUERY_COLUMNS = (
 # Blind-index kinds: which sealed field feeds which kind of term.
 TERM_NAME = "n"
 TERM_ID = "i"
+TERM_CODE = "c"  # a dossier's code, whole and its tails (see BlindIndex.code_terms)
 TERM_IDENTITY = "k"  # one per dossier: its import identity (see BlindIndex.identity_term)
 # Addresses are deliberately not indexed: nothing searches them, and every stored term is
 # both insert cost and leakage (see app/storage/blind_index.py).

@@ -122,7 +122,11 @@ class CommuneApp:
 
     @property
     def actor(self) -> str:
-        return (self.store.settings.get("officer") or "") if self.store else ""
+        """Who the history names: the officer's name typed at first run, else the enrolled
+        user name."""
+        if not self.store:
+            return ""
+        return self.store.settings.get("officer") or self.store.settings.get("user") or ""
 
     # ---- start, lock, unlock ---------------------------------------------------------------
 

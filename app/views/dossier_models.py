@@ -14,17 +14,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.domain import reference
-from app.domain.calendar import WorkingCalendar
+from app.domain.calendar import WorkingCalendar, counted_from, vn_date
+from app.domain.forms import FormNotice, notices_of
 from app.domain.models import (
     DocumentReceived,
     Dossier,
+    OpenDuplicate,
     Procedure,
     ReceiveDossier,
     UnreadableRecord,
 )
+from app.domain.records import expected_appointment
 from app.domain.status import Channel, DossierStatus, allowed_next, is_open
 from app.domain.timeliness import Timeliness
-from app.i18n import has, t
+from app.i18n import catalogue, has, t
 from app.storage import DossierQuery
 from app.views.errors import error_text
 from app.views.format import (
@@ -200,6 +203,12 @@ class DocumentLine:
     received: bool = True
     originals: int = 0
     copies: int = 0
+    required: bool = True
+    condition: str = ""  # when a conditional paper is needed ("nếu nộp thay ...")
+
+    def hint(self) -> str:
+        """Under a conditional paper's name: only when its case applies."""
+        return "" if self.required else t("receive.conditional", condition=self.condition)
 
 
 @dataclass
@@ -215,6 +224,9 @@ class ReceiveForm:
     notes: str = ""
     documents: list[DocumentLine] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    # Open dossiers of this procedure for this ID number, found at the last submit: the form
+    # warns and saves only when the officer chooses to go on (`submit(..., go_on=True)`).
+    duplicates: list[OpenDuplicate] = field(default_factory=list)
 
     @staticmethod
     def search(text: str, limit: int = 12) -> list[Procedure]:
@@ -224,19 +236,28 @@ class ReceiveForm:
 
     def choose(self, code: str) -> None:
         self.procedure = reference.procedure(code)
+        # Only the papers every case needs start ticked: a conditional one is ticked by the
+        # officer when its case applies, so the slip never lists a paper not handed over.
         self.documents = [
-            DocumentLine(d.name, d.originals, d.copies, True, d.originals, d.copies)
+            DocumentLine(
+                d.name, d.originals, d.copies, d.required, d.originals, d.copies,
+                required=d.required, condition=d.condition,
+            )
             for d in self.procedure.required_documents
         ]
         self.errors.pop("procedure", None)
 
-    def appointment(self, received: dt.date, calendar: WorkingCalendar | None = None) -> dt.date:
-        """The promised return date: receipt plus the procedure's working days."""
+    def appointment(
+        self, received: dt.date | dt.datetime, calendar: WorkingCalendar | None = None
+    ) -> dt.date:
+        """The promised return date: receipt plus the procedure's working days (given the
+        time, a same-day procedure after 15:00 is the next working day, as the service)."""
         if self.procedure is None:
-            return received
-        return (calendar or WorkingCalendar()).add_working_days(
-            received, self.procedure.processing_days
-        )
+            return vn_date(received) if isinstance(received, dt.datetime) else received
+        days = self.procedure.processing_days
+        if isinstance(received, dt.datetime):
+            received, days = counted_from(received, days)
+        return (calendar or WorkingCalendar()).add_working_days(received, days)
 
     def validate(self) -> bool:
         self.errors = {}
@@ -255,7 +276,16 @@ class ReceiveForm:
                 self.errors["documents"] = t("receive.error.counts", name=line.name)
         return not self.errors
 
-    def request(self, ward_code: str, actor: str) -> ReceiveDossier:
+    def duplicate_warning(self) -> str:
+        """What the counter shows: each open dossier's code and the day it was received."""
+        return t("receive.duplicate", dossiers=self._duplicates_text())
+
+    def _duplicates_text(self) -> str:
+        return ", ".join(
+            f"{d.code} ({date_text(vn_date(d.received_at))})" for d in self.duplicates
+        )
+
+    def request(self, ward_code: str, actor: str, intake_note: str = "") -> ReceiveDossier:
         assert self.procedure is not None
         docs = [
             DocumentReceived(name=line.name, originals=line.originals, copies=line.copies)
@@ -273,14 +303,30 @@ class ReceiveForm:
             documents=docs,
             notes=self.notes.strip(),
             actor=actor,
+            intake_note=intake_note,
         )
 
-    def submit(self, dossiers: Any, ward_code: str, actor: str) -> Dossier | None:
-        """Saves the dossier (code and appointment date are issued by the service)."""
+    def submit(
+        self, dossiers: Any, ward_code: str, actor: str, *, go_on: bool = False
+    ) -> Dossier | None:
+        """Saves the dossier (code and appointment date are issued by the service). When the
+        ID number already has an open dossier of this procedure, nothing is saved and
+        `duplicates` says which, unless the officer chose to `go_on`: then the first history
+        event records that choice (always in Vietnamese: the history is the office's record)."""
         if not self.validate():
             return None
+        assert self.procedure is not None
+        self.duplicates = dossiers.open_duplicates(self.procedure.code, self.applicant_id_number)
+        if self.duplicates and not go_on:
+            self.errors["duplicate"] = self.duplicate_warning()
+            return None
+        note = ""
+        if self.duplicates:
+            note = catalogue("vi")["history.duplicate_accepted"].format(
+                dossiers=self._duplicates_text()
+            )
         try:
-            return dossiers.receive(self.request(ward_code, actor))
+            return dossiers.receive(self.request(ward_code, actor, note))
         except ValidationError as exc:
             self.errors["form"] = "; ".join(e["msg"] for e in exc.errors())
             return None
@@ -299,6 +345,7 @@ class Action:
     label: str
     needs_date: bool = False  # supplement request: a new appointment date
     takes_result: bool = False  # completion: the result (decision number, certificate...)
+    apology: bool = False  # a late dossier: a later date with an apology (form 04), same status
 
 
 @dataclass(frozen=True)
@@ -307,6 +354,14 @@ class TimelineEntry:
     title: str
     actor: str
     note: str
+
+
+@dataclass(frozen=True)
+class FormLink:
+    """A form of Circular 01/2018 a move of this dossier called for (02, 03, 04)."""
+
+    notice: FormNotice
+    label: str  # "Mẫu 02 · Phiếu yêu cầu bổ sung (15/12/2026)"
 
 
 @dataclass
@@ -319,6 +374,19 @@ class DetailState:
     overdue: bool
     timeliness: str
     rejected: str | None = None  # why the server refused it, when it did
+    forms: list[FormLink] = field(default_factory=list)
+
+
+def form_links(events: list[Any], first_appointment: dt.date | None = None) -> list[FormLink]:
+    return [
+        FormLink(n, t(f"form.{n.number}", date=date_text(vn_date(n.at))))
+        for n in notices_of(events, first_appointment)
+    ]
+
+
+def apology_action(status: int) -> Action:
+    return Action(to_status=int(status), label=t("action.apology"), needs_date=True,
+                  apology=True)
 
 
 def rejection_text(reason: str | None) -> str:
@@ -340,6 +408,18 @@ def actions_for(status: int) -> list[Action]:
     ]
 
 
+def finish_facts(d: Dossier, kind: Timeliness | None) -> list[tuple[str, str]]:
+    """When the result was ready and when it was handed back, with whether that was in time
+    (`app.domain.timeliness`: early, on time or late against the appointment date)."""
+    facts = []
+    if d.finished_at:
+        facts.append((t("field.finished_at"), datetime_text(d.finished_at)))
+    if d.returned_at:
+        returned = datetime_text(d.returned_at)
+        facts.append((t("field.returned_at"), f"{returned} · {timeliness_text(kind)}"))
+    return facts
+
+
 def chronological(events: list[Any]) -> list[Any]:
     """Oldest first. Stored times have whole seconds, so two moves in one second tie: within a
     tie the status chain decides (each move starts from the status the previous one reached)."""
@@ -358,13 +438,16 @@ def chronological(events: list[Any]) -> list[Any]:
 def timeline_entry(event: Any) -> TimelineEntry:
     if event.from_status is None:
         title = status_text(event.to_status)
+    elif event.from_status == event.to_status:  # a later date with an apology (form 04)
+        title = t("timeline.apology")
     else:
         title = f"{status_text(event.from_status)} » {status_text(event.to_status)}"
     note = event.note or ""
     if event.appointment_date:
         extra = t("detail.new_appointment", date=date_text(event.appointment_date))
         note = f"{note} · {extra}" if note else extra
-    return TimelineEntry(datetime_text(event.at), title, event.actor or "", note)
+    officer = t("detail.by", name=event.actor) if event.actor else t("detail.by_unknown")
+    return TimelineEntry(datetime_text(event.at), title, officer, note)
 
 
 class DossierDetailPresenter:
@@ -408,17 +491,31 @@ class DossierDetailPresenter:
         ]
         if d.result:
             facts.append((t("field.result"), d.result))
-        history = chronological(self.dossiers.history(self.dossier_id))[::-1]  # newest first
+        facts += finish_facts(d, kind)
+        events = self.dossiers.history(self.dossier_id)
+        history = chronological(events)[::-1]  # newest first
+        actions = actions_for(d.status) if not _in_conflict(d) else []
+        if actions and kind is Timeliness.OVERDUE:  # late: apologise and give a new date
+            actions.append(apology_action(d.status))
         return DetailState(
+            forms=form_links(events, self._first_appointment(d)),
             dossier=d,
             procedure=procedure_name(d.procedure_code),
             facts=facts,
             timeline=[timeline_entry(e) for e in history],
-            actions=actions_for(d.status) if not _in_conflict(d) else [],
+            actions=actions,
             overdue=kind is Timeliness.OVERDUE and is_open(d.status),
             timeliness=timeliness_text(kind),
             rejected=self._rejection(d),
         )
+
+    def _first_appointment(self, d: Dossier) -> dt.date | None:
+        """The date promised at intake (the record rule made it exactly this)."""
+        calendar = getattr(self.dossiers, "calendar", None) or WorkingCalendar()
+        try:
+            return expected_appointment(d.received_at.isoformat(), d.procedure_code, calendar)
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def _rejection(self, d: Dossier) -> str | None:
         if d.sync_state != "rejected":
@@ -437,6 +534,10 @@ class DossierDetailPresenter:
     ) -> str | None:
         """Performs the action; returns an error message for the user, or None."""
         appointment = None
+        if action.apology and not note.strip():
+            return t("detail.error.reason")  # form 04 tells the citizen why it is late
+        if action.takes_result and not result.strip():
+            return t("detail.error.result")  # the record rule refuses it too (result_required)
         if action.needs_date:
             appointment = parse_date(new_date)
             if appointment is None:
@@ -447,6 +548,12 @@ class DossierDetailPresenter:
 
         invalid = getattr(storage_errors, "InvalidTransition", ValueError)
         try:
+            if action.apology:
+                assert appointment is not None
+                self.dossiers.reschedule(
+                    self.dossier_id, appointment, reason=note.strip(), actor=actor
+                )
+                return None
             self.dossiers.change_status(
                 self.dossier_id,
                 action.to_status,

@@ -7,6 +7,7 @@ through `app.io` (off the UI loop).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
@@ -23,6 +24,7 @@ from app.views.dossier_models import (
     DossierDetailPresenter,
     DossierListPresenter,
     DossierRow,
+    FormLink,
     ListState,
     ReceiveForm,
     UnreadableRow,
@@ -400,7 +402,8 @@ class ReceiveScreen:
         proc = self.form.procedure
         assert proc is not None
         calendar = await calendar_for(self.app)
-        appointment = self.form.appointment(self.app.today(), calendar)
+        now = dt.datetime.now(dt.UTC)  # the time counts: same-day procedures after 15:00
+        appointment = self.form.appointment(now, calendar)
 
         async def change(e: Any) -> None:
             self.proc_chosen.visible = False
@@ -449,8 +452,22 @@ class ReceiveScreen:
         return ft.ResponsiveRow(
             [
                 ft.Container(
-                    ft.Checkbox(
-                        label=line.name, value=line.received, on_change=self.app.handler(toggled)
+                    ft.Column(
+                        [
+                            ft.Checkbox(
+                                label=line.name,
+                                value=line.received,
+                                on_change=self.app.handler(toggled),
+                            ),
+                            ft.Text(
+                                line.hint(),
+                                size=12,
+                                italic=True,
+                                color=ft.Colors.ON_SURFACE_VARIANT,
+                                visible=not line.required,
+                            ),
+                        ],
+                        spacing=0,
                     ),
                     col={"xs": 12, "md": 8},
                 ),
@@ -467,7 +484,7 @@ class ReceiveScreen:
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
         )
 
-    async def _submit(self, e: Any) -> None:
+    async def _submit(self, e: Any, go_on: bool = False) -> None:
         f = self.form
         f.applicant_name = self.name.value or ""
         f.applicant_id_number = self.id_number.value or ""
@@ -480,16 +497,49 @@ class ReceiveScreen:
         self.app.page.update()
         store = self.app.store
         ward = await self.app.io(store.settings.get, "ward_code", "") or ""
-        dossier = await self.app.io(f.submit, store.dossiers, ward, self.app.actor)
+        dossier = await self.app.io(
+            f.submit, store.dossiers, ward, self.app.actor, go_on=go_on
+        )
         self.submit_button.disabled, self.progress.visible = False, False
         self._show_errors()
         if dossier is None:
             self.app.page.update()
+            if "duplicate" in f.errors:
+                self._warn_duplicate(f.errors["duplicate"])
             return
         self.app.toast(
             t("receive.saved", code=dossier.code, date=date_text(dossier.appointment_date))
         )
         await self.app.go(f"/dossiers/{dossier.id}")
+
+    def _warn_duplicate(self, warning: str) -> None:
+        """The open dossier's code and date, in a dialog the officer cannot miss; going on
+        saves the dossier and the history records the choice."""
+        dialog: ft.AlertDialog
+
+        def close() -> None:  # this dialog, not the topmost overlay (a toast may be showing)
+            dialog.open = False
+            dialog.update()
+
+        async def back(e: Any) -> None:
+            close()
+
+        async def go_on(e: Any) -> None:
+            close()
+            await self._submit(e, go_on=True)
+
+        dialog = ft.AlertDialog(
+            modal=True,
+            icon=ft.Icon(ft.Icons.WARNING_AMBER, color=ft.Colors.TERTIARY),
+            title=ft.Text(t("receive.duplicate_title")),
+            content=ft.Text(warning, width=460),
+            actions=[
+                ft.TextButton(t("receive.check_again"), on_click=self.app.handler(back)),
+                ft.Button(t("receive.go_on"), icon=ft.Icons.CALL_SPLIT,
+                          on_click=self.app.handler(go_on)),
+            ],
+        )
+        self.app.page.show_dialog(dialog)
 
     def _show_errors(self) -> None:
         errors = self.form.errors
@@ -591,6 +641,7 @@ class DetailScreen:
             section(t("field.documents")),
             docs,
             ft.Row([self.slip_button, self.slip_progress], wrap=True),
+            *self._forms(s),
             section(t("detail.actions")),
             self._actions(s),
             section(t("detail.attachments")),
@@ -600,6 +651,40 @@ class DetailScreen:
             ft.Container(height=24),
         ]
         return controls
+
+    def _forms(self, s: DetailState) -> list[ft.Control]:
+        """The forms (02, 03, 04) the dossier's moves called for, each opened as a PDF."""
+        if not s.forms:
+            return []
+
+        def opener(link: FormLink) -> Any:
+            async def open_form(e: Any) -> None:
+                await self._open_form(link)
+
+            return self.app.handler(open_form)
+
+        buttons: list[ft.Control] = [
+            ft.OutlinedButton(link.label, icon=ft.Icons.PICTURE_AS_PDF, on_click=opener(link))
+            for link in s.forms
+        ]
+        return [section(t("detail.forms")), ft.Row(buttons, wrap=True, spacing=8, run_spacing=8)]
+
+    async def _open_form(self, link: FormLink) -> None:
+        name, data = await self.app.io(self._make_form, link)
+        await self.app.file_picker.save_file(
+            file_name=name, src_bytes=data, allowed_extensions=["pdf"]
+        )
+        self.app.toast(t("detail.form_ready", name=name))
+
+    def _make_form(self, link: FormLink) -> tuple[str, bytes]:
+        from app.reports.counter_forms import build_form, form_file_name
+
+        assert self.state is not None
+        d = self.state.dossier
+        return (
+            form_file_name(link.notice.number, d, link.notice),
+            build_form(link.notice.number, d, link.notice, self._slip_context()),
+        )
 
     def _actions(self, s: DetailState) -> ft.Control:
         if s.dossier.sync_state == "conflict":
@@ -621,7 +706,8 @@ class DetailScreen:
         )
 
     async def _ask(self, action: Action) -> None:
-        note = ft.TextField(label=t("detail.note"), multiline=True, max_lines=3)
+        note_label = t("detail.reason") if action.apology else t("detail.note")  # form 04
+        note = ft.TextField(label=note_label, multiline=True, max_lines=3)
         calendar = await calendar_for(self.app)
         suggested = calendar.add_working_days(self.app.today(), 5)
         new_date = ft.TextField(
@@ -644,9 +730,15 @@ class DetailScreen:
                 self.app.page.update()
                 return
             self.app.page.pop_dialog()
-            self.app.toast(t("detail.changed", status=t(f"status.{action.to_status}")))
+            done = t("timeline.apology") if action.apology else t(f"status.{action.to_status}")
+            self.app.toast(t("detail.changed", status=done))
+            known = {link.notice.event_id for link in (self.state.forms if self.state else [])}
             await self._load()
             self.app.page.update()
+            fresh = [f for f in (self.state.forms if self.state else [])
+                     if f.notice.event_id not in known]
+            if fresh:  # the move calls for a form (02, 03): hand it over at once
+                await self._open_form(fresh[-1])
 
         async def cancel(e: Any) -> None:
             self.app.page.pop_dialog()
@@ -766,7 +858,15 @@ class DetailScreen:
         self.app.page.update()
 
     def _make_slip(self) -> tuple[str, bytes]:
-        from app.reports.slip import SlipContext, build_slip, slip_file_name
+        from app.reports.slip import build_slip, slip_file_name
+
+        assert self.state is not None
+        return slip_file_name(self.state.dossier), build_slip(
+            self.state.dossier, self._slip_context()
+        )
+
+    def _slip_context(self) -> Any:
+        from app.reports.slip import SlipContext
 
         assert self.state is not None
         d = self.state.dossier
@@ -779,14 +879,13 @@ class DetailScreen:
             agency = reference.ward(d.ward_code).name
         except KeyError:
             agency = d.ward_code
-        ctx = SlipContext(
+        return SlipContext(
             agency_name=agency,
             officer=self.app.actor,
             procedure_name=self.state.procedure,
             processing_days=days,
             place=t("slip.place"),
         )
-        return slip_file_name(d), build_slip(d, ctx)
 
     async def _attach_file(self, e: Any) -> None:
         for picked in await picked_files(self.app):

@@ -1,5 +1,7 @@
-"""A new officer, end to end in Chromium: start locally, set a PIN, receive a dossier, find it
-without diacritics, move it to in process and completed, download its receipt slip, lock and
+"""A new officer, end to end in Chromium: start locally, set a PIN, receive a dossier with a
+conditional paper left unticked, get the duplicate warning on a second receive for the same ID
+number, find the first dossier without diacritics and by its code's tail, request a supplement
+and open form 02, move it to in process and completed, download its receipt slip, lock and
 unlock. Every step is asserted through the accessibility tree."""
 
 from __future__ import annotations
@@ -16,6 +18,24 @@ from tests.browser.harness import find_procedure, nav, open_page, shot, shots, s
 PIN = "246810"
 APPLICANT = "Nguyễn Thị Hương"
 OFFICER = "Trần Văn Nam"
+
+
+TABLET = {"width": 800, "height": 1280}
+
+
+def counter_shots(page: Page, folder: Path, name: str) -> None:
+    """The counter's changed screens at both desktop sizes and on an upright tablet."""
+    shots(page, folder, name)
+    size = page.viewport_size or {"width": 1280, "height": 800}
+    page.set_viewport_size(TABLET)
+    shot(page, folder, name)
+    page.set_viewport_size(size)
+
+
+def pdf_text(download, folder: Path) -> str:
+    path = folder / download.suggested_filename
+    download.save_as(path)
+    return " ".join("".join(p.extract_text() for p in PdfReader(path).pages).split())
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +80,44 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     type_into(page, "Điện thoại", "0912345678")
     type_into(page, "Địa chỉ", "Số 5 phố Đội Cấn, phường Ba Đình")
     expect(shows(page, re.compile("^Thủ tục: Thủ tục"))).to_have_count(0)  # named once
-    shots(page, screenshots, "03-receive-form")
+    # Only the papers every case needs start ticked; the proxy letter says when it is needed.
+    expect(page.get_by_role("checkbox", name="Tờ khai đăng ký lại khai sinh")).to_be_checked()
+    expect(page.get_by_role("checkbox", name="Văn bản ủy quyền")).not_to_be_checked()
+    expect(shows(page, re.compile("^Chỉ khi: nếu nộp thay"))).to_be_visible()
+    counter_shots(page, screenshots, "03-receive-form")
     page.get_by_role("button", name="Lưu và cấp mã hồ sơ").click()
 
     # Detail: code issued, status received, only the allowed moves offered.
     code = shows(page, re.compile(r"\d{3}\.\d{2}\.\d{2}\.H26-\d{6}-\d{4}"))
     expect(code).to_be_visible()
+    first_code = re.search(r"\d{3}\.\d{2}\.\d{2}\.H26-\d{6}-\d{4}",
+                           code.text_content() or code.get_attribute("aria-label") or "")[0]
+    expect(page.get_by_text("Văn bản ủy quyền")).to_have_count(0)  # not handed over
     expect(shows(page, "Đã tiếp nhận")).to_be_visible()
     expect(page.get_by_role("button", name="Chuyển xử lý")).to_be_visible()
     expect(page.get_by_role("button", name="Trả kết quả")).to_have_count(0)
     shots(page, screenshots, "04-dossier-detail")
+
+    # The same person for the same procedure again: a warning naming the open dossier; the
+    # officer goes on (written as "Nguyễn T. Hương" on this form) and the history says so.
+    nav(page, "Tiếp nhận").click()
+    find_procedure(page, "dang ky lai khai sinh")
+    page.get_by_role(
+        "button", name=re.compile(r"^Thủ tục đăng ký lại khai sinh\s+1\.004884")
+    ).click()
+    type_into(page, "Họ và tên người nộp", "Nguyễn T. Hương")
+    type_into(page, "Số CCCD", "001190012345")
+    page.get_by_role("button", name="Lưu và cấp mã hồ sơ").click()
+    expect(shows(page, "Có thể trùng hồ sơ")).to_be_visible()
+    expect(shows(page, re.compile(rf"đang có hồ sơ chưa giải quyết xong.*{re.escape(first_code)}")
+                 )).to_be_visible()
+    counter_shots(page, screenshots, "24-duplicate-warning")
+    page.get_by_role("button", name="Vẫn tiếp nhận").click()
+    expect(shows(page, re.compile(rf"cảnh báo trùng hồ sơ đang mở: {re.escape(first_code)}"))
+           ).to_be_visible()
+    page.get_by_role("button", name="Công dân rút hồ sơ").click()  # the citizen withdraws it
+    page.get_by_role("button", name="Xác nhận").click()
+    expect(shows(page, "Đã tiếp nhận » Công dân rút hồ sơ")).to_be_visible()
 
     # The list finds it by the name typed without diacritics.
     nav(page, "Hồ sơ").click()
@@ -78,7 +126,10 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     shots(page, screenshots, "05-dossiers-search")
     type_into(page, "Tìm theo tên người nộp, số CCCD hoặc mã hồ sơ", "tran van binh")
     expect(shows(page, "Không có hồ sơ phù hợp.")).to_be_visible()
-    type_into(page, "Tìm theo tên người nộp, số CCCD hoặc mã hồ sơ", "huong")
+    # ... and by the tail of its code printed on the slip, in any case.
+    type_into(page, "Tìm theo tên người nộp, số CCCD hoặc mã hồ sơ", first_code[-11:])
+    expect(shows(page, "Hiển thị 1/1 hồ sơ")).to_be_visible()
+    counter_shots(page, screenshots, "25-dossiers-search-code")
     page.get_by_role("button", name=re.compile(rf"^{APPLICANT}\s")).click()
 
     # Received -> in process -> completed, through the confirmation dialog.
@@ -87,6 +138,24 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     shots(page, screenshots, "06-status-dialog")
     page.get_by_role("button", name="Xác nhận").click()
     expect(shows(page, "Đã tiếp nhận » Đang xử lý")).to_be_visible()
+
+    # A supplement request hands over form 02 at once, and the detail opens it again.
+    page.get_by_role("button", name="Yêu cầu bổ sung").click()
+    type_into(page, "Ghi chú (không bắt buộc)", "Bổ sung bản sao giấy khai sinh cũ")
+    with page.expect_download() as handed:
+        page.get_by_role("button", name="Xác nhận").click()
+    assert handed.value.suggested_filename.startswith(f"mau-02-{first_code}-")
+    expect(shows(page, "Đang xử lý » Yêu cầu bổ sung")).to_be_visible()
+    form_02 = page.get_by_role("button", name=re.compile(r"^Mẫu 02 · Phiếu yêu cầu bổ sung"))
+    counter_shots(page, screenshots, "26-detail-form-02")
+    with page.expect_download() as opened:
+        form_02.click()
+    text = pdf_text(opened.value, tmp_path)
+    assert "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ" in text and first_code in text
+    assert "1. Bổ sung bản sao giấy khai sinh cũ" in text and APPLICANT in text
+    page.get_by_role("button", name="Chuyển xử lý").click()  # supplied: back in process
+    page.get_by_role("button", name="Xác nhận").click()
+    expect(shows(page, "Yêu cầu bổ sung » Đang xử lý")).to_be_visible()
     page.get_by_role("button", name="Hoàn thành xử lý").click()
     type_into(page, "Kết quả (số quyết định, giấy tờ trả)", "Giấy khai sinh số 123/2026")
     page.get_by_role("button", name="Xác nhận").click()

@@ -87,6 +87,14 @@ def test_list_search_by_id_number(module_cli, shared):
     assert [d["applicant_name"] for d in found["items"]] == ["Trần Văn Bình"]
 
 
+def test_list_search_by_the_code_s_tail(module_cli, shared):
+    everything = _list_json(module_cli, shared["data"])["items"]
+    code = everything[0]["code"]
+    found = _list_json(module_cli, shared["data"], "--search", code[-11:].lower())
+    assert code in [d["code"] for d in found["items"]]
+    assert all(d["code"].endswith(code[-11:]) for d in found["items"])
+
+
 def test_list_status_and_overdue_filters(module_cli, shared):
     in_process = _list_json(module_cli, shared["data"], "--status", "4")
     assert [d["applicant_name"] for d in in_process["items"]] == ["Trần Văn Bình"]
@@ -119,6 +127,22 @@ def test_export_xlsx_opens_with_openpyxl(module_cli, shared):
     assert rows[0][0] == "Mã hồ sơ" and len(rows) == 5
     assert {r[3] for r in rows[1:]} == {"Nguyễn Thị Hương", "Trần Văn Bình", "Phạm Thị Dung",
                                         "Đỗ Văn Khánh"}
+
+
+def test_register_xlsx_is_form_06_for_the_days_asked(module_cli, shared):
+    out = shared["work"] / "so-theo-doi.xlsx"
+    done = module_cli("dossiers", "register", "--out", str(out), "--from", "2025-11-20",
+                      "--to", "2025-11-20", "--data-dir", str(shared["data"]), COMMUNE_PIN=PIN)
+    assert done.code == 0, done.err
+    rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
+    assert rows[0][0] == "Mẫu số 06" and rows[1][0] == "SỔ THEO DÕI HỒ SƠ"
+    assert rows[3][:3] == ("STT", "Mã hồ sơ", "Tên thủ tục hành chính")
+    body = rows[4:]
+    assert [r[0] for r in body] == [1, 2, 3]  # the long-ago dossier is outside the days asked
+    assert {r[4] for r in body} == {"Nguyễn Thị Hương", "Trần Văn Bình", "Đỗ Văn Khánh"}
+    assert all(r[7].date() == dt.date(2025, 11, 20) for r in body)
+    assert "000.00.70.H26-251120-0901" in {r[1] for r in body}
+    assert "wrote 3 dossiers" in done.out
 
 
 def test_procedures_and_wards_lists(module_cli):

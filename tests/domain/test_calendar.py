@@ -33,3 +33,19 @@ def test_working_days_between_is_inverse_of_adding():
     end = cal.add_working_days(start, 12)
     assert cal.working_days_between(start, end) == 12
     assert cal.working_days_between(end, start) == -12
+
+
+def test_a_same_day_procedure_received_from_15_00_is_due_the_next_working_day():
+    from app.domain.calendar import counted_from
+
+    friday = dt.date(2025, 11, 21)
+    at = lambda h, m=0: dt.datetime(2025, 11, 21, h - 7, m, tzinfo=dt.UTC)  # noqa: E731 Hanoi
+    assert counted_from(at(14, 59), 0) == (friday, 0)
+    assert counted_from(at(15, 0), 0) == (friday, 1)
+    assert counted_from(at(16, 30), 5) == (friday, 5)  # only same-day procedures move
+    cal = WorkingCalendar()
+    assert cal.add_working_days(*counted_from(at(14, 59), 0)) == friday
+    assert cal.add_working_days(*counted_from(at(15, 0), 0)) == dt.date(2025, 11, 24)  # Monday
+    # 07:30 UTC is 14:30 in Hanoi (before the cut-off); 17:30 UTC is already Saturday there
+    assert counted_from(dt.datetime(2025, 11, 21, 7, 30, tzinfo=dt.UTC), 0) == (friday, 0)
+    assert counted_from(dt.datetime(2025, 11, 21, 17, 30), 0) == (dt.date(2025, 11, 22), 0)

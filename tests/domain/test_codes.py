@@ -60,3 +60,13 @@ def test_the_local_range_is_outside_every_slot_and_rotates_by_offset():
     assert device_sequences(2) == list(sequence_range(2))
     with pytest.raises(SequenceExhausted):
         next_sequence(None, len(LOCAL_SEQUENCES), 10)
+
+
+def test_code_search_forms_are_the_whole_code_and_its_tails():
+    from app.domain.codes import code_search_forms
+
+    assert code_search_forms("000.00.53.h26-261207-9944") == [
+        "000.00.53.H26-261207-9944", "261207-9944", "9944"]
+    assert code_search_forms("261207-9944") == ["261207-9944", "9944"]
+    assert code_search_forms(" 9944 ") == ["9944"]
+    assert code_search_forms("994") == code_search_forms("nguyen") == []

@@ -70,21 +70,55 @@ def test_a_dossier_breaking_a_rule_gets_its_stable_reason(changes, reason):
     assert validate_record(E.DOSSIER, dossier(**changes))[0] == reason
 
 
+def test_a_move_to_completion_needs_the_result_a_register_row_does_not():
+    before = dossier(status=4)
+    done = dossier(status=9, finished_at=RECEIVED)
+    assert validate_record(E.DOSSIER, done, before) == ["result_required"]
+    assert validate_record(E.DOSSIER, done | {"result": " "}, before) == ["result_required"]
+    assert validate_record(E.DOSSIER, done | {"result": "Giấy khai sinh số 12"}, before) == []
+    assert validate_record(E.DOSSIER, done) == []  # imported already completed: not a move
+    returned = done | {"status": 10, "returned_at": RECEIVED}
+    assert validate_record(E.DOSSIER, returned, done) == []  # the result was set on completion
+
+
+def test_only_a_later_date_on_an_open_dossier_that_keeps_its_status_is_an_apology():
+    before = dossier(status=4) | {"appointment_date": "2025-12-10"}
+    later = before | {"appointment_date": "2025-12-31"}
+    earlier = before | {"appointment_date": "2025-12-05"}
+    assert validate_record(E.DOSSIER, later, before) == []
+    assert validate_record(E.DOSSIER, earlier, before) == ["appointment_date_fixed"]
+    moved = later | {"status": 6}
+    assert validate_record(E.DOSSIER, moved, before) == ["appointment_date_fixed"]
+    done = dossier(status=9, finished_at=RECEIVED, result="x")
+    assert validate_record(E.DOSSIER, done | {"appointment_date": "2025-12-31"}, done) == [
+        "appointment_date_fixed"
+    ]
+    event = {"dossier_id": "d1", "ward_code": WARD, "at": RECEIVED}
+    stay = event | {"from_status": 4, "to_status": 4}
+    assert validate_record(E.DOSSIER_EVENT, stay | {"appointment_date": "2025-12-31"}) == []
+    assert validate_record(E.DOSSIER_EVENT, stay)[0].startswith("event_status_transition")
+    closed = event | {"from_status": 9, "to_status": 9, "appointment_date": "2025-12-31"}
+    assert validate_record(E.DOSSIER_EVENT, closed)[0].startswith("event_status_transition")
+
+
 def test_the_appointment_date_follows_the_calendar_it_is_given():
     first = dt.date.fromisoformat(dossier()["appointment_date"])
     off = WorkingCalendar(extra_holidays=[first - dt.timedelta(days=d) for d in range(0, 3)])
     assert validate_record(E.DOSSIER, dossier(), calendar=off) == ["appointment_date_mismatch"]
 
 
-def test_later_changes_keep_identity_and_renew_the_date_only_with_a_supplement_request():
+def test_later_changes_keep_identity_and_renew_the_date_only_with_a_supplement_or_apology():
     before = dossier()
     later = "2026-01-15"
     assert validate_record(E.DOSSIER, {**before, "code": "000.00.70.H26-251121-0002"}, before) == [
         "field_fixed:code"
     ]
-    assert validate_record(E.DOSSIER, {**before, "appointment_date": later}, before) == [
-        "appointment_date_fixed"
-    ]
+    earlier = (dt.date.fromisoformat(before["appointment_date"]) - dt.timedelta(days=1))
+    assert validate_record(
+        E.DOSSIER, {**before, "appointment_date": earlier.isoformat()}, before
+    ) == ["appointment_date_fixed"]
+    # a later date, status kept: the apology of form 04 (see the test above)
+    assert validate_record(E.DOSSIER, {**before, "appointment_date": later}, before) == []
     renewal = {**before, "status": 5, "appointment_date": later}
     assert validate_record(E.DOSSIER, renewal, before) == []
     early = {**before, "status": 5, "appointment_date": "2025-11-01"}

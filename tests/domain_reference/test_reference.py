@@ -55,6 +55,27 @@ def test_catalogue_has_enough_real_procedures():
             assert doc.name and doc.originals + doc.copies >= 1, (p.code, doc.name)
 
 
+def test_each_document_is_required_or_conditional_with_its_condition():
+    """A paper the catalogue asks for only in some cases ("nếu ...", "khi ...") is conditional
+    and says when; the others are required in every case. Each procedure needs at least one."""
+    conditional = 0
+    for p in reference.procedures():
+        assert any(doc.required for doc in p.required_documents), p.code
+        for doc in p.required_documents:
+            if doc.required:
+                assert not doc.condition, (p.code, doc.name)
+            else:
+                conditional += 1
+                assert doc.condition.split()[0] in ("nếu", "khi", "đối", "tùy"), doc.condition
+            assert "(nếu " not in doc.name and "(khi " not in doc.name, (p.code, doc.name)
+    birth = reference.procedure("1.001193")
+    by_name = {d.name: d for d in birth.required_documents}
+    assert by_name["Tờ khai đăng ký khai sinh"].required
+    proxy = by_name["Văn bản ủy quyền"]
+    assert not proxy.required and proxy.condition.startswith("nếu nộp thay")
+    assert conditional >= 30
+
+
 def test_catalogue_text_is_nfc_vietnamese():
     for p in reference.procedures():
         for text in (p.name, p.field, p.fee_note, p.source):

@@ -37,7 +37,7 @@ def test_pushed_dossiers_are_counted_and_follow_their_status(api_server):
         # The late one is settled: one field changes, the projection follows.
         fields = {"status": 4}
         push(client, [device.mutation("dossier", late["entity_id"], ward, fields, 1)])
-        fields = {"status": 9, "finished_at": "2026-11-12T03:00:00+00:00"}
+        fields = {"status": 9, "finished_at": "2026-11-12T03:00:00+00:00", "result": "Đã cấp"}
         push(client, [device.mutation("dossier", late["entity_id"], ward, fields, 2)])
     (whole,) = reports.dossier_figures(api_server.engine, TODAY, by=(), wards=[ward])
     assert (whole.received, whole.settled, whole.late, whole.overdue, whole.within) == (

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from app.domain import reference
 from app.domain.calendar import WorkingCalendar
 from app.domain.codes import CODE_RE, sequence_range
 from app.domain.status import DossierStatus as S
@@ -79,7 +80,7 @@ def test_filters_status_overdue_due_soon_procedure(store, procedure):
     old = receive(store, procedure, received_at=FRIDAY_0900_HANOI - dt.timedelta(days=30))
     done = receive(store, procedure, received_at=FRIDAY_0900_HANOI - dt.timedelta(days=30))
     store.dossiers.change_status(done.id, S.IN_PROCESS)
-    store.dossiers.change_status(done.id, S.COMPLETED)
+    store.dossiers.change_status(done.id, S.COMPLETED, result="Đã cấp")
     fresh = receive(store, procedure, received_at=dt.datetime(2025, 11, 30, 2, tzinfo=dt.UTC))
     ids = lambda q: {d.id for d in store.dossiers.list(q).items}  # noqa: E731
     assert ids(DossierQuery(overdue=True, today=today)) == {old.id}
@@ -138,7 +139,117 @@ def test_the_finishing_day_is_the_day_in_hanoi(store, procedure, monkeypatch, ut
     finished = dt.datetime.combine(due, dt.time(utc_hour, 30), dt.UTC)
     monkeypatch.setattr(service, "utc_now", lambda: finished)
     store.dossiers.change_status(dossier.id, S.IN_PROCESS)
-    done = store.dossiers.change_status(dossier.id, S.COMPLETED)
+    done = store.dossiers.change_status(dossier.id, S.COMPLETED, result="Đã cấp")
     expected = "on_time" if expected_rate else "late"
     assert done.timeliness(due + dt.timedelta(days=3)).value == expected
     assert store.dossiers.dashboard(due + dt.timedelta(days=3)).on_time_rate == expected_rate
+
+
+def test_search_finds_a_dossier_by_its_code_or_the_code_s_tail(store, procedure):
+    store.settings.set("code_slot", 3)
+    first = receive(store, procedure)
+    second = receive(store, procedure)
+    found = lambda text: {d.id for d in store.dossiers.list(DossierQuery(search=text)).items}  # noqa: E731
+    agency, day, seq = first.code.rsplit("-", 2)
+    assert found(first.code) == {first.id}
+    assert found(f"  {first.code.lower()} ") == {first.id}  # any case, spaces around ignored
+    assert found(f"{day}-{seq}") == {first.id}
+    assert found(seq) == {first.id}
+    assert found(second.code.rsplit("-", 1)[1]) == {second.id}
+    assert found(f"{day}-9998") == set()
+    assert found(f"{agency}-{day}") == set()  # not a code nor a tail of one
+    assert found("huong") == {first.id, second.id}  # names still found
+
+
+def test_code_terms_are_blind_and_backfilled_when_an_older_store_opens(store, data_dir, procedure):
+    from app.storage import open_store
+    from tests.storage.conftest import PIN
+
+    dossier = receive(store, procedure)
+    store.close()
+    with store.db.connect_raw() as db:
+        terms = db.execute("SELECT term FROM terms WHERE kind = 'c'").fetchall()
+        assert len(terms) == 3 and all(len(t) == 8 for (t,) in terms)
+        assert all(dossier.code[-4:].encode() not in t for (t,) in terms)
+        # a store from before code terms: none stored, no backfill mark
+        db.execute("DELETE FROM terms WHERE kind = 'c'")
+        db.execute("DELETE FROM meta WHERE key = 'code_terms'")
+    with open_store(data_dir, PIN) as reopened:
+        page = reopened.dossiers.list(DossierQuery(search=dossier.code[-11:]))
+        assert [d.id for d in page.items] == [dossier.id]
+
+
+def test_completion_without_a_result_is_refused_and_nothing_is_queued(store, procedure):
+    from app.storage.services.records import InvalidRecord
+
+    dossier = receive(store, procedure)
+    store.dossiers.change_status(dossier.id, S.IN_PROCESS)
+    with pytest.raises(InvalidRecord) as refused:
+        store.dossiers.change_status(dossier.id, S.COMPLETED, result="  ")
+    assert refused.value.reasons == ["result_required"]
+    assert store.dossiers.get(dossier.id).status == S.IN_PROCESS
+    assert len(store.dossiers.history(dossier.id)) == 2
+
+
+def test_the_demo_ages_dossiers_by_the_day_in_vietnam(store, procedure):
+    """Received at 01:00 on 7 December in Hanoi (still the 6th in UTC): on the 7th, the demo
+    sees a dossier of today, not of yesterday, and leaves it at the counter."""
+    import random
+
+    from app.demo.run import advance
+
+    dossier = receive(store, procedure, received_at=dt.datetime(2026, 12, 6, 18, tzinfo=dt.UTC))
+    advance(store, dossier, dt.date(2026, 12, 7), random.Random(1))
+    assert store.dossiers.get(dossier.id).status == S.RECEIVED
+    advance(store, dossier, dt.date(2026, 12, 8), random.Random(1))
+    assert store.dossiers.get(dossier.id).status != S.RECEIVED
+
+
+def test_open_duplicates_are_open_dossiers_of_the_procedure_for_the_id_number(store, procedure):
+    other_procedure = next(
+        p for p in reference.procedures() if p.code != procedure.code and p.processing_days > 0
+    )
+    first = receive(store, procedure)
+    receive(store, other_procedure)  # same person, another procedure
+    receive(store, procedure, applicant_id_number="034095001122")  # another person
+    closed = receive(store, procedure)
+    store.dossiers.change_status(closed.id, S.WITHDRAWN)
+    found = store.dossiers.open_duplicates(procedure.code, "001 088 012 345")
+    assert [(d.id, d.code, d.received_at) for d in found] == [
+        (first.id, first.code, first.received_at)
+    ]
+    assert store.dossiers.open_duplicates(procedure.code, "") == []
+    assert store.dossiers.open_duplicates(procedure.code, "001088012346") == []
+    store.dossiers.change_status(first.id, S.IN_PROCESS)  # still open
+    assert [d.id for d in store.dossiers.open_duplicates(procedure.code, "001088012345")] == [
+        first.id
+    ]
+
+
+def test_the_first_history_event_keeps_the_intake_note(store, procedure):
+    dossier = receive(store, procedure, intake_note="Đã cảnh báo trùng")
+    [event] = store.dossiers.history(dossier.id)
+    assert event.note == "Đã cảnh báo trùng" and event.to_status == S.RECEIVED
+
+
+def test_a_same_day_procedure_received_after_15_00_is_due_the_next_working_day(store):
+    """The service, the form's preview and the record rule (the server's) agree."""
+    from app.domain.records import expected_appointment
+    from app.views.dossier_models import ReceiveForm
+
+    same_day = reference.procedure("1.001193")  # birth registration: 0 working days
+    assert same_day.processing_days == 0
+    morning = dt.datetime(2025, 11, 21, 7, 59, tzinfo=dt.UTC)  # 14:59 Friday in Hanoi
+    late = dt.datetime(2025, 11, 21, 8, 0, tzinfo=dt.UTC)  # 15:00
+    early_one = receive(store, same_day, received_at=morning)
+    late_one = receive(store, same_day, received_at=late)
+    assert early_one.appointment_date == dt.date(2025, 11, 21)
+    assert late_one.appointment_date == dt.date(2025, 11, 24)  # Monday
+    assert "-251121-" in late_one.code  # still received on Friday
+    assert expected_appointment(late.isoformat(), "1.001193", store.dossiers.calendar) == (
+        late_one.appointment_date
+    )
+    form = ReceiveForm()
+    form.choose("1.001193")
+    assert form.appointment(late, store.dossiers.calendar) == late_one.appointment_date
+    assert form.appointment(morning, store.dossiers.calendar) == early_one.appointment_date

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.domain.calendar import WorkingCalendar
+from app.domain.calendar import WorkingCalendar, vn_date
 from app.domain.codes import LOCAL_SEQUENCES, parse_code
 from app.domain.status import DossierStatus
 from app.storage import DossierQuery
@@ -14,7 +14,7 @@ from app.views.dossier_models import (
     actions_for,
     dashboard_tiles,
 )
-from app.views.format import status_text
+from app.views.format import datetime_text, status_text
 from tests.views.conftest import TODAY
 from tests.views.seed import WARD, seed
 
@@ -69,7 +69,8 @@ def test_submit_issues_a_code_and_the_previewed_appointment(store) -> None:
     assert parse_code(dossier.code).sequence in LOCAL_SEQUENCES
     assert dossier.appointment_date == preview
     assert dossier.applicant_name == "Nguyễn Thị Hương"
-    assert [d.name for d in dossier.documents] == [form.documents[0].name, form.documents[2].name]
+    # the proxy letter (third) is conditional: unticked from the start, so not received
+    assert [d.name for d in dossier.documents] == [form.documents[0].name]
 
 
 def test_submit_reports_what_the_record_rules_refuse(store) -> None:
@@ -97,6 +98,9 @@ def test_list_searches_without_diacritics_filters_and_marks_overdue(store) -> No
     found = lister.load()
     assert [r.id for r in found.rows] == [target.id]
     assert found.summary == "Hiển thị 1/1 hồ sơ"
+    for typed in (target.code.lower(), target.code[-11:], target.code[-4:]):  # code, its tails
+        lister.filters.search = f" {typed} "
+        assert target.id in {r.id for r in lister.load().rows}, typed
 
     lister.filters.search = ""
     lister.filters.overdue = True
@@ -154,7 +158,9 @@ def test_detail_offers_only_allowed_moves_and_keeps_a_timeline(store) -> None:
         "Hoàn thành xử lý",
     ]
     assert state.timeline[0].title == "Đã tiếp nhận » Đang xử lý"
-    assert state.timeline[0].note == "Chuyển phòng Tư pháp" and state.timeline[0].actor == OFFICER
+    assert state.timeline[0].note == "Chuyển phòng Tư pháp"
+    assert state.timeline[0].actor == f"Cán bộ: {OFFICER}"
+    assert state.timeline[-1].actor == f"Cán bộ: {OFFICER}"  # the receipt names its officer
 
     supplement = next(a for a in state.actions if a.needs_date)
     assert (
@@ -165,6 +171,54 @@ def test_detail_offers_only_allowed_moves_and_keeps_a_timeline(store) -> None:
     state = detail.load()
     assert state.dossier.appointment_date == dt.date(2026, 12, 15)
     assert "hẹn trả mới 15/12/2026" in state.timeline[0].note
+
+
+def test_completion_needs_the_result_and_a_returned_dossier_shows_when_and_if_in_time(
+    store,
+) -> None:
+    dossier = filled_form().submit(store.dossiers, WARD, OFFICER)
+    detail = DossierDetailPresenter(store.dossiers, dossier.id, lambda: TODAY)
+    detail.apply(next(a for a in detail.load().actions if a.to_status == 4), actor=OFFICER)
+    complete = next(a for a in detail.load().actions if a.takes_result)
+    assert detail.apply(complete, result="  ", actor=OFFICER) == (
+        "Nhập kết quả giải quyết (số quyết định, giấy tờ đã cấp…)"
+    )
+    assert detail.load().dossier.status == DossierStatus.IN_PROCESS
+    assert detail.apply(complete, result="Trích lục khai sinh số 12/2026", actor="") is None
+    state = detail.load()
+    assert state.timeline[0].actor == "Cán bộ: không ghi tên"
+    assert not any(label == "Ngày trả kết quả" for label, _ in state.facts)
+    assert detail.apply(state.actions[0], actor=OFFICER) is None  # returned to the citizen
+    facts = dict(detail.load().facts)
+    returned = detail.load().dossier.returned_at
+    assert facts["Kết quả"] == "Trích lục khai sinh số 12/2026"
+    assert facts["Ngày trả kết quả"].startswith(datetime_text(returned))
+    # finished today (the machine's day) against an appointment days ahead: early
+    assert facts["Ngày trả kết quả"].endswith("· Trước hạn"), facts["Ngày trả kết quả"]
+    assert "Ngày có kết quả" in facts
+
+
+def test_a_second_receive_for_the_same_person_warns_and_the_choice_is_in_the_history(
+    store,
+) -> None:
+    first = filled_form().submit(store.dossiers, WARD, OFFICER)
+    again = filled_form("Nguyễn Thị Hương")
+    assert again.submit(store.dossiers, WARD, OFFICER) is None
+    warning = again.errors["duplicate"]
+    received_in_vietnam = vn_date(first.received_at).strftime("%d/%m/%Y")
+    assert f"{first.code} ({received_in_vietnam})" in warning
+    assert "Số CCCD này đang có hồ sơ chưa giải quyết xong" in warning
+    assert store.dossiers.list(DossierQuery()).total == 1  # nothing saved yet
+    second = again.submit(store.dossiers, WARD, OFFICER, go_on=True)
+    assert second is not None and second.code != first.code
+    [event] = store.dossiers.history(second.id)
+    assert event.note.startswith("Cán bộ vẫn tiếp nhận dù đã được cảnh báo trùng")
+    assert first.code in event.note
+    timeline = DossierDetailPresenter(store.dossiers, second.id, lambda: TODAY).load().timeline
+    assert first.code in timeline[0].note
+    other = filled_form()
+    other.applicant_id_number = "001190054321"
+    assert other.submit(store.dossiers, WARD, OFFICER) is not None  # another person: no warning
 
 
 def test_closed_dossiers_offer_nothing() -> None:

@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domain import codes, reference
 from app.domain import entities as E
-from app.domain.calendar import VN_TZ, WorkingCalendar, vn_date, vn_today
+from app.domain.calendar import VN_TZ, WorkingCalendar, counted_from, vn_today
 from app.domain.models import (
     Dashboard,
     Dossier,
     DossierEvent,
+    OpenDuplicate,
     Page,
     ReceiveDossier,
     UnreadableRecord,
@@ -42,6 +43,7 @@ from app.storage.services.calendar import CalendarStore
 from app.storage.services.records import InvalidRecord, Record, RecordStore, unreadable
 from app.storage.settings import SettingsStore
 from app.storage.tables import (
+    TERM_CODE,
     TERM_ID,
     TERM_IDENTITY,
     TERM_NAME,
@@ -223,14 +225,14 @@ class DossierService:
             issuer = _CodeIssuer(conn, self._settings)
             fields = self._new_fields(conn, req, issuer)
             issuer.save()
-            [dossier_id] = self._write_new(conn, [(fields, req.actor)])
+            [dossier_id] = self._write_new(conn, [(fields, req.actor, req.intake_note)])
         return Dossier(id=dossier_id, **{k: v for k, v in fields.items() if v is not None})
 
     def receive_many(self, reqs: Iterable[ReceiveDossier]) -> int:
         """Receive many dossiers in ONE transaction (bulk intake, benchmarks). Returns the count."""
         with self._db.write() as conn:
             issuer = _CodeIssuer(conn, self._settings)
-            batch = [(self._new_fields(conn, r, issuer), r.actor) for r in reqs]
+            batch = [(self._new_fields(conn, r, issuer), r.actor, r.intake_note) for r in reqs]
             issuer.save()
             return len(self._write_new(conn, batch))
 
@@ -269,6 +271,30 @@ class DossierService:
                 conn,
                 [
                     (E.DOSSIER, dossier_id, record.ward_code, changes, record),
+                    (E.DOSSIER_EVENT, new_id(), record.ward_code, event, None),
+                ],
+                calendar=self.calendar,
+            )
+        return to_dossier(updated)
+
+    def reschedule(
+        self, dossier_id: str, new_date: dt.date, *, reason: str, actor: str = ""
+    ) -> Dossier:
+        """A late dossier gets a later appointment date with an apology (form 04): the status
+        stays, a history event keeps the reason and the new date (`app.domain.records`
+        accepts a later date on an open dossier that keeps its status, nothing else)."""
+        with self._db.write() as conn:
+            record = self._records.get(conn, E.DOSSIER, dossier_id)
+            readable_dossier(record)
+            current = int(record.value("status"))
+            now = iso_utc(utc_now())
+            event = self._event_fields(record.entity_id, record.ward_code, now, current,
+                                       current, actor, reason, new_date)
+            updated, _ = self._records.write_local_many(
+                conn,
+                [
+                    (E.DOSSIER, dossier_id, record.ward_code,
+                     {"appointment_date": new_date.isoformat()}, record),
                     (E.DOSSIER_EVENT, new_id(), record.ward_code, event, None),
                 ],
                 calendar=self.calendar,
@@ -320,6 +346,31 @@ class DossierService:
         return Page[Dossier](
             items=items, total=total, offset=offset, limit=limit, unreadable=kept_aside
         )
+
+    def open_duplicates(self, procedure_code: str, id_number: str) -> list[OpenDuplicate]:
+        """Open dossiers of this procedure for this ID number, oldest first: found through the
+        blind ID term, then each opened to compare the digits (a 64-bit term collision would
+        otherwise be a false warning). No ID number, no warning."""
+        number = digits(id_number)
+        if not number:
+            return []
+        [term] = self._records.index.digit_id_terms(number)
+        marks = ", ".join("?" * len(OPEN_STATUSES))
+        with self._db.read() as conn:
+            records = self._records.select_each(
+                conn,
+                "WHERE id IN (SELECT rid FROM terms WHERE term = ? AND kind = ?) "
+                f"AND entity = ? AND procedure_code = ? AND status IN ({marks}) "
+                "AND sync_state != ? ORDER BY received_at, id",
+                (bytes.fromhex(term), TERM_ID, E.DOSSIER, procedure_code, *OPEN_STATUSES,
+                 UNREADABLE),
+            )
+        found, _ = dossiers_or_unreadable(records)
+        return [
+            OpenDuplicate(id=d.id, code=d.code, received_at=d.received_at)
+            for d in found
+            if digits(d.applicant_id_number) == number
+        ]
 
     def dashboard(self, today: dt.date) -> Dashboard:
         start = iso_utc(dt.datetime.combine(today, dt.time(), VN_TZ))
@@ -397,7 +448,7 @@ class DossierService:
             issuer = _CodeIssuer(conn, self._settings)
             for line, req in fresh:
                 try:
-                    batch.append((self._new_fields(conn, req, issuer), req.actor))
+                    batch.append((self._new_fields(conn, req, issuer), req.actor, req.intake_note))
                 except codes.SequenceExhausted as exc:
                     report.errors.append((line, str(exc)))
                 except InvalidRecord as exc:
@@ -467,7 +518,7 @@ class DossierService:
         except KeyError as exc:
             raise ValueError(str(exc)) from None
         received = req.received_at or utc_now()
-        day = vn_date(received)
+        day, days = counted_from(received, proc.processing_days)
         fields = {
             "code": req.code or issuer.issue(req.ward_code, day),
             "procedure_code": proc.code,
@@ -478,7 +529,7 @@ class DossierService:
             "applicant_address": req.applicant_address,
             "channel": int(req.channel),
             "received_at": iso_utc(received),
-            "appointment_date": self._appointment(day, proc.processing_days),
+            "appointment_date": self._appointment(day, days),
             "status": int(req.status),
             "documents": [d.model_dump() for d in req.documents],
             "notes": req.notes,
@@ -512,26 +563,30 @@ class DossierService:
         except IntegrityError:
             raise DuplicateCode() from None
 
-    def _write_new(self, conn: Connection, batch: list[tuple[dict[str, Any], str]]) -> list[str]:
-        """New dossiers and their first history event; returns the dossier ids."""
+    def _write_new(
+        self, conn: Connection, batch: list[tuple[dict[str, Any], str, str]]
+    ) -> list[str]:
+        """New dossiers (fields, actor, note of the first event) and their first history
+        event; returns the dossier ids."""
         groups, ids = [], []
-        steps = [implied_path(fields["status"]) or [] for fields, _ in batch]
+        steps = [implied_path(fields["status"]) or [] for fields, _, _ in batch]
         fresh = iter(new_ids(sum(1 + len(path) for path in steps)))
-        for (fields, actor), path in zip(batch, steps, strict=True):
+        for (fields, actor, first_note), path in zip(batch, steps, strict=True):
             dossier_id = next(fresh)
             ward = fields["ward_code"]
             group = [(E.DOSSIER, dossier_id, ward, fields)]
             # A dossier first seen past intake (an imported register) gets the history its
             # status implies, one event per step, as the server's rule accepts it.
-            for before, status in zip([None, *path], path, strict=False):
+            for step, (before, status) in enumerate(zip([None, *path], path, strict=False)):
                 was = int(before) if before is not None else None
+                note = E.normalise_value(first_note) if step == 0 else ""
                 event = self._event_fields(dossier_id, ward, fields["received_at"], was,
-                                           int(status), E.normalise_value(actor), "", None)
+                                           int(status), E.normalise_value(actor), note, None)
                 group.append((E.DOSSIER_EVENT, next(fresh), ward, event))
             groups.append(group)
             ids.append(dossier_id)
         if batch:
-            self._register_codes(conn, [fields["code"] for fields, _ in batch])
+            self._register_codes(conn, [fields["code"] for fields, _, _ in batch])
         # Fields come from a validated ReceiveDossier and the catalogue (same limits as specs).
         self._records.insert_new_many(conn, groups)
         return ids
@@ -585,7 +640,8 @@ class DossierService:
         return " AND ".join(clauses), params
 
     def _search_subquery(self, conn: Connection, text: str) -> tuple[str, list[Any]]:
-        """Record ids whose name holds every query word (as prefixes), or whose ID number is it.
+        """Record ids whose name holds every query word (as prefixes), whose ID number is it, or
+        whose code is it or ends with it (`YYMMDD-XXXX`, `XXXX`).
 
         The rarest term drives (bounded counts pick it); each other term is a point lookup on
         the (term, kind, rid) key, so a common prefix like "ng" never has to be read in full
@@ -611,6 +667,10 @@ class DossierService:
             id_sql = "SELECT rid FROM terms WHERE term = ? AND kind = ?"
             sql = f"{sql} UNION {id_sql}" if sql else id_sql
             params.extend([bytes.fromhex(term), TERM_ID])
+        for term in index.query_code_terms(text):
+            code_sql = "SELECT rid FROM terms WHERE term = ? AND kind = ?"
+            sql = f"{sql} UNION {code_sql}" if sql else code_sql
+            params.extend([bytes.fromhex(term), TERM_CODE])
         return (sql or "SELECT NULL WHERE 0"), params
 
     @staticmethod

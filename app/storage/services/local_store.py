@@ -177,9 +177,10 @@ class LocalStore:
         self.records = RecordStore(
             sealer, BlindIndex(keys.index), clock, self.device_id, Outbox(self.device_id, sealer)
         )
-        if not self._identity_terms_done():
+        if not self._terms_done("identity_terms") or not self._terms_done("code_terms"):
             with self.db.write() as conn:
                 self.records.backfill_identity_terms(conn)
+                self.records.backfill_code_terms(conn)
         files = SealedFileStore(self.data_dir / FILES_DIR, keys.files)
         self.settings = SettingsStore(self.db, sealer)
         self.calendar = CalendarStore(self.settings)
@@ -197,10 +198,11 @@ class LocalStore:
             self.escrow.refresh()
             self.escrow.refresh_contact()
 
-    def _identity_terms_done(self) -> bool:
+    def _terms_done(self, mark: str) -> bool:
+        """Whether a once-per-store backfill of blind terms (`meta` key `mark`) has run."""
         with self.db.read() as conn:
-            mark = "SELECT 1 FROM meta WHERE key = 'identity_terms'"
-            return conn.exec_driver_sql(mark).first() is not None
+            found = conn.exec_driver_sql("SELECT 1 FROM meta WHERE key = ?", (mark,))
+            return found.first() is not None
 
     @staticmethod
     def _init_meta(conn, sealer: Sealer) -> None:

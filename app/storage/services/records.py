@@ -41,6 +41,7 @@ from app.storage.tables import (
     QUERY_COLUMNS,
     RECORDS,
     SEARCHABLE,
+    TERM_CODE,
     TERM_ID,
     TERM_IDENTITY,
     UNREADABLE,
@@ -458,7 +459,11 @@ class RecordStore:
                     out.update((kind, t) for t in self._token_terms(token))
         if entity == E.DOSSIER:
             out.add((TERM_IDENTITY, self.identity_term(value, name_tokens, id_digits)))
+            out.update(self._code_terms(value("code")))
         return out
+
+    def _code_terms(self, code: Any) -> set[tuple[str, bytes]]:
+        return {(TERM_CODE, bytes.fromhex(t)) for t in self.index.code_terms(str(code or ""))}
 
     def _tokens_of(self, text: str) -> list[str]:
         """`tokens(text)`, folded a whitespace-separated word at a time through a cache (a
@@ -484,6 +489,23 @@ class RecordStore:
             )
         conn.exec_driver_sql("INSERT INTO meta (key, value) VALUES ('identity_terms', '1')")
         return len(rows)
+
+    def backfill_code_terms(self, conn: Connection) -> int:
+        """Give dossiers saved before code terms existed theirs (once per store). The code is a
+        readable column, so no record is opened."""
+        done = conn.exec_driver_sql("SELECT 1 FROM meta WHERE key = 'code_terms'").first()
+        if done:
+            return 0
+        found = conn.exec_driver_sql(
+            "SELECT id, code FROM records WHERE entity = ? AND code IS NOT NULL", (E.DOSSIER,)
+        ).all()
+        rows = [(term, kind, rid) for rid, code in found for kind, term in self._code_terms(code)]
+        if rows:
+            conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO terms (term, kind, rid) VALUES (?, ?, ?)", rows
+            )
+        conn.exec_driver_sql("INSERT INTO meta (key, value) VALUES ('code_terms', '1')")
+        return len(found)
 
     def identity_term(
         self,

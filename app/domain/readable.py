@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.domain import entities as E
 from app.domain.models import AttachmentMeta, Audit, AuditAnswer, Conflict, Dossier, DossierEvent
+from app.domain.oversight import REPORT_SNAPSHOT
 
 _PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -57,6 +58,7 @@ _READERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     E.AUDIT_COMMENT: lambda values: None,  # shown as its plain values
     E.ATTACHMENT: _plain(AttachmentMeta),
     E.CONFLICT: _conflict,
+    E.AUDIT_ACTION: lambda values: None,  # shown as its plain values
 }
 
 
@@ -80,6 +82,8 @@ def unreadable_reason(entity: str, values: dict[str, Any]) -> str | None:
     """None when a device can show the record; else one reason, as `field:problem`
     (`appointment_date:missing`, `status:type`, `entity:unknown`). Unknown fields are
     ignored (a newer version's), as the models ignore them."""
+    if entity == REPORT_SNAPSHOT:
+        return None  # figures only the server writes; the oversight service reads them
     reader = _READERS.get(entity)
     if reader is None or entity not in E.ENTITIES:
         return "entity:unknown"

@@ -38,6 +38,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     E.AUDIT: ("ward_code", "template_version", "review_state", "started_at"),
     E.AUDIT_COMMENT: ("audit_id", "ward_code", "at", "author"),
     E.ATTACHMENT: ("owner_entity", "owner_id", "ward_code", "sha256", "size", "mime"),
+    E.AUDIT_ACTION: ("audit_id", "ward_code", "item_id", "owner", "due_date", "state"),
     E.CONFLICT: (),
 }
 # Fields fixed once a record exists: what identifies it, or what other values derive from.
@@ -47,6 +48,7 @@ FIXED: dict[str, tuple[str, ...]] = {
     E.AUDIT: ("ward_code", "template_version"),
     E.AUDIT_COMMENT: ("audit_id", "ward_code"),
     E.ATTACHMENT: ("owner_entity", "owner_id", "ward_code", "sha256", "size"),
+    E.AUDIT_ACTION: ("audit_id", "ward_code", "item_id"),
     E.CONFLICT: (),
 }
 # The model each entity is read back into on every device: a record that does not fit it would

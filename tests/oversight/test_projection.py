@@ -8,6 +8,8 @@ import random
 
 from sqlalchemy import text
 
+from app.domain.calendar import WorkingCalendar
+from app.domain.records import expected_appointment
 from server import migrate
 from server.core.db import make_engine
 from server.services import reports
@@ -15,17 +17,22 @@ from tests.oversight.seed import TODAY, insert_records, seed_dossiers
 from tests.server.helpers import Device, new_dossier, new_ward, pull_all, push
 
 
+def _received(at: str, procedure: str) -> dict:
+    """Receipt time, procedure and the appointment date the server computes for them."""
+    due = expected_appointment(at, procedure, WorkingCalendar())
+    return {"received_at": at, "procedure_code": procedure, "appointment_date": due.isoformat()}
+
+
 def test_pushed_dossiers_are_counted_and_follow_their_status(api_server):
     ward = new_ward()
     token = api_server.enrol(f"off_{ward}", "officer", [ward]).token
     device = Device()
     late = new_dossier(
-        device, ward, status=2, received_at="2026-11-02T01:00:00+00:00",
-        appointment_date="2026-11-10", channel=2, applicant_name="Trần Thị Bích",
+        device, ward, status=2, **_received("2026-11-02T01:00:00+00:00", "1.004222"), channel=2,
+        applicant_name="Trần Thị Bích",
     )
-    soon = new_dossier(
-        device, ward, status=2, received_at="2026-11-30T16:59:00+00:00",  # 23:59 in Hanoi
-        appointment_date="2026-12-20", channel=1,
+    soon = new_dossier(  # received 23:59 in Hanoi; 25 working days to go
+        device, ward, status=2, **_received("2026-11-30T16:59:00+00:00", "1.001699"), channel=1,
     )
     with api_server.client(token) as client:
         assert [r["status"] for r in push(client, [late, soon])] == ["applied", "applied"]
@@ -76,8 +83,10 @@ def test_devices_cannot_write_snapshots_and_officers_do_not_pull_them(api_server
     with api_server.client(officer) as client:
         [result] = push(client, [forged])
         assert result["status"] == "rejected"
-        push(client, [new_dossier(device, ward, status=2, received_at="2026-11-02T01:00:00+00:00",
-                                  appointment_date="2026-11-10")])
+        [pushed] = push(client, [new_dossier(
+            device, ward, status=2, **_received("2026-11-02T01:00:00+00:00", "1.004222")
+        )])
+        assert pushed["status"] == "applied"
     reports.publish_snapshots(api_server.engine, TODAY)
     with api_server.client(officer) as client:
         changes, _ = pull_all(client)

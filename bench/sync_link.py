@@ -205,8 +205,10 @@ def _answer_value(item, rng: random.Random):
     kind = item.kind
     if kind == "yes_no":
         return rng.random() < 0.6
-    if kind == "number":
-        return rng.randint(0, 100)
+    if kind == "number":  # within the item's range (a template range the form enforces)
+        low = int(item.minimum)
+        high = int(item.maximum) if item.maximum is not None else low + 100
+        return rng.randint(low, high)
     if kind == "choice":
         options = getattr(item, "options", None) or getattr(item, "choices", None) or []
         first = options[rng.randrange(len(options))] if options else None
@@ -220,6 +222,10 @@ def _records(server, entities: set[str] | None) -> list[dict]:
     """The records as the server holds them: {entity, id, ward, fields: {name: {value, hlc}}}."""
     from sqlalchemy import text
 
+    from server.core import sealing
+
+    # Personal fields are sealed at rest: opened with the server's key (in its data folder).
+    sealing.install(sealing.load_keyring(server.data_dir / "keys" / "server.key"))
     with server.engine.connect() as conn:
         rows = conn.execute(text("SELECT entity, entity_id, ward_code, fields FROM record")).all()
     out = []
@@ -228,6 +234,7 @@ def _records(server, entities: set[str] | None) -> list[dict]:
             continue
         if isinstance(fields, str):
             fields = json.loads(fields)
+        fields = sealing.open_fields(entity, entity_id, fields)
         out.append({"entity": entity, "id": entity_id, "ward": ward, "fields": fields})
     return out
 

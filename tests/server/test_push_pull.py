@@ -381,6 +381,10 @@ def test_the_race_path_refuses_another_devices_id_too(api_server):
     impostor = new_dossier(Device(), ward)
     impostor["mutation_id"] = original["mutation_id"]
     caller = Caller(0, "impostor", "officer", frozenset({ward}), device_id="another-device")
+    from server.core import sealing
+
+    # In this process, as in the server's: personal fields are sealed with its data key.
+    sealing.install(sealing.load_keyring(api_server.data_dir / "keys" / "server.key"))
     # apply_once without push()'s look-up first: as when a twin commits between the two.
     answer = sync.apply_once(
         api_server.engine, caller, Mutation.model_validate(impostor), Clock("srvtest")

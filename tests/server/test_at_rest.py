@@ -26,7 +26,15 @@ from server.core import sealing
 from server.core.sealing import SealError
 from server.models import BlobGrant, ChangeLog, Record, utcnow
 from server.storage import MAGIC
-from tests.server.helpers import Device, new_audit, new_name, new_ward, pull_all, push
+from tests.server.helpers import (
+    Device,
+    dossier_fields,
+    new_audit,
+    new_name,
+    new_ward,
+    pull_all,
+    push,
+)
 from tests.support.server_proc import (
     _MAIN,
     REPO_ROOT,
@@ -123,17 +131,22 @@ def _attachment_copy(server: ApiServer) -> bytes:
 
 
 def _push_dossier(client, device: Device, ward: str, markers: dict, code: str) -> dict:
+    # A whole dossier (the server refuses one without its receipt time and appointment date).
+    timing = dossier_fields(ward)
     fields = {
         "status": 1,
         "procedure_code": "1.000894",
         "ward_code": ward,
         "code": code,
         "channel": 1,
+        "received_at": timing["received_at"],
+        "appointment_date": timing["appointment_date"],
         "documents": [{"name": f"Giấy khai sinh của {markers['applicant_name']}"}],
         **markers,
     }
     mutation = device.mutation("dossier", str(uuid.uuid4()), ward, fields)
-    assert push(client, [mutation])[0]["status"] == "applied"
+    [result] = push(client, [mutation])
+    assert result["status"] == "applied", result
     return mutation
 
 
@@ -350,15 +363,23 @@ def test_rotate_key_reseals_records_and_attachments_and_devices_see_no_change(tm
         second = server.enrol(user, device_name="second tablet")
         blob = b"rotation marker " + os.urandom(100_000)
         with server.client(first.token) as client:
-            dossier = _push_dossier(client, Device(), ward, _markers(), "000.00.53.H48-250101-3")
+            dossier = _push_dossier(client, Device(), ward, _markers(), "000.00.53.H48-250101-0003")
             sha = _upload(client, blob)
             attachment = Device().mutation(
                 "attachment",
                 str(uuid.uuid4()),
                 ward,
-                {"owner_entity": "dossier", "owner_id": dossier["entity_id"], "sha256": sha},
+                {
+                    "owner_entity": "dossier",
+                    "owner_id": dossier["entity_id"],
+                    "sha256": sha,
+                    "size": len(blob),
+                    "mime": "image/jpeg",
+                    "ward_code": ward,
+                },
             )
-            assert push(client, [attachment])[0]["status"] == "applied"
+            [answer] = push(client, [attachment])
+            assert answer["status"] == "applied", answer
         old_ids = _key_ids(server)
         assert len(old_ids) == 1
         server.stop()

@@ -32,7 +32,14 @@ import httpcore
 import httpx
 import zstandard
 
-from app.domain.mutations import Mutation, PullResponse, PushResponse, PushResult
+from app.domain.mutations import (
+    Mutation,
+    PullResponse,
+    PushResponse,
+    PushResult,
+    PushSummary,
+    expand,
+)
 from app.i18n import t
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -280,8 +287,14 @@ class Transport:
         return dt.datetime.now(dt.UTC) >= self.expires_at - RENEW_BEFORE
 
     def push(self, mutations: Sequence[Mutation]) -> list[PushResult]:
-        body = {"mutations": [m.model_dump(mode="json") for m in mutations]}
-        return PushResponse.model_validate(self._json("POST", "/sync/push", body=body)).results
+        """Results of the mutations the server answered. Asks for the compact summary; a
+        server older than it ignores the ask and answers one result per mutation."""
+        body = {"mutations": [m.model_dump(mode="json") for m in mutations], "answer": "summary"}
+        data = self._json("POST", "/sync/push", body=body)
+        if isinstance(data, dict) and "results" in data:
+            return PushResponse.model_validate(data).results
+        summary = PushSummary.model_validate(data)
+        return expand(summary, [m.mutation_id for m in mutations])
 
     def pull(self, cursor: int, limit: int = 500) -> PullResponse:
         data = self._json("GET", "/sync/pull", params={"cursor": cursor, "limit": limit})

@@ -117,3 +117,20 @@ def test_one_batch_from_two_connections_applies_each_mutation_once(api_server):
 def test_dossier_fields_helper_is_whole():
     # guards the fixture data above: a whole dossier has its appointment date
     assert "appointment_date" in dossier_fields("00070")
+
+
+def test_a_summary_answer_names_applied_ranges_then_only_the_exceptions(api_server):
+    ward = new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward])
+    device = Device()
+    batch, expected = _mixed_batch(api_server, ward, device)
+    with api_server.client(officer.token) as client:
+        response = client.post("/sync/push", json={"mutations": batch, "answer": "summary"})
+        assert response.status_code == 200, response.text
+        summary = response.json()
+        old_style = push(client, batch)  # an older client still gets one result per mutation
+    assert "results" not in summary
+    assert summary["applied"] == [[0, 3], [7, 8], [9, 12]]
+    assert [e["index"] for e in summary["exceptions"]] == [3, 4, 5, 6, 8]
+    assert {e["status"] for e in summary["exceptions"]} == {"rejected"}
+    assert [r["status"] for r in old_style] == expected  # the replay, answered in full

@@ -62,3 +62,20 @@ def test_unanswered_mutations_stay_queued_and_are_sent_again(devices, sync_serve
     assert report.ok and report.rejected == 0
     assert officer.store.sync.pending_count() == 0
     assert len(server_state(sync_server, ward)) == queued - len(covered)
+
+
+def test_a_summary_that_leaves_positions_out_keeps_them_queued(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    _receive(officer.store, ward, 5)
+    queued = officer.store.sync.pending_count()
+    _, covered = _partial_answer(officer.store, 2)
+    summary = json.dumps({"applied": [[0, 2]], "exceptions": []}).encode()
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        proxy.answer(b"POST /sync/push", 200, summary, times=1)  # then the server answers
+        report = officer.sync()
+    assert report.ok and report.rejected == 0
+    assert officer.store.sync.pending_count() == 0
+    # The two positions the summary answered were acknowledged without reaching the server;
+    # every other row was kept, sent again and applied once.
+    assert len(server_state(sync_server, ward)) == queued - len(covered)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from app.domain.hlc import is_stamp
 from app.domain.text import text_problem
@@ -56,6 +56,23 @@ class Mutation(BaseModel):
     def _uuid(cls, v: str) -> str:
         return str(uuid.UUID(v))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_clock(cls, data: Any) -> Any:
+        """A record whose fields share one clock may carry it once, as the mutation's `hlc`;
+        each field without its own stamp takes it (see `one_clock`)."""
+        if not isinstance(data, dict) or not isinstance(data.get("hlc"), str):
+            return data
+        shared = data["hlc"]
+        fields = data.get("fields")
+        rest = {k: v for k, v in data.items() if k != "hlc"}
+        if isinstance(fields, dict):
+            rest["fields"] = {
+                name: {"hlc": shared, **fv} if isinstance(fv, dict) else fv
+                for name, fv in fields.items()
+            }
+        return rest
+
 
 class PushRequest(BaseModel):
     mutations: list[Mutation] = Field(max_length=2000)
@@ -72,6 +89,16 @@ class PushResult(BaseModel):
     status: PushStatus
     reason: str | None = None
     version: int = 0
+
+
+def one_clock(wire: dict) -> dict:
+    """A mutation as JSON with its fields' shared clock carried once (`hlc` on the mutation,
+    fields as {"value"}); unchanged when the fields carry different clocks."""
+    stamps = {f["hlc"] for f in wire["fields"].values()}
+    if len(stamps) != 1:
+        return wire
+    fields = {name: {"value": f["value"]} for name, f in wire["fields"].items()}
+    return {**wire, "hlc": stamps.pop(), "fields": fields}
 
 
 class PushResponse(BaseModel):

@@ -39,6 +39,7 @@ from app.domain.mutations import (
     PushResult,
     PushSummary,
     expand,
+    one_clock,
 )
 from app.i18n import t
 
@@ -191,6 +192,9 @@ class Transport:
     def __post_init__(self) -> None:
         check_scheme(self.base_url, self.allow_insecure_http)
         self._renew_lock = threading.Lock()
+        # Set once a push is answered with a summary: that server also reads a mutation whose
+        # fields share one clock carried once (issue 13); older servers never see that form.
+        self.server_reads_one_clock = False
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
         limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
@@ -289,11 +293,15 @@ class Transport:
     def push(self, mutations: Sequence[Mutation]) -> list[PushResult]:
         """Results of the mutations the server answered. Asks for the compact summary; a
         server older than it ignores the ask and answers one result per mutation."""
-        body = {"mutations": [m.model_dump(mode="json") for m in mutations], "answer": "summary"}
+        wire = [m.model_dump(mode="json") for m in mutations]
+        if self.server_reads_one_clock:  # a server that answered a summary reads it too
+            wire = [one_clock(m) for m in wire]
+        body = {"mutations": wire, "answer": "summary"}
         data = self._json("POST", "/sync/push", body=body)
         if isinstance(data, dict) and "results" in data:
             return PushResponse.model_validate(data).results
         summary = PushSummary.model_validate(data)
+        self.server_reads_one_clock = True
         return expand(summary, [m.mutation_id for m in mutations])
 
     def pull(self, cursor: int, limit: int = 500) -> PullResponse:

@@ -43,3 +43,21 @@ def test_positions_left_out_get_no_result_and_outside_ones_are_refused():
         expand(PushSummary.model_validate({"applied": [], "exceptions": [
             {"index": 4, "status": "rejected"}
         ]}), ids)
+
+
+def test_one_clock_per_record_reads_back_as_the_same_mutation():
+    import uuid
+
+    from app.domain.mutations import Mutation, one_clock
+
+    stamp, other = "0001763900000000:0000:dev-a", "0001763900000001:0000:dev-a"
+    wire = {
+        "mutation_id": str(uuid.uuid4()), "device_id": "d", "entity": "dossier",
+        "entity_id": "x", "ward_code": "00070", "base_version": 0,
+        "fields": {"status": {"value": 2, "hlc": stamp}, "notes": {"value": "", "hlc": stamp}},
+    }
+    compact = one_clock(wire)
+    assert compact["hlc"] == stamp and compact["fields"]["status"] == {"value": 2}
+    assert Mutation.model_validate(compact) == Mutation.model_validate(wire)
+    mixed = {**wire, "fields": {**wire["fields"], "notes": {"value": "", "hlc": other}}}
+    assert one_clock(mixed) == mixed  # different clocks: each field keeps its own

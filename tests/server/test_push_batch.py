@@ -11,7 +11,7 @@ import uuid
 
 from sqlalchemy import text
 
-from tests.server.helpers import Device, dossier_fields, new_dossier, new_ward, push
+from tests.server.helpers import Device, dossier_fields, new_dossier, new_ward, pull_all, push
 
 
 def _stored(api_server, entity_ids: list[str]) -> dict[str, tuple[int, str]]:
@@ -134,3 +134,21 @@ def test_a_summary_answer_names_applied_ranges_then_only_the_exceptions(api_serv
     assert [e["index"] for e in summary["exceptions"]] == [3, 4, 5, 6, 8]
     assert {e["status"] for e in summary["exceptions"]} == {"rejected"}
     assert [r["status"] for r in old_style] == expected  # the replay, answered in full
+
+
+def test_a_record_whose_fields_share_one_clock_may_carry_it_once(api_server):
+    from app.domain.mutations import one_clock
+
+    ward = new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward])
+    plain = new_dossier(Device(), ward)
+    compact = one_clock(plain)
+    assert "hlc" in compact and all(set(f) == {"value"} for f in compact["fields"].values())
+    with api_server.client(officer.token) as client:
+        assert push(client, [compact])[0]["status"] == "applied"
+        assert push(client, [plain]) == push(client, [compact])  # the same mutation, once
+    reader = api_server.enrol(officer.user)
+    with api_server.client(reader.token) as client:
+        changes, _ = pull_all(client)
+    [change] = [c for c in changes if c["entity_id"] == plain["entity_id"]]
+    assert change["fields"] == plain["fields"]  # every field stored with the shared stamp

@@ -62,6 +62,8 @@ def test_unanswered_mutations_stay_queued_and_are_sent_again(devices, sync_serve
     assert report.ok and report.rejected == 0
     assert officer.store.sync.pending_count() == 0
     assert len(server_state(sync_server, ward)) == queued - len(covered)
+    # That server answered a summary: later pushes carry a shared clock once per record.
+    assert officer.transport.server_reads_one_clock
 
 
 def test_a_summary_that_leaves_positions_out_keeps_them_queued(devices, sync_server, ward):

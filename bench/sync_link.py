@@ -8,9 +8,14 @@ emulator (`tests/support/netproxy.py`: bandwidth each way, one-way delay, bytes 
    tablet pushes 126 audits (one per Hanoi ward, every non-photo item answered one at a time,
    as a person fills the form);
 2. a fresh supervisor device pulls all of it.
-It reports wall time and bytes on the wire against
-- the floor: gzip-6 size of the records as plain JSON ({entity, id, ward, fields}) divided by
-  the bandwidth of that direction, plus 2 round trips;
+It reports wall time, CPU seconds of the client (the thread that runs the sync) and of the
+server process, and bytes on the wire against
+- the content floor: gzip-6 size of the records' values as JSON (what users typed and chose: no
+  clock stamps, no record ids or ward codes, no field naming another record of the batch, which
+  the server can derive from nesting) divided by the bandwidth of that direction, plus 2 round
+  trips;
+- the stamped floor: the same with each field's clock stamp and the ids (what a per-field merge
+  carries today);
 - one request per record (OpenRosa style: one uncompressed POST per record and its answer, on a
   kept-alive connection; for the pull, pages of one record), measured in the same run on a
   sample of `--sample` records and extrapolated linearly to all records (stated as such).
@@ -62,9 +67,11 @@ class Leg:
     seconds: float
     carried_bytes: int  # bytes on the wire in the direction the data travels
     other_bytes: int  # the other direction (answers, the echo pull after a push)
-    floor_bytes: int  # gzip-6 of the records with their field clocks (what a merge needs)
-    plain_floor_bytes: int  # gzip-6 of the records' values alone
-    floor_seconds: float
+    floor_bytes: int  # gzip-6 of the records with their field clocks and ids (stamped floor)
+    plain_floor_bytes: int  # gzip-6 of the records' values alone (the content floor)
+    floor_seconds: float  # the content floor over the link, plus two round trips
+    client_cpu: float  # CPU seconds of the thread running the sync
+    server_cpu: float  # CPU seconds of the server process during the leg
     per_record_seconds: float
     per_record_bytes: float
     records: int
@@ -107,27 +114,32 @@ def run_profile(bps: int, delay_ms: float, args) -> list[Leg]:
                     ("push audits", auditor),
                 ):
                     proxy.reset_counters()
-                    began = time.monotonic()
+                    began, cpu0, server0 = time.monotonic(), time.thread_time(), _cpu(server)
                     report = engine.run_once()
                     seconds = time.monotonic() - began
+                    cpu = (time.thread_time() - cpu0, _cpu(server) - server0)
                     assert report.ok and report.rejected == 0, report
                     up, down = proxy.bytes_up, proxy.bytes_down
                     records = _records(server, _entities_of(name))
                     per_s, per_b = _per_record_push(proxy, records[: args.sample], engine)
-                    legs.append(_leg(name, seconds, up, down, records, per_s, per_b, rtt, bps))
+                    legs.append(
+                        _leg(name, seconds, up, down, records, per_s, per_b, rtt, bps, cpu)
+                    )
                     print(f"  {name}: {report.summary()} in {seconds:.1f} s", flush=True)
                 supervisor = _device(server, tmp / "supervisor", "supervisor", hanoi, proxy.url)
                 proxy.reset_counters()
-                began = time.monotonic()
+                began, cpu0, server0 = time.monotonic(), time.thread_time(), _cpu(server)
                 report = supervisor[1].run_once()
                 seconds = time.monotonic() - began
+                cpu = (time.thread_time() - cpu0, _cpu(server) - server0)
                 assert report.ok, report
                 up, down = proxy.bytes_up, proxy.bytes_down
                 records = _records(server, None)
                 per_s, per_b = _per_record_pull(proxy, supervisor[1].transport, args.sample)
                 legs.append(
                     _leg(
-                        "pull all (supervisor)", seconds, down, up, records, per_s, per_b, rtt, bps
+                        "pull all (supervisor)", seconds, down, up, records, per_s, per_b, rtt,
+                        bps, cpu,
                     )
                 )
                 print(f"  pull: {report.summary()} in {seconds:.1f} s", flush=True)
@@ -193,8 +205,10 @@ def _answer_value(item, rng: random.Random):
     kind = item.kind
     if kind == "yes_no":
         return rng.random() < 0.6
-    if kind == "number":
-        return rng.randint(0, 100)
+    if kind == "number":  # within the item's range (a template range the form enforces)
+        low = int(item.minimum)
+        high = int(item.maximum) if item.maximum is not None else low + 100
+        return rng.randint(low, high)
     if kind == "choice":
         options = getattr(item, "options", None) or getattr(item, "choices", None) or []
         first = options[rng.randrange(len(options))] if options else None
@@ -208,6 +222,10 @@ def _records(server, entities: set[str] | None) -> list[dict]:
     """The records as the server holds them: {entity, id, ward, fields: {name: {value, hlc}}}."""
     from sqlalchemy import text
 
+    from server.core import sealing
+
+    # Personal fields are sealed at rest: opened with the server's key (in its data folder).
+    sealing.install(sealing.load_keyring(server.data_dir / "keys" / "server.key"))
     with server.engine.connect() as conn:
         rows = conn.execute(text("SELECT entity, entity_id, ward_code, fields FROM record")).all()
     out = []
@@ -216,23 +234,43 @@ def _records(server, entities: set[str] | None) -> list[dict]:
             continue
         if isinstance(fields, str):
             fields = json.loads(fields)
+        fields = sealing.open_fields(entity, entity_id, fields)
         out.append({"entity": entity, "id": entity_id, "ward": ward, "fields": fields})
     return out
 
 
-def _plain_json(records: list[dict]) -> bytes:
-    """The records as plain JSON, no clocks: what any protocol has to carry."""
-    plain = [{**r, "fields": {k: v["value"] for k, v in r["fields"].items()}} for r in records]
-    return json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+def _cpu(server) -> float:
+    """CPU seconds (user + system) the server process has used so far, from /proc."""
+    import os
+
+    with open(f"/proc/{server.process.pid}/stat") as stat:
+        parts = stat.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _leg(name, seconds, carried, other, records, per_s, per_b, rtt, bps) -> Leg:
-    plain = len(gzip.compress(_plain_json(records), compresslevel=6))
+def _content_json(records: list[dict]) -> bytes:
+    """The records' content as JSON: per entity, each record's field values, without clock
+    stamps, record ids, ward codes or fields naming another record (the server can derive
+    those: its own ids, the device's ward, nesting)."""
+    by_entity: dict[str, list[dict]] = {}
+    for r in records:
+        values = {
+            k: v["value"]
+            for k, v in r["fields"].items()
+            if k != "ward_code" and not k.endswith("_id")
+        }
+        by_entity.setdefault(r["entity"], []).append(values)
+    return json.dumps(by_entity, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _leg(name, seconds, carried, other, records, per_s, per_b, rtt, bps, cpu) -> Leg:
+    plain = len(gzip.compress(_content_json(records), compresslevel=6))
     stamped = len(gzip.compress(_stamped_json(records), compresslevel=6))
-    floor_seconds = (stamped * 8 / bps if bps else 0.0) + 2 * rtt
+    floor_seconds = (plain * 8 / bps if bps else 0.0) + 2 * rtt
     n = len(records)
     return Leg(
-        name, seconds, carried, other, stamped, plain, floor_seconds, per_s * n, per_b * n, n
+        name, seconds, carried, other, stamped, plain, floor_seconds, *cpu,
+        per_s * n, per_b * n, n,
     )
 
 
@@ -300,13 +338,13 @@ def print_table(rows, args) -> None:
     )
     print()
     print(
-        "| link | leg | records | wall s | data KB | other KB | floor KB | floor s | "
-        "data / floor | data / values-only floor | per-record s | per-record KB | "
-        "faster than per-record |"
+        "| link | leg | records | wall s | client CPU s | server CPU s | content floor s | "
+        "wall / floor | data KB | other KB | content floor KB | (data + other) / floor | "
+        "stamped floor KB | per-record s | faster than per-record |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, legs in rows:
-        total = Leg("total", 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        total = Leg("total", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         for leg in legs:
             total.seconds += leg.seconds
             total.carried_bytes += leg.carried_bytes
@@ -314,17 +352,20 @@ def print_table(rows, args) -> None:
             total.floor_bytes += leg.floor_bytes
             total.plain_floor_bytes += leg.plain_floor_bytes
             total.floor_seconds += leg.floor_seconds
+            total.client_cpu += leg.client_cpu
+            total.server_cpu += leg.server_cpu
             total.per_record_seconds += leg.per_record_seconds
             total.per_record_bytes += leg.per_record_bytes
             total.records += leg.records
         for leg in [*legs, total]:
+            both = leg.carried_bytes + leg.other_bytes
             print(
                 f"| {label} | {leg.name} | {leg.records} | {leg.seconds:.1f} | "
+                f"{leg.client_cpu:.1f} | {leg.server_cpu:.1f} | {leg.floor_seconds:.1f} | "
+                f"{leg.seconds / leg.floor_seconds if leg.floor_seconds else 0:.2f} | "
                 f"{leg.carried_bytes / 1000:.0f} | {leg.other_bytes / 1000:.0f} | "
-                f"{leg.floor_bytes / 1000:.0f} | {leg.floor_seconds:.1f} | "
-                f"{leg.carried_bytes / leg.floor_bytes:.2f} | "
-                f"{leg.carried_bytes / leg.plain_floor_bytes:.2f} | {leg.per_record_seconds:.0f} | "
-                f"{leg.per_record_bytes / 1000:.0f} | "
+                f"{leg.plain_floor_bytes / 1000:.0f} | {both / leg.plain_floor_bytes:.2f} | "
+                f"{leg.floor_bytes / 1000:.0f} | {leg.per_record_seconds:.0f} | "
                 f"{leg.per_record_seconds / leg.seconds:.1f}x |"
             )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from app.domain.hlc import is_stamp
 from app.domain.text import text_problem
@@ -56,9 +56,29 @@ class Mutation(BaseModel):
     def _uuid(cls, v: str) -> str:
         return str(uuid.UUID(v))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_clock(cls, data: Any) -> Any:
+        """A record whose fields share one clock may carry it once, as the mutation's `hlc`;
+        each field without its own stamp takes it (see `one_clock`)."""
+        if not isinstance(data, dict) or not isinstance(data.get("hlc"), str):
+            return data
+        shared = data["hlc"]
+        fields = data.get("fields")
+        rest = {k: v for k, v in data.items() if k != "hlc"}
+        if isinstance(fields, dict):
+            rest["fields"] = {
+                name: {"hlc": shared, **fv} if isinstance(fv, dict) else fv
+                for name, fv in fields.items()
+            }
+        return rest
+
 
 class PushRequest(BaseModel):
     mutations: list[Mutation] = Field(max_length=2000)
+    # "summary": answer with a PushSummary (ranges of applied positions, then the others);
+    # "results" (the default, what older clients get): one PushResult per mutation.
+    answer: Literal["results", "summary"] = "results"
 
 
 PushStatus = Literal["applied", "conflict", "rejected"]
@@ -71,8 +91,71 @@ class PushResult(BaseModel):
     version: int = 0
 
 
+def one_clock(wire: dict) -> dict:
+    """A mutation as JSON with its fields' shared clock carried once (`hlc` on the mutation,
+    fields as {"value"}); unchanged when the fields carry different clocks."""
+    stamps = {f["hlc"] for f in wire["fields"].values()}
+    if len(stamps) != 1:
+        return wire
+    fields = {name: {"value": f["value"]} for name, f in wire["fields"].items()}
+    return {**wire, "hlc": stamps.pop(), "fields": fields}
+
+
 class PushResponse(BaseModel):
     results: list[PushResult]
+
+
+class PushException(BaseModel):
+    """An answer of a summary that is not a plain `applied`, by the mutation's position."""
+
+    index: int = Field(ge=0)
+    status: PushStatus
+    reason: str | None = None
+    version: int = 0
+
+
+class PushSummary(BaseModel):
+    """The compact push answer: positions (in the request) answered `applied`, as [start, stop)
+    ranges, then only the exceptions. A position in neither was not answered."""
+
+    applied: list[tuple[int, int]]
+    exceptions: list[PushException]
+
+
+def summarise(results: list[PushResult]) -> PushSummary:
+    ranges: list[tuple[int, int]] = []
+    exceptions: list[PushException] = []
+    for index, r in enumerate(results):
+        if r.status == "applied":
+            if ranges and ranges[-1][1] == index:
+                ranges[-1] = (ranges[-1][0], index + 1)
+            else:
+                ranges.append((index, index + 1))
+        else:
+            exceptions.append(
+                PushException(index=index, status=r.status, reason=r.reason, version=r.version)
+            )
+    return PushSummary(applied=ranges, exceptions=exceptions)
+
+
+def expand(summary: PushSummary, mutation_ids: list[str]) -> list[PushResult]:
+    """The per-mutation results a summary stands for, for the ids sent in that order; a
+    position the summary leaves out gets no result (the client keeps it queued). ValueError
+    for a position outside the request."""
+    n = len(mutation_ids)
+    out: dict[int, PushResult] = {}
+    for start, stop in summary.applied:
+        if not 0 <= start < stop <= n:
+            raise ValueError("push summary: range outside the request")
+        for i in range(start, stop):
+            out[i] = PushResult(mutation_id=mutation_ids[i], status="applied")
+    for e in summary.exceptions:
+        if e.index >= n:
+            raise ValueError("push summary: position outside the request")
+        out[e.index] = PushResult(
+            mutation_id=mutation_ids[e.index], status=e.status, reason=e.reason, version=e.version
+        )
+    return [out[i] for i in sorted(out)]
 
 
 class Change(BaseModel):

@@ -32,7 +32,15 @@ import httpcore
 import httpx
 import zstandard
 
-from app.domain.mutations import Mutation, PullResponse, PushResponse, PushResult
+from app.domain.mutations import (
+    Mutation,
+    PullResponse,
+    PushResponse,
+    PushResult,
+    PushSummary,
+    expand,
+    one_clock,
+)
 from app.i18n import t
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -184,6 +192,9 @@ class Transport:
     def __post_init__(self) -> None:
         check_scheme(self.base_url, self.allow_insecure_http)
         self._renew_lock = threading.Lock()
+        # Set once a push is answered with a summary: that server also reads a mutation whose
+        # fields share one clock carried once (issue 13); older servers never see that form.
+        self.server_reads_one_clock = False
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
         limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
@@ -280,8 +291,18 @@ class Transport:
         return dt.datetime.now(dt.UTC) >= self.expires_at - RENEW_BEFORE
 
     def push(self, mutations: Sequence[Mutation]) -> list[PushResult]:
-        body = {"mutations": [m.model_dump(mode="json") for m in mutations]}
-        return PushResponse.model_validate(self._json("POST", "/sync/push", body=body)).results
+        """Results of the mutations the server answered. Asks for the compact summary; a
+        server older than it ignores the ask and answers one result per mutation."""
+        wire = [m.model_dump(mode="json") for m in mutations]
+        if self.server_reads_one_clock:  # a server that answered a summary reads it too
+            wire = [one_clock(m) for m in wire]
+        body = {"mutations": wire, "answer": "summary"}
+        data = self._json("POST", "/sync/push", body=body)
+        if isinstance(data, dict) and "results" in data:
+            return PushResponse.model_validate(data).results
+        summary = PushSummary.model_validate(data)
+        self.server_reads_one_clock = True
+        return expand(summary, [m.mutation_id for m in mutations])
 
     def pull(self, cursor: int, limit: int = 500) -> PullResponse:
         data = self._json("GET", "/sync/pull", params={"cursor": cursor, "limit": limit})

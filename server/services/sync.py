@@ -1,8 +1,14 @@
 """Push (apply each mutation at most once, field-level merge, domain rules) and pull.
 
-Each mutation runs in its own transaction. Its id goes into `applied_mutation` in the same
-transaction, so the unique key decides between two connections pushing the same batch: the
-loser's insert fails, it rolls back and answers the stored result instead.
+A push batch is applied in one transaction (`_apply_batch`): the batch's records are read in a
+few set-based queries, each mutation is checked and merged in memory against the state the
+earlier mutations of the batch left (validate, then apply: a refused mutation stores nothing
+and never fails the batch), and the records, change log, audit log and applied mutation ids
+are then written with one executemany per table. Every mutation id goes into
+`applied_mutation` in that transaction, so the unique key still decides between two
+connections pushing the same batch: the loser's transaction fails, and it starts again from
+the stored answers. A batch that keeps failing (or a value the database refuses) falls back
+to one transaction per mutation (`apply_once`), which isolates the row at fault.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,9 +27,9 @@ from sqlmodel import Session, select
 
 from app.domain import audit as A
 from app.domain import entities as E
-from app.domain.hlc import Clock, node_of
+from app.domain.hlc import Clock, is_stamp, node_of
 from app.domain.merge import Stamped, merge_fields
-from app.domain.mutations import Change, FieldValue, Mutation, PushResult
+from app.domain.mutations import FieldValue, Mutation, PushResult
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE, server_calendar
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
@@ -80,6 +86,15 @@ SELECT_RECORD = (
     .where(RECORD.c.entity == bindparam("p_entity"), RECORD.c.entity_id == bindparam("p_id"))
     .with_for_update()
 )
+SELECT_BATCH = select(
+    RECORD.c.id,
+    RECORD.c.entity,
+    RECORD.c.entity_id,
+    RECORD.c.ward_code,
+    RECORD.c.family,
+    RECORD.c.version,
+    RECORD.c.fields,
+)
 INSERT_RECORD = insert(RECORD)
 UPDATE_RECORD = update(RECORD).where(RECORD.c.id == bindparam("p_row"))
 INSERT_CHANGE = insert(CHANGE_LOG)
@@ -90,8 +105,161 @@ INSERT_APPLIED = insert(APPLIED)
 def push(
     engine: Engine, caller: Caller, mutations: list[Mutation], clock: Clock
 ) -> list[PushResult]:
-    stored = _stored(engine, caller, [m.mutation_id for m in mutations])
-    return [stored.get(m.mutation_id) or apply_once(engine, caller, m, clock) for m in mutations]
+    ids = list(dict.fromkeys(m.mutation_id for m in mutations))
+    answers: dict[str, PushResult] = {}
+    for _ in range(ATTEMPTS):
+        answers = _stored(engine, caller, ids)
+        pending = _first_of_each(m for m in mutations if m.mutation_id not in answers)
+        if not pending:
+            break
+        try:
+            answers.update(_apply_batch(engine, caller, pending, clock))
+            break
+        except (IntegrityError, OperationalError):
+            continue  # a twin or a creator of the same record committed first: look again
+        except DataError:
+            break  # a value the database refuses: one transaction per mutation finds it
+    for m in _first_of_each(m for m in mutations if m.mutation_id not in answers):
+        answers[m.mutation_id] = apply_once(engine, caller, m, clock)
+    return [answers[m.mutation_id] for m in mutations]
+
+
+def _first_of_each(mutations) -> list[Mutation]:
+    """The mutations with a repeated id left out (a repeat gets the first one's answer)."""
+    seen: dict[str, Mutation] = {}
+    for m in mutations:
+        seen.setdefault(m.mutation_id, m)
+    return list(seen.values())
+
+
+class Batch:
+    """The writes of one push batch, held until the batch has been checked, then written with
+    one statement per table; and the batch's records as the earlier mutations left them."""
+
+    def __init__(self, records: dict[tuple[str, str], RecordRow | SealError]) -> None:
+        self.records = records
+        self.inserts: dict[tuple[str, str], dict] = {}
+        self.updates: dict[int, dict] = {}
+        self.changes: list[dict] = []
+        self.audits: list[dict] = []
+        self.applied: list[dict] = []
+
+    def record(self, entity: str, entity_id: str) -> RecordRow | None:
+        found = self.records.get((entity, entity_id))
+        if isinstance(found, SealError):
+            raise found
+        return found
+
+    def save(self, record: RecordRow, values: dict) -> None:
+        key = (record.entity, record.entity_id)
+        self.records[key] = record
+        if record.id is None:
+            self.inserts[key] = {**values, "entity": record.entity, "entity_id": record.entity_id}
+        else:
+            self.updates[record.id] = {"p_row": record.id, **values}
+
+    def write(self, session: Session) -> None:
+        if self.changes:
+            take_log_lock(session)
+        if self.inserts:
+            session.execute(INSERT_RECORD, list(self.inserts.values()))
+        if self.updates:
+            session.execute(UPDATE_RECORD, list(self.updates.values()))
+        for rows, statement in (
+            (self.changes, INSERT_CHANGE),
+            (self.audits, INSERT_AUDIT),
+            (self.applied, INSERT_APPLIED),
+        ):
+            if rows:
+                session.execute(statement, rows)
+
+
+_BATCH = "push_batch"  # key of the current Batch in session.info
+
+
+def _batch_of(session: Session) -> Batch | None:
+    return session.info.get(_BATCH)
+
+
+def _apply_batch(
+    engine: Engine, caller: Caller, mutations: list[Mutation], clock: Clock
+) -> dict[str, PushResult]:
+    """Apply mutations (distinct ids, none applied before) in one transaction; raises what the
+    database raises (the caller starts again or falls back to one mutation at a time)."""
+    answers: dict[str, PushResult] = {}
+    with write_session(engine) as session:
+        taken = _stored_in(session, caller, [m.mutation_id for m in mutations])
+        answers.update(taken)
+        fresh = [m for m in mutations if m.mutation_id not in taken]
+        batch = Batch(_prefetch(session, fresh))
+        session.info[_BATCH] = batch
+        try:
+            for mutation in fresh:
+                answers[mutation.mutation_id] = _apply_checked(session, caller, mutation, clock)
+            batch.write(session)
+        finally:
+            session.info.pop(_BATCH, None)
+    return answers
+
+
+def _apply_checked(
+    session: Session, caller: Caller, mutation: Mutation, clock: Clock
+) -> PushResult:
+    """One mutation of a batch: merged into the batch's writes, or refused with nothing kept."""
+    batch = _batch_of(session)
+    try:
+        applied = apply_in(session, caller, mutation, clock)
+    except Rejected as rejected:
+        return PushResult(
+            mutation_id=mutation.mutation_id, status="rejected", reason=rejected.reason
+        )
+    except SealError:
+        return PushResult(
+            mutation_id=mutation.mutation_id, status="rejected", reason="record_unreadable"
+        )
+    status = "conflict" if applied.races else "applied"
+    if applied.record.entity == E.ATTACHMENT:
+        sha256 = _value_of(applied.record.fields, "sha256")
+        record = applied.record
+        attachments.note_record(session, caller, sha256, record.ward_code, record.family)
+    batch.applied.append(
+        {
+            "mutation_id": mutation.mutation_id,
+            "device_id": caller.device_id,
+            "status": status,
+            "version": applied.record.version,
+            "applied_at": utcnow(),
+        }
+    )
+    version = applied.record.version
+    return PushResult(mutation_id=mutation.mutation_id, status=status, version=version)
+
+
+def _prefetch(
+    session: Session, mutations: list[Mutation]
+) -> dict[tuple[str, str], RecordRow | SealError]:
+    """The batch's stored records, opened (locked on PostgreSQL), a few queries in all."""
+    wanted: dict[str, set[str]] = {}
+    for m in mutations:
+        wanted.setdefault(m.entity, set()).add(m.entity_id)
+    found: dict[tuple[str, str], RecordRow | SealError] = {}
+    for entity, ids in wanted.items():
+        ordered = sorted(ids)  # one lock order for every connection
+        for start in range(0, len(ordered), 500):
+            rows = session.execute(
+                SELECT_BATCH.where(
+                    RECORD.c.entity == entity, RECORD.c.entity_id.in_(ordered[start : start + 500])
+                )
+                .order_by(RECORD.c.entity_id)
+                .with_for_update()
+            ).mappings()
+            for row in rows:
+                key = (row["entity"], row["entity_id"])
+                try:
+                    found[key] = _opened(RecordRow(**row))
+                except SealError as error:
+                    found[key] = error
+    return found
 
 
 def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock) -> PushResult:
@@ -147,14 +315,16 @@ MUTATION_ID_TAKEN = "mutation_id_taken"
 def _stored(engine: Engine, caller: Caller, mutation_ids: list[str]) -> dict[str, PushResult]:
     """Answers for ids already applied: the stored result when the caller's device applied
     them (a replay: exactly once), `mutation_id_taken` when another device did."""
-    found: dict[str, PushResult] = {}
     with read_session(engine) as session:
-        for start in range(0, len(mutation_ids), 500):
-            chunk = mutation_ids[start : start + 500]
-            rows = session.exec(
-                select(AppliedMutation).where(AppliedMutation.mutation_id.in_(chunk))
-            )
-            found.update({row.mutation_id: _result(row, caller) for row in rows})
+        return _stored_in(session, caller, mutation_ids)
+
+
+def _stored_in(session: Session, caller: Caller, mutation_ids: list[str]) -> dict[str, PushResult]:
+    found: dict[str, PushResult] = {}
+    for start in range(0, len(mutation_ids), 500):
+        chunk = mutation_ids[start : start + 500]
+        rows = session.exec(select(AppliedMutation).where(AppliedMutation.mutation_id.in_(chunk)))
+        found.update({row.mutation_id: _result(row, caller) for row in rows})
     return found
 
 
@@ -181,12 +351,7 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
     mutation = _normalised(mutation)
     values = {name: fv.value for name, fv in mutation.fields.items()}
     _check_shape(caller, mutation, values)
-    row = (
-        session.execute(SELECT_RECORD, {"p_entity": mutation.entity, "p_id": mutation.entity_id})
-        .mappings()
-        .first()
-    )
-    record = _opened(RecordRow(**row)) if row is not None else None
+    record = _current(session, mutation)
     if record is not None and record.ward_code != mutation.ward_code:
         raise Rejected("ward_mismatch")
     family = record.family if record else family_of(mutation.entity, values, caller.role)
@@ -197,6 +362,21 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
     mutation = _with_computed(mutation, current, clock)
     _check_record(mutation, record, current)
     return _merge_and_store(session, caller, mutation, record, family, current, clock)
+
+
+def _current(session: Session, mutation: Mutation) -> RecordRow | None:
+    """The record as stored, opened; in a batch, as the batch's earlier mutations left it (a
+    copy, so that a refused mutation leaves the batch's state as it was)."""
+    batch = _batch_of(session)
+    if batch is not None:
+        found = batch.record(mutation.entity, mutation.entity_id)
+        return replace(found, fields=dict(found.fields)) if found is not None else None
+    row = (
+        session.execute(SELECT_RECORD, {"p_entity": mutation.entity, "p_id": mutation.entity_id})
+        .mappings()
+        .first()
+    )
+    return _opened(RecordRow(**row)) if row is not None else None
 
 
 def _normalised(mutation: Mutation) -> Mutation:
@@ -324,8 +504,8 @@ def _merge_and_store(
         record = RecordRow(
             None, mutation.entity, mutation.entity_id, mutation.ward_code, family, 0, {}
         )
-    if outcome.races or outcome.fields != current:
-        take_log_lock(session)
+    if (outcome.races or outcome.fields != current) and _batch_of(session) is None:
+        take_log_lock(session)  # a batch takes it when it writes
     if outcome.fields != current:
         record.fields = {k: _stamp_json(s) for k, s in outcome.fields.items()}
         record.version = new_version
@@ -350,6 +530,7 @@ def _opened(record: RecordRow) -> RecordRow:
 
 
 def _save(session: Session, record: RecordRow) -> None:
+    """Store the record (its personal fields sealed); in a batch, held for the batch's write."""
     values = {
         "ward_code": record.ward_code,
         "family": record.family,
@@ -360,12 +541,18 @@ def _save(session: Session, record: RecordRow) -> None:
         if record.entity == E.ATTACHMENT
         else None,
     }
+    # Oversight's narrow projection of readable facts, in the same transaction (a batch's
+    # rollback takes it back too).
+    reports.project_record(session, record)
+    batch = _batch_of(session)
+    if batch is not None:
+        batch.save(record, values)
+        return
     if record.id is None:
         values.update(entity=record.entity, entity_id=record.entity_id)
         record.id = session.execute(INSERT_RECORD, values).inserted_primary_key[0]
     else:
         session.execute(UPDATE_RECORD, {"p_row": record.id, **values})
-    reports.project_record(session, record)  # oversight's narrow projection of readable facts
 
 
 def _record_conflict(
@@ -418,21 +605,23 @@ def _log_change(
         "ward_code": record.ward_code,
         "version": record.version,
     }
-    session.execute(
-        INSERT_CHANGE, {"family": record.family, "device_id": caller.device_id, **where}
-    )
-    session.execute(
-        INSERT_AUDIT,
-        {
-            "at": utcnow(),
-            "user_id": caller.user_id,
-            "username": caller.username,
-            "device_id": caller.device_id,
-            "action": action,
-            "detail": detail,
-            **where,
-        },
-    )
+    change = {"family": record.family, "device_id": caller.device_id, **where}
+    audit = {
+        "at": utcnow(),
+        "user_id": caller.user_id,
+        "username": caller.username,
+        "device_id": caller.device_id,
+        "action": action,
+        "detail": detail,
+        **where,
+    }
+    batch = _batch_of(session)
+    if batch is not None:
+        batch.changes.append(change)
+        batch.audits.append(audit)
+        return
+    session.execute(INSERT_CHANGE, change)
+    session.execute(INSERT_AUDIT, audit)
 
 
 def _stamp_json(stamp: Stamped) -> dict:
@@ -516,7 +705,7 @@ def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PulledPage:
             log, record = _pulled_row(row)
             if _held_by(caller, log, record, SERVER_NODE):
                 continue
-            encoded.append(_encoded(_change(log, record)))
+            encoded.append(_encoded(log, record))
         except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
             set_aside += 1
             _log.warning(
@@ -554,17 +743,29 @@ def _pulled_row(row: Any) -> tuple[LogRow, RecordRow]:
     return LogRow(seq, device_id), record
 
 
-def _encoded(change: Change) -> bytes:
-    """The change as strict JSON, or Unservable: no NaN or Infinity, no NUL character (checked
-    here, as the push checks values), no lone surrogate (UTF-8 refuses it)."""
-    for name, field in change.fields.items():
-        if problem := E.json_problem(name) or E.json_problem(field.value):
+def _encoded(log: LogRow, record: RecordRow) -> bytes:
+    """The change (the wire's `Change`, built as plain dicts: no model per row) as strict JSON,
+    or Unservable: a stamp that is not a clock stamp, no NaN or Infinity, no NUL character
+    (checked here, as the push checks values), no lone surrogate (UTF-8 refuses it)."""
+    fields = {}
+    for name, stored in record.fields.items():
+        value, hlc = stored["value"], stored["hlc"]
+        if not is_stamp(hlc) or E.json_problem(hlc):
+            raise Unservable(f"bad_stamp:{_safe(name)}")
+        if problem := E.json_problem(name) or E.json_problem(value):
             raise Unservable(f"{problem}:{_safe(name)}")
-    if problem := E.json_problem([change.entity, change.entity_id, change.ward_code]):
+        fields[name] = {"value": value, "hlc": hlc}
+    if problem := E.json_problem([record.entity, record.entity_id, record.ward_code]):
         raise Unservable(problem)
-    text = json.dumps(
-        change.model_dump(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    )
+    change = {
+        "seq": log.seq,
+        "entity": record.entity,
+        "entity_id": record.entity_id,
+        "ward_code": record.ward_code,
+        "version": record.version,
+        "fields": fields,
+    }
+    text = json.dumps(change, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8")
 
 
@@ -601,17 +802,6 @@ def _one_writer(fields: dict[str, Any]) -> str | None:
     record was not written by the device, which must be sent it."""
     nodes = {node_of(f["hlc"]) for f in fields.values()}
     return nodes.pop() if len(nodes) == 1 else None
-
-
-def _change(log: LogRow, record: RecordRow) -> Change:
-    return Change(
-        seq=log.seq,
-        entity=record.entity,
-        entity_id=record.entity_id,
-        ward_code=record.ward_code,
-        version=record.version,
-        fields={k: FieldValue(value=v["value"], hlc=v["hlc"]) for k, v in record.fields.items()},
-    )
 
 
 def _note_cursor(engine: Engine, device_id: str, cursor: int) -> None:

@@ -384,6 +384,10 @@ def test_the_race_path_refuses_another_devices_id_too(api_server):
     # This process applies mutations itself: it needs the server's data key for sealed fields.
     sealing.install(sealing.load_keyring(api_server.data_dir / "keys" / "server.key"))
     caller = Caller(0, "impostor", "officer", frozenset({ward}), device_id="another-device")
+    from server.core import sealing
+
+    # In this process, as in the server's: personal fields are sealed with its data key.
+    sealing.install(sealing.load_keyring(api_server.data_dir / "keys" / "server.key"))
     # apply_once without push()'s look-up first: as when a twin commits between the two.
     answer = sync.apply_once(
         api_server.engine, caller, Mutation.model_validate(impostor), Clock("srvtest")

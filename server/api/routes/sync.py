@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.domain.mutations import PullResponse, PushRequest, PushResponse
+from app.domain.mutations import PullResponse, PushRequest, PushResponse, PushSummary, summarise
 from server.api.deps import Ctx, CurrentCaller
 from server.services import sync
 
@@ -14,11 +14,13 @@ router = APIRouter(prefix="/sync", tags=["sync"])
 PULL_LIMIT_MAX = 1000
 
 
-@router.post("/push", response_model=PushResponse)
-def push(body: PushRequest, caller: CurrentCaller, ctx: Ctx) -> PushResponse:
+@router.post("/push", response_model=PushResponse | PushSummary)
+def push(body: PushRequest, caller: CurrentCaller, ctx: Ctx) -> PushResponse | PushSummary:
     results = sync.push(ctx.engine, caller, body.mutations, ctx.clock)
     for result in results:
         ctx.counters.add(f"mutations_{result.status}")
+    if body.answer == "summary":  # applied ranges, then only the exceptions
+        return summarise(results)
     return PushResponse(results=results)
 
 

@@ -1,0 +1,63 @@
+"""The compact push answer: applied positions as ranges, then only the exceptions."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.domain.mutations import PushResult, PushSummary, expand, summarise
+
+
+def _results(statuses: list[str]) -> list[PushResult]:
+    return [
+        PushResult(
+            mutation_id=f"m{i}",
+            status=s,
+            reason=None if s == "applied" else "why",
+            version=1 if s != "rejected" else 0,
+        )
+        for i, s in enumerate(statuses)
+    ]
+
+
+def test_summary_is_ranges_then_exceptions_and_expands_back():
+    statuses = ["applied"] * 3 + ["rejected", "conflict"] + ["applied"] * 2 + ["rejected"]
+    results = _results(statuses)
+    summary = summarise(results)
+    assert summary.applied == [(0, 3), (5, 7)]
+    assert [(e.index, e.status) for e in summary.exceptions] == [
+        (3, "rejected"), (4, "conflict"), (7, "rejected")
+    ]
+    back = expand(summary, [r.mutation_id for r in results])
+    assert [(r.mutation_id, r.status, r.reason) for r in back] == [
+        (r.mutation_id, r.status, r.reason) for r in results
+    ]
+
+
+def test_positions_left_out_get_no_result_and_outside_ones_are_refused():
+    ids = ["a", "b", "c", "d"]
+    partial = PushSummary(applied=[(0, 1)], exceptions=[])
+    assert [r.mutation_id for r in expand(partial, ids)] == ["a"]
+    with pytest.raises(ValueError):
+        expand(PushSummary(applied=[(2, 5)], exceptions=[]), ids)
+    with pytest.raises(ValueError):
+        expand(PushSummary.model_validate({"applied": [], "exceptions": [
+            {"index": 4, "status": "rejected"}
+        ]}), ids)
+
+
+def test_one_clock_per_record_reads_back_as_the_same_mutation():
+    import uuid
+
+    from app.domain.mutations import Mutation, one_clock
+
+    stamp, other = "0001763900000000:0000:dev-a", "0001763900000001:0000:dev-a"
+    wire = {
+        "mutation_id": str(uuid.uuid4()), "device_id": "d", "entity": "dossier",
+        "entity_id": "x", "ward_code": "00070", "base_version": 0,
+        "fields": {"status": {"value": 2, "hlc": stamp}, "notes": {"value": "", "hlc": stamp}},
+    }
+    compact = one_clock(wire)
+    assert compact["hlc"] == stamp and compact["fields"]["status"] == {"value": 2}
+    assert Mutation.model_validate(compact) == Mutation.model_validate(wire)
+    mixed = {**wire, "fields": {**wire["fields"], "notes": {"value": "", "hlc": other}}}
+    assert one_clock(mixed) == mixed  # different clocks: each field keeps its own

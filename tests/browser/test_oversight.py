@@ -26,7 +26,7 @@ from app.domain import reference
 from app.domain.hlc import Clock
 from app.domain.models import AuditAnswer
 from app.domain.mutations import Change, FieldValue
-from app.storage import create_store
+from app.storage import KeySettings, create_store
 from tests.browser.harness import free_port, nav, open_page, running_app, shots, shows, type_into
 
 PIN = "864200"
@@ -76,7 +76,7 @@ def _answer(store, audit_id: str, good: bool) -> None:
 @pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("oversight")
-    store = create_store(folder, PIN)
+    store = create_store(folder, PIN, settings=KeySettings(offline_years=0))  # demo data
     try:
         store.settings.set("user", "giamsat.binh")
         store.settings.set("officer", "Giám sát viên Bình")

@@ -214,8 +214,9 @@ def seed_oversight(plan: DemoPlan, today: dt.date) -> str:
         engine.dispose()
     cli("report", "publish", "--db", url, data_dir=plan.server_dir)
     summary = plan.root / "tong-hop-xa-phuong.xlsx"
+    key_file = plan.server_dir / "keys" / "server.key"  # audit answers are sealed at rest
     cli("report", "audits", "--format", "xlsx", "--out", str(summary), "--db", url,
-        data_dir=plan.server_dir)
+        "--key-file", str(key_file), data_dir=plan.server_dir)
     return f"lịch sử 10 tuần: {dossiers} hồ sơ của 125 xã phường khác; tổng hợp: {summary}"
 
 

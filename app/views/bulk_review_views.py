@@ -18,13 +18,13 @@ from app.views.bulk_review_models import BulkReviewPresenter, Pending, selection
 from app.views.dossier_views import heading
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 BULK_ROUTE = "/oversight/review"
 
 
 class BulkReviewScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.rows: list[Pending] = []
         self.selected: set[str] = set()

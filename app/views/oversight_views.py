@@ -26,7 +26,7 @@ from app.views.oversight_models import (
 )
 
 if TYPE_CHECKING:
-    from app.views.app import CommuneApp
+    from app.views.context import AppContext
 
 OVERSIGHT_ROUTE = "/oversight"
 CARD_COL = {"xs": 12, "lg": 6, "xxl": 4}
@@ -59,7 +59,7 @@ def _card(title: str, body: ft.Control, ident: str) -> ft.Control:
 
 
 class DashboardScreen:
-    def __init__(self, app: CommuneApp) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         self.board: Dashboard | None = None
 
@@ -306,7 +306,7 @@ _STATE_COLORS = {
 
 
 class WardScreen:
-    def __init__(self, app: CommuneApp, code: str) -> None:
+    def __init__(self, app: AppContext, code: str) -> None:
         self.app = app
         self.code = code
 
@@ -440,7 +440,7 @@ class WardScreen:
 class StateScreen:
     """The wards behind an audit-state figure, each opening its own figures."""
 
-    def __init__(self, app: CommuneApp, state: str) -> None:
+    def __init__(self, app: AppContext, state: str) -> None:
         self.app = app
         self.state = state
 
@@ -489,7 +489,7 @@ def _table(head: list[str], rows: list[list[Any]]) -> ft.Control:
     )
 
 
-async def build_route(app: CommuneApp, parts: list[str]) -> ft.Control:
+async def build_route(app: AppContext, parts: list[str]) -> ft.Control:
     if len(parts) == 2 and parts[1] == "review":
         from app.views.bulk_review_views import BulkReviewScreen
 

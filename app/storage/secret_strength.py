@@ -20,8 +20,9 @@ import unicodedata
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 ATTACK_CORES = 16
 # Seconds one attacker core needs for one guess at the production cost (time 3, 64 MiB, 2 lanes).
-# Measured here at 0.36-0.5 s; a fast desktop core does about 0.15 s: 0.1 s keeps a margin.
-GUESS_SECONDS_FLOOR = 0.1
+# Measured here at 0.09 s (idle) to 0.5 s (loaded); 0.05 s keeps a margin for an attacker's
+# faster cores.
+GUESS_SECONDS_FLOOR = 0.05
 _PRODUCTION_COST = 3 * 64 * 1024  # argon2 time_cost * memory_cost (KiB) of KeySettings()
 WORD_CHOICES = 2048
 _OTHER_CHOICES = 33

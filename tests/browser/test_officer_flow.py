@@ -30,6 +30,10 @@ def counter_shots(page: Page, folder: Path, name: str) -> None:
     page.set_viewport_size(TABLET)
     shot(page, folder, name)
     page.set_viewport_size(size)
+    # Back on the desktop layout: the app repaints with its desktop theme; the next click waits
+    # for it (a dialog pressed while that repaint was still to come did not close). A modal
+    # dialog hides the navigation from the accessibility tree, so this waits by time.
+    page.wait_for_timeout(1500)
 
 
 def pdf_text(download, folder: Path) -> str:

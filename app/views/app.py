@@ -134,7 +134,9 @@ class CommuneApp:
         page = self.page
         page.title = t("app.title")
         page.theme_mode = ft.ThemeMode.LIGHT
-        page.theme = shell.theme(shell.is_narrow(page.width))
+        # One touch theme for every layout: swapping themes on a resize rebuilt the app under an
+        # open dialog, which then never closed on the client (tablets rotate with dialogs open).
+        page.theme = shell.theme(narrow=True)
         page.services.append(self.file_picker)
         page.on_route_change = self._on_route_change
         page.on_resize = self._on_resize
@@ -250,10 +252,7 @@ class CommuneApp:
     def _paint(self) -> None:
         if self.body is None or self.store is None:
             return
-        narrow = shell.is_narrow(self.page.width)
-        if narrow != self.narrow:  # finger-sized targets in the tablet layout
-            self.page.theme = shell.theme(narrow)
-        self.narrow = narrow
+        self.narrow = shell.is_narrow(self.page.width)
         self.page.views.clear()
         self.page.views.append(shell.app_view(self, self.body_route, self.body, self.narrow))
         self.page.update()

@@ -8,7 +8,6 @@ typed.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
@@ -27,6 +26,7 @@ from app.views.audit_models import (
     workspaces,
 )
 from app.views.device_files import DeviceFile, camera_photo, picked_files
+from app.views.dialogs import close
 from app.views.dossier_views import heading, section
 from app.views.position import PositionProvider
 
@@ -73,32 +73,6 @@ def score_badge(label: str, value: str, good: bool | None = None) -> ft.Control:
         spacing=0,
         tight=True,
     )
-
-
-DISMISS_GRACE_S = 1.5  # Flutter reports a closed dialog's dismiss well within this
-
-
-def close(dialog: ft.AlertDialog) -> None:
-    """Close this dialog (not `pop_dialog`, which closes the topmost open one: a snack bar still
-    showing would be taken instead and the dialog would stay).
-
-    On a busy page the `open = False` patch was seen lost now and then (the dialog stayed on
-    screen while the server held it closed, so pressing again changed nothing). When Flutter has
-    not reported the dismiss after a grace period, the dialog is unmounted from the page's
-    dialog stack, which no lost patch survives."""
-    dialog.open = False
-    dialog.update()
-    page = dialog.page
-    stack = getattr(page, "_dialogs", None)
-    if stack is None:  # not on a real page's dialog stack
-        return
-
-    async def unmount_if_left() -> None:
-        await asyncio.sleep(DISMISS_GRACE_S)
-        if dialog in stack.controls:  # no dismiss came back from the client
-            page._remove_dialog(dialog)
-
-    page.run_task(unmount_if_left)
 
 
 def card(*controls: ft.Control, padding: int = 12) -> ft.Control:

@@ -15,6 +15,7 @@ from app.domain.calendar import VN_TZ
 from app.i18n import t
 from app.views.audit_models import user_name, workspaces
 from app.views.bulk_review_models import BulkReviewPresenter, Pending, selection_findings
+from app.views.dialogs import close
 from app.views.dossier_views import heading
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class BulkReviewScreen:
                                        on_click=self._confirm, key="bulk-approve")
         self.note = ft.Text("", color=ft.Colors.GREEN_800)
         self.presenter: BulkReviewPresenter | None = None
+        self._dialog: ft.AlertDialog | None = None
 
     async def build(self) -> ft.Control:
         name = await self.app.io(user_name, self.app.store)
@@ -116,16 +118,18 @@ class BulkReviewScreen:
                 tight=True, scroll=ft.ScrollMode.AUTO, height=320, width=560,
             ),
             actions=[
-                ft.TextButton(t("bulk.cancel"), on_click=lambda _: self.app.page.pop_dialog()),
+                ft.TextButton(t("bulk.cancel"), on_click=lambda _: close(dialog)),
                 ft.FilledButton(t("bulk.approve", n=len(self.selected)), on_click=self._approve,
                                 key="bulk-confirm"),
             ],
         )
+        self._dialog = dialog
         self.app.page.show_dialog(dialog)
 
     async def _approve(self, e: Any) -> None:
         assert self.presenter is not None
-        self.app.page.pop_dialog()
+        if self._dialog is not None:
+            close(self._dialog)
         chosen = sorted(self.selected)
         outcome = await self.app.io(self.presenter.approve_many, chosen)
         self.selected.clear()

@@ -18,6 +18,7 @@ from app.domain.status import Channel
 from app.i18n import t
 from app.storage import DossierQuery
 from app.views.device_files import DeviceFile, camera_photo, picked_files
+from app.views.dialogs import close
 from app.views.dossier_models import (
     Action,
     DetailState,
@@ -517,15 +518,11 @@ class ReceiveScreen:
         saves the dossier and the history records the choice."""
         dialog: ft.AlertDialog
 
-        def close() -> None:  # this dialog, not the topmost overlay (a toast may be showing)
-            dialog.open = False
-            dialog.update()
-
         async def back(e: Any) -> None:
-            close()
+            close(dialog)
 
         async def go_on(e: Any) -> None:
-            close()
+            close(dialog)
             await self._submit(e, go_on=True)
 
         dialog = ft.AlertDialog(
@@ -729,7 +726,7 @@ class DetailScreen:
                 error.value = problem
                 self.app.page.update()
                 return
-            self.app.page.pop_dialog()
+            close(dialog)
             done = t("timeline.apology") if action.apology else t(f"status.{action.to_status}")
             self.app.toast(t("detail.changed", status=done))
             known = {link.notice.event_id for link in (self.state.forms if self.state else [])}
@@ -741,24 +738,23 @@ class DetailScreen:
                 await self._open_form(fresh[-1])
 
         async def cancel(e: Any) -> None:
-            self.app.page.pop_dialog()
+            close(dialog)
 
-        self.app.page.show_dialog(
-            ft.AlertDialog(
-                modal=True,
-                title=ft.Text(action.label),
-                content=ft.Column(
-                    [note, new_date, result, error],
-                    tight=True,
-                    width=420,
-                    horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
-                ),
-                actions=[
-                    ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
-                    ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),
-                ],
-            )
+        dialog = ft.AlertDialog(
+            modal=True,
+            title=ft.Text(action.label),
+            content=ft.Column(
+                [note, new_date, result, error],
+                tight=True,
+                width=420,
+                horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+            ),
+            actions=[
+                ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
+                ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),
+            ],
         )
+        self.app.page.show_dialog(dialog)
 
     def _attachment_list(self, attachments: list[Any]) -> ft.Control:
         h = self.app.handler

@@ -16,6 +16,7 @@ import flet_charts as fc
 from app.domain import audit as A
 from app.domain.calendar import vn_today
 from app.i18n import t
+from app.views.dialogs import close
 from app.views.dossier_views import facts_grid, heading, section
 from app.views.oversight_models import (
     RANK_LIMIT,
@@ -411,19 +412,20 @@ class WardScreen:
                     return
                 await self.app.io(self.app.store.oversight.assign_action, audit_id, item_id,
                                   owner.value or "", day)
-                self.app.page.pop_dialog()
+                close(dialog)
                 self.app.toast(t("action.assigned"))
                 await self.app.go(f"{OVERSIGHT_ROUTE}/ward/{self.code}", force=True)
 
-            self.app.page.show_dialog(ft.AlertDialog(
+            dialog = ft.AlertDialog(
                 modal=True,
                 title=ft.Text(t("action.assign_title")),
                 content=ft.Column([ft.Text(label), owner, due, error], tight=True, width=480),
                 actions=[
-                    ft.TextButton(t("bulk.cancel"), on_click=lambda _: self.app.page.pop_dialog()),
+                    ft.TextButton(t("bulk.cancel"), on_click=lambda _: close(dialog)),
                     ft.FilledButton(t("action.save"), on_click=save),
                 ],
-            ))
+            )
+            self.app.page.show_dialog(dialog)
 
         return open_dialog
 

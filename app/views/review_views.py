@@ -12,7 +12,8 @@ import flet as ft
 
 from app.i18n import t
 from app.views.audit_models import user_name, workspaces
-from app.views.audit_views import REVIEWS_ROUTE, card, close, score_badge, state_chip
+from app.views.audit_views import REVIEWS_ROUTE, card, score_badge, state_chip
+from app.views.dialogs import close
 from app.views.dossier_views import facts_grid, heading, section
 from app.views.review_models import (
     Compliance,

@@ -13,12 +13,18 @@ from tests.support.tools import missing_tool
 
 expect.set_options(timeout=15_000)  # a 2-core machine paints slowly under load
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# A journey's own waits (30 s a step, 15 s an expectation) must fail it before pytest-timeout
+# does: the timeout's signal lands inside Playwright's dispatch and leaves the connection
+# waiting forever (seen as a run hung in `context.close()`). So a journey gets a wide bound,
+# and the thread method: past it the run stops with every thread's stack, never hangs.
+JOURNEY_TIMEOUT_S = 1200
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.timeout(JOURNEY_TIMEOUT_S, method="thread"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,40 @@
+"""Closing a dialog, the same way on every screen.
+
+`page.pop_dialog()` closes the topmost open overlay, which may be a snack bar still showing, so
+the dialog the user answered would stay. `close` closes the dialog it is given.
+
+On a busy page the `open = False` patch was seen lost now and then (the dialog stayed on screen
+while the server held it closed, so pressing again changed nothing; most often right after a
+layout repaint). When Flutter has not reported the dismiss after a grace period, the dialog is
+unmounted from the page's dialog stack, which no lost patch survives. Flet 1.0 has no public call
+that removes one given dialog, so this module is the one place that uses `_dialogs` and
+`_remove_dialog` (see docs/ARCHITECTURE.md, "Departures").
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import flet as ft
+
+DISMISS_GRACE_S = 1.5  # Flutter reports a closed dialog's dismiss well within this
+
+
+def close(dialog: ft.DialogControl) -> None:
+    """Close `dialog` (and only it); unmount it if the client never reports the dismiss."""
+    page = dialog.page
+    stack = getattr(page, "_dialogs", None)
+    if stack is not None and dialog not in stack.controls:
+        return  # already gone: a second press must not touch an unmounted control
+    # A second press while it is still shown sends the patch again (it may have been lost).
+    dialog.open = False
+    dialog.update()
+    if stack is None:  # not on a real page's dialog stack
+        return
+
+    async def unmount_if_left() -> None:
+        await asyncio.sleep(DISMISS_GRACE_S)
+        if dialog in stack.controls:  # no dismiss came back from the client
+            page._remove_dialog(dialog)
+
+    page.run_task(unmount_if_left)

@@ -3,7 +3,8 @@
 A pulled record whose fields do not fit the entity (a dossier without its appointment date, a
 status that is not a number, an entity this version does not know) is stored like any other,
 sealed, and marked unreadable instead of failing every list, export and screen that meets it.
-Kept in one function so it can become the shared record validation of the push path.
+`read_model` is the one way values become a model; `records.validate_record` uses it too, so
+what the server accepts is what a device can read.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def _not_utf8(value: Any, depth: int = 0) -> bool:
     if isinstance(value, list | tuple):
         return any(_not_utf8(v, depth + 1) for v in value)
     return False
+
+
+def read_model(entity: str, values: dict[str, Any]) -> Any:
+    """The model a device shows for `entity` built from its values (None for entities shown
+    as plain values). Raises pydantic's ValidationError, or TypeError/ValueError/KeyError, when
+    the values do not make one. The push path's whole-record check (`records`) builds the same."""
+    return _READERS[entity](values)
 
 
 def unreadable_reason(entity: str, values: dict[str, Any]) -> str | None:

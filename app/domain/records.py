@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from app.domain import audit as A
 from app.domain import codes, reference
 from app.domain import entities as E
 from app.domain import status as S
 from app.domain.calendar import WorkingCalendar, counted_from, vn_date
-from app.domain.models import AttachmentMeta, Audit, AuditAnswer, Dossier, DossierEvent
+from app.domain.readable import read_model
 
 # Fields a record cannot be stored without (None or blank text counts as missing).
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -53,12 +53,7 @@ FIXED: dict[str, tuple[str, ...]] = {
 }
 # The model each entity is read back into on every device: a record that does not fit it would
 # break every list and export of the ward.
-_MODELS: dict[str, type[BaseModel]] = {
-    E.DOSSIER: Dossier,
-    E.DOSSIER_EVENT: DossierEvent,
-    E.AUDIT: Audit,
-    E.ATTACHMENT: AttachmentMeta,
-}
+_MODELLED = frozenset({E.DOSSIER, E.DOSSIER_EVENT, E.AUDIT, E.ATTACHMENT})
 # Fields the server computes; a value sent by a device is never stored as it came.
 SERVER_COMPUTED: dict[str, frozenset[str]] = {E.AUDIT: frozenset({"score"})}
 
@@ -91,7 +86,7 @@ def validate_record(
     check = _CHECKS.get(entity)
     if check is not None:
         problems += check(after, before, calendar or WorkingCalendar())
-    if not problems and entity in _MODELS:
+    if not problems and entity in _MODELLED:
         problems += _model_problems(entity, after)
     return problems
 
@@ -245,22 +240,12 @@ _CHECKS = {E.DOSSIER: _dossier, E.DOSSIER_EVENT: _event, E.AUDIT: _audit}
 
 
 def _model_problems(entity: str, after: dict[str, Any]) -> list[str]:
-    values = {k: v for k, v in after.items() if v is not None}
     try:
-        if entity == E.AUDIT:
-            answers = {
-                k: AuditAnswer.model_validate(v) for k, v in answers_of(values).items()
-            }
-            plain = {k: v for k, v in values.items() if not k.startswith(E.ANSWER_PREFIX)}
-            Audit(id="-", **plain, answers=answers)
-        else:
-            if entity == E.DOSSIER_EVENT:
-                values.setdefault("from_status", None)
-            _MODELS[entity](id="-", **values)
+        read_model(entity, after)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][:2]) or "record"
         return [f"invalid_record:{where}"]
-    except TypeError:  # a field name that collides with a model argument
+    except (TypeError, ValueError, KeyError):  # e.g. a field name colliding with an argument
         return ["invalid_record"]
     return []

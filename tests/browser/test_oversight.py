@@ -28,6 +28,7 @@ from app.domain.models import AuditAnswer
 from app.domain.mutations import Change, FieldValue
 from app.storage import KeySettings, create_store
 from tests.browser.harness import free_port, nav, open_page, running_app, shots, shows, type_into
+from tests.support.tools import missing_tool
 
 PIN = "864200"
 AUDIT_APP = Path(__file__).with_name("device_app.py")
@@ -202,7 +203,7 @@ def test_report_pages_for_the_docs(screenshots, tmp_path) -> None:
     """The weekly PDF made from the same snapshots, rendered as a reader sees it (pdftoppm),
     at the documented widths: screenshot 45."""
     if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm missing")
+        missing_tool("pdftoppm missing (Debian package poppler-utils)")
     from PIL import Image
 
     from app.reports import oversight as R

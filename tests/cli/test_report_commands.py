@@ -23,6 +23,7 @@ from server.core import sealing
 from server.core.db import make_engine
 from server.storage import LocalDiskStore
 from tests.oversight.seed import insert_records, seed_dossiers
+from tests.support.tools import missing_tool
 
 DOSSIERS = seed_dossiers(300, random.Random(5))
 
@@ -93,7 +94,7 @@ def test_audits_xlsx_has_one_row_per_ward_with_the_seeded_figures(cli, server_db
 def _render(pdf: Path, tmp_path: Path) -> list[Path]:
     """Every page as PNG (pdftoppm, as a reader would see it)."""
     if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm missing")
+        missing_tool("pdftoppm missing (Debian package poppler-utils)")
     subprocess.run(["pdftoppm", "-png", "-r", "50", str(pdf), str(tmp_path / "page")],
                    check=True, timeout=60)
     return sorted(tmp_path.glob("page*.png"))

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from app.storage import KeySettings, create_store, open_store, store_exists
 from app.views.lock_model import IdleTimer, LockPresenter, pin_problem
 from tests.views.conftest import PIN
@@ -91,10 +89,22 @@ def test_a_missing_store_is_reported_not_raised(tmp_path: Path) -> None:
 
 
 def test_without_a_keystore_a_short_pin_is_refused_with_the_reason(data_dir: Path) -> None:
+    import keyring
+    from keyring.backends import fail
+
     from app.storage.keys import keyring_is_usable
 
-    if keyring_is_usable():
-        pytest.skip("this machine has a keystore")
+    # Whatever this machine has, the case under test is a machine without a keystore.
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        assert not keyring_is_usable()
+        _short_pin_refused_passphrase_accepted(data_dir)
+    finally:
+        keyring.set_keyring(before)
+
+
+def _short_pin_refused_passphrase_accepted(data_dir: Path) -> None:
     lock = LockPresenter(Gateway(data_dir, KeySettings()))  # the rule scales with the cost
     refused = lock.create("135790", "135790")
     assert not refused.ok and refused.message.startswith("Thiết bị này không có kho khóa")

@@ -10,6 +10,8 @@ from app.storage.escrow import ASKED_SETTING
 from app.sync.ports import SettingsPort
 from app.sync.transport import Transport, save_tokens
 
+DESKTOP_LOGIN = "desktop_login"  # setting: these tokens came from a password login
+
 
 def enrol(
     settings: SettingsPort,
@@ -42,6 +44,10 @@ def _fetch_recovery_key(transport: Transport, settings: SettingsPort, token: str
         settings.set("recovery_public_key", public)
 
 
+def is_desktop_login(settings: SettingsPort) -> bool:
+    return bool(settings.get(DESKTOP_LOGIN)) and bool(settings.get("device_token"))
+
+
 def login(
     settings: SettingsPort,
     server_url: str,
@@ -52,7 +58,7 @@ def login(
     """A desktop login (supervisors, admins): POST /auth/login, kept like an enrolment."""
     with Transport(server_url, allow_insecure_http=allow_insecure_http) as transport:
         answer = transport.login(username, password)
-    save_enrolment(settings, server_url, answer, allow_insecure_http)
+    save_enrolment(settings, server_url, answer, allow_insecure_http, desktop=True)
     return answer
 
 
@@ -71,7 +77,7 @@ def logout(settings: SettingsPort) -> None:
 
 
 def forget_tokens(settings: SettingsPort) -> None:
-    for key in ("device_token", "refresh_token", "token_expires_at"):
+    for key in ("device_token", "refresh_token", "token_expires_at", DESKTOP_LOGIN):
         settings.set(key, None)
 
 
@@ -80,10 +86,14 @@ def save_enrolment(
     server_url: str,
     answer: dict[str, Any],
     allow_insecure_http: bool = False,
+    *,
+    desktop: bool = False,
 ) -> None:
-    """Keep the server address, the tokens, the code slot and the ward scope."""
+    """Keep the server address, the tokens, the code slot and the ward scope; `desktop` marks a
+    desktop login (a user's password, which can log out) as against an enrolled tablet."""
     settings.set("server_url", server_url.rstrip("/"))
     save_tokens(settings, answer)
+    settings.set(DESKTOP_LOGIN, True if desktop else None)
     if allow_insecure_http:
         settings.set("allow_insecure_http", True)
     settings.set("server_device_id", answer.get("device_id"))

@@ -187,6 +187,13 @@ class CommuneApp:
         if self.sync:
             self.sync.add_listener(self._on_sync_status)
 
+    async def stop_sync(self) -> None:
+        """Stop the background sync (after a desktop logout); the store stays open."""
+        sync, self.sync = self.sync, None
+        if sync:
+            await self.io(sync.shutdown)
+        await self.refresh_sync(update=False)
+
     async def lock(self, auto: bool = False) -> None:
         for _ in range(5):  # no dialog may stay open over the lock screen
             if self.page.pop_dialog() is None:

@@ -243,8 +243,8 @@ class SettingsScreen:
         and one-time code to enrol now, and the ward picker if the user has several."""
         h = self.app.handler
         if state.enrolled:
-            return [
-                ft.Text(t("settings.enrolled")),
+            controls: list[ft.Control] = [
+                ft.Text(t("settings.logged_in" if state.desktop_login else "settings.enrolled")),
                 ft.Row(
                     [
                         self.server,
@@ -252,6 +252,13 @@ class SettingsScreen:
                     ]
                 ),
             ]
+            if state.desktop_login:
+                self.logout_button = ft.OutlinedButton(
+                    t("settings.logout"), icon=ft.Icons.LOGOUT, on_click=h(self._logout)
+                )
+                self.logout_message = ft.Text("")
+                controls += [self.logout_button, self.logout_message]
+            return controls
         self.code = ft.TextField(label=t("first.code"), width=260)
         self.enrol_button = ft.Button(
             t("settings.enrol"), icon=ft.Icons.LINK, on_click=h(self._enrol)
@@ -290,6 +297,25 @@ class SettingsScreen:
             self.enrol_message,
             self.scope_row,
             self.ward_row,
+            *self._login_controls(),
+        ]
+
+    def _login_controls(self) -> list[ft.Control]:
+        """A supervisor's or admin's desktop logs in with an account instead of a code."""
+        self.username = ft.TextField(label=t("settings.username"), width=260)
+        self.password = ft.TextField(
+            label=t("settings.password"), password=True, can_reveal_password=True, width=260
+        )
+        self.login_button = ft.Button(
+            t("settings.login"), icon=ft.Icons.LOGIN, on_click=self.app.handler(self._login)
+        )
+        return [
+            ft.Text(t("settings.login_hint"), color=ft.Colors.ON_SURFACE_VARIANT),
+            ft.Row(
+                [self.username, self.password, self.login_button],
+                wrap=True,
+                vertical_alignment=ft.CrossAxisAlignment.CENTER,
+            ),
         ]
 
     async def _language(self, e: Any) -> None:
@@ -334,17 +360,57 @@ class SettingsScreen:
             return
         await self._enrolled(outcome)
 
+    async def _login(self, e: Any) -> None:
+        self.login_button.disabled, self.enrol_progress.visible = True, True
+        self.enrol_message.value, self.enrol_message.color = t("settings.logging_in"), None
+        self.app.page.update()
+        try:
+            outcome = await self.app.io(
+                self.presenter.login,
+                self.server.value or "",
+                self.username.value or "",
+                self.password.value or "",
+            )
+        finally:
+            self.login_button.disabled, self.enrol_progress.visible = False, False
+            self.password.value = ""
+        if outcome.problem:
+            self.enrol_message.value, self.enrol_message.color = outcome.problem, ft.Colors.ERROR
+            self.app.page.update()
+            return
+        if outcome.outside is not None:  # nothing saved yet: the user decides
+            self.enrol_message.value = ""
+            self.scope_notice.value = outcome.outside.notice
+            self.scope_row.visible, self.login_button.disabled = True, True
+            self.app.page.update()
+            return
+        await self._enrolled(outcome, done=t("settings.logged_in_now"))
+
+    async def _logout(self, e: Any) -> None:
+        self.logout_button.disabled = True
+        self.app.page.update()
+        problem = await self.app.io(self.presenter.logout)
+        self.logout_button.disabled = False
+        if problem:
+            self.logout_message.value, self.logout_message.color = problem, ft.Colors.ERROR
+            self.app.page.update()
+            return
+        await self.app.stop_sync()
+        self.app.toast(t("settings.logged_out"))
+        await self.app.render_route()
+
     async def _confirm_enrol(self, e: Any) -> None:
         self.scope_row.visible = False
         await self._enrolled(await self.app.io(self.presenter.confirm_enrol))
 
     async def _cancel_enrol(self, e: Any) -> None:
         self.scope_row.visible, self.enrol_button.disabled = False, False
+        self.login_button.disabled = False
         self.enrol_message.value, self.enrol_message.color = self.presenter.cancel_enrol(), None
         self.code.value = ""
         self.app.page.update()
 
-    async def _enrolled(self, outcome: Any) -> None:
+    async def _enrolled(self, outcome: Any, done: str = "") -> None:
         """The enrolment is saved: start syncing, then ask for the ward if there are several."""
         if outcome.problem:
             self.enrol_message.value, self.enrol_message.color = outcome.problem, ft.Colors.ERROR
@@ -360,7 +426,7 @@ class SettingsScreen:
             self.enrol_message.value = t("first.choose_ward")
             self.app.page.update()
             return
-        self.app.toast(t("settings.enrolled_now"))
+        self.app.toast(done or t("settings.enrolled_now"))
         await self.app.render_route()
 
     async def _ward(self, e: Any) -> None:

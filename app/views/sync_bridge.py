@@ -60,11 +60,41 @@ def redeem(server_url: str, code: str, device_name: str = "") -> dict:
         raise EnrolError(str(exc)) from exc
 
 
-def keep_enrolment(store: Any, server_url: str, answer: dict) -> None:
-    """Save a redeemed answer in the store's sealed settings (the sync room's rule)."""
+def authenticate(server_url: str, username: str, password: str) -> dict:
+    """A desktop login's answer (token, user, wards), not kept yet, like `redeem`."""
+    from app.sync.enrolment import login
+    from app.sync.transport import SyncError
+
+    try:
+        return login(_HeldSettings(), server_url, username, password)
+    except SyncError as exc:
+        raise EnrolError(str(exc)) from exc
+
+
+def keep_enrolment(store: Any, server_url: str, answer: dict, desktop: bool = False) -> None:
+    """Save a redeemed answer (or a desktop login's, `desktop`) in the store's sealed settings
+    (the sync room's rule)."""
     from app.sync.enrolment import save_enrolment
 
-    save_enrolment(store.settings, server_url, answer)
+    save_enrolment(store.settings, server_url, answer, desktop=desktop)
+
+
+def is_desktop_login(store: Any) -> bool:
+    from app.sync.enrolment import is_desktop_login as logged_in
+
+    return logged_in(store.settings)
+
+
+def log_out(store: Any) -> None:
+    """End the desktop login on the server and forget its tokens here. Raises `EnrolError`
+    (the server could not be reached: the tokens are kept, so the user can try again)."""
+    from app.sync.enrolment import logout
+    from app.sync.transport import SyncError
+
+    try:
+        logout(store.settings)
+    except SyncError as exc:
+        raise EnrolError(str(exc)) from exc
 
 
 RevokedNotice = Callable[[], object]

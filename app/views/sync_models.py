@@ -228,6 +228,7 @@ class SettingsState:
     auto_lock_minutes: int
     enrolled: bool
     account: list[tuple[str, str]] = field(default_factory=list)  # (label, value) to show
+    desktop_login: bool = False  # a password login (a supervisor's desktop): it can log out
 
 
 def account_lines(settings: Any) -> list[tuple[str, str]]:
@@ -251,10 +252,17 @@ def account_lines(settings: Any) -> list[tuple[str, str]]:
     ]
 
 
+def _desktop_login(store: Any) -> bool:
+    from app.views.sync_bridge import is_desktop_login
+
+    return is_desktop_login(store)
+
+
 class SettingsPresenter:
     def __init__(self, store: Any) -> None:
         self.store = store
-        self._held: tuple[str, dict] | None = None  # a redeemed enrolment awaiting the user
+        # a redeemed enrolment or desktop login awaiting the user: (url, answer, desktop)
+        self._held: tuple[str, dict, bool] | None = None
 
     def load(self) -> SettingsState:
         s = self.store.settings
@@ -265,6 +273,7 @@ class SettingsPresenter:
             auto_lock_minutes=int(minutes if minutes is not None else DEFAULT_AUTO_LOCK_MINUTES),
             enrolled=bool(s.get("device_token")),
             account=account_lines(s),
+            desktop_login=_desktop_login(self.store),
         )
 
     def set_language(self, language: str) -> None:
@@ -315,19 +324,48 @@ class SettingsPresenter:
             answer = redeem(url, code)
         except EnrolError as exc:
             return EnrolOutcome(problem=t("settings.error.enrol", reason=error_text(exc)))
+        return self._agree_or_keep(url, answer, desktop=False)
+
+    def login(self, url: str, username: str, password: str) -> EnrolOutcome:
+        """A desktop login (supervisors, admins) with the user's password instead of a one-time
+        code; kept like an enrolment, with the same scope check, and it can log out."""
+        from app.views.sync_bridge import EnrolError, authenticate
+
+        url, username = url.strip().rstrip("/"), username.strip()
+        if not url.startswith(("http://", "https://")) or not username or not password:
+            return EnrolOutcome(problem=t("settings.error.login_fields"))
+        try:
+            answer = authenticate(url, username, password)
+        except EnrolError as exc:
+            return EnrolOutcome(problem=t("settings.error.login", reason=error_text(exc)))
+        return self._agree_or_keep(url, answer, desktop=True)
+
+    def logout(self) -> str | None:
+        """End the desktop login: None when done, else why not (nothing is forgotten then)."""
+        from app.views.sync_bridge import EnrolError, is_desktop_login, log_out
+
+        if not is_desktop_login(self.store):
+            return t("settings.error.not_logged_in")
+        try:
+            log_out(self.store)
+        except EnrolError as exc:
+            return t("settings.error.logout", reason=error_text(exc))
+        return None
+
+    def _agree_or_keep(self, url: str, answer: dict, desktop: bool) -> EnrolOutcome:
         outside = self.outside_scope([str(c) for c in answer.get("wards") or []])
         if outside is not None:
-            self._held = (url, answer)
+            self._held = (url, answer, desktop)
             return EnrolOutcome(outside=outside)
-        return self._keep(url, answer)
+        return self._keep(url, answer, desktop)
 
     def confirm_enrol(self) -> EnrolOutcome:
-        """The user agreed: keep the enrolment redeemed by `enrol`."""
+        """The user agreed: keep the enrolment redeemed by `enrol` (or the login)."""
         if self._held is None:
             return EnrolOutcome(problem=t("settings.error.nothing_held"))
-        url, answer = self._held
+        url, answer, desktop = self._held
         self._held = None
-        return self._keep(url, answer)
+        return self._keep(url, answer, desktop)
 
     def cancel_enrol(self) -> str:
         """The user declined: forget the redeemed answer (its code is spent on the server)."""
@@ -361,10 +399,10 @@ class SettingsPresenter:
             total, offset = page.total, offset + COUNT_PAGE
         return counts
 
-    def _keep(self, url: str, answer: dict) -> EnrolOutcome:
+    def _keep(self, url: str, answer: dict, desktop: bool = False) -> EnrolOutcome:
         from app.views.sync_bridge import keep_enrolment
 
-        keep_enrolment(self.store, url, answer)
+        keep_enrolment(self.store, url, answer, desktop)
         codes = [str(c) for c in answer.get("wards") or []]
         current = self.store.settings.get("ward_code") or ""
         if codes and current not in codes:

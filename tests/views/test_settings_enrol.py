@@ -13,6 +13,7 @@ from tests.support.postgres import free_port
 from tests.support.server_proc import sqlite_api_server  # noqa: F401  (fixture)
 
 WARDS = ["00004", "00008"]  # Ba Đình, Ngọc Hà
+PASSWORD = "mat-khau-giam-sat-2026"
 
 
 def test_a_local_store_enrols_from_settings_and_picks_one_of_the_users_wards(
@@ -255,3 +256,50 @@ def test_the_settings_screen_asks_before_enrolling_and_the_list_marks_the_refuse
             await app._on_close(None)
 
     aio.run(scenario())
+
+
+def test_a_supervisor_desktop_logs_in_and_out_from_settings(
+    store,
+    sqlite_api_server,  # noqa: F811
+) -> None:
+    """The account login beside the enrolment code: a wrong password is refused with the
+    reason and keeps nothing; the right one keeps the session (marked as a desktop login);
+    logging out ends it on the server and forgets its tokens here, keeping the data."""
+    from server.scope import SUPERVISOR
+
+    server = sqlite_api_server
+    server.add_user("giamsat.desk", SUPERVISOR, WARDS, password=PASSWORD)
+    settings = SettingsPresenter(store)
+    assert settings.logout() == "Máy này không đăng nhập bằng tài khoản"
+
+    wrong = settings.login(server.url, "giamsat.desk", "sai-mat-khau")
+    assert wrong.problem and wrong.problem.startswith("Không đăng nhập được:")
+    assert not settings.load().enrolled and store.settings.get("device_token") is None
+    assert settings.login(server.url, "", PASSWORD).problem == (
+        "Cần địa chỉ máy chủ (http:// hoặc https://), tên đăng nhập và mật khẩu"
+    )
+
+    outcome = settings.login(server.url, " giamsat.desk ", PASSWORD)
+    assert outcome.problem is None
+    state = settings.load()
+    assert state.enrolled and state.desktop_login
+    assert ("Người dùng", "giamsat.desk") in state.account
+    token = store.settings.get("device_token")
+    with server.client(token) as client:
+        assert client.get("/reviews").status_code == 200
+
+    assert settings.logout() is None
+    state = settings.load()
+    assert not state.enrolled and not state.desktop_login
+    assert store.settings.get("refresh_token") is None
+    with server.client(token) as client:
+        assert client.get("/reviews").status_code == 401  # ended on the server too
+
+
+def test_logging_out_with_the_server_gone_keeps_the_session(store) -> None:
+    store.settings.set("server_url", f"http://127.0.0.1:{free_port()}")
+    store.settings.set("device_token", "token-of-a-desktop")
+    store.settings.set("desktop_login", True)
+    problem = SettingsPresenter(store).logout()
+    assert problem and problem.startswith("Chưa đăng xuất được:")
+    assert store.settings.get("device_token") == "token-of-a-desktop"

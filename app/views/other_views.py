@@ -422,7 +422,7 @@ class WardPickerView:
         self._show()
 
     def control(self) -> ft.Control:
-        return ft.Column([self.chosen, self.search, self.matches], spacing=4)
+        return ft.Column([self.chosen, self.search, self.matches], spacing=8)
 
     def _show(self) -> None:
         self.matches.controls = [

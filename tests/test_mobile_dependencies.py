@@ -207,14 +207,35 @@ folder = data_folder()
 start = make_main(folder)
 import app.views.app, app.views.screens, app.sync.transport, app.sync.scheduler
 import app.storage.services, app.reports
+
+# Start the app as `ft.run` would, on a stand-in page: the first-run screen with its ward list.
+import asyncio
+from tests.views.fake_page import FakePage, texts
+
+async def first_screen():
+    page = FakePage(width=800)
+    page.services = []
+    await start(page)
+    for _ in range(100):  # the ward list loads off the UI loop: at most ~10 s
+        shown = texts(page.views[-1]) if page.views else []
+        if any(text.startswith("Đã chọn: ") for text in shown):
+            break
+        await asyncio.sleep(0.1)
+    for task in page.tasks:
+        task.cancel()
+    return shown
+
+shown = asyncio.run(first_screen())
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in REFUSED)
 print("loaded:", ",".join(loaded))
 print("started:", callable(start), folder)
+print("screen:", " | ".join(shown))
 """
 
 
 def test_client_entry_imports_without_server_packages(tmp_path: Path) -> None:
-    """main.py and the screens it starts import with every server-only module refused."""
+    """main.py imports, and starts the app up to its first-run screen (ward list loaded), with
+    every server-only module refused; the screens, sync, storage and reports import too."""
     env = {**os.environ, "COMMUNE_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [sys.executable, "-c", REFUSING_IMPORT, ",".join(SERVER_ONLY_MODULES)],
@@ -223,6 +244,8 @@ def test_client_entry_imports_without_server_packages(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "loaded: \n" in done.stdout
     assert f"started: True {tmp_path / 'data'}" in done.stdout
+    assert "Bắt đầu sử dụng trên thiết bị này" in done.stdout  # the first-run screen
+    assert "Đã chọn: Phường Ba Đình" in done.stdout  # with its ward list loaded
 
 
 def test_refusing_hook_does_refuse(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
@@ -16,6 +17,7 @@ from app.views.sync_models import (
     conflict_choices,
     waiting_rows,
 )
+from app.views.ward_picker import WardPicker
 
 if TYPE_CHECKING:
     from app.views.context import AppContext
@@ -157,11 +159,17 @@ class SettingsScreen:
         self.confirm_pin = _pin(t("pin.confirm"))
         self.pin_message = ft.Text("")
         device = getattr(self.app.store, "device_id", "")
+        picker = await self.app.io(self.presenter.ward_picker)
+        self.ward_view = picker and WardPickerView(self.app, picker, on_choose=self._save_ward)
+        self.ward_section = ft.Column(
+            [section(t("settings.ward")), self.ward_view.control()] if self.ward_view else []
+        )
         return ft.Column(
             [
                 heading(t("settings.title")),
                 section(t("settings.account")),
                 facts_grid(state.account),
+                self.ward_section,
                 section(t("settings.language")),
                 self.language,
                 section(t("settings.security")),
@@ -265,9 +273,12 @@ class SettingsScreen:
         )
         self.enrol_progress = ft.ProgressRing(width=18, height=18, visible=False)
         self.enrol_message = ft.Text("")
-        self.ward = ft.Dropdown(label=t("settings.ward"), options=[], width=360)
-        self.ward_row = ft.Row(
-            [self.ward, ft.OutlinedButton(t("settings.save_ward"), on_click=h(self._ward))],
+        self.ward_choice = ft.Column()  # the user's wards, after an enrolment with several
+        self.ward_row = ft.Column(
+            [
+                self.ward_choice,
+                ft.OutlinedButton(t("settings.save_ward"), on_click=h(self._ward)),
+            ],
             visible=False,
         )
         self.scope_notice = ft.Text("", width=640)
@@ -419,9 +430,10 @@ class SettingsScreen:
         await self.app.start_sync()
         await self.app.refresh_sync(update=False)
         if outcome.wards:  # several wards: stay here until one is chosen
-            self.ward.options = [ft.DropdownOption(key=c, text=n) for c, n in outcome.wards]
-            self.ward.value = outcome.ward
-            self.ward_row.visible = True
+            picker = WardPicker(outcome.wards, chosen=outcome.ward)
+            self.ward_view = WardPickerView(self.app, picker, on_choose=self._save_ward)
+            self.ward_choice.controls = [self.ward_view.control()]
+            self.ward_row.visible, self.ward_section.visible = True, False
             self.enrol_button.disabled = True
             self.enrol_message.value = t("first.choose_ward")
             self.app.page.update()
@@ -430,10 +442,13 @@ class SettingsScreen:
         await self.app.render_route()
 
     async def _ward(self, e: Any) -> None:
-        if self.ward.value:
-            await self.app.io(self.presenter.set_ward, self.ward.value)
+        """The ward chosen after enrolling is already saved (`_save_ward`): carry on."""
         self.app.toast(t("settings.enrolled_now"))
         await self.app.render_route()
+
+    async def _save_ward(self, code: str) -> None:
+        await self.app.io(self.presenter.set_ward, code)
+        self.app.toast(t("settings.saved"))
 
     async def _change_pin(self, e: Any) -> None:
         self.pin_message.value = t("common.working")
@@ -448,6 +463,52 @@ class SettingsScreen:
         self.pin_message.color = ft.Colors.ERROR if problem else ft.Colors.GREEN_700
         if not problem:
             self.old_pin.value = self.new_pin.value = self.confirm_pin.value = ""
+        self.app.page.update()
+
+
+class WardPickerView:
+    """A search field, the chosen ward, and the matches as buttons (48 dp in the tablet theme).
+    `on_choose(code)` runs after a match is tapped."""
+
+    def __init__(
+        self,
+        app: AppContext,
+        picker: WardPicker,
+        on_choose: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.app, self.picker, self.on_choose = app, picker, on_choose
+        self.search = ft.TextField(
+            label=t("first.ward_search"),
+            prefix_icon=ft.Icons.SEARCH,
+            on_change=app.handler(self._typed),
+            width=420,
+        )
+        self.chosen = ft.Text(picker.chosen_text, weight=ft.FontWeight.W_500)
+        self.matches = ft.Column(spacing=0)
+        self._show()
+
+    def control(self) -> ft.Control:
+        return ft.Column([self.chosen, self.search, self.matches], spacing=8)
+
+    def _show(self) -> None:
+        self.matches.controls = [
+            ft.TextButton(name, on_click=self._chooser(code))
+            for code, name in self.picker.matches()
+        ] or [ft.Text(t("first.ward_none"), italic=True)]
+
+    def _chooser(self, code: str) -> Any:
+        async def choose(e: Any) -> None:
+            self.picker.choose(code)
+            self.chosen.value = self.picker.chosen_text
+            if self.on_choose is not None:
+                await self.on_choose(code)
+            self.app.page.update()
+
+        return self.app.handler(choose)
+
+    async def _typed(self, e: Any) -> None:
+        self.picker.type(self.search.value or "")
+        self._show()
         self.app.page.update()
 
 

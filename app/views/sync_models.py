@@ -18,6 +18,7 @@ from app.views.lock_model import (
     pin_problem,
     ward_options,
 )
+from app.views.ward_picker import WardPicker
 
 
 @dataclass(frozen=True)
@@ -410,8 +411,31 @@ class SettingsPresenter:
             self.store.settings.set("ward_code", current)
         return EnrolOutcome(wards=ward_options(codes) if len(codes) > 1 else [], ward=current)
 
+    def ward_choices(self) -> list[tuple[str, str]]:
+        """The wards this device may work for: an enrolled user's own (the picker is shown
+        only when there are several), or, local only, every Hanoi ward. Slow the first time
+        (the ward list loads): call it off the UI loop."""
+        if self.store.settings.get("device_token"):
+            codes = [str(c) for c in self.store.settings.get("wards") or []]
+            return ward_options(codes) if len(codes) > 1 and EVERY_WARD not in codes else []
+        return ward_options()
+
+    def ward_picker(self) -> WardPicker | None:
+        """The settings screen's picker over `ward_choices`, on the device's ward; None when
+        there is nothing to choose."""
+        choices = self.ward_choices()
+        if not choices:
+            return None
+        return WardPicker(choices, chosen=self.store.settings.get("ward_code"))
+
     def set_ward(self, code: str) -> None:
-        if code not in (self.store.settings.get("wards") or []):
+        """The device's ward: one of the enrolled user's wards, or, local only, a Hanoi ward.
+        Dossiers received before keep theirs (the ward is where a dossier was received)."""
+        if self.store.settings.get("device_token"):
+            allowed = [str(c) for c in self.store.settings.get("wards") or []]
+        else:
+            allowed = [c for c, _ in ward_options()]
+        if code not in allowed:
             raise ValueError(code)
         self.store.settings.set("ward_code", code)
 

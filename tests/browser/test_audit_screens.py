@@ -214,6 +214,7 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     page.set_viewport_size({"width": 800, "height": 1280})
     expect(page.get_by_role("tab", name="Khảo sát hạ tầng")).to_be_visible()
     expect(submit).to_be_in_viewport()
+    assert_section_buttons_hit_themselves(page)
     page.set_viewport_size({"width": 1280, "height": 800})
     settle_desktop(page)
     submit.click()
@@ -373,3 +374,35 @@ def auditor_resubmits(page: Page, screenshots: Path) -> None:
     submit.click()
     in_dialog(page, "Vẫn gửi duyệt")  # the summary still warns
     expect(shows(page, "Phiếu đã gửi duyệt: chỉ xem, không sửa được.")).to_be_visible()
+
+
+def assert_section_buttons_hit_themselves(page: Page) -> None:
+    """Tablet layout: a tap at the centre of each section button reaches that button, nothing
+    drawn over it (the header, the score panel, the bottom bar). Flutter mirrors its hit-test
+    order into the accessibility tree, so `elementFromPoint` at the centre must land in the
+    button's own node; six distinct buttons each hit at home also show the check tells them
+    apart (a hit on a shared pane would fail every one)."""
+    found = page.evaluate(
+        """() => {
+          const report = [];
+          for (const el of document.querySelectorAll('flt-semantics[role="button"]')) {
+            const name = (el.getAttribute('aria-label') || el.textContent || '').trim();
+            if (!/ · \\d+\\/\\d+$/.test(name)) continue;
+            const r = el.getBoundingClientRect();
+            const x = r.left + r.width / 2, y = r.top + r.height / 2;
+            const on = x >= 0 && y >= 0 && x < innerWidth && y < innerHeight;
+            const hit = on ? document.elementFromPoint(x, y) : null;
+            const owner = hit && hit.closest('flt-semantics');
+            const home = owner === el || (hit !== null && el.contains(hit));
+            const by = hit === null ? 'off screen' : (owner && owner !== el
+              ? `${owner.getAttribute('role') || 'node'} "${(owner.getAttribute('aria-label')
+                  || owner.textContent || '').trim().slice(0, 40)}"`
+              : hit.tagName.toLowerCase());
+            report.push({name, home, by, size: [Math.round(r.width), Math.round(r.height)]});
+          }
+          return report;
+        }"""
+    )
+    assert len(found) == 6, f"section buttons on screen: {found}"
+    covered = [f"{b['name']} {b['size']}: hit {b['by']}" for b in found if not b["home"]]
+    assert covered == [], "section buttons covered at their centre:\n" + "\n".join(covered)

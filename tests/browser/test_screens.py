@@ -12,11 +12,21 @@ from playwright.sync_api import Page, expect
 
 from app.storage import DossierQuery, KeySettings, create_store
 from app.views.format import today_local
-from tests.browser.harness import find_procedure, free_port, nav, open_page, shot, shows, type_into
+from tests.browser.harness import (
+    find_procedure,
+    free_port,
+    nav,
+    open_page,
+    shot,
+    shows,
+    small_targets,
+    type_into,
+)
 from tests.views.seed import WARD, pull_conflict, push_all, seed
 
 PIN = "135790"
 MINE, THEIRS = "Đã gọi điện hẹn bổ sung", "Chờ xác minh tại tổ dân phố"
+NGOC_HA = "00008"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +38,7 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         store.settings.set("officer", "Trần Văn Nam")
         store.settings.set("ward_code", WARD)
+        store.settings.set("wards", [WARD, NGOC_HA])  # the device works for one of the two
         # Enrolled, but the server is out of reach (nothing listens there): the offline case.
         store.settings.set("server_url", f"http://127.0.0.1:{free_port()}")
         store.settings.set("device_token", "token-of-an-offline-device")
@@ -147,8 +158,20 @@ def test_tablet_layout_conflict_choice_and_english(browser, app_url: str, screen
         expect(shows(page, "Không có xung đột cần xử lý.")).to_be_visible()
         expect(shows(page, "Xung đột 0")).to_be_visible()
 
-        # English, then back to Vietnamese (kept in the sealed settings).
+        # The device's ward, found by typing without diacritics; the picker's matches and the
+        # rest of the screen in sight are 48 dp targets.
         nav(page, "Cài đặt").click()
+        expect(shows(page, "Đã chọn: Phường Ba Đình")).to_be_visible()
+        type_into(page, "Tìm xã/phường (gõ không dấu cũng được)", "ngoc ha")
+        ba_dinh = page.get_by_role("button", name="Phường Ba Đình", exact=True)
+        expect(ba_dinh).to_have_count(0)
+        page.get_by_role("button", name="Phường Ngọc Hà", exact=True).click()
+        expect(shows(page, "Đã chọn: Phường Ngọc Hà")).to_be_visible()
+        found = small_targets(page)
+        assert found == [], "controls under 48 dp:\n" + "\n".join(found)
+        shot(page, screenshots, "24-tablet-settings-ward")
+
+        # English, then back to Vietnamese (kept in the sealed settings).
         page.get_by_role("radio", name="English").click()
         expect(nav(page, "Dossiers")).to_be_visible()
         expect(page.get_by_role("button", name="Sync now")).to_be_visible()

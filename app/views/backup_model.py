@@ -6,6 +6,7 @@ import datetime as dt
 
 from app.domain.reminders import DEFAULT_BACKUP_REMINDER_DAYS, days_unprotected
 from app.i18n import t
+from app.views.format import path_text
 
 REMINDER_DAYS_SETTING = "backup_reminder_days"
 LAST_BACKUP_SETTING = "last_backup_at"
@@ -78,4 +79,4 @@ class BackupPresenter:
             return False, t("backup.weak_secret")
         except (StorageError, OSError) as exc:
             return False, error_text(exc)
-        return True, t("backup.done", path=str(info.path))
+        return True, t("backup.done", path=path_text(info.path))

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from app.domain.calendar import VN_TZ, vn_date, vn_today
 from app.domain.status import Channel, DossierStatus
 from app.domain.timeliness import Timeliness
 from app.i18n import t
+
+
+def path_text(path: Path | str, home: Path | None = None) -> str:
+    """A file's place as the user knows it: under the home folder as `~/...` (shorter, and it
+    does not spell out the account's folder on a screen someone may photograph)."""
+    path, home = Path(path), home or Path.home()
+    try:
+        return str(Path("~") / path.relative_to(home))
+    except ValueError:
+        return str(path)
 
 
 def today_local(now: dt.datetime | None = None) -> dt.date:

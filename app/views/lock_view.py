@@ -10,6 +10,7 @@ import flet as ft
 from app.i18n import t
 from app.views.audit_models import LOCAL_WORKS, OFFICER
 from app.views.errors import error_text
+from app.views.format import path_text
 from app.views.lock_model import (
     MIN_PIN_LENGTH,
     name_label,
@@ -419,7 +420,7 @@ class Recovery:
     async def _ask(self, e: Any) -> None:
         text, path = await asyncio.to_thread(self.presenter.request)
         self.request.value, self.request.visible = text, True
-        self.saved.value = t("recover.request_saved", path=str(path))
+        self.saved.value = t("recover.request_saved", path=path_text(path))
         self.app.page.update()
 
     async def _back(self, e: Any) -> None:

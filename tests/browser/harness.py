@@ -57,12 +57,16 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = START_TI
 
 @contextlib.contextmanager
 def running_app(
-    data_dir: Path, log_path: Path | None = None, command: list[str] | None = None
+    data_dir: Path,
+    log_path: Path | None = None,
+    command: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """`commune app --web` (or `command` + `--port N`) on a free port; yields its URL; stops it
     afterwards."""
     port = free_port()
     env = dict(os.environ, COMMUNE_DATA_DIR=str(data_dir), FLET_FORCE_WEB_SERVER="true")
+    env |= extra_env or {}
     env.pop("COMMUNE_PIN", None)  # the PIN is typed on screen
     # A desktop with a keystore (a short PIN is accepted); without one a passphrase is needed.
     env |= file_keyring.env_for(Path(data_dir).parent / "keystore.json")

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from app.storage import KeySettings, create_store
 from app.storage.recovery import answer_request, load_recovery_key, new_recovery_key
 from app.views.format import today_local
-from tests.browser.harness import nav, open_page, shot, shows, type_into
+from tests.browser.harness import nav, open_page, running_app, shot, shows, type_into
 from tests.views.seed import WARD, seed
 
 PIN = "135790"
@@ -28,8 +28,15 @@ def recovery_pem() -> dict:
 
 
 @pytest.fixture(scope="module")
-def app_dir(tmp_path_factory: pytest.TempPathFactory, recovery_pem: dict) -> Path:
-    folder = tmp_path_factory.mktemp("forgotten")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app's home folder: its data where a Linux desktop keeps it, so the screens name
+    files as that user reads them (`~/...`), not by a test's temporary folder."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def app_dir(home: Path, recovery_pem: dict) -> Path:
+    folder = home / ".local" / "share" / "commune-field"
     # the screens under test, not the no-keystore passphrase rule (docs/security.md)
     store = create_store(folder, PIN, settings=KeySettings(offline_years=0))
     try:
@@ -40,6 +47,13 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory, recovery_pem: dict) -> Pat
     finally:
         store.close()
     return folder
+
+
+@pytest.fixture(scope="module")
+def app_url(app_dir: Path, home: Path, tmp_path_factory: pytest.TempPathFactory):
+    log = tmp_path_factory.mktemp("logs") / "app.log"
+    with running_app(app_dir, log, extra_env={"HOME": str(home)}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +68,8 @@ def test_forgotten_pin_then_backup_from_settings(
 ) -> None:
     page.get_by_role("button", name="Quên mã PIN").click()
     page.get_by_role("button", name="Tạo yêu cầu khôi phục").click()
-    expect(shows(page, re.compile(r"^Đã lưu yêu cầu vào"))).to_be_visible()
+    saved = "Đã lưu yêu cầu vào ~/.local/share/commune-field/recovery-request.json"
+    expect(shows(page, saved)).to_be_visible()
     request = json.loads((app_dir / "recovery-request.json").read_text())
     assert request["escrow"]["kid"]  # the device's own escrow: it never synced
 
@@ -74,7 +89,8 @@ def test_forgotten_pin_then_backup_from_settings(
     expect(shows(page, re.compile(r"chưa từng được sao lưu"))).to_be_visible()  # the reminder
     type_into(page, "Mã PIN hoặc cụm mật khẩu cho bản sao lưu", NEW_PIN)
     page.get_by_role("button", name="Sao lưu ngay").click()
-    expect(shows(page, re.compile(r"^Đã sao lưu vào"))).to_be_visible()
+    backup_saved = re.compile(r"^Đã sao lưu vào ~/\.local/share/commune-field/backups/")
+    expect(shows(page, backup_saved)).to_be_visible()
     shot(page, screenshots, "19-settings-backup")
     (made,) = list((app_dir / "backups").glob("*.cfbk"))
     assert made.read_bytes()[:4] == b"CFBK" and b"Tr\xe1\xba\xa7n" not in made.read_bytes()

@@ -53,3 +53,13 @@ def test_backup_from_settings_and_recovery_from_the_lock_screen(tmp_path) -> Non
     opened = recovery.finish(json.dumps(answer), "135790", "135790")
     assert opened.ok and opened.store.settings.get("note") == "Lê Thị Ánh"
     opened.store.close()
+
+
+def test_a_saved_file_is_named_from_the_home_folder(tmp_path) -> None:
+    from app.views.format import path_text
+
+    home = tmp_path / "home" / "canbo"
+    inside = home / ".local/share/commune-field/backups/commune-20261207.cfbk"
+    assert path_text(inside, home) == "~/.local/share/commune-field/backups/commune-20261207.cfbk"
+    elsewhere = tmp_path / "usb" / "commune.cfbk"
+    assert path_text(elsewhere, home) == str(elsewhere)  # outside home: the whole path

@@ -79,13 +79,33 @@ def fact_values(entity_id: str, ward_code: str, fields: dict[str, Any]) -> dict[
     }
 
 
-def project_record(session: Session, record: Any) -> None:
-    """Keep dossier_fact in step with a saved record (called by the sync service's save)."""
+def fact_of(record: Any) -> dict[str, Any] | None:
+    """The dossier_fact row of a saved record, or None when it is not a dossier."""
     if record.entity != E.DOSSIER:
+        return None
+    return fact_values(record.entity_id, record.ward_code, record.fields)
+
+
+def project_record(session: Session, record: Any) -> None:
+    """Keep dossier_fact in step with one saved record (a push outside a batch)."""
+    row = fact_of(record)
+    if row is not None:
+        write_facts(session, [row])
+
+
+FACT_CHUNK = 500  # ids in one DELETE ... IN (...)
+
+
+def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Replace the facts of these dossiers, set-based: one DELETE per 500 ids and one
+    executemany INSERT (a push batch's dossiers at its end, in its transaction)."""
+    if not rows:
         return
-    row = fact_values(record.entity_id, record.ward_code, record.fields)
-    session.execute(delete(FACTS).where(FACTS.c.entity_id == record.entity_id))
-    session.execute(insert(FACTS), row)
+    ids = sorted({row["entity_id"] for row in rows})
+    for start in range(0, len(ids), FACT_CHUNK):
+        chunk = ids[start : start + FACT_CHUNK]
+        session.execute(delete(FACTS).where(FACTS.c.entity_id.in_(chunk)))
+    session.execute(insert(FACTS), rows)
 
 
 def rebuild_facts(engine: Engine) -> int:

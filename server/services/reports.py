@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from server.core.config import SERVER_NODE
 from server.core.db import take_log_lock, write_session
 from server.models import ChangeLog, DossierFact, Record, utcnow
 
+log = logging.getLogger("commune.server.reports")
 FINISHED_SQL = "(9, 10)"
 OUT_OF_FLOW_SQL = "(3, 7, 8, 9, 10)"  # abandoned or finished: neither within nor overdue
 _GROUP_COLUMNS = {"ward": "ward_code", "procedure": "procedure_code", "week": "received_week"}
@@ -330,6 +332,49 @@ def _write_snapshot(
     )
     session.flush()
     return 1
+
+
+class ScheduledPublish:
+    """The API process's own publisher of snapshots (APScheduler, server/main.py): a run
+    publishes when a dossier or audit changed since the last run, or the day turned (overdue
+    figures move with the date), and otherwise only reads the change log's last number."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.seen: tuple[dt.date, int] | None = None
+
+    def run_once(self) -> int:
+        from app.domain.calendar import vn_today
+
+        mark = (vn_today(), self._last_change())
+        if mark == self.seen:
+            return 0
+        try:
+            written = publish_snapshots(self.engine, mark[0])
+        except Exception:  # noqa: BLE001  logged; the next run tries again
+            log.exception("publishing report snapshots failed")
+            return 0
+        self.seen = mark
+        return written
+
+    def _last_change(self) -> int:
+        sql = "SELECT MAX(seq) FROM change_log WHERE family IN ('dossier', 'audit')"
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar() or 0)
+
+    def start(self, every_seconds: int):
+        """The job in a background scheduler, first run now; returns the scheduler. With
+        several workers each runs it: publishing takes the change-log lock and rewrites only
+        wards whose figures changed, so a second run finds nothing to write."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(
+            self.run_once, "interval", seconds=every_seconds, id="report_snapshots",
+            next_run_time=dt.datetime.now(dt.UTC), max_instances=1, coalesce=True,
+        )
+        scheduler.start()
+        return scheduler
 
 
 PHOTO_LIMIT = 60  # thumbnails in one ward report (a bound on its size)

@@ -181,6 +181,44 @@ def dossier_figures(
     ]
 
 
+def listed_dossiers(
+    engine: Engine, today: dt.date, wards: Sequence[str] | None = None
+) -> dict[str, list[O.ListedDossier]]:
+    """Per ward, its overdue and late dossiers (the lists behind those figures): the same
+    conditions as `dossier_figures`' overdue and late, with the dossier's code (readable, it
+    names no one) from its record; no other field of the record is read."""
+    code = _dialect(engine)["str"].format("code")
+    sql = f"""
+        SELECT f.ward_code, f.procedure_code, f.status, f.channel, f.received_day,
+               f.received_week, f.appointment_day, f.finished_day, {code} AS code,
+               CASE WHEN f.status IN {FINISHED_SQL} THEN 'late' ELSE 'overdue' END AS kind
+        FROM dossier_fact f JOIN record r ON r.entity = :entity AND r.entity_id = f.entity_id
+        WHERE f.appointment_day IS NOT NULL AND f.received_day IS NOT NULL AND (
+          (f.status NOT IN {OUT_OF_FLOW_SQL} AND f.appointment_day < :today)
+          OR (f.status IN {FINISHED_SQL}
+              AND COALESCE(f.finished_day, :today) > f.appointment_day))"""
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), {"entity": E.DOSSIER, "today": today.isoformat()})
+        found: dict[str, list[O.ListedDossier]] = {}
+        for row in rows.mappings():
+            if wards is not None and row["ward_code"] not in wards:
+                continue
+            found.setdefault(row["ward_code"], []).append(
+                O.ListedDossier(
+                    kind=row["kind"],
+                    code=row["code"] or "",
+                    procedure_code=row["procedure_code"] or "",
+                    status=int(row["status"]),
+                    channel=row["channel"],
+                    received_day=row["received_day"],
+                    week=row["received_week"],
+                    appointment_day=row["appointment_day"],
+                    finished_day=row["finished_day"],
+                )
+            )
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # Audits
 
@@ -276,6 +314,7 @@ def publish_snapshots(engine: Engine, today: dt.date) -> int:
     alone. Returns how many snapshots were written."""
     weeks = _by_ward(dossier_figures(engine, today, ("ward", "week")))
     procedures = _by_ward(dossier_figures(engine, today, ("ward", "procedure")))
+    behind = listed_dossiers(engine, today)
     audits = audit_figures(engine)
     wards = sorted(set(weeks) | set(procedures) | set(audits))
     clock = Clock(SERVER_NODE)
@@ -291,7 +330,8 @@ def publish_snapshots(engine: Engine, today: dt.date) -> int:
                 clock.observe(stamp["hlc"])
         for ward in wards:
             values = O.snapshot_values(
-                ward, today, weeks.get(ward, []), procedures.get(ward, []), audits.get(ward)
+                ward, today, weeks.get(ward, []), procedures.get(ward, []), audits.get(ward),
+                behind.get(ward, []),
             )
             written += _write_snapshot(session, existing.get(ward), ward, values, clock)
     return written

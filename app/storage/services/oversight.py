@@ -74,6 +74,10 @@ class OversightService:
         weeks = O.tally(facts, today, ("ward", "week"))
         procedures = O.tally(facts, today, ("ward", "procedure"))
         wards = sorted({f.key["ward"] for f in weeks})
+        behind: dict[str, list[O.ListedDossier]] = {}
+        for fact in facts:
+            if (listed := O.listed_from_fact(fact, today)) is not None:
+                behind.setdefault(fact.ward_code, []).append(listed)
         result = []
         for ward in wards:
             values = O.snapshot_values(
@@ -82,6 +86,7 @@ class OversightService:
                 [_without_ward(f) for f in weeks if f.key["ward"] == ward],
                 [_without_ward(f) for f in procedures if f.key["ward"] == ward],
                 None,
+                behind.get(ward, []),
             )
             result.append(O.snapshot_from_values(values))
         return result
@@ -114,6 +119,7 @@ def _fact(record: Record) -> O.DossierFact | None:
         received_at=received,
         appointment_date=_parse(record.value("appointment_date"), dt.date),
         finished_at=_parse(record.value("finished_at"), dt.datetime),
+        code=str(record.value("code") or ""),
     )
 
 

@@ -64,6 +64,29 @@ def test_resubmitted_audit_shows_what_changed_since_the_request(store) -> None:
     assert row.changes[0].old_known
 
 
+def test_review_detail_marks_answers_changed_since_the_request_with_their_old_value(
+    store,
+) -> None:
+    from app.views.review_models import ReviewDetailPresenter
+
+    audit_id = store.audits.create("00070", A.LATEST_TEMPLATE, "Kiểm tra viên Hà").id
+    store.audits.answer(audit_id, "premises.cooling", AuditAnswer(value=False))
+    store.audits.submit(audit_id)
+    store.audits.review(audit_id, "changes_requested", "Bổ sung",
+                        author="giamsat.binh", role="supervisor")
+    detail = ReviewDetailPresenter(store, audit_id, "supervisor", "giamsat.binh")
+    lines = [line for _, lines in detail.load().sections for line in lines]
+    assert all(line.was is None for line in lines)  # not resubmitted yet: nothing to compare
+    time.sleep(0.01)
+    store.audits.answer(audit_id, "premises.cooling", AuditAnswer(value=True))
+    store.audits.submit(audit_id)
+    lines = [line for _, lines in detail.load().sections for line in lines]
+    label = A.template().item("premises.cooling").label
+    changed = [(line.label, line.was, line.answer) for line in lines if line.was is not None]
+    assert [(w, a) for lbl, w, a in changed if label in lbl] == [("Không", "Có")]
+    assert len(changed) == 1
+
+
 def test_changes_since_the_request_pairs_old_and_new_values() -> None:
     import datetime as dt
 

@@ -150,7 +150,8 @@ def _shown(value: Any) -> str:
 
 
 def _change_text(change: Change) -> str:
-    """old → new, or only the new value when the request did not record the old one."""
+    """old and new ("trước …, nay …": the web client's font has no arrow), or only the new
+    value when the request did not record the old one."""
     if not change.old_known:
         return _shown(change.value)
-    return f"{_shown(change.old)} → {_shown(change.value)}"
+    return t("review.changed", old=_shown(change.old), new=_shown(change.value))

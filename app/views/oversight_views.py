@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 OVERSIGHT_ROUTE = "/oversight"
 CARD_COL = {"xs": 12, "lg": 6, "xxl": 4}
+WIDE_COL = {"xs": 12, "xxl": 6}  # a list of dossiers: six columns need the width
 
 
 def _pct(value: float | None) -> str:
@@ -46,14 +47,14 @@ def _score_color(score: float | None) -> str:
     return ft.Colors.AMBER_200 if score >= 50 else ft.Colors.RED_200
 
 
-def _card(title: str, body: ft.Control, ident: str) -> ft.Control:
+def _card(title: str, body: ft.Control, ident: str, col: dict | None = None) -> ft.Control:
     return ft.Container(
         ft.Semantics(
             content=ft.Column([section(title), body], spacing=8, tight=True),
             identifier=ident,
             container=True,
         ),
-        col=CARD_COL,
+        col=col or CARD_COL,
         padding=12,
         border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
         border_radius=8,
@@ -345,7 +346,7 @@ class WardScreen:
         )
         behind = [
             _card(t(f"oversight.listed.{kind}", n=len(rows), total=total),
-                  _listed_table(rows, kind), f"ward-{kind}")
+                  _listed_table(rows, kind), f"ward-{kind}", WIDE_COL)
             for kind, rows, total in (("overdue", detail.overdue, w.overdue),
                                       ("late", detail.late, w.late))
         ]

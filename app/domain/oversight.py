@@ -219,10 +219,20 @@ def listed_from_fact(fact: DossierFact, today: dt.date) -> ListedDossier | None:
     )
 
 
-def list_behind(rows: Iterable[ListedDossier], weeks: Iterable[str]) -> list[ListedDossier]:
-    """What a snapshot lists: the dossiers of its weeks, overdue ones longest past their
-    appointment first, then late ones latest finished first; at most LIST_LIMIT of each."""
-    kept = set(weeks)
+def listing_since(today: dt.date) -> dt.date:
+    """The first week whose dossiers a snapshot lists: the last SNAPSHOT_WEEKS weeks by the
+    calendar (always among the weeks the snapshot's figures carry)."""
+    return week_start(today) - dt.timedelta(weeks=SNAPSHOT_WEEKS - 1)
+
+
+def list_behind(
+    rows: Iterable[ListedDossier], weeks: Iterable[str], today: dt.date
+) -> list[ListedDossier]:
+    """What a snapshot lists: the dossiers of its weeks since `listing_since`, overdue ones
+    longest past their appointment first, then late ones latest finished first; at most
+    LIST_LIMIT of each."""
+    since = listing_since(today).isoformat()
+    kept = {w for w in weeks if w >= since}
     chosen = [r for r in rows if r.week in kept]
     overdue = sorted((r for r in chosen if r.kind == OVERDUE),
                      key=lambda r: (r.appointment_day, r.code))
@@ -326,7 +336,7 @@ def snapshot_values(
         return [{key: r.key[key], **{n: getattr(r, n) for n in DOSSIER_FIGURES}} for r in items]
 
     kept = sorted(weeks, key=lambda r: r.key["week"])[-SNAPSHOT_WEEKS:]
-    listed = list_behind(dossiers, (r.key["week"] for r in kept))
+    listed = list_behind(dossiers, (r.key["week"] for r in kept), as_of)
     return {
         "ward_code": ward_code,
         "as_of": as_of.isoformat(),

@@ -68,6 +68,7 @@ def fact_values(entity_id: str, ward_code: str, fields: dict[str, Any]) -> dict[
     finished = _instant(value.get("finished_at"))
     appointment = _day(value.get("appointment_date"))
     procedure = value.get("procedure_code")
+    code = value.get("code")
     return {
         "entity_id": entity_id,
         "ward_code": ward_code,
@@ -78,6 +79,7 @@ def fact_values(entity_id: str, ward_code: str, fields: dict[str, Any]) -> dict[
         "received_week": vn_week(received).isoformat() if received else None,
         "appointment_day": appointment.isoformat() if appointment else None,
         "finished_day": vn_date(finished).isoformat() if finished else None,
+        "code": code[:40] if isinstance(code, str) else None,
     }
 
 
@@ -184,23 +186,37 @@ def dossier_figures(
 def listed_dossiers(
     engine: Engine, today: dt.date, wards: Sequence[str] | None = None
 ) -> dict[str, list[O.ListedDossier]]:
-    """Per ward, its overdue and late dossiers (the lists behind those figures): the same
-    conditions as `dossier_figures`' overdue and late, with the dossier's code (readable, it
-    names no one) from its record; no other field of the record is read."""
-    code = _dialect(engine)["str"].format("code")
+    """Per ward, the overdue and late dossiers a snapshot lists: the same conditions as
+    `dossier_figures`' overdue and late, received in the snapshot's last weeks
+    (`oversight.listing_since`), ranked in SQL as `oversight.list_behind` orders them and cut at
+    its bound per ward and kind, with the dossier's code (readable, it names no one), all from
+    `dossier_fact` (migration 0008 added the code)."""
     sql = f"""
-        SELECT f.ward_code, f.procedure_code, f.status, f.channel, f.received_day,
-               f.received_week, f.appointment_day, f.finished_day, {code} AS code,
-               CASE WHEN f.status IN {FINISHED_SQL} THEN 'late' ELSE 'overdue' END AS kind
-        FROM dossier_fact f JOIN record r ON r.entity = :entity AND r.entity_id = f.entity_id
-        WHERE f.appointment_day IS NOT NULL AND f.received_day IS NOT NULL AND (
-          (f.status NOT IN {OUT_OF_FLOW_SQL} AND f.appointment_day < :today)
-          OR (f.status IN {FINISHED_SQL}
-              AND COALESCE(f.finished_day, :today) > f.appointment_day))"""
+        WITH listed AS (
+          SELECT f.entity_id, f.ward_code, f.procedure_code, f.status, f.channel,
+                 f.received_day, f.received_week, f.appointment_day, f.finished_day, f.code,
+                 CASE WHEN f.status IN {FINISHED_SQL} THEN 'late' ELSE 'overdue' END AS kind
+          FROM dossier_fact f
+          WHERE f.appointment_day IS NOT NULL AND f.received_week >= :since AND (
+            (f.status NOT IN {OUT_OF_FLOW_SQL} AND f.appointment_day < :today)
+            OR (f.status IN {FINISHED_SQL}
+                AND COALESCE(f.finished_day, :today) > f.appointment_day))),
+        ranked AS (
+          SELECT listed.*, ROW_NUMBER() OVER (
+                   PARTITION BY ward_code, kind
+                   ORDER BY CASE WHEN kind = 'overdue' THEN appointment_day END,
+                            CASE WHEN kind = 'late' THEN COALESCE(finished_day, '') END DESC,
+                            entity_id) AS place
+          FROM listed)
+        SELECT * FROM ranked WHERE place <= :limit"""
+    params = {
+        "today": today.isoformat(),
+        "since": O.listing_since(today).isoformat(),
+        "limit": O.LIST_LIMIT,
+    }
+    found: dict[str, list[O.ListedDossier]] = {}
     with engine.connect() as conn:
-        rows = conn.execute(text(sql), {"entity": E.DOSSIER, "today": today.isoformat()})
-        found: dict[str, list[O.ListedDossier]] = {}
-        for row in rows.mappings():
+        for row in conn.execute(text(sql), params).mappings():
             if wards is not None and row["ward_code"] not in wards:
                 continue
             found.setdefault(row["ward_code"], []).append(

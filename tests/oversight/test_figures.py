@@ -228,3 +228,20 @@ def test_audit_figures_per_ward_and_section(engine):
     assert w4.failing_items == [] and w4.compliant is True and w4.latest_score == 100.0
     grid = O.section_ranking(figs.values())
     assert grid[0] == ("00001", failing_section, w1.by_section[failing_section])
+
+
+def test_the_lists_are_cut_at_their_bound_longest_overdue_first(engine, monkeypatch):
+    monkeypatch.setattr(O, "LIST_LIMIT", 5)
+    insert_records(engine, "dossier", "dossier", DOSSIERS)
+    found = reports.listed_dossiers(engine, TODAY)
+    for ward in {d["ward_code"] for d in DOSSIERS}:
+        overdue = [
+            d for d in DOSSIERS
+            if d["ward_code"] == ward and d["appointment_date"] and d["status"] not in
+            (3, 7, 8, 9, 10) and dt.date.fromisoformat(d["appointment_date"]) < TODAY
+        ]
+        assert len(overdue) > 5  # the seed has more than the bound in every ward
+        earliest = sorted(d["appointment_date"] for d in overdue)[:5]
+        listed = [d for d in found[ward] if d.kind == "overdue"]
+        assert sorted(d.appointment_day for d in listed) == earliest
+        assert len([d for d in found[ward] if d.kind == "late"]) <= 5

@@ -145,3 +145,18 @@ def test_a_push_batch_writes_its_facts_set_based(api_server):
         ).all()
     expected = {m["entity_id"]: 2 for m in created} | {m["entity_id"]: 4 for m in moved}
     assert dict(rows) == expected
+
+
+def test_migration_0008_gives_existing_facts_their_dossier_code(tmp_path, monkeypatch):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(engine, "0006")
+    dossiers = seed_dossiers(40, random.Random(4))
+    with monkeypatch.context() as patch:  # projected by 0007 below, without a code column
+        patch.setattr(reports, "rebuild_facts", lambda engine: 0)
+        insert_records(engine, "dossier", "dossier", dossiers)
+    migrate.upgrade(engine, "0007")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        codes = dict(conn.execute(text("SELECT entity_id, code FROM dossier_fact")).all())
+    assert codes == {d["id"]: d["code"] for d in dossiers}
+    engine.dispose()

@@ -5,6 +5,7 @@
 Seeds a migrated server database with dossier records as the sync service stores them (per field
 {value, hlc, changed_version}, with applicant fields too), then times, in the same run:
 - the SQL figures per ward, per ward and week, per procedure (server/services/reports.py);
+- the lists behind the overdue and late figures, and a whole first publish of the snapshots;
 - the baseline: every dossier's fields read into Python and tallied there (app/domain/oversight).
 """
 
@@ -90,6 +91,10 @@ def run(url: str, name: str, rows: list[dict]) -> None:
         runs = [_timed(lambda b=by: reports.dossier_figures(engine, TODAY, b)) for _ in range(3)]
         seconds = min(runs)
         print(f"  SQL figures by {'+'.join(by):<12} {seconds:6.2f} s")
+    listed = min(_timed(lambda: reports.listed_dossiers(engine, TODAY)) for _ in range(3))
+    print(f"  overdue and late dossiers listed     {listed:6.2f} s")
+    publish = _timed(lambda: reports.publish_snapshots(engine, TODAY))
+    print(f"  publish_snapshots (first, all wards) {publish:6.2f} s")
     print(f"  baseline (read all, tally in Python) {_baseline(engine):6.2f} s")
     engine.dispose()
 

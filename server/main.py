@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)  # outermost
     app.router.add_event_handler("shutdown", engine.dispose)
     _schedule_backups(app, settings)
+    _schedule_snapshots(app, settings, engine)
     return app
 
 
@@ -154,3 +155,14 @@ def _schedule_backups(app: FastAPI, settings: Settings) -> None:
     if schedule is not None:
         scheduler = schedule.start()
         app.router.add_event_handler("shutdown", lambda: scheduler.shutdown(wait=False))
+
+
+def _schedule_snapshots(app: FastAPI, settings: Settings, engine) -> None:
+    """Report snapshots published in this process every `report_publish_seconds` (a run with
+    nothing new since the last one, on the same day, reads one number and writes nothing)."""
+    if settings.report_publish_seconds <= 0:
+        return
+    from server.services.reports import ScheduledPublish
+
+    scheduler = ScheduledPublish(engine).start(settings.report_publish_seconds)
+    app.router.add_event_handler("shutdown", lambda: scheduler.shutdown(wait=False))

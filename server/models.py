@@ -190,3 +190,4 @@ class DossierFact(SQLModel, table=True):
     received_week: str | None = Field(default=None, max_length=10)  # its Monday
     appointment_day: str | None = Field(default=None, max_length=10)
     finished_day: str | None = Field(default=None, max_length=10)  # Vietnam day it finished
+    code: str | None = Field(default=None, max_length=40)  # the dossier code (names no one)

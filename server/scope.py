@@ -1,8 +1,10 @@
 """Who sees and writes what: roles, ward scopes and the two record families.
 
 Every record belongs to a family: `dossier` (one-stop counter work) or `audit` (infrastructure
-audits). Officers see and write the dossier family, auditors the audit family, supervisors and
-admins both; everyone only in the wards of their scope.
+audits). Officers see and write the dossier family, auditors and supervisors the audit family,
+admins both; everyone only in the wards of their scope. Supervisors see dossiers only as the
+report snapshots (family `report`: figures and the codes and dates behind them, no applicant's
+data), so a dossier, its history and its documents never reach a supervisor's machine.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ REPORT_FAMILY = "report"
 FAMILIES_OF_ROLE = {
     OFFICER: frozenset({DOSSIER_FAMILY}),
     AUDITOR: frozenset({AUDIT_FAMILY}),
-    # report: the oversight snapshots (figures per ward, no personal data), server-written
-    SUPERVISOR: frozenset({DOSSIER_FAMILY, AUDIT_FAMILY, REPORT_FAMILY}),
+    # report: the oversight snapshots (figures per ward, no personal data), server-written;
+    # a supervisor's only view of dossiers
+    SUPERVISOR: frozenset({AUDIT_FAMILY, REPORT_FAMILY}),
     ADMIN: frozenset({DOSSIER_FAMILY, AUDIT_FAMILY, REPORT_FAMILY}),
 }
 _ENTITY_FAMILY = {

@@ -156,17 +156,7 @@ class LocalDiskStore:
             return _sealed_size(fh, sha256, path.stat().st_size)
 
     def read_chunks(self, sha256: str) -> Iterator[bytes]:
-        """The plaintext of a verified blob, frame by frame. Its structure (every frame there,
-        the final frame last) is checked before the first byte; each frame opens as it comes."""
-        path = self.path(sha256)
-        fh = open(path, "rb")  # noqa: SIM115 (closed by the generator)
-        try:
-            _sealed_size(fh, sha256, path.stat().st_size)
-            frames = list(_frames(fh, path.stat().st_size))
-        except BaseException:
-            fh.close()
-            raise
-        return _closing(fh, _plain_chunks(fh, sha256, frames))
+        return read_blob(self.root, sha256)
 
     # --- upgrade and rotation -------------------------------------------------------------
 
@@ -216,6 +206,22 @@ def _rewrite(path: Path, sha256: str, plain: bytes, whole: bool) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def read_blob(root: Path, sha256: str) -> Iterator[bytes]:
+    """The plaintext of a verified blob under `root`, frame by frame. Its structure (every frame
+    there, the final frame last) is checked before the first byte; each frame opens as it comes.
+    Reads only: no folder is made and no mode changed (a report reads a photo this way)."""
+    _check(sha256)
+    path = Path(root) / sha256[:2] / sha256
+    fh = open(path, "rb")  # noqa: SIM115 (closed by the generator)
+    try:
+        _sealed_size(fh, sha256, path.stat().st_size)
+        frames = list(_frames(fh, path.stat().st_size))
+    except BaseException:
+        fh.close()
+        raise
+    return _closing(fh, _plain_chunks(fh, sha256, frames))
 
 
 def _closing(fh: BinaryIO, chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -183,12 +183,12 @@ def _server_photo(folder: Path | None, sha256: str) -> bytes | None:
     """A photo's plaintext from the server's sealed attachment store, or None when it is not
     there or does not open (the report goes on without that thumbnail)."""
     from server.core.sealing import SealError
-    from server.storage import LocalDiskStore
+    from server.storage import read_blob
 
     if folder is None or not (folder / sha256[:2] / sha256).is_file():
         return None
-    try:
-        return b"".join(LocalDiskStore(folder).read_chunks(sha256))
+    try:  # read only: a report never makes folders or changes modes in the server's store
+        return b"".join(read_blob(folder, sha256))
     except (SealError, OSError, ValueError):
         return None
 

@@ -699,3 +699,23 @@ def allowed_review_next(current: str | ReviewState, role: str | None = None) -> 
         for b in ReviewState
         if b in REVIEW_TRANSITIONS[a] and (role is None or role in who_may(a, b))
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# What an audit held when changes were requested (kept on the request's comment)
+
+
+ANSWERS_BEFORE = "answers_before"  # audit_comment field: {item id: answer value} at the request
+
+
+def answers_before(answers: dict[str, Any]) -> dict[str, Any] | None:
+    """The answers' values ({item id: value}) as they stand, for a "changes requested" comment,
+    so a resubmission can show old → new. None when they would not fit a JSON field's bounds
+    (the resubmission then shows what changed without the old values)."""
+    from app.domain.entities import json_problem
+
+    values = {
+        item_id: answer.get("value") if isinstance(answer, dict) else answer
+        for item_id, answer in sorted(answers.items())
+    }
+    return values if json_problem(values) is None else None

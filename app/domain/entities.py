@@ -90,6 +90,8 @@ ENTITIES: dict[str, dict[str, FieldSpec]] = {
         "author": _s(True, 200),
         "decision": _s(max_len=30),
         "text": _s(True, 4000),
+        # changes requested: the answers' values at that moment (old → new on resubmission)
+        "answers_before": FieldSpec("json", sealed=True),
     },
     AUDIT_ACTION: {
         "audit_id": _s(max_len=40),

@@ -58,6 +58,7 @@ class DossierFact:
     received_at: dt.datetime
     appointment_date: dt.date | None
     finished_at: dt.datetime | None = None
+    code: str = ""  # the dossier code (Circular 01/2018): names the dossier, not a person
 
 
 @dataclass
@@ -167,6 +168,100 @@ def worst_first(rows: Iterable[DossierFigures]) -> list[DossierFigures]:
 
 
 # ---------------------------------------------------------------------------------------------
+# The dossiers behind a ward's overdue and late figures (codes and dates, no applicant)
+
+OVERDUE, LATE = "overdue", "late"
+LISTED_KINDS = (OVERDUE, LATE)
+LIST_LIMIT = 100  # dossiers of each kind a ward's snapshot lists (a bound on its size)
+
+
+@dataclass(frozen=True)
+class ListedDossier:
+    """One dossier behind an overdue or late figure, as a snapshot carries it."""
+
+    kind: str  # overdue | late
+    code: str
+    procedure_code: str
+    status: int
+    channel: int | None
+    received_day: str  # Vietnam days, ISO
+    week: str
+    appointment_day: str
+    finished_day: str | None = None
+
+    def as_row(self) -> dict[str, object]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def listed_kind(fact: DossierFact, today: dt.date) -> str | None:
+    """overdue or late by the figures' own rule (`timeliness.classify`), else None."""
+    finished = vn_date(fact.finished_at) if fact.finished_at else None
+    kind = classify(fact.status, fact.appointment_date, finished, today)
+    return {Timeliness.OVERDUE: OVERDUE, Timeliness.LATE: LATE}.get(kind)
+
+
+def listed_from_fact(fact: DossierFact, today: dt.date) -> ListedDossier | None:
+    kind = listed_kind(fact, today)
+    if kind is None or fact.appointment_date is None:
+        return None
+    return ListedDossier(
+        kind=kind,
+        code=fact.code,
+        procedure_code=fact.procedure_code,
+        status=fact.status,
+        channel=fact.channel,
+        received_day=vn_date(fact.received_at).isoformat(),
+        week=vn_week(fact.received_at).isoformat(),
+        appointment_day=fact.appointment_date.isoformat(),
+        finished_day=vn_date(fact.finished_at).isoformat() if fact.finished_at else None,
+    )
+
+
+def listing_since(today: dt.date) -> dt.date:
+    """The first week whose dossiers a snapshot lists: the last SNAPSHOT_WEEKS weeks by the
+    calendar (always among the weeks the snapshot's figures carry)."""
+    return week_start(today) - dt.timedelta(weeks=SNAPSHOT_WEEKS - 1)
+
+
+def list_behind(
+    rows: Iterable[ListedDossier], weeks: Iterable[str], today: dt.date
+) -> list[ListedDossier]:
+    """What a snapshot lists: the dossiers of its weeks since `listing_since`, overdue ones
+    longest past their appointment first, then late ones latest finished first; at most
+    LIST_LIMIT of each."""
+    since = listing_since(today).isoformat()
+    kept = {w for w in weeks if w >= since}
+    chosen = [r for r in rows if r.week in kept]
+    overdue = sorted((r for r in chosen if r.kind == OVERDUE),
+                     key=lambda r: (r.appointment_day, r.code))
+    late = sorted((r for r in chosen if r.kind == LATE),
+                  key=lambda r: (r.finished_day or "", r.code), reverse=True)
+    return overdue[:LIST_LIMIT] + late[:LIST_LIMIT]
+
+
+def listed_from_row(row: dict[str, object]) -> ListedDossier | None:
+    """A snapshot's row back; None for a row that does not read (set aside)."""
+    try:
+        channel = row.get("channel")
+        finished = row.get("finished_day")
+        return ListedDossier(
+            kind=str(row["kind"]),
+            code=str(row.get("code") or ""),
+            procedure_code=str(row.get("procedure_code") or ""),
+            status=int(str(row["status"])),
+            channel=int(str(channel)) if channel is not None else None,
+            received_day=str(row["received_day"]),
+            week=str(row["week"]),
+            appointment_day=str(row["appointment_day"]),
+            finished_day=str(finished) if finished else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
 # Audits
 
 
@@ -209,6 +304,7 @@ class WardSnapshot:
     weeks: list[DossierFigures]
     procedures: list[DossierFigures]
     audit: WardAuditFigures | None
+    dossiers: list[ListedDossier] = field(default_factory=list)  # behind overdue and late
 
     @property
     def whole(self) -> DossierFigures:
@@ -230,19 +326,24 @@ def snapshot_values(
     weeks: list[DossierFigures],
     procedures: list[DossierFigures],
     audit: WardAuditFigures | None,
+    dossiers: Iterable[ListedDossier] = (),
 ) -> dict[str, object]:
-    """The fields of a ward's snapshot record (JSON values)."""
+    """The fields of a ward's snapshot record (JSON values). `dossiers`: the ward's overdue
+    and late dossiers; the snapshot lists those of its weeks (`list_behind`)."""
     from dataclasses import asdict
 
     def rows(items: list[DossierFigures], key: str) -> list[dict[str, object]]:
         return [{key: r.key[key], **{n: getattr(r, n) for n in DOSSIER_FIGURES}} for r in items]
 
+    kept = sorted(weeks, key=lambda r: r.key["week"])[-SNAPSHOT_WEEKS:]
+    listed = list_behind(dossiers, (r.key["week"] for r in kept), as_of)
     return {
         "ward_code": ward_code,
         "as_of": as_of.isoformat(),
-        "weeks": rows(sorted(weeks, key=lambda r: r.key["week"])[-SNAPSHOT_WEEKS:], "week"),
+        "weeks": rows(kept, "week"),
         "procedures": rows(procedures, "procedure"),
         "audit": asdict(audit) if audit else None,
+        "dossiers": [d.as_row() for d in listed],
     }
 
 
@@ -258,6 +359,7 @@ def snapshot_from_values(values: dict[str, object]) -> WardSnapshot:
         weeks=[figures_from_row(r, ("week",)) for r in _rows(values.get("weeks"))],
         procedures=[figures_from_row(r, ("procedure",)) for r in _rows(values.get("procedures"))],
         audit=WardAuditFigures(**audit) if isinstance(audit, dict) else None,
+        dossiers=[d for r in _rows(values.get("dossiers")) if (d := listed_from_row(r))],
     )
 
 

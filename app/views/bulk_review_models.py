@@ -18,12 +18,41 @@ from app.views.oversight_models import ward_name
 WAITING = (A.ReviewState.SUBMITTED.value, A.ReviewState.HAS_ISSUES.value)
 
 
+NOT_KNOWN = object()  # the old value of a change when the request did not record one
+
+
 @dataclass(frozen=True)
 class Change:
     item_id: str
     label: str
-    value: Any
+    value: Any  # the answer's value now
     at: dt.datetime
+    old: Any = NOT_KNOWN  # its value when changes were requested (None: unanswered then)
+
+    @property
+    def old_known(self) -> bool:
+        return self.old is not NOT_KNOWN
+
+
+def changes_since(
+    labels: dict[str, str],
+    now: dict[str, Any],
+    times: dict[str, dt.datetime],
+    requested_at: dt.datetime,
+    before: dict[str, Any] | None,
+) -> list[Change]:
+    """What changed in an audit since changes were requested: each answer written after the
+    request, with its value then (old → new) when the request recorded the answers; an answer
+    written again with the same value is not a change. Sorted by label."""
+    found = []
+    for item_id, at in times.items():
+        if at <= requested_at or item_id not in now:
+            continue
+        old = before.get(item_id) if before is not None else NOT_KNOWN
+        if before is not None and old == now[item_id]:
+            continue
+        found.append(Change(item_id, labels.get(item_id, item_id), now[item_id], at, old))
+    return sorted(found, key=lambda c: c.label)
 
 
 @dataclass
@@ -83,18 +112,12 @@ class BulkReviewPresenter:
             failing=[(i, labels.get(i, i)) for i in result.failing_items],
             missing=[(i, labels.get(i, i)) for i in result.missing_required],
         )
-        requested = self.store.oversight.changes_requested_at(audit.id)
+        requested = self.store.oversight.changes_requested(audit.id)
         if requested is not None:
-            pending.requested_at = requested
+            pending.requested_at = requested.at
+            now = {i: a.value for i, a in audit.answers.items()}
             times = self.store.oversight.answer_times(audit.id)
-            pending.changes = sorted(
-                (
-                    Change(i, labels.get(i, i), audit.answers[i].value, at)
-                    for i, at in times.items()
-                    if at > requested and i in audit.answers
-                ),
-                key=lambda c: c.label,
-            )
+            pending.changes = changes_since(labels, now, times, requested.at, requested.before)
         return pending
 
     def approve_many(self, audit_ids: Iterable[str], comment: str = "") -> BulkOutcome:

@@ -14,7 +14,12 @@ import flet as ft
 from app.domain.calendar import VN_TZ
 from app.i18n import t
 from app.views.audit_models import user_name, workspaces
-from app.views.bulk_review_models import BulkReviewPresenter, Pending, selection_findings
+from app.views.bulk_review_models import (
+    BulkReviewPresenter,
+    Change,
+    Pending,
+    selection_findings,
+)
 from app.views.dialogs import close
 from app.views.dossier_views import heading
 
@@ -99,7 +104,9 @@ class BulkReviewScreen:
                   day=p.requested_at.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
                   if p.requested_at else "", n=len(p.changes)),
                 weight=ft.FontWeight.W_600, color=ft.Colors.BLUE_800))
-            body += [ft.Text(f"• {c.label}: {_shown(c.value)}", size=13) for c in p.changes[:12]]
+            body += [ft.Text(f"• {c.label}: {_change_text(c)}", size=13,
+                             key=f"change-{p.ward_code}-{c.item_id}")
+                     for c in p.changes[:12]]
         return ft.Container(
             ft.Semantics(content=ft.Column(body, spacing=2, tight=True),
                          identifier=f"pending-{p.ward_code}", container=True),
@@ -144,3 +151,11 @@ def _shown(value: Any) -> str:
     if value is False:
         return t("bulk.no")
     return "—" if value is None else str(value)
+
+
+def _change_text(change: Change) -> str:
+    """old and new ("trước …, nay …": the web client's font has no arrow), or only the new
+    value when the request did not record the old one."""
+    if not change.old_known:
+        return _shown(change.value)
+    return t("review.changed", old=_shown(change.old), new=_shown(change.value))

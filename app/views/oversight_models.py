@@ -143,13 +143,68 @@ class WardDetail:
     audit: O.WardAuditFigures | None
     failing: list[tuple[str, str]]  # (item id, label)
     missing: list[tuple[str, str]]
+    overdue: list[ListedRow] = field(default_factory=list)  # the dossiers behind `overdue`
+    late: list[ListedRow] = field(default_factory=list)  # and behind `late`
 
 
-def ward_detail(board: Dashboard, code: str) -> WardDetail | None:
-    """The list behind a ward's figures: its weeks, procedures and audit findings."""
+@dataclass(frozen=True)
+class ListedRow:
+    """One dossier behind a figure, as the snapshot carries it: code, procedure, dates and
+    status; no applicant (a supervisor's device never holds one)."""
+
+    code: str
+    procedure: str
+    received: str  # dd/mm/yyyy
+    appointment: str
+    finished: str
+    status: int
+    days_past: int  # overdue: days past the appointment today; late: days finished after it
+
+
+def _day_text(iso: str | None) -> str:
+    try:
+        return dt.date.fromisoformat(iso).strftime("%d/%m/%Y") if iso else "—"
+    except ValueError:
+        return iso or "—"
+
+
+def _days_between(start: str, end: str | None, today: dt.date) -> int:
+    try:
+        last = dt.date.fromisoformat(end) if end else today
+        return (last - dt.date.fromisoformat(start)).days
+    except ValueError:
+        return 0
+
+
+def listed_rows(snap: O.WardSnapshot, kind: str, today: dt.date) -> list[ListedRow]:
+    """The dossiers behind the ward's `kind` figure (overdue or late), in the snapshot's order."""
+    return [
+        ListedRow(
+            code=d.code,
+            procedure=d.procedure_code,
+            received=_day_text(d.received_day),
+            appointment=_day_text(d.appointment_day),
+            finished=_day_text(d.finished_day),
+            status=d.status,
+            days_past=_days_between(d.appointment_day, d.finished_day, today),
+        )
+        for d in snap.dossiers
+        if d.kind == kind
+    ]
+
+
+def ward_detail(
+    board: Dashboard, code: str, today: dt.date | None = None
+) -> WardDetail | None:
+    """The list behind a ward's figures: its weeks, procedures, the dossiers behind its overdue
+    and late figures, and its audit findings; all from the ward's snapshot."""
     snap = board.snapshots.get(code)
     if snap is None:
         return None
+    if today is None:
+        from app.domain.calendar import vn_today
+
+        today = vn_today()
     labels = {i.id: i.label for i in A.template().items()}
     audit = snap.audit
     return WardDetail(
@@ -161,6 +216,8 @@ def ward_detail(board: Dashboard, code: str) -> WardDetail | None:
         audit=audit,
         failing=[(i, labels.get(i, i)) for i in (audit.failing_items if audit else [])],
         missing=[(i, labels.get(i, i)) for i in (audit.missing_items if audit else [])],
+        overdue=listed_rows(snap, O.OVERDUE, today),
+        late=listed_rows(snap, O.LATE, today),
     )
 
 

@@ -18,9 +18,11 @@ from app.domain.calendar import vn_today
 from app.i18n import t
 from app.views.dialogs import close
 from app.views.dossier_views import facts_grid, heading, section
+from app.views.format import status_text
 from app.views.oversight_models import (
     RANK_LIMIT,
     Dashboard,
+    ListedRow,
     OversightPresenter,
     WardRank,
     ward_detail,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 OVERSIGHT_ROUTE = "/oversight"
 CARD_COL = {"xs": 12, "lg": 6, "xxl": 4}
+WIDE_COL = {"xs": 12, "xxl": 6}  # a list of dossiers: six columns need the width
 
 
 def _pct(value: float | None) -> str:
@@ -45,14 +48,14 @@ def _score_color(score: float | None) -> str:
     return ft.Colors.AMBER_200 if score >= 50 else ft.Colors.RED_200
 
 
-def _card(title: str, body: ft.Control, ident: str) -> ft.Control:
+def _card(title: str, body: ft.Control, ident: str, col: dict | None = None) -> ft.Control:
     return ft.Container(
         ft.Semantics(
             content=ft.Column([section(title), body], spacing=8, tight=True),
             identifier=ident,
             container=True,
         ),
-        col=CARD_COL,
+        col=col or CARD_COL,
         padding=12,
         border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
         border_radius=8,
@@ -342,6 +345,12 @@ class WardScreen:
             [[r.key["procedure"], r.received, r.overdue, _pct(r.on_time_rate)]
              for r in detail.procedures],
         )
+        behind = [
+            _card(t(f"oversight.listed.{kind}", n=len(rows), total=total),
+                  _listed_table(rows, kind), f"ward-{kind}", WIDE_COL)
+            for kind, rows, total in (("overdue", detail.overdue, w.overdue),
+                                      ("late", detail.late, w.late))
+        ]
         findings: list[ft.Control] = []
         a = detail.audit
         held = await self.app.io(_held_audit, self.app.store, a.latest_id if a else None)
@@ -383,6 +392,7 @@ class WardScreen:
                     [
                         _card(t("oversight.weeks"), weeks, "ward-weeks"),
                         _card(t("oversight.procedures"), procedures, "ward-procedures"),
+                        *behind,
                         _card(t("oversight.findings"), ft.Column(findings, tight=True),
                               "ward-findings"),
                         _card(t("action.title"), ft.Column(action_rows, tight=True),
@@ -476,13 +486,27 @@ class StateScreen:
         )
 
 
-def _table(head: list[str], rows: list[list[Any]]) -> ft.Control:
+def _listed_table(rows: list[ListedRow], kind: str) -> ft.Control:
+    """The dossiers behind a figure: code, procedure, dates, status (no applicant)."""
+    if not rows:
+        return ft.Text(t("oversight.listed.none"))
+    last = t("oversight.listed.finished") if kind == "late" else t("oversight.listed.status")
+    return _table(
+        [t("oversight.listed.code"), t("oversight.procedure"), t("oversight.listed.received"),
+         t("oversight.listed.appointment"), last, t(f"oversight.listed.days_{kind}")],
+        [[r.code, r.procedure, r.received, r.appointment,
+          r.finished if kind == "late" else status_text(r.status), r.days_past] for r in rows],
+        limit=len(rows),
+    )
+
+
+def _table(head: list[str], rows: list[list[Any]], limit: int = 30) -> ft.Control:
     return ft.Row(
         [
             ft.DataTable(
                 columns=[ft.DataColumn(ft.Text(h, size=12)) for h in head],
                 rows=[ft.DataRow(cells=[ft.DataCell(ft.Text(str(v), size=12)) for v in r])
-                      for r in rows[:30]],
+                      for r in rows[:limit]],
                 column_spacing=14, data_row_min_height=28, data_row_max_height=32,
                 heading_row_height=32,
             )

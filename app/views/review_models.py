@@ -129,6 +129,7 @@ class AnswerLine:
     photos: int
     score: str
     required: bool
+    was: str | None = None  # changed since changes were requested: the answer then (old → new)
 
 
 @dataclass
@@ -159,9 +160,10 @@ class ReviewDetailPresenter:
         tpl = A.template(audit.template_version)
         answers = {k: v.model_dump() for k, v in audit.answers.items()}
         result = A.score(tpl, answers)
+        was = self._was(tpl, audit)
         sections = []
         for view, section in zip(section_views(tpl, audit, result), tpl.sections, strict=True):
-            lines = [self._line(tpl, item, audit) for item in section.items]
+            lines = [self._line(tpl, item, audit, was.get(item.id)) for item in section.items]
             sections.append((view, lines))
         return ReviewState(
             audit=audit,
@@ -183,8 +185,31 @@ class ReviewDetailPresenter:
             warnings=AuditFormPresenter.warnings(tpl, answers, result),
         )
 
+    def _was(self, tpl: A.AuditTemplate, audit: Audit) -> dict[str, str]:
+        """Per item changed since the last change request, its answer then, as text."""
+        oversight = getattr(self.store, "oversight", None)
+        requested = oversight.changes_requested(audit.id) if oversight else None
+        if requested is None or audit.review_state == A.ReviewState.CHANGES_REQUESTED.value:
+            return {}  # nothing resubmitted yet
+        from app.domain.models import AuditAnswer
+        from app.views.bulk_review_models import changes_since
+
+        now = {i: a.value for i, a in audit.answers.items()}
+        times = oversight.answer_times(audit.id)
+        items = {i.id: i for i in tpl.items()}
+        shown = {}
+        for change in changes_since({}, now, times, requested.at, requested.before):
+            item = items.get(change.item_id)
+            if item is None or not change.old_known:
+                continue
+            old = None if change.old is None else AuditAnswer(value=change.old)
+            shown[change.item_id] = answer_text(item, old)
+        return shown
+
     @staticmethod
-    def _line(tpl: A.AuditTemplate, item: A.Item, audit: Audit) -> AnswerLine:
+    def _line(
+        tpl: A.AuditTemplate, item: A.Item, audit: Audit, was: str | None = None
+    ) -> AnswerLine:
         answer = audit.answers.get(item.id)
         s = A.item_score(tpl, item.id, answer) if answer else None
         return AnswerLine(
@@ -194,6 +219,7 @@ class ReviewDetailPresenter:
             photos=len(answer.photos) if answer else 0,
             score=score_text(s) if s is not None and item.scored else "",
             required=item.required,
+            was=was,
         )
 
     def decisions(self, state: str) -> list[Decision]:

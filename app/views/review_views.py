@@ -250,7 +250,12 @@ class ReviewDetailScreen:
                         spacing=0,
                         expand=True,
                     ),
-                    ft.Text(line.answer, size=13, weight=ft.FontWeight.W_600),
+                    ft.Text(
+                        t("review.changed", old=line.was, new=line.answer)
+                        if line.was is not None else line.answer,
+                        size=13, weight=ft.FontWeight.W_600,
+                        color=ft.Colors.BLUE_800 if line.was is not None else None,
+                    ),
                 ],
                 vertical_alignment=ft.CrossAxisAlignment.START,
             ),

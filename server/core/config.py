@@ -53,6 +53,9 @@ class Settings:
     docs: bool | None = None  # None: on unless production
     metrics_token: str = ""
     hsts_seconds: int = 0  # >0: Strict-Transport-Security (set when clients reach it by https)
+    # Report snapshots published by the API process itself every this many seconds, when a
+    # dossier or audit changed or the day turned (0: off; `commune report publish` from cron).
+    report_publish_seconds: int = 300
 
     @property
     def db_url(self) -> str:
@@ -118,6 +121,7 @@ INT_SETTINGS = (
     "login_attempts_per_address",
     "rate_window_seconds",
     "hsts_seconds",
+    "report_publish_seconds",
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from server.core.config import SERVER_NODE
 from server.core.db import take_log_lock, write_session
 from server.models import ChangeLog, DossierFact, Record, utcnow
 
+log = logging.getLogger("commune.server.reports")
 FINISHED_SQL = "(9, 10)"
 OUT_OF_FLOW_SQL = "(3, 7, 8, 9, 10)"  # abandoned or finished: neither within nor overdue
 _GROUP_COLUMNS = {"ward": "ward_code", "procedure": "procedure_code", "week": "received_week"}
@@ -66,6 +68,7 @@ def fact_values(entity_id: str, ward_code: str, fields: dict[str, Any]) -> dict[
     finished = _instant(value.get("finished_at"))
     appointment = _day(value.get("appointment_date"))
     procedure = value.get("procedure_code")
+    code = value.get("code")
     return {
         "entity_id": entity_id,
         "ward_code": ward_code,
@@ -76,16 +79,37 @@ def fact_values(entity_id: str, ward_code: str, fields: dict[str, Any]) -> dict[
         "received_week": vn_week(received).isoformat() if received else None,
         "appointment_day": appointment.isoformat() if appointment else None,
         "finished_day": vn_date(finished).isoformat() if finished else None,
+        "code": code[:40] if isinstance(code, str) else None,
     }
 
 
-def project_record(session: Session, record: Any) -> None:
-    """Keep dossier_fact in step with a saved record (called by the sync service's save)."""
+def fact_of(record: Any) -> dict[str, Any] | None:
+    """The dossier_fact row of a saved record, or None when it is not a dossier."""
     if record.entity != E.DOSSIER:
+        return None
+    return fact_values(record.entity_id, record.ward_code, record.fields)
+
+
+def project_record(session: Session, record: Any) -> None:
+    """Keep dossier_fact in step with one saved record (a push outside a batch)."""
+    row = fact_of(record)
+    if row is not None:
+        write_facts(session, [row])
+
+
+FACT_CHUNK = 500  # ids in one DELETE ... IN (...)
+
+
+def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Replace the facts of these dossiers, set-based: one DELETE per 500 ids and one
+    executemany INSERT (a push batch's dossiers at its end, in its transaction)."""
+    if not rows:
         return
-    row = fact_values(record.entity_id, record.ward_code, record.fields)
-    session.execute(delete(FACTS).where(FACTS.c.entity_id == record.entity_id))
-    session.execute(insert(FACTS), row)
+    ids = sorted({row["entity_id"] for row in rows})
+    for start in range(0, len(ids), FACT_CHUNK):
+        chunk = ids[start : start + FACT_CHUNK]
+        session.execute(delete(FACTS).where(FACTS.c.entity_id.in_(chunk)))
+    session.execute(insert(FACTS), rows)
 
 
 def rebuild_facts(engine: Engine) -> int:
@@ -157,6 +181,58 @@ def dossier_figures(
         for row in rows
         if columns or row["received"]
     ]
+
+
+def listed_dossiers(
+    engine: Engine, today: dt.date, wards: Sequence[str] | None = None
+) -> dict[str, list[O.ListedDossier]]:
+    """Per ward, the overdue and late dossiers a snapshot lists: the same conditions as
+    `dossier_figures`' overdue and late, received in the snapshot's last weeks
+    (`oversight.listing_since`), ranked in SQL as `oversight.list_behind` orders them and cut at
+    its bound per ward and kind, with the dossier's code (readable, it names no one), all from
+    `dossier_fact` (migration 0008 added the code)."""
+    sql = f"""
+        WITH listed AS (
+          SELECT f.entity_id, f.ward_code, f.procedure_code, f.status, f.channel,
+                 f.received_day, f.received_week, f.appointment_day, f.finished_day, f.code,
+                 CASE WHEN f.status IN {FINISHED_SQL} THEN 'late' ELSE 'overdue' END AS kind
+          FROM dossier_fact f
+          WHERE f.appointment_day IS NOT NULL AND f.received_week >= :since AND (
+            (f.status NOT IN {OUT_OF_FLOW_SQL} AND f.appointment_day < :today)
+            OR (f.status IN {FINISHED_SQL}
+                AND COALESCE(f.finished_day, :today) > f.appointment_day))),
+        ranked AS (
+          SELECT listed.*, ROW_NUMBER() OVER (
+                   PARTITION BY ward_code, kind
+                   ORDER BY CASE WHEN kind = 'overdue' THEN appointment_day END,
+                            CASE WHEN kind = 'late' THEN COALESCE(finished_day, '') END DESC,
+                            entity_id) AS place
+          FROM listed)
+        SELECT * FROM ranked WHERE place <= :limit"""
+    params = {
+        "today": today.isoformat(),
+        "since": O.listing_since(today).isoformat(),
+        "limit": O.LIST_LIMIT,
+    }
+    found: dict[str, list[O.ListedDossier]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(text(sql), params).mappings():
+            if wards is not None and row["ward_code"] not in wards:
+                continue
+            found.setdefault(row["ward_code"], []).append(
+                O.ListedDossier(
+                    kind=row["kind"],
+                    code=row["code"] or "",
+                    procedure_code=row["procedure_code"] or "",
+                    status=int(row["status"]),
+                    channel=row["channel"],
+                    received_day=row["received_day"],
+                    week=row["received_week"],
+                    appointment_day=row["appointment_day"],
+                    finished_day=row["finished_day"],
+                )
+            )
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +330,7 @@ def publish_snapshots(engine: Engine, today: dt.date) -> int:
     alone. Returns how many snapshots were written."""
     weeks = _by_ward(dossier_figures(engine, today, ("ward", "week")))
     procedures = _by_ward(dossier_figures(engine, today, ("ward", "procedure")))
+    behind = listed_dossiers(engine, today)
     audits = audit_figures(engine)
     wards = sorted(set(weeks) | set(procedures) | set(audits))
     clock = Clock(SERVER_NODE)
@@ -269,7 +346,8 @@ def publish_snapshots(engine: Engine, today: dt.date) -> int:
                 clock.observe(stamp["hlc"])
         for ward in wards:
             values = O.snapshot_values(
-                ward, today, weeks.get(ward, []), procedures.get(ward, []), audits.get(ward)
+                ward, today, weeks.get(ward, []), procedures.get(ward, []), audits.get(ward),
+                behind.get(ward, []),
             )
             written += _write_snapshot(session, existing.get(ward), ward, values, clock)
     return written
@@ -310,6 +388,49 @@ def _write_snapshot(
     )
     session.flush()
     return 1
+
+
+class ScheduledPublish:
+    """The API process's own publisher of snapshots (APScheduler, server/main.py): a run
+    publishes when a dossier or audit changed since the last run, or the day turned (overdue
+    figures move with the date), and otherwise only reads the change log's last number."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.seen: tuple[dt.date, int] | None = None
+
+    def run_once(self) -> int:
+        from app.domain.calendar import vn_today
+
+        mark = (vn_today(), self._last_change())
+        if mark == self.seen:
+            return 0
+        try:
+            written = publish_snapshots(self.engine, mark[0])
+        except Exception:  # noqa: BLE001  logged; the next run tries again
+            log.exception("publishing report snapshots failed")
+            return 0
+        self.seen = mark
+        return written
+
+    def _last_change(self) -> int:
+        sql = "SELECT MAX(seq) FROM change_log WHERE family IN ('dossier', 'audit')"
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar() or 0)
+
+    def start(self, every_seconds: int):
+        """The job in a background scheduler, first run now; returns the scheduler. With
+        several workers each runs it: publishing takes the change-log lock and rewrites only
+        wards whose figures changed, so a second run finds nothing to write."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(
+            self.run_once, "interval", seconds=every_seconds, id="report_snapshots",
+            next_run_time=dt.datetime.now(dt.UTC), max_instances=1, coalesce=True,
+        )
+        scheduler.start()
+        return scheduler
 
 
 PHOTO_LIMIT = 60  # thumbnails in one ward report (a bound on its size)

@@ -99,6 +99,14 @@ def _decide_once(engine, caller, clock, audit_id, decision, comment) -> ReviewRe
         )
         applied = apply_in(session, caller, change, clock)
         comment_id = str(uuid.uuid4())
+        before = {}
+        if decision == A.ReviewState.CHANGES_REQUESTED.value:  # old → new on resubmission
+            answers = {
+                name[len(E.ANSWER_PREFIX) :]: stamp.get("value")
+                for name, stamp in applied.record.fields.items()
+                if name.startswith(E.ANSWER_PREFIX) and isinstance(stamp, dict)
+            }
+            before = {A.ANSWERS_BEFORE: A.answers_before(answers)}
         note = _mutation(
             caller,
             E.AUDIT_COMMENT,
@@ -112,6 +120,7 @@ def _decide_once(engine, caller, clock, audit_id, decision, comment) -> ReviewRe
                 "author": caller.username,
                 "decision": decision,
                 "text": comment,
+                **before,
             },
             stamp,
         )

@@ -143,6 +143,7 @@ class Batch:
         self.changes: list[dict] = []
         self.audits: list[dict] = []
         self.applied: list[dict] = []
+        self.facts: dict[str, dict] = {}  # dossier_fact rows by dossier id
 
     def record(self, entity: str, entity_id: str) -> RecordRow | None:
         found = self.records.get((entity, entity_id))
@@ -157,6 +158,9 @@ class Batch:
             self.inserts[key] = {**values, "entity": record.entity, "entity_id": record.entity_id}
         else:
             self.updates[record.id] = {"p_row": record.id, **values}
+        fact = reports.fact_of(record)
+        if fact is not None:  # the last save of a dossier in the batch is its fact
+            self.facts[record.entity_id] = fact
 
     def write(self, session: Session) -> None:
         if self.changes:
@@ -172,6 +176,7 @@ class Batch:
         ):
             if rows:
                 session.execute(statement, rows)
+        reports.write_facts(session, list(self.facts.values()))
 
 
 _BATCH = "push_batch"  # key of the current Batch in session.info
@@ -542,12 +547,12 @@ def _save(session: Session, record: RecordRow) -> None:
         else None,
     }
     # Oversight's narrow projection of readable facts, in the same transaction (a batch's
-    # rollback takes it back too).
-    reports.project_record(session, record)
+    # rollback takes it back too; a batch writes its facts set-based at its end).
     batch = _batch_of(session)
     if batch is not None:
         batch.save(record, values)
         return
+    reports.project_record(session, record)
     if record.id is None:
         values.update(entity=record.entity, entity_id=record.entity_id)
         record.id = session.execute(INSERT_RECORD, values).inserted_primary_key[0]

@@ -2,7 +2,7 @@
 snapshots of Hanoi's 126 wards and five audits waiting for a decision (one resubmitted after a
 change request): the dashboard ranks the wards, a ward opens the figures behind it, three audits
 are approved together after the selection's failing items are shown, changes are requested on
-another, and the summary XLSX is exported and read back. Screenshots 40-45 at 1280x800 and
+another, and the summary XLSX is exported and read back. Screenshots 60-65 at 1280x800 and
 1920x1080 with COMMUNE_SCREENSHOTS=1."""
 
 from __future__ import annotations
@@ -61,8 +61,28 @@ def _snapshots(rng: random.Random) -> list[dict]:
             by_section=by_section, failing_items=["premises.cooling"],
         )
         audit.states = {audit.latest_state: 1}
-        out.append(O.snapshot_values(ward.code, dt.date(2026, 12, 2), weeks, [], audit))
+        listed = _behind(weeks) if ward.code == WORST else []
+        out.append(O.snapshot_values(ward.code, dt.date(2026, 12, 2), weeks, [], audit, listed))
     return out
+
+
+def _behind(weeks: list[O.DossierFigures]) -> list[O.ListedDossier]:
+    """The dossiers behind the worst ward's overdue and late figures, as many as the figures
+    count (the snapshot keeps 100 of each): codes and dates, no applicant."""
+    rows = []
+    for w in weeks:
+        monday = dt.date.fromisoformat(w.key["week"])
+        for n in range(w.overdue + w.late):
+            kind = "overdue" if n < w.overdue else "late"
+            received = monday + dt.timedelta(days=n % 5)
+            due = received + dt.timedelta(days=3 + n % 4)
+            rows.append(O.ListedDossier(
+                kind, f"000.00.53.H48-{received:%y%m%d}-{n + 1:04d}", "1.001193",
+                4 if kind == "overdue" else 10, 1 + n % 2, received.isoformat(),
+                monday.isoformat(), due.isoformat(),
+                None if kind == "overdue" else (due + dt.timedelta(days=1 + n % 6)).isoformat(),
+            ))
+    return rows
 
 
 def _answer(store, audit_id: str, good: bool) -> None:
@@ -166,6 +186,16 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     expect(page).to_have_url(re.compile(rf"/oversight/ward/{WORST}$"))
     expect(shows(page, "Theo tuần")).to_be_visible()
     expect(shows(page, "2026-11-30").first).to_be_visible()
+    # The dossiers behind its overdue figure, from the snapshot: codes and dates only.
+    expect(card(page, "ward-overdue")).to_be_attached()
+    expect(shows(page, "Hồ sơ quá hạn (90/90)")).to_be_attached()
+    expect(shows(page, "Hồ sơ giải quyết trễ hạn (100/207)")).to_be_attached()  # its bound
+    expect(shows(page, "000.00.53.H48-260928-0001").first).to_be_attached()  # longest overdue
+    page.mouse.move(700, 500)
+    page.mouse.wheel(0, 500)  # down to the lists (Flutter scrolls by the wheel)
+    expect(shows(page, "Hồ sơ quá hạn (90/90)")).to_be_visible()
+    shots(page, screenshots, "62-ward-overdue-dossiers")
+    page.mouse.wheel(0, -2000)
     page.get_by_role("button", name="Về bảng giám sát").click()
 
     # Review several: the resubmitted one shows what changed; approve three together.
@@ -174,7 +204,7 @@ def journey(page: Page, screenshots: Path, tmp_path: Path) -> None:
     diff = shows(page, re.compile(r"Đã sửa sau yêu cầu chỉnh sửa lúc .*: 1 mục"))
     expect(diff).to_be_visible()
     cooling = A.template().item("premises.cooling").label
-    expect(shows(page, f"• {cooling}: Có")).to_be_visible()
+    expect(shows(page, f"• {cooling}: trước Không, nay Có")).to_be_visible()  # old → new
     shots(page, screenshots, "64-change-diff")  # resubmitted audits come first
     for ward in PICKED:
         name = reference.ward(ward).name

@@ -131,6 +131,28 @@ def test_ward_pdf_lists_failing_items_and_shows_the_photo(cli, server_db, tmp_pa
     assert red  # the red photo is painted
 
 
+def _tree(folder: Path) -> list[tuple[str, int, int]]:
+    """(path, mode, size) of the folder and everything in it."""
+    paths = [folder, *sorted(folder.rglob("*"))]
+    return [(str(p.relative_to(folder)), p.stat().st_mode, p.stat().st_size) for p in paths]
+
+
+def test_ward_report_reads_photos_without_touching_the_servers_folder(cli, server_db, tmp_path):
+    url, attachments, _ = server_db
+    # A folder the report must leave as it finds it: no partial/ folder, modes not the server's.
+    shutil.rmtree(attachments / "partial", ignore_errors=True)
+    for path in [attachments, *attachments.iterdir()]:
+        path.chmod(0o755)
+    before = _tree(attachments)
+    out = tmp_path / "phuong.pdf"
+    key_file = attachments.parent / "keys" / "server.key"
+    done = cli("report", "ward", "--ward", "00070", "--format", "pdf", "--out", str(out),
+               "--db", url, "--attachments", str(attachments), "--key-file", str(key_file))
+    assert done.code == 0, done.err
+    assert sum(len(p.images) for p in PdfReader(out).pages) == 1  # the photo was read
+    assert _tree(attachments) == before
+
+
 def test_ward_report_needs_a_ward(cli, server_db, tmp_path):
     done = cli("report", "ward", "--format", "pdf", "--out", str(tmp_path / "x.pdf"),
                "--db", server_db[0])

@@ -40,6 +40,7 @@ def seed_dossiers(count: int, rng: random.Random) -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": f"d{i:05d}",
+                "code": f"000.00.53.H48-{received:%y%m%d}-{i:04d}",
                 "ward_code": rng.choice(WARDS),
                 "procedure_code": rng.choice(PROCEDURES),
                 "status": status,

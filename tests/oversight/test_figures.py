@@ -4,10 +4,12 @@ checked against the seeded dossiers and audits counted here by hand."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections import defaultdict
 
 import pytest
+from sqlalchemy import text
 
 from app.domain import audit as A
 from app.domain import oversight as O
@@ -109,11 +111,63 @@ def test_device_tally_gives_the_same_figures():
             if d["appointment_date"]
             else None,
             finished_at=dt.datetime.fromisoformat(d["finished_at"]) if d["finished_at"] else None,
+            code=d["code"],
         )
         for d in DOSSIERS
     ]
     for by in GROUPINGS[:4]:
         assert _as_dict(O.tally(facts, TODAY, by), by) == _expected(by)
+    # The lists behind overdue and late, as a local-only device makes them.
+    listed = {(f.ward_code, d.code, d.kind) for f in facts if (d := O.listed_from_fact(f, TODAY))}
+    assert listed == _behind_by_hand()
+
+
+def _behind_by_hand() -> set[tuple[str, str, str]]:
+    """(ward, code, overdue|late) of every overdue and late seeded dossier, counted here."""
+    found = set()
+    for d in DOSSIERS:
+        if not d["appointment_date"]:
+            continue
+        appt = dt.date.fromisoformat(d["appointment_date"])
+        if d["status"] in (9, 10):
+            done = _vn_day(d["finished_at"]) if d["finished_at"] else TODAY
+            if done > appt:
+                found.add((d["ward_code"], d["code"], "late"))
+        elif d["status"] not in (3, 7, 8) and appt < TODAY:
+            found.add((d["ward_code"], d["code"], "overdue"))
+    return found
+
+
+def test_the_dossiers_behind_overdue_and_late_are_the_seeded_ones(engine):
+    insert_records(engine, "dossier", "dossier", DOSSIERS)
+    found = reports.listed_dossiers(engine, TODAY)
+    rows = {(w, d.code, d.kind) for w, listed in found.items() for d in listed}
+    assert rows == _behind_by_hand()
+    by_ward = _expected(("ward",))
+    for (ward,), figures in by_ward.items():
+        kinds = [d.kind for d in found.get(ward, [])]
+        assert (kinds.count("overdue"), kinds.count("late")) == (
+            figures["overdue"], figures["late"],
+        )
+    # The snapshot carries them (all five weeks fit its window; each list under its bound),
+    # overdue ones longest past their appointment first, with no applicant in sight.
+    reports.publish_snapshots(engine, TODAY)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT fields FROM record WHERE entity = 'report_snapshot'")
+        ).scalars().all()
+    snapshots = [
+        O.snapshot_from_values(
+            {k: v["value"] for k, v in (json.loads(f) if isinstance(f, str) else f).items()}
+        )
+        for f in stored
+    ]
+    listed = {(s.ward_code, d.code, d.kind) for s in snapshots for d in s.dossiers}
+    assert listed == rows
+    for s in snapshots:
+        overdue = [d.appointment_day for d in s.dossiers if d.kind == "overdue"]
+        assert overdue == sorted(overdue)
+    assert "Nguyễn" not in str(stored)
 
 
 def test_on_time_rate_follows_the_circular():
@@ -174,3 +228,20 @@ def test_audit_figures_per_ward_and_section(engine):
     assert w4.failing_items == [] and w4.compliant is True and w4.latest_score == 100.0
     grid = O.section_ranking(figs.values())
     assert grid[0] == ("00001", failing_section, w1.by_section[failing_section])
+
+
+def test_the_lists_are_cut_at_their_bound_longest_overdue_first(engine, monkeypatch):
+    monkeypatch.setattr(O, "LIST_LIMIT", 5)
+    insert_records(engine, "dossier", "dossier", DOSSIERS)
+    found = reports.listed_dossiers(engine, TODAY)
+    for ward in {d["ward_code"] for d in DOSSIERS}:
+        overdue = [
+            d for d in DOSSIERS
+            if d["ward_code"] == ward and d["appointment_date"] and d["status"] not in
+            (3, 7, 8, 9, 10) and dt.date.fromisoformat(d["appointment_date"]) < TODAY
+        ]
+        assert len(overdue) > 5  # the seed has more than the bound in every ward
+        earliest = sorted(d["appointment_date"] for d in overdue)[:5]
+        listed = [d for d in found[ward] if d.kind == "overdue"]
+        assert sorted(d.appointment_day for d in listed) == earliest
+        assert len([d for d in found[ward] if d.kind == "late"]) <= 5

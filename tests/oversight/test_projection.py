@@ -97,3 +97,66 @@ def test_devices_cannot_write_snapshots_and_officers_do_not_pull_them(api_server
     [snap] = [c for c in changes if c["entity"] == "report_snapshot"]
     assert snap["ward_code"] == ward
     assert "applicant_name" not in str(snap["fields"])
+
+
+def test_a_push_batch_writes_its_facts_set_based(api_server):
+    """A batch of dossiers (some created and moved in the same batch) projects its facts with
+    one DELETE and one executemany INSERT at its end, and the facts are the last state."""
+    from sqlalchemy import event
+
+    from app.domain.hlc import Clock
+    from app.domain.mutations import Mutation
+    from server.core import sealing
+    from server.scope import Caller
+    from server.services import sync
+
+    ward = new_ward()
+    officer = api_server.enrol(f"off3_{ward}", "officer", [ward])
+    device = Device()
+    created = [
+        new_dossier(device, ward, status=2, **_received("2026-11-02T01:00:00+00:00", "1.004222"))
+        for _ in range(30)
+    ]
+    moved = [
+        device.mutation("dossier", m["entity_id"], ward, {"status": 4}, 1) for m in created[:10]
+    ]
+    # This process applies the batch itself, as the server would, with the server's data key.
+    sealing.install(sealing.load_keyring(api_server.data_dir / "keys" / "server.key"))
+    caller = Caller(0, officer.user, "officer", frozenset({ward}), device_id=officer.device_id)
+    statements: list[str] = []
+
+    def seen(conn, clause, multiparams, params, execution_options):
+        statements.append(str(clause))
+
+    engine = api_server.engine
+    event.listen(engine, "before_execute", seen)
+    try:
+        answers = sync.push(
+            engine, caller, [Mutation.model_validate(m) for m in created + moved], Clock("t")
+        )
+    finally:
+        event.remove(engine, "before_execute", seen)
+    assert {a.status for a in answers} == {"applied"}
+    on_facts = [s.split()[0] for s in statements if "dossier_fact" in s]
+    assert on_facts == ["DELETE", "INSERT"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT entity_id, status FROM dossier_fact WHERE ward_code = :w"), {"w": ward}
+        ).all()
+    expected = {m["entity_id"]: 2 for m in created} | {m["entity_id"]: 4 for m in moved}
+    assert dict(rows) == expected
+
+
+def test_migration_0008_gives_existing_facts_their_dossier_code(tmp_path, monkeypatch):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(engine, "0006")
+    dossiers = seed_dossiers(40, random.Random(4))
+    with monkeypatch.context() as patch:  # projected by 0007 below, without a code column
+        patch.setattr(reports, "rebuild_facts", lambda engine: 0)
+        insert_records(engine, "dossier", "dossier", dossiers)
+    migrate.upgrade(engine, "0007")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        codes = dict(conn.execute(text("SELECT entity_id, code FROM dossier_fact")).all())
+    assert codes == {d["id"]: d["code"] for d in dossiers}
+    engine.dispose()

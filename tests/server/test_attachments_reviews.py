@@ -73,7 +73,8 @@ def test_review_decisions_reach_the_auditor_through_pull(api_server):
     auditor = api_server.enrol(new_name("aud"), "auditor", [ward])
     supervisor = api_server.enrol(new_name("sup"), "supervisor", [ward])
     device = Device()
-    audits = [new_audit(device, ward, state="submitted") for _ in range(3)]
+    answered = {"answers.network.firewall": {"value": False, "photos": []}}
+    audits = [new_audit(device, ward, state="submitted", **answered) for _ in range(3)]
     draft = new_audit(device, ward, state="draft")
     with api_server.client(auditor.token) as client:
         push(client, [*audits, draft])
@@ -111,6 +112,9 @@ def test_review_decisions_reach_the_auditor_through_pull(api_server):
     comments = [c["fields"] for c in changes if c["entity"] == "audit_comment"]
     assert {c["text"]["value"] for c in comments} == {"Thiếu ảnh phòng máy", "Đạt"}
     assert len(comments) == 3
+    # The change request kept the answers as they stood (old → new on resubmission).
+    [request] = [c for c in comments if c["decision"]["value"] == "changes_requested"]
+    assert request["answers_before"]["value"] == {"network.firewall": False}
     # The auditor answers the change request: their own transition is allowed.
     with api_server.client(auditor.token) as client:
         version = next(c["version"] for c in changes if c["entity_id"] == ids[0])

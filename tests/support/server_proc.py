@@ -94,7 +94,9 @@ class ApiServer:
             "127.0.0.1",
             *self.extra_args,
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        # Snapshots published by the API itself only where a test asks (exact pulls elsewhere).
+        quiet = {"COMMUNE_REPORT_PUBLISH_SECONDS": "0"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **quiet, **self.extra_env}
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=log, env=env)
         log.close()
         self._wait_healthy()

@@ -1,10 +1,11 @@
 """`commune enrol` and `commune sync --once` as real processes, SIGKILLed at random points.
 
 The enrolment runs the plain `commune` command in a fresh interpreter. The rounds of two killed
-syncs (an officer pushing, a supervisor pulling; until 50 processes died mid-sync) and the clean
-runs after them are processes forked from a warm fork server (`tests/sync/sync_child.py`) that
-runs the same `app.cli.main`: a cold interpreter spends its first seconds importing on a loaded
-2-core machine, and the kill points would then fall into imports instead of into sync.
+syncs (an officer pushing, a colleague's tablet pulling; until 50 processes died mid-sync) and
+the clean runs after them are processes forked from a warm fork server
+(`tests/sync/sync_child.py`) that runs the same `app.cli.main`: a cold interpreter spends its
+first seconds importing on a loaded 2-core machine, and the kill points would then fall into
+imports instead of into sync.
 Each child creates a marker file just before its first HTTP request; it is killed a random delay
 after that, and only such kills count: one while the store was still opening proves nothing.
 """
@@ -143,8 +144,8 @@ def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, 
     from server.services import identity
 
     rng = random.Random(20251123)
-    officer_dir, supervisor_dir = tmp_path / "officer", tmp_path / "supervisor"
-    for folder in (officer_dir, supervisor_dir):
+    officer_dir, colleague_dir = tmp_path / "officer", tmp_path / "colleague"
+    for folder in (officer_dir, colleague_dir):
         create_store(folder, PIN, settings=TEST_KEYS).close()  # cheap Argon2 for 100 opens
     sync_server.add_user(f"kill-officer-{ward}", "officer", [ward])
     code = identity.create_enrol_code(sync_server.engine, f"kill-officer-{ward}", 10)
@@ -152,13 +153,13 @@ def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, 
     done = _commune(args)  # the real command, cold start and all, through POST /auth/enrol
     assert done.returncode == 0, done.stderr
     assert "enrolled as" in done.stdout
-    sync_server.add_user(f"kill-supervisor-{ward}", "supervisor", [ward])
-    code = identity.create_enrol_code(sync_server.engine, f"kill-supervisor-{ward}", 10)
-    supervisor = open_store(supervisor_dir, PIN)
+    sync_server.add_user(f"kill-colleague-{ward}", "officer", [ward])
+    code = identity.create_enrol_code(sync_server.engine, f"kill-colleague-{ward}", 10)
+    colleague = open_store(colleague_dir, PIN)
     save_enrolment(
-        supervisor.settings, sync_server.url, asdict(identity.enrol(sync_server.engine, code, "s"))
+        colleague.settings, sync_server.url, asdict(identity.enrol(sync_server.engine, code, "s"))
     )
-    supervisor.close()
+    colleague.close()
 
     created: list[str] = []
     queued = sum(_edit(officer_dir, ward, rng, created) for _ in range(30))
@@ -170,7 +171,7 @@ def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, 
         while killed < KILLS and rounds < MAX_ROUNDS:
             rounds += 1
             runs = {}
-            for i, folder in enumerate((officer_dir, supervisor_dir)):
+            for i, folder in enumerate((officer_dir, colleague_dir)):
                 mark = marks / f"{rounds}-{i}"
                 argv = ["--data-dir", str(folder), "sync", "--once", "--batch-kb", "4"]
                 runs[forks.run(argv, mark)] = mark
@@ -200,13 +201,13 @@ def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, 
                 text("SELECT count(*) FROM record WHERE ward_code = :w"), {"w": ward}
             ).scalar_one()
         assert reached > 0  # the killed runs got work through
-        # then clean runs: the officer again last, the supervisor's pull may be newer
-        for folder in (officer_dir, supervisor_dir, officer_dir):
+        # then clean runs: the officer again last, the colleague's pull may be newer
+        for folder in (officer_dir, colleague_dir, officer_dir):
             pid = forks.run(["--data-dir", str(folder), "sync", "--once"])
             assert forks.wait(pid) == 0
 
     officer = open_store(officer_dir, PIN)
-    supervisor = open_store(supervisor_dir, PIN)
+    colleague = open_store(colleague_dir, PIN)
     try:
         assert officer.sync.summary().pending == 0
         with sync_server.engine.connect() as conn:
@@ -225,7 +226,7 @@ def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, 
         assert sorted(i for e, i in on_server if e == "dossier_event") == sorted(events)
         assert {s for (s,) in outcomes} <= {"applied", "conflict"}
         for dossier_id in created:
-            mine, theirs = officer.dossiers.get(dossier_id), supervisor.dossiers.get(dossier_id)
+            mine, theirs = officer.dossiers.get(dossier_id), colleague.dossiers.get(dossier_id)
             assert (theirs.code, theirs.status, theirs.applicant_name) == (
                 mine.code,
                 mine.status,
@@ -233,7 +234,7 @@ def test_enrol_and_sync_survive_sigkill_at_random_points(sync_server, tmp_path, 
             )
     finally:
         officer.close()
-        supervisor.close()
+        colleague.close()
 
 
 def test_background_sync_until_interrupted(sync_server, tmp_path, ward):

@@ -51,7 +51,7 @@ def _shared_audit(devices, ward: str, n_devices: int = 2):
     return made, audit.id
 
 
-def test_push_then_pull_to_a_fresh_supervisor(devices, sync_server, ward):
+def test_push_then_pull_to_a_fresh_colleague(devices, sync_server, ward):
     officer = devices.enrol(devices.user("officer", [ward]))
     ids = _receive(officer.store, ward, 5)
     report = officer.sync()
@@ -59,11 +59,11 @@ def test_push_then_pull_to_a_fresh_supervisor(devices, sync_server, ward):
     assert officer.store.sync.summary().pending == 0
     assert {officer.store.dossiers.get(i).sync_state for i in ids} == {"synced"}
 
-    supervisor = devices.enrol(devices.user("supervisor", [ward]))
-    report = supervisor.sync()
+    colleague = devices.enrol(devices.user("officer", [ward]))
+    report = colleague.sync()
     assert report.ok and report.pulled >= 5
     for i in ids:
-        mine, theirs = officer.store.dossiers.get(i), supervisor.store.dossiers.get(i)
+        mine, theirs = officer.store.dossiers.get(i), colleague.store.dossiers.get(i)
         assert theirs.applicant_name == mine.applicant_name
         assert theirs.code == mine.code and theirs.status == mine.status
     again = officer.sync()  # nothing new: nothing pushed, nothing lost
@@ -205,12 +205,12 @@ def test_upload_cut_across_runs_resumes_in_the_next_run(devices, sync_server, wa
 
 def test_sync_converges_through_a_faulty_slow_link(devices, sync_server, ward):
     officer = devices.enrol(devices.user("officer", [ward]), timeouts=Timeouts(read=3.0))
-    supervisor = devices.enrol(devices.user("supervisor", [ward]), timeouts=Timeouts(read=3.0))
+    colleague = devices.enrol(devices.user("officer", [ward]), timeouts=Timeouts(read=3.0))
     officer.engine.push_batch_bytes = 16 * 1024  # many small batches: many chances to fail
-    officer.engine.pull_page = supervisor.engine.pull_page = 40
+    officer.engine.pull_page = colleague.engine.pull_page = 40
     ids: list[str] = []
     with NetProxy(sync_server.port) as proxy:
-        for d in (officer, supervisor):
+        for d in (officer, colleague):
             d.transport.retarget(proxy.url)
         proxy.set_link(up_bps=4_000_000, down_bps=4_000_000, delay_ms=10)
         faults = [
@@ -223,9 +223,9 @@ def test_sync_converges_through_a_faulty_slow_link(devices, sync_server, ward):
             ids += _receive(officer.store, ward, 30, name=f"Phạm Văn Đức {i}")
             fault()
             officer.sync()  # may fail; what matters is that the next runs converge
-            supervisor.sync()
+            colleague.sync()
         proxy.clear_faults()
-        final = [officer.sync(), supervisor.sync()]
+        final = [officer.sync(), colleague.sync()]
     assert all(r.ok for r in final), [r.errors for r in final]
     assert proxy.faults_fired >= len(faults)
     assert officer.store.sync.summary().pending == 0
@@ -233,7 +233,7 @@ def test_sync_converges_through_a_faulty_slow_link(devices, sync_server, ward):
     assert sorted(k for k, v in state.items() if v["_entity"] == "dossier") == sorted(ids)
     for i in ids:
         mine = officer.store.dossiers.get(i)
-        assert supervisor.store.dossiers.get(i).applicant_name == mine.applicant_name
+        assert colleague.store.dossiers.get(i).applicant_name == mine.applicant_name
 
 
 def test_a_push_never_exceeds_the_servers_mutation_count(devices, sync_server, ward):

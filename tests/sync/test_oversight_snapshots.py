@@ -8,7 +8,9 @@ import datetime as dt
 
 from app.domain.calendar import vn_today
 from app.domain.models import ReceiveDossier
+from app.views.oversight_models import OversightPresenter, ward_detail
 from server.services import reports
+from tests.sync.conftest import server_state
 
 
 def _receive(officer, ward: str, days_ago: int, channel: int) -> str:
@@ -29,7 +31,14 @@ def test_supervisor_pulls_the_figures_of_its_wards_only(devices, ward: str) -> N
     assert reports.publish_snapshots(devices.server.engine, today) >= 1
 
     supervisor = devices.enrol(devices.user("supervisor", [ward]))
-    supervisor.sync()
+    report = supervisor.sync()
+    assert report.ok, report.errors
+    # The ward's dossiers and their history are on the server; none reached the supervisor.
+    on_server = {v["_entity"] for v in server_state(devices.server, ward).values()}
+    assert {"dossier", "dossier_event"} <= on_server
+    held = _entities(supervisor)
+    assert held and not held & {"dossier", "dossier_event"}, held
+    assert "Lê Thị Hoa" not in str(_values(supervisor))
     [snapshot] = supervisor.store.oversight.snapshots()
     assert snapshot.ward_code == ward and snapshot.as_of == today.isoformat()
     [server_whole] = reports.dossier_figures(devices.server.engine, today, by=(), wards=[ward])
@@ -41,12 +50,35 @@ def test_supervisor_pulls_the_figures_of_its_wards_only(devices, ward: str) -> N
         )
     assert (pulled.received, pulled.online) == (3, 2)
     assert pulled.overdue >= 1  # received 40 days ago and still open
+    # The dashboard and the list behind the ward's overdue figure, from the snapshot alone.
+    board = OversightPresenter(supervisor.store).load()
+    assert board.source == "snapshots"
+    assert (board.whole.received, board.whole.overdue) == (3, server_whole.overdue)
+    detail = ward_detail(board, ward, today)
+    assert detail is not None and len(detail.overdue) == pulled.overdue
+    codes = {officer.store.dossiers.get(i).code for i in ids}
+    on_server = reports.listed_dossiers(devices.server.engine, today, [ward])[ward]
+    assert {r.code for r in detail.overdue} == {d.code for d in on_server if d.kind == "overdue"}
+    assert {r.code for r in detail.overdue} <= codes
 
     other = devices.enrol(devices.user("supervisor", ["99998"]))
     other.sync()
     assert other.store.oversight.snapshots() == []
     # Publishing again with nothing changed writes nothing new.
     assert reports.publish_snapshots(devices.server.engine, today) == 0
+
+
+def _records(device) -> list:
+    with device.store.db.read() as conn:
+        return device.store.records.select(conn, "WHERE 1 = 1")
+
+
+def _entities(device) -> set[str]:
+    return {r.entity for r in _records(device)}
+
+
+def _values(device) -> list[dict]:
+    return [r.values() for r in _records(device)]
 
 
 def test_an_action_reaches_the_server_and_the_wards_auditor(devices, ward: str) -> None:

@@ -39,10 +39,10 @@ def test_push_and_pull_many_on_postgres(pg_devices, postgres_api_server, ward):
     ids = _receive(officer.store, ward, 60)
     officer.engine.push_batch_bytes = 8 * 1024
     assert officer.sync().ok
-    supervisor = pg_devices.enrol(pg_devices.user("supervisor", [ward]))
-    supervisor.engine.pull_page = 25
-    report = supervisor.sync()
+    colleague = pg_devices.enrol(pg_devices.user("officer", [ward]))
+    colleague.engine.pull_page = 25
+    report = colleague.sync()
     assert report.ok and report.pulled == 120
-    assert {supervisor.store.dossiers.get(i).code for i in ids} == {
+    assert {colleague.store.dossiers.get(i).code for i in ids} == {
         officer.store.dossiers.get(i).code for i in ids
     }

@@ -8,7 +8,7 @@ import time
 
 from app.domain import audit as A
 from app.domain.models import AuditAnswer
-from app.views.bulk_review_models import BulkReviewPresenter, selection_findings
+from app.views.bulk_review_models import BulkReviewPresenter, changes_since, selection_findings
 
 WARDS = ["00004", "00008", "00025", "00070"]
 
@@ -53,10 +53,57 @@ def test_resubmitted_audit_shows_what_changed_since_the_request(store) -> None:
                         author="giamsat.binh", role="supervisor")
     time.sleep(0.01)  # the fix comes after the request (clock stamps are in milliseconds)
     store.audits.answer(audit_id, "premises.cooling", AuditAnswer(value=True))
+    store.audits.answer(audit_id, "premises.access_control", AuditAnswer(value=True))  # same
     store.audits.submit(audit_id)
     [row] = presenter.load()
     assert row.resubmitted
-    assert [(c.item_id, c.value) for c in row.changes] == [("premises.cooling", True)]
+    # old → new per answer; an answer written again with the same value is no change
+    assert [(c.item_id, c.old, c.value) for c in row.changes] == [
+        ("premises.cooling", False, True),
+    ]
+    assert row.changes[0].old_known
+
+
+def test_review_detail_marks_answers_changed_since_the_request_with_their_old_value(
+    store,
+) -> None:
+    from app.views.review_models import ReviewDetailPresenter
+
+    audit_id = store.audits.create("00070", A.LATEST_TEMPLATE, "Kiểm tra viên Hà").id
+    store.audits.answer(audit_id, "premises.cooling", AuditAnswer(value=False))
+    store.audits.submit(audit_id)
+    store.audits.review(audit_id, "changes_requested", "Bổ sung",
+                        author="giamsat.binh", role="supervisor")
+    detail = ReviewDetailPresenter(store, audit_id, "supervisor", "giamsat.binh")
+    lines = [line for _, lines in detail.load().sections for line in lines]
+    assert all(line.was is None for line in lines)  # not resubmitted yet: nothing to compare
+    time.sleep(0.01)
+    store.audits.answer(audit_id, "premises.cooling", AuditAnswer(value=True))
+    store.audits.submit(audit_id)
+    lines = [line for _, lines in detail.load().sections for line in lines]
+    label = A.template().item("premises.cooling").label
+    changed = [(line.label, line.was, line.answer) for line in lines if line.was is not None]
+    assert [(w, a) for lbl, w, a in changed if label in lbl] == [("Không", "Có")]
+    assert len(changed) == 1
+
+
+def test_changes_since_the_request_pairs_old_and_new_values() -> None:
+    import datetime as dt
+
+    requested = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)
+    later, earlier = requested + dt.timedelta(minutes=5), requested - dt.timedelta(minutes=5)
+    labels = {"a": "Điều hoà", "b": "Tường lửa", "c": "Sao lưu", "d": "Máy chủ"}
+    now = {"a": True, "b": 3, "c": "weekly", "d": False}
+    times = {"a": later, "b": later, "c": earlier, "d": later}
+    before = {"a": False, "b": 3, "c": "none"}  # d was unanswered then
+    changes = changes_since(labels, now, times, requested, before)
+    assert [(c.item_id, c.old, c.value) for c in changes] == [
+        ("d", None, False), ("a", False, True),
+    ]
+    assert all(c.old_known for c in changes)
+    # A request that recorded no answers (an older version's): the new values only.
+    unknown = changes_since(labels, now, times, requested, None)
+    assert [c.item_id for c in unknown] == ["d", "b", "a"] and not unknown[0].old_known
 
 
 def test_a_failing_item_becomes_an_action_tracked_until_a_later_audit_meets_it(store) -> None:

@@ -68,6 +68,36 @@ def test_ward_detail_is_the_list_behind_the_figures() -> None:
     assert M.ward_detail(_board(), "99999") is None
 
 
+def test_a_wards_overdue_and_late_figures_open_the_dossiers_behind_them() -> None:
+    listed = [
+        O.ListedDossier("overdue", "000.00.53.H48-261103-0001", "1.001193", 4, 1,
+                        "2026-11-03", "2026-11-02", "2026-11-20"),
+        O.ListedDossier("late", "000.00.53.H48-261104-0002", "1.000894", 10, 2,
+                        "2026-11-04", "2026-11-02", "2026-11-10", "2026-11-13"),
+    ]
+    values = O.snapshot_values("00070", dt.date(2026, 12, 2), [
+        O.DossierFigures(key={"week": "2026-11-02"}, received=2, settled=1, late=1, overdue=1)
+    ], [], None, listed)
+    assert "applicant" not in str(values)
+    snap = O.snapshot_from_values(values)  # as the device reads it back
+    board = M.build_dashboard([snap], "snapshots")
+    detail = M.ward_detail(board, "00070", dt.date(2026, 12, 2))
+    assert detail is not None
+    assert [(r.code, r.appointment, r.status, r.days_past) for r in detail.overdue] == [
+        ("000.00.53.H48-261103-0001", "20/11/2026", 4, 12),
+    ]
+    assert [(r.code, r.finished, r.days_past) for r in detail.late] == [
+        ("000.00.53.H48-261104-0002", "13/11/2026", 3),
+    ]
+    # A dossier of a week outside the snapshot's window is not listed.
+    old = O.ListedDossier("overdue", "x", "1.001193", 4, 1, "2026-01-05", "2026-01-05",
+                          "2026-01-20")
+    kept = O.snapshot_values("00070", dt.date(2026, 12, 2), [
+        O.DossierFigures(key={"week": "2026-11-02"}, received=1, overdue=1)
+    ], [], None, [old, *listed])
+    assert [r["code"] for r in kept["dossiers"]] == [d.code for d in listed]
+
+
 def test_columns_follow_the_width() -> None:
     assert [M.columns_for(w) for w in (1920, 1280, 800)] == [3, 2, 1]
 

@@ -159,6 +159,16 @@ class AuditService:
             state = record.value("review_state") or A.ReviewState.DRAFT.value
             if decision not in A.allowed_review_next(state, role):
                 raise ReviewRefused(state, decision)
+            comment_values = {
+                "audit_id": audit_id,
+                "ward_code": record.ward_code,
+                "at": iso_utc(utc_now()),
+                "author": author,
+                "decision": decision,
+                "text": comment,
+            }
+            if decision == A.ReviewState.CHANGES_REQUESTED.value:
+                comment_values[A.ANSWERS_BEFORE] = A.answers_before(_answers(record))
             self._records.write_local_many(
                 conn,
                 [
@@ -167,14 +177,7 @@ class AuditService:
                         E.AUDIT_COMMENT,
                         new_id(),
                         record.ward_code,
-                        {
-                            "audit_id": audit_id,
-                            "ward_code": record.ward_code,
-                            "at": iso_utc(utc_now()),
-                            "author": author,
-                            "decision": decision,
-                            "text": comment,
-                        },
+                        comment_values,
                         None,
                     ),
                 ],
@@ -216,3 +219,12 @@ class AuditService:
         if state not in {s.value for s in A.EDITABLE_STATES}:
             raise AuditNotEditable(state)
         return record
+
+
+def _answers(record: Record) -> dict[str, Any]:
+    """An audit record's answers by item id (their stored dicts)."""
+    return {
+        name[len(E.ANSWER_PREFIX) :]: record.value(name)
+        for name in record.fields
+        if name.startswith(E.ANSWER_PREFIX)
+    }

@@ -30,22 +30,30 @@ class OversightService:
     def answer_times(self, audit_id: str) -> dict[str, dt.datetime]:
         return answer_times(self._records, self._db, audit_id)
 
-    def changes_requested_at(self, audit_id: str) -> dt.datetime | None:
-        """When changes were last requested on an audit: the clock stamp of that decision
-        (to the millisecond, unlike the comment's displayed time)."""
-        from app.domain.audit import ReviewState
+    def changes_requested(self, audit_id: str) -> RequestedChanges | None:
+        """The last "changes requested" on an audit: the clock stamp of that decision (to the
+        millisecond, unlike the comment's displayed time) and the answers' values it recorded
+        (None when the comment has none, e.g. one made by an older version)."""
+        from app.domain.audit import ANSWERS_BEFORE, ReviewState
         from app.domain.hlc import Timestamp
 
         with self._db.read() as conn:
             comments = self._records.select(
                 conn, "WHERE parent_id = ? AND entity = ?", (audit_id, E.AUDIT_COMMENT)
             )
-        stamps = [
-            Timestamp.parse(c.fields["decision"].hlc).wall_ms
+        requests = [
+            (Timestamp.parse(c.fields["decision"].hlc).wall_ms, c)
             for c in comments
             if c.value("decision") == ReviewState.CHANGES_REQUESTED.value and "decision" in c.fields
         ]
-        return dt.datetime.fromtimestamp(max(stamps) / 1000, dt.UTC) if stamps else None
+        if not requests:
+            return None
+        wall_ms, comment = max(requests, key=lambda r: r[0])
+        before = comment.value(ANSWERS_BEFORE)
+        return RequestedChanges(
+            at=dt.datetime.fromtimestamp(wall_ms / 1000, dt.UTC),
+            before=before if isinstance(before, dict) else None,
+        )
 
     def assign_action(self, audit_id: str, item_id: str, owner: str, due: dt.date) -> str:
         return assign_action(self._records, self._db, audit_id, item_id, owner, due)
@@ -74,6 +82,10 @@ class OversightService:
         weeks = O.tally(facts, today, ("ward", "week"))
         procedures = O.tally(facts, today, ("ward", "procedure"))
         wards = sorted({f.key["ward"] for f in weeks})
+        behind: dict[str, list[O.ListedDossier]] = {}
+        for fact in facts:
+            if (listed := O.listed_from_fact(fact, today)) is not None:
+                behind.setdefault(fact.ward_code, []).append(listed)
         result = []
         for ward in wards:
             values = O.snapshot_values(
@@ -82,6 +94,7 @@ class OversightService:
                 [_without_ward(f) for f in weeks if f.key["ward"] == ward],
                 [_without_ward(f) for f in procedures if f.key["ward"] == ward],
                 None,
+                behind.get(ward, []),
             )
             result.append(O.snapshot_from_values(values))
         return result
@@ -114,6 +127,7 @@ def _fact(record: Record) -> O.DossierFact | None:
         received_at=received,
         appointment_date=_parse(record.value("appointment_date"), dt.date),
         finished_at=_parse(record.value("finished_at"), dt.datetime),
+        code=str(record.value("code") or ""),
     )
 
 
@@ -130,6 +144,12 @@ def answer_times(store_records: RecordStore, db: Database, audit_id: str) -> dic
         for name, stamp in record.fields.items()
         if name.startswith(E.ANSWER_PREFIX)
     }
+
+
+@dataclass(frozen=True)
+class RequestedChanges:
+    at: dt.datetime
+    before: dict[str, object] | None  # {item id: answer value} when changes were requested
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ def upgrade() -> None:
     batch = []
     for entity_id, ward_code, fields in rows:
         stored = json.loads(fields) if isinstance(fields, str) else fields
-        batch.append(fact_values(entity_id, ward_code, stored))
+        row = fact_values(entity_id, ward_code, stored)
+        batch.append({k: v for k, v in row.items() if k in facts.c})  # later columns: later
         if len(batch) >= 5000:
             conn.execute(facts.insert(), batch)
             batch = []

@@ -180,7 +180,10 @@ class DossierFact(SQLModel, table=True):
     the sync service where records are saved (server/services/reports.py)."""
 
     __tablename__ = "dossier_fact"
-    __table_args__ = (Index("ix_dossier_fact_ward_day", "ward_code", "received_day"),)
+    __table_args__ = (
+        Index("ix_dossier_fact_ward_day", "ward_code", "received_day"),
+        Index("ix_dossier_fact_ward_term", "ward_code", "id_term"),
+    )
     entity_id: str = Field(primary_key=True, max_length=40)
     ward_code: str = Field(max_length=10)
     procedure_code: str | None = Field(default=None, max_length=40)
@@ -190,3 +193,7 @@ class DossierFact(SQLModel, table=True):
     received_week: str | None = Field(default=None, max_length=10)  # its Monday
     appointment_day: str | None = Field(default=None, max_length=10)
     finished_day: str | None = Field(default=None, max_length=10)  # Vietnam day it finished
+    # The duplicate check (migration 0008): the code (readable already) and the keyed term of
+    # the ID number under the ward's key (app/domain/duplicates.py), never the number.
+    code: str | None = Field(default=None, max_length=60)
+    id_term: str | None = Field(default=None, max_length=32)

@@ -92,6 +92,15 @@ class ReceiveDossier(BaseModel):
         return v
 
 
+class WardDuplicate(BaseModel, frozen=True):
+    """An open dossier the server found in the officer's wards (the ward-wide check): its code,
+    the Vietnam day it was received and its ward, nothing else."""
+
+    code: str
+    received_day: dt.date
+    ward_code: str
+
+
 class OpenDuplicate(BaseModel, frozen=True):
     """An open dossier of the same procedure for the same ID number: what the counter warns of
     (its code and when it was received), never the applicant's other details."""

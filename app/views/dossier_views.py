@@ -497,8 +497,14 @@ class ReceiveScreen:
         self.app.page.update()
         store = self.app.store
         ward = await self.app.io(store.settings.get, "ward_code", "") or ""
+        bridge = self.app.sync  # enrolled: the server checks the officer's wards too
         dossier = await self.app.io(
-            f.submit, store.dossiers, ward, self.app.actor, go_on=go_on
+            f.submit,
+            store.dossiers,
+            ward,
+            self.app.actor,
+            go_on=go_on,
+            ward_check=bridge.ward_duplicates if bridge is not None else None,
         )
         self.submit_button.disabled, self.progress.visible = False, False
         self._show_errors()
@@ -507,9 +513,8 @@ class ReceiveScreen:
             if "duplicate" in f.errors:
                 self._warn_duplicate(f.errors["duplicate"])
             return
-        self.app.toast(
-            t("receive.saved", code=dossier.code, date=date_text(dossier.appointment_date))
-        )
+        saved = t("receive.saved", code=dossier.code, date=date_text(dossier.appointment_date))
+        self.app.toast(" · ".join(x for x in (saved, f.ward_note()) if x))
         await self.app.go(f"/dossiers/{dossier.id}")
 
     def _warn_duplicate(self, warning: str) -> None:
@@ -532,11 +537,12 @@ class ReceiveScreen:
             modal=True,
             icon=ft.Icon(ft.Icons.WARNING_AMBER, color=ft.Colors.TERTIARY),
             title=ft.Text(t("receive.duplicate_title")),
-            content=ft.Text(warning, width=460),
+            content=ft.Text("\n".join(x for x in (warning, self.form.ward_note()) if x), width=460),
             actions=[
                 ft.TextButton(t("receive.check_again"), on_click=self.app.handler(back)),
-                ft.Button(t("receive.go_on"), icon=ft.Icons.CALL_SPLIT,
-                          on_click=self.app.handler(go_on)),
+                ft.Button(
+                    t("receive.go_on"), icon=ft.Icons.CALL_SPLIT, on_click=self.app.handler(go_on)
+                ),
             ],
         )
         self.app.page.show_dialog(dialog)
@@ -735,8 +741,11 @@ class DetailScreen:
             known = {link.notice.event_id for link in (self.state.forms if self.state else [])}
             await self._load()
             self.app.page.update()
-            fresh = [f for f in (self.state.forms if self.state else [])
-                     if f.notice.event_id not in known]
+            fresh = [
+                f
+                for f in (self.state.forms if self.state else [])
+                if f.notice.event_id not in known
+            ]
             if fresh:  # the move calls for a form (02, 03): hand it over at once
                 await self._open_form(fresh[-1])
 

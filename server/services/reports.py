@@ -85,8 +85,13 @@ def duplicate_values(ward_code: str, fields: dict[str, Any]) -> dict[str, Any]:
     term of its ID number under the ward's key (the number itself is never stored readable)."""
     value = {k: s.get("value") for k, s in fields.items() if isinstance(s, dict)}
     code, number = value.get("code"), value.get("applicant_id_number")
-    index_key = sealing.process_ring().sealing_key().index
-    term = id_term(ward_key(index_key, ward_code), number) if isinstance(number, str) else None
+    try:
+        index_key = sealing.process_ring().sealing_key().index
+    except sealing.KeyConfigError:  # a tool with no server key (the API always has one)
+        index_key = None
+    term = None
+    if index_key is not None and isinstance(number, str):
+        term = id_term(ward_key(index_key, ward_code), number)
     return {"code": code if isinstance(code, str) else None, "id_term": term}
 
 
@@ -121,7 +126,7 @@ def fact_row(entity_id: str, ward_code: str, stored: Any) -> dict[str, Any]:
     row = fact_values(entity_id, ward_code, stored)
     try:
         row.update(duplicate_values(ward_code, sealing.open_legacy(E.DOSSIER, entity_id, stored)))
-    except (sealing.SealError, TypeError, ValueError, AttributeError):
+    except (sealing.SealError, sealing.KeyConfigError, TypeError, ValueError, AttributeError):
         # unreadable here: counted in figures, never found as a duplicate
         row.update(code=None, id_term=None)
     return row

@@ -290,3 +290,35 @@ def test_an_unreadable_pulled_dossier_is_one_marked_line_on_every_screen(store) 
     from app.views.sync_models import sync_indicator
 
     assert "1 bản ghi không đọc được" in sync_indicator(store.sync.summary()).text
+
+
+def test_a_dossier_found_ward_wide_warns_and_an_unanswered_check_is_said(store) -> None:
+    from app.domain.models import WardDuplicate
+
+    elsewhere = WardDuplicate(
+        code="000.00.70.H26-261201-0007", received_day=dt.date(2026, 12, 1), ward_code=WARD
+    )
+    asked: list[tuple[str, str]] = []
+
+    def server_finds(procedure: str, number: str) -> list[WardDuplicate]:
+        asked.append((procedure, number))
+        return [elsewhere]
+
+    form = filled_form()
+    assert form.submit(store.dossiers, WARD, OFFICER, ward_check=server_finds) is None
+    assert "000.00.70.H26-261201-0007 (01/12/2026)" in form.errors["duplicate"]
+    assert asked == [("1.004884", "001190012345")]
+    saved = form.submit(store.dossiers, WARD, OFFICER, go_on=True, ward_check=server_finds)
+    assert saved is not None and len(asked) == 1  # going on does not ask again
+    [event] = store.dossiers.history(saved.id)
+    assert elsewhere.code in event.note
+    assert form.ward_note() == ""
+
+    silent = filled_form("Trần Văn Bình")
+    silent.applicant_id_number = "001190099999"
+    assert silent.submit(store.dossiers, WARD, OFFICER, ward_check=lambda p, n: None) is not None
+    assert silent.ward_note().startswith("Không kiểm tra được toàn phường")
+    local_only = filled_form("Lê Văn Cường")
+    local_only.applicant_id_number = "001190088888"
+    assert local_only.submit(store.dossiers, WARD, OFFICER) is not None
+    assert local_only.ward_note() == ""  # not enrolled: there is no ward-wide check to miss

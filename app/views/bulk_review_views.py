@@ -30,8 +30,9 @@ class BulkReviewScreen:
         self.selected: set[str] = set()
         # desktop first: two or three audits side by side on a wide screen, stacked on a tablet
         self.list = ft.ResponsiveRow(spacing=8, run_spacing=8)
-        self.approve = ft.FilledButton(t("bulk.approve", n=0), disabled=True,
-                                       on_click=self._confirm, key="bulk-approve")
+        self.approve = ft.FilledButton(
+            t("bulk.approve", n=0), disabled=True, on_click=self._confirm, key="bulk-approve"
+        )
         self.note = ft.Text("", color=ft.Colors.GREEN_800)
         self.presenter: BulkReviewPresenter | None = None
 
@@ -42,12 +43,18 @@ class BulkReviewScreen:
         await self._load()
         return ft.Column(
             [
-                ft.Row([heading(t("bulk.title")), self.approve, self.note], wrap=True,
-                       spacing=16, vertical_alignment=ft.CrossAxisAlignment.CENTER),
+                ft.Row(
+                    [heading(t("bulk.title")), self.approve, self.note],
+                    wrap=True,
+                    spacing=16,
+                    vertical_alignment=ft.CrossAxisAlignment.CENTER,
+                ),
                 ft.Text(t("bulk.hint"), color=ft.Colors.ON_SURFACE_VARIANT),
                 self.list,
             ],
-            scroll=ft.ScrollMode.AUTO, expand=True, spacing=10,
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            spacing=10,
         )
 
     async def _load(self) -> None:
@@ -70,38 +77,59 @@ class BulkReviewScreen:
         async def open_audit(e: Any) -> None:
             await self.app.go(f"/reviews/{p.audit_id}")
 
-        findings = [ft.Text(f"× {label}", color=ft.Colors.RED_700, size=13)
-                    for _, label in p.failing[:6]]
-        findings += [ft.Text(f"? {label}", color=ft.Colors.AMBER_900, size=13)
-                     for _, label in p.missing[:6]]
+        findings = [
+            ft.Text(f"× {label}", color=ft.Colors.RED_700, size=13) for _, label in p.failing[:6]
+        ]
+        findings += [
+            ft.Text(f"? {label}", color=ft.Colors.AMBER_900, size=13) for _, label in p.missing[:6]
+        ]
         if len(p.failing) + len(p.missing) > 12:
             findings.append(ft.Text(t("bulk.more", n=len(p.failing) + len(p.missing) - 12)))
         body: list[ft.Control] = [
             ft.Row(
                 [
-                    ft.Checkbox(label=f"{p.ward} · {p.auditor}", value=p.audit_id in self.selected,
-                                on_change=toggle, key=f"pick-{p.ward_code}"),
-                    ft.Text(t("bulk.score", score=f"{p.score:.1f}"),
-                            weight=ft.FontWeight.BOLD),
-                    ft.Text(t("report.yes") if p.compliant else t("report.no"),
-                            color=ft.Colors.GREEN_800 if p.compliant else ft.Colors.RED_700),
+                    ft.Checkbox(
+                        label=f"{p.ward} · {p.auditor}",
+                        value=p.audit_id in self.selected,
+                        on_change=toggle,
+                        key=f"pick-{p.ward_code}",
+                    ),
+                    ft.Text(t("bulk.score", score=f"{p.score:.1f}"), weight=ft.FontWeight.BOLD),
+                    ft.Text(
+                        t("report.yes") if p.compliant else t("report.no"),
+                        color=ft.Colors.GREEN_800 if p.compliant else ft.Colors.RED_700,
+                    ),
                     ft.TextButton(t("oversight.open_audit"), on_click=open_audit),
                 ],
-                wrap=True, spacing=12,
+                wrap=True,
+                spacing=12,
             ),
             *findings,
         ]
         if p.resubmitted:
-            body.append(ft.Text(
-                t("bulk.changed_since",
-                  day=p.requested_at.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
-                  if p.requested_at else "", n=len(p.changes)),
-                weight=ft.FontWeight.W_600, color=ft.Colors.BLUE_800))
+            body.append(
+                ft.Text(
+                    t(
+                        "bulk.changed_since",
+                        day=p.requested_at.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
+                        if p.requested_at
+                        else "",
+                        n=len(p.changes),
+                    ),
+                    weight=ft.FontWeight.W_600,
+                    color=ft.Colors.BLUE_800,
+                )
+            )
             body += [ft.Text(f"• {c.label}: {_shown(c.value)}", size=13) for c in p.changes[:12]]
         return ft.Container(
-            ft.Semantics(content=ft.Column(body, spacing=2, tight=True),
-                         identifier=f"pending-{p.ward_code}", container=True),
-            padding=10, border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT), border_radius=8,
+            ft.Semantics(
+                content=ft.Column(body, spacing=2, tight=True),
+                identifier=f"pending-{p.ward_code}",
+                container=True,
+            ),
+            padding=10,
+            border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
+            border_radius=8,
             col={"xs": 12, "xl": 6, "xxl": 4},
         )
 
@@ -113,12 +141,18 @@ class BulkReviewScreen:
             content=ft.Column(
                 [ft.Text(t("bulk.confirm_findings") if lines else t("bulk.confirm_clean"))]
                 + [ft.Text(line, size=13) for line in lines[:40]],
-                tight=True, scroll=ft.ScrollMode.AUTO, height=320, width=560,
+                tight=True,
+                scroll=ft.ScrollMode.AUTO,
+                height=320,
+                width=560,
             ),
             actions=[
                 ft.TextButton(t("bulk.cancel"), on_click=lambda _: self.app.page.pop_dialog()),
-                ft.FilledButton(t("bulk.approve", n=len(self.selected)), on_click=self._approve,
-                                key="bulk-confirm"),
+                ft.FilledButton(
+                    t("bulk.approve", n=len(self.selected)),
+                    on_click=self._approve,
+                    key="bulk-confirm",
+                ),
             ],
         )
         self.app.page.show_dialog(dialog)

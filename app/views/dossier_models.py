@@ -26,7 +26,7 @@ from app.domain.models import (
     WardDuplicate,
 )
 from app.domain.records import expected_appointment
-from app.domain.status import Channel, DossierStatus, allowed_next, is_open
+from app.domain.status import Channel, Digitisation, DossierStatus, allowed_next, is_open
 from app.domain.text import digits
 from app.domain.timeliness import Timeliness
 from app.i18n import catalogue, has, t
@@ -55,6 +55,15 @@ def procedure_name(code: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # List
+
+
+def digitisation_choices() -> list[tuple[int, str]]:
+    """The four digitisation statuses, for a paper at intake and for the result."""
+    return [(int(d), t(f"digitised.{int(d)}")) for d in Digitisation]
+
+
+def digitisation_text(value: int | None) -> str:
+    return "" if value is None else t(f"digitised.{int(value)}")
 
 
 # (procedure code, ID number) -> open dossiers the server found, or None: not checked.
@@ -211,6 +220,7 @@ class DocumentLine:
     copies: int = 0
     required: bool = True
     condition: str = ""  # when a conditional paper is needed ("nếu nộp thay ...")
+    digitised: Digitisation = Digitisation.NOT_DIGITISED  # set per paper at the counter
 
     def hint(self) -> str:
         """Under a conditional paper's name: only when its case applies."""
@@ -321,7 +331,12 @@ class ReceiveForm:
     def request(self, ward_code: str, actor: str, intake_note: str = "") -> ReceiveDossier:
         assert self.procedure is not None
         docs = [
-            DocumentReceived(name=line.name, originals=line.originals, copies=line.copies)
+            DocumentReceived(
+                name=line.name,
+                originals=line.originals,
+                copies=line.copies,
+                digitised=line.digitised,
+            )
             for line in self.documents
             if line.received
         ]
@@ -530,6 +545,8 @@ class DossierDetailPresenter:
         ]
         if d.result:
             facts.append((t("field.result"), d.result))
+        if d.result_digitised is not None:
+            facts.append((t("field.result_digitised"), digitisation_text(d.result_digitised)))
         facts += finish_facts(d, kind)
         events = self.dossiers.history(self.dossier_id)
         history = chronological(events)[::-1]  # newest first
@@ -569,6 +586,7 @@ class DossierDetailPresenter:
         note: str = "",
         new_date: str = "",
         result: str = "",
+        result_digitised: int | None = None,
         actor: str = "",
     ) -> str | None:
         """Performs the action; returns an error message for the user, or None."""
@@ -599,6 +617,7 @@ class DossierDetailPresenter:
                 note=note.strip(),
                 appointment_date=appointment,
                 result=result.strip() or None,
+                result_digitised=result_digitised if action.takes_result else None,
                 actor=actor,
             )
         except (invalid, ValueError) as exc:

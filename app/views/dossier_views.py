@@ -14,7 +14,7 @@ import flet as ft
 
 from app.domain import reference
 from app.domain.calendar import WorkingCalendar
-from app.domain.status import Channel
+from app.domain.status import Channel, Digitisation
 from app.i18n import t
 from app.storage import DossierQuery
 from app.views.device_files import DeviceFile, camera_photo, picked_files
@@ -29,6 +29,8 @@ from app.views.dossier_models import (
     ReceiveForm,
     UnreadableRow,
     dashboard_tiles,
+    digitisation_choices,
+    digitisation_text,
 )
 from app.views.format import date_text
 
@@ -438,6 +440,9 @@ class ReceiveScreen:
             text = (e.control.value or "").strip()
             setattr(line, attr, int(text) if text.isdigit() else 0)
 
+        async def digitised(e: Any) -> None:
+            line.digitised = Digitisation(int(e.control.value or 0))
+
         def number(value: int, label: str, attr: str) -> ft.TextField:
             return ft.TextField(
                 value=str(value),
@@ -476,7 +481,18 @@ class ReceiveScreen:
                         [
                             number(line.originals, t("receive.originals"), "originals"),
                             number(line.copies, t("receive.copies"), "copies"),
-                        ]
+                            ft.Dropdown(  # not dense: a 48 dp target on the tablet
+                                label=t("receive.digitised"),
+                                options=[
+                                    ft.DropdownOption(key=str(k), text=v)
+                                    for k, v in digitisation_choices()
+                                ],
+                                value=str(int(line.digitised)),
+                                on_select=self.app.handler(digitised),
+                                width=230,
+                            ),
+                        ],
+                        wrap=True,
                     ),
                     col={"xs": 12, "md": 4},
                 ),
@@ -633,7 +649,7 @@ class DetailScreen:
             [
                 ft.Text(
                     f"• {doc.name} — {t('receive.originals')}: {doc.originals}, "
-                    f"{t('receive.copies')}: {doc.copies}"
+                    f"{t('receive.copies')}: {doc.copies} · {digitisation_text(doc.digitised)}"
                 )
                 for doc in d.documents
             ],
@@ -720,6 +736,12 @@ class DetailScreen:
             label=t("detail.new_date"), value=date_text(suggested), visible=action.needs_date
         )
         result = ft.TextField(label=t("detail.result"), visible=action.takes_result)
+        result_digitised = ft.Dropdown(
+            label=t("detail.result_digitised"),
+            options=[ft.DropdownOption(key=str(k), text=v) for k, v in digitisation_choices()],
+            value="0",
+            visible=action.takes_result,
+        )
         error = ft.Text("", color=ft.Colors.ERROR)
 
         async def confirm(e: Any) -> None:
@@ -729,6 +751,7 @@ class DetailScreen:
                 note=note.value or "",
                 new_date=new_date.value or "",
                 result=result.value or "",
+                result_digitised=int(result_digitised.value or 0),
                 actor=self.app.actor,
             )
             if problem:
@@ -757,7 +780,7 @@ class DetailScreen:
                 modal=True,
                 title=ft.Text(action.label),
                 content=ft.Column(
-                    [note, new_date, result, error],
+                    [note, new_date, result, result_digitised, error],
                     tight=True,
                     width=420,
                     horizontal_alignment=ft.CrossAxisAlignment.STRETCH,

@@ -113,23 +113,33 @@ class DashboardScreen:
         )
         cards = [
             _card(t("oversight.rank_rate"), self._ranking(board.by_rate, "rate"), "rank-rate"),
-            _card(t("oversight.rank_overdue"), self._ranking(board.by_overdue, "overdue"),
-                  "rank-overdue"),
+            _card(
+                t("oversight.rank_overdue"),
+                self._ranking(board.by_overdue, "overdue"),
+                "rank-overdue",
+            ),
             _card(t("oversight.trend"), self._trend(board), "trend"),
             _card(t("oversight.grid"), self._grid(board), "compliance-grid"),
             _card(t("oversight.states"), self._states(board), "audit-states"),
         ]
         source = t(f"oversight.source.{board.source}")
-        bulk = ft.OutlinedButton(t("oversight.bulk"), icon=ft.Icons.DONE_ALL,
-                                 on_click=self._go("/oversight/review"))
-        xlsx = ft.OutlinedButton(t("oversight.export_xlsx"), icon=ft.Icons.TABLE_VIEW,
-                                 on_click=self._export("xlsx"))
-        pdf = ft.OutlinedButton(t("oversight.export_pdf"), icon=ft.Icons.PICTURE_AS_PDF,
-                                on_click=self._export("pdf"))
+        bulk = ft.OutlinedButton(
+            t("oversight.bulk"), icon=ft.Icons.DONE_ALL, on_click=self._go("/oversight/review")
+        )
+        xlsx = ft.OutlinedButton(
+            t("oversight.export_xlsx"), icon=ft.Icons.TABLE_VIEW, on_click=self._export("xlsx")
+        )
+        pdf = ft.OutlinedButton(
+            t("oversight.export_pdf"), icon=ft.Icons.PICTURE_AS_PDF, on_click=self._export("pdf")
+        )
         return ft.Column(
             [
-                ft.Row([heading(t("oversight.title")), ft.Text(source), bulk, xlsx, pdf],
-                       wrap=True, spacing=16, vertical_alignment=ft.CrossAxisAlignment.END),
+                ft.Row(
+                    [heading(t("oversight.title")), ft.Text(source), bulk, xlsx, pdf],
+                    wrap=True,
+                    spacing=16,
+                    vertical_alignment=ft.CrossAxisAlignment.END,
+                ),
                 facts,
                 ft.ResponsiveRow(cards, spacing=12, run_spacing=12),
             ],
@@ -142,8 +152,11 @@ class DashboardScreen:
         top = ranks[:RANK_LIMIT]
         if not top:
             return ft.Text(t("oversight.none"))
-        value = (lambda r: 100 * (r.on_time_rate or 0)) if kind == "rate" else (
-            lambda r: float(r.overdue))
+        value = (
+            (lambda r: 100 * (r.on_time_rate or 0))
+            if kind == "rate"
+            else (lambda r: float(r.overdue))
+        )
         color = ft.Colors.RED_400 if kind == "overdue" else ft.Colors.BLUE_400
 
         def shown(r: WardRank) -> str:
@@ -153,14 +166,19 @@ class DashboardScreen:
             groups=[
                 fc.BarChartGroup(
                     x=i,
-                    rods=[fc.BarChartRod(to_y=value(r), width=14, color=color,
-                                         tooltip=f"{r.name}: {shown(r)}")],
+                    rods=[
+                        fc.BarChartRod(
+                            to_y=value(r), width=14, color=color, tooltip=f"{r.name}: {shown(r)}"
+                        )
+                    ],
                 )
                 for i, r in enumerate(top)
             ],
             bottom_axis=fc.ChartAxis(
-                labels=[fc.ChartAxisLabel(value=i, label=ft.Text(r.code, size=9))
-                        for i, r in enumerate(top)],
+                labels=[
+                    fc.ChartAxisLabel(value=i, label=ft.Text(r.code, size=9))
+                    for i, r in enumerate(top)
+                ],
                 label_size=24,
             ),
             left_axis=fc.ChartAxis(label_size=36, show_max=False),
@@ -189,12 +207,16 @@ class DashboardScreen:
         chart = fc.LineChart(
             data_series=[
                 fc.LineChartData(points=rate, color=ft.Colors.GREEN_600, stroke_width=3),
-                fc.LineChartData(points=volume, color=ft.Colors.BLUE_300, stroke_width=2,
-                                 dash_pattern=[4, 4]),
+                fc.LineChartData(
+                    points=volume, color=ft.Colors.BLUE_300, stroke_width=2, dash_pattern=[4, 4]
+                ),
             ],
             bottom_axis=fc.ChartAxis(
-                labels=[fc.ChartAxisLabel(value=i, label=ft.Text(w.key["week"][5:], size=9))
-                        for i, w in enumerate(weeks) if i % 2 == 0],
+                labels=[
+                    fc.ChartAxisLabel(value=i, label=ft.Text(w.key["week"][5:], size=9))
+                    for i, w in enumerate(weeks)
+                    if i % 2 == 0
+                ],
                 label_size=22,
             ),
             left_axis=fc.ChartAxis(label_size=34, show_max=False),
@@ -203,8 +225,10 @@ class DashboardScreen:
             height=190,
         )
         legend = ft.Row(
-            [ft.Text(t("oversight.trend_rate"), color=ft.Colors.GREEN_700, size=12),
-             ft.Text(t("oversight.trend_volume", n=top), color=ft.Colors.BLUE_400, size=12)],
+            [
+                ft.Text(t("oversight.trend_rate"), color=ft.Colors.GREEN_700, size=12),
+                ft.Text(t("oversight.trend_volume", n=top), color=ft.Colors.BLUE_400, size=12),
+            ],
             wrap=True,
         )
         return ft.Column([chart, legend], tight=True)
@@ -215,8 +239,10 @@ class DashboardScreen:
         short = [label.split(",")[0][:14] for _, label in board.sections]
         header = ft.Row(
             [ft.Text(t("report.col.ward"), width=120, size=11, weight=ft.FontWeight.BOLD)]
-            + [ft.Text(s, width=62, size=10, weight=ft.FontWeight.BOLD, tooltip=label)
-               for s, (_, label) in zip(short, board.sections, strict=True)],
+            + [
+                ft.Text(s, width=62, size=10, weight=ft.FontWeight.BOLD, tooltip=label)
+                for s, (_, label) in zip(short, board.sections, strict=True)
+            ],
             spacing=2,
         )
         rows = [header]
@@ -224,8 +250,11 @@ class DashboardScreen:
             cells = [
                 ft.Container(
                     ft.Text("—" if v is None else f"{v:.0f}", size=11),
-                    width=62, height=24, bgcolor=_score_color(v),
-                    alignment=ft.Alignment.CENTER, border_radius=4,
+                    width=62,
+                    height=24,
+                    bgcolor=_score_color(v),
+                    alignment=ft.Alignment.CENTER,
+                    border_radius=4,
                 )
                 for _, v in g.cells
             ]
@@ -251,8 +280,12 @@ class DashboardScreen:
         total = sum(board.states.values()) or 1
         pie = fc.PieChart(
             sections=[
-                fc.PieChartSection(value=n, title=f"{100 * n / total:.0f}%", radius=60,
-                                   color=_STATE_COLORS.get(s, ft.Colors.GREY_400))
+                fc.PieChartSection(
+                    value=n,
+                    title=f"{100 * n / total:.0f}%",
+                    radius=60,
+                    color=_STATE_COLORS.get(s, ft.Colors.GREY_400),
+                )
                 for s, n in board.states.items()
             ],
             center_space_radius=30,
@@ -313,8 +346,7 @@ class WardScreen:
     async def build(self) -> ft.Control:
         board = await self.app.io(OversightPresenter(self.app.store).load)
         detail = ward_detail(board, self.code)
-        back = ft.TextButton(t("oversight.back"), icon=ft.Icons.ARROW_BACK,
-                             on_click=self._back)
+        back = ft.TextButton(t("oversight.back"), icon=ft.Icons.ARROW_BACK, on_click=self._back)
         if detail is None:
             return ft.Column([back, heading(self.code), ft.Text(t("oversight.none"))])
         w = detail.whole
@@ -330,16 +362,30 @@ class WardScreen:
             per_row_lg=6,
         )
         weeks = _table(
-            [t("report.col.week"), t("report.col.received"), t("report.col.settled"),
-             t("report.col.late"), t("report.col.overdue"), t("report.col.on_time_rate")],
-            [[r.key["week"], r.received, r.settled, r.late, r.overdue, _pct(r.on_time_rate)]
-             for r in detail.weeks],
+            [
+                t("report.col.week"),
+                t("report.col.received"),
+                t("report.col.settled"),
+                t("report.col.late"),
+                t("report.col.overdue"),
+                t("report.col.on_time_rate"),
+            ],
+            [
+                [r.key["week"], r.received, r.settled, r.late, r.overdue, _pct(r.on_time_rate)]
+                for r in detail.weeks
+            ],
         )
         procedures = _table(
-            [t("oversight.procedure"), t("report.col.received"), t("report.col.overdue"),
-             t("report.col.on_time_rate")],
-            [[r.key["procedure"], r.received, r.overdue, _pct(r.on_time_rate)]
-             for r in detail.procedures],
+            [
+                t("oversight.procedure"),
+                t("report.col.received"),
+                t("report.col.overdue"),
+                t("report.col.on_time_rate"),
+            ],
+            [
+                [r.key["procedure"], r.received, r.overdue, _pct(r.on_time_rate)]
+                for r in detail.procedures
+            ],
         )
         findings: list[ft.Control] = []
         a = detail.audit
@@ -349,25 +395,35 @@ class WardScreen:
             score = f"{a.latest_score or 0:.1f}"
             findings.append(ft.Text(t("oversight.audit_line", state=state, score=score)))
             for item_id, label in detail.failing:
-                row: list[ft.Control] = [ft.Text(f"× {label}", color=ft.Colors.RED_700,
-                                                 expand=True)]
+                row: list[ft.Control] = [
+                    ft.Text(f"× {label}", color=ft.Colors.RED_700, expand=True)
+                ]
                 if held:
-                    row.append(ft.TextButton(t("action.assign"),
-                                             on_click=self._assign(a.latest_id, item_id, label)))
+                    row.append(
+                        ft.TextButton(
+                            t("action.assign"), on_click=self._assign(a.latest_id, item_id, label)
+                        )
+                    )
                 findings.append(ft.Row(row, wrap=False))
             amber = ft.Colors.AMBER_900
             findings += [ft.Text(f"? {label}", color=amber) for _, label in detail.missing]
             if a.latest_id and held:
-                findings.append(ft.TextButton(t("oversight.open_audit"),
-                                              on_click=self._open_audit(a.latest_id)))
+                findings.append(
+                    ft.TextButton(t("oversight.open_audit"), on_click=self._open_audit(a.latest_id))
+                )
         else:
             findings.append(ft.Text(t("report.no_audit")))
         actions = await self.app.io(self.app.store.oversight.actions, vn_today(), self.code)
         labels = {i.id: i.label for i in A.template().items()}
         action_rows: list[ft.Control] = [
             ft.Text(
-                t("action.line", item=labels.get(v.item_id, v.item_id), owner=v.owner,
-                  due=v.due_date.strftime("%d/%m/%Y"), state=t(f"action.state.{v.state}")),
+                t(
+                    "action.line",
+                    item=labels.get(v.item_id, v.item_id),
+                    owner=v.owner,
+                    due=v.due_date.strftime("%d/%m/%Y"),
+                    state=t(f"action.state.{v.state}"),
+                ),
                 size=13,
                 color=ACTION_COLORS.get(v.state),
             )
@@ -382,22 +438,30 @@ class WardScreen:
                     [
                         _card(t("oversight.weeks"), weeks, "ward-weeks"),
                         _card(t("oversight.procedures"), procedures, "ward-procedures"),
-                        _card(t("oversight.findings"), ft.Column(findings, tight=True),
-                              "ward-findings"),
-                        _card(t("action.title"), ft.Column(action_rows, tight=True),
-                              "ward-actions"),
+                        _card(
+                            t("oversight.findings"),
+                            ft.Column(findings, tight=True),
+                            "ward-findings",
+                        ),
+                        _card(
+                            t("action.title"), ft.Column(action_rows, tight=True), "ward-actions"
+                        ),
                     ],
-                    spacing=12, run_spacing=12,
+                    spacing=12,
+                    run_spacing=12,
                 ),
             ],
-            scroll=ft.ScrollMode.AUTO, expand=True, spacing=10,
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            spacing=10,
         )
 
     def _assign(self, audit_id: str, item_id: str, label: str):
         async def open_dialog(e: Any) -> None:
             owner = ft.TextField(label=t("action.owner"), autofocus=True)
-            due = ft.TextField(label=t("action.due"),
-                               value=(vn_today() + dt.timedelta(days=30)).isoformat())
+            due = ft.TextField(
+                label=t("action.due"), value=(vn_today() + dt.timedelta(days=30)).isoformat()
+            )
             error = ft.Text("", color=ft.Colors.RED_700)
 
             async def save(e: Any) -> None:
@@ -409,21 +473,30 @@ class WardScreen:
                     error.value = t("action.invalid")
                     error.update()
                     return
-                await self.app.io(self.app.store.oversight.assign_action, audit_id, item_id,
-                                  owner.value or "", day)
+                await self.app.io(
+                    self.app.store.oversight.assign_action,
+                    audit_id,
+                    item_id,
+                    owner.value or "",
+                    day,
+                )
                 self.app.page.pop_dialog()
                 self.app.toast(t("action.assigned"))
                 await self.app.go(f"{OVERSIGHT_ROUTE}/ward/{self.code}", force=True)
 
-            self.app.page.show_dialog(ft.AlertDialog(
-                modal=True,
-                title=ft.Text(t("action.assign_title")),
-                content=ft.Column([ft.Text(label), owner, due, error], tight=True, width=480),
-                actions=[
-                    ft.TextButton(t("bulk.cancel"), on_click=lambda _: self.app.page.pop_dialog()),
-                    ft.FilledButton(t("action.save"), on_click=save),
-                ],
-            ))
+            self.app.page.show_dialog(
+                ft.AlertDialog(
+                    modal=True,
+                    title=ft.Text(t("action.assign_title")),
+                    content=ft.Column([ft.Text(label), owner, due, error], tight=True, width=480),
+                    actions=[
+                        ft.TextButton(
+                            t("bulk.cancel"), on_click=lambda _: self.app.page.pop_dialog()
+                        ),
+                        ft.FilledButton(t("action.save"), on_click=save),
+                    ],
+                )
+            )
 
         return open_dialog
 
@@ -465,12 +538,15 @@ class StateScreen:
                 ft.TextButton(t("oversight.back"), icon=ft.Icons.ARROW_BACK, on_click=back),
                 heading(title),
                 *[
-                    ft.TextButton(f"{w.name} — {w.rate_text} · {w.overdue}",
-                                  on_click=open_ward(w.code))
+                    ft.TextButton(
+                        f"{w.name} — {w.rate_text} · {w.overdue}", on_click=open_ward(w.code)
+                    )
                     for w in wards
                 ],
             ],
-            scroll=ft.ScrollMode.AUTO, expand=True, spacing=2,
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            spacing=2,
         )
 
 
@@ -479,9 +555,13 @@ def _table(head: list[str], rows: list[list[Any]]) -> ft.Control:
         [
             ft.DataTable(
                 columns=[ft.DataColumn(ft.Text(h, size=12)) for h in head],
-                rows=[ft.DataRow(cells=[ft.DataCell(ft.Text(str(v), size=12)) for v in r])
-                      for r in rows[:30]],
-                column_spacing=14, data_row_min_height=28, data_row_max_height=32,
+                rows=[
+                    ft.DataRow(cells=[ft.DataCell(ft.Text(str(v), size=12)) for v in r])
+                    for r in rows[:30]
+                ],
+                column_spacing=14,
+                data_row_min_height=28,
+                data_row_max_height=32,
                 heading_row_height=32,
             )
         ],

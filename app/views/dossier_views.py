@@ -33,6 +33,7 @@ from app.views.dossier_models import (
     digitisation_text,
 )
 from app.views.format import date_text
+from app.views.import_models import RegisterFileError, RegisterImport
 
 if TYPE_CHECKING:
     from app.views.context import AppContext
@@ -154,6 +155,58 @@ class ListScreen:
         self._debounce: asyncio.Task | None = None
         self._rest: list[DossierRow] = []
 
+    async def _import_register(self, e: Any) -> None:
+        """ "Nhập sổ": a CSV or XLSX register picked from the device, imported chunk by chunk
+        with the progress shown between them, then what was imported and each refused line."""
+        files = await picked_files(
+            self.app, file_type=ft.FilePickerFileType.CUSTOM, allowed_extensions=["csv", "xlsx"]
+        )
+        if not files:
+            return
+        picked = files[0]
+        try:
+            job = await self.app.io(RegisterImport.from_file, picked.data, picked.name)
+        except RegisterFileError as exc:
+            self.app.toast(t("import.refused_file", name=picked.name, reason=str(exc)))
+            return
+        bar = ft.ProgressBar(value=0, width=420)
+        status = ft.Text(job.progress_text() if job.total else t("import.empty"))
+        errors = ft.ListView(spacing=2, height=0)
+        close = ft.Button(
+            t("import.close"), disabled=True, on_click=self.app.handler(self._close_import)
+        )
+        self.app.page.show_dialog(
+            ft.AlertDialog(
+                modal=True,
+                title=ft.Text(t("import.title")),
+                content=ft.Column(
+                    [ft.Text(picked.name, weight=ft.FontWeight.W_500), bar, status, errors],
+                    tight=True,
+                    width=460,
+                ),
+                actions=[close],
+            )
+        )
+        for chunk in job.chunks():
+            report = await self.app.io(self.app.store.dossiers.import_rows, chunk)
+            job.add(chunk, report)
+            bar.value, status.value = job.fraction, job.progress_text()
+            self.app.page.update()
+        bar.value = 1
+        status.value = job.summary()
+        lines = job.error_lines()
+        errors.controls = [
+            ft.Text(line, size=12, color=ft.Colors.ERROR, selectable=True) for line in lines
+        ]
+        errors.height = min(240, 20 * len(lines))
+        close.disabled = False
+        await self._load()  # the list behind the dialog shows the imported dossiers
+        self.app.page.update()
+
+    async def _close_import(self, e: Any) -> None:
+        self.app.page.pop_dialog()
+        self.app.page.update()
+
     async def build(self) -> ft.Control:
         await self._load()
         self.app.after_paint(self._finish_first_paint)
@@ -161,7 +214,15 @@ class ListScreen:
         return ft.Column(
             [
                 ft.Row(
-                    [heading(t("list.title")), self.count],
+                    [
+                        heading(t("list.title")),
+                        self.count,
+                        ft.OutlinedButton(
+                            t("import.action"),
+                            icon=ft.Icons.UPLOAD_FILE,
+                            on_click=self.app.handler(self._import_register),
+                        ),
+                    ],
                     wrap=True,
                     spacing=16,
                     vertical_alignment=ft.CrossAxisAlignment.END,

@@ -171,22 +171,25 @@ class ListScreen:
             return
         bar = ft.ProgressBar(value=0, width=420)
         status = ft.Text(job.progress_text() if job.total else t("import.empty"))
-        errors = ft.ListView(spacing=2, height=0)
-        close = ft.Button(
-            t("import.close"), disabled=True, on_click=self.app.handler(self._close_import)
+        errors = ft.Column(spacing=2, scroll=ft.ScrollMode.AUTO, visible=False)
+        dialog: ft.AlertDialog
+
+        async def close_dialog(e: Any) -> None:  # this dialog, not whatever overlay is on top
+            dialog.open = False
+            dialog.update()
+
+        close = ft.Button(t("import.close"), disabled=True, on_click=self.app.handler(close_dialog))
+        dialog = ft.AlertDialog(
+            modal=True,
+            title=ft.Text(t("import.title")),
+            content=ft.Column(
+                [ft.Text(picked.name, weight=ft.FontWeight.W_500), bar, status, errors],
+                tight=True,
+                width=460,
+            ),
+            actions=[close],
         )
-        self.app.page.show_dialog(
-            ft.AlertDialog(
-                modal=True,
-                title=ft.Text(t("import.title")),
-                content=ft.Column(
-                    [ft.Text(picked.name, weight=ft.FontWeight.W_500), bar, status, errors],
-                    tight=True,
-                    width=460,
-                ),
-                actions=[close],
-            )
-        )
+        self.app.page.show_dialog(dialog)
         for chunk in job.chunks():
             report = await self.app.io(self.app.store.dossiers.import_rows, chunk)
             job.add(chunk, report)
@@ -195,16 +198,11 @@ class ListScreen:
         bar.value = 1
         status.value = job.summary()
         lines = job.error_lines()
-        errors.controls = [
-            ft.Text(line, size=12, color=ft.Colors.ERROR, selectable=True) for line in lines
-        ]
-        errors.height = min(240, 20 * len(lines))
+        errors.controls = [ft.Text(line, size=12, color=ft.Colors.ERROR) for line in lines]
+        errors.height = min(240, 22 * len(lines))
+        errors.visible = bool(lines)
         close.disabled = False
         await self._load()  # the list behind the dialog shows the imported dossiers
-        self.app.page.update()
-
-    async def _close_import(self, e: Any) -> None:
-        self.app.page.pop_dialog()
         self.app.page.update()
 
     async def build(self) -> ft.Control:

@@ -19,6 +19,7 @@ from server.api.routes import (
     admin,
     attachments,
     auth,
+    counter,
     device_status,
     health,
     recovery,
@@ -34,7 +35,7 @@ from server.core.middleware import (
 )
 from server.core.security import RateLimiter
 from server.errors import ApiError, error_body
-from server.services import at_rest, identity
+from server.services import at_rest, duplicates, identity
 from server.storage import LocalDiskStore
 
 log = logging.getLogger("commune.server")
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.migrate_on_start:
         migrate.upgrade(engine)
         at_rest.seal_on_start(engine, blobs)
+        duplicates.index_on_start(engine)  # ID terms under the current key, once per key
     ctx = AppContext(
         settings=settings,
         engine=engine,
@@ -69,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.ctx = ctx
-    for module in (health, auth, sync, attachments, reviews, admin, recovery, device_status):
+    for module in (
+        health, auth, sync, attachments, reviews, admin, recovery, device_status, counter
+    ):
         app.include_router(module.router)
     _add_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -180,7 +180,10 @@ class DossierFact(SQLModel, table=True):
     the sync service where records are saved (server/services/reports.py)."""
 
     __tablename__ = "dossier_fact"
-    __table_args__ = (Index("ix_dossier_fact_ward_day", "ward_code", "received_day"),)
+    __table_args__ = (
+        Index("ix_dossier_fact_ward_day", "ward_code", "received_day"),
+        Index("ix_dossier_fact_ward_term", "ward_code", "id_term"),
+    )
     entity_id: str = Field(primary_key=True, max_length=40)
     ward_code: str = Field(max_length=10)
     procedure_code: str | None = Field(default=None, max_length=40)
@@ -191,3 +194,6 @@ class DossierFact(SQLModel, table=True):
     appointment_day: str | None = Field(default=None, max_length=10)
     finished_day: str | None = Field(default=None, max_length=10)  # Vietnam day it finished
     code: str | None = Field(default=None, max_length=40)  # the dossier code (names no one)
+    # The duplicate check (migration 0009): the keyed term of the ID number under the ward's
+    # key (app/domain/duplicates.py), never the number.
+    id_term: str | None = Field(default=None, max_length=32)

@@ -149,3 +149,30 @@ class DeviceList(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
+
+
+WardCode = Field(min_length=1, max_length=10, pattern=r"^[0-9A-Za-z*]+$")
+
+
+class IndexKeys(BaseModel):
+    """The ward keys of the caller's wards (app/domain/duplicates.py) and the data key's id."""
+
+    key_id: str
+    wards: dict[str, str]
+
+
+class DuplicateCheck(BaseModel):
+    procedure_code: WireText = Field(min_length=1, max_length=40)
+    key_id: WireText = Field(min_length=1, max_length=40)
+    # ward code -> the ID number's term under that ward's key (never the number itself)
+    terms: dict[WireText, WireText] = Field(max_length=64)
+
+
+class DuplicateFound(BaseModel):
+    code: str
+    received_day: str  # Vietnam day of receipt, ISO
+    ward_code: str
+
+
+class DuplicateAnswer(BaseModel):
+    duplicates: list[DuplicateFound]

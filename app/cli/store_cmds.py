@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import sys
@@ -14,12 +13,7 @@ from app.cli.common import add_store_options, data_dir, open_store, print_json, 
 from app.domain import reference
 from app.domain.status import DossierStatus
 from app.domain.text import fold
-
-# The header the import needs, in the issue's order (values may be empty where optional).
-IMPORT_COLUMNS = (
-    "code", "procedure_code", "ward_code", "applicant_name", "applicant_id_number",
-    "applicant_phone", "applicant_address", "channel", "received_at", "status", "notes",
-)
+from app.storage.services.register_file import RegisterFileError, read_register
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     dossiers = subparsers.add_parser("dossiers", help="one-stop dossiers in the local store")
     dsub = dossiers.add_subparsers(dest="dossiers_command", metavar="ACTION", required=True)
-    imp = dsub.add_parser("import", help="import dossiers from a CSV file (header row)")
+    imp = dsub.add_parser("import", help="import dossiers from a CSV or XLSX register (header row)")
     add_store_options(imp)
-    imp.add_argument("file", type=Path, help="CSV file, UTF-8, with a header row")
+    imp.add_argument("file", type=Path, help="CSV (UTF-8) or XLSX file with a header row")
     imp.set_defaults(handler=cmd_import)
 
     lst = dsub.add_parser("list", help="list dossiers sorted by appointment date")
@@ -123,28 +117,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_import_csv(path: Path) -> list[dict]:
-    """Rows as dicts with their line number under 'line_no'; a bad file is one clear error."""
+def read_import_file(path: Path) -> list[dict]:
+    """Rows of a CSV or XLSX register with their line numbers; a bad file is one clear error."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = {name.strip() for name in reader.fieldnames or []}
-            missing = [name for name in IMPORT_COLUMNS if name not in header]
-            if missing:
-                raise CliError(
-                    f"{path}: thiếu cột / missing columns: {', '.join(missing)} "
-                    f"(the header needs {', '.join(IMPORT_COLUMNS)})"
-                )
-            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-            return [dict(row, line_no=reader.line_num) for row in reader]
+        return read_register(path.read_bytes(), path.name)
     except FileNotFoundError as exc:
         raise CliError(f"{path}: no such file") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise CliError(f"{path}: not a UTF-8 CSV file ({exc})") from exc
+    except RegisterFileError as exc:
+        raise CliError(f"{path}: {exc}") from exc
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    rows = read_import_csv(args.file)
+    rows = read_import_file(args.file)
     store = open_store(args)
     try:
         report = store.dossiers.import_rows(rows)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from app.domain.status import Channel, DossierStatus
+from app.domain.status import DIGITISATION_CHOICES, Channel, DossierStatus
 from app.domain.text import normalise_text, text_problem
 
 DOSSIER = "dossier"
@@ -58,6 +58,7 @@ ENTITIES: dict[str, dict[str, FieldSpec]] = {
         "documents": FieldSpec("json", sealed=True),
         "notes": _s(True, 4000),
         "result": _s(True, 4000),
+        "result_digitised": FieldSpec("int", choices=DIGITISATION_CHOICES),  # names nobody
         "finished_at": FieldSpec("datetime"),
         "returned_at": FieldSpec("datetime"),
         "fee": FieldSpec("int"),

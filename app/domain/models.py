@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field, field_validator
 
 from app.domain.calendar import vn_date
-from app.domain.status import Channel, DossierStatus
+from app.domain.status import Channel, Digitisation, DossierStatus
 from app.domain.timeliness import Timeliness, classify
 
 T = TypeVar("T")
@@ -52,6 +52,16 @@ class DocumentReceived(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     originals: int = Field(default=0, ge=0, le=99)
     copies: int = Field(default=0, ge=0, le=99)
+    # 0..3 only (a bool or any other number is refused, on the device and by the server);
+    # papers stored before the field had none: not digitised.
+    digitised: Digitisation = Digitisation.NOT_DIGITISED
+
+    @field_validator("digitised", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):  # True == 1, "1": refused
+            raise ValueError("digitisation status is 0, 1, 2 or 3")
+        return value
 
 
 class ReceiveDossier(BaseModel):
@@ -92,6 +102,15 @@ class ReceiveDossier(BaseModel):
         return v
 
 
+class WardDuplicate(BaseModel, frozen=True):
+    """An open dossier the server found in the officer's wards (the ward-wide check): its code,
+    the Vietnam day it was received and its ward, nothing else."""
+
+    code: str
+    received_day: dt.date
+    ward_code: str
+
+
 class OpenDuplicate(BaseModel, frozen=True):
     """An open dossier of the same procedure for the same ID number: what the counter warns of
     (its code and when it was received), never the applicant's other details."""
@@ -117,6 +136,7 @@ class Dossier(BaseModel):
     documents: list[DocumentReceived] = Field(default_factory=list)
     notes: str = ""
     result: str = ""
+    result_digitised: Digitisation | None = None  # set with the result at completion
     finished_at: dt.datetime | None = None
     returned_at: dt.datetime | None = None
     fee: int = 0

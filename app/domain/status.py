@@ -129,3 +129,16 @@ def event_problem(from_status: int | None, to_status: int | None) -> str | None:
     if from_status is None:
         return None if to_status in INITIAL else "status_initial"
     return None if can_transition(from_status, to_status) else "status_transition"
+
+
+class Digitisation(IntEnum):
+    """Digitisation status of each received paper and of the result: whether the counter
+    holds it electronically and where that copy came from."""
+
+    NOT_DIGITISED = 0  # chưa số hoá
+    DIGITISED = 1  # đã số hoá tại bộ phận một cửa
+    REUSED = 2  # tái sử dụng dữ liệu đã số hoá
+    REUSED_RESULT = 3  # tái sử dụng kết quả giải quyết của hồ sơ khác
+
+
+DIGITISATION_CHOICES = frozenset(int(d) for d in Digitisation)

@@ -163,9 +163,17 @@ def register_rows(
             d.appointment_date,
             returned,
             "",
-            d.notes,
+            _register_note(d),
         ])
     return rows + marked
+
+
+def _register_note(d: Dossier) -> str:
+    """Form 06 has no digitisation column: the result's status goes in its notes column."""
+    if d.result_digitised is None:
+        return d.notes
+    state = f"{_vi('field.result_digitised')}: {_vi(f'digitised.{int(d.result_digitised)}')}"
+    return "; ".join(x for x in (d.notes, state) if x)
 
 
 def write_register_xlsx(

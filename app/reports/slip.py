@@ -150,7 +150,10 @@ def _documents(pdf: FPDF, d: Dossier) -> None:
         for i, doc in enumerate(d.documents, start=1):
             row = table.row()
             row.cell(str(i))
-            row.cell(doc.name)
+            # Form 01 has no digitisation column: a paper held electronically says so under
+            # its name (one not digitised, the default, adds nothing).
+            state = f"\n({_vi(f'digitised.{int(doc.digitised)}')})" if doc.digitised else ""
+            row.cell(doc.name + state)
             row.cell(str(doc.originals))
             row.cell(str(doc.copies))
     pdf.ln(2)

@@ -316,6 +316,18 @@ class Transport:
     def put_escrow(self, escrow: dict[str, Any]) -> None:
         self._json("PUT", "/recovery/escrow", body={"escrow": escrow})
 
+    def index_keys(self, wards: Sequence[str]) -> dict[str, Any]:
+        """The duplicate check's ward keys for these wards of the caller's scope."""
+        return self._json("GET", "/counter/index-keys", params={"ward": list(wards)})
+
+    def ward_duplicates(
+        self, procedure_code: str, key_id: str, terms: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """Open dossiers of the procedure whose ID term matches (code, day, ward only)."""
+        body = {"procedure_code": procedure_code, "key_id": key_id, "terms": terms}
+        data = self._json("POST", "/counter/duplicates", body=body)
+        return list(data.get("duplicates") or []) if isinstance(data, dict) else []
+
     def upload_start(self, sha256: str, size: int) -> UploadState:
         data = self._json("POST", "/attachments", body={"sha256": sha256, "size": size})
         return _upload_state(data, size)

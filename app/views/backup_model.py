@@ -53,7 +53,9 @@ class BackupPresenter:
     def reminder(self, now: dt.datetime | None = None) -> str | None:
         synced = self.store.sync.summary().last_synced_at
         return reminder_text(
-            last_backup(self.store.settings), synced, reminder_days(self.store.settings),
+            last_backup(self.store.settings),
+            synced,
+            reminder_days(self.store.settings),
             now or dt.datetime.now(dt.UTC),
         )
 

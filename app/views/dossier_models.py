@@ -23,9 +23,11 @@ from app.domain.models import (
     Procedure,
     ReceiveDossier,
     UnreadableRecord,
+    WardDuplicate,
 )
 from app.domain.records import expected_appointment
-from app.domain.status import Channel, DossierStatus, allowed_next, is_open
+from app.domain.status import Channel, Digitisation, DossierStatus, allowed_next, is_open
+from app.domain.text import digits
 from app.domain.timeliness import Timeliness
 from app.i18n import catalogue, has, t
 from app.storage import DossierQuery
@@ -53,6 +55,19 @@ def procedure_name(code: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # List
+
+
+def digitisation_choices() -> list[tuple[int, str]]:
+    """The four digitisation statuses, for a paper at intake and for the result."""
+    return [(int(d), t(f"digitised.{int(d)}")) for d in Digitisation]
+
+
+def digitisation_text(value: int | None) -> str:
+    return "" if value is None else t(f"digitised.{int(value)}")
+
+
+# (procedure code, ID number) -> open dossiers the server found, or None: not checked.
+WardCheck = Callable[[str, str], list[WardDuplicate] | None]
 
 
 @dataclass
@@ -205,6 +220,7 @@ class DocumentLine:
     copies: int = 0
     required: bool = True
     condition: str = ""  # when a conditional paper is needed ("nếu nộp thay ...")
+    digitised: Digitisation = Digitisation.NOT_DIGITISED  # set per paper at the counter
 
     def hint(self) -> str:
         """Under a conditional paper's name: only when its case applies."""
@@ -227,6 +243,10 @@ class ReceiveForm:
     # Open dossiers of this procedure for this ID number, found at the last submit: the form
     # warns and saves only when the officer chooses to go on (`submit(..., go_on=True)`).
     duplicates: list[OpenDuplicate] = field(default_factory=list)
+    # The same, found by the server in the officer's wards (an enrolled device, online), and
+    # whether that check could not be made (then only the device's own dossiers were checked).
+    ward_duplicates: list[WardDuplicate] = field(default_factory=list)
+    ward_unchecked: bool = False
 
     @staticmethod
     def search(text: str, limit: int = 12) -> list[Procedure]:
@@ -240,8 +260,14 @@ class ReceiveForm:
         # officer when its case applies, so the slip never lists a paper not handed over.
         self.documents = [
             DocumentLine(
-                d.name, d.originals, d.copies, d.required, d.originals, d.copies,
-                required=d.required, condition=d.condition,
+                d.name,
+                d.originals,
+                d.copies,
+                d.required,
+                d.originals,
+                d.copies,
+                required=d.required,
+                condition=d.condition,
             )
             for d in self.procedure.required_documents
         ]
@@ -281,14 +307,36 @@ class ReceiveForm:
         return t("receive.duplicate", dossiers=self._duplicates_text())
 
     def _duplicates_text(self) -> str:
-        return ", ".join(
-            f"{d.code} ({date_text(vn_date(d.received_at))})" for d in self.duplicates
-        )
+        days = {d.code: vn_date(d.received_at) for d in self.duplicates}
+        for found in self.ward_duplicates:
+            days.setdefault(found.code, found.received_day)
+        return ", ".join(f"{code} ({date_text(day)})" for code, day in days.items())
+
+    def ward_note(self) -> str:
+        """Said whenever the ward-wide check could not be made: the officer knows that only
+        the dossiers on this device were compared."""
+        return t("receive.ward_unchecked") if self.ward_unchecked else ""
+
+    def _check_ward(self, ward_check: WardCheck | None, go_on: bool) -> None:
+        """Ask the server (through the sync bridge) unless the officer already chose to go on
+        after a warning: the answer then is the one the warning showed."""
+        if go_on or ward_check is None or not digits(self.applicant_id_number):
+            self.ward_unchecked = self.ward_unchecked and go_on
+            return
+        assert self.procedure is not None
+        found = ward_check(self.procedure.code, self.applicant_id_number)
+        self.ward_unchecked = found is None
+        self.ward_duplicates = list(found or [])
 
     def request(self, ward_code: str, actor: str, intake_note: str = "") -> ReceiveDossier:
         assert self.procedure is not None
         docs = [
-            DocumentReceived(name=line.name, originals=line.originals, copies=line.copies)
+            DocumentReceived(
+                name=line.name,
+                originals=line.originals,
+                copies=line.copies,
+                digitised=line.digitised,
+            )
             for line in self.documents
             if line.received
         ]
@@ -307,7 +355,13 @@ class ReceiveForm:
         )
 
     def submit(
-        self, dossiers: Any, ward_code: str, actor: str, *, go_on: bool = False
+        self,
+        dossiers: Any,
+        ward_code: str,
+        actor: str,
+        *,
+        go_on: bool = False,
+        ward_check: WardCheck | None = None,
     ) -> Dossier | None:
         """Saves the dossier (code and appointment date are issued by the service). When the
         ID number already has an open dossier of this procedure, nothing is saved and
@@ -317,11 +371,12 @@ class ReceiveForm:
             return None
         assert self.procedure is not None
         self.duplicates = dossiers.open_duplicates(self.procedure.code, self.applicant_id_number)
-        if self.duplicates and not go_on:
+        self._check_ward(ward_check, go_on)
+        if (self.duplicates or self.ward_duplicates) and not go_on:
             self.errors["duplicate"] = self.duplicate_warning()
             return None
         note = ""
-        if self.duplicates:
+        if self.duplicates or self.ward_duplicates:
             note = catalogue("vi")["history.duplicate_accepted"].format(
                 dossiers=self._duplicates_text()
             )
@@ -385,8 +440,7 @@ def form_links(events: list[Any], first_appointment: dt.date | None = None) -> l
 
 
 def apology_action(status: int) -> Action:
-    return Action(to_status=int(status), label=t("action.apology"), needs_date=True,
-                  apology=True)
+    return Action(to_status=int(status), label=t("action.apology"), needs_date=True, apology=True)
 
 
 def rejection_text(reason: str | None) -> str:
@@ -491,6 +545,8 @@ class DossierDetailPresenter:
         ]
         if d.result:
             facts.append((t("field.result"), d.result))
+        if d.result_digitised is not None:
+            facts.append((t("field.result_digitised"), digitisation_text(d.result_digitised)))
         facts += finish_facts(d, kind)
         events = self.dossiers.history(self.dossier_id)
         history = chronological(events)[::-1]  # newest first
@@ -530,6 +586,7 @@ class DossierDetailPresenter:
         note: str = "",
         new_date: str = "",
         result: str = "",
+        result_digitised: int | None = None,
         actor: str = "",
     ) -> str | None:
         """Performs the action; returns an error message for the user, or None."""
@@ -560,6 +617,7 @@ class DossierDetailPresenter:
                 note=note.strip(),
                 appointment_date=appointment,
                 result=result.strip() or None,
+                result_digitised=result_digitised if action.takes_result else None,
                 actor=actor,
             )
         except (invalid, ValueError) as exc:

@@ -14,7 +14,7 @@ import flet as ft
 
 from app.domain import reference
 from app.domain.calendar import WorkingCalendar
-from app.domain.status import Channel
+from app.domain.status import Channel, Digitisation
 from app.i18n import t
 from app.storage import DossierQuery
 from app.views.device_files import DeviceFile, camera_photo, picked_files
@@ -30,8 +30,11 @@ from app.views.dossier_models import (
     ReceiveForm,
     UnreadableRow,
     dashboard_tiles,
+    digitisation_choices,
+    digitisation_text,
 )
 from app.views.format import date_text
+from app.views.import_models import RegisterFileError, RegisterImport
 
 if TYPE_CHECKING:
     from app.views.context import AppContext
@@ -153,6 +156,55 @@ class ListScreen:
         self._debounce: asyncio.Task | None = None
         self._rest: list[DossierRow] = []
 
+    async def _import_register(self, e: Any) -> None:
+        """ "Nhập sổ": a CSV or XLSX register picked from the device, imported chunk by chunk
+        with the progress shown between them, then what was imported and each refused line."""
+        files = await picked_files(
+            self.app, file_type=ft.FilePickerFileType.CUSTOM, allowed_extensions=["csv", "xlsx"]
+        )
+        if not files:
+            return
+        picked = files[0]
+        try:
+            job = await self.app.io(RegisterImport.from_file, picked.data, picked.name)
+        except RegisterFileError as exc:
+            self.app.toast(t("import.refused_file", name=picked.name, reason=str(exc)))
+            return
+        bar = ft.ProgressBar(value=0, width=420)
+        status = ft.Text(job.progress_text() if job.total else t("import.empty"))
+        errors = ft.Column(spacing=2, scroll=ft.ScrollMode.AUTO, visible=False)
+        dialog: ft.AlertDialog
+
+        async def close_dialog(e: Any) -> None:
+            close(dialog)
+
+        done = ft.Button(t("import.close"), disabled=True, on_click=self.app.handler(close_dialog))
+        dialog = ft.AlertDialog(
+            modal=True,
+            title=ft.Text(t("import.title")),
+            content=ft.Column(
+                [ft.Text(picked.name, weight=ft.FontWeight.W_500), bar, status, errors],
+                tight=True,
+                width=460,
+            ),
+            actions=[done],
+        )
+        self.app.page.show_dialog(dialog)
+        for chunk in job.chunks():
+            report = await self.app.io(self.app.store.dossiers.import_rows, chunk)
+            job.add(chunk, report)
+            bar.value, status.value = job.fraction, job.progress_text()
+            self.app.page.update()
+        bar.value = 1
+        status.value = job.summary()
+        lines = job.error_lines()
+        errors.controls = [ft.Text(line, size=12, color=ft.Colors.ERROR) for line in lines]
+        errors.height = min(240, 22 * len(lines))
+        errors.visible = bool(lines)
+        done.disabled = False
+        await self._load()  # the list behind the dialog shows the imported dossiers
+        self.app.page.update()
+
     async def build(self) -> ft.Control:
         await self._load()
         self.app.after_paint(self._finish_first_paint)
@@ -160,7 +212,15 @@ class ListScreen:
         return ft.Column(
             [
                 ft.Row(
-                    [heading(t("list.title")), self.count],
+                    [
+                        heading(t("list.title")),
+                        self.count,
+                        ft.OutlinedButton(
+                            t("import.action"),
+                            icon=ft.Icons.UPLOAD_FILE,
+                            on_click=self.app.handler(self._import_register),
+                        ),
+                    ],
                     wrap=True,
                     spacing=16,
                     vertical_alignment=ft.CrossAxisAlignment.END,
@@ -439,6 +499,9 @@ class ReceiveScreen:
             text = (e.control.value or "").strip()
             setattr(line, attr, int(text) if text.isdigit() else 0)
 
+        async def digitised(e: Any) -> None:
+            line.digitised = Digitisation(int(e.control.value or 0))
+
         def number(value: int, label: str, attr: str) -> ft.TextField:
             return ft.TextField(
                 value=str(value),
@@ -477,7 +540,18 @@ class ReceiveScreen:
                         [
                             number(line.originals, t("receive.originals"), "originals"),
                             number(line.copies, t("receive.copies"), "copies"),
-                        ]
+                            ft.Dropdown(  # not dense: a 48 dp target on the tablet
+                                label=t("receive.digitised"),
+                                options=[
+                                    ft.DropdownOption(key=str(k), text=v)
+                                    for k, v in digitisation_choices()
+                                ],
+                                value=str(int(line.digitised)),
+                                on_select=self.app.handler(digitised),
+                                width=230,
+                            ),
+                        ],
+                        wrap=True,
                     ),
                     col={"xs": 12, "md": 4},
                 ),
@@ -498,8 +572,14 @@ class ReceiveScreen:
         self.app.page.update()
         store = self.app.store
         ward = await self.app.io(store.settings.get, "ward_code", "") or ""
+        bridge = self.app.sync  # enrolled: the server checks the officer's wards too
         dossier = await self.app.io(
-            f.submit, store.dossiers, ward, self.app.actor, go_on=go_on
+            f.submit,
+            store.dossiers,
+            ward,
+            self.app.actor,
+            go_on=go_on,
+            ward_check=bridge.ward_duplicates if bridge is not None else None,
         )
         self.submit_button.disabled, self.progress.visible = False, False
         self._show_errors()
@@ -508,9 +588,8 @@ class ReceiveScreen:
             if "duplicate" in f.errors:
                 self._warn_duplicate(f.errors["duplicate"])
             return
-        self.app.toast(
-            t("receive.saved", code=dossier.code, date=date_text(dossier.appointment_date))
-        )
+        saved = t("receive.saved", code=dossier.code, date=date_text(dossier.appointment_date))
+        self.app.toast(" · ".join(x for x in (saved, f.ward_note()) if x))
         await self.app.go(f"/dossiers/{dossier.id}")
 
     def _warn_duplicate(self, warning: str) -> None:
@@ -529,11 +608,12 @@ class ReceiveScreen:
             modal=True,
             icon=ft.Icon(ft.Icons.WARNING_AMBER, color=ft.Colors.TERTIARY),
             title=ft.Text(t("receive.duplicate_title")),
-            content=ft.Text(warning, width=460),
+            content=ft.Text("\n".join(x for x in (warning, self.form.ward_note()) if x), width=460),
             actions=[
                 ft.TextButton(t("receive.check_again"), on_click=self.app.handler(back)),
-                ft.Button(t("receive.go_on"), icon=ft.Icons.CALL_SPLIT,
-                          on_click=self.app.handler(go_on)),
+                ft.Button(
+                    t("receive.go_on"), icon=ft.Icons.CALL_SPLIT, on_click=self.app.handler(go_on)
+                ),
             ],
         )
         self.app.page.show_dialog(dialog)
@@ -624,7 +704,7 @@ class DetailScreen:
             [
                 ft.Text(
                     f"• {doc.name} — {t('receive.originals')}: {doc.originals}, "
-                    f"{t('receive.copies')}: {doc.copies}"
+                    f"{t('receive.copies')}: {doc.copies} · {digitisation_text(doc.digitised)}"
                 )
                 for doc in d.documents
             ],
@@ -711,6 +791,12 @@ class DetailScreen:
             label=t("detail.new_date"), value=date_text(suggested), visible=action.needs_date
         )
         result = ft.TextField(label=t("detail.result"), visible=action.takes_result)
+        result_digitised = ft.Dropdown(
+            label=t("detail.result_digitised"),
+            options=[ft.DropdownOption(key=str(k), text=v) for k, v in digitisation_choices()],
+            value="0",
+            visible=action.takes_result,
+        )
         error = ft.Text("", color=ft.Colors.ERROR)
 
         async def confirm(e: Any) -> None:
@@ -720,6 +806,7 @@ class DetailScreen:
                 note=note.value or "",
                 new_date=new_date.value or "",
                 result=result.value or "",
+                result_digitised=int(result_digitised.value or 0),
                 actor=self.app.actor,
             )
             if problem:
@@ -732,8 +819,11 @@ class DetailScreen:
             known = {link.notice.event_id for link in (self.state.forms if self.state else [])}
             await self._load()
             self.app.page.update()
-            fresh = [f for f in (self.state.forms if self.state else [])
-                     if f.notice.event_id not in known]
+            fresh = [
+                f
+                for f in (self.state.forms if self.state else [])
+                if f.notice.event_id not in known
+            ]
             if fresh:  # the move calls for a form (02, 03): hand it over at once
                 await self._open_form(fresh[-1])
 
@@ -744,7 +834,7 @@ class DetailScreen:
             modal=True,
             title=ft.Text(action.label),
             content=ft.Column(
-                [note, new_date, result, error],
+                [note, new_date, result, result_digitised, error],
                 tight=True,
                 width=420,
                 horizontal_alignment=ft.CrossAxisAlignment.STRETCH,

@@ -208,8 +208,9 @@ class RecoveryPresenter:
         try:
             return UnlockResult(store=recover_store(self.data_dir, answer, pin))
         except StorageError as exc:
-            key = "recover.failed" if type(exc).__name__ in ("RecoveryError", "TamperError") \
-                else None
+            key = (
+                "recover.failed" if type(exc).__name__ in ("RecoveryError", "TamperError") else None
+            )
             return UnlockResult(message=t(key) if key else error_text(exc))
 
 
@@ -230,6 +231,8 @@ def search_wards(
 
 def name_label(work: str | None) -> str:
     """The name field's words for the work chosen: no "receiving officer" for an auditor."""
-    return t(f"first.name.{work}") if work in ("officer", "auditor", "supervisor") else t(
-        "first.name.enrolled"
+    return (
+        t(f"first.name.{work}")
+        if work in ("officer", "auditor", "supervisor")
+        else t("first.name.enrolled")
     )

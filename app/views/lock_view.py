@@ -382,37 +382,45 @@ class Recovery:
         self.presenter = RecoveryPresenter(app.gateway.data_dir)  # type: ignore[attr-defined]
         h = app.handler
         self.request = ft.TextField(
-            label=t("recover.request"), multiline=True, read_only=True, min_lines=2,
-            max_lines=4, visible=False,
+            label=t("recover.request"),
+            multiline=True,
+            read_only=True,
+            min_lines=2,
+            max_lines=4,
+            visible=False,
         )
         self.saved = ft.Text("", size=12)
-        self.answer = ft.TextField(label=t("recover.answer"), multiline=True, min_lines=2,
-                                   max_lines=4)
+        self.answer = ft.TextField(
+            label=t("recover.answer"), multiline=True, min_lines=2, max_lines=4
+        )
         self.pin = _secret_field(t("settings.new_pin"))
         self.confirm = _secret_field(t("pin.confirm"))
         self.message = ft.Text("")
         self.progress = ft.ProgressRing(width=20, height=20, visible=False)
         self.ask = ft.OutlinedButton(t("recover.make_request"), on_click=h(self._ask))
-        self.button = ft.Button(t("recover.submit"), icon=ft.Icons.LOCK_RESET,
-                                on_click=h(self.submit))
+        self.button = ft.Button(
+            t("recover.submit"), icon=ft.Icons.LOCK_RESET, on_click=h(self.submit)
+        )
 
     def control(self) -> ft.Control:
         return ft.Column(
             [
                 ft.Container(height=40),
-                _card([
-                    ft.Text(t("recover.title"), size=20, weight=ft.FontWeight.BOLD),
-                    ft.Text(t("recover.explain")),
-                    self.ask,
-                    self.request,
-                    self.saved,
-                    self.answer,
-                    self.pin,
-                    self.confirm,
-                    self.message,
-                    ft.Row([self.button, self.progress]),
-                    ft.TextButton(t("recover.back"), on_click=self.app.handler(self._back)),
-                ]),
+                _card(
+                    [
+                        ft.Text(t("recover.title"), size=20, weight=ft.FontWeight.BOLD),
+                        ft.Text(t("recover.explain")),
+                        self.ask,
+                        self.request,
+                        self.saved,
+                        self.answer,
+                        self.pin,
+                        self.confirm,
+                        self.message,
+                        ft.Row([self.button, self.progress]),
+                        ft.TextButton(t("recover.back"), on_click=self.app.handler(self._back)),
+                    ]
+                ),
             ],
             horizontal_alignment=ft.CrossAxisAlignment.CENTER,
         )
@@ -431,7 +439,9 @@ class Recovery:
         self.message.value, self.message.color = "", None
         self.app.page.update()
         result = await self.app.io(
-            self.presenter.finish, self.answer.value or "", self.pin.value or "",
+            self.presenter.finish,
+            self.answer.value or "",
+            self.pin.value or "",
             self.confirm.value or "",
         )
         if result.ok:

@@ -218,8 +218,7 @@ class SettingsScreen:
             label=t("backup.secret"), password=True, can_reveal_password=True, width=420
         )
         self.backup_bar = ft.ProgressBar(width=420, value=0, visible=False)
-        self.backup_message = ft.Text(reminder or "",
-                                      color=ft.Colors.ERROR if reminder else None)
+        self.backup_message = ft.Text(reminder or "", color=ft.Colors.ERROR if reminder else None)
         self.backup_button = ft.Button(
             t("backup.create"), icon=ft.Icons.BACKUP, on_click=self.app.handler(self._backup)
         )

@@ -6,6 +6,7 @@ The views never speak HTTP themselves; everything here delegates to the sync roo
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -99,13 +100,15 @@ def log_out(store: Any) -> None:
 
 RevokedNotice = Callable[[], object]
 NOTICE_WAIT_S = 10.0  # how long the erase waits for the notice to be on screen
+WARD_CHECK_S = 3.0  # the longest the counter waits for the ward-wide duplicate check
 
 
 class SyncBridge:
     """A started `SyncScheduler` for one unlocked store."""
 
-    def __init__(self, scheduler: Any, transport: Any = None) -> None:
+    def __init__(self, scheduler: Any, transport: Any = None, settings: Any = None) -> None:
         self.scheduler = scheduler
+        self.settings = settings  # the store's sealed settings (server address, token, wards)
 
     @property
     def transport(self) -> Any:
@@ -141,7 +144,7 @@ class SyncBridge:
             engine, new_transport=lambda: Transport.from_settings(store.settings)
         )
         scheduler.start()
-        return cls(scheduler)
+        return cls(scheduler, settings=store.settings)
 
     def open_attachment(self, sha256: str) -> bytes:
         """A file's bytes: the local copy, or downloaded on this first open and kept (its
@@ -153,6 +156,15 @@ class SyncBridge:
         except SyncError as exc:
             revoked = isinstance(exc, DeviceRevoked)
             raise AttachmentUnavailable(str(exc), revoked=revoked) from exc
+
+    def ward_duplicates(
+        self, procedure_code: str, id_number: str, timeout_s: float = WARD_CHECK_S
+    ) -> list[Any] | None:
+        """Open dossiers of the procedure for this ID number in the device's wards, asked of the
+        server (`app.sync.duplicates`); None when it could not answer within `timeout_s` (no
+        link, a stalled server, a refusal): the counter then relies on the device's own check
+        and says so. Blocking for at most `timeout_s`: call it from the views' worker."""
+        return ward_duplicates(self.settings, procedure_code, id_number, timeout_s)
 
     def add_listener(self, listener: Callable[[Any], None]) -> None:
         self.scheduler.add_listener(listener)
@@ -167,6 +179,42 @@ class SyncBridge:
     def shutdown(self) -> None:
         self.scheduler.shutdown(timeout=5.0)
         self.transport.close()
+
+
+def ward_duplicates(
+    settings: Any, procedure_code: str, id_number: str, timeout_s: float = WARD_CHECK_S
+) -> list[Any] | None:
+    """See `SyncBridge.ward_duplicates`. The request runs on its own thread with its own
+    transport; past the deadline the transport is closed (requests in flight cut) and the
+    answer is None, so a server that accepts and never answers costs `timeout_s`, no more."""
+    if settings is None or not settings.get("device_token"):
+        return None
+    from app.sync.duplicates import check, short_transport
+    from app.sync.transport import SyncError
+
+    try:
+        transport = short_transport(settings, timeout_s)
+    except SyncError:
+        return None
+    done: Future = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(check(transport, settings, procedure_code, id_number))
+        except Exception as exc:  # any failure means "not checked", never a broken counter
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name="ward-duplicates", daemon=True).start()
+    try:
+        return done.result(timeout=timeout_s)
+    except FutureTimeout:
+        log.info("ward-wide duplicate check: no answer within %.1f s", timeout_s)
+        return None
+    except Exception as exc:
+        log.info("ward-wide duplicate check failed: %s", exc)
+        return None
+    finally:
+        transport.close()
 
 
 def _waiting_for(notice: RevokedNotice | None) -> Callable[[], None] | None:

@@ -43,6 +43,7 @@ FIELD_PREFIX = "sv1"
 SEALED = "sealed"  # the entry key of a sealed field's envelope (readable fields keep "value")
 _FIELD_LABEL = b"commune-field/server/v1/fields"
 _BLOB_LABEL = b"commune-field/server/v1/blobs"
+_INDEX_LABEL = b"commune-field/server/v1/duplicate-index"
 _KEY_FILE_HEADER = (
     "# commune-field server data key ring: the first key seals, every key opens.\n"
     "# Keep this file 0600 and back it up apart from the database and its backups.\n"
@@ -63,12 +64,18 @@ class ServerKey:
     key_id: str
     fields: AESGCM
     blobs: AESGCM
+    index: bytes  # the duplicate check's index key (app/domain/duplicates.py): terms, not data
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ServerKey:
         if len(raw) != KEY_BYTES:
             raise KeyConfigError(f"a server data key is {KEY_BYTES} bytes (base64 encoded)")
-        return cls(key_id(raw), AESGCM(_hkdf(raw, _FIELD_LABEL)), AESGCM(_hkdf(raw, _BLOB_LABEL)))
+        return cls(
+            key_id(raw),
+            AESGCM(_hkdf(raw, _FIELD_LABEL)),
+            AESGCM(_hkdf(raw, _BLOB_LABEL)),
+            _hkdf(raw, _INDEX_LABEL),
+        )
 
 
 @dataclass(repr=False)

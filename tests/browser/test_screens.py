@@ -169,7 +169,7 @@ def test_tablet_layout_conflict_choice_and_english(browser, app_url: str, screen
         expect(shows(page, "Đã chọn: Phường Ngọc Hà")).to_be_visible()
         found = small_targets(page)
         assert found == [], "controls under 48 dp:\n" + "\n".join(found)
-        shot(page, screenshots, "27-tablet-settings-ward")
+        shot(page, screenshots, "28-tablet-settings-ward")
 
         # English, then back to Vietnamese (kept in the sealed settings).
         page.get_by_role("radio", name="English").click()

@@ -75,3 +75,24 @@ def test_an_import_file_missing_columns_names_them(cli, tmp_path):
     [line] = done.err.strip().splitlines()
     assert "missing columns: code, applicant_id_number, applicant_phone, applicant_address, " \
            "channel, notes" in line
+
+
+def test_an_xlsx_register_imports_like_the_csv_and_names_bad_lines(cli, tmp_path):
+    from openpyxl import Workbook
+
+    from app.storage.services.register_file import IMPORT_COLUMNS
+
+    data = str(tmp_path / "data")
+    assert cli("init", "--data-dir", data, COMMUNE_PIN=PIN).code == 0
+    book = Workbook()
+    book.active.append(list(IMPORT_COLUMNS))
+    good = row(PROCEDURE.code, applicant_name="Mai Thị Tuyết")
+    book.active.append([good.get(name) for name in IMPORT_COLUMNS])
+    book.active.append([{**good, "applicant_name": ""}.get(name) for name in IMPORT_COLUMNS])
+    path = tmp_path / "so.xlsx"
+    book.save(path)
+    done = cli("dossiers", "import", str(path), "--data-dir", data, COMMUNE_PIN=PIN)
+    assert done.code == 1
+    assert "imported 1, skipped 0 already present, 1 rejected" in done.out
+    [line] = done.err.strip().splitlines()
+    assert line.startswith(f"{path}:3: ")

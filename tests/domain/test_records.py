@@ -113,7 +113,7 @@ def test_later_changes_keep_identity_and_renew_the_date_only_with_a_supplement_o
     assert validate_record(E.DOSSIER, {**before, "code": "000.00.70.H26-251121-0002"}, before) == [
         "field_fixed:code"
     ]
-    earlier = (dt.date.fromisoformat(before["appointment_date"]) - dt.timedelta(days=1))
+    earlier = dt.date.fromisoformat(before["appointment_date"]) - dt.timedelta(days=1)
     assert validate_record(
         E.DOSSIER, {**before, "appointment_date": earlier.isoformat()}, before
     ) == ["appointment_date_fixed"]
@@ -161,9 +161,7 @@ def test_audit_answers_are_checked_against_the_template(item, value, reason):
 
 
 def test_audit_rules_on_template_state_and_editing():
-    assert validate_record(E.AUDIT, audit(template_version="1999.9")) == [
-        "unknown_template:1999.9"
-    ]
+    assert validate_record(E.AUDIT, audit(template_version="1999.9")) == ["unknown_template:1999.9"]
     assert validate_record(E.AUDIT, audit(review_state="approved")) == [
         "review_transition:draft->approved"
     ]
@@ -240,3 +238,43 @@ def test_number_fields_are_bounded():
     assert E.validate_fields(E.DOSSIER, {"fee": 2**63}) == ["fee:out_of_range"]
     assert E.validate_fields(E.AUDIT, {"score": 1e300}) == ["score:out_of_range"]
     assert E.validate_fields(E.DOSSIER, {"fee": 2**53 - 1}) == []
+
+
+def test_digitisation_status_is_0_to_3_on_each_paper_and_on_the_result() -> None:
+    from app.domain.models import DocumentReceived
+    from app.domain.status import Digitisation
+
+    assert DocumentReceived(name="Tờ khai").digitised is Digitisation.NOT_DIGITISED  # old rows
+    assert [DocumentReceived(name="x", digitised=v).digitised for v in (0, 1, 2, 3)] == list(
+        Digitisation
+    )
+    base = _digitised_dossier()
+    assert validate_record(E.DOSSIER, base) == []
+    for bad in (4, -1, True, "1", 1.5):
+        docs = [{"name": "Tờ khai", "originals": 1, "copies": 0, "digitised": bad}]
+        assert validate_record(E.DOSSIER, {**base, "documents": docs}), bad
+        assert validate_record(E.DOSSIER, {**base, "result_digitised": bad}), bad
+    assert validate_record(E.DOSSIER, {**base, "result_digitised": 3}) == []
+
+
+def _digitised_dossier() -> dict:
+    import datetime as dt
+
+    from app.domain import codes
+    from app.domain.calendar import WorkingCalendar
+    from app.domain.records import expected_appointment
+
+    received = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC).isoformat()
+    return {
+        "code": f"{codes.default_agency_code('00070')}-261207-0001",
+        "procedure_code": "1.000894",
+        "ward_code": "00070",
+        "applicant_name": "Nguyễn Văn An",
+        "received_at": received,
+        "status": 2,
+        "channel": 1,
+        "appointment_date": expected_appointment(
+            received, "1.000894", WorkingCalendar()
+        ).isoformat(),
+        "documents": [{"name": "Tờ khai", "originals": 1, "copies": 0, "digitised": 2}],
+    }

@@ -211,9 +211,7 @@ OUTSIDERS_OF_THE_PHOTO = ["officer_B", "auditor_B", "supervisor_B", "officer_A"]
 
 
 @pytest.mark.parametrize("who", OUTSIDERS_OF_THE_PHOTO)
-def test_the_upload_routes_say_of_a_file_held_elsewhere_what_they_say_of_an_unknown_one(
-    world, who
-):
+def test_the_upload_routes_say_of_a_file_held_elsewhere_what_they_say_of_an_unknown_one(world, who):
     api, sha = world["api"], world["records"]["A"]["sha"]
     unknown = hashlib.sha256(os.urandom(3000)).hexdigest()
     with api.client(world["people"][who].token) as client:
@@ -354,6 +352,28 @@ def test_reviews_are_for_reviewers_in_scope(world, who, status):
         assert out_of_scope.status_code == bulk.status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("who", "sees"),
+    [
+        ("officer_A", {"A"}),
+        ("officer_B", {"B"}),
+        ("supervisor_A", {"A"}),
+        ("admin", {"A", "B"}),
+        ("auditor_A", None),
+    ],
+)
+def test_duplicate_check_keys_only_for_the_callers_dossier_wards(world, who, sees):
+    """Ward keys for the duplicate check: only wards where the caller sees dossiers."""
+    wards = {w: world["records"][w]["ward"] for w in ("A", "B")}
+    with world["api"].client(world["people"][who].token) as client:
+        answer = client.get("/counter/index-keys", params={"ward": list(wards.values())})
+    if sees is None:
+        assert answer.status_code == 403
+        return
+    assert answer.status_code == 200
+    assert set(answer.json()["wards"]) == {wards[w] for w in sees}
+
+
 @pytest.mark.parametrize("who", ["officer_A", "auditor_A", "supervisor_A"])
 def test_admin_endpoints_refuse_non_admins(world, who):
     api = world["api"]
@@ -432,6 +452,8 @@ ENDPOINTS = [
     ("POST", "/auth/logout", None),
     ("GET", "/recovery/key", None),
     ("PUT", "/recovery/escrow", {"escrow": {}}),
+    ("GET", "/counter/index-keys", None),
+    ("POST", "/counter/duplicates", {"procedure_code": "1.000894", "key_id": "k", "terms": {}}),
 ]
 # Routes that take no token, each with the reason; every other route must be in ENDPOINTS.
 PUBLIC_ROUTES = {

@@ -92,8 +92,9 @@ def test_filters_status_overdue_due_soon_procedure(store, procedure):
 
 def test_search_is_diacritic_insensitive_and_finds_id_numbers(store, procedure):
     huong = receive(store, procedure)
-    other = receive(store, procedure, applicant_name="Trần Văn Đức",
-                    applicant_id_number="034095001122")
+    other = receive(
+        store, procedure, applicant_name="Trần Văn Đức", applicant_id_number="034095001122"
+    )
     found = lambda text: {d.id for d in store.dossiers.list(DossierQuery(search=text)).items}  # noqa: E731
     assert found("nguyen thi huong") == {huong.id}
     assert found("NGUYỄN hương") == {huong.id}
@@ -126,10 +127,10 @@ def test_dashboard_counts(store, procedure):
     assert store.dossiers.dashboard(today).on_time_rate == pytest.approx(1.0)
 
 
-
 @pytest.mark.parametrize(("utc_hour", "expected_rate"), [(16, 1.0), (17, 0.0), (23, 0.0)])
-def test_the_finishing_day_is_the_day_in_hanoi(store, procedure, monkeypatch, utc_hour,
-                                               expected_rate):
+def test_the_finishing_day_is_the_day_in_hanoi(
+    store, procedure, monkeypatch, utc_hour, expected_rate
+):
     """Finished on the appointment day at 23:00 and 00:00-06:59 the next day in Hanoi: the
     UTC date still says the appointment day, the counter's calendar says the next one."""
     from app.storage.services import dossiers as service
@@ -253,3 +254,41 @@ def test_a_same_day_procedure_received_after_15_00_is_due_the_next_working_day(s
     form.choose("1.001193")
     assert form.appointment(late, store.dossiers.calendar) == late_one.appointment_date
     assert form.appointment(morning, store.dossiers.calendar) == early_one.appointment_date
+
+
+def test_digitisation_of_each_paper_and_of_the_result_survives_a_reopen(store, procedure, data_dir):
+    from app.domain.models import DocumentReceived
+    from app.domain.status import Digitisation as D
+    from app.storage import open_store
+    from app.storage.services.records import InvalidRecord
+    from tests.storage.conftest import PIN
+
+    papers = [
+        DocumentReceived(name="Tờ khai", originals=1, digitised=D.DIGITISED),
+        DocumentReceived(name="Bản sao giấy khai sinh", copies=1, digitised=D.REUSED_RESULT),
+        DocumentReceived(name="Giấy uỷ quyền", originals=1),
+    ]
+    dossier = receive(store, procedure, documents=papers)
+    store.dossiers.change_status(dossier.id, S.IN_PROCESS)
+    with pytest.raises(InvalidRecord) as refused:
+        store.dossiers.change_status(dossier.id, S.COMPLETED, result="QĐ 1", result_digitised=7)
+    assert refused.value.reasons == ["result_digitised:choice"]
+    store.dossiers.change_status(
+        dossier.id, S.COMPLETED, result="QĐ 12/2026", result_digitised=D.DIGITISED
+    )
+    store.close()
+    again = open_store(data_dir, PIN)
+    try:
+        kept = again.dossiers.get(dossier.id)
+        assert [d.digitised for d in kept.documents] == [
+            D.DIGITISED,
+            D.REUSED_RESULT,
+            D.NOT_DIGITISED,
+        ]
+        assert kept.result_digitised is D.DIGITISED
+        queued = [m for m in again.sync.pending_mutations() if m.entity_id == dossier.id]
+        sent = {k: f.value for m in queued for k, f in m.fields.items()}
+        assert sent["result_digitised"] == 1  # it syncs
+        assert [d["digitised"] for d in sent["documents"]] == [1, 3, 0]
+    finally:
+        again.close()

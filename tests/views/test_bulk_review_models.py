@@ -36,7 +36,10 @@ def test_approve_three_together_and_see_what_fails(store) -> None:
     outcome = presenter.approve_many(ids[:3])
     assert outcome.done == ids[:3] and outcome.refused == []
     assert [store.audits.get(i).review_state for i in ids] == [
-        "approved", "approved", "approved", "submitted",
+        "approved",
+        "approved",
+        "approved",
+        "submitted",
     ]
     again = presenter.approve_many([ids[0], ids[3]])  # the first is final already
     assert again.done == [ids[3]] and [r[0] for r in again.refused] == [ids[0]]
@@ -49,8 +52,9 @@ def test_resubmitted_audit_shows_what_changed_since_the_request(store) -> None:
     store.audits.answer(audit_id, "premises.access_control", AuditAnswer(value=True))
     store.audits.submit(audit_id)
     presenter = BulkReviewPresenter(store, "giamsat.binh", "supervisor")
-    store.audits.review(audit_id, "changes_requested", "Bổ sung tường lửa",
-                        author="giamsat.binh", role="supervisor")
+    store.audits.review(
+        audit_id, "changes_requested", "Bổ sung tường lửa", author="giamsat.binh", role="supervisor"
+    )
     time.sleep(0.01)  # the fix comes after the request (clock stamps are in milliseconds)
     store.audits.answer(audit_id, "premises.cooling", AuditAnswer(value=True))
     store.audits.answer(audit_id, "premises.access_control", AuditAnswer(value=True))  # same

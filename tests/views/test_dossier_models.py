@@ -268,12 +268,22 @@ def test_an_unreadable_pulled_dossier_is_one_marked_line_on_every_screen(store) 
     seed(store, 3, today=TODAY)
     stamp = Clock("server-side").now()
     fields = {  # a dossier pushed without its appointment date, as another device pulls it
-        "code": "000.00.04.H26-261120-0901", "procedure_code": "1.000894", "ward_code": WARD,
-        "applicant_name": "Lê Văn Bình", "channel": 1, "status": 2,
+        "code": "000.00.04.H26-261120-0901",
+        "procedure_code": "1.000894",
+        "ward_code": WARD,
+        "applicant_name": "Lê Văn Bình",
+        "channel": 1,
+        "status": 2,
         "received_at": "2026-11-20T02:00:00+00:00",
     }
-    change = Change(seq=1, entity="dossier", entity_id="bad-1", ward_code=WARD, version=1,
-                    fields={k: FieldValue(value=v, hlc=stamp) for k, v in fields.items()})
+    change = Change(
+        seq=1,
+        entity="dossier",
+        entity_id="bad-1",
+        ward_code=WARD,
+        version=1,
+        fields={k: FieldValue(value=v, hlc=stamp) for k, v in fields.items()},
+    )
     store.sync.apply_pull_page([change], next_cursor=1)
 
     state = DossierListPresenter(store.dossiers, lambda: TODAY).load()  # open dossiers
@@ -290,3 +300,53 @@ def test_an_unreadable_pulled_dossier_is_one_marked_line_on_every_screen(store) 
     from app.views.sync_models import sync_indicator
 
     assert "1 bản ghi không đọc được" in sync_indicator(store.sync.summary()).text
+
+
+def test_a_dossier_found_ward_wide_warns_and_an_unanswered_check_is_said(store) -> None:
+    from app.domain.models import WardDuplicate
+
+    elsewhere = WardDuplicate(
+        code="000.00.70.H26-261201-0007", received_day=dt.date(2026, 12, 1), ward_code=WARD
+    )
+    asked: list[tuple[str, str]] = []
+
+    def server_finds(procedure: str, number: str) -> list[WardDuplicate]:
+        asked.append((procedure, number))
+        return [elsewhere]
+
+    form = filled_form()
+    assert form.submit(store.dossiers, WARD, OFFICER, ward_check=server_finds) is None
+    assert "000.00.70.H26-261201-0007 (01/12/2026)" in form.errors["duplicate"]
+    assert asked == [("1.004884", "001190012345")]
+    saved = form.submit(store.dossiers, WARD, OFFICER, go_on=True, ward_check=server_finds)
+    assert saved is not None and len(asked) == 1  # going on does not ask again
+    [event] = store.dossiers.history(saved.id)
+    assert elsewhere.code in event.note
+    assert form.ward_note() == ""
+
+    silent = filled_form("Trần Văn Bình")
+    silent.applicant_id_number = "001190099999"
+    assert silent.submit(store.dossiers, WARD, OFFICER, ward_check=lambda p, n: None) is not None
+    assert silent.ward_note().startswith("Không kiểm tra được toàn phường")
+    local_only = filled_form("Lê Văn Cường")
+    local_only.applicant_id_number = "001190088888"
+    assert local_only.submit(store.dossiers, WARD, OFFICER) is not None
+    assert local_only.ward_note() == ""  # not enrolled: there is no ward-wide check to miss
+
+
+def test_digitisation_is_set_per_paper_at_intake_and_with_the_result(store) -> None:
+    from app.domain.status import Digitisation as D
+
+    form = filled_form()
+    form.documents[0].digitised = D.DIGITISED
+    saved = form.submit(store.dossiers, WARD, OFFICER)
+    assert saved is not None
+    assert saved.documents[0].digitised is D.DIGITISED
+    assert all(doc.digitised is D.NOT_DIGITISED for doc in saved.documents[1:])
+    detail = DossierDetailPresenter(store.dossiers, saved.id, lambda: TODAY)
+    start = next(a for a in detail.load().actions if a.to_status == DossierStatus.IN_PROCESS)
+    assert detail.apply(start, actor=OFFICER) is None
+    complete = next(a for a in detail.load().actions if a.takes_result)
+    assert detail.apply(complete, result="Trích lục số 3", result_digitised=2, actor="") is None
+    facts = dict(detail.load().facts)
+    assert facts["Số hoá kết quả"] == "Tái sử dụng dữ liệu số hoá"

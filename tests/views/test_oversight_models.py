@@ -19,9 +19,14 @@ def _snap(code: str, weeks: list[tuple[str, int, int, int]], sections=None, stat
     audit = None
     if sections is not None:
         audit = O.WardAuditFigures(
-            ward_code=code, audits=1, latest_id=f"a-{code}", latest_state=state,
-            latest_score=min(sections.values()), by_section=sections,
-            failing_items=["network.firewall"], states={state: 1},
+            ward_code=code,
+            audits=1,
+            latest_id=f"a-{code}",
+            latest_state=state,
+            latest_score=min(sections.values()),
+            by_section=sections,
+            failing_items=["network.firewall"],
+            states={state: 1},
         )
     return O.WardSnapshot(code, "2026-12-02", figures, [], audit)
 
@@ -48,7 +53,8 @@ def test_rankings_trend_and_totals() -> None:
     assert board.by_rate[0].on_time_rate == 0.2
     assert [(r.code, r.overdue) for r in board.by_overdue] == [("00070", 8), ("00004", 1)]
     assert [(w.key["week"], w.received) for w in board.trend] == [
-        ("2026-11-23", 20), ("2026-11-30", 9),
+        ("2026-11-23", 20),
+        ("2026-11-30", 9),
     ]
     assert (board.whole.received, board.whole.overdue, board.wards) == (29, 9, 3)
     assert board.states == {"approved": 1, "submitted": 1}

@@ -123,8 +123,10 @@ def test_only_required_papers_start_ticked_and_the_slip_lists_exactly_what_was_r
     table = text[text.index("STT Tên giấy tờ") : text.index("Số lượng hồ sơ")]
     assert re.search(r"^1 Tờ khai đăng ký khai sinh 1 0$", table, re.M), table
     flat = " ".join(table.split())  # a wrapped cell breaks its row into lines
-    assert flat.endswith("2 Giấy chứng sinh hoặc giấy tờ thay thế (văn bản của người làm "
-                         "chứng, giấy cam đoan về việc sinh) 0 2"), flat
+    assert flat.endswith(
+        "2 Giấy chứng sinh hoặc giấy tờ thay thế (văn bản của người làm "
+        "chứng, giấy cam đoan về việc sinh) 0 2"
+    ), flat
 
     form.choose("1.001193")
     form.documents[2].received = True  # filed by a proxy this time
@@ -150,8 +152,15 @@ def test_a_supplement_request_and_a_refusal_each_give_their_form_from_the_detail
     detail = DossierDetailPresenter(store.dossiers, dossier.id, lambda: today)
     assert detail.load().forms == []  # form 01 only, from its own button
     supplement = next(a for a in detail.load().actions if a.needs_date)
-    assert detail.apply(supplement, new_date="21/12/2026", actor="Trần Văn Nam",
-                        note="Bổ sung bản sao giấy khai sinh cũ\nKý lại tờ khai") is None
+    assert (
+        detail.apply(
+            supplement,
+            new_date="21/12/2026",
+            actor="Trần Văn Nam",
+            note="Bổ sung bản sao giấy khai sinh cũ\nKý lại tờ khai",
+        )
+        is None
+    )
     [link] = detail.load().forms
     assert link.notice.number == "02" and link.label.startswith("Mẫu 02 · Phiếu yêu cầu bổ sung")
     ctx = SlipContext(agency_name="Phường Ba Đình", officer="Trần Văn Nam", place="Hà Nội")
@@ -214,8 +223,12 @@ def test_a_late_dossier_gets_an_apology_with_a_new_date_and_form_04(store) -> No
     assert late.apply(apology, new_date=typed) == (
         "Ghi lý do chậm trả kết quả (in trên phiếu xin lỗi)"
     )
-    assert late.apply(apology, new_date=typed, note="Chờ xác minh của Sở Tư pháp",
-                      actor="Trần Văn Nam") is None
+    assert (
+        late.apply(
+            apology, new_date=typed, note="Chờ xác minh của Sở Tư pháp", actor="Trần Văn Nam"
+        )
+        is None
+    )
     state = late.load()
     assert state.dossier.status == S.IN_PROCESS and state.dossier.appointment_date == new_date
     assert state.timeline[0].title == "Xin lỗi và hẹn lại ngày trả kết quả"
@@ -232,3 +245,26 @@ def test_a_late_dossier_gets_an_apology_with_a_new_date_and_form_04(store) -> No
         "THỦ TRƯỞNG CƠ QUAN",
     ):
         assert expected in text, expected
+
+
+def test_digitisation_shows_on_the_slip_under_a_paper_and_in_the_registers_notes() -> None:
+    from app.domain.status import Digitisation
+    from app.reports.counter_forms import register_rows
+
+    d = dossier()
+    d.documents[1].digitised = Digitisation.REUSED_RESULT
+    ctx = SlipContext(
+        agency_name="Phường Ba Đình",
+        officer="Trần Văn Nam",
+        procedure_name="Thủ tục đăng ký lại khai sinh",
+        processing_days=5,
+        place="Hà Nội",
+    )
+    text = _pdf_text(build_slip(d, ctx))
+    assert "(Tái sử dụng kết quả của hồ sơ khác)" in text
+    assert text.count("(Tái sử dụng") == 1 and "(Chưa số hoá)" not in text  # default: nothing
+    finished = d.model_copy(update={"result_digitised": Digitisation.DIGITISED, "notes": "x"})
+    [row] = register_rows([finished], "Phường Ba Đình")
+    assert row[-1] == "x; Số hoá kết quả: Đã số hoá"
+    [plain] = register_rows([d], "Phường Ba Đình")
+    assert plain[-1] == ""

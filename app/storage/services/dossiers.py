@@ -244,6 +244,7 @@ class DossierService:
         note: str = "",
         appointment_date: dt.date | None = None,
         result: str | None = None,
+        result_digitised: int | None = None,
         actor: str = "",
     ) -> Dossier:
         with self._db.write() as conn:
@@ -265,6 +266,8 @@ class DossierService:
                 changes["appointment_date"] = appointment_date.isoformat()
             if result is not None:
                 changes["result"] = result
+            if result_digitised is not None:  # checked 0..3 by the record rule, as the server
+                changes["result_digitised"] = int(result_digitised)
             event = self._event_fields(record.entity_id, record.ward_code, now, current,
                                        int(target), actor, note, appointment_date)
             updated, _ = self._records.write_local_many(
@@ -531,7 +534,7 @@ class DossierService:
             "received_at": iso_utc(received),
             "appointment_date": self._appointment(day, days),
             "status": int(req.status),
-            "documents": [d.model_dump() for d in req.documents],
+            "documents": [d.model_dump(mode="json") for d in req.documents],
             "notes": req.notes,
             "fee": proc.fee,
             "finished_at": iso_utc(req.finished_at) if req.finished_at else None,

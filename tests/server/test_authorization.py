@@ -105,6 +105,15 @@ def test_pull_shows_only_the_scope(world, role):
     assert {c["ward_code"] for c in changes} == {rec["A"]["ward"]}
 
 
+@pytest.mark.parametrize("who", [*(f"{r}_A" for r in ROLES), "admin", "admin_A"])
+def test_every_enrolled_role_reads_the_reference_data(world, who):
+    """The catalogue and calendar are the province's, the same for every ward and role."""
+    with world["api"].client(world["people"][who].token) as client:
+        answer = client.get("/sync/reference", params={"catalogue": 0, "calendar": 0})
+    assert answer.status_code == 200
+    assert set(answer.json()) == {"catalogue", "calendar"}
+
+
 def test_admin_with_all_wards_sees_everything(world):
     api, rec = world["api"], world["records"]
     with api.client(world["people"]["admin"].token) as client:
@@ -417,6 +426,7 @@ def test_a_scoped_admin_cannot_grant_wards_beyond_its_own(world):
 
 ENDPOINTS = [
     ("GET", "/sync/pull", None),
+    ("GET", "/sync/reference", None),
     ("POST", "/sync/push", {"mutations": []}),
     ("POST", "/attachments", {"sha256": "a" * 64, "size": 1}),
     ("GET", "/attachments/" + "a" * 64 + "/offset", None),

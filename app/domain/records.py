@@ -164,7 +164,9 @@ def expected_appointment(
 def _dossier(after: dict, before: dict | None, calendar: Honoured) -> list[str]:
     if not codes.CODE_RE.match(after["code"]):
         return ["code_format"]
-    if not calendar.knows(after["procedure_code"]):
+    # Checked when the dossier is first stored: its procedure is fixed afterwards, and one a
+    # later catalogue dropped must not stop its moves to the result.
+    if before is None and not calendar.knows(after["procedure_code"]):
         return ["unknown_procedure"]
     was = before.get("status") if before else None
     status_reason = S.move_problem(was, after["status"])

@@ -200,3 +200,14 @@ def test_the_check_honours_each_published_version_and_nothing_else(tmp_path):
     assert Honoured((imported,), (new, old)).appointments(
         "2026-12-04T02:00:00+00:00", "1.999001"
     ) == {device_date, server_date}
+
+
+def test_a_dossier_of_a_procedure_a_later_catalogue_dropped_still_moves(tmp_path):
+    found, _ = read_file(write_csv(tmp_path / "good.csv", GOOD))
+    first = merged(reference.shipped_catalogue(), found, 1)
+    later = merged(reference.shipped_catalogue(), [], 2)  # the province dropped 1.999001
+    before = _dossier("1.999001", dt.date(2026, 12, 9))
+    assert validate_record("dossier", before, catalogues=(first,)) == []
+    moved = {**before, "status": 4}
+    assert validate_record("dossier", moved, before, catalogues=(later,)) == []
+    assert validate_record("dossier", before, catalogues=(later,)) == ["unknown_procedure"]

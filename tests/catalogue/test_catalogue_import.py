@@ -149,6 +149,9 @@ def test_the_cli_stores_nothing_from_a_bad_file_and_a_new_version_per_good_impor
     migrate.upgrade(engine)
     assert server_reference.in_force(engine) == (0, 0)  # nothing stored
     good = write_xlsx(tmp_path / "good.xlsx", GOOD)
+    assert main([*_db(tmp_path), str(good), "--check", "--db", url]) == 0
+    assert "2 procedures, no bad line (nothing stored: --check)" in capsys.readouterr().out
+    assert server_reference.in_force(engine) == (0, 0)
     assert main([*_db(tmp_path), str(good), "--db", url]) == 0
     assert main([*_db(tmp_path), str(good), "--db", url]) == 0
     assert "catalogue version 2: 2 procedures from good.xlsx" in capsys.readouterr().out

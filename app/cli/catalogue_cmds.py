@@ -81,7 +81,13 @@ def read_file(path: Path) -> tuple[list[Procedure], list[LineError]]:
     if missing:
         return [], [LineError(header[0], "missing_columns:" + ",".join(missing))]
     cells = ((line, {names[i]: v for i, v in enumerate(row) if i in names}) for line, row in rows)
-    return parse_rows(cells)
+    try:
+        return parse_rows(cells)
+    except csv.Error as exc:  # a cell past the csv module's field limit (128 KiB), a NUL...
+        return [], [LineError(_last_line[0] + 1, f"csv:{str(exc)[:80]}")]
+
+
+_last_line = [0]  # the CSV line read last, for an error the csv module raises mid-row
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
@@ -91,8 +97,10 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
         raise CliError("the CSV file is not UTF-8") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     first = 1
+    _last_line[0] = 0
     for row in reader:  # a row's number is the line it starts on (a cell may hold newlines)
         yield first, list(row)
+        _last_line[0] = reader.line_num
         first = reader.line_num + 1
 
 

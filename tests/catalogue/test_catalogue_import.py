@@ -214,3 +214,16 @@ def test_a_dossier_of_a_procedure_a_later_catalogue_dropped_still_moves(tmp_path
     moved = {**before, "status": 4}
     assert validate_record("dossier", moved, before, catalogues=(later,)) == []
     assert validate_record("dossier", before, catalogues=(later,)) == ["unknown_procedure"]
+
+
+def test_a_cell_past_the_csv_limit_is_a_line_error_not_a_crash(tmp_path):
+    path = tmp_path / "huge.csv"
+    huge = "x" * 200_000
+    path.write_text(
+        ",".join(HEADER) + "\n1.999001,Một,Xã,1,0,Tờ khai,,\n"
+        f'1.999002,"{huge}",Xã,1,0,Tờ khai,,\n',
+        encoding="utf-8",
+    )
+    found, errors = read_file(path)
+    assert found == [] and [e.line for e in errors] == [3]
+    assert errors[0].reason.startswith("csv:field larger than field limit")

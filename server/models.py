@@ -197,3 +197,20 @@ class DossierFact(SQLModel, table=True):
     # The duplicate check (migration 0009): the keyed term of the ID number under the ward's
     # key (app/domain/duplicates.py), never the number.
     id_term: str | None = Field(default=None, max_length=32)
+
+
+class ReferenceVersion(SQLModel, table=True):
+    """One version of reference data an admin published (server/services/reference.py):
+    `kind` "catalogue" (the province's procedures, merged onto the shipped list) or
+    "calendar" (make-up working days and extra holidays). Never updated: a change is a new
+    version, and the newest of a kind is the one in force."""
+
+    __tablename__ = "reference_version"
+    __table_args__ = (UniqueConstraint("kind", "version", name="uq_reference_version"),)
+    id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True))
+    kind: str = Field(max_length=20)
+    version: int
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_by: str = Field(default="", max_length=100)
+    source: str = Field(default="", max_length=300)  # the imported file's name
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

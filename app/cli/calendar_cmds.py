@@ -39,10 +39,14 @@ def _date(text: str) -> dt.date:
 def cmd_list(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         days = store.calendar.days()
+        server_version = store.calendar.server_version()
     if args.json:
         print_json({"make_up_days": [d.isoformat() for d in days.make_up_days],
-                    "extra_holidays": [d.isoformat() for d in days.extra_holidays]})
+                    "extra_holidays": [d.isoformat() for d in days.extra_holidays],
+                    "server_version": server_version})
         return 0
+    if server_version:
+        print(f"the server's calendar, version {server_version} (this store's own days set aside)")
     for day in days.make_up_days:
         print(f"{day.isoformat()}  ngày làm bù / make-up working day")
     for day in days.extra_holidays:
@@ -57,7 +61,9 @@ def cmd_make_up(args: argparse.Namespace) -> int:
         if store.dossiers.calendar.is_working_day(args.date):
             raise CliError(f"{args.date} is already a working day")
         store.calendar.add_make_up_day(args.date)
+        version = store.calendar.server_version()
     print(f"{args.date} is now a working day (dossiers received from now on)")
+    _note_server_calendar(version)
     return 0
 
 
@@ -66,7 +72,9 @@ def cmd_holiday(args: argparse.Namespace) -> int:
         if not store.dossiers.calendar.is_working_day(args.date):
             raise CliError(f"{args.date} is already a day off")
         store.calendar.add_holiday(args.date)
+        version = store.calendar.server_version()
     print(f"{args.date} is now a day off (dossiers received from now on)")
+    _note_server_calendar(version)
     return 0
 
 
@@ -77,3 +85,10 @@ def cmd_remove(args: argparse.Namespace) -> int:
         raise CliError(f"{args.date} is neither a make-up day nor an extra holiday")
     print(f"{args.date} removed")
     return 0
+
+
+
+def _note_server_calendar(version: int) -> None:
+    if version:
+        print(f"note: the server's calendar (version {version}) is in force on this device; "
+              "this store's own days apply only without it")

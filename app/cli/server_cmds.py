@@ -195,9 +195,10 @@ def _register_admin(subparsers: argparse._SubParsersAction) -> None:
     _add_db(devices)
     devices.set_defaults(handler=run_list_devices)
 
-    from app.cli import recovery_cmds
+    from app.cli import catalogue_cmds, recovery_cmds
 
     recovery_cmds.register_admin(actions, _add_db)
+    catalogue_cmds.register_admin(actions, _add_db)
 
 
 def _add_backup_key(parser: argparse.ArgumentParser, *, created: bool) -> None:

@@ -71,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plist.add_argument("--search", default="", help="name or code (diacritics optional)")
     plist.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plist.set_defaults(handler=cmd_procedures)
+    from app.cli import catalogue_cmds
+    from app.cli.server_cmds import _add_db
+
+    catalogue_cmds.register_procedures(psub, _add_db)
 
     wards = subparsers.add_parser("wards", help="commune-level units (official codes)")
     wsub = wards.add_subparsers(dest="wards_command", metavar="ACTION", required=True)

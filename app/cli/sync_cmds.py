@@ -242,6 +242,9 @@ def _sync_once(engine, store, stall_s: float | None) -> int:
     with StallWatch(engine, stall_s or STALL_S):
         report = engine.run_once()
     print(report.summary())
+    for received in report.reference:  # "catalogue:3": a newer version is now in force here
+        kind, _, version = received.partition(":")
+        print(f"received the server's {kind}, version {version} (in force on this device)")
     if not report.busy:
         print(waiting_line(store), flush=True)
     for error in report.errors:

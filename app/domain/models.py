@@ -43,9 +43,11 @@ class Procedure(BaseModel, frozen=True):
     field: str
     processing_days: int = Field(ge=0)
     required_documents: list[DocumentRequirement]
-    fee: int = 0
+    fee: int = 0  # VND; 0 when no fee or only in some cases (see fee_note)
     fee_note: str = ""
-    source: str
+    source: str = ""
+    level: str = ""  # "xã" for the commune level (a province's import says it on every row)
+    forms: list[str] = Field(default_factory=list)  # declaration forms (tờ khai) the citizen fills
 
 
 class DocumentReceived(BaseModel):

@@ -11,6 +11,8 @@ codes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +22,7 @@ from app.domain import codes, reference
 from app.domain import entities as E
 from app.domain import status as S
 from app.domain.calendar import WorkingCalendar, counted_from, vn_date
+from app.domain.catalogue import Catalogue
 from app.domain.readable import read_model
 
 # Fields a record cannot be stored without (None or blank text counts as missing).
@@ -58,14 +61,54 @@ _MODELLED = frozenset({E.DOSSIER, E.DOSSIER_EVENT, E.AUDIT, E.ATTACHMENT})
 SERVER_COMPUTED: dict[str, frozenset[str]] = {E.AUDIT: frozenset({"score"})}
 
 
+@dataclass(frozen=True)
+class Honoured:
+    """The reference data a check honours: the catalogues and calendars in force, newest
+    first, then older versions still honoured. A device passes only its own (one each); the
+    server passes every version it published, so a dossier a device received under the
+    catalogue and calendar it had (offline, before the new version reached it) is accepted:
+    its procedure known in some version, its appointment date the one some version gives."""
+
+    catalogues: tuple[Catalogue, ...]
+    calendars: tuple[WorkingCalendar, ...]
+
+    def knows(self, procedure_code: str) -> bool:
+        return any(c.get(procedure_code) is not None for c in self.catalogues)
+
+    def appointments(self, received_at: str, procedure_code: str) -> set[dt.date]:
+        days = {
+            p.processing_days
+            for c in self.catalogues
+            if (p := c.get(procedure_code)) is not None
+        }
+        received = dt.datetime.fromisoformat(received_at)
+        return {
+            cal.add_working_days(*counted_from(received, d)) for d in days for cal in self.calendars
+        }
+
+
+def honoured(
+    calendar: WorkingCalendar | None = None,
+    catalogues: Sequence[Catalogue] | None = None,
+    calendars: Sequence[WorkingCalendar] | None = None,
+) -> Honoured:
+    chosen = tuple(calendars) if calendars else (calendar or WorkingCalendar(),)
+    return Honoured(tuple(catalogues) if catalogues else (reference.catalogue(),), chosen)
+
+
 def validate_record(
     entity: str,
     after: dict[str, Any],
     before: dict[str, Any] | None = None,
     *,
     calendar: WorkingCalendar | None = None,
+    catalogues: Sequence[Catalogue] | None = None,
+    calendars: Sequence[WorkingCalendar] | None = None,
 ) -> list[str]:
-    """Reason codes why the record `after` may not be stored (see the module docstring)."""
+    """Reason codes why the record `after` may not be stored (see the module docstring).
+
+    `catalogues`/`calendars` (newest first) are what the server honours (`Honoured`); without
+    them the catalogue in force (`reference.catalogue()`) and `calendar` are used."""
     if entity not in E.ENTITIES:
         return ["unknown_entity"]
     shape = E.validate_fields(entity, after)
@@ -85,7 +128,7 @@ def validate_record(
         return problems
     check = _CHECKS.get(entity)
     if check is not None:
-        problems += check(after, before, calendar or WorkingCalendar())
+        problems += check(after, before, honoured(calendar, catalogues, calendars))
     if not problems and entity in _MODELLED:
         problems += _model_problems(entity, after)
     return problems
@@ -100,21 +143,25 @@ def _blank(value: Any) -> bool:
 
 
 def expected_appointment(
-    received_at: str, procedure_code: str, calendar: WorkingCalendar
+    received_at: str,
+    procedure_code: str,
+    calendar: WorkingCalendar,
+    catalogue: Catalogue | None = None,
 ) -> dt.date:
-    """The appointment date of a dossier: its procedure's processing days, in working days of
-    `calendar`, after the day of receipt in Vietnam (a same-day procedure received from 15:00
-    on: the next working day, `app.domain.calendar.counted_from`)."""
-    days = reference.procedure(procedure_code).processing_days
+    """The appointment date of a dossier: its procedure's processing days (in `catalogue`,
+    else the one in force), in working days of `calendar`, after the day of receipt in Vietnam
+    (a same-day procedure received from 15:00 on: the next working day,
+    `app.domain.calendar.counted_from`)."""
+    days = (catalogue or reference.catalogue()).procedure(procedure_code).processing_days
     return calendar.add_working_days(*counted_from(dt.datetime.fromisoformat(received_at), days))
 
 
-def _dossier(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
+def _dossier(after: dict, before: dict | None, calendar: Honoured) -> list[str]:
     if not codes.CODE_RE.match(after["code"]):
         return ["code_format"]
-    try:
-        reference.procedure(after["procedure_code"])
-    except KeyError:
+    # Checked when the dossier is first stored: its procedure is fixed afterwards, and one a
+    # later catalogue dropped must not stop its moves to the result.
+    if before is None and not calendar.knows(after["procedure_code"]):
         return ["unknown_procedure"]
     was = before.get("status") if before else None
     status_reason = S.move_problem(was, after["status"])
@@ -140,7 +187,7 @@ def _completes(was: int | None, status: int) -> bool:
     )
 
 
-def _appointment_problems(after: dict, before: dict | None, calendar: WorkingCalendar) -> list:
+def _appointment_problems(after: dict, before: dict | None, calendar: Honoured) -> list:
     """A dossier is first stored with the calendar's appointment date (the device sends each
     status move as its own mutation, never folded into the creation). The date changes only
     with a move into SUPPLEMENT_REQUESTED, where the officer gives a renewed date, which must
@@ -148,8 +195,8 @@ def _appointment_problems(after: dict, before: dict | None, calendar: WorkingCal
     date = dt.date.fromisoformat(after["appointment_date"])
     previous = before.get("appointment_date") if before else None
     if previous is None:
-        expected = expected_appointment(after["received_at"], after["procedure_code"], calendar)
-        return [] if date == expected else ["appointment_date_mismatch"]
+        expected = calendar.appointments(after["received_at"], after["procedure_code"])
+        return [] if date in expected else ["appointment_date_mismatch"]
     if after["appointment_date"] == previous:
         return []
     renewal = (
@@ -170,7 +217,7 @@ def _rescheduled(after: dict, before: dict, previous: str) -> bool:
     return stays and after["appointment_date"] > previous
 
 
-def _event(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
+def _event(after: dict, before: dict | None, calendar: Honoured) -> list[str]:
     was, status = after.get("from_status"), after["to_status"]
     if was == status and S.is_open(status) and not _blank(after.get("appointment_date")):
         return []  # a new appointment date with an apology (form 04): the status stays
@@ -209,7 +256,7 @@ def computed_score(fields: dict[str, Any]) -> float | None:
 _DRAFT_REASONS = frozenset({"photo_missing", "missing_value"})
 
 
-def _audit(after: dict, before: dict | None, calendar: WorkingCalendar) -> list[str]:
+def _audit(after: dict, before: dict | None, calendar: Honoured) -> list[str]:
     version = after["template_version"]
     if version not in A.TEMPLATES:
         return [f"unknown_template:{version}"]

@@ -16,13 +16,14 @@ from pathlib import Path
 from vietnam_provinces import Province as _VpProvince
 from vietnam_provinces import Ward as _VpWard
 
+from app.domain.catalogue import PROCEDURE_CODE as PROCEDURE_CODE
+from app.domain.catalogue import Catalogue
 from app.domain.models import Procedure, Ward
 from app.domain.text import fold, tokens
 
 HANOI = "01"
 HANOI_WARD_COUNT = 126
 PROCEDURES_PATH = Path(__file__).resolve().parents[2] / "assets" / "procedures.json"
-PROCEDURE_CODE = re.compile(r"^\d\.\d{6}(\.[a-z0-9]+)?$")
 WARD_CODE = re.compile(r"^\d{5}$")
 
 
@@ -102,34 +103,38 @@ def _all_procedures() -> tuple[Procedure, ...]:
 
 
 @cache
-def _procedures_by_code() -> dict[str, Procedure]:
-    return {p.code: p for p in _all_procedures()}
+def shipped_catalogue() -> Catalogue:
+    """Version 0: the catalogue shipped with the app."""
+    return Catalogue(0, _all_procedures())
 
 
-@cache
-def _search_keys() -> tuple[tuple[Procedure, str, frozenset[str]], ...]:
-    """Per procedure: its folded name and the folded words of code, name and field."""
-    return tuple(
-        (p, fold(p.name), frozenset(tokens(f"{p.code} {p.name} {p.field}")))
-        for p in _all_procedures()
-    )
+_in_force: list[Catalogue] = []  # the one the process uses when it is not the shipped one
+
+
+def use_catalogue(catalogue: Catalogue | None) -> None:
+    """Put a catalogue in force for this process (a device's store installs the one it
+    received by sync when it opens; None goes back to the shipped one). The server never
+    relies on this: it passes the database's catalogue to each check."""
+    _in_force[:] = [catalogue] if catalogue is not None else []
+
+
+def catalogue() -> Catalogue:
+    """The catalogue in force: what intake offers and the device's checks use."""
+    return _in_force[0] if _in_force else shipped_catalogue()
 
 
 def procedures() -> list[Procedure]:
-    """The catalogue, in file order (grouped by field)."""
-    return list(_all_procedures())
+    """The catalogue in force, in file order (grouped by field)."""
+    return list(catalogue().procedures)
 
 
 def procedure(code: str) -> Procedure:
-    try:
-        return _procedures_by_code()[code]
-    except KeyError:
-        raise KeyError(f"unknown procedure code {code!r} in the catalogue") from None
+    return catalogue().procedure(code)
 
 
 def procedure_fields() -> list[str]:
     """The fields (lĩnh vực) present, in catalogue order."""
-    return list(dict.fromkeys(p.field for p in _all_procedures()))
+    return list(dict.fromkeys(p.field for p in catalogue().procedures))
 
 
 def _rank(proc: Procedure, name: str, query: str, code_hit: bool) -> tuple[int, int, int, str]:
@@ -153,7 +158,7 @@ def search_procedures(text: str, limit: int | None = None) -> list[Procedure]:
     if not words:
         return []
     hits: list[tuple[tuple[int, int, int, str], Procedure]] = []
-    for proc, name, haystack in _search_keys():
+    for proc, name, haystack in catalogue().search_keys:
         code_hit = proc.code.startswith(text.strip())
         if not code_hit and not all(any(h.startswith(w) for h in haystack) for w in words):
             continue

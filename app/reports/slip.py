@@ -10,12 +10,13 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import segno
 from fpdf import FPDF
 
 from app.domain.calendar import VN_TZ
-from app.domain.models import Dossier
+from app.domain.models import Dossier, Procedure
 from app.i18n import catalogue
 
 FONT_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
@@ -40,6 +41,26 @@ class SlipContext:
     procedure_name: str = ""
     processing_days: int | None = None
     place: str = ""  # place name in the date line, e.g. "Hà Nội"
+    fee: int | None = None  # VND, from the catalogue in force; None: not known, not printed
+    fee_note: str = ""
+
+
+def context_for(procedure: Procedure | None, **kw: Any) -> SlipContext:
+    """A slip's context with what the catalogue says of the procedure (name, days, fee)."""
+    if procedure is None:
+        return SlipContext(**kw)
+    return SlipContext(
+        procedure_name=procedure.name,
+        processing_days=procedure.processing_days,
+        fee=procedure.fee,
+        fee_note=procedure.fee_note,
+        **kw,
+    )
+
+
+def fee_text(fee: int) -> str:
+    """50000 -> '50.000' (Vietnamese thousands separator)."""
+    return f"{fee:,}".replace(",", ".")
 
 
 def _vi(key: str, **kw: object) -> str:
@@ -163,6 +184,10 @@ def _documents(pdf: FPDF, d: Dossier) -> None:
 def _dates(pdf: FPDF, d: Dossier, ctx: SlipContext) -> None:
     if ctx.processing_days is not None:
         line(pdf, _vi("slip.processing", n=ctx.processing_days))
+    if ctx.fee is not None:
+        line(pdf, _vi("slip.fee", amount=fee_text(ctx.fee)))
+        if ctx.fee_note:
+            line(pdf, ctx.fee_note, size=8)
     received = d.received_at if d.received_at.tzinfo else d.received_at.replace(tzinfo=dt.UTC)
     local = received.astimezone(VN_TZ)
     line(pdf, _vi("slip.received_at", time=local.strftime("%H giờ %M phút, ngày %d/%m/%Y")))

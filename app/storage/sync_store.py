@@ -93,6 +93,7 @@ class SyncStore:
         self._erase = crypto_erase
         self._kept = SettingsStore(db, records.sealer)
         self.escrow: Any = None  # the store's EscrowKeeper, set by LocalStore
+        self.reference: Any = None  # the store's ReferenceStore, set by LocalStore
         self._set_aside: list[PushResult] = []
 
     @property

@@ -72,6 +72,7 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     offline: bool = False
     busy: bool = False  # another syncer held this store's lock: nothing was done
+    reference: list[str] = field(default_factory=list)  # "catalogue:3", "calendar:2" received
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
 
@@ -133,6 +134,8 @@ class SyncEngine:
 
     def _run(self, report: SyncReport, *, push: bool, pull: bool) -> None:
         try:
+            if pull:
+                self._reference(report)
             if push:
                 self._push_then_go_on(report)
             if pull:
@@ -150,6 +153,24 @@ class SyncEngine:
             report.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             self._refresh_contact()
+
+    def _reference(self, report: SyncReport) -> None:
+        """The catalogue and working calendar in force on the server, when newer than the
+        device's, first: intake and the device's checks then use what the server checks
+        against. A server without the route (404, older) is left alone."""
+        keeper = getattr(self.store, "reference", None)
+        fetch = getattr(self.transport, "reference", None)
+        if keeper is None or fetch is None:
+            return
+        try:
+            answer = fetch(*keeper.versions())
+        except RequestRejected as exc:
+            if isinstance(exc, Unauthorized):
+                raise
+            if exc.status != 404:
+                report.errors.append(f"reference refused: {exc}")
+            return
+        report.reference = keeper.apply(answer)
 
     def _refresh_contact(self) -> None:
         """The locked check proves the device with its token's hash: a token renewed during

@@ -308,6 +308,14 @@ class Transport:
         data = self._json("GET", "/sync/pull", params={"cursor": cursor, "limit": limit})
         return PullResponse.model_validate(data)
 
+    def reference(self, catalogue: int, calendar: int) -> dict[str, Any]:
+        """The server's catalogue and calendar newer than the versions held (`null` parts
+        when none is)."""
+        data = self._json(
+            "GET", "/sync/reference", params={"catalogue": catalogue, "calendar": calendar}
+        )
+        return data if isinstance(data, dict) else {}
+
     def recovery_key(self) -> str | None:
         """The organisation's recovery public key (base64), or None when none is set."""
         data = self._json("GET", "/recovery/key")

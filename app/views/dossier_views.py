@@ -952,26 +952,21 @@ class DetailScreen:
         )
 
     def _slip_context(self) -> Any:
-        from app.reports.slip import SlipContext
+        from dataclasses import replace
+
+        from app.reports.slip import context_for
 
         assert self.state is not None
         d = self.state.dossier
-        try:
-            proc = reference.procedure(d.procedure_code)
-            days: int | None = proc.processing_days
-        except KeyError:
-            days = None
+        proc = reference.catalogue().get(d.procedure_code)
         try:
             agency = reference.ward(d.ward_code).name
         except KeyError:
             agency = d.ward_code
-        return SlipContext(
-            agency_name=agency,
-            officer=self.app.actor,
-            procedure_name=self.state.procedure,
-            processing_days=days,
-            place=t("slip.place"),
+        context = context_for(
+            proc, agency_name=agency, officer=self.app.actor, place=t("slip.place")
         )
+        return replace(context, procedure_name=self.state.procedure)
 
     async def _attach_file(self, e: Any) -> None:
         for picked in await picked_files(self.app):

@@ -31,12 +31,12 @@ from app.domain.hlc import Clock, is_stamp, node_of
 from app.domain.merge import Stamped, merge_fields
 from app.domain.mutations import FieldValue, Mutation, PushResult
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
-from server.core.config import SERVER_NODE, server_calendar
+from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
 from server.core.sealing import SEALED, SealError, open_fields, seal_fields
 from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
 from server.scope import Caller, family_of
-from server.services import attachments, reports
+from server.services import attachments, reference, reports
 
 ATTEMPTS = 4
 _log = logging.getLogger("commune.server.sync")
@@ -365,7 +365,7 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
     current = {k: Stamped(**v) for k, v in (record.fields if record else {}).items()}
     _check_rules(caller, mutation.entity, values, current)
     mutation = _with_computed(mutation, current, clock)
-    _check_record(mutation, record, current)
+    _check_record(session, mutation, record, current)
     return _merge_and_store(session, caller, mutation, record, family, current, clock)
 
 
@@ -412,17 +412,20 @@ def _with_computed(mutation: Mutation, current: dict[str, Stamped], clock: Clock
 
 
 def _check_record(
-    mutation: Mutation, record: RecordRow | None, current: dict[str, Stamped]
+    session: Session, mutation: Mutation, record: RecordRow | None, current: dict[str, Stamped]
 ) -> None:
-    """The whole record as the merge will leave it, against the domain (`app.domain.records`)."""
+    """The whole record as the merge will leave it, against the domain (`app.domain.records`),
+    honouring every published catalogue and calendar (server/services/reference.py)."""
     incoming = {k: Stamped(fv.value, fv.hlc) for k, fv in mutation.fields.items()}
     after = merge_fields(current, incoming).fields
+    honoured = reference.honoured(session)
     before = {k: s.value for k, s in current.items()} if record is not None else None
     problems = validate_record(
         mutation.entity,
         {k: s.value for k, s in after.items()},
         before,
-        calendar=server_calendar(),
+        catalogues=honoured.catalogues,
+        calendars=honoured.calendars,
     )
     if problems:
         raise Rejected(problems[0][:400])

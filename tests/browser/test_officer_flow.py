@@ -177,6 +177,7 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     text = "".join(p.extract_text() for p in PdfReader(pdf_path).pages)
     assert "PHIẾU TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in text
     assert APPLICANT in text and OFFICER in text
+    assert re.search(r"Phí, lệ phí: [\d.]+ đồng", text)  # the fee of the catalogue in force
 
     # Lock now; a wrong PIN says how many attempts are left; the right one opens the list.
     page.get_by_role("button", name="Khoá ngay").click()

@@ -211,7 +211,9 @@ def test_a_make_up_day_moves_the_appointment_of_later_dossiers(cli, tmp_path):
                 COMMUNE_PIN=PIN)
     assert again.code == 2 and "already a working day" in again.err
     listed = cli("calendar", "list", "--json", "--data-dir", data, COMMUNE_PIN=PIN)
-    assert json.loads(listed.out) == {"make_up_days": ["2025-11-22"], "extra_holidays": []}
+    assert json.loads(listed.out) == {
+        "make_up_days": ["2025-11-22"], "extra_holidays": [], "server_version": 0
+    }
     register = write_csv(tmp_path / "friday.csv", [
         row(PROCEDURE.code, applicant_name="Hà Văn Sơn", received_at="2025-11-21T09:00:00")])
     assert cli("dossiers", "import", str(register), "--data-dir", data, COMMUNE_PIN=PIN).code == 0

@@ -105,6 +105,15 @@ def test_pull_shows_only_the_scope(world, role):
     assert {c["ward_code"] for c in changes} == {rec["A"]["ward"]}
 
 
+@pytest.mark.parametrize("who", [*(f"{r}_A" for r in ROLES), "admin", "admin_A"])
+def test_every_enrolled_role_reads_the_reference_data(world, who):
+    """The catalogue and calendar are the province's, the same for every ward and role."""
+    with world["api"].client(world["people"][who].token) as client:
+        answer = client.get("/sync/reference", params={"catalogue": 0, "calendar": 0})
+    assert answer.status_code == 200
+    assert set(answer.json()) == {"catalogue", "calendar"}
+
+
 def test_admin_with_all_wards_sees_everything(world):
     api, rec = world["api"], world["records"]
     with api.client(world["people"]["admin"].token) as client:
@@ -386,8 +395,51 @@ def test_admin_endpoints_refuse_non_admins(world, who):
         assert client.post("/admin/enrol-codes", json={"username": who}).status_code == 403
         victim = world["people"]["officer_B"]
         assert client.post(f"/admin/devices/{victim.device_id}/revoke").status_code == 403
+        assert client.put("/admin/calendar", json={"make_up_days": []}).status_code == 403
+        assert client.post("/admin/catalogue", json={"rows": [CATALOGUE_ROW]}).status_code == 403
     with api.client(victim.token) as client:
         assert client.get("/sync/pull").status_code == 200  # still enrolled
+
+
+CATALOGUE_ROW = {
+    "code": "1.999301", "name": "Thủ tục thử của tỉnh", "level": "Xã", "processing_days": 2,
+    "fee": "20.000", "documents": "Tờ khai | Văn bản ủy quyền ~ nếu nộp thay", "forms": "",
+}
+
+
+def test_only_an_admin_of_every_ward_publishes_reference_data_all_or_nothing(world):
+    api, people = world["api"], world["people"]
+    with api.client(people["admin_A"].token) as client:  # one ward's admin: not the province's
+        refused = client.put("/admin/calendar", json={"make_up_days": ["2026-12-05"]})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "out_of_scope")
+        refused = client.post("/admin/catalogue", json={"rows": [CATALOGUE_ROW]})
+        assert refused.status_code == 403
+    with api.client(people["admin"].token) as client:
+        bad = client.post("/admin/catalogue", json={
+            "rows": [CATALOGUE_ROW, {**CATALOGUE_ROW, "code": "1.99930"},
+                     {**CATALOGUE_ROW, "code": "1.999302", "name": "Tên\u0000"}],
+        })
+        assert bad.status_code == 422
+        assert bad.json()["error"]["lines"] == [
+            {"line": 3, "reason": "code:format (expected like 1.001193)"},
+            {"line": 4, "reason": "name:nul_char"},
+        ]
+        with api.client(people["officer_A"].token) as officer:
+            held = officer.get("/sync/reference").json()["catalogue"]
+            assert held is None or "1.999302" not in str(held)  # nothing of it stored
+        both = client.put("/admin/calendar", json={
+            "make_up_days": ["2026-12-05"], "extra_holidays": ["2026-12-05"]})
+        assert (both.status_code, both.json()["error"]["code"]) == (422, "invalid_calendar")
+        published = client.post("/admin/catalogue", json={"rows": [CATALOGUE_ROW]})
+        assert published.status_code == 201 and published.json()["procedures"] == 1
+        version = published.json()["version"]
+        assert client.put("/admin/calendar", json={"make_up_days": ["2026-12-05"]}).json()[
+            "version"] >= 1
+    with api.client(people["officer_A"].token) as officer:
+        answer = officer.get("/sync/reference").json()
+    assert answer["catalogue"]["version"] == version
+    assert {p["code"]: p["fee"] for p in answer["catalogue"]["procedures"]} == {"1.999301": 20000}
+    assert answer["calendar"]["make_up_days"] == ["2026-12-05"]
 
 
 def _admin_action(client, action: str, ward: str, target):
@@ -437,6 +489,7 @@ def test_a_scoped_admin_cannot_grant_wards_beyond_its_own(world):
 
 ENDPOINTS = [
     ("GET", "/sync/pull", None),
+    ("GET", "/sync/reference", None),
     ("POST", "/sync/push", {"mutations": []}),
     ("POST", "/attachments", {"sha256": "a" * 64, "size": 1}),
     ("GET", "/attachments/" + "a" * 64 + "/offset", None),
@@ -448,6 +501,8 @@ ENDPOINTS = [
     ("POST", "/admin/users", {"username": "nobody", "role": "officer", "wards": ["00001"]}),
     ("POST", "/admin/enrol-codes", {"username": "nobody"}),
     ("GET", "/admin/devices", None),
+    ("PUT", "/admin/calendar", {"make_up_days": []}),
+    ("POST", "/admin/catalogue", {"rows": []}),
     ("POST", f"/admin/devices/{uuid.uuid4()}/revoke", None),
     ("POST", "/auth/logout", None),
     ("GET", "/recovery/key", None),

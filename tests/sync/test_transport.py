@@ -303,7 +303,12 @@ def test_a_refused_push_does_not_stop_the_pull(stub, tmp_path):
         with _transport(url) as t:
             report = SyncEngine(store.sync, t).run_once()
         assert not report.ok and "422" in report.errors[0]
-        assert [s["path"].split("?")[0] for s in script.seen] == ["/sync/push", "/sync/pull"]
+        # the reference data's check first (this stub, like an older server, answers 404:
+        # left alone), then the push the server refuses, then the pull all the same
+        assert [s["path"].split("?")[0] for s in script.seen] == [
+            "/sync/reference", "/sync/push", "/sync/pull"
+        ]
+        assert len(report.errors) == 1
         assert store.sync.pull_cursor() == 17  # the pull ran and its page was stored
         assert store.sync.summary().pending == pending  # the refused batch waits, nothing lost
     finally:

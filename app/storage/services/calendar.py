@@ -1,7 +1,12 @@
 """The commune's own calendar changes, kept in the sealed settings: official make-up working days
 (a Saturday worked to bridge a holiday) and extra days off, on top of the `holidays` package's
 Vietnamese calendar. Appointment dates of dossiers received after a change use them; dates
-already given to applicants stay as they were."""
+already given to applicants stay as they were.
+
+An enrolled device receives the working calendar an admin published on the server
+(`ReferenceStore`, by sync); once it has one, that calendar is in force and the store's own
+days are set aside (kept, shown, used again only if the server's is dropped), so the device and
+the server count with the same days."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from app.domain.calendar import WorkingCalendar
 from app.storage.settings import SettingsStore
 
 CALENDAR_KEY = "calendar_days"
+SERVER_CALENDAR_KEY = "server_calendar"  # {"version", "make_up_days", "extra_holidays"}
 MAKE_UP = "make_up_days"
 HOLIDAYS = "extra_holidays"
 
@@ -29,14 +35,29 @@ class CalendarStore:
         self._current: WorkingCalendar | None = None
 
     def days(self) -> CalendarDays:
-        stored = self._settings.get(CALENDAR_KEY) or {}
-        return CalendarDays(
-            tuple(sorted(dt.date.fromisoformat(d) for d in stored.get(MAKE_UP, []))),
-            tuple(sorted(dt.date.fromisoformat(d) for d in stored.get(HOLIDAYS, []))),
-        )
+        """The days in force: the server's published calendar if one was received, else
+        this store's own."""
+        stored = self._settings.get(SERVER_CALENDAR_KEY) or self._settings.get(CALENDAR_KEY) or {}
+        return _days(stored)
+
+    def local_days(self) -> CalendarDays:
+        return _days(self._settings.get(CALENDAR_KEY) or {})
+
+    def server_version(self) -> int:
+        """The server's calendar version held (0: none received)."""
+        return int((self._settings.get(SERVER_CALENDAR_KEY) or {}).get("version", 0))
+
+    def set_server_calendar(self, version: int, make_up: list[str], holidays: list[str]) -> None:
+        """The calendar an admin published, as received by sync (dates checked here)."""
+        self._settings.set(SERVER_CALENDAR_KEY, {
+            "version": int(version),
+            MAKE_UP: sorted(dt.date.fromisoformat(d).isoformat() for d in make_up),
+            HOLIDAYS: sorted(dt.date.fromisoformat(d).isoformat() for d in holidays),
+        })
+        self._current = None
 
     def calendar(self) -> WorkingCalendar:
-        """The working calendar with this store's days (kept until the next change here)."""
+        """The working calendar with the days in force (kept until the next change here)."""
         if self._current is None:
             days = self.days()
             self._current = WorkingCalendar(days.make_up_days, days.extra_holidays)
@@ -52,7 +73,7 @@ class CalendarStore:
 
     def remove(self, day: dt.date) -> bool:
         """Forget a make-up day or extra holiday; False when the day was neither."""
-        days = self.days()
+        days = self.local_days()
         if day not in days.make_up_days and day not in days.extra_holidays:
             return False
         self._write(
@@ -61,7 +82,7 @@ class CalendarStore:
         return True
 
     def _save(self, *, add_to: str, remove_from: str, day: dt.date) -> None:
-        days = self.days()
+        days = self.local_days()
         lists = {MAKE_UP: set(days.make_up_days), HOLIDAYS: set(days.extra_holidays)}
         lists[add_to].add(day)
         lists[remove_from].discard(day)
@@ -73,3 +94,10 @@ class CalendarStore:
             HOLIDAYS: sorted(d.isoformat() for d in holidays),
         })
         self._current = None
+
+
+def _days(stored: dict) -> CalendarDays:
+    return CalendarDays(
+        tuple(sorted(dt.date.fromisoformat(d) for d in stored.get(MAKE_UP, []))),
+        tuple(sorted(dt.date.fromisoformat(d) for d in stored.get(HOLIDAYS, []))),
+    )

@@ -32,6 +32,7 @@ from app.storage.services.calendar import CalendarStore
 from app.storage.services.dossiers import DossierService
 from app.storage.services.oversight import OversightService
 from app.storage.services.records import RecordStore
+from app.storage.services.reference import ReferenceStore
 from app.storage.settings import SettingsStore
 from app.storage.sync_store import SyncStore
 from app.storage.tables import META_CHECK
@@ -184,6 +185,11 @@ class LocalStore:
         files = SealedFileStore(self.data_dir / FILES_DIR, keys.files)
         self.settings = SettingsStore(self.db, sealer)
         self.calendar = CalendarStore(self.settings)
+        self.reference = ReferenceStore(self.settings, self.calendar)
+        # The catalogue this store received, else the shipped one (a damaged setting shows
+        # where it is read, not as a failed unlock).
+        with contextlib.suppress(StorageError, ValueError):
+            self.reference.install()
         self.dossiers = DossierService(self.db, self.records, self.settings, self.calendar)
         self.audits = AuditService(self.db, self.records)
         self.attachments = AttachmentService(self.db, self.records, files)
@@ -193,6 +199,7 @@ class LocalStore:
             self.data_dir, data_key, vault.store_id(), self.device_id, self.settings
         )
         self.sync.escrow = self.escrow  # the sync engine uploads it (app.sync.engine)
+        self.sync.reference = self.reference  # and fetches the server's reference data into it
         # Best effort: a damaged settings row shows where it is read, not as a failed unlock.
         with contextlib.suppress(OSError, StorageError):
             self.escrow.refresh()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.domain.mutations import PullResponse, PushRequest, PushResponse, PushSummary, summarise
 from server.api.deps import Ctx, CurrentCaller
-from server.services import sync
+from server.services import reference, sync
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 PULL_LIMIT_MAX = 1000
@@ -37,3 +37,16 @@ def pull(
     if page.set_aside:
         ctx.counters.add("pull_rows_set_aside", page.set_aside)
     return Response(content=page.body, media_type="application/json")
+
+
+@router.get("/reference")
+def reference_data(
+    caller: CurrentCaller,
+    ctx: Ctx,
+    catalogue: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    calendar: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> dict:
+    """The procedure catalogue and working calendar in force, each only when newer than the
+    version the device holds (`null` otherwise): `{"catalogue": {"version", "procedures"} |
+    null, "calendar": {"version", "make_up_days", "extra_holidays"} | null}`."""
+    return reference.answer_for(ctx.engine, catalogue, calendar)

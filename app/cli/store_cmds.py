@@ -189,19 +189,8 @@ def _raise_if_tampered(unreadable) -> None:
 
 
 def iter_all_dossiers(store, page_size: int = 500):
-    """Every dossier in appointment order, then the ones that cannot be shown (as
-    `UnreadableRecord` lines: kept aside, or a row that failed to open)."""
-    from app.storage.services import DossierQuery
-
-    offset, kept_aside = 0, []
-    while True:
-        page = store.dossiers.list(DossierQuery(), offset=offset, limit=page_size)
-        yield from page.items
-        kept_aside += page.unreadable
-        offset += page_size  # rows read, shown or not
-        if offset >= page.total:
-            break
-    yield from kept_aside
+    """Every dossier, then the ones that cannot be shown (`DossierService.everything`)."""
+    return store.dossiers.everything(page_size)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -232,16 +221,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_register(args: argparse.Namespace) -> int:
     from app.domain.models import UnreadableRecord
-    from app.reports.counter_forms import write_register_xlsx
+    from app.reports.counter_forms import agency_name, write_register_xlsx
 
     store = open_store(args)
     kept_aside: list[UnreadableRecord] = []
     try:
-        ward = store.settings.get("ward_code") or ""
-        try:
-            agency = reference.ward(ward).name if ward else ""
-        except KeyError:
-            agency = ward
+        agency = agency_name(store.settings.get("ward_code"))
         rows = list(iter_all_dossiers(store))
         kept_aside = [r for r in rows if isinstance(r, UnreadableRecord)]
         count = write_register_xlsx(rows, args.out, agency, args.first, args.last)

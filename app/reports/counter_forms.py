@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 from fpdf import FPDF
 from openpyxl import Workbook
@@ -176,9 +177,19 @@ def _register_note(d: Dossier) -> str:
     return "; ".join(x for x in (d.notes, state) if x)
 
 
+def agency_name(ward_code: str | None) -> str:
+    """The receiving agency a register names: the ward's name (its code if unknown)."""
+    if not ward_code:
+        return ""
+    try:
+        return reference.ward(ward_code).name
+    except KeyError:
+        return ward_code
+
+
 def write_register_xlsx(
     dossiers: Iterable[Dossier | UnreadableRecord],
-    out: Path,
+    out: Path | IO[bytes],
     agency_name: str,
     first: dt.date | None = None,
     last: dt.date | None = None,

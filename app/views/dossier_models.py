@@ -159,6 +159,29 @@ class ListState:
         return t("list.count", shown=self.shown, total=self.total)
 
 
+@dataclass
+class RegisterExport:
+    file_name: str
+    data: bytes
+    count: int  # dossiers written (a row a device cannot read is written marked, not counted)
+    kept_aside: int
+
+
+def register_export(store: Any, today: dt.date) -> RegisterExport:
+    """The register of received dossiers (form 06) of everything in this store, as XLSX
+    bytes for the app to hand over (save dialog or download)."""
+    import io
+
+    from app.reports.counter_forms import agency_name, write_register_xlsx
+
+    rows = list(store.dossiers.everything())
+    unreadable = sum(isinstance(r, UnreadableRecord) for r in rows)
+    out = io.BytesIO()
+    written = write_register_xlsx(rows, out, agency_name(store.settings.get("ward_code")))
+    name = f"so-theo-doi-ho-so-{today:%Y%m%d}.xlsx"
+    return RegisterExport(name, out.getvalue(), written - unreadable, unreadable)
+
+
 class DossierListPresenter:
     def __init__(self, dossiers: Any, today: Callable[[], dt.date]) -> None:
         self.dossiers = dossiers
@@ -272,6 +295,16 @@ class ReceiveForm:
             for d in self.procedure.required_documents
         ]
         self.errors.pop("procedure", None)
+
+    def fee_lines(self) -> list[str]:
+        """What the counter tells the citizen to pay, as the slip prints it: the catalogue's
+        amount, then its note (exemptions, amounts set by the province)."""
+        if self.procedure is None:
+            return []
+        from app.reports.slip import fee_text
+
+        lines = [t("receive.fee", amount=fee_text(self.procedure.fee))]
+        return lines + ([self.procedure.fee_note] if self.procedure.fee_note else [])
 
     def appointment(
         self, received: dt.date | dt.datetime, calendar: WorkingCalendar | None = None

@@ -32,8 +32,9 @@ from app.views.dossier_models import (
     dashboard_tiles,
     digitisation_choices,
     digitisation_text,
+    register_export,
 )
-from app.views.format import date_text
+from app.views.format import date_text, today_local
 from app.views.import_models import RegisterFileError, RegisterImport
 
 if TYPE_CHECKING:
@@ -156,6 +157,17 @@ class ListScreen:
         self._debounce: asyncio.Task | None = None
         self._rest: list[DossierRow] = []
 
+    async def _export_register(self, e: Any) -> None:
+        """ "Xuất sổ": the register (form 06) of this store's dossiers, handed over as a file."""
+        done = await self.app.io(register_export, self.app.store, today_local())
+        await self.app.file_picker.save_file(
+            file_name=done.file_name, src_bytes=done.data, allowed_extensions=["xlsx"]
+        )
+        message = t("export.done", n=done.count, name=done.file_name)
+        if done.kept_aside:
+            message += ". " + t("export.kept_aside", n=done.kept_aside)
+        self.app.toast(message)
+
     async def _import_register(self, e: Any) -> None:
         """ "Nhập sổ": a CSV or XLSX register picked from the device, imported chunk by chunk
         with the progress shown between them, then what was imported and each refused line."""
@@ -219,6 +231,11 @@ class ListScreen:
                             t("import.action"),
                             icon=ft.Icons.UPLOAD_FILE,
                             on_click=self.app.handler(self._import_register),
+                        ),
+                        ft.OutlinedButton(
+                            t("export.action"),
+                            icon=ft.Icons.DOWNLOAD,
+                            on_click=self.app.handler(self._export_register),
                         ),
                     ],
                     wrap=True,
@@ -476,6 +493,10 @@ class ReceiveScreen:
             ft.Text(proc.name, weight=ft.FontWeight.W_600),  # under the "Thủ tục" heading
             ft.Text(f"{proc.code} · {proc.field}", size=12),
             ft.Text(processing_text(proc.processing_days)),
+            *[  # the amount, then the catalogue's note in small print
+                ft.Text(line, size=12, color=ft.Colors.ON_SURFACE_VARIANT) if i else ft.Text(line)
+                for i, line in enumerate(self.form.fee_lines())
+            ],
             ft.Text(
                 t("receive.appointment_preview", date=date_text(appointment)),
                 color=ft.Colors.PRIMARY,

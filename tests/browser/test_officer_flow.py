@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
@@ -78,6 +79,7 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
         "button", name=re.compile(r"^Thủ tục đăng ký lại khai sinh\s+1\.004884")
     ).click()
     expect(shows(page, "Thời hạn giải quyết: 5 ngày làm việc")).to_be_visible()
+    expect(shows(page, re.compile(r"^Phí, lệ phí: [\d.]+ đồng$"))).to_be_visible()  # at intake
     expect(shows(page, re.compile(r"Ngày hẹn trả dự kiến: \d\d/\d\d/\d{4}"))).to_be_visible()
     type_into(page, "Họ và tên người nộp", APPLICANT)
     type_into(page, "Số CCCD", "001190012345")
@@ -215,6 +217,17 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     shots(page, screenshots, "27-register-import")
     page.get_by_role("button", name="Đóng").click()
     expect(page.get_by_role("button", name=re.compile(r"^Lê Văn Sổ\s"))).to_be_visible()
+    # ... and the register goes out again from the app (form 06, every dossier of the store).
+    with page.expect_download() as exported:
+        page.get_by_role("button", name="Xuất sổ").click()
+    assert re.fullmatch(r"so-theo-doi-ho-so-\d{8}\.xlsx", exported.value.suggested_filename)
+    exported_note = re.compile(r"^Đã xuất sổ theo dõi hồ sơ \(mẫu 06\): \d+ hồ sơ")
+    expect(shows(page, exported_note)).to_be_visible()
+    register = tmp_path / exported.value.suggested_filename
+    exported.value.save_as(register)
+    book = load_workbook(register)
+    names = {row[4] for row in book.active.iter_rows(min_row=5, values_only=True)}
+    assert "Lê Văn Sổ" in names and APPLICANT in names
 
 
 def _register_xlsx() -> bytes:

@@ -43,6 +43,18 @@ def test_procedure_search_ignores_diacritics_and_fills_the_checklist() -> None:
     assert (first.originals, first.copies) == (first.required_originals, first.required_copies)
 
 
+def test_the_fee_is_shown_at_intake_as_the_slip_prints_it() -> None:
+    form = ReceiveForm()
+    assert form.fee_lines() == []  # no procedure yet
+    form.choose("2.000635")  # a copy of a civil-status extract: a fee per copy
+    amount, note = form.fee_lines()
+    assert amount == "Phí, lệ phí: 8.000 đồng"
+    assert note.startswith("8.000 đồng/bản sao trích lục")
+    form.choose("1.001193")  # birth registration: free when on time, said in the note
+    amount, note = form.fee_lines()
+    assert amount == "Phí, lệ phí: 0 đồng" and note.startswith("Miễn lệ phí khi đăng ký đúng hạn")
+
+
 def test_validation_names_each_bad_field() -> None:
     form = ReceiveForm()
     assert not form.validate()
@@ -350,3 +362,23 @@ def test_digitisation_is_set_per_paper_at_intake_and_with_the_result(store) -> N
     assert detail.apply(complete, result="Trích lục số 3", result_digitised=2, actor="") is None
     facts = dict(detail.load().facts)
     assert facts["Số hoá kết quả"] == "Tái sử dụng dữ liệu số hoá"
+
+
+def test_the_register_exported_from_the_app_holds_every_dossier(store) -> None:
+    """"Xuất sổ": form 06 as XLSX bytes with one row per dossier of the store, named by day."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from app.views.dossier_models import register_export
+
+    store.settings.set("ward_code", WARD)
+    seed(store, 7, today=TODAY)
+    seeded = list(store.dossiers.everything())
+    done = register_export(store, TODAY)
+    assert done.file_name == "so-theo-doi-ho-so-20261124.xlsx"
+    assert done.count == len(seeded) == 7 and done.kept_aside == 0
+    sheet = load_workbook(io.BytesIO(done.data)).active
+    assert sheet["A1"].value == "Mẫu số 06"
+    codes = {row[1] for row in sheet.iter_rows(min_row=5, values_only=True)}
+    assert codes == {d.code for d in seeded}

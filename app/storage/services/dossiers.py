@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import repeat
@@ -323,6 +323,20 @@ class DossierService:
             for e in events
             if isinstance(e, Record) and (event := _event_or_none(e)) is not None
         ]
+
+    def everything(self, page_size: int = 500) -> Iterator[Dossier | UnreadableRecord]:
+        """Every dossier in appointment order, then the ones that cannot be shown (as
+        `UnreadableRecord` lines: kept aside, or a row that failed to open); a page at a time,
+        for registers and exports."""
+        offset, kept_aside = 0, []
+        while True:
+            page = self.list(DossierQuery(), offset=offset, limit=page_size)
+            yield from page.items
+            kept_aside += page.unreadable
+            offset += page_size  # rows read, shown or not
+            if offset >= page.total:
+                break
+        yield from kept_aside
 
     def list(self, query: DossierQuery, offset: int = 0, limit: int = 50) -> Page[Dossier]:
         """A page of the dossiers the query finds, in appointment order. Dossiers kept aside as

@@ -12,6 +12,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from app.domain.models import Dossier, UnreadableRecord
+from app.domain.papers import papers_text
 from app.i18n import t
 
 COLUMNS = [
@@ -28,6 +29,7 @@ COLUMNS = [
     ("status", "Trạng thái"),
     ("timeliness", "Tiến độ"),
     ("notes", "Ghi chú"),
+    ("documents", "Giấy tờ đã nhận"),
 ]
 
 
@@ -49,6 +51,7 @@ def _row(dossier: Dossier | UnreadableRecord, today: dt.date) -> list[object]:
     values["appointment_date"] = dossier.appointment_date.isoformat()
     kind = dossier.timeliness(today)
     values["timeliness"] = kind.value if kind else ""
+    values["documents"] = papers_text(dossier.documents)
     return [values[key] for key, _ in COLUMNS]
 
 

@@ -112,6 +112,7 @@ def test_export_csv_reads_back_and_reimports_as_nothing_new(module_cli, shared):
         exported = list(csv.DictReader(fh))
     assert {r["applicant_name"] for r in exported} >= {"Nguyễn Thị Hương", "Đỗ Văn Khánh"}
     assert all(r["code"] for r in exported)  # codes issued for the rows that had none
+    assert "documents" in exported[0]  # the papers go out in the cell the import reads
     again = module_cli("dossiers", "import", str(out), "--data-dir", str(shared["data"]),
                        COMMUNE_PIN=PIN)
     assert again.code == 0 and "imported 0, skipped 4" in again.out

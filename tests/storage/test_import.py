@@ -156,3 +156,21 @@ def test_a_register_imported_at_any_status_carries_the_history_it_implies(store,
         10: [(None, 2), (2, 4), (4, 9), (9, 10)],
     }
     assert by_status[10].finished_at is not None and by_status[10].returned_at is not None
+
+
+def test_the_papers_column_is_imported_and_a_bad_cell_names_its_line(store, procedure):
+    base = _rows(procedure)[0] | {"code": ""}
+    rows = [
+        base | {"applicant_name": "Lý Thị Giấy", "applicant_id_number": "001090000011",
+                "documents": "Tờ khai (1 bản chính) | Giấy chứng sinh (1 bản chính, 1 bản sao)"},
+        base | {"applicant_name": "Mai Văn Sai", "applicant_id_number": "001090000012",
+                "documents": "Tờ khai (hai bản)"},
+    ]
+    report = store.dossiers.import_rows(rows)
+    assert report.imported == 1
+    [(line, reason)] = report.errors
+    assert line == 3 and reason.startswith("documents: «hai bản»")
+    [imported] = store.dossiers.list(DossierQuery(search="ly thi giay")).items
+    assert [(d.name, d.originals, d.copies) for d in imported.documents] == [
+        ("Tờ khai", 1, 0), ("Giấy chứng sinh", 1, 1),
+    ]

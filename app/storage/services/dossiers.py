@@ -26,6 +26,7 @@ from app.domain.models import (
     ReceiveDossier,
     UnreadableRecord,
 )
+from app.domain.papers import PapersError, parse_papers
 from app.domain.records import validate_record
 from app.domain.status import (
     FINISHED,
@@ -737,6 +738,10 @@ def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
         ends[column] = moment
     if not str(row.get("applicant_name") or "").strip():
         return None, "applicant_name: thiếu họ tên / empty"
+    try:  # optional: the papers handed over, as the export writes them
+        papers = parse_papers(str(row.get("documents") or ""))
+    except PapersError as exc:
+        return None, f"documents: {exc}"
     try:
         req = ReceiveDossier(
             procedure_code=procedure_code,
@@ -747,6 +752,7 @@ def _parse_import_row(row: dict[str, Any]) -> tuple[ReceiveDossier | None, str]:
             applicant_address=str(row.get("applicant_address") or ""),
             channel=channel,
             notes=str(row.get("notes") or ""),
+            documents=papers,
             received_at=received,
             code=str(row.get("code") or "").strip() or None,
             status=status,

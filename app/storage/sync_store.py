@@ -12,7 +12,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,13 +118,17 @@ class SyncStore:
 
     # ------------------------------------------------------------------ push
 
-    def pending_mutations(self, max_bytes: int = 512 * 1024) -> list[Mutation]:
-        """The next batch to push. A row that makes no valid mutation (an older version's or a
-        damaged write) is set aside first, so that it never blocks the queue: see
-        `take_set_aside`."""
+    def pending_mutations(
+        self, max_bytes: int = 512 * 1024, skip: Collection[str] = ()
+    ) -> list[Mutation]:
+        """The next batch to push, without the rows in `skip` (a push in flight). A row that
+        makes no valid mutation (an older version's or a damaged write) is set aside first, so
+        that it never blocks the queue: see `take_set_aside`."""
         refused: list[RefusedRow] = []
         with self._db.read() as conn:
-            batch = self._records.outbox.pending(conn, max_bytes, self._records.load, refused)
+            batch = self._records.outbox.pending(
+                conn, max_bytes, self._records.load, refused, skip, self._records.load_many
+            )
         if refused:
             self._set_aside_rows(refused)
         return batch

@@ -665,7 +665,9 @@ PULL_COLUMNS = (
 )
 
 
-def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PulledPage:
+def pull(
+    engine: Engine, caller: Caller, cursor: int, limit: int, *, one_clock: bool = False
+) -> PulledPage:
     """Whole record states whose latest change is after `cursor`, in change-log order.
 
     A record the caller already holds as it is here is left out, and the cursor still moves
@@ -705,7 +707,7 @@ def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PulledPage:
             log, record = _pulled_row(row)
             if _held_by(caller, log, record, SERVER_NODE):
                 continue
-            encoded.append(_encoded(log, record))
+            encoded.append(_encoded(log, record, one_clock))
         except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
             set_aside += 1
             _log.warning(
@@ -743,10 +745,11 @@ def _pulled_row(row: Any) -> tuple[LogRow, RecordRow]:
     return LogRow(seq, device_id), record
 
 
-def _encoded(log: LogRow, record: RecordRow) -> bytes:
+def _encoded(log: LogRow, record: RecordRow, one_clock: bool = False) -> bytes:
     """The change (the wire's `Change`, built as plain dicts: no model per row) as strict JSON,
     or Unservable: a stamp that is not a clock stamp, no NaN or Infinity, no NUL character
-    (checked here, as the push checks values), no lone surrogate (UTF-8 refuses it)."""
+    (checked here, as the push checks values), no lone surrogate (UTF-8 refuses it). With
+    `one_clock` (a client that asked), fields sharing one stamp carry it once."""
     fields = {}
     for name, stored in record.fields.items():
         value, hlc = stored["value"], stored["hlc"]
@@ -765,6 +768,10 @@ def _encoded(log: LogRow, record: RecordRow) -> bytes:
         "version": record.version,
         "fields": fields,
     }
+    stamps = {f["hlc"] for f in fields.values()}
+    if one_clock and len(stamps) == 1:
+        change["hlc"] = stamps.pop()
+        change["fields"] = {name: {"value": f["value"]} for name, f in fields.items()}
     text = json.dumps(change, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8")
 

@@ -273,7 +273,8 @@ class SyncEngine:
                 raise SyncError("the outbox did not move after a push")
             current = self._send(pool, batch)
         self._progress("push", report.pushed, max(run.total, report.pushed) or None)
-        if run.suspect is None and self.pipeline:
+        if run.suspect is None and self.pipeline and self._server_known():
+            # Not before the server's first answer: it says which compact forms it reads.
             run.ahead = self._send_ahead(pool, current, report)
         try:
             answers = current.answers()
@@ -309,6 +310,10 @@ class SyncEngine:
             run.suspect = self._split_refused(report, current.batch, current.groups, exc)
             return
         raise exc
+
+    def _server_known(self) -> bool:
+        """The server answered a push of this transport (a stand-in transport: never)."""
+        return bool(getattr(self.transport, "server_answered_push", False))
 
     def _send(self, pool: ThreadPoolExecutor, batch: list[Mutation]) -> _InFlight:
         groups = coalesce.fold(batch)

@@ -198,6 +198,7 @@ class Transport:
         self.server_reads_one_clock = False
         # Set when a summary lists "derived_ids": ids the server can make are left out.
         self.server_reads_derived_ids = False
+        self.server_answered_push = False  # any push answered: the forms above are known
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
         limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
@@ -303,6 +304,7 @@ class Transport:
             wire = [leave_out_derived_id(m) for m in wire]
         body = {"mutations": wire, "answer": "summary"}
         data = self._json("POST", "/sync/push", body=body)
+        self.server_answered_push = True
         if isinstance(data, dict) and "results" in data:
             return PushResponse.model_validate(data).results
         summary = PushSummary.model_validate(data)

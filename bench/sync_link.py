@@ -1,6 +1,7 @@
 """Sync over slow links: batched zstd sync vs the gzip floor vs one request per record.
 
     uv run python bench/sync_link.py [--dossiers 2000] [--profiles 2g 3g] [--sample 25]
+                                     [--sequential]
 
 For each link profile, on a fresh central API (real process, SQLite) behind the user-space link
 emulator (`tests/support/netproxy.py`: bandwidth each way, one-way delay, bytes metered):
@@ -55,6 +56,7 @@ PROFILES = {
     "lan": ("loopback, no emulation", None, 0.0),  # what is left: client and server work
 }
 PIN = "2468"
+SEQUENTIAL = [False]  # --sequential: every device pushes one batch at a time
 KEYS = KeySettings.for_tests()
 SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Phan", "Vũ", "Đặng", "Bùi", "Đỗ", "Ngô"]
 MIDDLE = ["Thị", "Văn", "Đức", "Minh", "Ngọc", "Thanh", "Hữu", "Quang"]
@@ -84,7 +86,11 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=["2g", "3g"], choices=list(PROFILES))
     parser.add_argument("--sample", type=int, default=25, help="records in the per-record sample")
     parser.add_argument("--seed", type=int, default=7, help="random seed for the data")
+    parser.add_argument(
+        "--sequential", action="store_true", help="one push at a time (no overlapped batches)"
+    )
     args = parser.parse_args()
+    SEQUENTIAL[0] = args.sequential
     rows = []
     for key in args.profiles:
         label, bps, delay_ms = PROFILES[key]
@@ -187,7 +193,7 @@ def _device(server, folder: Path, role: str, wards: list[str], url: str):
     store = create_store(folder, PIN, settings=KEYS)
     save_enrolment(store.settings, server.url, asdict(identity.enrol(server.engine, code, role)))
     transport = Transport.from_settings(store.settings, server_url=url)
-    return store, SyncEngine(store.sync, transport)
+    return store, SyncEngine(store.sync, transport, pipeline=not SEQUENTIAL[0])
 
 
 def _fill_dossiers(store, ward: str, n: int, rng: random.Random) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -11,8 +12,6 @@ from app.domain.hlc import is_stamp
 from app.domain.text import text_problem
 
 MAX_FIELDS = 300
-# Derived mutation ids (issue 13): a write's id made from what the wire already carries.
-_DERIVED_NAMESPACE = uuid.UUID("8f6b7c52-1d3e-4a8b-9c07-5e2f1a6d3b90")
 # What this server reads beyond the original wire form, told in every push summary.
 READS = ("one_clock", "derived_ids")
 
@@ -87,9 +86,17 @@ def derived_mutation_id(
 ) -> str:
     """The id of a local write made from its record, base version, clock and field names, so
     that a push may leave it out and the server make the same one (one write per record per
-    clock tick: two writes share an id only if they are the same write)."""
+    clock tick: two writes share an id only if they are the same write). Laid out as a UUIDv7
+    (the clock's milliseconds first, then 74 bits of SHA-256), so that ids sent in full still
+    compress like the time-ordered ids they replace."""
     key = "\x1f".join([entity, entity_id, str(base_version), hlc, ",".join(sorted(names))])
-    return str(uuid.uuid5(_DERIVED_NAMESPACE, key))
+    digest = hashlib.sha256(key.encode()).digest()
+    head = hlc[:16]
+    wall_ms = int(head) % 2**48 if head.isdigit() else 0
+    raw = bytearray(wall_ms.to_bytes(6, "big") + digest[:10])
+    raw[6] = (raw[6] & 0x0F) | 0x70  # version 7 layout
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return str(uuid.UUID(bytes=bytes(raw)))
 
 
 def _derived_id_of(wire: Any) -> Any:

@@ -213,3 +213,24 @@ def test_a_pull_asked_for_one_clock_carries_a_shared_stamp_once(api_server):
     read = PullResponse.model_validate(one.json())  # the client reads it as the full form
     [change] = [c for c in read.changes if c.entity_id == plain["entity_id"]]
     assert change.model_dump(mode="json")["fields"] == stamped["fields"]
+
+
+def test_a_pull_past_ones_own_push_reads_on_in_one_answer(api_server):
+    from server.services.sync import PULL_READ_ON
+
+    ward = new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward])
+    mine = [new_dossier(Device(), ward) for _ in range(6)]
+    with api_server.client(officer.token) as client:
+        assert {r["status"] for r in push(client, mine)} == {"applied"}
+        own = client.get("/sync/pull", params={"cursor": 0, "limit": 2}).json()
+        other = new_dossier(Device(), ward)
+    reader = api_server.enrol(officer.user)
+    with api_server.client(reader.token) as client:
+        assert push(client, [other])[0]["status"] == "applied"
+    with api_server.client(officer.token) as client:
+        after = client.get("/sync/pull", params={"cursor": own["next_cursor"], "limit": 2}).json()
+    assert PULL_READ_ON >= 3  # the officer's 6 rows are 3 pages of 2
+    assert own["changes"] == [] and own["has_more"] is False  # 3 pages of its own, one answer
+    assert own["next_cursor"] > 0
+    assert [c["entity_id"] for c in after["changes"]] == [other["entity_id"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,8 @@ from app.domain.hlc import is_stamp
 from app.domain.text import text_problem
 
 MAX_FIELDS = 300
+# What this server reads beyond the original wire form, told in every push summary.
+READS = ("one_clock", "derived_ids")
 
 
 def refuse_nul(text: str) -> str:
@@ -42,6 +45,22 @@ class FieldValue(BaseModel):
         return v
 
 
+def spread_clock(data: Any) -> Any:
+    """A record whose fields share one clock may carry it once, as the mutation's (or the
+    change's) `hlc`; each field without its own stamp takes it (see `one_clock`)."""
+    if not isinstance(data, dict) or not isinstance(data.get("hlc"), str):
+        return data
+    shared = data["hlc"]
+    fields = data.get("fields")
+    rest = {k: v for k, v in data.items() if k != "hlc"}
+    if isinstance(fields, dict):
+        rest["fields"] = {
+            name: {"hlc": shared, **fv} if isinstance(fv, dict) else fv
+            for name, fv in fields.items()
+        }
+    return rest
+
+
 class Mutation(BaseModel):
     mutation_id: str
     device_id: WireText = Field(min_length=1, max_length=100)
@@ -59,23 +78,61 @@ class Mutation(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _one_clock(cls, data: Any) -> Any:
-        """A record whose fields share one clock may carry it once, as the mutation's `hlc`;
-        each field without its own stamp takes it (see `one_clock`)."""
-        if not isinstance(data, dict) or not isinstance(data.get("hlc"), str):
-            return data
-        shared = data["hlc"]
-        fields = data.get("fields")
-        rest = {k: v for k, v in data.items() if k != "hlc"}
-        if isinstance(fields, dict):
-            rest["fields"] = {
-                name: {"hlc": shared, **fv} if isinstance(fv, dict) else fv
-                for name, fv in fields.items()
-            }
-        return rest
+        return spread_clock(data)
+
+
+def derived_mutation_id(
+    entity: str, entity_id: str, base_version: int, hlc: str, names: list[str]
+) -> str:
+    """The id of a local write made from its record, base version, clock and field names, so
+    that a push may leave it out and the server make the same one (one write per record per
+    clock tick: two writes share an id only if they are the same write). Laid out as a UUIDv7
+    (the clock's milliseconds first, then 74 bits of SHA-256), so that ids sent in full still
+    compress like the time-ordered ids they replace."""
+    key = "\x1f".join([entity, entity_id, str(base_version), hlc, ",".join(sorted(names))])
+    digest = hashlib.sha256(key.encode()).digest()
+    head = hlc[:16]
+    wall_ms = int(head) % 2**48 if head.isdigit() else 0
+    raw = bytearray(wall_ms.to_bytes(6, "big") + digest[:10])
+    raw[6] = (raw[6] & 0x0F) | 0x70  # version 7 layout
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return str(uuid.UUID(bytes=bytes(raw)))
+
+
+def _derived_id_of(wire: Any) -> Any:
+    """A wire mutation without `mutation_id` but with one clock (`hlc`) gets its derived id;
+    anything else is left for the schema to judge (a missing id is refused there)."""
+    if not isinstance(wire, dict) or "mutation_id" in wire or not isinstance(wire.get("hlc"), str):
+        return wire
+    fields, entity_id = wire.get("fields"), wire.get("entity_id")
+    version = wire.get("base_version")
+    if not (isinstance(fields, dict) and isinstance(entity_id, str) and type(version) is int):
+        return wire
+    mid = derived_mutation_id(str(wire.get("entity")), entity_id, version, wire["hlc"], [*fields])
+    return {"mutation_id": mid, **wire}
+
+
+def leave_out_derived_id(wire: dict) -> dict:
+    """A mutation as JSON without its id when the server can derive it (one clock carried
+    once and the id made by `derived_mutation_id`); unchanged otherwise."""
+    hlc = wire.get("hlc")
+    if not isinstance(hlc, str):
+        return wire
+    derived = derived_mutation_id(
+        wire["entity"], wire["entity_id"], wire["base_version"], hlc, [*wire["fields"]]
+    )
+    if derived != wire["mutation_id"]:
+        return wire
+    return {k: v for k, v in wire.items() if k != "mutation_id"}
 
 
 class PushRequest(BaseModel):
     mutations: list[Mutation] = Field(max_length=2000)
+
+    @field_validator("mutations", mode="before")
+    @classmethod
+    def _derive_ids(cls, value: Any) -> Any:
+        return [_derived_id_of(m) for m in value] if isinstance(value, list) else value
     # "summary": answer with a PushSummary (ranges of applied positions, then the others);
     # "results" (the default, what older clients get): one PushResult per mutation.
     answer: Literal["results", "summary"] = "results"
@@ -120,6 +177,9 @@ class PushSummary(BaseModel):
 
     applied: list[tuple[int, int]]
     exceptions: list[PushException]
+    # The wire forms this server reads beyond the original (`READS`); absent from older
+    # servers, which read one clock per record but not derived ids.
+    reads: list[str] = Field(default_factory=list)
 
 
 def summarise(results: list[PushResult]) -> PushSummary:
@@ -135,7 +195,7 @@ def summarise(results: list[PushResult]) -> PushSummary:
             exceptions.append(
                 PushException(index=index, status=r.status, reason=r.reason, version=r.version)
             )
-    return PushSummary(applied=ranges, exceptions=exceptions)
+    return PushSummary(applied=ranges, exceptions=exceptions, reads=list(READS))
 
 
 def expand(summary: PushSummary, mutation_ids: list[str]) -> list[PushResult]:
@@ -165,6 +225,11 @@ class Change(BaseModel):
     ward_code: str
     version: int
     fields: dict[str, FieldValue]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_clock(cls, data: Any) -> Any:
+        return spread_clock(data)
 
 
 class PullResponse(BaseModel):

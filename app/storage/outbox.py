@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from app.domain.mutations import FieldValue, Mutation
+from app.domain.mutations import FieldValue, Mutation, derived_mutation_id
 from app.storage.crypto import Sealer
-from app.storage.tables import OUTBOX, new_id
+from app.storage.tables import OUTBOX
 
 _NAME = re.compile(r"^[a-z0-9_.-]+$")  # field names, joined with "," in the `fields` column
 
@@ -49,7 +49,13 @@ class LocalChange:
     base_version: int
     hlc: str
     fields: list[str]
-    mutation_id: str = field(default_factory=new_id)
+    mutation_id: str = ""  # "" makes the derived id (a push may then leave it out)
+
+    def __post_init__(self) -> None:
+        if not self.mutation_id:
+            self.mutation_id = derived_mutation_id(
+                self.entity, self.entity_id, self.base_version, self.hlc, self.fields
+            )
 
 
 @dataclass(frozen=True)
@@ -106,19 +112,32 @@ class Outbox:
         max_bytes: int,
         load: Callable[[Connection, str], Any],
         refused: list[RefusedRow] | None = None,
+        skip: Collection[str] = (),
+        load_many: Callable[[Connection, list[str]], dict[str, Any]] | None = None,
     ) -> list[Mutation]:
-        """Oldest first, as many as fit in `max_bytes` of JSON (always at least one).
+        """Oldest first, as many as fit in `max_bytes` of JSON (always at least one), leaving
+        out the rows named in `skip` (a push in flight).
 
-        `load(conn, entity_id)` returns the record (raising TamperError if it was altered).
+        `load(conn, entity_id)` returns the record (raising TamperError if it was altered);
+        `load_many(conn, ids)` the same for many ids ({id: record, None or the TamperError}).
         Rows that make no valid mutation are skipped and added to `refused` when it is given
         (else the first one raises): one such row must not stop the rows behind it."""
         out: list[Mutation] = []
         total = 0
         cache: dict[str, Any] = {}
-        for row in self._rows(conn):
+        def prefetch(page: list) -> None:  # a page's records in one query (issue 13: CPU)
+            wanted = list(dict.fromkeys(r[3] for r in page if r[3] not in cache))
+            if load_many is not None and wanted:
+                cache.update(load_many(conn, wanted))
+
+        for row in self._rows(conn, on_page=prefetch):
             mutation_id, entity_id = row[0], row[2]
+            if mutation_id in skip:
+                continue
             if entity_id not in cache:
                 cache[entity_id] = load(conn, entity_id)
+            if isinstance(cache[entity_id], Exception):
+                raise cache[entity_id]  # a tampered record fails the read, as one load does
             try:
                 mutation = self._mutation(row, cache[entity_id])
             except (ValidationError, _Unreadable) as exc:
@@ -177,8 +196,9 @@ class Outbox:
         return kept
 
     @staticmethod
-    def _rows(conn: Connection, page: int = 200):
-        """Outbox rows oldest first, read a page at a time (the outbox may hold 100k rows)."""
+    def _rows(conn: Connection, page: int = 200, on_page: Callable[[list], None] | None = None):
+        """Outbox rows oldest first, read a page at a time (the outbox may hold 100k rows);
+        `on_page` sees each page before its rows are yielded."""
         last = 0
         while True:
             rows = conn.exec_driver_sql(
@@ -187,6 +207,8 @@ class Outbox:
                 "WHERE id > ? ORDER BY id LIMIT ?",
                 (last, page),
             ).all()
+            if on_page is not None and rows:
+                on_page(rows)
             for row in rows:
                 yield row[1:]
             if len(rows) < page:

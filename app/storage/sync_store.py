@@ -12,7 +12,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,13 +119,17 @@ class SyncStore:
 
     # ------------------------------------------------------------------ push
 
-    def pending_mutations(self, max_bytes: int = 512 * 1024) -> list[Mutation]:
-        """The next batch to push. A row that makes no valid mutation (an older version's or a
-        damaged write) is set aside first, so that it never blocks the queue: see
-        `take_set_aside`."""
+    def pending_mutations(
+        self, max_bytes: int = 512 * 1024, skip: Collection[str] = ()
+    ) -> list[Mutation]:
+        """The next batch to push, without the rows in `skip` (a push in flight). A row that
+        makes no valid mutation (an older version's or a damaged write) is set aside first, so
+        that it never blocks the queue: see `take_set_aside`."""
         refused: list[RefusedRow] = []
         with self._db.read() as conn:
-            batch = self._records.outbox.pending(conn, max_bytes, self._records.load, refused)
+            batch = self._records.outbox.pending(
+                conn, max_bytes, self._records.load, refused, skip, self._records.load_many
+            )
         if refused:
             self._set_aside_rows(refused)
         return batch
@@ -187,17 +191,18 @@ class SyncStore:
             (state, reason, entity_id, UNREADABLE),
         )
 
-    def _settle_pulled(self, conn: Connection, merged: Record) -> None:
-        """The sync state of a record just merged from a pull. One the device cannot read is
-        kept aside: stored and sealed like any other, marked unreadable with the reason, and
-        shown as one "unreadable record" line; a later readable version replaces it."""
+    def _settle_pulled(self, conn: Connection, merged: Record, state: str | None = None) -> None:
+        """The sync state of a record just merged from a pull (`state`: already worked out for
+        the page). One the device cannot read is kept aside: stored and sealed like any other,
+        marked unreadable with the reason, and shown as one "unreadable record" line; a later
+        readable version replaces it."""
         reason = unreadable_reason(merged.entity, merged.values())
         if reason is not None:
             merged.sync_state, merged.sync_reason = UNREADABLE, reason
             log.warning("pulled %s %s kept aside as unreadable: %s",
                         merged.entity, merged.entity_id, reason)
         else:
-            merged.sync_state = self._settled_state(conn, merged.entity_id)
+            merged.sync_state = state or self._settled_state(conn, merged.entity_id)
             merged.sync_reason = None
 
     def _settled_state(self, conn: Connection, entity_id: str) -> str:
@@ -218,32 +223,36 @@ class SyncStore:
 
     def apply_pull_page(self, changes: list[Change], next_cursor: int) -> None:
         """Merge a page of server changes field by field (greatest clock wins) and save the
-        cursor, all in one transaction: a crash re-pulls the page, never skips it."""
+        cursor, all in one transaction: a crash re-pulls the page, never skips it. The page's
+        records are read, settled and written with a few set-based statements (issue 13)."""
         records = self._records
         with self._db.write() as conn:
             touched_targets: set[str] = set()
             latest = ""
+            ids = [c.entity_id for c in changes]
+            batched = len(set(ids)) == len(ids)  # a record twice in a page: one at a time
+            locals_ = records.load_many(conn, ids) if batched and ids else {}
+            settled = self._settled_states(conn, ids) if batched and ids else {}
+            saved: list[tuple[Record, Record | None]] = []
             for change in changes:
-                local = records.load(conn, change.entity_id)
-                incoming = {n: Stamped(f.value, f.hlc) for n, f in change.fields.items()}
+                if batched:
+                    local = locals_[change.entity_id]
+                    if isinstance(local, Exception):
+                        raise local
+                else:
+                    local = records.load(conn, change.entity_id)
                 latest = max([latest, *(f.hlc for f in change.fields.values())])
-                current = local.fields if local else {}
-                outcome = merge_fields(current, incoming, base_version=None)
-                merged = Record(
-                    change.entity,
-                    change.entity_id,
-                    change.ward_code,
-                    {n: Stamped(s.value, s.hlc) for n, s in outcome.fields.items()},
-                    max(change.version, local.version if local else 0),
-                    local.local_rev if local else 0,
-                    rowid=local.rowid if local else 0,
-                )
-                self._settle_pulled(conn, merged)
-                if local is not None and outcome.changed:
-                    records.outbox.freeze_before_overwrite(conn, local, outcome.changed)
-                records.save(conn, merged, local)
+                merged, changed = _merged(change, local)
+                self._settle_pulled(conn, merged, settled.get(change.entity_id))
+                if local is not None and changed:
+                    records.outbox.freeze_before_overwrite(conn, local, changed)
+                if batched:
+                    saved.append((merged, local))
+                else:
+                    records.save(conn, merged, local)
                 if change.entity == E.CONFLICT:
                     touched_targets.add(str(merged.value("entity_id")))
+            records.save_many(conn, saved)
             for target in touched_targets:
                 conn.exec_driver_sql(
                     "UPDATE records SET sync_state = ? WHERE entity_id = ? "
@@ -259,6 +268,30 @@ class SyncStore:
             conn.exec_driver_sql(
                 "UPDATE sync_state SET cursor = max(cursor, ?) WHERE id = 1", (next_cursor,)
             )
+
+    def _settled_states(self, conn: Connection, entity_ids: list[str]) -> dict[str, str]:
+        """`_settled_state` of many records in two queries (conflicts pulled in the same page
+        are settled again afterwards, as their targets are)."""
+        marks = ",".join("?" * len(entity_ids))
+        pending = {
+            r[0]
+            for r in conn.exec_driver_sql(
+                f"SELECT DISTINCT entity_id FROM outbox WHERE entity_id IN ({marks})",
+                tuple(entity_ids),
+            )
+        }
+        conflicted = {
+            r[0]
+            for r in conn.exec_driver_sql(
+                f"SELECT parent_id FROM records WHERE entity = ? AND state = ? "
+                f"AND parent_id IN ({marks})",
+                (E.CONFLICT, OPEN, *entity_ids),
+            )
+        }
+        return {
+            i: PENDING if i in pending else CONFLICT if i in conflicted else SYNCED
+            for i in entity_ids
+        }
 
     # ------------------------------------------------------------------ states
 
@@ -535,3 +568,20 @@ def _waiting_records(
         )
         for owner, e in sorted(found.items(), key=lambda kv: order[kv[0]])
     ]
+
+
+def _merged(change: Change, local: Record | None) -> tuple[Record, list[str]]:
+    """A pulled change merged into the local record: the record to save, and the names of
+    the fields the merge changed."""
+    incoming = {n: Stamped(f.value, f.hlc) for n, f in change.fields.items()}
+    outcome = merge_fields(local.fields if local else {}, incoming, base_version=None)
+    merged = Record(
+        change.entity,
+        change.entity_id,
+        change.ward_code,
+        {n: Stamped(s.value, s.hlc) for n, s in outcome.fields.items()},
+        max(change.version, local.version if local else 0),
+        local.local_rev if local else 0,
+        rowid=local.rowid if local else 0,
+    )
+    return merged, outcome.changed

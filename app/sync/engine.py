@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,6 +42,7 @@ MIN_BATCH_BYTES = 8 * 1024
 # The server takes at most 2,000 mutations per push (app.domain.mutations.PushRequest): small
 # rows (a status move is ~300 bytes) could pass that within the byte budget.
 MAX_BATCH_ROWS = 1000
+PIPELINE = 2  # pushes in flight at most: a cut resends at most these
 PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 MAX_REASON = 300
@@ -100,6 +102,7 @@ class SyncEngine:
         chunk_bytes: int = attachments.CHUNK_BYTES,
         lock_wait_s: float = 0.0,
         on_progress: ProgressListener | None = None,
+        pipeline: bool = True,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -113,6 +116,7 @@ class SyncEngine:
         self.chunk_bytes = chunk_bytes
         self.lock_wait_s = lock_wait_s
         self.last_uploads: list[attachments.UploadOutcome] = []
+        self.pipeline = pipeline  # send the next batch while the server applies the previous
 
     def run_once(self, *, push: bool = True, pull: bool = True) -> SyncReport:
         """Push, pull, upload (`push=False` or `pull=False` leaves that step out; uploads go
@@ -256,57 +260,128 @@ class SyncEngine:
 
     # ---- steps -----------------------------------------------------------------------------
     def _push(self, report: SyncReport) -> None:
+        """Batches from the outbox head. While one push is in flight the next batch is read,
+        compressed and sent (`PIPELINE` pushes at most), when it touches no record of the one
+        in flight: the server may apply them in either order, and a record's rows stay in
+        order. Each batch's rows leave the outbox only by that batch's own answer."""
         counter = getattr(self.store, "pending_count", None)  # optional in the port
         total = int(counter()) if callable(counter) else 0
         self._progress("push", 0, total or None)
-        seen_first: str | None = None
-        busy_rounds = 0
-        suspect: _Suspect | None = None
-        for _ in range(MAX_ROUNDS):
-            limit = MAX_BATCH_ROWS if suspect is None else suspect.take()
-            batch = self.store.pending_mutations(self.push_batch_bytes)[:limit]
-            for r in self.store.take_set_aside():  # rows this client itself cannot send
-                self._count(report, r)
-            if not batch:
-                return
-            if suspect is not None and suspect.found():  # found by halving, reason known
-                self._reject(report, batch[:1], suspect.reason or "refused")
-                suspect = None
-                continue
-            if batch[0].mutation_id == seen_first:
-                raise SyncError("the outbox did not move after a push")
-            groups = coalesce.fold(batch)
-            sent = [g.mutation for g in groups]
-            self._progress("push", report.pushed, max(total, report.pushed) or None)
+        run = _PushRun(total)
+        with ThreadPoolExecutor(PIPELINE, thread_name_prefix="sync-push") as pool:
             try:
-                answers = self.transport.push(sent)
-            except RequestRejected as exc:
-                if exc.status == 413 and self.push_batch_bytes > MIN_BATCH_BYTES:
-                    self.push_batch_bytes = max(MIN_BATCH_BYTES, self.push_batch_bytes // 2)
-                    continue  # the server's body limit is lower than ours: smaller batches
-                if exc.status == 422 and exc.code in ROW_REFUSAL_CODES:
-                    suspect = self._split_refused(report, batch, groups, exc)
-                    continue
-                raise
-            if suspect is not None:
-                suspect = suspect.after_push(len(batch))
-            self._check_answers(sent, answers)
-            results = coalesce.unfold(groups, answers)
-            final = [r for r in results if not _transient(r)]
-            self.store.record_push_results(final)
-            report.pushed += len(final)
-            if len(final) < len(results):  # the server was busy: keep those queued, back off
-                busy_rounds += 1
-                if busy_rounds > MAX_BUSY_ROUNDS:
-                    raise SyncError("the server stayed busy; the rest waits for the next run")
-                self.transport.backoff(busy_rounds)
-                seen_first = None
-                suspect = None  # rows stayed queued: the counts no longer hold
-            else:
-                seen_first = batch[0].mutation_id
-            for r in final:
-                self._count(report, r)
-            self._progress("push", report.pushed, max(total, report.pushed) or None)
+                for _ in range(MAX_ROUNDS):
+                    if not self._push_round(pool, report, run):
+                        return
+            finally:
+                self._settle(run.ahead, report)  # its answer still counts if it came
+
+    def _push_round(self, pool: ThreadPoolExecutor, report: SyncReport, run: _PushRun) -> bool:
+        """One batch sent (or taken from the one sent ahead) and answered; False when the
+        outbox is empty."""
+        current, run.ahead = run.ahead, None
+        if current is None:
+            limit = MAX_BATCH_ROWS if run.suspect is None else run.suspect.take()
+            batch = self.store.pending_mutations(self.push_batch_bytes)[:limit]
+            self._count_set_aside(report)
+            if not batch:
+                return False
+            if run.suspect is not None and run.suspect.found():  # found by halving
+                self._reject(report, batch[:1], run.suspect.reason or "refused")
+                run.suspect = None
+                return True
+            if batch[0].mutation_id == run.seen_first:
+                raise SyncError("the outbox did not move after a push")
+            current = self._send(pool, batch)
+        self._progress("push", report.pushed, max(run.total, report.pushed) or None)
+        if run.suspect is None and self.pipeline and self._server_known():
+            # Not before the server's first answer: it says which compact forms it reads.
+            run.ahead = self._send_ahead(pool, current, report)
+        try:
+            answers = current.answers()
+        except RequestRejected as exc:
+            self._settle(run.ahead, report)
+            run.ahead = None
+            self._refused(report, run, current, exc)
+            return True
+        if run.suspect is not None:
+            run.suspect = run.suspect.after_push(len(current.batch))
+        if self._record(report, current, answers):
+            run.seen_first = current.batch[0].mutation_id
+        else:  # the server was busy: keep those queued, back off
+            self._settle(run.ahead, report)
+            run.ahead = None
+            run.busy_rounds += 1
+            if run.busy_rounds > MAX_BUSY_ROUNDS:
+                raise SyncError("the server stayed busy; the rest waits for the next run")
+            self.transport.backoff(run.busy_rounds)
+            run.seen_first = None
+            run.suspect = None  # rows stayed queued: the counts no longer hold
+        self._progress("push", report.pushed, max(run.total, report.pushed) or None)
+        return True
+
+    def _refused(
+        self, report: SyncReport, run: _PushRun, current: _InFlight, exc: RequestRejected
+    ) -> None:
+        if exc.status == 413 and self.push_batch_bytes > MIN_BATCH_BYTES:
+            # The server's body limit is lower than ours: smaller batches.
+            self.push_batch_bytes = max(MIN_BATCH_BYTES, self.push_batch_bytes // 2)
+            return
+        if exc.status == 422 and exc.code in ROW_REFUSAL_CODES:
+            run.suspect = self._split_refused(report, current.batch, current.groups, exc)
+            return
+        raise exc
+
+    def _server_known(self) -> bool:
+        """The server answered a push of this transport (a stand-in transport: never)."""
+        return bool(getattr(self.transport, "server_answered_push", False))
+
+    def _send(self, pool: ThreadPoolExecutor, batch: list[Mutation]) -> _InFlight:
+        groups = coalesce.fold(batch)
+        sent = [g.mutation for g in groups]
+        return _InFlight(batch, groups, pool.submit(self.transport.push, sent))
+
+    def _send_ahead(
+        self, pool: ThreadPoolExecutor, current: _InFlight, report: SyncReport
+    ) -> _InFlight | None:
+        """The next batch, sent now, or None: nothing left, or its first row is of a record the
+        push in flight also carries (the rest waits for that push's answer)."""
+        in_flight = {m.mutation_id for m in current.batch}
+        rows = self.store.pending_mutations(self.push_batch_bytes, skip=in_flight)
+        self._count_set_aside(report)
+        records = {(m.entity, m.entity_id) for m in current.batch}
+        batch: list[Mutation] = []
+        for m in rows[:MAX_BATCH_ROWS]:
+            if (m.entity, m.entity_id) in records:
+                break
+            batch.append(m)
+        return self._send(pool, batch) if batch else None
+
+    def _settle(self, ahead: _InFlight | None, report: SyncReport) -> None:
+        """Wait for a push sent ahead and keep what its answer says; a failed one leaves its
+        rows queued (the next push sends them again, the server answers them once)."""
+        if ahead is None:
+            return
+        try:
+            answers = ahead.answers()
+        except (SyncError, HttpError):
+            return
+        self._record(report, ahead, answers)
+
+    def _record(self, report: SyncReport, flight: _InFlight, answers: list[PushResult]) -> bool:
+        """Keep a batch's answers; False when the server was busy for some rows (kept queued)."""
+        self._check_answers(flight.sent, answers)
+        results = coalesce.unfold(flight.groups, answers)
+        final = [r for r in results if not _transient(r)]
+        self.store.record_push_results(final)
+        report.pushed += len(final)
+        for r in final:
+            self._count(report, r)
+        return len(final) == len(results)
+
+    def _count_set_aside(self, report: SyncReport) -> None:
+        for r in self.store.take_set_aside():  # rows this client itself cannot send
+            self._count(report, r)
 
     def _split_refused(
         self,
@@ -441,6 +516,33 @@ class StallWatch:
 
 def _transient(result: PushResult) -> bool:
     return result.status == "rejected" and (result.reason or "") in TRANSIENT_REJECTIONS
+
+
+@dataclass
+class _PushRun:
+    """What one run's push keeps between batches."""
+
+    total: int
+    seen_first: str | None = None
+    busy_rounds: int = 0
+    suspect: _Suspect | None = None
+    ahead: _InFlight | None = None  # the next batch, sent while the one before was applied
+
+
+@dataclass
+class _InFlight:
+    """A push sent: its outbox rows, their folded groups, and the answer to come."""
+
+    batch: list[Mutation]
+    groups: list[coalesce.Folded]
+    future: Future[list[PushResult]]
+
+    @property
+    def sent(self) -> list[Mutation]:
+        return [g.mutation for g in self.groups]
+
+    def answers(self) -> list[PushResult]:
+        return self.future.result()
 
 
 @dataclass

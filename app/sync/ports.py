@@ -5,6 +5,7 @@ The sync engine is written against these so that it never reaches past them into
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -25,8 +26,9 @@ class SettingsPort(Protocol):
 class SyncStorePort(Protocol):
     device_id: str
 
-    def pending_mutations(self, max_bytes: int) -> list[Mutation]:
-        """Outbox, oldest first, as many as fit in `max_bytes` of JSON (at least one)."""
+    def pending_mutations(self, max_bytes: int, skip: Collection[str] = ()) -> list[Mutation]:
+        """Outbox, oldest first, as many as fit in `max_bytes` of JSON (at least one), leaving
+        out the rows named in `skip` (the push in flight)."""
         ...
 
     def take_set_aside(self) -> list[PushResult]:

@@ -39,6 +39,7 @@ from app.domain.mutations import (
     PushResult,
     PushSummary,
     expand,
+    leave_out_derived_id,
     one_clock,
 )
 from app.i18n import t
@@ -195,6 +196,9 @@ class Transport:
         # Set once a push is answered with a summary: that server also reads a mutation whose
         # fields share one clock carried once (issue 13); older servers never see that form.
         self.server_reads_one_clock = False
+        # Set when a summary lists "derived_ids": ids the server can make are left out.
+        self.server_reads_derived_ids = False
+        self.server_answered_push = False  # any push answered: the forms above are known
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
         limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
@@ -209,7 +213,7 @@ class Transport:
             headers={"Accept-Encoding": "zstd, gzip", "User-Agent": "commune-field-sync/1"},
             transport=self.http_transport or self._backend.transport(limits),
         )
-        self._zstd = zstandard.ZstdCompressor(level=self.zstd_level)
+        self._local = threading.local()  # a compressor per thread: pushes overlap (engine)
 
     @classmethod
     def from_settings(cls, settings: Any, server_url: str | None = None, **kw: Any) -> Transport:
@@ -296,16 +300,22 @@ class Transport:
         wire = [m.model_dump(mode="json") for m in mutations]
         if self.server_reads_one_clock:  # a server that answered a summary reads it too
             wire = [one_clock(m) for m in wire]
+        if self.server_reads_derived_ids:
+            wire = [leave_out_derived_id(m) for m in wire]
         body = {"mutations": wire, "answer": "summary"}
         data = self._json("POST", "/sync/push", body=body)
+        self.server_answered_push = True
         if isinstance(data, dict) and "results" in data:
             return PushResponse.model_validate(data).results
         summary = PushSummary.model_validate(data)
         self.server_reads_one_clock = True
+        self.server_reads_derived_ids = "derived_ids" in summary.reads
         return expand(summary, [m.mutation_id for m in mutations])
 
     def pull(self, cursor: int, limit: int = 500) -> PullResponse:
-        data = self._json("GET", "/sync/pull", params={"cursor": cursor, "limit": limit})
+        # An older server ignores `clocks` and stamps every field; `Change` reads both forms.
+        params = {"cursor": cursor, "limit": limit, "clocks": "one"}
+        data = self._json("GET", "/sync/pull", params=params)
         return PullResponse.model_validate(data)
 
     def reference(self, catalogue: int, calendar: int) -> dict[str, Any]:
@@ -445,8 +455,15 @@ class Transport:
         if len(raw) < COMPRESS_MIN_BYTES or self.encoding == "identity":
             return raw, None
         if self.encoding == "zstd":
-            return self._zstd.compress(raw), "zstd"
+            return self._compressor().compress(raw), "zstd"
         return gzip.compress(raw, compresslevel=6), "gzip"
+
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        """A zstd compressor of this thread (one must not be used by two threads at once)."""
+        zstd = getattr(self._local, "zstd", None)
+        if zstd is None:
+            zstd = self._local.zstd = zstandard.ZstdCompressor(level=self.zstd_level)
+        return zstd
 
     def _fall_back(self, refused: str) -> bool:
         self.encoding = {"zstd": "gzip", "gzip": "identity"}.get(refused, "identity")

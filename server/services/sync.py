@@ -661,6 +661,9 @@ class LogRow:
     device_id: str | None
 
 
+# Pages read on in one pull when a page holds nothing to send (the caller's own records, rows
+# set aside): a device pulling after its own big push gets one answer, not one per page.
+PULL_READ_ON = 10
 PULL_COLUMNS = (
     CHANGE_LOG.c.seq,
     CHANGE_LOG.c.device_id,
@@ -673,18 +676,55 @@ PULL_COLUMNS = (
 )
 
 
-def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PulledPage:
+def pull(
+    engine: Engine, caller: Caller, cursor: int, limit: int, *, one_clock: bool = False
+) -> PulledPage:
     """Whole record states whose latest change is after `cursor`, in change-log order.
 
     A record the caller already holds as it is here is left out, and the cursor still moves
     past it: its latest version came from the caller's own push, and every field carries the
     caller's stamp (nobody else's write is in it: not another device's, not the server's, as in
     a conflict record or a review decision). The pushing device is thus not sent its own
-    records back.
+    records back. A page left with nothing to send reads on, up to `PULL_READ_ON` pages in one
+    answer, so pulling after one's own big push costs one round trip, not one per page.
 
     A stored row that cannot be served (broken fields, a bad stamp, a value that is not strict
     JSON) is set aside: logged without its values, counted, and the cursor moves past it, so
     one bad row never fails a pull (see docs/security.md, "Defence in depth")."""
+    encoded: list[bytes] = []
+    set_aside = 0
+    next_cursor, more = cursor, False
+    for _ in range(PULL_READ_ON):
+        rows = _pull_rows(engine, caller, next_cursor, limit)
+        page = rows[:limit]
+        for row in page:
+            try:
+                log, record = _pulled_row(row)
+                if _held_by(caller, log, record, SERVER_NODE):
+                    continue
+                encoded.append(_encoded(log, record, one_clock))
+            except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
+                set_aside += 1
+                _log.warning(
+                    "pull: set aside %s %s (seq %s): %s",
+                    _safe(row[2]), _safe(row[3]), row[0], _reason(exc),
+                )
+        next_cursor = page[-1][0] if page else next_cursor
+        more = len(rows) > limit
+        if encoded or not more:
+            break  # a page with nothing to send reads on: one round trip, not one per page
+    if cursor > caller.pull_cursor:
+        _note_cursor(engine, caller.device_id, cursor)
+    has_more = b"true" if more else b"false"
+    body = (
+        b'{"changes":[' + b",".join(encoded) + b'],"next_cursor":'
+        + str(next_cursor).encode() + b',"has_more":' + has_more + b"}"
+    )
+    return PulledPage(body, next_cursor, len(encoded), set_aside)
+
+
+def _pull_rows(engine: Engine, caller: Caller, cursor: int, limit: int) -> list[Any]:
+    """Up to `limit` + 1 change-log rows after `cursor` with their records, for the caller."""
     query = (
         select(*PULL_COLUMNS)
         .select_from(
@@ -704,31 +744,7 @@ def pull(engine: Engine, caller: Caller, cursor: int, limit: int) -> PulledPage:
     if not caller.all_wards:
         query = query.where(CHANGE_LOG.c.ward_code.in_(sorted(caller.wards)))
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    page = rows[:limit]
-    encoded: list[bytes] = []
-    set_aside = 0
-    for row in page:
-        try:
-            log, record = _pulled_row(row)
-            if _held_by(caller, log, record, SERVER_NODE):
-                continue
-            encoded.append(_encoded(log, record))
-        except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
-            set_aside += 1
-            _log.warning(
-                "pull: set aside %s %s (seq %s): %s",
-                _safe(row[2]), _safe(row[3]), row[0], _reason(exc),
-            )
-    next_cursor = page[-1][0] if page else cursor
-    if cursor > caller.pull_cursor:
-        _note_cursor(engine, caller.device_id, cursor)
-    has_more = b"true" if len(rows) > limit else b"false"
-    body = (
-        b'{"changes":[' + b",".join(encoded) + b'],"next_cursor":'
-        + str(next_cursor).encode() + b',"has_more":' + has_more + b"}"
-    )
-    return PulledPage(body, next_cursor, len(encoded), set_aside)
+        return list(conn.execute(query).all())
 
 
 class Unservable(ValueError):
@@ -751,10 +767,11 @@ def _pulled_row(row: Any) -> tuple[LogRow, RecordRow]:
     return LogRow(seq, device_id), record
 
 
-def _encoded(log: LogRow, record: RecordRow) -> bytes:
+def _encoded(log: LogRow, record: RecordRow, one_clock: bool = False) -> bytes:
     """The change (the wire's `Change`, built as plain dicts: no model per row) as strict JSON,
     or Unservable: a stamp that is not a clock stamp, no NaN or Infinity, no NUL character
-    (checked here, as the push checks values), no lone surrogate (UTF-8 refuses it)."""
+    (checked here, as the push checks values), no lone surrogate (UTF-8 refuses it). With
+    `one_clock` (a client that asked), fields sharing one stamp carry it once."""
     fields = {}
     for name, stored in record.fields.items():
         value, hlc = stored["value"], stored["hlc"]
@@ -773,6 +790,10 @@ def _encoded(log: LogRow, record: RecordRow) -> bytes:
         "version": record.version,
         "fields": fields,
     }
+    stamps = {f["hlc"] for f in fields.values()}
+    if one_clock and len(stamps) == 1:
+        change["hlc"] = stamps.pop()
+        change["fields"] = {name: {"value": f["value"]} for name, f in fields.items()}
     text = json.dumps(change, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8")
 

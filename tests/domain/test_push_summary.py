@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.mutations import PushResult, PushSummary, expand, summarise
+from app.domain.mutations import (
+    PushRequest,
+    PushResult,
+    PushSummary,
+    derived_mutation_id,
+    expand,
+    leave_out_derived_id,
+    summarise,
+)
 
 
 def _results(statuses: list[str]) -> list[PushResult]:
@@ -61,3 +69,32 @@ def test_one_clock_per_record_reads_back_as_the_same_mutation():
     assert Mutation.model_validate(compact) == Mutation.model_validate(wire)
     mixed = {**wire, "fields": {**wire["fields"], "notes": {"value": "", "hlc": other}}}
     assert one_clock(mixed) == mixed  # different clocks: each field keeps its own
+
+
+def _wire(**over) -> dict:
+    stamp = "0001796600961618:0000:dev"
+    base = {
+        "device_id": "dev", "entity": "dossier", "entity_id": "e1", "ward_code": "00004",
+        "base_version": 0, "hlc": stamp, "fields": {"status": {"value": 1}, "fee": {"value": 0}},
+    }
+    base["mutation_id"] = derived_mutation_id("dossier", "e1", 0, stamp, ["status", "fee"])
+    return {**base, **over}
+
+
+def test_an_id_is_left_out_only_when_the_server_makes_the_same_one():
+    wire = _wire()
+    bare = leave_out_derived_id(wire)
+    assert "mutation_id" not in bare
+    request = PushRequest.model_validate({"mutations": [bare]})
+    assert request.mutations[0].mutation_id == wire["mutation_id"]
+    random_id = _wire(mutation_id="5b0f3c1e-7d0a-4c57-9a41-2f6f0a9d1c11")
+    assert leave_out_derived_id(random_id) == random_id  # not derivable: kept
+    stamped = {k: v for k, v in wire.items() if k != "hlc"}
+    assert leave_out_derived_id(stamped) == stamped  # no shared clock: kept
+    later = _wire(base_version=1)  # another write of the record makes another id
+    assert leave_out_derived_id(later)["mutation_id"] == wire["mutation_id"]
+
+
+def test_a_summary_tells_what_the_server_reads():
+    assert "derived_ids" in summarise([]).reads
+    assert PushSummary.model_validate({"applied": [], "exceptions": []}).reads == []

@@ -152,3 +152,85 @@ def test_a_record_whose_fields_share_one_clock_may_carry_it_once(api_server):
         changes, _ = pull_all(client)
     [change] = [c for c in changes if c["entity_id"] == plain["entity_id"]]
     assert change["fields"] == plain["fields"]  # every field stored with the shared stamp
+
+
+def _derivable(device: Device, ward: str) -> dict:
+    """A new dossier whose id is the derived one, in the one-clock form."""
+    from app.domain.mutations import derived_mutation_id, one_clock
+
+    wire = one_clock(new_dossier(device, ward))
+    wire["mutation_id"] = derived_mutation_id(
+        wire["entity"], wire["entity_id"], wire["base_version"], wire["hlc"], [*wire["fields"]]
+    )
+    return wire
+
+
+def test_a_push_may_leave_out_ids_the_server_derives_and_each_applies_once(api_server):
+    from app.domain.mutations import leave_out_derived_id
+
+    ward = new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward])
+    device = Device()
+    full = [_derivable(device, ward) for _ in range(3)]
+    bare = [leave_out_derived_id(m) for m in full]
+    assert all("mutation_id" not in m for m in bare)
+    other = leave_out_derived_id(_derivable(device, ward))
+    bad = {**other, "fields": {**other["fields"], "status": {"value": "not a status"}}}
+    with api_server.client(officer.token) as client:
+        response = client.post(
+            "/sync/push", json={"mutations": [bare[0], bad, *bare[1:]], "answer": "summary"}
+        )
+        assert response.status_code == 200, response.text
+        summary = response.json()
+        replay = push(client, full)  # the same writes with their ids: answered, not re-applied
+        no_clock = {k: v for k, v in new_dossier(device, ward).items() if k != "mutation_id"}
+        refused = client.post("/sync/push", json={"mutations": [no_clock]})
+    assert "derived_ids" in summary["reads"]
+    assert summary["applied"] == [[0, 1], [2, 4]]
+    assert [e["index"] for e in summary["exceptions"]] == [1]  # refused alone, by the checks
+    assert [r["status"] for r in replay] == ["applied", "applied", "applied"]
+    assert _log_rows(api_server, [m["entity_id"] for m in full]) == 3  # one change each
+    assert refused.status_code == 422  # no id and no clock to derive it from
+
+
+def test_a_pull_asked_for_one_clock_carries_a_shared_stamp_once(api_server):
+    from app.domain.mutations import PullResponse
+
+    ward = new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward])
+    plain = new_dossier(Device(), ward)
+    with api_server.client(officer.token) as client:
+        assert push(client, [plain])[0]["status"] == "applied"
+    reader = api_server.enrol(officer.user)
+    with api_server.client(reader.token) as client:
+        each, _ = pull_all(client)
+        one = client.get("/sync/pull", params={"cursor": 0, "limit": 500, "clocks": "one"})
+    assert one.status_code == 200, one.text
+    [stamped] = [c for c in each if c["entity_id"] == plain["entity_id"]]
+    [compact] = [c for c in one.json()["changes"] if c["entity_id"] == plain["entity_id"]]
+    assert "hlc" not in stamped and compact["hlc"] == plain["fields"]["status"]["hlc"]
+    assert all(set(f) == {"value"} for f in compact["fields"].values())
+    read = PullResponse.model_validate(one.json())  # the client reads it as the full form
+    [change] = [c for c in read.changes if c.entity_id == plain["entity_id"]]
+    assert change.model_dump(mode="json")["fields"] == stamped["fields"]
+
+
+def test_a_pull_past_ones_own_push_reads_on_in_one_answer(api_server):
+    from server.services.sync import PULL_READ_ON
+
+    ward = new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward])
+    mine = [new_dossier(Device(), ward) for _ in range(6)]
+    with api_server.client(officer.token) as client:
+        assert {r["status"] for r in push(client, mine)} == {"applied"}
+        own = client.get("/sync/pull", params={"cursor": 0, "limit": 2}).json()
+        other = new_dossier(Device(), ward)
+    reader = api_server.enrol(officer.user)
+    with api_server.client(reader.token) as client:
+        assert push(client, [other])[0]["status"] == "applied"
+    with api_server.client(officer.token) as client:
+        after = client.get("/sync/pull", params={"cursor": own["next_cursor"], "limit": 2}).json()
+    assert PULL_READ_ON >= 3  # the officer's 6 rows are 3 pages of 2
+    assert own["changes"] == [] and own["has_more"] is False  # 3 pages of its own, one answer
+    assert own["next_cursor"] > 0
+    assert [c["entity_id"] for c in after["changes"]] == [other["entity_id"]]

@@ -159,3 +159,31 @@ def test_a_pull_overwriting_a_pending_field_keeps_the_pushed_value(store, proced
     assert store.dossiers.get(dossier.id).notes == "Ghi chú của máy khác"
     again = store.sync.pending_mutations(10_000_000)[0]
     assert again.fields["notes"] == created.fields["notes"]  # what this device wrote
+
+
+def test_a_pulled_page_settles_each_record_and_a_record_twice_keeps_the_later(store, procedure):
+    pending_one = receive(store, procedure)
+    synced_one = receive(store, procedure, applicant_name="Lê Thị Mai")
+    created = {m.entity_id: m for m in store.sync.pending_mutations(10_000_000)}
+    _push_all(store)
+    store.dossiers.change_status(pending_one.id, 4)  # a local edit still queued
+    remote = Clock("dev-b")
+    remote.observe(created[pending_one.id].fields["status"].hlc)
+    first = FieldValue(value="lần một", hlc=remote.now())
+    second = FieldValue(value="lần hai", hlc=remote.now())
+    page = [
+        _server_state(created[pending_one.id], 2, notes=first),
+        _server_state(created[synced_one.id], 2, notes=first),
+    ]
+    store.sync.apply_pull_page(page, next_cursor=2)  # one batched page
+    assert store.dossiers.get(pending_one.id).sync_state == "pending"
+    assert store.dossiers.get(synced_one.id).sync_state == "synced"
+    assert store.dossiers.get(synced_one.id).notes == "lần một"
+    twice = [
+        _server_state(created[synced_one.id], 3, notes=second),
+        _server_state(created[synced_one.id], 3, notes=first),  # older stamp: loses the merge
+    ]
+    store.sync.apply_pull_page(twice, next_cursor=4)
+    again = store.dossiers.get(synced_one.id)
+    assert (again.notes, again.version, again.sync_state) == ("lần hai", 3, "synced")
+    assert store.sync.pull_cursor() == 4

@@ -81,3 +81,34 @@ def test_a_summary_that_leaves_positions_out_keeps_them_queued(devices, sync_ser
     # The two positions the summary answered were acknowledged without reaching the server;
     # every other row was kept, sent again and applied once.
     assert len(server_state(sync_server, ward)) == queued - len(covered)
+
+
+def test_ids_the_server_derives_are_left_out_and_a_lost_answer_applies_once(
+    devices, sync_server, ward
+):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    _receive(officer.store, ward, 2)
+    assert officer.sync().ok  # the first push carries every id; its summary says what it reads
+    assert officer.transport.server_reads_derived_ids
+    _receive(officer.store, ward, 4)
+    queued = {m.mutation_id for m in officer.store.sync.pending_mutations()}
+    bodies: list[dict] = []
+    send = officer.transport._json
+
+    def keep(method, path, *, body=None, **kw):
+        if path == "/sync/push":
+            bodies.append(body)
+        return send(method, path, body=body, **kw)
+
+    officer.transport._json = keep
+    retries = officer.transport.stats.retries
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        proxy.reset_after(0, times=1)  # the push reaches the server, its answer is lost
+        report = officer.sync()
+    assert report.ok and report.rejected == 0, report
+    assert officer.transport.stats.retries > retries  # the push went again after the cut
+    [wire] = [b["mutations"] for b in bodies]
+    assert len(wire) == len(queued) == 8 and all("mutation_id" not in m for m in wire)
+    assert officer.store.sync.pending_count() == 0
+    assert len(server_state(sync_server, ward)) == 12  # 6 dossiers and 6 events, once each

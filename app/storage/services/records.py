@@ -45,7 +45,6 @@ from app.storage.tables import (
     TERM_ID,
     TERM_IDENTITY,
     UNREADABLE,
-    new_ids,
 )
 
 # What makes two dossiers the same one when neither has a code (order matters).
@@ -227,6 +226,23 @@ class RecordStore:
         row = conn.exec_driver_sql(f"{SELECT_RECORD} WHERE entity_id = ?", (entity_id,)).first()
         return self.open_row(row) if row else None
 
+    def load_many(
+        self, conn: Connection, entity_ids: list[str]
+    ) -> dict[str, Record | TamperError | None]:
+        """`load` of many records in one query: each id's record, None when there is none, or
+        the TamperError its envelope raised (kept for the caller to raise when it needs it)."""
+        marks = ",".join("?" * len(entity_ids))
+        rows = conn.exec_driver_sql(
+            f"{SELECT_RECORD} WHERE entity_id IN ({marks})", tuple(entity_ids)
+        ).all()
+        out: dict[str, Record | TamperError | None] = dict.fromkeys(entity_ids)
+        for row in rows:
+            try:
+                out[row[1]] = self.open_row(row)
+            except TamperError as exc:
+                out[row[1]] = exc
+        return out
+
     def get(self, conn: Connection, entity: str, entity_id: str) -> Record:
         record = self.load(conn, entity_id)
         if record is None or record.entity != entity:
@@ -328,10 +344,7 @@ class RecordStore:
         stamp = ""
         rowid = self._next_rowid(conn) - 1
         items = [(e, i, w, v, n) for group in groups for n, (e, i, w, v) in enumerate(group)]
-        mutation_ids = new_ids(len(items))
-        for (entity, entity_id, ward_code, values, position), mutation_id in zip(
-            items, mutation_ids, strict=True
-        ):
+        for entity, entity_id, ward_code, values, position in items:
             if position == 0:
                 stamp = self.clock.now()
             rowid += 1
@@ -340,7 +353,7 @@ class RecordStore:
             if entity in SEARCHABLE:
                 terms.extend((t, k, rowid) for k, t in self._terms_of(entity, values.get))
             changes_out.append(
-                LocalChange(entity, entity_id, ward_code, 0, stamp, list(values), mutation_id)
+                LocalChange(entity, entity_id, ward_code, 0, stamp, list(values))
             )
         conn.exec_driver_sql(_UPSERT, rows)
         if terms:

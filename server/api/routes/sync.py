@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -30,10 +30,13 @@ def pull(
     ctx: Ctx,
     cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=PULL_LIMIT_MAX)] = 500,
+    clocks: Literal["each", "one"] = "each",
 ) -> Response:
     """The body is encoded row by row by the service (a row that cannot be encoded is set
     aside there), so serialising the answer cannot fail on a stored value."""
-    page = sync.pull(ctx.engine, caller, cursor, min(limit, ctx.settings.pull_limit_max))
+    limit = min(limit, ctx.settings.pull_limit_max)
+    # "one": a record whose fields share one clock carries it once (clients since issue 13).
+    page = sync.pull(ctx.engine, caller, cursor, limit, one_clock=clocks == "one")
     if page.set_aside:
         ctx.counters.add("pull_rows_set_aside", page.set_aside)
     return Response(content=page.body, media_type="application/json")

@@ -1,0 +1,103 @@
+"""Overlapped push batches (issue 13): the next batch goes while the server applies the one
+before, each row leaves the outbox only by its own batch's answer, and a cut costs at most the
+batches in flight."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.domain.models import ReceiveDossier
+from app.sync.engine import PIPELINE
+from tests.support.netproxy import NetProxy
+from tests.sync.conftest import server_state
+
+BATCH_BYTES = 8 * 1024  # a few dossiers per push: many batches from a small outbox
+
+
+def _receive(store, ward: str, n: int) -> None:
+    store.dossiers.receive_many(
+        ReceiveDossier(
+            procedure_code="1.000894",
+            ward_code=ward,
+            applicant_name=f"Vũ Thị Hằng {i}",
+            received_at=dt.datetime(2025, 11, 21, 2, 0, tzinfo=dt.UTC),
+        )
+        for i in range(n)
+    )
+
+
+def _sent_batches(device) -> list[list[str]]:
+    """Wraps the transport's push: the outbox rows of each push as it is sent."""
+    batches: list[list[str]] = []
+    push = device.transport.push
+
+    def keep(mutations):
+        batches.append([m.mutation_id for m in mutations])
+        return push(mutations)
+
+    device.transport.push = keep
+    return batches
+
+
+def test_batches_overlap_and_every_row_is_applied_once(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    officer.engine.push_batch_bytes = BATCH_BYTES
+    _receive(officer.store, ward, 30)
+    queued = officer.store.sync.pending_count()
+    batches = _sent_batches(officer)
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        proxy.set_link(up_bps=200_000, down_bps=200_000, delay_ms=50.0)
+        report = officer.sync()
+        connections = proxy.connections
+    assert report.ok and report.applied == queued, report
+    assert len(batches) >= 4
+    sent = [m for b in batches for m in b]
+    assert len(sent) == len(set(sent))  # no row went twice
+    assert 2 <= connections <= PIPELINE  # a second push went while the first was in flight
+    assert officer.store.sync.pending_count() == 0
+    assert len(server_state(sync_server, ward)) == queued  # each record once
+
+
+def test_a_record_in_flight_holds_its_later_rows_back(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    officer.engine.push_batch_bytes = BATCH_BYTES
+    _receive(officer.store, ward, 3)
+    rows = officer.store.sync.pending_mutations(64 * 1024 * 1024)
+    dossier = next(m for m in rows if m.entity == "dossier")
+    batches = _sent_batches(officer)
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        report = officer.sync()
+    assert report.ok, report
+    assert officer.store.sync.pending_count() == 0
+    held = [b for b in batches if dossier.mutation_id in b]
+    assert len(held) == 1
+
+
+def test_a_cut_mid_push_resends_at_most_the_batches_in_flight(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    officer.engine.push_batch_bytes = BATCH_BYTES
+    _receive(officer.store, ward, 60)
+    total = officer.store.sync.pending_count()
+    batches = _sent_batches(officer)
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        proxy.set_link(up_bps=200_000, down_bps=200_000, delay_ms=50.0)
+        # Pushes flow for a while, then the link dies mid-push and stays down.
+        proxy.reset_after(2000, direction="up", times=1, then_offline=True)
+        cut = officer.sync()
+        assert proxy.faults_fired == 1
+        assert cut.offline and not cut.ok, cut
+        proxy.set_offline(False)
+        proxy.clear_faults()
+        queued = officer.store.sync.pending_count()
+        on_server = len(server_state(sync_server, ward))
+        largest = max(len(b) for b in batches)
+        batches.clear()
+        resumed = officer.sync()
+    assert resumed.ok and officer.store.sync.pending_count() == 0, resumed
+    assert 0 < queued < total
+    resent = queued - (total - on_server)  # rows the server had applied, sent again
+    assert 0 <= resent <= PIPELINE * largest
+    assert len(server_state(sync_server, ward)) == total  # each record once

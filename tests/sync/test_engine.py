@@ -337,11 +337,11 @@ def test_a_pull_after_a_push_does_not_bring_the_devices_own_records_back(
     assert pulled.ok and pulled.pulled == 0  # it holds all of them already
     assert officer.store.sync.pull_cursor() > cursor_before  # and still moved past them
 
-    supervisor = devices.enrol(devices.user("supervisor", [ward]))
-    report = supervisor.sync()
+    colleague = devices.enrol(devices.user("officer", [ward]))  # a second counter tablet
+    report = colleague.sync()
     on_server = server_state(sync_server, ward)
     assert report.ok and report.pulled == len(on_server)  # someone else gets every record
-    assert {i for i in ids if supervisor.store.dossiers.get(i)} == set(ids)
+    assert {i for i in ids if colleague.store.dossiers.get(i)} == set(ids)
 
     # Someone else's change to one of them, and the server's conflict records, do come back.
     (a, b), audit_id = _shared_audit(devices, ward)
@@ -350,8 +350,8 @@ def test_a_pull_after_a_push_does_not_bring_the_devices_own_records_back(
     assert a.sync().ok
     report = b.sync()
     assert report.conflicts == 1 and len(b.store.sync.open_conflicts()) == 1  # server-made
-    supervisor.store.dossiers.change_status(ids[1], 4, note="giám sát chuyển")
-    assert supervisor.sync().ok
+    colleague.store.dossiers.change_status(ids[1], 4, note="cán bộ khác chuyển")
+    assert colleague.sync().ok
     again = officer.sync()
     assert again.ok and again.pulled == 2  # the dossier and its new history event
     assert officer.store.dossiers.get(ids[1]).status == 4

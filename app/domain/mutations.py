@@ -82,14 +82,26 @@ class Mutation(BaseModel):
 
 
 def derived_mutation_id(
-    entity: str, entity_id: str, base_version: int, hlc: str, names: list[str]
+    entity: str,
+    entity_id: str,
+    base_version: int,
+    hlc: str,
+    names: list[str],
+    incarnation: str = "",
 ) -> str:
     """The id of a local write made from its record, base version, clock and field names, so
     that a push may leave it out and the server make the same one (one write per record per
     clock tick: two writes share an id only if they are the same write). Laid out as a UUIDv7
     (the clock's milliseconds first, then 74 bits of SHA-256), so that ids sent in full still
-    compress like the time-ordered ids they replace."""
-    key = "\x1f".join([entity, entity_id, str(base_version), hlc, ",".join(sorted(names))])
+    compress like the time-ordered ids they replace.
+
+    `incarnation` is the store's (app.storage: new in every backup's copy). A store put back
+    from a backup starts again from the clock mark it had then; with a clock that does not
+    advance (a tablet whose clock was reset) it would stamp a write exactly as a write made
+    after the backup was, and without the incarnation share its id, which the server would
+    answer as already applied: a write lost in silence."""
+    parts = [entity, entity_id, str(base_version), hlc, ",".join(sorted(names))]
+    key = "\x1f".join(parts + ([incarnation] if incarnation else []))
     digest = hashlib.sha256(key.encode()).digest()
     head = hlc[:16]
     wall_ms = int(head) % 2**48 if head.isdigit() else 0
@@ -99,7 +111,7 @@ def derived_mutation_id(
     return str(uuid.UUID(bytes=bytes(raw)))
 
 
-def _derived_id_of(wire: Any) -> Any:
+def _derived_id_of(wire: Any, incarnation: str = "") -> Any:
     """A wire mutation without `mutation_id` but with one clock (`hlc`) gets its derived id;
     anything else is left for the schema to judge (a missing id is refused there)."""
     if not isinstance(wire, dict) or "mutation_id" in wire or not isinstance(wire.get("hlc"), str):
@@ -108,18 +120,21 @@ def _derived_id_of(wire: Any) -> Any:
     version = wire.get("base_version")
     if not (isinstance(fields, dict) and isinstance(entity_id, str) and type(version) is int):
         return wire
-    mid = derived_mutation_id(str(wire.get("entity")), entity_id, version, wire["hlc"], [*fields])
+    mid = derived_mutation_id(
+        str(wire.get("entity")), entity_id, version, wire["hlc"], [*fields], incarnation
+    )
     return {"mutation_id": mid, **wire}
 
 
-def leave_out_derived_id(wire: dict) -> dict:
+def leave_out_derived_id(wire: dict, incarnation: str = "") -> dict:
     """A mutation as JSON without its id when the server can derive it (one clock carried
     once and the id made by `derived_mutation_id`); unchanged otherwise."""
     hlc = wire.get("hlc")
     if not isinstance(hlc, str):
         return wire
     derived = derived_mutation_id(
-        wire["entity"], wire["entity_id"], wire["base_version"], hlc, [*wire["fields"]]
+        wire["entity"], wire["entity_id"], wire["base_version"], hlc, [*wire["fields"]],
+        incarnation,
     )
     if derived != wire["mutation_id"]:
         return wire
@@ -128,11 +143,16 @@ def leave_out_derived_id(wire: dict) -> dict:
 
 class PushRequest(BaseModel):
     mutations: list[Mutation] = Field(max_length=2000)
+    incarnation: WireText = Field(default="", max_length=64)  # the sending store's, for ids
 
-    @field_validator("mutations", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _derive_ids(cls, value: Any) -> Any:
-        return [_derived_id_of(m) for m in value] if isinstance(value, list) else value
+    def _derive_ids(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("mutations"), list):
+            return data
+        incarnation = data.get("incarnation")
+        incarnation = incarnation if isinstance(incarnation, str) else ""
+        return {**data, "mutations": [_derived_id_of(m, incarnation) for m in data["mutations"]]}
     # "summary": answer with a PushSummary (ranges of applied positions, then the others);
     # "results" (the default, what older clients get): one PushResult per mutation.
     answer: Literal["results", "summary"] = "results"

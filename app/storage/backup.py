@@ -154,6 +154,24 @@ def sqlite_snapshot(source_conn, path: Path) -> None:
         source_conn.execute("DETACH DATABASE plain")
 
 
+INCARNATION = "incarnation"  # meta key: which copy of a store this is
+
+
+def new_incarnation(path: Path) -> None:
+    """Give the plain snapshot at `path` an incarnation of its own: a store put back from it
+    makes write ids no write of the store it was copied from made after the copy
+    (`app.domain.mutations.derived_mutation_id`)."""
+    conn = sqlite3.connect(str(path))
+    try:
+        with conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (INCARNATION, secrets.token_hex(8)),
+            )
+    finally:
+        conn.close()
+
+
 def _sql_path(path: Path) -> str:
     text = str(path)
     if "'" in text:

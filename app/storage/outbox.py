@@ -50,11 +50,13 @@ class LocalChange:
     hlc: str
     fields: list[str]
     mutation_id: str = ""  # "" makes the derived id (a push may then leave it out)
+    incarnation: str = ""  # the store's (see derived_mutation_id)
 
     def __post_init__(self) -> None:
         if not self.mutation_id:
             self.mutation_id = derived_mutation_id(
-                self.entity, self.entity_id, self.base_version, self.hlc, self.fields
+                self.entity, self.entity_id, self.base_version, self.hlc, self.fields,
+                self.incarnation,
             )
 
 

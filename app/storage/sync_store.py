@@ -100,6 +100,11 @@ class SyncStore:
     def device_id(self) -> str:
         return self._records.device_id
 
+    @property
+    def incarnation(self) -> str:
+        """This copy of the store's, sent with a push so the server derives the same ids."""
+        return self._records.incarnation
+
     @contextlib.contextmanager
     def sync_lock(self, wait_s: float = 0.0) -> Iterator[bool]:
         """One syncer per store, across processes: an exclusive lock on a file next to the

@@ -339,7 +339,8 @@ class SyncEngine:
     def _send(self, pool: ThreadPoolExecutor, batch: list[Mutation]) -> _InFlight:
         groups = coalesce.fold(batch)
         sent = [g.mutation for g in groups]
-        return _InFlight(batch, groups, pool.submit(self.transport.push, sent))
+        incarnation = getattr(self.store, "incarnation", "")
+        return _InFlight(batch, groups, pool.submit(self.transport.push, sent, incarnation))
 
     def _send_ahead(
         self, pool: ThreadPoolExecutor, current: _InFlight, report: SyncReport

@@ -294,15 +294,18 @@ class Transport:
             return False
         return dt.datetime.now(dt.UTC) >= self.expires_at - RENEW_BEFORE
 
-    def push(self, mutations: Sequence[Mutation]) -> list[PushResult]:
+    def push(self, mutations: Sequence[Mutation], incarnation: str = "") -> list[PushResult]:
         """Results of the mutations the server answered. Asks for the compact summary; a
-        server older than it ignores the ask and answers one result per mutation."""
+        server older than it ignores the ask and answers one result per mutation.
+        `incarnation`: the store's, with which the ids it leaves out were derived."""
         wire = [m.model_dump(mode="json") for m in mutations]
         if self.server_reads_one_clock:  # a server that answered a summary reads it too
             wire = [one_clock(m) for m in wire]
         if self.server_reads_derived_ids:
-            wire = [leave_out_derived_id(m) for m in wire]
-        body = {"mutations": wire, "answer": "summary"}
+            wire = [leave_out_derived_id(m, incarnation) for m in wire]
+        body: dict[str, Any] = {"mutations": wire, "answer": "summary"}
+        if incarnation:
+            body["incarnation"] = incarnation
         data = self._json("POST", "/sync/push", body=body)
         self.server_answered_push = True
         if isinstance(data, dict) and "results" in data:

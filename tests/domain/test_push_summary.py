@@ -95,6 +95,24 @@ def test_an_id_is_left_out_only_when_the_server_makes_the_same_one():
     assert leave_out_derived_id(later)["mutation_id"] == wire["mutation_id"]
 
 
+def test_a_copy_of_a_store_derives_other_ids_and_the_server_derives_with_its_incarnation():
+    stamp = "0001796600961618:0000:dev"
+    plain = derived_mutation_id("dossier", "e1", 0, stamp, ["status"])
+    copy = derived_mutation_id("dossier", "e1", 0, stamp, ["status"], "a1b2c3d4e5f60718")
+    assert copy != plain  # the same write by a restored copy is another write
+    wire = _wire(mutation_id=derived_mutation_id(
+        "dossier", "e1", 0, "0001796600961618:0000:dev", ["status", "fee"], "a1b2c3d4e5f60718"
+    ))
+    assert leave_out_derived_id(wire) == wire  # not derivable without the incarnation: kept
+    bare = leave_out_derived_id(wire, "a1b2c3d4e5f60718")
+    assert "mutation_id" not in bare
+    request = PushRequest.model_validate({"mutations": [bare], "incarnation": "a1b2c3d4e5f60718"})
+    assert request.mutations[0].mutation_id == wire["mutation_id"]
+    assert PushRequest.model_validate({"mutations": [bare]}).mutations[0].mutation_id != (
+        wire["mutation_id"]
+    )
+
+
 def test_a_summary_tells_what_the_server_reads():
     assert "derived_ids" in summarise([]).reads
     assert PushSummary.model_validate({"applied": [], "exceptions": []}).reads == []

@@ -82,3 +82,42 @@ def test_a_backup_whose_secret_is_forgotten_restores_through_recovery(tmp_path: 
     forget_request(new_device)
     with open_store(new_device, "135790") as store:
         assert store.settings.get("note") == "Phạm Đức Mạnh"
+
+
+def test_a_store_put_back_from_a_backup_never_reuses_a_write_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tablet whose clock stands still (reset, never set again) restored from a backup stamps
+    its next write exactly as the original did after the backup. Write ids are derived from
+    the write (so a push may leave them out); each copy of a store derives them with its own
+    incarnation, or the server would answer the restored write as already applied and drop it."""
+    import datetime as dt
+    import time
+    from types import SimpleNamespace
+
+    from app.domain.models import ReceiveDossier
+
+    stuck = time.time()
+    monkeypatch.setattr("app.domain.hlc.time", SimpleNamespace(time=lambda: stuck))
+
+    def status_writes(store, dossier_id: str) -> set[str]:
+        pending = store.sync.pending_mutations(10_000_000)
+        return {m.mutation_id for m in pending
+                if m.entity_id == dossier_id and set(m.fields) == {"status"}}
+
+    with create_store(tmp_path / "a", PIN, settings=KeySettings.for_tests()) as store:
+        dossier = store.dossiers.receive(ReceiveDossier(
+            procedure_code="1.000894", ward_code="00070", applicant_name="Lê Thị Ánh",
+            received_at=dt.datetime(2025, 11, 21, 2, 0, tzinfo=dt.UTC),
+        ))
+        store.create_backup(tmp_path / "b.cfbk", PIN)
+    with open_store(tmp_path / "a", PIN) as store:  # the tablet goes on after its backup
+        store.dossiers.change_status(dossier.id, 4, note="chuyển xử lý")
+        original = status_writes(store, dossier.id)
+        original_incarnation = store.records.incarnation
+    with restore_store(tmp_path / "b.cfbk", tmp_path / "c", PIN, secret=PIN) as restored:
+        assert restored.records.incarnation not in ("", original_incarnation)
+        restored.dossiers.change_status(dossier.id, 4, note="chuyển xử lý")
+        again = status_writes(restored, dossier.id)
+    assert len(original) == len(again) == 1
+    assert original.isdisjoint(again)

@@ -31,9 +31,9 @@ def _sent_batches(device) -> list[list[str]]:
     batches: list[list[str]] = []
     push = device.transport.push
 
-    def keep(mutations):
+    def keep(mutations, incarnation=""):
         batches.append([m.mutation_id for m in mutations])
-        return push(mutations)
+        return push(mutations, incarnation)
 
     device.transport.push = keep
     return batches

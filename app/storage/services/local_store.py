@@ -11,8 +11,10 @@ from pathlib import Path
 
 from app.domain.hlc import Clock, is_stamp
 from app.storage.backup import (
+    INCARNATION,
     BackupInfo,
     Progress,
+    new_incarnation,
     restore_backup_files,
     sqlite_snapshot,
     write_backup,
@@ -168,7 +170,7 @@ class LocalStore:
                 migrate(conn)
                 if new:
                     self._init_meta(conn, sealer)
-                self.device_id, clock_mark = self._check_meta(conn, sealer)
+                self.device_id, clock_mark, self.incarnation = self._check_meta(conn, sealer)
         except BaseException:
             self.db.close()
             raise
@@ -176,7 +178,8 @@ class LocalStore:
         if is_stamp(clock_mark):
             clock.observe(clock_mark)  # never stamp earlier than the last local write
         self.records = RecordStore(
-            sealer, BlindIndex(keys.index), clock, self.device_id, Outbox(self.device_id, sealer)
+            sealer, BlindIndex(keys.index), clock, self.device_id,
+            Outbox(self.device_id, sealer), self.incarnation,
         )
         if not self._terms_done("identity_terms") or not self._terms_done("code_terms"):
             with self.db.write() as conn:
@@ -220,13 +223,14 @@ class LocalStore:
         )
 
     @staticmethod
-    def _check_meta(conn, sealer: Sealer) -> tuple[str, str]:
-        """The device id and clock mark, after proving this DB belongs to this key."""
+    def _check_meta(conn, sealer: Sealer) -> tuple[str, str, str]:
+        """The device id, clock mark and incarnation, after proving this DB belongs to this
+        key (a store made before incarnations has "")."""
         meta = dict(conn.exec_driver_sql("SELECT key, value FROM meta").all())
         if "check" not in meta or "device_id" not in meta:
             raise TamperError("store file is not this store's")
         sealer.open(bytes.fromhex(meta["check"]), table=META_CHECK, row_id="check", version=0)
-        return meta["device_id"], meta.get("clock", "")
+        return meta["device_id"], meta.get("clock", ""), meta.get(INCARNATION, "")
 
     def change_pin(self, old: str, new: str) -> None:
         """Re-wrap the data key; no record is re-encrypted."""
@@ -245,6 +249,7 @@ class LocalStore:
                     sqlite_snapshot(raw, path)
                 finally:
                     raw.close()
+            new_incarnation(path)
 
         info = write_backup(
             out=out, data_dir=self.data_dir, data_key=self._data_key,

@@ -183,9 +183,16 @@ class RecordStore:
     """Seals, indexes and queues records. Stateless apart from keys and the clock."""
 
     def __init__(
-        self, sealer: Sealer, index: BlindIndex, clock: Clock, device_id: str, outbox: Outbox
+        self,
+        sealer: Sealer,
+        index: BlindIndex,
+        clock: Clock,
+        device_id: str,
+        outbox: Outbox,
+        incarnation: str = "",
     ) -> None:
         self.sealer = sealer
+        self.incarnation = incarnation  # this copy of the store's (a backup's copy has its own)
         self.index = index
         # Name terms are computed per folded token; names come from a small vocabulary, so a
         # per-token cache saves most HMACs on bulk intake. Memory only, dropped with the store.
@@ -323,7 +330,10 @@ class RecordStore:
                 record.fields[name] = Stamped(value, stamp)
             saved.append((record, base))
             changes_out.append(
-                LocalChange(entity, entity_id, ward_code, record.version, stamp, list(changes))
+                LocalChange(
+                    entity, entity_id, ward_code, record.version, stamp, list(changes),
+                    incarnation=self.incarnation,
+                )
             )
         self.save_many(conn, saved)
         self.outbox.enqueue_many(conn, changes_out)
@@ -353,7 +363,10 @@ class RecordStore:
             if entity in SEARCHABLE:
                 terms.extend((t, k, rowid) for k, t in self._terms_of(entity, values.get))
             changes_out.append(
-                LocalChange(entity, entity_id, ward_code, 0, stamp, list(values))
+                LocalChange(
+                    entity, entity_id, ward_code, 0, stamp, list(values),
+                    incarnation=self.incarnation,
+                )
             )
         conn.exec_driver_sql(_UPSERT, rows)
         if terms:

@@ -7,6 +7,7 @@ Decisions go through `store.audits.review` (offline, queued for the next push li
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ class Change:
     value: Any  # the answer's value now
     at: dt.datetime
     old: Any = NOT_KNOWN  # its value when changes were requested (None: unanswered then)
+    value_text: str = ""  # both as the form shows them (an option's label, a number's unit)
+    old_text: str = ""
 
     @property
     def old_known(self) -> bool:
@@ -53,6 +56,22 @@ def changes_since(
             continue
         found.append(Change(item_id, labels.get(item_id, item_id), now[item_id], at, old))
     return sorted(found, key=lambda c: c.label)
+
+
+def _as_shown(change: Change, tpl: A.AuditTemplate) -> Change:
+    """The change with its values as the form shows them (`audit_models.answer_text`)."""
+    from app.domain.models import AuditAnswer
+    from app.views.audit_models import answer_text
+
+    item = next((i for i in tpl.items() if i.id == change.item_id), None)
+    if item is None:
+        return change
+
+    def shown(value: Any) -> str:
+        return answer_text(item, None if value is None else AuditAnswer(value=value))
+
+    old_text = shown(change.old) if change.old_known else ""
+    return dataclasses.replace(change, value_text=shown(change.value), old_text=old_text)
 
 
 @dataclass
@@ -117,7 +136,8 @@ class BulkReviewPresenter:
             pending.requested_at = requested.at
             now = {i: a.value for i, a in audit.answers.items()}
             times = self.store.oversight.answer_times(audit.id)
-            pending.changes = changes_since(labels, now, times, requested.at, requested.before)
+            changes = changes_since(labels, now, times, requested.at, requested.before)
+            pending.changes = [_as_shown(c, tpl) for c in changes]
         return pending
 
     def approve_many(self, audit_ids: Iterable[str], comment: str = "") -> BulkOutcome:

@@ -156,6 +156,7 @@ def _shown(value: Any) -> str:
 def _change_text(change: Change) -> str:
     """old and new ("trước …, nay …": the web client's font has no arrow), or only the new
     value when the request did not record the old one."""
+    new = change.value_text or _shown(change.value)
     if not change.old_known:
-        return _shown(change.value)
-    return t("review.changed", old=_shown(change.old), new=_shown(change.value))
+        return new
+    return t("review.changed", old=change.old_text or _shown(change.old), new=new)

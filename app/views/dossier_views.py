@@ -35,6 +35,7 @@ from app.views.dossier_models import (
     register_export,
 )
 from app.views.format import date_text, today_local
+from app.views.handover import hand_over
 from app.views.import_models import RegisterFileError, RegisterImport
 
 if TYPE_CHECKING:
@@ -769,10 +770,7 @@ class DetailScreen:
 
     async def _open_form(self, link: FormLink) -> None:
         name, data = await self.app.io(self._make_form, link)
-        await self.app.file_picker.save_file(
-            file_name=name, src_bytes=data, allowed_extensions=["pdf"]
-        )
-        self.app.toast(t("detail.form_ready", name=name))
+        await hand_over(self.app, name, data, "pdf")
 
     def _make_form(self, link: FormLink) -> tuple[str, bytes]:
         from app.reports.counter_forms import build_form, form_file_name
@@ -952,10 +950,7 @@ class DetailScreen:
             name, data = await self.app.io(self._make_slip)  # ~1 s the first time (fonts)
         finally:
             self._busy([self.slip_button], self.slip_progress, False)
-        await self.app.file_picker.save_file(
-            file_name=name, src_bytes=data, allowed_extensions=["pdf"]
-        )
-        self.app.toast(t("detail.slip_ready", name=name))
+        await hand_over(self.app, name, data, "pdf")
 
     def _busy(self, buttons: list[ft.Control], ring: ft.ProgressRing, busy: bool) -> None:
         """Long work: the button is off (no second click) and a ring turns while it runs."""

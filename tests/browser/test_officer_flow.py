@@ -174,6 +174,8 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
         page.get_by_role("button", name="Phiếu tiếp nhận (mẫu 01)").click()
     download = download_info.value
     assert download.suggested_filename.startswith("phieu-tiep-nhan-")
+    handed = re.compile(rf"^Đã tải {re.escape(download.suggested_filename)} về máy: mở từ mục tải")
+    expect(shows(page, handed)).to_be_visible()  # not a silent download
     pdf_path = tmp_path / download.suggested_filename
     download.save_as(pdf_path)
     text = "".join(p.extract_text() for p in PdfReader(pdf_path).pages)

@@ -50,6 +50,9 @@ def test_resubmitted_audit_shows_what_changed_since_the_request(store) -> None:
     audit_id = store.audits.create("00070", A.LATEST_TEMPLATE, "Kiểm tra viên Hà").id
     store.audits.answer(audit_id, "premises.cooling", AuditAnswer(value=False))
     store.audits.answer(audit_id, "premises.access_control", AuditAnswer(value=True))
+    licensed = A.template().item("equipment.licensed_os")
+    first, second = licensed.options[0], licensed.options[1]
+    store.audits.answer(audit_id, licensed.id, AuditAnswer(value=second.id))
     store.audits.submit(audit_id)
     presenter = BulkReviewPresenter(store, "giamsat.binh", "supervisor")
     store.audits.review(
@@ -58,14 +61,23 @@ def test_resubmitted_audit_shows_what_changed_since_the_request(store) -> None:
     time.sleep(0.01)  # the fix comes after the request (clock stamps are in milliseconds)
     store.audits.answer(audit_id, "premises.cooling", AuditAnswer(value=True))
     store.audits.answer(audit_id, "premises.access_control", AuditAnswer(value=True))  # same
+    store.audits.answer(audit_id, licensed.id, AuditAnswer(value=first.id))
     store.audits.submit(audit_id)
     [row] = presenter.load()
     assert row.resubmitted
     # old → new per answer; an answer written again with the same value is no change
-    assert [(c.item_id, c.old, c.value) for c in row.changes] == [
-        ("premises.cooling", False, True),
-    ]
-    assert row.changes[0].old_known
+    changes = {c.item_id: c for c in row.changes}
+    assert {i: (c.old, c.value) for i, c in changes.items()} == {
+        "premises.cooling": (False, True), licensed.id: (second.id, first.id),
+    }
+    assert all(c.old_known for c in row.changes)
+    # shown as the form shows them: the option's label, not its id
+    assert (changes[licensed.id].old_text, changes[licensed.id].value_text) == (
+        second.label, first.label,
+    )
+    assert (changes["premises.cooling"].old_text, changes["premises.cooling"].value_text) == (
+        "Không", "Có",
+    )
 
 
 def test_review_detail_marks_answers_changed_since_the_request_with_their_old_value(

@@ -268,3 +268,21 @@ def test_digitisation_shows_on_the_slip_under_a_paper_and_in_the_registers_notes
     assert row[-1] == "x; Số hoá kết quả: Đã số hoá"
     [plain] = register_rows([d], "Phường Ba Đình")
     assert plain[-1] == ""
+
+
+def test_a_made_document_is_never_handed_over_in_silence() -> None:
+    """After the slip or a form is made: the web build says where the download went; a build
+    with a file system names the saved file, and a desktop offers to open it (to print); a save
+    dialog left without a place says nothing was saved."""
+    from app.views.handover import notice_after_save
+
+    name = "phieu-tiep-nhan-000.00.70.H26-261207-0001.pdf"
+    assert notice_after_save(None, name, web=True, opens=False) == (
+        f"Đã tải {name} về máy: mở từ mục tải xuống của trình duyệt để xem và in", False
+    )
+    saved = "/tmp/elsewhere/" + name
+    assert notice_after_save(saved, name, web=False, opens=True) == (f"Đã lưu {saved}", True)
+    assert notice_after_save(saved, name, web=False, opens=False)[1] is False  # a tablet
+    assert notice_after_save(None, name, web=False, opens=True) == (
+        f"Chưa lưu {name}: chưa chọn nơi lưu", False
+    )

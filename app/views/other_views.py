@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import flet as ft
@@ -349,41 +350,29 @@ class SettingsScreen:
         self.app.toast(problem or t("settings.saved"))
 
     async def _enrol(self, e: Any) -> None:
-        self.enrol_button.disabled, self.enrol_progress.visible = True, True
-        self.enrol_message.value, self.enrol_message.color = t("settings.enrolling"), None
-        self.app.page.update()
-        try:
-            outcome = await self.app.io(
-                self.presenter.enrol, self.server.value or "", self.code.value or ""
-            )
-        finally:
-            self.enrol_button.disabled, self.enrol_progress.visible = False, False
-        if outcome.problem:
-            self.enrol_message.value, self.enrol_message.color = outcome.problem, ft.Colors.ERROR
-            self.app.page.update()
-            return
-        if outcome.outside is not None:  # nothing saved yet: the user decides
-            self.enrol_message.value = ""
-            self.scope_notice.value = outcome.outside.notice
-            self.scope_row.visible, self.enrol_button.disabled = True, True
-            self.app.page.update()
-            return
-        await self._enrolled(outcome)
+        call = partial(self.presenter.enrol, self.server.value or "", self.code.value or "")
+        await self._join(self.enrol_button, t("settings.enrolling"), call)
 
     async def _login(self, e: Any) -> None:
-        self.login_button.disabled, self.enrol_progress.visible = True, True
-        self.enrol_message.value, self.enrol_message.color = t("settings.logging_in"), None
+        password, self.password.value = self.password.value or "", ""  # not left on screen
+        call = partial(
+            self.presenter.login, self.server.value or "", self.username.value or "", password
+        )
+        await self._join(self.login_button, t("settings.logging_in"), call,
+                         done=t("settings.logged_in_now"))
+
+    async def _join(
+        self, button: ft.Control, working: str, call: Callable[[], Any], done: str = ""
+    ) -> None:
+        """Enrol or log in: the button off and the ring turning while the server answers, then
+        the outcome: refused (said), held for the user's agreement, or kept."""
+        button.disabled, self.enrol_progress.visible = True, True
+        self.enrol_message.value, self.enrol_message.color = working, None
         self.app.page.update()
         try:
-            outcome = await self.app.io(
-                self.presenter.login,
-                self.server.value or "",
-                self.username.value or "",
-                self.password.value or "",
-            )
+            outcome = await self.app.io(call)
         finally:
-            self.login_button.disabled, self.enrol_progress.visible = False, False
-            self.password.value = ""
+            button.disabled, self.enrol_progress.visible = False, False
         if outcome.problem:
             self.enrol_message.value, self.enrol_message.color = outcome.problem, ft.Colors.ERROR
             self.app.page.update()
@@ -391,10 +380,10 @@ class SettingsScreen:
         if outcome.outside is not None:  # nothing saved yet: the user decides
             self.enrol_message.value = ""
             self.scope_notice.value = outcome.outside.notice
-            self.scope_row.visible, self.login_button.disabled = True, True
+            self.scope_row.visible, button.disabled = True, True
             self.app.page.update()
             return
-        await self._enrolled(outcome, done=t("settings.logged_in_now"))
+        await self._enrolled(outcome, done=done)
 
     async def _logout(self, e: Any) -> None:
         self.logout_button.disabled = True

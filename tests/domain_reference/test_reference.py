@@ -42,7 +42,7 @@ def test_ward_lookup():
 
 def test_catalogue_has_enough_real_procedures():
     procs = reference.procedures()
-    assert len(procs) >= 42  # 36 of the first extract + 6 read on service portals (2026-12)
+    assert len(procs) >= 43  # 36 of the first extract + 7 read on service portals (2026-12)
     codes = [p.code for p in procs]
     assert len(set(codes)) == len(codes)
     for p in procs:
@@ -64,6 +64,7 @@ PORTAL_ADDITIONS = {
     "1.008004": ("Trồng trọt", 5),
     "1.010833": ("Người có công", 5),
     "2.000355": ("Bảo trợ xã hội", 10),
+    "2.000184": ("An toàn đập, hồ chứa thủy điện", 20),
 }
 
 

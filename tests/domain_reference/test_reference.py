@@ -42,7 +42,7 @@ def test_ward_lookup():
 
 def test_catalogue_has_enough_real_procedures():
     procs = reference.procedures()
-    assert len(procs) >= 35
+    assert len(procs) >= 43  # 36 of the first extract + 7 read on service portals (2026-12)
     codes = [p.code for p in procs]
     assert len(set(codes)) == len(codes)
     for p in procs:
@@ -53,6 +53,31 @@ def test_catalogue_has_enough_real_procedures():
         assert p.code in p.source  # each names its national database entry
         for doc in p.required_documents:
             assert doc.name and doc.originals + doc.copies >= 1, (p.code, doc.name)
+
+
+# Added from stored public service-portal pages: each source names the page it was read on, and
+# the limit is the published number of working days (calendar-day limits stay out, see the doc).
+PORTAL_ADDITIONS = {
+    "2.000950": ("Phổ biến giáo dục pháp luật", 5),
+    "2.002080": ("Phổ biến giáo dục pháp luật", 5),
+    "1.000593": ("Hộ tịch", 5),
+    "1.008004": ("Trồng trọt", 5),
+    "1.010833": ("Người có công", 5),
+    "2.000355": ("Bảo trợ xã hội", 10),
+    "2.000184": ("An toàn đập, hồ chứa thủy điện", 20),
+}
+
+
+def test_portal_additions_name_the_page_they_were_read_on():
+    for code, (field, days) in PORTAL_ADDITIONS.items():
+        p = reference.procedure(code)
+        assert (p.field, p.processing_days) == (field, days), code
+        assert ".gov.vn" in p.source, p.source  # the portal page, not only the legal basis
+        assert unicodedata.is_normalized("NFC", p.source + p.fee_note + p.name)
+        assert p.fee == 0 and p.fee_note, code  # none of them has a national fee
+    codes = [p.code for p in reference.procedures()]
+    assert len(codes) == len(set(codes))
+    assert reference.search_procedures("hoa giai")[0].code in PORTAL_ADDITIONS
 
 
 def test_each_document_is_required_or_conditional_with_its_condition():

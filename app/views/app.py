@@ -41,6 +41,9 @@ SYNC_TICKS_MAX = 720  # an hour of ticks at most per run
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 
 
+# What app_view sets on a View; _paint moves them onto the View already shown.
+VIEW_PARTS = ("route", "appbar", "navigation_bar", "controls", "padding", "spacing")
+
 class CommuneApp:
     def __init__(
         self,
@@ -69,6 +72,7 @@ class CommuneApp:
         self.body: ft.Control | None = None
         self.body_route = ""
         self.narrow: bool | None = None
+        self._app_view: ft.View | None = None  # the one View of the unlocked app
         self.closed = False
         self.file_picker = ft.FilePicker()
         self._after_paint: list[Callable[[], Awaitable[None]]] = []
@@ -260,8 +264,18 @@ class CommuneApp:
         if self.body is None or self.store is None:
             return
         self.narrow = shell.is_narrow(self.page.width)
-        self.page.views.clear()
-        self.page.views.append(shell.app_view(self, self.body_route, self.body, self.narrow))
+        fresh = shell.app_view(self, self.body_route, self.body, self.narrow)
+        views = self.page.views
+        if len(views) == 1 and views[0] is self._app_view:
+            # The same View, its parts replaced: a View swapped for another under an open
+            # dialog (a tablet turned, a move that navigates as its dialog closes) left the
+            # dialog on the client, no longer closable.
+            for name in VIEW_PARTS:
+                setattr(self._app_view, name, getattr(fresh, name))
+        else:
+            views.clear()
+            views.append(fresh)
+            self._app_view = fresh
         self.page.update()
         self._run_after_paint()
 

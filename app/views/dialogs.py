@@ -3,10 +3,10 @@
 `page.pop_dialog()` closes the topmost open overlay, which may be a snack bar still showing, so
 the dialog the user answered would stay. `close` closes the dialog it is given.
 
-On a busy page the `open = False` patch was seen lost now and then (the dialog stayed on screen
-while the server held it closed, so pressing again changed nothing; most often right after a
-layout repaint). When Flutter has not reported the dismiss after a grace period, the dialog is
-unmounted from the page's dialog stack, which no lost patch survives. Flet 1.0 has no public call
+A dialog stayed on screen, no longer closable, when the app replaced its View while the dialog
+was open (a tablet turned to the other layout): `CommuneApp._paint` now keeps its one View and
+replaces its parts. As a second line, when Flutter has not reported the dismiss after a grace
+period, the dialog is unmounted from the page's dialog stack, which no lost patch survives. Flet 1.0 has no public call
 that removes one given dialog, so this module is the one place that uses `_dialogs` and
 `_remove_dialog` (see docs/ARCHITECTURE.md, "Departures").
 """

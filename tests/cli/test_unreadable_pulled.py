@@ -113,7 +113,7 @@ def test_export_writes_the_good_rows_and_marks_the_unreadable(pulled, tmp_path: 
         values = list(sheet.iter_rows(values_only=True))
         header = ["code", "procedure_code", "ward_code", "applicant_name",
                   "applicant_id_number", "applicant_phone", "applicant_address", "channel",
-                  "received_at", "appointment_date", "status", "timeliness", "notes"]
+                  "received_at", "appointment_date", "status", "timeliness", "notes", "documents"]
         rows = [dict(zip(header, ["" if v is None else v for v in row], strict=True))
                 for row in values[1:]]
     by_code = {row["code"]: row for row in rows}

@@ -26,7 +26,7 @@ from app.views.audit_models import (
     workspaces,
 )
 from app.views.device_files import DeviceFile, camera_photo, picked_files
-from app.views.dialogs import close
+from app.views.dialogs import ask, close
 from app.views.dossier_views import heading, section
 from app.views.position import PositionProvider
 
@@ -577,24 +577,7 @@ class AuditFormScreen:
                 close(dialog)
                 await self._refresh()
 
-            async def cancel(e: Any) -> None:
-                close(dialog)
-
-            dialog = ft.AlertDialog(
-                modal=True,
-                title=ft.Text(item.label, size=16),
-                content=ft.Column(
-                    [note, error],
-                    tight=True,
-                    width=420,
-                    horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
-                ),
-                actions=[
-                    ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
-                    ft.Button(t("audit.save"), on_click=self.app.handler(confirm)),
-                ],
-            )
-            self.app.page.show_dialog(dialog)
+            dialog = ask(self.app, item.label, [note, error], t("audit.save"), confirm, 16)
 
         return open_note
 

@@ -1,4 +1,4 @@
-"""Closing a dialog, the same way on every screen.
+"""Closing a dialog, the same way on every screen, and the one shape of a dialog that asks.
 
 `page.pop_dialog()` closes the topmost open overlay, which may be a snack bar still showing, so
 the dialog the user answered would stay. `close` closes the dialog it is given.
@@ -6,16 +6,23 @@ the dialog the user answered would stay. `close` closes the dialog it is given.
 A dialog stayed on screen, no longer closable, when the app replaced its View while the dialog
 was open (a tablet turned to the other layout): `CommuneApp._paint` now keeps its one View and
 replaces its parts. As a second line, when Flutter has not reported the dismiss after a grace
-period, the dialog is unmounted from the page's dialog stack, which no lost patch survives. Flet 1.0 has no public call
-that removes one given dialog, so this module is the one place that uses `_dialogs` and
-`_remove_dialog` (see docs/ARCHITECTURE.md, "Departures").
+period, the dialog is unmounted from the page's dialog stack, which no lost patch survives.
+Flet 1.0 has no public call that removes one given dialog, so this module is the one place that
+uses `_dialogs` and `_remove_dialog` (see docs/ARCHITECTURE.md, "Departures").
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import flet as ft
+
+from app.i18n import t
+
+if TYPE_CHECKING:
+    from app.views.context import AppContext
 
 DISMISS_GRACE_S = 1.5  # Flutter reports a closed dialog's dismiss well within this
 
@@ -38,3 +45,33 @@ def close(dialog: ft.DialogControl) -> None:
             page._remove_dialog(dialog)
 
     page.run_task(unmount_if_left)
+
+
+def ask(
+    app: AppContext,
+    title: str,
+    fields: list[ft.Control],
+    confirm_label: str,
+    confirm: Callable[[Any], Awaitable[None]],
+    title_size: int | None = None,
+) -> ft.AlertDialog:
+    """Show a modal dialog asking for `fields`: "Huỷ" closes it, the confirm button runs
+    `confirm` (which closes it with `close` once what was asked is done)."""
+    dialog: ft.AlertDialog
+
+    async def cancel(e: Any) -> None:
+        close(dialog)
+
+    dialog = ft.AlertDialog(
+        modal=True,
+        title=ft.Text(title, size=title_size),
+        content=ft.Column(
+            fields, tight=True, width=420, horizontal_alignment=ft.CrossAxisAlignment.STRETCH
+        ),
+        actions=[
+            ft.TextButton(t("detail.cancel"), on_click=app.handler(cancel)),
+            ft.Button(confirm_label, on_click=app.handler(confirm)),
+        ],
+    )
+    app.page.show_dialog(dialog)
+    return dialog

@@ -18,7 +18,7 @@ from app.domain.status import Channel, Digitisation
 from app.i18n import t
 from app.storage import DossierQuery
 from app.views.device_files import DeviceFile, camera_photo, picked_files
-from app.views.dialogs import close
+from app.views.dialogs import ask, close
 from app.views.dossier_models import (
     Action,
     DetailState,
@@ -846,24 +846,8 @@ class DetailScreen:
             if fresh:  # the move calls for a form (02, 03): hand it over at once
                 await self._open_form(fresh[-1])
 
-        async def cancel(e: Any) -> None:
-            close(dialog)
-
-        dialog = ft.AlertDialog(
-            modal=True,
-            title=ft.Text(action.label),
-            content=ft.Column(
-                [note, new_date, result, result_digitised, error],
-                tight=True,
-                width=420,
-                horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
-            ),
-            actions=[
-                ft.TextButton(t("detail.cancel"), on_click=self.app.handler(cancel)),
-                ft.Button(t("detail.confirm"), on_click=self.app.handler(confirm)),
-            ],
-        )
-        self.app.page.show_dialog(dialog)
+        fields = [note, new_date, result, result_digitised, error]
+        dialog = ask(self.app, action.label, fields, t("detail.confirm"), confirm)
 
     def _attachment_list(self, attachments: list[Any]) -> ft.Control:
         h = self.app.handler

@@ -12,7 +12,6 @@ accessibility tree, which Flutter updates after the frame that paints it.
 from __future__ import annotations
 
 import argparse
-import random
 import re
 import statistics
 import sys
@@ -24,12 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from app.domain import oversight as O  # noqa: E402
-from app.domain.hlc import Clock  # noqa: E402
-from app.domain.mutations import Change, FieldValue  # noqa: E402
 from app.storage import create_store  # noqa: E402
 from tests.browser.harness import launch, nav, open_page, running_app, type_into  # noqa: E402
-from tests.browser.test_oversight import _snapshots  # noqa: E402
+from tests.browser.test_oversight import load_snapshots  # noqa: E402
 
 PIN = "246813"
 SETTINGS = re.compile("/settings$")
@@ -41,14 +37,7 @@ def make_store(folder: Path) -> None:
         store.settings.set("user", "giamsat.binh")
         store.settings.set("role", "supervisor")
         store.settings.set("wards", ["*"])
-        clock = Clock("server")
-        changes = [
-            Change(seq=i + 1, entity=O.REPORT_SNAPSHOT, entity_id=v["ward_code"],
-                   ward_code=v["ward_code"], version=1,
-                   fields={k: FieldValue(value=x, hlc=clock.now()) for k, x in v.items()})
-            for i, v in enumerate(_snapshots(random.Random(40)))
-        ]
-        store.sync.apply_pull_page(changes, len(changes))
+        load_snapshots(store)
     finally:
         store.close()
 

@@ -188,15 +188,20 @@ def _raise_if_tampered(unreadable) -> None:
         raise TamperError(f"dossier {', '.join(tampered[:5])}")
 
 
-def iter_all_dossiers(store, page_size: int = 500):
-    """Every dossier, then the ones that cannot be shown (`DossierService.everything`)."""
-    return store.dossiers.everything(page_size)
+def _say_written(count: int, out, kept_aside: list) -> None:
+    """The rows written, then each dossier written as a marked row (kept aside, unreadable)."""
+    from app.reports.export import unreadable_text
+
+    print(f"wrote {count - len(kept_aside)} dossiers to {out}")
+    for u in kept_aside:
+        print(f"{u.code or u.id}  {unreadable_text(u)}")
+    _raise_if_tampered(kept_aside)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from app.domain.calendar import vn_today
     from app.domain.models import UnreadableRecord
-    from app.reports.export import unreadable_text, write_csv, write_xlsx
+    from app.reports.export import write_csv, write_xlsx
 
     store = open_store(args)
     kept_aside: list[UnreadableRecord] = []
@@ -209,13 +214,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         writer = write_csv if args.format == "csv" else write_xlsx
-        count = writer(noting(iter_all_dossiers(store)), args.out, vn_today())
+        count = writer(noting(store.dossiers.everything()), args.out, vn_today())
     finally:
         store.close()
-    print(f"wrote {count - len(kept_aside)} dossiers to {args.out}")
-    for u in kept_aside:
-        print(f"{u.code or u.id}  {unreadable_text(u)}")
-    _raise_if_tampered(kept_aside)
+    _say_written(count, args.out, kept_aside)
     return 0
 
 
@@ -227,15 +229,12 @@ def cmd_register(args: argparse.Namespace) -> int:
     kept_aside: list[UnreadableRecord] = []
     try:
         agency = agency_name(store.settings.get("ward_code"))
-        rows = list(iter_all_dossiers(store))
+        rows = list(store.dossiers.everything())
         kept_aside = [r for r in rows if isinstance(r, UnreadableRecord)]
         count = write_register_xlsx(rows, args.out, agency, args.first, args.last)
     finally:
         store.close()
-    print(f"wrote {count - len(kept_aside)} dossiers to {args.out}")
-    for u in kept_aside:
-        print(f"{u.code or u.id}  {u.reason}")
-    _raise_if_tampered(kept_aside)
+    _say_written(count, args.out, kept_aside)
     return 0
 
 

@@ -94,6 +94,18 @@ def _answer(store, audit_id: str, good: bool) -> None:
         store.audits.answer(audit_id, item.id, AuditAnswer(value=value[item.kind]))
 
 
+def load_snapshots(store, seed: int = 40) -> None:
+    """The 126 wards' report snapshots, as a supervisor's pull brings them (also the bench's)."""
+    clock = Clock("server")
+    changes = [
+        Change(seq=i + 1, entity=O.REPORT_SNAPSHOT, entity_id=v["ward_code"],
+               ward_code=v["ward_code"], version=1,
+               fields={k: FieldValue(value=x, hlc=clock.now()) for k, x in v.items()})
+        for i, v in enumerate(_snapshots(random.Random(seed)))
+    ]
+    store.sync.apply_pull_page(changes, len(changes))
+
+
 @pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("oversight")
@@ -105,14 +117,7 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         store.settings.set("wards", ["*"])
         store.settings.set("server_url", f"http://127.0.0.1:{free_port()}")  # offline
         store.settings.set("device_token", "token-of-an-offline-device")
-        clock = Clock("server")
-        changes = [
-            Change(seq=i + 1, entity=O.REPORT_SNAPSHOT, entity_id=v["ward_code"],
-                   ward_code=v["ward_code"], version=1,
-                   fields={k: FieldValue(value=x, hlc=clock.now()) for k, x in v.items()})
-            for i, v in enumerate(_snapshots(random.Random(40)))
-        ]
-        store.sync.apply_pull_page(changes, len(changes))
+        load_snapshots(store)
         for i, ward in enumerate([*PICKED, ASKED]):
             audit = store.audits.create(ward, A.LATEST_TEMPLATE, "Kiểm tra viên Hà")
             _answer(store, audit.id, good=i % 2 == 0)

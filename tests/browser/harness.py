@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 START_TIMEOUT_S = 60.0
+CONSOLE_KEPT = 40  # the page's last console lines, shown when it stops answering
 UI_TIMEOUT_MS = 30_000
 
 
@@ -111,6 +113,9 @@ def open_page(browser, url: str, width: int = 1280, height: int = 800, **context
     context.route("**/*", only_local)
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
+    console: deque[str] = deque(maxlen=CONSOLE_KEPT)
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.commune_console = console  # read back when the page stops answering (in_page)
     page.goto(url)
     enable_accessibility(page)
     return page
@@ -125,6 +130,26 @@ def enable_accessibility(page) -> None:
 
 
 FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+EVAL_TIMEOUT_MS = 20_000
+
+
+def in_page(page: Page, js: str, arg=None, timeout_ms: int = EVAL_TIMEOUT_MS):
+    """`page.evaluate` with a bound. Playwright's `evaluate` has none: once, in CI, the page's
+    renderer spun at full CPU and the journey sat in an `evaluate` for 9 minutes. The bound is
+    kept by the driver, outside the page, so a page that never answers fails this step."""
+    wrapped = f"async (arg) => ({{value: await ({js})(arg)}})"  # falsy results count too
+    try:
+        return page.wait_for_function(wrapped, arg=arg, timeout=timeout_ms).json_value()["value"]
+    except PlaywrightTimeout as stuck:
+        said = "\n".join(getattr(page, "commune_console", ())) or "(nothing)"
+        raise AssertionError(
+            f"the page did not answer within {timeout_ms} ms; its last console lines:\n{said}"
+        ) from stuck
+
+
+def settle(page: Page) -> None:
+    """Two animation frames: the last change is on the canvas."""
+    in_page(page, FRAMES)
 
 
 STILL_TRIES = 20  # captures compared at most, ~150 ms apart
@@ -139,7 +164,7 @@ def shot(page: Page, folder: Path, name: str) -> None:
     # navigation item shows its tooltip. Park it on the title, which reacts to neither.
     page.mouse.move(1, 1)
     page.wait_for_timeout(600)  # dialogs and snack bars animate in for up to ~0.3 s
-    page.evaluate(FRAMES)  # two animation frames: the last change is on the canvas
+    settle(page)
     size = page.viewport_size or {"width": 0, "height": 0}
     png, previous = b"", None
     for _ in range(STILL_TRIES):
@@ -161,7 +186,7 @@ def shots(page: Page, folder: Path, name: str) -> None:
         page.set_viewport_size({"width": width, "height": height})
         shot(page, folder, name)
     page.set_viewport_size(size)
-    page.evaluate(FRAMES)
+    settle(page)
 
 
 def field(page: Page, label: str):
@@ -192,7 +217,7 @@ def type_into(page: Page, label: str, text: str, attempts: int = 10, within=None
         except PlaywrightTimeout:
             continue
         page.wait_for_timeout(250)  # a repaint right after a navigation can take the focus back
-        focused = page.evaluate("document.activeElement?.getAttribute('aria-label') || ''")
+        focused = in_page(page, "() => document.activeElement?.getAttribute('aria-label') || ''")
         if focused == label:
             break
         page.wait_for_timeout(300)
@@ -250,8 +275,8 @@ def small_targets(page: Page, min_dp: int = TOUCH_DP) -> list[str]:
     # it is animating from.
     found, previous = [], None
     for _ in range(STILL_TRIES):
-        page.evaluate(FRAMES)
-        found = page.evaluate(SMALL_TARGETS_JS, [min_dp, list(TOUCH_ROLES)])
+        settle(page)
+        found = in_page(page, SMALL_TARGETS_JS, [min_dp, list(TOUCH_ROLES)])
         if found == previous:
             break
         previous = found

@@ -22,6 +22,7 @@ from tests.browser.device_app import labelled_photo
 from tests.browser.harness import (
     field,
     free_port,
+    in_page,
     nav,
     open_page,
     running_app,
@@ -382,7 +383,8 @@ def assert_section_buttons_hit_themselves(page: Page) -> None:
     order into the accessibility tree, so `elementFromPoint` at the centre must land in the
     button's own node; six distinct buttons each hit at home also show the check tells them
     apart (a hit on a shared pane would fail every one)."""
-    found = page.evaluate(
+    found = in_page(
+        page,
         """() => {
           const report = [];
           for (const el of document.querySelectorAll('flt-semantics[role="button"]')) {

@@ -338,7 +338,9 @@ class SettingsPresenter:
         try:
             answer = authenticate(url, username, password)
         except EnrolError as exc:
-            return EnrolOutcome(problem=t("settings.error.login", reason=error_text(exc)))
+            refused = type(exc.__cause__).__name__ in ("Unauthorized", "RequestRejected")
+            reason = t("settings.error.login_refused") if refused else error_text(exc)
+            return EnrolOutcome(problem=t("settings.error.login", reason=reason))
         return self._agree_or_keep(url, answer, desktop=True)
 
     def logout(self) -> str | None:

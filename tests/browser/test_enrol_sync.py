@@ -12,13 +12,14 @@ import pytest
 from playwright.sync_api import expect
 
 from app.storage import store_exists
-from server.scope import OFFICER
+from server.scope import OFFICER, SUPERVISOR
 from server.services import identity
 from tests.browser.harness import find_procedure, nav, open_page, shot, shows, type_into
 from tests.support.server_proc import sqlite_api_server  # noqa: F401  (fixture)
 
 PIN = "975310"
 WARD = "00004"
+DESK_PASSWORD = "mat-khau-giam-sat-2026"
 
 
 @pytest.fixture
@@ -100,10 +101,15 @@ def dossiers_on_server(server) -> int:
         return conn.execute(text(sql)).scalar_one()
 
 
-def test_a_local_store_enrols_later_from_settings(page, sqlite_api_server) -> None:  # noqa: F811
-    """After the revocation above the app is back at first run: start locally this time, then
-    enrol from the settings screen as a user with two wards, and keep the offered ward."""
+def test_a_local_store_enrols_later_from_settings(
+    page, sqlite_api_server, screenshots  # noqa: F811
+) -> None:
+    """After the revocation above the app is back at first run: start locally this time; a
+    supervisor's account logs this desktop in (a wrong password refused with its reason first)
+    and out; then enrol from the settings screen as a user with two wards, and keep the
+    offered ward."""
     server = sqlite_api_server
+    server.add_user("giamsat.desk", SUPERVISOR, [WARD], password=DESK_PASSWORD)
     server.add_user("canbo.hai.phuong", OFFICER, [WARD, "00008"])
     code = identity.create_enrol_code(server.engine, "canbo.hai.phuong", 10)
 
@@ -116,9 +122,27 @@ def test_a_local_store_enrols_later_from_settings(page, sqlite_api_server) -> No
     nav(page, "Cài đặt").click()
     expect(shows(page, re.compile("^Thiết bị đang chỉ làm việc trên máy"))).to_be_visible()
     type_into(page, "Địa chỉ máy chủ", server.url)
+    log_in_and_out(page, screenshots)
     type_into(page, "Mã đăng ký thiết bị", code)
     page.get_by_role("button", name="Đăng ký thiết bị").click()
     expect(shows(page, re.compile("^Tài khoản này phụ trách nhiều xã/phường"))).to_be_visible()
     page.get_by_role("button", name="Lưu xã/phường").click()
     expect(shows(page, "Đã đăng ký với máy chủ")).to_be_visible()
     expect(shows(page, re.compile(r"Đồng bộ lúc \d\d:\d\d"))).to_be_visible(timeout=30_000)
+
+
+def log_in_and_out(page, screenshots) -> None:
+    """The account login a supervisor's desktop uses instead of a code: the password is not
+    left on screen after a refusal; a login turns sync on and says so; logging out ends it."""
+    type_into(page, "Tên đăng nhập", "giamsat.desk")
+    type_into(page, "Mật khẩu", "sai-mat-khau")
+    page.get_by_role("button", name="Đăng nhập", exact=True).click()
+    expect(shows(page, re.compile("^Không đăng nhập được: sai tên đăng nhập"))).to_be_visible()
+    shot(page, screenshots, "29-settings-login-refused")
+    type_into(page, "Mật khẩu", DESK_PASSWORD)
+    page.get_by_role("button", name="Đăng nhập", exact=True).click()
+    expect(shows(page, "Đã đăng nhập vào máy chủ bằng tài khoản (máy tính)")).to_be_visible()
+    shot(page, screenshots, "29-settings-logged-in")
+    page.get_by_role("button", name="Đăng xuất").click()
+    expect(shows(page, re.compile("^Đã đăng xuất: phiên trên máy chủ đã kết thúc"))).to_be_visible()
+    expect(shows(page, re.compile("^Thiết bị đang chỉ làm việc trên máy"))).to_be_visible()

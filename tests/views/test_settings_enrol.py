@@ -273,7 +273,9 @@ def test_a_supervisor_desktop_logs_in_and_out_from_settings(
     assert settings.logout() == "Máy này không đăng nhập bằng tài khoản"
 
     wrong = settings.login(server.url, "giamsat.desk", "sai-mat-khau")
-    assert wrong.problem and wrong.problem.startswith("Không đăng nhập được:")
+    assert wrong.problem == (
+        "Không đăng nhập được: sai tên đăng nhập hoặc mật khẩu, hoặc tài khoản đã bị khoá"
+    )
     assert not settings.load().enrolled and store.settings.get("device_token") is None
     assert settings.login(server.url, "", PASSWORD).problem == (
         "Cần địa chỉ máy chủ (http:// hoặc https://), tên đăng nhập và mật khẩu"

@@ -165,12 +165,12 @@ def _count_push_threads(transport: Transport) -> list[float]:
     spent = [0.0]
     push = transport.push
 
-    def counted(mutations):
+    def counted(mutations, *args):
         if threading.current_thread() is threading.main_thread():
-            return push(mutations)  # the sync thread's own time is counted already
+            return push(mutations, *args)  # the sync thread's own time is counted already
         began = time.thread_time()
         try:
-            return push(mutations)
+            return push(mutations, *args)
         finally:
             spent[0] += time.thread_time() - began
 

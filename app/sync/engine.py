@@ -452,9 +452,10 @@ class SyncEngine:
 
     def _pull(self, report: SyncReport) -> None:
         cursor = self.store.pull_cursor()
+        node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
         for _ in range(MAX_ROUNDS):
             self._progress("pull", report.pulled)
-            page = self.transport.pull(cursor, self.pull_page)
+            page = self.transport.pull(cursor, self.pull_page, node)
             if page.has_more and page.next_cursor <= cursor:
                 raise SyncError("the server's pull cursor did not advance")
             if page.changes or page.next_cursor != cursor:

@@ -5,8 +5,9 @@
 Fills an officer's store (N dossiers with their intake events) and an auditor's (126 audits) as
 `bench/sync_link.py` does, then profiles, on the sync thread and the push threads together,
 the officer's push, the auditor's push and a fresh admin device's pull of everything, against a
-real API process (SQLite) on 127.0.0.1. Prints the functions with the most cumulative time and
-the total profiled seconds of each leg (cProfile's overhead included: compare within a run).
+real API process (SQLite) on 127.0.0.1. Prints the functions with the most cumulative time,
+those with the most own time, and the total profiled seconds of each leg (cProfile's overhead
+included: compare within a run).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def profiled(label: str, engine, top: int) -> None:
         stats.add(p)
     print(f"## {label}: {report.summary()}, {stats.total_tt:.2f} s profiled")
     stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
     print("\n".join(out.getvalue().splitlines()[6:]))
 
 

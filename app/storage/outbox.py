@@ -219,12 +219,14 @@ class Outbox:
 
     def entity_of(self, conn: Connection, mutation_ids: list[str]) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
-        for mid in mutation_ids:
-            row = conn.exec_driver_sql(
-                "SELECT entity, entity_id FROM outbox WHERE mutation_id = ?", (mid,)
-            ).first()
-            if row:
-                out[mid] = (row[0], row[1])
+        for start in range(0, len(mutation_ids), 500):  # within SQLite's bound on variables
+            part = mutation_ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for mid, entity, entity_id in conn.exec_driver_sql(
+                f"SELECT mutation_id, entity, entity_id FROM outbox WHERE mutation_id IN ({marks})",
+                tuple(part),
+            ):
+                out[mid] = (entity, entity_id)
         return out
 
     def drop(self, conn: Connection, mutation_ids: list[str]) -> None:

@@ -180,7 +180,9 @@ class Transport:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     encoding: str = "zstd"  # "zstd" | "gzip" | "identity"
-    zstd_level: int = 15  # 19 costs ~40x the CPU for ~4% fewer bytes on sync JSON
+    # 11: the bytes of 15 on push JSON (2.3 MB of dossiers: 102 KB either way) for 0.37x its CPU;
+    # 19 costs ~40x the CPU for ~4-7% fewer bytes (docs/benchmarks.md, issue 13)
+    zstd_level: int = 11
     rng: random.Random = field(default_factory=random.Random)
     http_transport: httpx.BaseTransport | None = None
     stats: TransferStats = field(default_factory=TransferStats)

@@ -42,6 +42,9 @@ MIN_BATCH_BYTES = 8 * 1024
 # The server takes at most 2,000 mutations per push (app.domain.mutations.PushRequest): small
 # rows (a status move is ~300 bytes) could pass that within the byte budget.
 MAX_BATCH_ROWS = 1000
+# Until the server has answered a push of this transport, a push carries every id and stamp
+# (the compact forms are sent only to a server that said it reads them): the first push is short.
+FIRST_PUSH_ROWS = 50
 PIPELINE = 2  # pushes in flight at most, each of 1/PIPELINE batch (see `_budget`)
 PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
@@ -284,6 +287,8 @@ class SyncEngine:
         overlap = run.suspect is None and self.pipeline and self._server_known()
         if current is None:
             budget, rows = self._budget(overlap)
+            if not self._server_known():  # a short first push learns which forms it reads
+                rows = min(rows, FIRST_PUSH_ROWS)
             limit = rows if run.suspect is None else run.suspect.take()
             batch = self.store.pending_mutations(budget)[:limit]
             self._count_set_aside(report)

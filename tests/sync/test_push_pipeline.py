@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from app.domain.models import ReceiveDossier
-from app.sync.engine import PIPELINE
+from app.sync.engine import FIRST_PUSH_ROWS, PIPELINE
 from tests.support.netproxy import NetProxy
 from tests.sync.conftest import server_state
 
@@ -56,8 +56,8 @@ def test_batches_overlap_and_every_row_is_applied_once(devices, sync_server, war
     sent = [m for b in batches for m in b]
     assert len(sent) == len(set(sent))  # no row went twice
     assert 2 <= connections <= PIPELINE  # a second push went while the first was in flight
-    # The first push goes alone; the overlapped ones after it hold one batch's rows together.
-    assert len(batches[0]) == one_batch
+    # The first push goes alone (and short); the overlapped ones hold one batch's rows together.
+    assert len(batches[0]) == min(one_batch, FIRST_PUSH_ROWS)
     assert all(len(a) + len(b) <= one_batch for a, b in zip(batches[1:], batches[2:], strict=False))
     assert officer.store.sync.pending_count() == 0
     assert len(server_state(sync_server, ward)) == queued  # each record once
@@ -107,3 +107,16 @@ def test_a_cut_mid_push_resends_at_most_one_batch(devices, sync_server, ward):
     assert overlapped
     assert 0 <= resent <= one_batch
     assert len(server_state(sync_server, ward)) == total  # each record once
+
+
+def test_the_first_push_is_short_and_the_next_carry_the_compact_forms(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    _receive(officer.store, ward, 100)
+    queued = officer.store.sync.pending_count()
+    batches = _sent_batches(officer)
+    report = officer.sync()
+    assert report.ok and report.applied == queued, report
+    # Every id and stamp goes in full until the server says what it reads: few rows do.
+    assert len(batches[0]) == FIRST_PUSH_ROWS < len(batches[1])
+    assert officer.transport.server_reads_derived_ids
+    assert sum(map(len, batches)) == queued

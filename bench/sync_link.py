@@ -8,7 +8,8 @@ emulator (`tests/support/netproxy.py`: bandwidth each way, one-way delay, bytes 
 1. an officer tablet pushes N dossiers (each with its intake history event) and an auditor's
    tablet pushes 126 audits (one per Hanoi ward, every non-photo item answered one at a time,
    as a person fills the form);
-2. a fresh supervisor device pulls all of it.
+2. a fresh device pulls all of it: an admin's, since supervisors no longer pull dossiers (they
+   see them as report snapshots); the leg keeps its name, "pull all (supervisor)".
 It reports wall time, CPU seconds of the client (the thread that runs the sync) and of the
 server process, and bytes on the wire against
 - the content floor: gzip-6 size of the records' values as JSON (what users typed and chose: no
@@ -134,15 +135,15 @@ def run_profile(bps: int, delay_ms: float, args) -> list[Leg]:
                         _leg(name, seconds, up, down, records, per_s, per_b, rtt, bps, cpu)
                     )
                     print(f"  {name}: {report.summary()} in {seconds:.1f} s", flush=True)
-                supervisor = _device(server, tmp / "supervisor", "supervisor", hanoi, proxy.url)
+                supervisor = _device(server, tmp / "supervisor", "admin", hanoi, proxy.url)
                 proxy.reset_counters()
                 began, cpu0, server0 = time.monotonic(), time.thread_time(), _cpu(server)
                 report = supervisor[1].run_once()
                 seconds = time.monotonic() - began
                 cpu = (time.thread_time() - cpu0, _cpu(server) - server0)
-                assert report.ok, report
-                up, down = proxy.bytes_up, proxy.bytes_down
                 records = _records(server, None)
+                assert report.ok and report.pulled == len(records), report
+                up, down = proxy.bytes_up, proxy.bytes_down
                 per_s, per_b = _per_record_pull(proxy, supervisor[1].transport, args.sample)
                 legs.append(
                     _leg(
@@ -165,12 +166,12 @@ def _count_push_threads(transport: Transport) -> list[float]:
     spent = [0.0]
     push = transport.push
 
-    def counted(mutations):
+    def counted(mutations, *args):
         if threading.current_thread() is threading.main_thread():
-            return push(mutations)  # the sync thread's own time is counted already
+            return push(mutations, *args)  # the sync thread's own time is counted already
         began = time.thread_time()
         try:
-            return push(mutations)
+            return push(mutations, *args)
         finally:
             spent[0] += time.thread_time() - began
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +27,7 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.domain import reference  # noqa: E402
-from app.domain.mutations import one_clock  # noqa: E402
+from app.domain.mutations import leave_out_derived_id, one_clock  # noqa: E402
 from app.storage import create_store  # noqa: E402
 from app.sync import coalesce  # noqa: E402
 from bench import sync_link as link  # noqa: E402
@@ -74,6 +76,27 @@ def with_deltas(wire: list[dict]) -> list[dict]:
     return out
 
 
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def with_random_ids(wire: list[dict], made: set[str]) -> list[dict]:
+    """The wire with each id in `made` (record ids made on the device) given 74 random bits
+    after its milliseconds, the same new id wherever it appears."""
+    fresh: dict[str, str] = {}
+
+    def swap(match: re.Match) -> str:
+        old = match.group(0)
+        if old not in made:
+            return old
+        if old not in fresh:
+            r = os.urandom(10).hex()
+            fresh[old] = f"{old[:13]}-7{r[:3]}-{'89ab'[int(r[3], 16) & 3]}{r[4:7]}-{r[8:20]}"
+        return fresh[old]
+
+    text = json.dumps(wire, separators=(",", ":"), ensure_ascii=False)
+    return json.loads(UUID.sub(swap, text))
+
+
 def profile(name: str, store) -> None:
     rows = store.sync.pending_mutations(10**9)
     wire = [one_clock(g.mutation.model_dump(mode="json")) for g in coalesce.fold(rows)]
@@ -89,6 +112,12 @@ def profile(name: str, store) -> None:
         ("without clocks", [without_clocks(m) for m in wire]),
         ("without clocks and ids", [without_ids(m) for m in wire]),
         ("content floor (values by entity)", content),
+    ]
+    sent = [leave_out_derived_id(m, store.incarnation) for m in wire]
+    made = {m["entity_id"] for m in wire}
+    variants += [
+        ("as sent after the first answer", sent),
+        ("the same, random record ids", with_random_ids(sent, made)),
     ]
     for label, obj in variants:
         print(f"  {label:34} {sizes(obj)}")

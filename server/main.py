@@ -6,7 +6,6 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +30,7 @@ from server.core.db import engine_for
 from server.core.middleware import (
     BodyLimitMiddleware,
     MetricsMiddleware,
+    ResponseCompression,
     SecurityHeadersMiddleware,
 )
 from server.core.security import RateLimiter
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     _add_error_handlers(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(ResponseCompression, minimum_size=1024)
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -27,6 +27,7 @@ from app.storage.crypto import Sealer
 from app.storage.tables import OUTBOX
 
 _NAME = re.compile(r"^[a-z0-9_.-]+$")  # field names, joined with "," in the `fields` column
+PREFETCH = 50  # records read in one query while a batch is read from the outbox
 
 
 @lru_cache(maxsize=512)
@@ -127,15 +128,24 @@ class Outbox:
         out: list[Mutation] = []
         total = 0
         cache: dict[str, Any] = {}
-        def prefetch(page: list) -> None:  # a page's records in one query (issue 13: CPU)
-            wanted = list(dict.fromkeys(r[3] for r in page if r[3] not in cache))
-            if load_many is not None and wanted:
-                cache.update(load_many(conn, wanted))
+        upcoming: list[str] = []  # the page's records still to come, rows in `skip` left out
+        at = [0]
 
-        for row in self._rows(conn, on_page=prefetch):
+        def see_page(page: list) -> None:
+            upcoming[:] = [r[3] for r in page if r[1] not in skip]
+            at[0] = 0
+
+        for row in self._rows(conn, on_page=see_page):
             mutation_id, entity_id = row[0], row[2]
             if mutation_id in skip:
                 continue
+            at[0] += 1
+            if entity_id not in cache and load_many is not None:
+                # The records of the next rows in one query (issue 13: CPU), no more than a
+                # batch may use: the rest of a page is often left for the next batch.
+                ahead = upcoming[at[0] - 1 : at[0] - 1 + PREFETCH]
+                wanted = list(dict.fromkeys(i for i in ahead if i not in cache))
+                cache.update(load_many(conn, wanted))
             if entity_id not in cache:
                 cache[entity_id] = load(conn, entity_id)
             if isinstance(cache[entity_id], Exception):
@@ -219,12 +229,14 @@ class Outbox:
 
     def entity_of(self, conn: Connection, mutation_ids: list[str]) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
-        for mid in mutation_ids:
-            row = conn.exec_driver_sql(
-                "SELECT entity, entity_id FROM outbox WHERE mutation_id = ?", (mid,)
-            ).first()
-            if row:
-                out[mid] = (row[0], row[1])
+        for start in range(0, len(mutation_ids), 500):  # within SQLite's bound on variables
+            part = mutation_ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for mid, entity, entity_id in conn.exec_driver_sql(
+                f"SELECT mutation_id, entity, entity_id FROM outbox WHERE mutation_id IN ({marks})",
+                tuple(part),
+            ):
+                out[mid] = (entity, entity_id)
         return out
 
     def drop(self, conn: Connection, mutation_ids: list[str]) -> None:

@@ -173,19 +173,34 @@ class SyncStore:
         with self._db.write() as conn:
             owners = outbox.entity_of(conn, [r.mutation_id for r in results])
             outbox.drop(conn, [r.mutation_id for r in results])
+            marks: dict[str, tuple[str, str | None]] = {}  # by record: its last result's
             for result in results:
                 owner = owners.get(result.mutation_id)
                 if owner is None:
                     continue  # already handled (a retried push answered twice)
-                entity_id = owner[1]
                 if result.status == "rejected":
-                    state, reason = REJECTED, result.reason or "rejected"
+                    marks[owner[1]] = (REJECTED, result.reason or "rejected")
                 else:
-                    state, reason = self._settled_state(conn, entity_id), None
-                # The version stays the one last pulled: the server's answer may count other
-                # devices' edits this device has not seen, and a later edit's base version must
-                # not claim them (the server would miss the race).
-                self._mark(conn, entity_id, state, reason)
+                    marks[owner[1]] = (SYNCED, None)  # settled below, in a few queries
+            settled = [i for i, (state, _) in marks.items() if state == SYNCED]
+            for start in range(0, len(settled), 500):
+                part = settled[start : start + 500]
+                for entity_id, state in self._settled_states(conn, part).items():
+                    marks[entity_id] = (state, None)
+            # The version stays the one last pulled: the server's answer may count other
+            # devices' edits this device has not seen, and a later edit's base version must
+            # not claim them (the server would miss the race).
+            self._mark_many(conn, marks)
+
+    @staticmethod
+    def _mark_many(conn: Connection, marks: dict[str, tuple[str, str | None]]) -> None:
+        """`_mark` of many records in one statement."""
+        if marks:
+            conn.exec_driver_sql(
+                "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ? "
+                "AND sync_state != ?",
+                [(state, reason, i, UNREADABLE) for i, (state, reason) in marks.items()],
+            )
 
     @staticmethod
     def _mark(conn: Connection, entity_id: str, state: str, reason: str | None) -> None:

@@ -21,6 +21,7 @@ readable (no personal data, no free text) ever get a column of their own.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from app.domain import entities as E
@@ -95,23 +96,58 @@ CONFLICT = "conflict"
 UNREADABLE = "unreadable"
 
 
+class _IdSource:
+    """Record ids made on this device: UUIDv7 layout, 48 bits of milliseconds, then a 12-bit
+    counter within the millisecond, then a 62-bit node drawn at random once per process (and
+    again in a forked child).
+
+    Unique without any stored state: within a process (ms, counter) only ever grows (a clock
+    that steps back keeps counting on from the last id's millisecond; a full counter borrows
+    the next millisecond), and two processes (two devices, two stores, a store and its
+    restored backup opened after a reset clock) differ by their node, 62 random bits. A
+    stored node would need a stored high-water mark as well, or a clock reset would repeat
+    ids. The wire gains: ids of one batch share their node and mostly their milliseconds, which
+    a compressor sends once, where 10 random bytes per id cost about as much as the content
+    (docs/benchmarks.md, issue 13)."""
+
+    COUNTER = 0x1000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.renew()
+
+    def renew(self) -> None:
+        node = int.from_bytes(os.urandom(8), "big") & (2**62 - 1)
+        self.node = f"{0x8000 | (node >> 48):04x}-{node & (2**48 - 1):012x}"
+        self.ms = 0
+        self.counter = 0
+
+    def take(self, count: int) -> list[str]:
+        with self._lock:
+            now = time.time_ns() // 1_000_000
+            if now > self.ms:
+                self.ms, self.counter = now, 0
+            out = []
+            for _ in range(count):
+                if self.counter == self.COUNTER:
+                    self.ms, self.counter = self.ms + 1, 0
+                ms = f"{self.ms:012x}"
+                out.append(f"{ms[:8]}-{ms[8:]}-7{self.counter:03x}-{self.node}")
+                self.counter += 1
+            return out
+
+
+_IDS = _IdSource()
+os.register_at_fork(after_in_child=_IDS.renew)
+
+
 def new_id() -> str:
-    """A time-ordered UUID (version 7 layout): new rows land at the end of every id index
-    instead of at random pages, which keeps bulk inserts fast as the store grows."""
-    r = os.urandom(10).hex()
-    ms = f"{time.time_ns() // 1_000_000:012x}"
-    variant = "89ab"[int(r[3], 16) & 3]  # RFC 4122 variant bits 10xx
-    return f"{ms[:8]}-{ms[8:]}-7{r[:3]}-{variant}{r[4:7]}-{r[8:20]}"
+    """A time-ordered UUID (version 7 layout, see `_IdSource`): new rows land at the end of
+    every id index instead of at random pages, which keeps bulk inserts fast as the store
+    grows."""
+    return _IDS.take(1)[0]
 
 
 def new_ids(count: int) -> list[str]:
-    """`count` ids as `new_id` makes them, from one clock reading and one read of the
-    system's random source (bulk intake makes four per dossier)."""
-    ms = f"{time.time_ns() // 1_000_000:012x}"
-    head = f"{ms[:8]}-{ms[8:]}-7"
-    raw = os.urandom(10 * count).hex()
-    out = []
-    for i in range(0, 20 * count, 20):
-        r = raw[i : i + 20]
-        out.append(f"{head}{r[:3]}-{'89ab'[int(r[3], 16) & 3]}{r[4:7]}-{r[8:20]}")
-    return out
+    """`count` ids as `new_id` makes them, in one call (bulk intake makes four per dossier)."""
+    return _IDS.take(count)

@@ -42,7 +42,10 @@ MIN_BATCH_BYTES = 8 * 1024
 # The server takes at most 2,000 mutations per push (app.domain.mutations.PushRequest): small
 # rows (a status move is ~300 bytes) could pass that within the byte budget.
 MAX_BATCH_ROWS = 1000
-PIPELINE = 2  # pushes in flight at most: a cut resends at most these
+# Until the server has answered a push of this transport, a push carries every id and stamp
+# (the compact forms are sent only to a server that said it reads them): the first push is short.
+FIRST_PUSH_ROWS = 50
+PIPELINE = 2  # pushes in flight at most, each of 1/PIPELINE batch (see `_budget`)
 PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 MAX_REASON = 300
@@ -263,7 +266,8 @@ class SyncEngine:
         """Batches from the outbox head. While one push is in flight the next batch is read,
         compressed and sent (`PIPELINE` pushes at most), when it touches no record of the one
         in flight: the server may apply them in either order, and a record's rows stay in
-        order. Each batch's rows leave the outbox only by that batch's own answer."""
+        order. Each batch's rows leave the outbox only by that batch's own answer. Overlapped
+        batches are half batches, so a cut resends at most one batch's rows."""
         counter = getattr(self.store, "pending_count", None)  # optional in the port
         total = int(counter()) if callable(counter) else 0
         self._progress("push", 0, total or None)
@@ -280,9 +284,13 @@ class SyncEngine:
         """One batch sent (or taken from the one sent ahead) and answered; False when the
         outbox is empty."""
         current, run.ahead = run.ahead, None
+        overlap = run.suspect is None and self.pipeline and self._server_known()
         if current is None:
-            limit = MAX_BATCH_ROWS if run.suspect is None else run.suspect.take()
-            batch = self.store.pending_mutations(self.push_batch_bytes)[:limit]
+            budget, rows = self._budget(overlap)
+            if not self._server_known():  # a short first push learns which forms it reads
+                rows = min(rows, FIRST_PUSH_ROWS)
+            limit = rows if run.suspect is None else run.suspect.take()
+            batch = self.store.pending_mutations(budget)[:limit]
             self._count_set_aside(report)
             if not batch:
                 return False
@@ -294,8 +302,7 @@ class SyncEngine:
                 raise SyncError("the outbox did not move after a push")
             current = self._send(pool, batch)
         self._progress("push", report.pushed, max(run.total, report.pushed) or None)
-        if run.suspect is None and self.pipeline and self._server_known():
-            # Not before the server's first answer: it says which compact forms it reads.
+        if overlap:  # not before the server's first answer: it says which forms it reads
             run.ahead = self._send_ahead(pool, current, report)
         try:
             answers = current.answers()
@@ -332,6 +339,14 @@ class SyncEngine:
             return
         raise exc
 
+    def _budget(self, overlap: bool) -> tuple[int, int]:
+        """JSON bytes and rows of one batch. Overlapped batches are half batches: the two in
+        flight never hold more than one batch's rows, so a cut anywhere resends at most one
+        batch, as without the overlap."""
+        if not overlap:
+            return self.push_batch_bytes, MAX_BATCH_ROWS
+        return max(1, self.push_batch_bytes // PIPELINE), MAX_BATCH_ROWS // PIPELINE
+
     def _server_known(self) -> bool:
         """The server answered a push of this transport (a stand-in transport: never)."""
         return bool(getattr(self.transport, "server_answered_push", False))
@@ -348,11 +363,12 @@ class SyncEngine:
         """The next batch, sent now, or None: nothing left, or its first row is of a record the
         push in flight also carries (the rest waits for that push's answer)."""
         in_flight = {m.mutation_id for m in current.batch}
-        rows = self.store.pending_mutations(self.push_batch_bytes, skip=in_flight)
+        budget, limit = self._budget(True)
+        rows = self.store.pending_mutations(budget, skip=in_flight)
         self._count_set_aside(report)
         records = {(m.entity, m.entity_id) for m in current.batch}
         batch: list[Mutation] = []
-        for m in rows[:MAX_BATCH_ROWS]:
+        for m in rows[:limit]:
             if (m.entity, m.entity_id) in records:
                 break
             batch.append(m)
@@ -441,9 +457,10 @@ class SyncEngine:
 
     def _pull(self, report: SyncReport) -> None:
         cursor = self.store.pull_cursor()
+        node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
         for _ in range(MAX_ROUNDS):
             self._progress("pull", report.pulled)
-            page = self.transport.pull(cursor, self.pull_page)
+            page = self.transport.pull(cursor, self.pull_page, node)
             if page.has_more and page.next_cursor <= cursor:
                 raise SyncError("the server's pull cursor did not advance")
             if page.changes or page.next_cursor != cursor:

@@ -180,7 +180,9 @@ class Transport:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     encoding: str = "zstd"  # "zstd" | "gzip" | "identity"
-    zstd_level: int = 15  # 19 costs ~40x the CPU for ~4% fewer bytes on sync JSON
+    # 11: the bytes of 15 on push JSON (2.3 MB of dossiers: 102 KB either way) for 0.37x its CPU;
+    # 19 costs ~40x the CPU for ~4-7% fewer bytes (docs/benchmarks.md, issue 13)
+    zstd_level: int = 11
     rng: random.Random = field(default_factory=random.Random)
     http_transport: httpx.BaseTransport | None = None
     stats: TransferStats = field(default_factory=TransferStats)
@@ -315,9 +317,14 @@ class Transport:
         self.server_reads_derived_ids = "derived_ids" in summary.reads
         return expand(summary, [m.mutation_id for m in mutations])
 
-    def pull(self, cursor: int, limit: int = 500) -> PullResponse:
-        # An older server ignores `clocks` and stamps every field; `Change` reads both forms.
-        params = {"cursor": cursor, "limit": limit, "clocks": "one"}
+    def pull(self, cursor: int, limit: int = 500, node: str = "") -> PullResponse:
+        """`node`: the store's clock node; of the device's own records the server then sends
+        only the fields others wrote (the pull merges field by field). An older server ignores
+        it and sends them whole, as it ignores `clocks` and stamps every field (`Change` reads
+        both forms)."""
+        params: dict[str, Any] = {"cursor": cursor, "limit": limit, "clocks": "one"}
+        if node:
+            params["held"] = node
         data = self._json("GET", "/sync/pull", params=params)
         return PullResponse.model_validate(data)
 

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 
 import zstandard
+from starlette.datastructures import Headers
+from starlette.middleware.gzip import GZipMiddleware, IdentityResponder
 
 from server.errors import ApiError, error_body
 
@@ -336,3 +338,43 @@ class MetricsMiddleware:
             self.counters.add("requests")
             self.counters.add("errors_5xx")
             raise
+
+
+RESPONSE_ZSTD_LEVEL = 11  # the pull: ~15% fewer bytes than gzip-9 (docs/benchmarks.md)
+
+
+class ResponseCompression(GZipMiddleware):
+    """Compressed answers: zstd to a client that accepts it (sync clients send
+    `Accept-Encoding: zstd, gzip`; on the pull about 15% fewer bytes than gzip, issue 13),
+    else gzip as before, else none. Small answers go plain, as GZipMiddleware sends them."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and _accepts_zstd(Headers(scope=scope)):
+            await _ZstdResponder(self.app, self.minimum_size)(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _accepts_zstd(headers: Headers) -> bool:
+    for part in headers.get("Accept-Encoding", "").lower().split(","):
+        name, _, params = part.partition(";")
+        if name.strip() == "zstd":
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+class _ZstdResponder(IdentityResponder):
+    content_encoding = "zstd"
+
+    def __init__(self, app, minimum_size: int) -> None:
+        super().__init__(app, minimum_size)
+        self._stream = None  # a streamed answer's compressor, frame by frame
+
+    def apply_compression(self, body: bytes, *, more_body: bool) -> bytes:
+        if self._stream is None and not more_body:
+            return zstandard.ZstdCompressor(level=RESPONSE_ZSTD_LEVEL).compress(body)
+        if self._stream is None:
+            self._stream = zstandard.ZstdCompressor(level=RESPONSE_ZSTD_LEVEL).compressobj()
+        done = zstandard.COMPRESSOBJ_FLUSH_FINISH
+        mode = zstandard.COMPRESSOBJ_FLUSH_BLOCK if more_body else done
+        return self._stream.compress(body) + self._stream.flush(mode)

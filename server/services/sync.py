@@ -677,7 +677,13 @@ PULL_COLUMNS = (
 
 
 def pull(
-    engine: Engine, caller: Caller, cursor: int, limit: int, *, one_clock: bool = False
+    engine: Engine,
+    caller: Caller,
+    cursor: int,
+    limit: int,
+    *,
+    one_clock: bool = False,
+    held_node: str = "",
 ) -> PulledPage:
     """Whole record states whose latest change is after `cursor`, in change-log order.
 
@@ -690,7 +696,13 @@ def pull(
 
     A stored row that cannot be served (broken fields, a bad stamp, a value that is not strict
     JSON) is set aside: logged without its values, counted, and the cursor moves past it, so
-    one bad row never fails a pull (see docs/security.md, "Defence in depth")."""
+    one bad row never fails a pull (see docs/security.md, "Defence in depth").
+
+    With `held_node` (the clock node of the caller's store, which a client since issue 13
+    names) a record of the caller's own push that others also wrote to (an audit and the
+    server's score of it) comes without the fields that node stamped, which the caller holds by
+    the same reasoning. Only records of the caller's own push: naming another node can only
+    cost the caller fields it would have been sent."""
     encoded: list[bytes] = []
     set_aside = 0
     next_cursor, more = cursor, False
@@ -702,6 +714,8 @@ def pull(
                 log, record = _pulled_row(row)
                 if _held_by(caller, log, record, SERVER_NODE):
                     continue
+                if held_node:
+                    record = _without_held_fields(caller, log, record, held_node)
                 encoded.append(_encoded(log, record, one_clock))
             except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
                 set_aside += 1
@@ -823,6 +837,18 @@ def _held_by(caller: Caller, log: LogRow, record: RecordRow, server_node: str) -
         and record.entity != E.CONFLICT
         and _one_writer(record.fields) not in (None, server_node)
     )
+
+
+def _without_held_fields(
+    caller: Caller, log: LogRow, record: RecordRow, node: str
+) -> RecordRow:
+    """The record without the fields `node` (the caller's) stamped, when its latest version
+    came from the caller's push (as in `_held_by`); a field another node stamped (the
+    server's, another device's) is kept."""
+    if log.device_id != caller.device_id or record.entity == E.CONFLICT:
+        return record
+    others = {name: f for name, f in record.fields.items() if node_of(f["hlc"]) != node}
+    return replace(record, fields=others) if others else record
 
 
 def _one_writer(fields: dict[str, Any]) -> str | None:

@@ -233,6 +233,19 @@ def test_pull_pages_in_order_and_compression(api_server):
         assert sorted(seen) == sorted(m["entity_id"] for m in batch)
         empty = client.get("/sync/pull", params={"cursor": cursor}).json()
         assert empty == {"changes": [], "next_cursor": cursor, "has_more": False}
+        # A client that accepts zstd (the sync client) gets the same page in zstd.
+        gzip_only = {"Accept-Encoding": "gzip"}
+        as_gzip = client.get("/sync/pull", params={"limit": 25}, headers=gzip_only)
+        as_zstd = client.get(
+            "/sync/pull", params={"limit": 25}, headers={"Accept-Encoding": "zstd, gzip"}
+        )
+        assert as_zstd.headers.get("content-encoding") == "zstd"
+        assert as_zstd.json() == as_gzip.json() and len(as_zstd.json()["changes"]) == 25
+        assert int(as_zstd.headers["content-length"]) < int(as_gzip.headers["content-length"])
+        refused = client.get(
+            "/sync/pull", params={"limit": 25}, headers={"Accept-Encoding": "zstd;q=0, gzip"}
+        )
+        assert refused.headers.get("content-encoding") == "gzip"
 
 
 def test_comments_speak_for_their_author_and_conflicts_come_from_the_server(api_server):

@@ -614,3 +614,33 @@ def test_a_mutation_whose_id_another_device_used_shows_rejected_not_synced(
     assert second.store.dossiers.get(dossier_id).applicant_name == "Vũ Văn Khánh 0"
     assert dossier_id not in server_state(sync_server, ward)
     assert "thiết bị khác" in rejection_text(state.reason)
+
+
+def test_an_audit_comes_back_with_the_servers_fields_only_and_merges_whole(
+    devices, sync_server, ward
+):
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Phạm Văn Đức")
+    for item, value in (("premises.one_stop_area", True), ("premises.ups", False)):
+        auditor.store.audits.answer(audit.id, item, AuditAnswer(value=value))
+    pages = []
+    pull = auditor.transport.pull
+
+    def keep(cursor, limit=500, node=""):
+        pages.append(page := pull(cursor, limit, node))
+        return page
+
+    auditor.transport.pull = keep
+    assert auditor.sync().ok
+    on_server = server_state(sync_server, ward)[audit.id]
+    came = [c for p in pages for c in p.changes if c.entity_id == audit.id]
+    mine = auditor.store.sync.device_id  # the clock node of its stamps
+    # The fields this device stamped stay home; what the server wrote (the score) comes.
+    assert len(came) == 1 and "score" in came[0].fields
+    assert all(not f.hlc.endswith(mine) for f in came[0].fields.values())
+    assert "answers.premises.ups" not in came[0].fields and "auditor" not in came[0].fields
+    assert audit_view(auditor.store, audit.id) == server_audit_view(on_server)
+    # A client that does not ask (older) still gets the record whole.
+    whole = auditor.transport._json("GET", "/sync/pull", params={"cursor": 0, "limit": 100})
+    sent = [c for c in whole["changes"] if c["entity_id"] == audit.id]
+    assert len(sent) == 1 and "answers.premises.ups" in sent[0]["fields"]

@@ -1,13 +1,13 @@
 """Overlapped push batches (issue 13): the next batch goes while the server applies the one
-before, each row leaves the outbox only by its own batch's answer, and a cut costs at most the
-batches in flight."""
+before, each row leaves the outbox only by its own batch's answer, and a cut resends at most one
+batch: overlapped batches are half batches."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from app.domain.models import ReceiveDossier
-from app.sync.engine import PIPELINE
+from app.sync.engine import FIRST_PUSH_ROWS, PIPELINE
 from tests.support.netproxy import NetProxy
 from tests.sync.conftest import server_state
 
@@ -44,6 +44,7 @@ def test_batches_overlap_and_every_row_is_applied_once(devices, sync_server, war
     officer.engine.push_batch_bytes = BATCH_BYTES
     _receive(officer.store, ward, 30)
     queued = officer.store.sync.pending_count()
+    one_batch = len(officer.store.sync.pending_mutations(BATCH_BYTES))  # without the overlap
     batches = _sent_batches(officer)
     with NetProxy(sync_server.port) as proxy:
         officer.transport.retarget(proxy.url)
@@ -55,6 +56,9 @@ def test_batches_overlap_and_every_row_is_applied_once(devices, sync_server, war
     sent = [m for b in batches for m in b]
     assert len(sent) == len(set(sent))  # no row went twice
     assert 2 <= connections <= PIPELINE  # a second push went while the first was in flight
+    # The first push goes alone (and short); the overlapped ones hold one batch's rows together.
+    assert len(batches[0]) == min(one_batch, FIRST_PUSH_ROWS)
+    assert all(len(a) + len(b) <= one_batch for a, b in zip(batches[1:], batches[2:], strict=False))
     assert officer.store.sync.pending_count() == 0
     assert len(server_state(sync_server, ward)) == queued  # each record once
 
@@ -75,11 +79,12 @@ def test_a_record_in_flight_holds_its_later_rows_back(devices, sync_server, ward
     assert len(held) == 1
 
 
-def test_a_cut_mid_push_resends_at_most_the_batches_in_flight(devices, sync_server, ward):
+def test_a_cut_mid_push_resends_at_most_one_batch(devices, sync_server, ward):
     officer = devices.enrol(devices.user("officer", [ward]))
     officer.engine.push_batch_bytes = BATCH_BYTES
     _receive(officer.store, ward, 60)
     total = officer.store.sync.pending_count()
+    one_batch = len(officer.store.sync.pending_mutations(BATCH_BYTES))  # without the overlap
     batches = _sent_batches(officer)
     with NetProxy(sync_server.port) as proxy:
         officer.transport.retarget(proxy.url)
@@ -93,11 +98,25 @@ def test_a_cut_mid_push_resends_at_most_the_batches_in_flight(devices, sync_serv
         proxy.clear_faults()
         queued = officer.store.sync.pending_count()
         on_server = len(server_state(sync_server, ward))
-        largest = max(len(b) for b in batches)
+        overlapped = len(batches) > 2  # pushes went two at a time before the cut
         batches.clear()
         resumed = officer.sync()
     assert resumed.ok and officer.store.sync.pending_count() == 0, resumed
     assert 0 < queued < total
     resent = queued - (total - on_server)  # rows the server had applied, sent again
-    assert 0 <= resent <= PIPELINE * largest
+    assert overlapped
+    assert 0 <= resent <= one_batch
     assert len(server_state(sync_server, ward)) == total  # each record once
+
+
+def test_the_first_push_is_short_and_the_next_carry_the_compact_forms(devices, sync_server, ward):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    _receive(officer.store, ward, 100)
+    queued = officer.store.sync.pending_count()
+    batches = _sent_batches(officer)
+    report = officer.sync()
+    assert report.ok and report.applied == queued, report
+    # Every id and stamp goes in full until the server says what it reads: few rows do.
+    assert len(batches[0]) == FIRST_PUSH_ROWS < len(batches[1])
+    assert officer.transport.server_reads_derived_ids
+    assert sum(map(len, batches)) == queued

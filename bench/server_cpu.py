@@ -391,6 +391,12 @@ def run(kind: str, url: str, args) -> dict:
     from server.migrate import upgrade
 
     sealing.install(sealing.Keyring.of([sealing.new_key()]))
+    try:  # as an API process runs (`commune api`), where the server has it
+        from server.core.runtime import tune_gc
+
+        tune_gc()
+    except ImportError:
+        pass
     engine = make_engine(url)
     upgrade(engine)
     who = callers(engine)

@@ -53,15 +53,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def provision(api: ApiServer, devices: int) -> list[dict]:
+def provision(api: ApiServer, devices: int, wards: list[str] = WARDS) -> list[dict]:
     """One officer per ward; each device enrols with a one-time code of its ward's officer."""
     from server.services import identity
 
     users = {}
-    for ward in WARDS[: min(len(WARDS), devices)]:
+    for ward in wards[: min(len(wards), devices)]:
         users[ward] = f"officer_{ward}_{uuid.uuid4().hex[:4]}"
         identity.create_user(api.engine, users[ward], "officer", [ward])
-    plan = [(WARDS[i % len(users)], i) for i in range(devices)]
+    plan = [(wards[i % len(users)], i) for i in range(devices)]
     codes = [(ward, identity.create_enrol_code(api.engine, users[ward], 60)) for ward, _ in plan]
 
     async def enrol_all() -> list[dict]:
@@ -353,7 +353,8 @@ def bench_one(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer
     url = sqlite_url(tmp / kind) if kind == "sqlite" else pg.create_database()
     api = ApiServer(url, tmp / kind, workers=args.workers).start()
     try:
-        devices = provision(api, args.devices)
+        wards = [w.code for w in reference.wards()] if args.all_wards else WARDS
+        devices = provision(api, args.devices, wards)
         result = load(api, devices, args.rounds, args.batch, args.concurrency, args.window)
         result["raw_insert_rows_per_s"] = raw_insert_rate(
             url, result["applied"] or 1000, args.batch
@@ -366,6 +367,7 @@ def bench_one(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer
         "rounds": args.rounds,
         "batch": args.batch,
         "workers": args.workers,
+        "wards": "all" if args.all_wards else "hanoi",
         "concurrency": args.concurrency,
         "window_s": args.window,
         **result,
@@ -384,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--window", type=float, default=0.0, help="seconds over which devices arrive (0)"
+    )
+    parser.add_argument(
+        "--all-wards",
+        action="store_true",
+        help="spread devices over every ward of the country (3,321), not Hanoi's 126",
     )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)

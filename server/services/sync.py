@@ -885,8 +885,15 @@ class _CursorNotes:
         if not pending:
             return
         rows = [{"p_id": d, "p_cursor": c, "p_seen": utcnow()} for d, c in sorted(pending.items())]
-        with writer_turn(engine), engine.begin() as conn:
-            conn.execute(_NOTE_CURSOR, rows)
+        try:
+            with writer_turn(engine), engine.begin() as conn:
+                conn.execute(_NOTE_CURSOR, rows)
+        except OperationalError:  # busy or cut: kept for the next flush, the pull still answers
+            _log.warning("pull cursors not written this time (%s devices)", len(rows))
+            with self._lock:
+                again = self._pending.setdefault(engine, {})
+                for device, cursor in pending.items():
+                    again[device] = max(cursor, again.get(device, 0))
 
 
 _DEVICE = Device.__table__

@@ -2,20 +2,30 @@
 
 For each database (SQLite file, PostgreSQL started in a temp dir) this starts the real server
 (`commune api`, one uvicorn worker unless --workers), enrols N devices spread over the 126 Hanoi
-ward codes, then every device runs R rounds of "push a batch of B mutations, pull what is new",
-all at once (asyncio + httpx). It reports mutations/s, p50/p99 latency of push and pull, errors,
-and, in the same run, the raw insert rate of the same rows written straight into the same
-database with SQLAlchemy Core (the ceiling the API's per-mutation checks are measured against).
+ward codes, then every device runs R rounds of "push a batch of B mutations, pull what is new"
+(asyncio on uvloop, one kept-alive connection per device, request bodies built before the clock
+starts, a minimal HTTP/1.1 client: httpx cost the generator more CPU than the server spent).
+`--concurrency C` lets at most C devices sync at once (the others wait their turn; their wait
+is not in the latencies, which are from a request's send to its answer); `--window S` spreads
+the devices' arrival over S seconds. It reports mutations/s, p50/p99 latency of push and pull,
+errors, the 1-minute load average, and, in the same run, the raw insert rate of the same rows
+written straight into the same database with SQLAlchemy Core (the ceiling the API's checks are
+measured against).
 
     uv run python bench/server_load.py                        # 500 devices, SQLite and PostgreSQL
     uv run python bench/server_load.py --devices 100 --db sqlite --rounds 2
+    uv run python bench/server_load.py --db postgres --workers 4 --devices 5000 --concurrency 200
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
+import os
+import random
+import re
 import sys
 import tempfile
 import time
@@ -43,22 +53,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def provision(api: ApiServer, devices: int) -> list[dict]:
+def provision(api: ApiServer, devices: int, wards: list[str] = WARDS) -> list[dict]:
     """One officer per ward; each device enrols with a one-time code of its ward's officer."""
     from server.services import identity
 
     users = {}
-    for ward in WARDS[: min(len(WARDS), devices)]:
+    for ward in wards[: min(len(wards), devices)]:
         users[ward] = f"officer_{ward}_{uuid.uuid4().hex[:4]}"
         identity.create_user(api.engine, users[ward], "officer", [ward])
-    plan = [(WARDS[i % len(users)], i) for i in range(devices)]
+    plan = [(wards[i % len(users)], i) for i in range(devices)]
     codes = [(ward, identity.create_enrol_code(api.engine, users[ward], 60)) for ward, _ in plan]
 
     async def enrol_all() -> list[dict]:
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(base_url=api.url, timeout=120, limits=limits) as client:
 
+            gate = asyncio.Semaphore(50)  # httpx's pool is slow with thousands queued
+
             async def one(ward: str, code: str) -> dict:
+                async with gate:
+                    return await enrol_one(ward, code)
+
+            async def enrol_one(ward: str, code: str) -> dict:
                 for attempt in range(3):  # a connection closed under us: the code is unspent
                     try:
                         r = await client.post(
@@ -76,6 +92,18 @@ def provision(api: ApiServer, devices: int) -> list[dict]:
     return asyncio.run(enrol_all())
 
 
+_DOSSIERS: dict[str, dict] = {}
+
+
+def _whole_dossier(ward: str) -> dict:
+    """A whole dossier of the ward with a fresh code (the rest computed once per ward: the
+    working calendar behind its appointment date is slow to build 150,000 times)."""
+    if ward not in _DOSSIERS:
+        _DOSSIERS[ward] = dossier_fields(ward, status=1)
+    code = _DOSSIERS[ward]["code"]
+    return {**_DOSSIERS[ward], "code": f"{code[:-4]}{random.randint(1, 9999):04d}"}
+
+
 def make_batch(clock: Clock, ward: str, known: list[str], size: int) -> list[dict]:
     """Half new dossiers, half status moves of dossiers this device made earlier."""
     batch = []
@@ -85,7 +113,7 @@ def make_batch(clock: Clock, ward: str, known: list[str], size: int) -> list[dic
             entity_id, fields, base = known.pop(0), {"status": 2}, 1
         else:
             entity_id = str(uuid.uuid4())
-            fields = dossier_fields(ward, status=1)  # whole: the server refuses less
+            fields = _whole_dossier(ward)  # whole: the server refuses less
             base = 0
         batch.append(
             {
@@ -101,51 +129,153 @@ def make_batch(clock: Clock, ward: str, known: list[str], size: int) -> list[dic
     return batch
 
 
-async def run_device(client: httpx.AsyncClient, device: dict, rounds: int, size: int, stats):
+class Conn:
+    """One kept-alive HTTP/1.1 connection on asyncio streams: the load generator shares the
+    server's 2 cores, and httpx cost it more CPU per request than the server spent on it (it
+    was the bottleneck of the earlier runs). Requests are bytes built before the clock
+    starts; answers are read by Content-Length (or chunks) and gunzipped."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+        for attempt in range(2):  # a kept-alive connection the server closed: reconnect once
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            try:
+                self.writer.write(head + body)
+                return await self._answer()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _answer(self) -> tuple[int, bytes]:
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        status = int(lines[0].split()[1])
+        headers = dict(
+            (k.strip().lower(), v.strip()) for k, _, v in (x.partition(b":") for x in lines[1:])
+        )
+        if headers.get(b"transfer-encoding") == b"chunked":
+            body = b""
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                body += (await self.reader.readexactly(size + 2))[:-2]
+            await self.reader.readuntil(b"\r\n")
+        else:
+            body = await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
+        if headers.get(b"connection") == b"close":
+            self.close()
+        if headers.get(b"content-encoding") == b"gzip":
+            body = gzip.decompress(body)
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def _head(method: str, path: str, token: str, length: int | None = None) -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: bench",
+        f"Authorization: Bearer {token}",
+        "Accept-Encoding: gzip",  # as the sync client asks
+    ]
+    if length is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {length}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def device_bodies(device: dict, rounds: int, size: int) -> list[bytes]:
+    """Every round's push body, built before the clock starts (the answer form of today's
+    clients: the summary)."""
     clock = Clock(device["device_id"][:12])
-    headers = {"Authorization": f"Bearer {device['token']}"}
     known: list[str] = []
-    cursor = 0
+    bodies = []
     for _ in range(rounds):
         batch = make_batch(clock, device["ward"], known, size)
-        t0 = time.perf_counter()
-        try:
-            r = await client.post("/sync/push", json={"mutations": batch}, headers=headers)
-            stats["push"].append(time.perf_counter() - t0)
-            if r.status_code != 200:
-                stats["errors"].append(f"push {r.status_code}")
-            else:
-                results = r.json()["results"]
-                stats["applied"] += sum(x["status"] != "rejected" for x in results)
-                stats["rejected"] += sum(x["status"] == "rejected" for x in results)
-                known += [m["entity_id"] for m in batch if m["base_version"] == 0]
-        except httpx.HTTPError as exc:
-            stats["errors"].append(f"push {type(exc).__name__}")
-        t0 = time.perf_counter()
-        try:
-            r = await client.get(
-                "/sync/pull", params={"cursor": cursor, "limit": 500}, headers=headers
-            )
-            stats["pull"].append(time.perf_counter() - t0)
-            if r.status_code != 200:
-                stats["errors"].append(f"pull {r.status_code}")
-            else:
-                cursor = r.json()["next_cursor"]
-        except httpx.HTTPError as exc:
-            stats["errors"].append(f"pull {type(exc).__name__}")
+        known += [m["entity_id"] for m in batch if m["base_version"] == 0]
+        bodies.append(json.dumps({"mutations": batch, "answer": "summary"}).encode())
+    return bodies
 
 
-def load(api: ApiServer, devices: list[dict], rounds: int, size: int) -> dict:
+_NEXT_CURSOR = re.compile(rb'"next_cursor":(\d+)')
+
+
+async def run_device(
+    api_port: int, device: dict, bodies: list[bytes], stats, gate: asyncio.Semaphore, delay: float
+):
+    await asyncio.sleep(delay)  # devices arrive over the window
+    async with gate:  # at most --concurrency devices syncing at once
+        conn = Conn("127.0.0.1", api_port)
+        token, cursor = device["token"], 0
+        try:
+            for body in bodies:
+                await _push(conn, token, body, stats)
+                cursor = await _pull(conn, token, cursor, stats)
+        finally:
+            conn.close()
+
+
+async def _push(conn: Conn, token: str, body: bytes, stats) -> None:
+    t0 = time.perf_counter()
+    try:
+        status, answer = await conn.request(_head("POST", "/sync/push", token, len(body)), body)
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        stats["errors"].append(f"push {type(exc).__name__}")
+        return
+    stats["push"].append(time.perf_counter() - t0)
+    if status != 200:
+        stats["errors"].append(f"push {status}")
+        return
+    summary = json.loads(answer)
+    applied = sum(stop - start for start, stop in summary["applied"])
+    refused = [e for e in summary["exceptions"] if e["status"] == "rejected"]
+    stats["applied"] += applied + len(summary["exceptions"]) - len(refused)
+    stats["rejected"] += len(refused)
+
+
+async def _pull(conn: Conn, token: str, cursor: int, stats) -> int:
+    t0 = time.perf_counter()
+    path = f"/sync/pull?cursor={cursor}&limit=500&clocks=one"
+    try:
+        status, answer = await conn.request(_head("GET", path, token))
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        stats["errors"].append(f"pull {type(exc).__name__}")
+        return cursor
+    stats["pull"].append(time.perf_counter() - t0)
+    if status != 200:
+        stats["errors"].append(f"pull {status}")
+        return cursor
+    found = _NEXT_CURSOR.search(answer[-200:])
+    return int(found.group(1)) if found else cursor
+
+
+def load(
+    api: ApiServer, devices: list[dict], rounds: int, size: int, concurrency: int, window: float
+) -> dict:
     stats = {"push": [], "pull": [], "errors": [], "applied": 0, "rejected": 0}
+    bodies = [device_bodies(d, rounds, size) for d in devices]
+    port = int(api.url.rsplit(":", 1)[1])
 
     async def main() -> float:
-        limits = httpx.Limits(max_connections=len(devices), max_keepalive_connections=len(devices))
-        async with httpx.AsyncClient(base_url=api.url, timeout=600, limits=limits) as client:
-            t0 = time.perf_counter()
-            await asyncio.gather(*(run_device(client, d, rounds, size, stats) for d in devices))
-            return time.perf_counter() - t0
+        gate = asyncio.Semaphore(concurrency)
+        t0 = time.perf_counter()
+        step = window / max(len(devices), 1)
+        await asyncio.gather(
+            *(
+                run_device(port, d, b, stats, gate, i * step)
+                for i, (d, b) in enumerate(zip(devices, bodies, strict=True))
+            )
+        )
+        return time.perf_counter() - t0
 
-    wall = asyncio.run(main())
+    load_before = os.getloadavg()[0]
+    wall = _run_loop(main())
     return {
         "wall_s": round(wall, 2),
         "mutations_per_s": round(stats["applied"] / wall, 1),
@@ -157,7 +287,17 @@ def load(api: ApiServer, devices: list[dict], rounds: int, size: int) -> dict:
         "push_p99_ms": round(1000 * percentile(stats["push"], 0.99), 1),
         "pull_p50_ms": round(1000 * percentile(stats["pull"], 0.50), 1),
         "pull_p99_ms": round(1000 * percentile(stats["pull"], 0.99), 1),
+        "load_avg_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
+
+
+def _run_loop(coroutine):
+    try:
+        import uvloop
+
+        return uvloop.run(coroutine)
+    except ImportError:
+        return asyncio.run(coroutine)
 
 
 def raw_insert_rate(db_url: str, rows: int, size: int) -> float:
@@ -213,8 +353,9 @@ def bench_one(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer
     url = sqlite_url(tmp / kind) if kind == "sqlite" else pg.create_database()
     api = ApiServer(url, tmp / kind, workers=args.workers).start()
     try:
-        devices = provision(api, args.devices)
-        result = load(api, devices, args.rounds, args.batch)
+        wards = [w.code for w in reference.wards()] if args.all_wards else WARDS
+        devices = provision(api, args.devices, wards)
+        result = load(api, devices, args.rounds, args.batch, args.concurrency, args.window)
         result["raw_insert_rows_per_s"] = raw_insert_rate(
             url, result["applied"] or 1000, args.batch
         )
@@ -225,6 +366,10 @@ def bench_one(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer
         "devices": args.devices,
         "rounds": args.rounds,
         "batch": args.batch,
+        "workers": args.workers,
+        "wards": "all" if args.all_wards else "hanoi",
+        "concurrency": args.concurrency,
+        "window_s": args.window,
         **result,
     }
 
@@ -236,8 +381,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=20, help="mutations per push (20)")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (1)")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="devices syncing at once (0: all of them)"
+    )
+    parser.add_argument(
+        "--window", type=float, default=0.0, help="seconds over which devices arrive (0)"
+    )
+    parser.add_argument(
+        "--all-wards",
+        action="store_true",
+        help="spread devices over every ward of the country (3,321), not Hanoi's 126",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    args.concurrency = args.concurrency or args.devices
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results = []
     with tempfile.TemporaryDirectory(prefix="commune-bench-") as tmp:

@@ -106,8 +106,13 @@ def _token_check(engine):
 
 
 def app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory server.main:app_from_env` (settings from COMMUNE_*)."""
-    return create_app(Settings.from_env())
+    """Factory for `uvicorn --factory server.main:app_from_env` (settings from COMMUNE_*),
+    called in each worker process of `commune api --workers N`."""
+    from server.core.runtime import tune_gc
+
+    app = create_app(Settings.from_env())
+    tune_gc()
+    return app
 
 
 def _add_error_handlers(app: FastAPI) -> None:

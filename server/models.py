@@ -76,7 +76,10 @@ class Record(SQLModel, table=True):
 
 class ChangeLog(SQLModel, table=True):
     __tablename__ = "change_log"
-    __table_args__ = (Index("ix_change_log_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_change_log_entity", "entity", "entity_id"),
+        Index("ix_change_log_ward_seq", "ward_code", "seq"),  # a ward-scoped pull (0011)
+    )
     seq: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True))
     entity: str = Field(max_length=30)
     entity_id: str = Field(max_length=40)

@@ -331,9 +331,12 @@ def run_api(args: argparse.Namespace) -> int:
         _announce(sock.getsockname())
         Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
         return 0
+    from server.core.runtime import tune_gc
     from server.main import create_app
 
-    _serve_announced(uvicorn.Config(create_app(settings), **options))
+    app = create_app(settings)
+    tune_gc()
+    _serve_announced(uvicorn.Config(app, **options))
     return 0
 
 

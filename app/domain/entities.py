@@ -204,7 +204,10 @@ def json_problem(value: Any) -> str | None:
     """
     budget = [MAX_JSON_ITEMS]
     reason = _json_problem(value, 0, budget)
-    if reason is None and _json_size(value) > MAX_JSON_BYTES:
+    # Only an object or a list can pass the checks above and still be too large (a string of
+    # MAX_JSON_STRING characters is at most 6 bytes each as JSON), so scalars skip the dump.
+    container = isinstance(value, dict | list | tuple)
+    if reason is None and container and _json_size(value) > MAX_JSON_BYTES:
         return "too_large"
     return reason
 

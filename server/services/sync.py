@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,7 +30,7 @@ from sqlmodel import Session, select
 from app.domain import audit as A
 from app.domain import entities as E
 from app.domain.hlc import Clock, is_stamp, node_of
-from app.domain.merge import Stamped, merge_fields
+from app.domain.merge import MergeOutcome, Stamped, merge_fields
 from app.domain.mutations import FieldValue, Mutation, PushResult
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE
@@ -365,8 +367,15 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
     current = {k: Stamped(**v) for k, v in (record.fields if record else {}).items()}
     _check_rules(caller, mutation.entity, values, current)
     mutation = _with_computed(mutation, current, clock)
-    _check_record(session, mutation, record, current)
-    return _merge_and_store(session, caller, mutation, record, family, current, clock)
+    # One merge serves the whole-record check and the store (it was done twice).
+    outcome = merge_fields(
+        current,
+        {k: Stamped(fv.value, fv.hlc) for k, fv in mutation.fields.items()},
+        base_version=mutation.base_version,
+        new_version=(record.version if record else 0) + 1,
+    )
+    _check_record(session, mutation.entity, outcome.fields, record, current)
+    return _merge_and_store(session, caller, mutation, record, family, current, outcome, clock)
 
 
 def _current(session: Session, mutation: Mutation) -> RecordRow | None:
@@ -385,9 +394,11 @@ def _current(session: Session, mutation: Mutation) -> RecordRow | None:
 
 
 def _normalised(mutation: Mutation) -> Mutation:
-    """The mutation with every string of its values in stored form (NFC, '\\n' line ends)."""
+    """The mutation with every string of its values in stored form (NFC, '\\n' line ends).
+    The stamps were checked when the request was read, so the fields are not validated again
+    (`model_construct`: that was a tenth of a push's CPU)."""
     fields = {
-        name: FieldValue(value=E.normalise_value(fv.value), hlc=fv.hlc)
+        name: FieldValue.model_construct(value=E.normalise_value(fv.value), hlc=fv.hlc)
         for name, fv in mutation.fields.items()
     }
     return mutation.model_copy(update={"fields": fields})
@@ -412,16 +423,18 @@ def _with_computed(mutation: Mutation, current: dict[str, Stamped], clock: Clock
 
 
 def _check_record(
-    session: Session, mutation: Mutation, record: RecordRow | None, current: dict[str, Stamped]
+    session: Session,
+    entity: str,
+    after: dict[str, Stamped],
+    record: RecordRow | None,
+    current: dict[str, Stamped],
 ) -> None:
     """The whole record as the merge will leave it, against the domain (`app.domain.records`),
     honouring every published catalogue and calendar (server/services/reference.py)."""
-    incoming = {k: Stamped(fv.value, fv.hlc) for k, fv in mutation.fields.items()}
-    after = merge_fields(current, incoming).fields
     honoured = reference.honoured(session)
     before = {k: s.value for k, s in current.items()} if record is not None else None
     problems = validate_record(
-        mutation.entity,
+        entity,
         {k: s.value for k, s in after.items()},
         before,
         catalogues=honoured.catalogues,
@@ -501,13 +514,10 @@ def _merge_and_store(
     record: RecordRow | None,
     family: str,
     current: dict[str, Stamped],
+    outcome: MergeOutcome,
     clock: Clock,
 ) -> Applied:
     new_version = (record.version if record else 0) + 1
-    incoming = {k: Stamped(fv.value, fv.hlc) for k, fv in mutation.fields.items()}
-    outcome = merge_fields(
-        current, incoming, base_version=mutation.base_version, new_version=new_version
-    )
     if record is None:
         record = RecordRow(
             None, mutation.entity, mutation.entity_id, mutation.ward_code, family, 0, {}
@@ -713,9 +723,11 @@ def pull(
             try:
                 log, record = _pulled_row(row)
                 if _held_by(caller, log, record, SERVER_NODE):
-                    continue
-                if held_node:
+                    continue  # before opening: the caller's own rows cost no decryption
+                if held_node:  # before opening too: the fields it stamped are not sent
                     record = _without_held_fields(caller, log, record, held_node)
+                # SealError: set aside like any bad row
+                record.fields = open_fields(record.entity, record.entity_id, record.fields)
                 encoded.append(_encoded(log, record, one_clock))
             except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
                 set_aside += 1
@@ -737,28 +749,39 @@ def pull(
     return PulledPage(body, next_cursor, len(encoded), set_aside)
 
 
+_PULL_ALL_WARDS = (
+    select(*PULL_COLUMNS)
+    .select_from(
+        CHANGE_LOG.join(
+            RECORD,
+            and_(
+                RECORD.c.entity == CHANGE_LOG.c.entity,
+                RECORD.c.entity_id == CHANGE_LOG.c.entity_id,
+                RECORD.c.version == CHANGE_LOG.c.version,  # older log rows are skipped
+            ),
+        )
+    )
+    .where(
+        CHANGE_LOG.c.seq > bindparam("p_cursor"),
+        CHANGE_LOG.c.family.in_(bindparam("p_families", expanding=True)),
+    )
+    .order_by(CHANGE_LOG.c.seq)
+    .limit(bindparam("p_limit"))
+)
+# Built once, like the push's statements (building it per pull was a tenth of its CPU).
+_PULL_WARDS = _PULL_ALL_WARDS.where(
+    CHANGE_LOG.c.ward_code.in_(bindparam("p_wards", expanding=True))
+)
+
+
 def _pull_rows(engine: Engine, caller: Caller, cursor: int, limit: int) -> list[Any]:
     """Up to `limit` + 1 change-log rows after `cursor` with their records, for the caller."""
-    query = (
-        select(*PULL_COLUMNS)
-        .select_from(
-            CHANGE_LOG.join(
-                RECORD,
-                and_(
-                    RECORD.c.entity == CHANGE_LOG.c.entity,
-                    RECORD.c.entity_id == CHANGE_LOG.c.entity_id,
-                    RECORD.c.version == CHANGE_LOG.c.version,  # older log rows are skipped
-                ),
-            )
-        )
-        .where(CHANGE_LOG.c.seq > cursor, CHANGE_LOG.c.family.in_(sorted(caller.families)))
-        .order_by(CHANGE_LOG.c.seq)
-        .limit(limit + 1)
-    )
+    params = {"p_cursor": cursor, "p_families": sorted(caller.families), "p_limit": limit + 1}
+    query = _PULL_ALL_WARDS
     if not caller.all_wards:
-        query = query.where(CHANGE_LOG.c.ward_code.in_(sorted(caller.wards)))
+        query, params["p_wards"] = _PULL_WARDS, sorted(caller.wards)
     with engine.connect() as conn:
-        return list(conn.execute(query).all())
+        return list(conn.execute(query, params).all())
 
 
 class Unservable(ValueError):
@@ -776,7 +799,6 @@ def _pulled_row(row: Any) -> tuple[LogRow, RecordRow]:
     for name, stamped in fields.items():
         if not isinstance(stamped, dict) or "hlc" not in stamped or not _HELD.intersection(stamped):
             raise Unservable(f"field_without_value_or_hlc:{_safe(name)}")
-    fields = open_fields(entity, entity_id, fields)  # SealError: set aside like any bad row
     record = RecordRow(None, entity, entity_id, ward_code, "", version, fields)
     return LogRow(seq, device_id), record
 
@@ -859,17 +881,63 @@ def _one_writer(fields: dict[str, Any]) -> str | None:
     return nodes.pop() if len(nodes) == 1 else None
 
 
+class _CursorNotes:
+    """Confirmed pull cursors, written to `device` at most once a second in one transaction.
+
+    They feed the lag metric and the admin's device list only; a write transaction per pull
+    queued every pull behind the pushes for SQLite's one writer (issue 13, server load). The
+    metric flushes first, so it reads every cursor noted in this process; a crash loses at
+    most a second of notes, which the device's next pull gives again."""
+
+    INTERVAL_S = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[Engine, dict[str, int]] = {}
+        self._flushed_at = time.monotonic()
+
+    def note(self, engine: Engine, device_id: str, cursor: int) -> None:
+        with self._lock:
+            pending = self._pending.setdefault(engine, {})
+            pending[device_id] = max(cursor, pending.get(device_id, 0))
+            due = time.monotonic() - self._flushed_at >= self.INTERVAL_S
+        if due:
+            self.flush(engine)
+
+    def flush(self, engine: Engine) -> None:
+        with self._lock:
+            pending = self._pending.pop(engine, {})
+            self._flushed_at = time.monotonic()
+        if not pending:
+            return
+        rows = [{"p_id": d, "p_cursor": c, "p_seen": utcnow()} for d, c in sorted(pending.items())]
+        try:
+            with writer_turn(engine), engine.begin() as conn:
+                conn.execute(_NOTE_CURSOR, rows)
+        except OperationalError:  # busy or cut: kept for the next flush, the pull still answers
+            _log.warning("pull cursors not written this time (%s devices)", len(rows))
+            with self._lock:
+                again = self._pending.setdefault(engine, {})
+                for device, cursor in pending.items():
+                    again[device] = max(cursor, again.get(device, 0))
+
+
+_DEVICE = Device.__table__
+_NOTE_CURSOR = (
+    update(_DEVICE)
+    .where(_DEVICE.c.id == bindparam("p_id"), _DEVICE.c.last_pull_cursor < bindparam("p_cursor"))
+    .values(last_pull_cursor=bindparam("p_cursor"), last_seen_at=bindparam("p_seen"))
+)
+CURSOR_NOTES = _CursorNotes()
+
+
 def _note_cursor(engine: Engine, device_id: str, cursor: int) -> None:
     """Remember how far the device has confirmed (the cursor it asks from), for the lag metric."""
-    with writer_turn(engine), engine.begin() as conn:
-        conn.execute(
-            update(Device)
-            .where(Device.id == device_id, Device.last_pull_cursor < cursor)
-            .values(last_pull_cursor=cursor, last_seen_at=utcnow())
-        )
+    CURSOR_NOTES.note(engine, device_id, cursor)
 
 
 def sync_lag(engine: Engine) -> dict[str, int]:
+    CURSOR_NOTES.flush(engine)
     with read_session(engine) as session:
         head = session.exec(select(func.max(ChangeLog.seq))).one() or 0
         active = select(Device).where(Device.revoked.is_(False), Device.kind == "tablet")

@@ -159,3 +159,29 @@ def test_sync_lag_metric_counts_changes_until_each_device_pulls(fresh_server):
         _, cursor = pull_all(w)
         w.get("/sync/pull", params={"cursor": cursor})
         assert _lag(w)["sync_devices_behind"] == 0 and _lag(w)["sync_lag_changes_sum"] == 0
+
+
+def test_a_pull_cursor_noted_in_memory_shows_at_once_and_revocation_counts_next_request(
+    api_server,
+):
+    """Pull cursors are written once a second (sync.CURSOR_NOTES), yet the admin's device list
+    shows the one confirmed a moment ago; authentication caches nothing, so a device revoked
+    between two of its requests is refused on the second."""
+    api = api_server
+    ward = new_ward()
+    writer = api.enrol(new_name("officer"), "officer", [ward])
+    reader = api.enrol(new_name("officer"), "officer", [ward])
+    admin = api.enrol(new_name("admin"), "admin", [ward])
+    with api.client(writer.token) as w, api.client(reader.token) as r:
+        push(w, [new_dossier(Device(), ward) for _ in range(3)])
+        _, cursor = pull_all(r)
+        for _ in range(3):  # requests that authenticate the reader again and again
+            assert r.get("/sync/pull", params={"cursor": cursor}).status_code == 200
+        with api.client(admin.token) as a:
+            listed = {d["device_id"]: d for d in a.get("/admin/devices").json()["devices"]}
+            assert listed[reader.device_id]["last_pull_cursor"] == cursor > 0
+            revoked = a.post(f"/admin/devices/{reader.device_id}/revoke")
+            assert revoked.status_code == 200
+        refused = r.get("/sync/pull", params={"cursor": cursor})
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "device_revoked"

@@ -24,7 +24,7 @@ from server.schemas import (
     UserCreate,
     UserOut,
 )
-from server.services import identity, reference
+from server.services import identity, reference, sync
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -45,6 +45,7 @@ def enrol_code(body: EnrolCodeRequest, caller: Admin, ctx: Ctx) -> EnrolCodeOut:
 
 @router.get("/devices", response_model=DeviceList)
 def devices(caller: Admin, ctx: Ctx) -> DeviceList:
+    sync.CURSOR_NOTES.flush(ctx.engine)  # the pull cursors this process noted, written first
     return DeviceList(
         devices=[device_out(d, user) for d, user in identity.list_devices(ctx.engine, caller)]
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -147,6 +149,69 @@ def in_page(page: Page, js: str, arg=None, timeout_ms: int = EVAL_TIMEOUT_MS):
         ) from stuck
 
 
+RESIZE_BOUND_S = 90.0
+
+
+def resize(page: Page, width: int, height: int, bound_s: float = RESIZE_BOUND_S) -> None:
+    """`page.set_viewport_size`, bounded. Playwright waits for the renderer to take a new
+    viewport without any timeout; once in CI a renderer looped at full CPU right after a
+    viewport change and the journey hung. Past `bound_s` the watchdog ends this browser's
+    renderers, which fails the step at once, with the page's last console lines."""
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if not done.wait(bound_s):
+            for pid in own_renderers():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def closed_on_crash(crashed: Page) -> None:
+        crashed.close()  # a crash alone leaves Playwright's call pending; a closed page ends it
+
+    threading.Thread(target=watchdog, name="resize-watchdog", daemon=True).start()
+    page.on("crash", closed_on_crash)
+    try:
+        page.set_viewport_size({"width": width, "height": height})
+    except Exception as crashed:  # the renderer ended under the call: Playwright's own error
+        said = "\n".join(getattr(page, "commune_console", ())) or "(nothing)"
+        raise AssertionError(
+            f"the page did not take the viewport {width}x{height} within {bound_s:.0f} s; "
+            f"its last console lines:\n{said}"
+        ) from crashed
+    finally:
+        done.set()
+        page.remove_listener("crash", closed_on_crash)
+
+
+def own_renderers() -> list[int]:
+    """Chromium renderer processes started under this test process (through Playwright's
+    driver), found in /proc: never another run's browser."""
+    parents: dict[int, int] = {}
+    renderers: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        if b"--type=renderer" in command:
+            renderers.append(int(entry.name))
+
+    def ours(pid: int) -> bool:
+        for _ in range(16):  # bounded walk up the process tree
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+            if pid <= 1:
+                return False
+        return False
+
+    return [pid for pid in renderers if ours(pid)]
+
+
 def settle(page: Page) -> None:
     """Two animation frames: the last change is on the canvas."""
     in_page(page, FRAMES)
@@ -183,9 +248,9 @@ def shots(page: Page, folder: Path, name: str) -> None:
     """The screen at both documented desktop sizes, then back to the size it had."""
     size = page.viewport_size or {"width": 1280, "height": 800}
     for width, height in DOC_SIZES:
-        page.set_viewport_size({"width": width, "height": height})
+        resize(page, width, height)
         shot(page, folder, name)
-    page.set_viewport_size(size)
+    resize(page, size["width"], size["height"])
     settle(page)
 
 

@@ -25,6 +25,7 @@ from tests.browser.harness import (
     in_page,
     nav,
     open_page,
+    resize,
     running_app,
     shot,
     shows,
@@ -112,10 +113,10 @@ def unlock(page: Page, landing: str) -> None:
 def shots(page: Page, folder: Path, name: str, ready) -> None:
     """The same screen at each size; `ready()` checks it is painted after the resize."""
     for width, height in SIZES:
-        page.set_viewport_size({"width": width, "height": height})
+        resize(page, width, height)
         ready()
         shot(page, folder, name)
-    page.set_viewport_size({"width": 1280, "height": 800})
+    resize(page, 1280, 800)
     ready()
     settle_desktop(page)
 
@@ -130,13 +131,13 @@ def settle_desktop(page: Page) -> None:
 def assert_touch_sized(page: Page, ready) -> None:
     """In the tablet layout (the bottom bar is the sign of it) no control on screen is
     smaller than 48 dp."""
-    page.set_viewport_size({"width": 800, "height": 1280})
+    resize(page, 800, 1280)
     expect(page.get_by_role("tab", name="Khảo sát hạ tầng")).to_be_visible()
     rail = page.get_by_role("button", name=re.compile(r"Tab \d of \d$"))
     expect(rail).to_have_count(0)  # the desktop layout's nodes are gone
     expect(ready).to_be_visible()
     found = small_targets(page)
-    page.set_viewport_size({"width": 1280, "height": 800})
+    resize(page, 1280, 800)
     expect(ready).to_be_visible()
     settle_desktop(page)
     assert found == [], "controls under 48 dp:\n" + "\n".join(found)
@@ -212,11 +213,11 @@ def auditor_part(page: Page, screenshots: Path) -> None:
     # The tablet layout: every control on screen is a finger-sized target, and the score and
     # Submit are in the header, in sight without scrolling.
     assert_touch_sized(page, equipment)
-    page.set_viewport_size({"width": 800, "height": 1280})
+    resize(page, 800, 1280)
     expect(page.get_by_role("tab", name="Khảo sát hạ tầng")).to_be_visible()
     expect(submit).to_be_in_viewport()
     assert_section_buttons_hit_themselves(page)
-    page.set_viewport_size({"width": 1280, "height": 800})
+    resize(page, 1280, 800)
     settle_desktop(page)
     submit.click()
     blocked = shows(page, "Chưa gửi được: cần xử lý các mục sau")

@@ -14,7 +14,16 @@ from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from tests.browser.harness import find_procedure, nav, open_page, shot, shots, shows, type_into
+from tests.browser.harness import (
+    find_procedure,
+    nav,
+    open_page,
+    resize,
+    shot,
+    shots,
+    shows,
+    type_into,
+)
 
 PIN = "246810"
 APPLICANT = "Nguyễn Thị Hương"
@@ -28,9 +37,9 @@ def counter_shots(page: Page, folder: Path, name: str) -> None:
     """The counter's changed screens at both desktop sizes and on an upright tablet."""
     shots(page, folder, name)
     size = page.viewport_size or {"width": 1280, "height": 800}
-    page.set_viewport_size(TABLET)
+    resize(page, TABLET["width"], TABLET["height"])
     shot(page, folder, name)
-    page.set_viewport_size(size)
+    resize(page, size["width"], size["height"])
     # Back on the desktop layout: the app repaints with its desktop theme; the next click waits
     # for it (a dialog pressed while that repaint was still to come did not close). A modal
     # dialog hides the navigation from the accessibility tree, so this waits by time.
@@ -54,10 +63,10 @@ def test_new_officer_flow(page: Page, screenshots: Path, tmp_path: Path) -> None
     # First run: local only, officer name, PIN twice.
     expect(page.get_by_role("radio", name="Chỉ làm việc trên máy này")).to_be_visible()
     shot(page, screenshots, "01-first-run")
-    page.set_viewport_size({"width": 1920, "height": 1080})
+    resize(page, 1920, 1080)
     expect(page.get_by_role("radio", name="Chỉ làm việc trên máy này")).to_be_visible()
     shot(page, screenshots, "01-first-run")
-    page.set_viewport_size({"width": 1280, "height": 800})
+    resize(page, 1280, 800)
     type_into(page, "Tên cán bộ tiếp nhận", OFFICER)
     type_into(page, "Mã PIN", PIN)
     type_into(page, "Nhập lại mã PIN", "135790")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import time
 
 import openpyxl
 import pytest
 
 from app.domain import reference
 from app.domain.calendar import WorkingCalendar
+from app.storage import KeySettings
 from tests.cli.conftest import NEW_PIN, PIN, row, write_csv
 
 PROCEDURE = next(p for p in reference.procedures() if p.processing_days >= 1)
@@ -176,6 +178,7 @@ def test_change_pin_then_wipe(cli, tmp_path):
     assert changed.code == 0 and "PIN changed" in changed.out
     old = cli("dossiers", "list", "--data-dir", data, COMMUNE_PIN=PIN)
     assert old.code == 3 and "Wrong PIN" in old.err and len(old.err.splitlines()) == 1
+    time.sleep(KeySettings().delay_after(1) + 0.2)  # one wrong PIN locks the store that long
     new = cli("dossiers", "list", "--search", "vu thi lan", "--data-dir", data,
               COMMUNE_PIN=NEW_PIN)
     assert new.code == 0 and "Vũ Thị Lan" in new.out

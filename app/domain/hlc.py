@@ -42,7 +42,7 @@ def node_of(stamp: str) -> str:
 
 # The common form, checked without building a Timestamp (every field of every push and pull
 # is checked); anything else still goes through `Timestamp.parse`, so the rule is the same.
-_PLAIN_STAMP = re.compile(r"[0-9]{16}:[0-9]{4}:.", re.DOTALL)
+_PLAIN_STAMP = re.compile(rf"[0-9]{{{_WALL_DIGITS}}}:[0-9]{{{_COUNTER_DIGITS}}}:.", re.DOTALL)
 
 
 def is_stamp(text: object) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from app.domain.mutations import FieldValue, Mutation, derived_mutation_id
 from app.storage.crypto import Sealer
-from app.storage.tables import OUTBOX
+from app.storage.tables import OUTBOX, in_parts
 
 _NAME = re.compile(r"^[a-z0-9_.-]+$")  # field names, joined with "," in the `fields` column
 PREFETCH = 50  # records read in one query while a batch is read from the outbox
@@ -229,8 +229,7 @@ class Outbox:
 
     def entity_of(self, conn: Connection, mutation_ids: list[str]) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
-        for start in range(0, len(mutation_ids), 500):  # within SQLite's bound on variables
-            part = mutation_ids[start : start + 500]
+        for part in in_parts(mutation_ids):
             marks = ",".join("?" * len(part))
             for mid, entity, entity_id in conn.exec_driver_sql(
                 f"SELECT mutation_id, entity, entity_id FROM outbox WHERE mutation_id IN ({marks})",

@@ -29,7 +29,7 @@ from app.storage.files import SealedFileStore
 from app.storage.outbox import RefusedRow
 from app.storage.services.records import Record, RecordStore, readable_only
 from app.storage.settings import SettingsStore
-from app.storage.tables import CONFLICT, PENDING, REJECTED, SYNCED, UNREADABLE
+from app.storage.tables import CONFLICT, PENDING, REJECTED, SYNCED, UNREADABLE, in_parts
 
 log = logging.getLogger(__name__)
 OPEN = "open"
@@ -163,7 +163,7 @@ class SyncStore:
                     continue  # gone since the read (another run already set it aside)
                 kept["reason"] = row.reason
                 self._kept.set_in(conn, SET_ASIDE_PREFIX + row.mutation_id, kept)
-                self._mark(conn, row.entity_id, REJECTED, row.reason)
+                self._mark_many(conn, {row.entity_id: (REJECTED, row.reason)})
                 self._set_aside.append(
                     PushResult(mutation_id=row.mutation_id, status="rejected", reason=row.reason)
                 )
@@ -183,8 +183,7 @@ class SyncStore:
                 else:
                     marks[owner[1]] = (SYNCED, None)  # settled below, in a few queries
             settled = [i for i, (state, _) in marks.items() if state == SYNCED]
-            for start in range(0, len(settled), 500):
-                part = settled[start : start + 500]
+            for part in in_parts(settled):
                 for entity_id, state in self._settled_states(conn, part).items():
                     marks[entity_id] = (state, None)
             # The version stays the one last pulled: the server's answer may count other
@@ -194,22 +193,14 @@ class SyncStore:
 
     @staticmethod
     def _mark_many(conn: Connection, marks: dict[str, tuple[str, str | None]]) -> None:
-        """`_mark` of many records in one statement."""
+        """Each record's sync state and reason, in one statement. A record kept aside as
+        unreadable stays so until a pull brings a readable state."""
         if marks:
             conn.exec_driver_sql(
                 "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ? "
                 "AND sync_state != ?",
                 [(state, reason, i, UNREADABLE) for i, (state, reason) in marks.items()],
             )
-
-    @staticmethod
-    def _mark(conn: Connection, entity_id: str, state: str, reason: str | None) -> None:
-        """A record kept aside as unreadable stays so until a pull brings a readable state."""
-        conn.exec_driver_sql(
-            "UPDATE records SET sync_state = ?, sync_reason = ? WHERE entity_id = ? "
-            "AND sync_state != ?",
-            (state, reason, entity_id, UNREADABLE),
-        )
 
     def _settle_pulled(self, conn: Connection, merged: Record, state: str | None = None) -> None:
         """The sync state of a record just merged from a pull (`state`: already worked out for
@@ -343,8 +334,7 @@ class SyncStore:
             ).all()
             ids = list(dict.fromkeys([*queued, *(r[0] for r in refused)]))
             info: dict[str, tuple] = {}
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
+            for chunk in in_parts(ids):
                 marks = ",".join("?" * len(chunk))
                 for row in conn.exec_driver_sql(
                     "SELECT entity_id, entity, ward_code, code, parent_id, sync_state, "

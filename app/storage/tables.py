@@ -141,6 +141,14 @@ _IDS = _IdSource()
 os.register_at_fork(after_in_child=_IDS.renew)
 
 
+SQL_VARIABLES = 500  # ids bound in one `IN (...)`, well within SQLite's bound on variables
+
+
+def in_parts(ids: list[str]) -> list[list[str]]:
+    """`ids` in parts of at most `SQL_VARIABLES`, one `IN (...)` query each."""
+    return [ids[start : start + SQL_VARIABLES] for start in range(0, len(ids), SQL_VARIABLES)]
+
+
 def new_id() -> str:
     """A time-ordered UUID (version 7 layout, see `_IdSource`): new rows land at the end of
     every id index instead of at random pages, which keeps bulk inserts fast as the store

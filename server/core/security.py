@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
 import time
+from collections import deque
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -52,36 +54,55 @@ def code_hash(code: str) -> str:
 
 
 class RateLimiter:
-    """Failed attempts per key in fixed windows, in this process's memory.
+    """Failed attempts per key in a sliding window, in this process's memory.
 
     Only failures count (a good enrolment code or password is not an attack), so a site
-    enrolling many tablets from one address is not slowed down. With several workers each keeps
-    its own counts, so the effective limit is workers x limit; that still caps guessing, and
-    needs no shared store.
+    enrolling many tablets from one address is not slowed down. The window slides: each key
+    keeps the instants of its last `limit` failures, so no boundary lets a guesser start again
+    from zero (fixed windows allowed twice the limit across one). With several workers each
+    keeps its own counts, so the effective limit is workers x limit; that still caps guessing,
+    and needs no shared store.
     """
 
-    def __init__(self, limit: int, window_seconds: int, clock=time.monotonic) -> None:
+    _MAX_KEYS = 100_000
+
+    def __init__(self, limit: int, window_seconds: float, clock=time.monotonic) -> None:
         self.limit = limit
         self.window = window_seconds
         self._clock = clock
-        self._counts: dict[str, tuple[int, int]] = {}
+        self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _window(self) -> int:
-        return int(self._clock() // self.window)
+    def _recent(self, key: str, now: float) -> deque[float]:
+        """The key's failures inside the window ending now (older ones dropped)."""
+        times = self._failures.get(key, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
 
     def blocked(self, key: str) -> bool:
         with self._lock:
-            start, count = self._counts.get(key, (self._window(), 0))
-            return start == self._window() and count >= self.limit
+            return len(self._recent(key, self._clock())) >= self.limit
 
     def fail(self, key: str) -> None:
-        window = self._window()
+        now = self._clock()
         with self._lock:
-            if len(self._counts) > 100_000:
-                self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
-            start, count = self._counts.get(key, (window, 0))
-            self._counts[key] = (window, count + 1 if start == window else 1)
+            if len(self._failures) >= self._MAX_KEYS:
+                self._forget_quiet_keys(now)
+            times = self._recent(key, now)
+            times.append(now)
+            while len(times) > self.limit:  # only the last `limit` can decide a refusal
+                times.popleft()
+            self._failures[key] = times
 
-    def retry_after(self) -> int:
-        return self.window - int(self._clock() % self.window)
+    def _forget_quiet_keys(self, now: float) -> None:
+        since = now - self.window
+        self._failures = {k: t for k, t in self._failures.items() if t and t[-1] > since}
+
+    def retry_after(self, key: str) -> int:
+        """Whole seconds until the key's oldest counted failure leaves the window."""
+        with self._lock:
+            times = self._recent(key, self._clock())
+            if len(times) < self.limit:
+                return 0
+            return max(1, math.ceil(times[0] + self.window - self._clock()))

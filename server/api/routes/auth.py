@@ -34,7 +34,7 @@ def _limited(*limits: tuple[RateLimiter | None, str]):
                 429,
                 "rate_limited",
                 "too many failed attempts, wait a minute",
-                headers={"Retry-After": str(limiter.retry_after())},
+                headers={"Retry-After": str(limiter.retry_after(key))},
             )
     try:
         yield

@@ -155,18 +155,23 @@ def sqlite_snapshot(source_conn, path: Path) -> None:
 
 
 INCARNATION = "incarnation"  # meta key: which copy of a store this is
+# meta key, present in a backup's copy until its first whole pull: the server may hold records
+# this device pushed after the copy was made, which the copy lacks.
+PULL_OWN_RECORDS = "pull_own_records"
 
 
 def new_incarnation(path: Path) -> None:
     """Give the plain snapshot at `path` an incarnation of its own: a store put back from it
     makes write ids no write of the store it was copied from made after the copy
-    (`app.domain.mutations.derived_mutation_id`)."""
+    (`app.domain.mutations.derived_mutation_id`). The copy also asks for its own records on
+    its first pull (`PULL_OWN_RECORDS`): the server leaves a device's own pushes out of its
+    pulls, which a store put back from an older copy does not hold."""
     conn = sqlite3.connect(str(path))
     try:
         with conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                (INCARNATION, secrets.token_hex(8)),
+                [(INCARNATION, secrets.token_hex(8)), (PULL_OWN_RECORDS, "1")],
             )
     finally:
         conn.close()

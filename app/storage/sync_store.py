@@ -23,6 +23,7 @@ from app.domain.merge import Stamped, merge_fields
 from app.domain.models import Conflict
 from app.domain.mutations import Change, Mutation, PushResult
 from app.domain.readable import unreadable_reason
+from app.storage.backup import PULL_OWN_RECORDS
 from app.storage.db import Database
 from app.storage.errors import TamperError
 from app.storage.files import SealedFileStore
@@ -231,6 +232,20 @@ class SyncStore:
     def pull_cursor(self) -> int:
         with self._db.read() as conn:
             return conn.exec_driver_sql("SELECT cursor FROM sync_state WHERE id = 1").scalar_one()
+
+    def pulls_own_records(self) -> bool:
+        """Whether the next pull must ask for this device's own pushes too: a store put back
+        from a backup until it has pulled to the end once (`backup.PULL_OWN_RECORDS`)."""
+        with self._db.read() as conn:
+            return conn.exec_driver_sql(
+                "SELECT 1 FROM meta WHERE key = ?", (PULL_OWN_RECORDS,)
+            ).first() is not None
+
+    def pulled_to_the_end(self) -> None:
+        """A pull reached the server's last change: from now on this store holds whatever it
+        pushes, and the server may leave it out of its pulls again."""
+        with self._db.write() as conn:
+            conn.exec_driver_sql("DELETE FROM meta WHERE key = ?", (PULL_OWN_RECORDS,))
 
     def apply_pull_page(self, changes: list[Change], next_cursor: int) -> None:
         """Merge a page of server changes field by field (greatest clock wins) and save the

@@ -458,9 +458,10 @@ class SyncEngine:
     def _pull(self, report: SyncReport) -> None:
         cursor = self.store.pull_cursor()
         node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
+        own = self.store.pulls_own_records()  # a store put back from a backup: see its docs
         for _ in range(MAX_ROUNDS):
             self._progress("pull", report.pulled)
-            page = self.transport.pull(cursor, self.pull_page, node)
+            page = self.transport.pull(cursor, self.pull_page, node, own=own)
             if page.has_more and page.next_cursor <= cursor:
                 raise SyncError("the server's pull cursor did not advance")
             if page.changes or page.next_cursor != cursor:
@@ -468,6 +469,8 @@ class SyncEngine:
             report.pulled += len(page.changes)
             cursor = page.next_cursor
             if not page.has_more:
+                if own:
+                    self.store.pulled_to_the_end()
                 return
 
     def _upload(self, report: SyncReport) -> None:

@@ -47,6 +47,13 @@ class SyncStorePort(Protocol):
 
     def pull_cursor(self) -> int: ...
 
+    def pulls_own_records(self) -> bool:
+        """Whether pulls must ask for the device's own pushes too (a store put back from a
+        backup), until `pulled_to_the_end`."""
+        ...
+
+    def pulled_to_the_end(self) -> None: ...
+
     def apply_pull_page(self, changes: list[Change], next_cursor: int) -> None:
         """Merge one page and save the cursor, in one local transaction."""
         ...

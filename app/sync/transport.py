@@ -317,13 +317,18 @@ class Transport:
         self.server_reads_derived_ids = "derived_ids" in summary.reads
         return expand(summary, [m.mutation_id for m in mutations])
 
-    def pull(self, cursor: int, limit: int = 500, node: str = "") -> PullResponse:
+    def pull(
+        self, cursor: int, limit: int = 500, node: str = "", *, own: bool = False
+    ) -> PullResponse:
         """`node`: the store's clock node; of the device's own records the server then sends
         only the fields others wrote (the pull merges field by field). An older server ignores
         it and sends them whole, as it ignores `clocks` and stamps every field (`Change` reads
-        both forms)."""
+        both forms). `own`: send this device's own pushes too, whole (a store put back from a
+        backup lacks what it pushed after the copy)."""
         params: dict[str, Any] = {"cursor": cursor, "limit": limit, "clocks": "one"}
-        if node:
+        if own:
+            params["own"] = "1"
+        elif node:
             params["held"] = node
         data = self._json("GET", "/sync/pull", params=params)
         return PullResponse.model_validate(data)

@@ -694,6 +694,7 @@ def pull(
     *,
     one_clock: bool = False,
     held_node: str = "",
+    own: bool = False,
 ) -> PulledPage:
     """Whole record states whose latest change is after `cursor`, in change-log order.
 
@@ -712,7 +713,11 @@ def pull(
     names) a record of the caller's own push that others also wrote to (an audit and the
     server's score of it) comes without the fields that node stamped, which the caller holds by
     the same reasoning. Only records of the caller's own push: naming another node can only
-    cost the caller fields it would have been sent."""
+    cost the caller fields it would have been sent.
+
+    With `own` nothing of the caller's own pushes is left out (and `held_node` is not used):
+    a device whose store was put back from a backup does not hold what it pushed after the
+    copy was made."""
     encoded: list[bytes] = []
     set_aside = 0
     next_cursor, more = cursor, False
@@ -722,9 +727,9 @@ def pull(
         for row in page:
             try:
                 log, record = _pulled_row(row)
-                if _held_by(caller, log, record, SERVER_NODE):
+                if not own and _held_by(caller, log, record, SERVER_NODE):
                     continue  # before opening: the caller's own rows cost no decryption
-                if held_node:  # before opening too: the fields it stamped are not sent
+                if held_node and not own:  # before opening too: its fields are not sent
                     record = _without_held_fields(caller, log, record, held_node)
                 # SealError: set aside like any bad row
                 record.fields = open_fields(record.entity, record.entity_id, record.fields)

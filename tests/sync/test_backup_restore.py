@@ -11,11 +11,12 @@ from sqlalchemy import text
 
 from app.domain.models import ReceiveDossier
 from app.domain.text import fold
-from app.storage import open_store
+from app.storage import open_store, restore_store
+from app.storage.services.records import NotFound
 from app.sync.engine import SyncEngine
 from app.sync.transport import Timeouts, Transport
 from tests.cli.conftest import Cli
-from tests.sync.conftest import FAST_RETRY, PIN, server_state
+from tests.sync.conftest import FAST_RETRY, PIN, TEST_KEYS, server_state
 
 PROCEDURE = "1.000894"
 NAMES = ["Nguyễn Thị Hường", "Trần Văn Bảo", "Lê Thị Ánh", "Phạm Đức Mạnh", "Đỗ Thị Ngọc"]
@@ -33,6 +34,14 @@ def _receive(store, ward: str, index: int) -> str:
         )
     )
     return dossier.id
+
+
+def _holds(store, dossier_id: str) -> bool:
+    try:
+        store.dossiers.get(dossier_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _marker_forms(markers: list[str]) -> list[bytes]:
@@ -126,3 +135,36 @@ def test_backup_restores_on_a_new_folder_and_unsynced_work_syncs_exactly_once(
     assert replay.ok and replay.rejected == 0
     assert _change_rows(sync_server, ward) == changes
     assert len(_dossiers(sync_server, ward)) == 5
+
+
+def test_a_store_put_back_from_an_older_backup_gets_back_what_it_pushed_after_the_copy(
+    devices, sync_server, ward, tmp_path: Path
+) -> None:
+    """The server leaves a device's own pushes out of its pulls (the device holds them). A
+    store put back from a backup made before some of those pushes does not: its first pull
+    asks for them too, and later pulls leave them out again."""
+    officer = devices.enrol(devices.user("officer", [ward]))
+    before = _receive(officer.store, ward, 0)
+    assert officer.sync().ok
+    backup = tmp_path / "older.cfbk"
+    officer.store.create_backup(backup, PIN)
+    after = [_receive(officer.store, ward, i) for i in (1, 2)]
+    assert officer.sync().ok and officer.store.sync.summary().pending == 0
+    assert not officer.store.sync.pulls_own_records()  # the original store holds its pushes
+
+    store = restore_store(backup, tmp_path / "put-back", PIN, settings=TEST_KEYS)
+    engine, transport = _engine_for(store)
+    try:
+        assert store.device_id == officer.store.device_id
+        assert [i for i in after if _holds(store, i)] == []
+        assert store.sync.pulls_own_records()
+        report = engine.run_once()
+        assert report.ok and report.pushed == 0
+        assert report.pulled >= len(after)
+        assert {store.dossiers.get(i).applicant_name for i in [before, *after]} == {
+            f"{NAMES[i]} Sao Lưu" for i in range(3)}
+        assert not store.sync.pulls_own_records()
+        assert engine.run_once().pulled == 0  # own pushes are left out again
+    finally:
+        transport.close()
+        store.close()

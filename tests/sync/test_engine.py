@@ -626,8 +626,8 @@ def test_an_audit_comes_back_with_the_servers_fields_only_and_merges_whole(
     pages = []
     pull = auditor.transport.pull
 
-    def keep(cursor, limit=500, node=""):
-        pages.append(page := pull(cursor, limit, node))
+    def keep(cursor, limit=500, node="", *, own=False):
+        pages.append(page := pull(cursor, limit, node, own=own))
         return page
 
     auditor.transport.pull = keep

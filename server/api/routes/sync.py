@@ -32,14 +32,18 @@ def pull(
     limit: Annotated[int, Query(ge=1, le=PULL_LIMIT_MAX)] = 500,
     clocks: Literal["each", "one"] = "each",
     held: Annotated[str, Query(max_length=64)] = "",
+    own: bool = False,
 ) -> Response:
     """The body is encoded row by row by the service (a row that cannot be encoded is set
     aside there), so serialising the answer cannot fail on a stored value."""
     limit = min(limit, ctx.settings.pull_limit_max)
     # "one": a record whose fields share one clock carries it once (clients since issue 13).
     # `held`: the caller's clock node; of its own records, only the fields others wrote
-    # (clients since issue 13).
-    page = sync.pull(ctx.engine, caller, cursor, limit, one_clock=clocks == "one", held_node=held)
+    # (clients since issue 13). `own`: the caller's own pushes too (a device's store put back
+    # from a backup lacks those it made after the copy).
+    page = sync.pull(
+        ctx.engine, caller, cursor, limit, one_clock=clocks == "one", held_node=held, own=own
+    )
     if page.set_aside:
         ctx.counters.add("pull_rows_set_aside", page.set_aside)
     return Response(content=page.body, media_type="application/json")

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, insert, text
@@ -84,6 +85,10 @@ def fact_values(entity_id: str, ward_code: str, fields: dict[str, Any]) -> dict[
     }
 
 
+# A ward's key is the same for the same index key: made once per ward, not per dossier.
+_ward_key = lru_cache(maxsize=8192)(ward_key)
+
+
 def duplicate_values(ward_code: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The duplicate check's column from a dossier's *opened* fields: the keyed term of its ID
     number under the ward's key (the number itself is never stored readable)."""
@@ -95,7 +100,7 @@ def duplicate_values(ward_code: str, fields: dict[str, Any]) -> dict[str, Any]:
         index_key = None
     term = None
     if index_key is not None and isinstance(number, str):
-        term = id_term(ward_key(index_key, ward_code), number)
+        term = id_term(_ward_key(index_key, ward_code), number)
     return {"id_term": term}
 
 

@@ -280,3 +280,22 @@ def test_random_changes_of_a_good_mutation_read_alike(start: str, edits: list) -
             target[keys[-1]] = value
     model, reader = read_both({"mutations": [m], "answer": "summary"})
     assert reader == model
+
+
+def test_a_derived_id_is_the_uuid_of_its_bytes() -> None:
+    """`derived_mutation_id` formats its 16 bytes itself: the same text `uuid.UUID` writes (a
+    device and the server must make the same id)."""
+    import hashlib
+    import uuid
+
+    from app.domain.mutations import derived_mutation_id
+
+    for n in range(50):
+        stamp = f"{1733000000000 + n * 7919:016d}:{n:04d}:dev{n}"
+        made = derived_mutation_id("dossier", f"d-{n}", n % 3, stamp, ["b", "a"], "i" * (n % 2))
+        parts = ["dossier", f"d-{n}", str(n % 3), stamp, "a,b"] + (["i"] if n % 2 else [])
+        digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+        raw = bytearray((1733000000000 + n * 7919).to_bytes(6, "big") + digest[:10])
+        raw[6] = (raw[6] & 0x0F) | 0x70
+        raw[8] = (raw[8] & 0x3F) | 0x80
+        assert made == str(uuid.UUID(bytes=bytes(raw)))

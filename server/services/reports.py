@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import bindparam, delete, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -122,6 +122,7 @@ def project_record(session: Session, record: Any) -> None:
 
 
 FACT_CHUNK = 500  # ids in one DELETE ... IN (...)
+DELETE_FACTS = delete(FACTS).where(FACTS.c.entity_id.in_(bindparam("p_ids", expanding=True)))
 
 
 def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -132,7 +133,7 @@ def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
     ids = sorted({row["entity_id"] for row in rows})
     for start in range(0, len(ids), FACT_CHUNK):
         chunk = ids[start : start + FACT_CHUNK]
-        session.execute(delete(FACTS).where(FACTS.c.entity_id.in_(chunk)))
+        session.execute(DELETE_FACTS, {"p_ids": chunk})
     session.execute(insert(FACTS), rows)
 
 

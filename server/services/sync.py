@@ -99,6 +99,17 @@ SELECT_BATCH = select(
     RECORD.c.version,
     RECORD.c.fields,
 )
+PREFETCH = (
+    SELECT_BATCH.where(
+        RECORD.c.entity == bindparam("p_entity"),
+        RECORD.c.entity_id.in_(bindparam("p_ids", expanding=True)),
+    )
+    .order_by(RECORD.c.entity_id)
+    .with_for_update()
+)
+SELECT_APPLIED = select(
+    APPLIED.c.mutation_id, APPLIED.c.device_id, APPLIED.c.status, APPLIED.c.version
+).where(APPLIED.c.mutation_id.in_(bindparam("p_ids", expanding=True)))
 INSERT_RECORD = insert(RECORD)
 UPDATE_RECORD = update(RECORD).where(RECORD.c.id == bindparam("p_row"))
 INSERT_CHANGE = insert(CHANGE_LOG)
@@ -256,11 +267,7 @@ def _prefetch(
         ordered = sorted(ids)  # one lock order for every connection
         for start in range(0, len(ordered), 500):
             rows = session.execute(
-                SELECT_BATCH.where(
-                    RECORD.c.entity == entity, RECORD.c.entity_id.in_(ordered[start : start + 500])
-                )
-                .order_by(RECORD.c.entity_id)
-                .with_for_update()
+                PREFETCH, {"p_entity": entity, "p_ids": ordered[start : start + 500]}
             ).mappings()
             for row in rows:
                 key = (row["entity"], row["entity_id"])
@@ -332,12 +339,12 @@ def _stored_in(session: Session, caller: Caller, mutation_ids: list[str]) -> dic
     found: dict[str, PushResult] = {}
     for start in range(0, len(mutation_ids), 500):
         chunk = mutation_ids[start : start + 500]
-        rows = session.exec(select(AppliedMutation).where(AppliedMutation.mutation_id.in_(chunk)))
+        rows = session.execute(SELECT_APPLIED, {"p_ids": chunk})
         found.update({row.mutation_id: _result(row, caller) for row in rows})
     return found
 
 
-def _result(row: AppliedMutation, caller: Caller) -> PushResult:
+def _result(row: Any, caller: Caller) -> PushResult:
     if row.device_id != caller.device_id:
         return PushResult(mutation_id=row.mutation_id, status="rejected", reason=MUTATION_ID_TAKEN)
     return PushResult(mutation_id=row.mutation_id, status=row.status, version=row.version)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.message
 import json
+from collections import Counter
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -84,8 +85,8 @@ def push(
 ) -> PushResponse | PushSummary:
     body = _push_body(request, raw)
     results = sync.push(ctx.engine, caller, body.mutations, ctx.clock)
-    for result in results:
-        ctx.counters.add(f"mutations_{result.status}")
+    for status, count in Counter(result.status for result in results).items():
+        ctx.counters.add(f"mutations_{status}", count)  # once per status, not per mutation
     if body.answer == "summary":  # applied ranges, then only the exceptions
         return summarise(results)
     return PushResponse(results=results)

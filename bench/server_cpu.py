@@ -6,7 +6,7 @@ register: an officer device pushes 2,000 dossiers and their 2,000 intake events 
 1,000 wire mutations, one clock per record, ids left for the server to derive, as the client
 sends them), an auditor device pushes 126 audits of 36 answers each (one folded mutation per
 audit), then an admin device pulls every record in pages of 1,000 (`clocks=one`). The push is
-measured from the request's JSON bytes (`PushRequest`, as the route parses it) through
+measured from the request's JSON bytes (`read_push`, as the route reads it) through
 `sync.push` to the summary's JSON; the pull from `sync.pull` to the page's bytes. CPU is the
 process's (`time.process_time`: this process's own work plus nothing else; the database's
 CPU is PostgreSQL's, not counted, on SQLite it is in-process and counted).
@@ -48,10 +48,10 @@ from app.domain import reference  # noqa: E402
 from app.domain.calendar import WorkingCalendar  # noqa: E402
 from app.domain.hlc import Clock  # noqa: E402
 from app.domain.mutations import (  # noqa: E402  # noqa: E402
-    PushRequest,
     derived_mutation_id,
     leave_out_derived_id,
     one_clock,
+    read_push,
     summarise,
 )
 from app.domain.records import expected_appointment  # noqa: E402
@@ -224,7 +224,7 @@ def push_all(engine, caller, mutations: list[dict], clock: Clock, meter: Profile
             ensure_ascii=False,
         ).encode()
         with meter:
-            request = PushRequest.model_validate_json(body)
+            request = read_push(body)  # as the route reads it
             results = sync.push(engine, caller, request.mutations, clock)
             answer = summarise(results).model_dump_json()
         applied += sum(stop - begin for begin, stop in json.loads(answer)["applied"])

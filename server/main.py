@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     _add_error_handlers(app)
+    _add_push_schema(app)
     app.add_middleware(ResponseCompression, minimum_size=1024)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -90,6 +91,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _schedule_backups(app, settings)
     _schedule_snapshots(app, settings, engine)
     return app
+
+
+def _add_push_schema(app: FastAPI) -> None:
+    """The push route reads its body itself (`read_push`); its schema, `PushRequest`'s, is
+    added to the OpenAPI components that the route's request body refers to."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            parts = dict(sync.PUSH_SCHEMAS)
+            defs = parts.pop("$defs", {})
+            known = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, part in {**defs, "PushRequest": parts}.items():
+                known.setdefault(name, part)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _token_check(engine):

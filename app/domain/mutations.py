@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from app.domain.hlc import is_stamp
 from app.domain.text import text_problem
 
 MAX_FIELDS = 300
+MAX_MUTATIONS = 2000  # per push
+MAX_INCARNATION = 64
 # What this server reads beyond the original wire form, told in every push summary.
 READS = ("one_clock", "derived_ids")
 
@@ -33,6 +44,13 @@ def refuse_nul(text: str) -> str:
 WireText = Annotated[str, AfterValidator(refuse_nul)]
 
 
+def stamp_rule(text: str) -> str:
+    """A field's `hlc` is a clock stamp (`app.domain.hlc.is_stamp`)."""
+    if not is_stamp(text):
+        raise ValueError("hlc must be a clock stamp 'wall:counter:node'")
+    return text
+
+
 class FieldValue(BaseModel):
     value: Any = None
     hlc: WireText
@@ -40,9 +58,7 @@ class FieldValue(BaseModel):
     @field_validator("hlc")
     @classmethod
     def _stamp(cls, v: str) -> str:
-        if not is_stamp(v):
-            raise ValueError("hlc must be a clock stamp 'wall:counter:node'")
-        return v
+        return stamp_rule(v)
 
 
 def spread_clock(data: Any) -> Any:
@@ -61,19 +77,25 @@ def spread_clock(data: Any) -> Any:
     return rest
 
 
-class Mutation(BaseModel):
+class MutationHead(BaseModel):
+    """A mutation's keys but its fields, with their rules: `Mutation` (the schema, the device's
+    outbox) and the server's reader (`read_push`) both take them from here."""
+
     mutation_id: str
     device_id: WireText = Field(min_length=1, max_length=100)
     entity: WireText = Field(min_length=1, max_length=30)
     entity_id: WireText = Field(min_length=1, max_length=40)
     ward_code: WireText = Field(min_length=1, max_length=10)
     base_version: int = Field(ge=0)
-    fields: dict[WireText, FieldValue] = Field(max_length=MAX_FIELDS)
 
     @field_validator("mutation_id")
     @classmethod
     def _uuid(cls, v: str) -> str:
         return str(uuid.UUID(v))
+
+
+class Mutation(MutationHead):
+    fields: dict[WireText, FieldValue] = Field(max_length=MAX_FIELDS)
 
     @model_validator(mode="before")
     @classmethod
@@ -108,7 +130,8 @@ def derived_mutation_id(
     raw = bytearray(wall_ms.to_bytes(6, "big") + digest[:10])
     raw[6] = (raw[6] & 0x0F) | 0x70  # version 7 layout
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return str(uuid.UUID(bytes=bytes(raw)))
+    h = raw.hex()  # str(uuid.UUID(bytes=raw)), without building the UUID
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _derived_id_of(wire: Any, incarnation: str = "") -> Any:
@@ -142,20 +165,156 @@ def leave_out_derived_id(wire: dict, incarnation: str = "") -> dict:
 
 
 class PushRequest(BaseModel):
-    mutations: list[Mutation] = Field(max_length=2000)
-    incarnation: WireText = Field(default="", max_length=64)  # the sending store's, for ids
+    mutations: list[Mutation] = Field(max_length=MAX_MUTATIONS)
+    incarnation: WireText = Field(default="", max_length=MAX_INCARNATION)  # the store's, for ids
 
     @model_validator(mode="before")
     @classmethod
     def _derive_ids(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("mutations"), list):
-            return data
-        incarnation = data.get("incarnation")
-        incarnation = incarnation if isinstance(incarnation, str) else ""
-        return {**data, "mutations": [_derived_id_of(m, incarnation) for m in data["mutations"]]}
+        return _with_derived_ids(data)
+
     # "summary": answer with a PushSummary (ranges of applied positions, then the others);
     # "results" (the default, what older clients get): one PushResult per mutation.
     answer: Literal["results", "summary"] = "results"
+
+
+def _with_derived_ids(data: Any) -> Any:
+    if not isinstance(data, dict) or not isinstance(data.get("mutations"), list):
+        return data
+    incarnation = data.get("incarnation")
+    incarnation = incarnation if isinstance(incarnation, str) else ""
+    return {**data, "mutations": [_derived_id_of(m, incarnation) for m in data["mutations"]]}
+
+
+# ---------------------------------------------------------------------------------------------
+# The server's reader of a push body: the same rules as `PushRequest`, without a model per
+# field. The request's and each mutation's own keys go through pydantic models that share
+# `PushRequest`'s and `MutationHead`'s fields; each field of `fields` is checked here against
+# the rules `FieldValue` and `Mutation.fields` state (`refuse_nul` for the name and the stamp,
+# `stamp_rule`, one clock spread as `spread_clock` does, at most MAX_FIELDS).
+
+
+class WireField(NamedTuple):
+    """A field as read from the wire (what `FieldValue` holds)."""
+
+    value: Any
+    hlc: str
+
+
+@dataclass(slots=True)
+class WireMutation:
+    """A mutation as the server reads it (the attributes of `Mutation`)."""
+
+    mutation_id: str
+    device_id: str
+    entity: str
+    entity_id: str
+    ward_code: str
+    base_version: int
+    fields: dict[str, WireField]
+
+
+@dataclass(slots=True)
+class WirePush:
+    mutations: list[WireMutation]
+    incarnation: str = ""
+    answer: Literal["results", "summary"] = "results"
+
+
+class _ReadMutation(MutationHead):
+    fields: dict[str, Any] = Field(max_length=MAX_FIELDS)  # each field: `_read_fields`
+    hlc: Any = None  # the one clock, spread by `_read_fields`
+
+
+class _ReadPush(BaseModel):
+    mutations: list[_ReadMutation] = Field(max_length=MAX_MUTATIONS)
+    incarnation: WireText = Field(default="", max_length=MAX_INCARNATION)
+    answer: Literal["results", "summary"] = "results"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_ids(cls, data: Any) -> Any:
+        return _with_derived_ids(data)
+
+
+class WireError(ValueError):
+    """A push body the wire rules refuse; `errors` as pydantic lists them (loc, msg, type)."""
+
+    def __init__(self, errors: list[dict]) -> None:
+        super().__init__(f"{len(errors)} wire error(s): {errors[:1]}")
+        self.errors = errors
+
+
+def read_push(body: bytes | str) -> WirePush:
+    """A push body (JSON) read against the rules of `PushRequest`: what the model refuses, this
+    refuses (WireError, or json.JSONDecodeError / UnicodeDecodeError for a body that is not
+    JSON); what it accepts reads the same (`tests/domain/test_wire_reader.py`)."""
+    return read_push_data(json.loads(body))
+
+
+def read_push_data(data: Any) -> WirePush:
+    try:
+        head = _ReadPush.model_validate(data)
+    except ValidationError as error:
+        raise WireError(error.errors(include_url=False)) from None
+    errors: list[dict] = []
+    out: list[WireMutation] = []
+    for index, m in enumerate(head.mutations):
+        fields = _read_fields(m.fields, m.hlc if isinstance(m.hlc, str) else None, index, errors)
+        out.append(
+            WireMutation(
+                m.mutation_id, m.device_id, m.entity, m.entity_id, m.ward_code, m.base_version,
+                fields,
+            )
+        )
+    if errors:
+        raise WireError(errors)
+    return WirePush(out, head.incarnation, head.answer)
+
+
+def _read_fields(
+    raw: dict[str, Any], shared: str | None, index: int, errors: list[dict]
+) -> dict[str, WireField]:
+    out: dict[str, WireField] = {}
+    good: set[str] = set()  # stamps found good (a record's fields mostly share one)
+    # The text rule looks at single characters: the names joined break it where one does.
+    names_ok = text_problem("".join(raw)) is None
+    for name, fv in raw.items():
+        at = ("mutations", index, "fields", name)
+        problem = None if names_ok else _rule_problem(refuse_nul, name)
+        if problem:
+            errors.append({"type": "value_error", "loc": (*at, "[key]"), "msg": problem})
+        if not isinstance(fv, dict):
+            msg = "Input should be a valid dictionary or instance of FieldValue"
+            errors.append({"type": "model_type", "loc": at, "msg": msg})
+            continue
+        if "hlc" in fv:
+            hlc = fv["hlc"]
+        elif shared is not None:
+            hlc = shared
+        else:
+            errors.append({"type": "missing", "loc": (*at, "hlc"), "msg": "Field required"})
+            continue
+        if not isinstance(hlc, str):
+            msg = "Input should be a valid string"
+            errors.append({"type": "string_type", "loc": (*at, "hlc"), "msg": msg})
+            continue
+        if hlc not in good:
+            problem = _rule_problem(refuse_nul, hlc) or _rule_problem(stamp_rule, hlc)
+            if problem:
+                errors.append({"type": "value_error", "loc": (*at, "hlc"), "msg": problem})
+                continue
+            good.add(hlc)
+        out[name] = WireField(fv.get("value"), hlc)
+    return out
+
+
+def _rule_problem(rule, text: str) -> str | None:
+    try:
+        rule(text)
+    except ValueError as error:
+        return f"Value error, {error}"
+    return None
 
 
 PushStatus = Literal["applied", "conflict", "rejected"]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -106,12 +107,22 @@ def in_force(engine: Engine) -> tuple[int, int]:
         return _latest(session, CATALOGUE), _latest(session, CALENDAR)
 
 
+_VERSION = ReferenceVersion.__table__.c
+# Both kinds' latest versions in one statement, built once (a push reads them every batch).
+LATEST_BOTH = (
+    sa_select(_VERSION.kind, func.max(_VERSION.version))
+    .where(_VERSION.kind.in_((CATALOGUE, CALENDAR)))
+    .group_by(_VERSION.kind)
+)
+
+
 def honoured(session: Session) -> Honoured:
     """What a push is checked against, newest first (kept on the session: one batch, one
     read)."""
     cached = session.info.get("reference_honoured")
     if cached is None:
-        cached = _honoured_for(session, _latest(session, CATALOGUE), _latest(session, CALENDAR))
+        latest = {kind: int(v or 0) for kind, v in session.execute(LATEST_BOTH)}
+        cached = _honoured_for(session, latest.get(CATALOGUE, 0), latest.get(CALENDAR, 0))
         session.info["reference_honoured"] = cached
     return cached
 

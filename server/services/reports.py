@@ -12,9 +12,10 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import bindparam, delete, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -84,6 +85,10 @@ def fact_values(entity_id: str, ward_code: str, fields: dict[str, Any]) -> dict[
     }
 
 
+# A ward's key is the same for the same index key: made once per ward, not per dossier.
+_ward_key = lru_cache(maxsize=8192)(ward_key)
+
+
 def duplicate_values(ward_code: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The duplicate check's column from a dossier's *opened* fields: the keyed term of its ID
     number under the ward's key (the number itself is never stored readable)."""
@@ -95,7 +100,7 @@ def duplicate_values(ward_code: str, fields: dict[str, Any]) -> dict[str, Any]:
         index_key = None
     term = None
     if index_key is not None and isinstance(number, str):
-        term = id_term(ward_key(index_key, ward_code), number)
+        term = id_term(_ward_key(index_key, ward_code), number)
     return {"id_term": term}
 
 
@@ -117,6 +122,7 @@ def project_record(session: Session, record: Any) -> None:
 
 
 FACT_CHUNK = 500  # ids in one DELETE ... IN (...)
+DELETE_FACTS = delete(FACTS).where(FACTS.c.entity_id.in_(bindparam("p_ids", expanding=True)))
 
 
 def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -127,7 +133,7 @@ def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
     ids = sorted({row["entity_id"] for row in rows})
     for start in range(0, len(ids), FACT_CHUNK):
         chunk = ids[start : start + FACT_CHUNK]
-        session.execute(delete(FACTS).where(FACTS.c.entity_id.in_(chunk)))
+        session.execute(DELETE_FACTS, {"p_ids": chunk})
     session.execute(insert(FACTS), rows)
 
 

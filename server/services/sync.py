@@ -31,7 +31,7 @@ from app.domain import audit as A
 from app.domain import entities as E
 from app.domain.hlc import Clock, is_stamp, node_of
 from app.domain.merge import MergeOutcome, Stamped, merge_fields
-from app.domain.mutations import FieldValue, Mutation, PushResult
+from app.domain.mutations import Mutation, PushResult, WireField, WireMutation
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
@@ -41,6 +41,8 @@ from server.scope import Caller, family_of
 from server.services import attachments, reference, reports
 
 ATTEMPTS = 4
+# A mutation as the push route reads it (`read_push`), or a model built by a service (reviews).
+Pushed = Mutation | WireMutation
 _log = logging.getLogger("commune.server.sync")
 
 
@@ -97,6 +99,17 @@ SELECT_BATCH = select(
     RECORD.c.version,
     RECORD.c.fields,
 )
+PREFETCH = (
+    SELECT_BATCH.where(
+        RECORD.c.entity == bindparam("p_entity"),
+        RECORD.c.entity_id.in_(bindparam("p_ids", expanding=True)),
+    )
+    .order_by(RECORD.c.entity_id)
+    .with_for_update()
+)
+SELECT_APPLIED = select(
+    APPLIED.c.mutation_id, APPLIED.c.device_id, APPLIED.c.status, APPLIED.c.version
+).where(APPLIED.c.mutation_id.in_(bindparam("p_ids", expanding=True)))
 INSERT_RECORD = insert(RECORD)
 UPDATE_RECORD = update(RECORD).where(RECORD.c.id == bindparam("p_row"))
 INSERT_CHANGE = insert(CHANGE_LOG)
@@ -105,7 +118,7 @@ INSERT_APPLIED = insert(APPLIED)
 
 
 def push(
-    engine: Engine, caller: Caller, mutations: list[Mutation], clock: Clock
+    engine: Engine, caller: Caller, mutations: list[Pushed], clock: Clock
 ) -> list[PushResult]:
     ids = list(dict.fromkeys(m.mutation_id for m in mutations))
     answers: dict[str, PushResult] = {}
@@ -126,9 +139,9 @@ def push(
     return [answers[m.mutation_id] for m in mutations]
 
 
-def _first_of_each(mutations) -> list[Mutation]:
+def _first_of_each(mutations) -> list[Pushed]:
     """The mutations with a repeated id left out (a repeat gets the first one's answer)."""
-    seen: dict[str, Mutation] = {}
+    seen: dict[str, Pushed] = {}
     for m in mutations:
         seen.setdefault(m.mutation_id, m)
     return list(seen.values())
@@ -189,7 +202,7 @@ def _batch_of(session: Session) -> Batch | None:
 
 
 def _apply_batch(
-    engine: Engine, caller: Caller, mutations: list[Mutation], clock: Clock
+    engine: Engine, caller: Caller, mutations: list[Pushed], clock: Clock
 ) -> dict[str, PushResult]:
     """Apply mutations (distinct ids, none applied before) in one transaction; raises what the
     database raises (the caller starts again or falls back to one mutation at a time)."""
@@ -210,7 +223,7 @@ def _apply_batch(
 
 
 def _apply_checked(
-    session: Session, caller: Caller, mutation: Mutation, clock: Clock
+    session: Session, caller: Caller, mutation: Pushed, clock: Clock
 ) -> PushResult:
     """One mutation of a batch: merged into the batch's writes, or refused with nothing kept."""
     batch = _batch_of(session)
@@ -243,7 +256,7 @@ def _apply_checked(
 
 
 def _prefetch(
-    session: Session, mutations: list[Mutation]
+    session: Session, mutations: list[Pushed]
 ) -> dict[tuple[str, str], RecordRow | SealError]:
     """The batch's stored records, opened (locked on PostgreSQL), a few queries in all."""
     wanted: dict[str, set[str]] = {}
@@ -254,11 +267,7 @@ def _prefetch(
         ordered = sorted(ids)  # one lock order for every connection
         for start in range(0, len(ordered), 500):
             rows = session.execute(
-                SELECT_BATCH.where(
-                    RECORD.c.entity == entity, RECORD.c.entity_id.in_(ordered[start : start + 500])
-                )
-                .order_by(RECORD.c.entity_id)
-                .with_for_update()
+                PREFETCH, {"p_entity": entity, "p_ids": ordered[start : start + 500]}
             ).mappings()
             for row in rows:
                 key = (row["entity"], row["entity_id"])
@@ -269,7 +278,7 @@ def _prefetch(
     return found
 
 
-def apply_once(engine: Engine, caller: Caller, mutation: Mutation, clock: Clock) -> PushResult:
+def apply_once(engine: Engine, caller: Caller, mutation: Pushed, clock: Clock) -> PushResult:
     """Apply one mutation in its own transaction, or answer the result stored for its id."""
     for _ in range(ATTEMPTS):
         try:
@@ -330,12 +339,12 @@ def _stored_in(session: Session, caller: Caller, mutation_ids: list[str]) -> dic
     found: dict[str, PushResult] = {}
     for start in range(0, len(mutation_ids), 500):
         chunk = mutation_ids[start : start + 500]
-        rows = session.exec(select(AppliedMutation).where(AppliedMutation.mutation_id.in_(chunk)))
+        rows = session.execute(SELECT_APPLIED, {"p_ids": chunk})
         found.update({row.mutation_id: _result(row, caller) for row in rows})
     return found
 
 
-def _result(row: AppliedMutation, caller: Caller) -> PushResult:
+def _result(row: Any, caller: Caller) -> PushResult:
     if row.device_id != caller.device_id:
         return PushResult(mutation_id=row.mutation_id, status="rejected", reason=MUTATION_ID_TAKEN)
     return PushResult(mutation_id=row.mutation_id, status=row.status, version=row.version)
@@ -350,7 +359,7 @@ def _note_attachment(session: Session, caller: Caller, record: RecordRow) -> Non
     attachments.note_record(session, caller, sha256, record.ward_code, record.family)
 
 
-def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock) -> Applied:
+def apply_in(session: Session, caller: Caller, mutation: Pushed, clock: Clock) -> Applied:
     """Check and merge one mutation inside the caller's transaction; raises Rejected.
 
     Nothing is stored unless the record as it will be after the merge passes the domain's
@@ -378,7 +387,7 @@ def apply_in(session: Session, caller: Caller, mutation: Mutation, clock: Clock)
     return _merge_and_store(session, caller, mutation, record, family, current, outcome, clock)
 
 
-def _current(session: Session, mutation: Mutation) -> RecordRow | None:
+def _current(session: Session, mutation: Pushed) -> RecordRow | None:
     """The record as stored, opened; in a batch, as the batch's earlier mutations left it (a
     copy, so that a refused mutation leaves the batch's state as it was)."""
     batch = _batch_of(session)
@@ -393,18 +402,25 @@ def _current(session: Session, mutation: Mutation) -> RecordRow | None:
     return _opened(RecordRow(**row)) if row is not None else None
 
 
-def _normalised(mutation: Mutation) -> Mutation:
-    """The mutation with every string of its values in stored form (NFC, '\\n' line ends).
-    The stamps were checked when the request was read, so the fields are not validated again
-    (`model_construct`: that was a tenth of a push's CPU)."""
-    fields = {
-        name: FieldValue.model_construct(value=E.normalise_value(fv.value), hlc=fv.hlc)
-        for name, fv in mutation.fields.items()
-    }
-    return mutation.model_copy(update={"fields": fields})
+def _normalised(mutation: Pushed) -> WireMutation:
+    """The mutation (as read by `read_push`, or a `Mutation` model) with every string of its
+    values in stored form (NFC, '\\n' line ends). The stamps were checked when the request was
+    read, so the fields are not validated again."""
+    normalise = E.normalise_value
+    return WireMutation(
+        mutation.mutation_id,
+        mutation.device_id,
+        mutation.entity,
+        mutation.entity_id,
+        mutation.ward_code,
+        mutation.base_version,
+        {name: WireField(normalise(fv.value), fv.hlc) for name, fv in mutation.fields.items()},
+    )
 
 
-def _with_computed(mutation: Mutation, current: dict[str, Stamped], clock: Clock) -> Mutation:
+def _with_computed(
+    mutation: WireMutation, current: dict[str, Stamped], clock: Clock
+) -> WireMutation:
     """Fields the server computes replace what a device sent: an audit's score is the domain's
     scoring of the merged answers, written under the server's clock (so it reaches every
     device, the writer's too, and never races a device's write)."""
@@ -418,8 +434,8 @@ def _with_computed(mutation: Mutation, current: dict[str, Stamped], clock: Clock
     if score != (stored.value if stored else None):
         if stored is not None:
             clock.observe(stored.hlc)  # the server's stamp must win over the stored one
-        fields["score"] = FieldValue(value=score, hlc=clock.now())
-    return mutation.model_copy(update={"fields": fields})
+        fields["score"] = WireField(score, clock.now())
+    return replace(mutation, fields=fields)
 
 
 def _check_record(
@@ -444,7 +460,7 @@ def _check_record(
         raise Rejected(problems[0][:400])
 
 
-def _check_shape(caller: Caller, mutation: Mutation, values: dict[str, Any]) -> None:
+def _check_shape(caller: Caller, mutation: Pushed, values: dict[str, Any]) -> None:
     if mutation.entity not in E.ENTITIES:
         raise Rejected("unknown_entity")
     if not values:
@@ -510,7 +526,7 @@ def _check_audit_roles(
 def _merge_and_store(
     session: Session,
     caller: Caller,
-    mutation: Mutation,
+    mutation: Pushed,
     record: RecordRow | None,
     family: str,
     current: dict[str, Stamped],

@@ -418,3 +418,26 @@ def test_the_race_path_refuses_another_devices_id_too(api_server):
         api_server.engine, own, Mutation.model_validate(original), Clock("srvtest")
     )
     assert (again.status, again.version) == ("applied", 1)
+
+
+def test_the_mutation_counters_count_each_answer_of_a_push(api_server):
+    """/metrics counts a push's answers by status (added once per status and push)."""
+    ward = new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward])
+    device = Device()
+
+    def counted(client) -> dict[str, int]:
+        lines = client.get("/metrics").text.splitlines()
+        values = dict(line.split() for line in lines if line and not line.startswith("#"))
+        return {
+            s: int(values[f"commune_mutations_{s}_total"]) for s in ("applied", "rejected")
+        }
+
+    with api_server.client(officer.token) as client:
+        before = counted(client)
+        good = [new_dossier(device, ward) for _ in range(3)]
+        bad = [new_dossier(device, ward, status=11), new_dossier(device, ward, colour="red")]
+        results = push(client, good + bad)
+        after = counted(client)
+    assert [r["status"] for r in results] == ["applied"] * 3 + ["rejected"] * 2
+    assert after == {"applied": before["applied"] + 3, "rejected": before["rejected"] + 2}

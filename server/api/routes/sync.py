@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import email.message
+import json
+from collections import Counter
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 
-from app.domain.mutations import PullResponse, PushRequest, PushResponse, PushSummary, summarise
+from app.domain.mutations import (
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    PushSummary,
+    WireError,
+    WirePush,
+    read_push,
+    summarise,
+)
 from server.api.deps import Ctx, CurrentCaller
 from server.services import reference, sync
 
@@ -14,11 +27,66 @@ router = APIRouter(prefix="/sync", tags=["sync"])
 PULL_LIMIT_MAX = 1000
 
 
-@router.post("/push", response_model=PushResponse | PushSummary)
-def push(body: PushRequest, caller: CurrentCaller, ctx: Ctx) -> PushResponse | PushSummary:
+# The body is read by `read_push` (the rules of `PushRequest` without a model per field); the
+# schema shown in the API's docs is still `PushRequest`'s (server.main adds its parts).
+PUSH_SCHEMAS = PushRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+PUSH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PushRequest"}}},
+    }
+}
+
+
+async def _body_bytes(request: Request) -> bytes:
+    return await request.body()
+
+
+def _push_body(request: Request, raw: bytes) -> WirePush:
+    """The push body read as FastAPI reads a JSON body model (a JSON content type or none;
+    422 for what the schema refuses or for JSON that does not parse, 400 for a body that is not
+    text), then checked by `read_push`."""
+    kind = request.headers.get("content-type")
+    if kind:
+        message = email.message.Message()
+        message["content-type"] = kind
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() != "application" or not (
+            subtype == "json" or subtype.endswith("+json")
+        ):
+            msg = "Input should be a valid dictionary or object to extract fields from"
+            raise RequestValidationError(
+                [{"type": "model_attributes_type", "loc": ("body",), "msg": msg}]
+            )
+    if not raw:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
+        )
+    try:
+        return read_push(raw)
+    except WireError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors]
+        ) from None
+    except json.JSONDecodeError as error:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", error.pos), "msg": "JSON decode error"}]
+        ) from None
+    except Exception as error:  # as FastAPI answers a body it cannot decode
+        raise HTTPException(400, "There was an error parsing the body") from error
+
+
+@router.post("/push", response_model=PushResponse | PushSummary, openapi_extra=PUSH_BODY)
+def push(
+    request: Request,
+    raw: Annotated[bytes, Depends(_body_bytes)],
+    caller: CurrentCaller,
+    ctx: Ctx,
+) -> PushResponse | PushSummary:
+    body = _push_body(request, raw)
     results = sync.push(ctx.engine, caller, body.mutations, ctx.clock)
-    for result in results:
-        ctx.counters.add(f"mutations_{result.status}")
+    for status, count in Counter(result.status for result in results).items():
+        ctx.counters.add(f"mutations_{status}", count)  # once per status, not per mutation
     if body.answer == "summary":  # applied ranges, then only the exceptions
         return summarise(results)
     return PushResponse(results=results)

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from app.domain.mutations import FieldValue, Mutation, derived_mutation_id
+from app.domain.mutations import Mutation, derived_mutation_id
 from app.storage.crypto import Sealer
 from app.storage.tables import OUTBOX, in_parts
 
@@ -117,9 +117,10 @@ class Outbox:
         refused: list[RefusedRow] | None = None,
         skip: Collection[str] = (),
         load_many: Callable[[Connection, list[str]], dict[str, Any]] | None = None,
+        max_rows: int | None = None,
     ) -> list[Mutation]:
-        """Oldest first, as many as fit in `max_bytes` of JSON (always at least one), leaving
-        out the rows named in `skip` (a push in flight).
+        """Oldest first, as many as fit in `max_bytes` of JSON (always at least one) and, when
+        given, no more than `max_rows`, leaving out the rows named in `skip` (a push in flight).
 
         `load(conn, entity_id)` returns the record (raising TamperError if it was altered);
         `load_many(conn, ids)` the same for many ids ({id: record, None or the TamperError}).
@@ -136,6 +137,8 @@ class Outbox:
             at[0] = 0
 
         for row in self._rows(conn, on_page=see_page):
+            if max_rows is not None and len(out) >= max_rows:
+                break  # the rows past the batch are not read (issue 13: the audits' CPU)
             mutation_id, entity_id = row[0], row[2]
             if mutation_id in skip:
                 continue
@@ -174,21 +177,26 @@ class Outbox:
                 isinstance(pair, list) and len(pair) == 2 for pair in frozen.values()
             ):
                 raise _Unreadable("its sealed values are not [value, stamp] pairs")
-            fields = {n: FieldValue(value=v, hlc=h) for n, (v, h) in frozen.items()}
+            fields = {n: {"value": v, "hlc": h} for n, (v, h) in frozen.items()}
         else:
+            have = record.fields
             fields = {
-                n: FieldValue(value=record.fields[n].value, hlc=record.fields[n].hlc)
+                n: {"value": have[n].value, "hlc": have[n].hlc}
                 for n in names.split(",")
-                if n in record.fields
+                if n in have
             }
-        return Mutation(
-            mutation_id=mutation_id,
-            device_id=self.device_id,
-            entity=entity,
-            entity_id=entity_id,
-            ward_code=record.ward_code,
-            base_version=base_version,
-            fields=fields,
+        # One validation of the whole mutation (issue 13: a model built per field cost a third
+        # more CPU); the same checks, a bad stamp now located as fields.<name>.hlc.
+        return Mutation.model_validate(
+            {
+                "mutation_id": mutation_id,
+                "device_id": self.device_id,
+                "entity": entity,
+                "entity_id": entity_id,
+                "ward_code": record.ward_code,
+                "base_version": base_version,
+                "fields": fields,
+            }
         )
 
     def take_out(self, conn: Connection, mutation_id: str) -> dict[str, Any] | None:

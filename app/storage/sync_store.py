@@ -125,15 +125,20 @@ class SyncStore:
     # ------------------------------------------------------------------ push
 
     def pending_mutations(
-        self, max_bytes: int = 512 * 1024, skip: Collection[str] = ()
+        self,
+        max_bytes: int = 512 * 1024,
+        skip: Collection[str] = (),
+        max_rows: int | None = None,
     ) -> list[Mutation]:
-        """The next batch to push, without the rows in `skip` (a push in flight). A row that
-        makes no valid mutation (an older version's or a damaged write) is set aside first, so
-        that it never blocks the queue: see `take_set_aside`."""
+        """The next batch to push (at most `max_rows` rows when given), without the rows in
+        `skip` (a push in flight). A row that makes no valid mutation (an older version's or a
+        damaged write) is set aside first, so that it never blocks the queue: see
+        `take_set_aside`."""
         refused: list[RefusedRow] = []
         with self._db.read() as conn:
             batch = self._records.outbox.pending(
-                conn, max_bytes, self._records.load, refused, skip, self._records.load_many
+                conn, max_bytes, self._records.load, refused, skip, self._records.load_many,
+                max_rows,
             )
         if refused:
             self._set_aside_rows(refused)

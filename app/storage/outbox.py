@@ -121,6 +121,9 @@ class Outbox:
     ) -> list[Mutation]:
         """Oldest first, as many as fit in `max_bytes` of JSON (always at least one) and, when
         given, no more than `max_rows`, leaving out the rows named in `skip` (a push in flight).
+        The rows end before the first one of a record that has a row in `skip` ahead of it: a
+        record's later rows wait for the answer to its earlier ones (its order), so they are
+        not read for a batch that could not carry them.
 
         `load(conn, entity_id)` returns the record (raising TamperError if it was altered);
         `load_many(conn, ids)` the same for many ids ({id: record, None or the TamperError}).
@@ -136,12 +139,16 @@ class Outbox:
             upcoming[:] = [r[3] for r in page if r[1] not in skip]
             at[0] = 0
 
+        held: set[str] = set()  # records with a row in `skip` seen so far
         for row in self._rows(conn, on_page=see_page):
             if max_rows is not None and len(out) >= max_rows:
                 break  # the rows past the batch are not read (issue 13: the audits' CPU)
             mutation_id, entity_id = row[0], row[2]
             if mutation_id in skip:
+                held.add(entity_id)
                 continue
+            if entity_id in held:
+                break  # its earlier row is in flight (an audit's answers span batches)
             at[0] += 1
             if entity_id not in cache and load_many is not None:
                 # The records of the next rows in one query (issue 13: CPU), no more than a

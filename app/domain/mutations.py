@@ -27,16 +27,35 @@ MAX_INCARNATION = 64
 READS = ("one_clock", "derived_ids")
 
 
+# Short wire strings already found to follow a rule (field names, clock stamps, ids, wards):
+# a push or a pull repeats the same few thousands of times (issue 13, fourth round). Only
+# plain `str` is kept, so equality is the string's own; the memo is emptied when full.
+_MEMO_MAX = 4096
+_MEMO_LEN = 80
+_TEXT_OK: dict[str, None] = {}
+_STAMP_OK: dict[str, None] = {}
+
+
+def _remember(memo: dict[str, None], text: str) -> None:
+    if type(text) is str and len(text) <= _MEMO_LEN:
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[text] = None
+
+
 def refuse_nul(text: str) -> str:
     """Wire text follows the text rule (`app.domain.text.text_problem`): no NUL (PostgreSQL text
     cannot hold it), no lone surrogate (no UTF-8 reply could carry it back), no control
     characters but newline and tab."""
+    if type(text) is str and text in _TEXT_OK:
+        return text
     reason = text_problem(text)
     if reason is not None:
         raise ValueError(
             "must not contain NUL (\\x00), lone surrogates or control characters other than "
             f"newline and tab ({reason})"
         )
+    _remember(_TEXT_OK, text)
     return text
 
 
@@ -46,8 +65,11 @@ WireText = Annotated[str, AfterValidator(refuse_nul)]
 
 def stamp_rule(text: str) -> str:
     """A field's `hlc` is a clock stamp (`app.domain.hlc.is_stamp`)."""
+    if type(text) is str and text in _STAMP_OK:
+        return text
     if not is_stamp(text):
         raise ValueError("hlc must be a clock stamp 'wall:counter:node'")
+    _remember(_STAMP_OK, text)
     return text
 
 

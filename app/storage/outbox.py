@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from app.domain.mutations import FieldValue, Mutation, derived_mutation_id
+from app.domain.mutations import Mutation, derived_mutation_id
 from app.storage.crypto import Sealer
 from app.storage.tables import OUTBOX, in_parts
 
@@ -117,9 +117,13 @@ class Outbox:
         refused: list[RefusedRow] | None = None,
         skip: Collection[str] = (),
         load_many: Callable[[Connection, list[str]], dict[str, Any]] | None = None,
+        max_rows: int | None = None,
     ) -> list[Mutation]:
-        """Oldest first, as many as fit in `max_bytes` of JSON (always at least one), leaving
-        out the rows named in `skip` (a push in flight).
+        """Oldest first, as many as fit in `max_bytes` of JSON (always at least one) and, when
+        given, no more than `max_rows`, leaving out the rows named in `skip` (a push in flight).
+        The rows end before the first one of a record that has a row in `skip` ahead of it: a
+        record's later rows wait for the answer to its earlier ones (its order), so they are
+        not read for a batch that could not carry them.
 
         `load(conn, entity_id)` returns the record (raising TamperError if it was altered);
         `load_many(conn, ids)` the same for many ids ({id: record, None or the TamperError}).
@@ -135,10 +139,16 @@ class Outbox:
             upcoming[:] = [r[3] for r in page if r[1] not in skip]
             at[0] = 0
 
+        held: set[str] = set()  # records with a row in `skip` seen so far
         for row in self._rows(conn, on_page=see_page):
+            if max_rows is not None and len(out) >= max_rows:
+                break  # the rows past the batch are not read (issue 13: the audits' CPU)
             mutation_id, entity_id = row[0], row[2]
             if mutation_id in skip:
+                held.add(entity_id)
                 continue
+            if entity_id in held:
+                break  # its earlier row is in flight (an audit's answers span batches)
             at[0] += 1
             if entity_id not in cache and load_many is not None:
                 # The records of the next rows in one query (issue 13: CPU), no more than a
@@ -174,21 +184,26 @@ class Outbox:
                 isinstance(pair, list) and len(pair) == 2 for pair in frozen.values()
             ):
                 raise _Unreadable("its sealed values are not [value, stamp] pairs")
-            fields = {n: FieldValue(value=v, hlc=h) for n, (v, h) in frozen.items()}
+            fields = {n: {"value": v, "hlc": h} for n, (v, h) in frozen.items()}
         else:
+            have = record.fields
             fields = {
-                n: FieldValue(value=record.fields[n].value, hlc=record.fields[n].hlc)
+                n: {"value": have[n].value, "hlc": have[n].hlc}
                 for n in names.split(",")
-                if n in record.fields
+                if n in have
             }
-        return Mutation(
-            mutation_id=mutation_id,
-            device_id=self.device_id,
-            entity=entity,
-            entity_id=entity_id,
-            ward_code=record.ward_code,
-            base_version=base_version,
-            fields=fields,
+        # One validation of the whole mutation (issue 13: a model built per field cost a third
+        # more CPU); the same checks, a bad stamp now located as fields.<name>.hlc.
+        return Mutation.model_validate(
+            {
+                "mutation_id": mutation_id,
+                "device_id": self.device_id,
+                "entity": entity,
+                "entity_id": entity_id,
+                "ward_code": record.ward_code,
+                "base_version": base_version,
+                "fields": fields,
+            }
         )
 
     def take_out(self, conn: Connection, mutation_id: str) -> dict[str, Any] | None:

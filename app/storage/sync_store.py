@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from app.domain import entities as E
-from app.domain.merge import Stamped, merge_fields
+from app.domain.merge import MergeOutcome, Stamped, merge_fields
 from app.domain.models import Conflict
 from app.domain.mutations import Change, Mutation, PushResult
 from app.domain.readable import unreadable_reason
@@ -126,15 +126,20 @@ class SyncStore:
     # ------------------------------------------------------------------ push
 
     def pending_mutations(
-        self, max_bytes: int = 512 * 1024, skip: Collection[str] = ()
+        self,
+        max_bytes: int = 512 * 1024,
+        skip: Collection[str] = (),
+        max_rows: int | None = None,
     ) -> list[Mutation]:
-        """The next batch to push, without the rows in `skip` (a push in flight). A row that
-        makes no valid mutation (an older version's or a damaged write) is set aside first, so
-        that it never blocks the queue: see `take_set_aside`."""
+        """The next batch to push (at most `max_rows` rows when given), without the rows in
+        `skip` (a push in flight). A row that makes no valid mutation (an older version's or a
+        damaged write) is set aside first, so that it never blocks the queue: see
+        `take_set_aside`."""
         refused: list[RefusedRow] = []
         with self._db.read() as conn:
             batch = self._records.outbox.pending(
-                conn, max_bytes, self._records.load, refused, skip, self._records.load_many
+                conn, max_bytes, self._records.load, refused, skip, self._records.load_many,
+                max_rows,
             )
         if refused:
             self._set_aside_rows(refused)
@@ -599,12 +604,17 @@ def _merged(change: Change, local: Record | None) -> tuple[Record, list[str]]:
     """A pulled change merged into the local record: the record to save, and the names of
     the fields the merge changed."""
     incoming = {n: Stamped(f.value, f.hlc) for n, f in change.fields.items()}
-    outcome = merge_fields(local.fields if local else {}, incoming, base_version=None)
+    if local is None:  # a record new here: the merge into nothing is the change itself
+        outcome = MergeOutcome(incoming, list(incoming), [])
+    else:
+        outcome = merge_fields(local.fields, incoming, base_version=None)
+    # The merge's own dict: its stamps carry no server version here (new_version 0, and a
+    # record read from the store has none), so copying each one again made the same record.
     merged = Record(
         change.entity,
         change.entity_id,
         change.ward_code,
-        {n: Stamped(s.value, s.hlc) for n, s in outcome.fields.items()},
+        outcome.fields,
         max(change.version, local.version if local else 0),
         local.local_rev if local else 0,
         rowid=local.rowid if local else 0,

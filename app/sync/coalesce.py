@@ -32,19 +32,28 @@ class Folded:
 
 def fold(batch: list[Mutation]) -> list[Folded]:
     out: list[Folded] = []
+    runs: list[list[Mutation]] = []
     for m in batch:
-        last = out[-1] if out else None
-        if last is not None and _joins(last.mutation, m):
-            last.mutation = _merge(last.mutation, m)
-            last.members.append(m.mutation_id)
+        if runs and _joins(runs[-1][0], m):
+            runs[-1].append(m)
         else:
-            out.append(Folded(m, [m.mutation_id]))
-    for group in out:
-        if len(group.members) > 1:
-            name = "|".join(group.members)
-            group.mutation = group.mutation.model_copy(
-                update={"mutation_id": str(uuid.uuid5(_NAMESPACE, name))}
-            )
+            runs.append([m])
+    for run in runs:
+        first = run[0]
+        if len(run) == 1:
+            out.append(Folded(first, [first.mutation_id]))
+            continue
+        # The run's fields merged in one dict and copied once (issue 13: a copy per member
+        # cost the audit push a tenth of its CPU); the same fields as merging one at a time.
+        fields: dict[str, FieldValue] = dict(first.fields)
+        for m in run[1:]:
+            _merge_into(fields, m)
+        members = [m.mutation_id for m in run]
+        name = "|".join(members)
+        folded = first.model_copy(
+            update={"fields": fields, "mutation_id": str(uuid.uuid5(_NAMESPACE, name))}
+        )
+        out.append(Folded(folded, members))
     return out
 
 
@@ -56,6 +65,9 @@ def unfold(groups: list[Folded], results: list[PushResult]) -> list[PushResult]:
         result = by_id.get(group.mutation.mutation_id)
         if result is None:
             continue  # not answered: the rows stay queued
+        if len(group.members) == 1 and group.members[0] == result.mutation_id:
+            out.append(result)  # a row sent as itself: its answer as it came
+            continue
         out.extend(result.model_copy(update={"mutation_id": mid}) for mid in group.members)
     return out
 
@@ -70,9 +82,8 @@ def _joins(current: Mutation, m: Mutation) -> bool:
     )
 
 
-def _merge(a: Mutation, b: Mutation) -> Mutation:
-    fields: dict[str, FieldValue] = dict(a.fields)
+def _merge_into(fields: dict[str, FieldValue], b: Mutation) -> None:
+    """`b`'s fields into a run's: the greater clock wins each field."""
     for name, fv in b.fields.items():
         if name not in fields or fv.hlc > fields[name].hlc:
             fields[name] = fv
-    return a.model_copy(update={"fields": fields})

@@ -290,7 +290,7 @@ class SyncEngine:
             if not self._server_known():  # a short first push learns which forms it reads
                 rows = min(rows, FIRST_PUSH_ROWS)
             limit = rows if run.suspect is None else run.suspect.take()
-            batch = self.store.pending_mutations(budget)[:limit]
+            batch = self.store.pending_mutations(budget, max_rows=limit)[:limit]
             self._count_set_aside(report)
             if not batch:
                 return False
@@ -364,7 +364,7 @@ class SyncEngine:
         push in flight also carries (the rest waits for that push's answer)."""
         in_flight = {m.mutation_id for m in current.batch}
         budget, limit = self._budget(True)
-        rows = self.store.pending_mutations(budget, skip=in_flight)
+        rows = self.store.pending_mutations(budget, skip=in_flight, max_rows=limit)
         self._count_set_aside(report)
         records = {(m.entity, m.entity_id) for m in current.batch}
         batch: list[Mutation] = []

@@ -26,9 +26,12 @@ class SettingsPort(Protocol):
 class SyncStorePort(Protocol):
     device_id: str
 
-    def pending_mutations(self, max_bytes: int, skip: Collection[str] = ()) -> list[Mutation]:
-        """Outbox, oldest first, as many as fit in `max_bytes` of JSON (at least one), leaving
-        out the rows named in `skip` (the push in flight)."""
+    def pending_mutations(
+        self, max_bytes: int, skip: Collection[str] = (), max_rows: int | None = None
+    ) -> list[Mutation]:
+        """Outbox, oldest first, as many as fit in `max_bytes` of JSON (at least one) and in
+        `max_rows` when given, leaving out the rows named in `skip` (the push in flight) and
+        ending before a row whose record has a row in `skip` ahead of it."""
         ...
 
     def take_set_aside(self) -> list[PushResult]:

@@ -401,7 +401,10 @@ class Transport:
         raw = None
         if body is not None:
             raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        resp = self._send(method, path, raw_json=raw, params=params, auth=auth)
+        parsed: list[Any] = []
+        resp = self._send(method, path, raw_json=raw, params=params, auth=auth, parsed=parsed)
+        if parsed:  # already read once when it arrived (a pull page: parsed once, not twice)
+            return parsed[0]
         return _parse_json(resp)
 
     def _send(
@@ -415,7 +418,9 @@ class Transport:
         headers: dict[str, str] | None = None,
         auth: bool = True,
         attempts: int | None = None,
+        parsed: list[Any] | None = None,
     ) -> httpx.Response:
+        """`parsed`, when given, receives the JSON body of the answer returned (if it is JSON)."""
         attempts = attempts or self.retry.attempts
         last: Exception | None = None
         attempt = 0
@@ -441,12 +446,15 @@ class Transport:
                 self.stats.raw_bytes_sent += len(raw_json or content or b"")
                 resp = self._client.request(method, path, content=body, params=params, headers=hdrs)
                 resp.read()  # the whole body now, so a cut or short body surfaces here
+                data = None
                 if resp.headers.get("content-type", "").startswith("application/json"):
-                    resp.json()  # a body that does not parse was damaged on the way
+                    data = resp.json()  # a body that does not parse was damaged on the way
             except (httpx.TransportError, ValueError) as exc:
                 last = exc
             else:
                 if resp.status_code < 400:
+                    if parsed is not None and data is not None:
+                        parsed[:] = [data]
                     return resp
                 if resp.status_code == 415 and encoding and self._fall_back(encoding):
                     continue  # the server refused this encoding: same attempt, plainer body

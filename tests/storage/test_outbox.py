@@ -40,6 +40,44 @@ def test_each_write_queues_its_mutation(store, procedure):
     assert len(store.sync.pending_mutations(1)) == 1  # size budget, at least one
 
 
+
+def test_a_row_limit_gives_the_head_of_the_same_batch(store, procedure):
+    """`max_rows` stops reading the outbox at the batch's end (the engine used to read a whole
+    byte budget and cut it): the same rows, the same mutations, with `skip` too."""
+    for _ in range(3):
+        dossier = receive(store, procedure)
+        store.dossiers.change_status(dossier.id, 4, note="xử lý")
+    whole = store.sync.pending_mutations(10_000_000)
+    assert len(whole) == 12
+    for n in (1, 2, 5, 12, 40):
+        assert store.sync.pending_mutations(10_000_000, max_rows=n) == whole[:n]
+    assert len(store.sync.pending_mutations(1, max_rows=5)) == 1  # the byte budget still holds
+
+
+def test_a_read_past_a_push_in_flight_ends_where_the_engine_cuts_it(store, procedure):
+    """With `skip` (the rows in flight) the read ends before the first row of a record with a
+    row in flight, which the engine's batch sent ahead ends before too (the record's order):
+    the same batch, without reading the rows the engine would drop."""
+    for _ in range(3):
+        dossier = receive(store, procedure)
+        store.dossiers.change_status(dossier.id, 4, note="xử lý")
+    whole = store.sync.pending_mutations(10_000_000)
+    for n_flight in range(1, len(whole)):
+        flight = whole[:n_flight]
+        skip = {m.mutation_id for m in flight}
+        records = {(m.entity, m.entity_id) for m in flight}
+        for limit in (2, 6, 100):
+            engine_cut = []
+            for m in whole[n_flight:][:limit]:  # what the engine's _send_ahead keeps
+                if (m.entity, m.entity_id) in records:
+                    break
+                engine_cut.append(m)
+            read = store.sync.pending_mutations(10_000_000, skip, max_rows=limit)
+            assert read == engine_cut, (n_flight, limit)
+    # a dossier's creation in flight: its event goes ahead, its status move waits
+    (first_event,) = store.sync.pending_mutations(10_000_000, {whole[0].mutation_id})
+    assert first_event == whole[1] and whole[2].entity_id == whole[0].entity_id
+
 def test_a_failure_while_queueing_leaves_neither_record_nor_mutation(
     store, procedure, monkeypatch
 ):
@@ -135,3 +173,25 @@ def test_a_row_whose_record_is_missing_is_set_aside(store, procedure):
     (refusal,) = store.sync.take_set_aside()
     assert refusal.reason == "refused_locally:its record is missing"
     assert store.sync.summary().pending == 2
+
+
+def test_a_queued_row_makes_the_mutation_built_field_by_field(store, procedure):
+    """Issue 13, fourth round: a row's mutation is validated whole (one call) instead of built
+    from a model per field; the same mutation, the same JSON on the wire, frozen rows too."""
+    from app.domain.mutations import FieldValue
+
+    dossier = receive(store, procedure)
+    store.dossiers.change_status(dossier.id, 4, note="xử lý")  # freezes the creation's status
+    pending = store.sync.pending_mutations(10_000_000)
+    with store.db.read() as conn:
+        rows = conn.exec_driver_sql("SELECT mutation_id, sealed FROM outbox ORDER BY id").all()
+    assert [r[0] for r in rows] == [m.mutation_id for m in pending]
+    assert rows[0][1] is not None  # the creation's row is frozen, the others are not
+    for m in pending:
+        by_field = Mutation(
+            mutation_id=m.mutation_id, device_id=m.device_id, entity=m.entity,
+            entity_id=m.entity_id, ward_code=m.ward_code, base_version=m.base_version,
+            fields={n: FieldValue(value=f.value, hlc=f.hlc) for n, f in m.fields.items()},
+        )
+        assert m == by_field and m.model_dump_json() == by_field.model_dump_json()
+        assert all(type(f) is FieldValue for f in m.fields.values())

@@ -187,3 +187,26 @@ def test_a_pulled_page_settles_each_record_and_a_record_twice_keeps_the_later(st
     again = store.dossiers.get(synced_one.id)
     assert (again.notes, again.version, again.sync_state) == ("lần hai", 3, "synced")
     assert store.sync.pull_cursor() == 4
+
+
+def test_the_merge_of_a_pulled_record_new_here_is_the_full_merge_into_nothing(store, procedure):
+    """Issue 13, fourth round: a record the device does not hold skips the field merge; the
+    record to save and the changed names are those of merging into an empty record, and a
+    record it holds still goes through the merge."""
+    from app.domain.merge import Stamped, merge_fields
+    from app.storage.services.records import Record
+    from app.storage.sync_store import _merged
+
+    receive(store, procedure)
+    (mutation, _event) = store.sync.pending_mutations(10_000_000)
+    change = _server_state(mutation, 3, notes=FieldValue(value="ghi chú", hlc=Clock("s").now()))
+    merged, changed = _merged(change, None)
+    incoming = {n: Stamped(f.value, f.hlc) for n, f in change.fields.items()}
+    full = merge_fields({}, incoming, base_version=None)
+    assert merged == Record(change.entity, change.entity_id, change.ward_code, full.fields, 3, 0)
+    assert changed == full.changed and set(changed) == set(change.fields)
+    with store.db.read() as conn:
+        local = store.records.load(conn, mutation.entity_id)
+    merged_local, changed_local = _merged(change, local)
+    assert merged_local.fields == merge_fields(local.fields, incoming).fields
+    assert changed_local == ["notes"] and merged_local.rowid == local.rowid

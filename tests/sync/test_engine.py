@@ -438,10 +438,10 @@ class _StricterServerSchema:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def pending_mutations(self, max_bytes: int, skip=()):
+    def pending_mutations(self, max_bytes: int, skip=(), max_rows=None):
         return [
             _with_nul_field_name(m) if m.mutation_id in self.bad_ids else m
-            for m in self._store.pending_mutations(max_bytes, skip)
+            for m in self._store.pending_mutations(max_bytes, skip, max_rows)
         ]
 
 

@@ -417,9 +417,11 @@ class RecordStore:
         body = {"h": list(stamps), "f": values, "s": which} if which else {
             "h": list(stamps), "f": values}
         r = record
+        # values.get is r.value (None for a missing field or a None value), without a method
+        # call per query column (issue 13: the pull's CPU)
         return self._seal_row(
             r.rowid, r.entity, r.entity_id, r.ward_code, r.version, r.local_rev, body,
-            r.sync_state, r.sync_reason, r.value,
+            r.sync_state, r.sync_reason, values.get,
         )
 
     def _seal_row(

@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from app.domain.mutations import PullResponse, PushRequest, PushResponse, PushSummary, summarise
+from app.domain.mutations import (
+    BatchesRequest,
+    BatchesResponse,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    PushSummary,
+    summarise,
+)
 from server.api.deps import Ctx, CurrentCaller
 from server.services import reference, sync
 
@@ -16,12 +24,20 @@ PULL_LIMIT_MAX = 1000
 
 @router.post("/push", response_model=PushResponse | PushSummary)
 def push(body: PushRequest, caller: CurrentCaller, ctx: Ctx) -> PushResponse | PushSummary:
-    results = sync.push(ctx.engine, caller, body.mutations, ctx.clock)
+    results = sync.push(ctx.engine, caller, body.mutations, ctx.clock, body.batch)
     for result in results:
         ctx.counters.add(f"mutations_{result.status}")
     if body.answer == "summary":  # applied ranges, then only the exceptions
         return summarise(results)
     return PushResponse(results=results)
+
+
+@router.post("/batches", response_model=BatchesResponse)
+def batches(body: BatchesRequest, caller: CurrentCaller, ctx: Ctx) -> BatchesResponse:
+    """Which of these push batches (the ids the caller's device gave them) were committed, each
+    with the answer its push was given; asked after a cut (clients since issue 13)."""
+    found = sync.committed_batches(ctx.engine, caller, body.ids)
+    return BatchesResponse.model_validate({"batches": found})
 
 
 @router.get("/pull", response_model=PullResponse)

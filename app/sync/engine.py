@@ -351,9 +351,10 @@ class SyncEngine:
         """JSON bytes and rows of one batch. A cut must resend at most one batch's rows. When
         the server keeps each push's answer under the batch id the client gave (it says
         "batches" in its summaries), whole batches overlap: after a cut the client asks for
-        the answers of the pushes it lost (`_resume`), and of the two in flight only one can
-        have been cut on its way in. Otherwise overlapped batches are half batches: the two in
-        flight never hold more than one batch's rows."""
+        the answers of the pushes it lost (`_resume`), so a batch the server committed is not
+        sent again (one cut on its way in was not committed: its rows must go again). Otherwise
+        overlapped batches are half batches: the two in flight never hold more than one
+        batch's rows."""
         if not overlap or self._whole():
             return self.push_batch_bytes, MAX_BATCH_ROWS
         return max(1, self.push_batch_bytes // PIPELINE), MAX_BATCH_ROWS // PIPELINE
@@ -377,7 +378,8 @@ class SyncEngine:
         committed, with the answer it gave each, and their rows are settled by it as by the
         answer itself (applied, conflict, rejected), without sending them again. The others'
         rows are still queued and go again (the server answers those it applied from its
-        stored results). An older server (404) knows none."""
+        stored results). An older server (404) knows none; an ask that fails otherwise (but
+        for offline and auth) is taken as knowing none: the rows go again, answered once."""
         unanswered = getattr(self.store, "unanswered_batches", None)
         ask = getattr(self.transport, "batches", None)
         if not callable(unanswered) or not callable(ask):
@@ -388,9 +390,10 @@ class SyncEngine:
         ids = sorted(waiting)[-MAX_BATCH_IDS:]
         try:
             found: dict[str, PushSummary] = ask(ids)
-        except RequestRejected as exc:
+        except HttpError as exc:
             if isinstance(exc, Unauthorized):
                 raise
+            log.warning("lost pushes not asked about: %s", exc)
             found = {}
         for batch_id in ids:
             summary = found.get(batch_id)

@@ -220,3 +220,44 @@ def test_the_first_push_is_short_and_the_next_carry_the_compact_forms(devices, s
     assert len(batches[0]) == FIRST_PUSH_ROWS < len(batches[1])
     assert officer.transport.server_reads_derived_ids
     assert sum(map(len, batches)) == queued
+
+
+def test_a_lost_answer_keeps_its_refusals(devices, sync_server, ward):
+    """The answer the server kept for a lost push says what the push's own answer said: rows it
+    refused end refused on the device, with the server's reason, never acknowledged."""
+    username = devices.user("officer", [ward])
+    officer = devices.enrol(username)
+    officer.engine.push_batch_bytes = BATCH_BYTES
+    officer.engine.pipeline = False
+    _receive(officer.store, ward, 12)
+    batches = _sent_batches(officer)
+    push = officer.transport.push
+
+    def narrowed_then_lost(mutations, *args):
+        if len(batches) == 1:  # the officer leaves the ward: the next push is refused by row
+            with sync_server.engine.begin() as conn:
+                conn.execute(
+                    text("UPDATE app_user SET wards = :w WHERE username = :u"),
+                    {"w": '["99999"]', "u": username},
+                )
+                conn.execute(
+                    text("UPDATE device SET wards = :w WHERE id = :d"),
+                    {"w": '["99999"]', "d": officer.server_device_id},
+                )
+        results = push(mutations, *args)
+        if len(batches) == 2:
+            raise Offline("the link died before the answer came")
+        return results
+
+    officer.transport.push = narrowed_then_lost
+    assert officer.sync().offline
+    lost = batches[1]
+    assert officer.store.sync.pending_count() >= len(lost)  # the refused rows: still queued
+    officer.transport.push = push
+    batches = _sent_batches(officer)
+    resumed = officer.sync()
+    assert not {m for b in batches for m in b} & set(lost)  # settled by the kept answer
+    assert resumed.rejected >= len(lost) and resumed.applied == 0, resumed
+    assert officer.store.sync.pending_count() == 0
+    refused = [w for w in officer.store.sync.waiting() if w.state == "rejected"]
+    assert refused and all("ward_out_of_scope" in (w.reason or "") for w in refused)

@@ -1,7 +1,7 @@
 """Sync over slow links: batched zstd sync vs the gzip floor vs one request per record.
 
     uv run python bench/sync_link.py [--dossiers 2000] [--profiles 2g 3g] [--sample 25]
-                                     [--sequential]
+                                     [--sequential] [--batches whole half]
 
 For each link profile, on a fresh central API (real process, SQLite) behind the user-space link
 emulator (`tests/support/netproxy.py`: bandwidth each way, one-way delay, bytes metered):
@@ -58,6 +58,7 @@ PROFILES = {
 }
 PIN = "2468"
 SEQUENTIAL = [False]  # --sequential: every device pushes one batch at a time
+WHOLE = [True]  # --batches half: overlapped pushes as half batches, as against an older server
 KEYS = KeySettings.for_tests()
 SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Phan", "Vũ", "Đặng", "Bùi", "Đỗ", "Ngô"]
 MIDDLE = ["Thị", "Văn", "Đức", "Minh", "Ngọc", "Thanh", "Hữu", "Quang"]
@@ -90,14 +91,26 @@ def main() -> None:
     parser.add_argument(
         "--sequential", action="store_true", help="one push at a time (no overlapped batches)"
     )
+    parser.add_argument(
+        "--batches",
+        nargs="+",
+        default=["whole"],
+        choices=["whole", "half"],
+        help="overlapped pushes as whole batches (the server keeps answers by batch id) or as "
+        "half batches (what an older server gets); several: each in turn, per profile",
+    )
     args = parser.parse_args()
     SEQUENTIAL[0] = args.sequential
     rows = []
     for key in args.profiles:
-        label, bps, delay_ms = PROFILES[key]
-        rate = f"{bps // 1000} kbit/s" if bps else "unlimited"
-        print(f"# {label}: {rate} each way, {delay_ms:.0f} ms one-way", flush=True)
-        rows.append((label, run_profile(bps, delay_ms, args)))
+        for batches in args.batches:
+            WHOLE[0] = batches == "whole"
+            label, bps, delay_ms = PROFILES[key]
+            if len(args.batches) > 1:
+                label = f"{label}, {batches} batches"
+            rate = f"{bps // 1000} kbit/s" if bps else "unlimited"
+            print(f"# {label}: {rate} each way, {delay_ms:.0f} ms one-way", flush=True)
+            rows.append((label, run_profile(bps, delay_ms, args)))
     print()
     print_table(rows, args)
 
@@ -194,7 +207,10 @@ def _device(server, folder: Path, role: str, wards: list[str], url: str):
     store = create_store(folder, PIN, settings=KEYS)
     save_enrolment(store.settings, server.url, asdict(identity.enrol(server.engine, code, role)))
     transport = Transport.from_settings(store.settings, server_url=url)
-    return store, SyncEngine(store.sync, transport, pipeline=not SEQUENTIAL[0])
+    engine = SyncEngine(
+        store.sync, transport, pipeline=not SEQUENTIAL[0], whole_batches=WHOLE[0]
+    )
+    return store, engine
 
 
 def _fill_dossiers(store, ward: str, n: int, rng: random.Random) -> None:

@@ -102,6 +102,21 @@ class AppliedMutation(SQLModel, table=True):
     applied_at: dt.datetime = Field(default_factory=utcnow)
 
 
+class PushBatch(SQLModel, table=True):
+    """A push batch the server committed, by the id its device gave it, with the answer it
+    gave (the push summary, small): a device whose answer was lost asks for it instead of
+    sending the batch again (POST /sync/batches). Each device keeps its last few (see
+    `server.services.sync.KEPT_BATCHES`); one that is gone is only sent again."""
+
+    __tablename__ = "push_batch"
+    __table_args__ = (UniqueConstraint("device_id", "batch_id", name="uq_push_batch_device"),)
+    id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True))
+    device_id: str = Field(max_length=100)
+    batch_id: str = Field(max_length=40)
+    answer: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    committed_at: dt.datetime = Field(default_factory=utcnow)
+
+
 class Upload(SQLModel, table=True):
     """One user's upload of one file. Each user sends the bytes themselves (their devices share
     the upload, so another tablet of the same person resumes it); nobody else's upload of the

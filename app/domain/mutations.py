@@ -24,7 +24,7 @@ MAX_FIELDS = 300
 MAX_MUTATIONS = 2000  # per push
 MAX_INCARNATION = 64
 # What this server reads beyond the original wire form, told in every push summary.
-READS = ("one_clock", "derived_ids")
+READS = ("one_clock", "derived_ids", "batches")
 
 
 # Short wire strings already found to follow a rule (field names, clock stamps, ids, wards):
@@ -186,9 +186,16 @@ def leave_out_derived_id(wire: dict, incarnation: str = "") -> dict:
     return {k: v for k, v in wire.items() if k != "mutation_id"}
 
 
+# A push batch's id, made by its client: letters, digits, "-" and "_", at most 40.
+BATCH_ID_PATTERN = r"^[0-9A-Za-z_-]{0,40}$"
+MAX_BATCH_IDS = 32  # ids asked about in one POST /sync/batches
+
+
 class PushRequest(BaseModel):
     mutations: list[Mutation] = Field(max_length=MAX_MUTATIONS)
     incarnation: WireText = Field(default="", max_length=MAX_INCARNATION)  # the store's, for ids
+    # The id its client gave this batch (clients since issue 13): see `BatchesRequest`.
+    batch: str = Field(default="", pattern=BATCH_ID_PATTERN)
 
     @model_validator(mode="before")
     @classmethod
@@ -241,6 +248,7 @@ class WirePush:
     mutations: list[WireMutation]
     incarnation: str = ""
     answer: Literal["results", "summary"] = "results"
+    batch: str = ""
 
 
 class _ReadMutation(MutationHead):
@@ -252,6 +260,7 @@ class _ReadPush(BaseModel):
     mutations: list[_ReadMutation] = Field(max_length=MAX_MUTATIONS)
     incarnation: WireText = Field(default="", max_length=MAX_INCARNATION)
     answer: Literal["results", "summary"] = "results"
+    batch: str = Field(default="", pattern=BATCH_ID_PATTERN)
 
     @model_validator(mode="before")
     @classmethod
@@ -291,7 +300,7 @@ def read_push_data(data: Any) -> WirePush:
         )
     if errors:
         raise WireError(errors)
-    return WirePush(out, head.incarnation, head.answer)
+    return WirePush(out, head.incarnation, head.answer, head.batch)
 
 
 def _read_fields(
@@ -441,3 +450,20 @@ class PullResponse(BaseModel):
 
 def new_mutation_id() -> str:
     return str(uuid.uuid4())
+
+
+class BatchesRequest(BaseModel):
+    """POST /sync/batches: which of these push batches (ids the caller's device gave them) did
+    the server commit? Asked after a cut, for the pushes whose answers never came."""
+
+    ids: list[Annotated[str, Field(min_length=1, pattern=BATCH_ID_PATTERN)]] = Field(
+        max_length=MAX_BATCH_IDS
+    )
+
+
+class BatchesResponse(BaseModel):
+    """The committed ones of the ids asked, each with the answer its push was given (a
+    `PushSummary` of the batch as it was sent); an id left out is not known: its rows go
+    again (the server answers a mutation it applied from its stored result)."""
+
+    batches: dict[str, PushSummary]

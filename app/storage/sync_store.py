@@ -41,6 +41,8 @@ LOCK_FILE = "sync.lock"
 LOCK_POLL_S = 0.1
 # Where an outbox row the client's own schema refused is kept, unchanged, for a person to see.
 SET_ASIDE_PREFIX = "outbox_set_aside:"
+# A push sent and not answered yet, by the id the engine gave it: what it carried (app.sync).
+UNANSWERED_PREFIX = "push_unanswered:"
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,27 @@ class SyncStore:
                 self._set_aside.append(
                     PushResult(mutation_id=row.mutation_id, status="rejected", reason=row.reason)
                 )
+
+    def remember_batch(self, batch_id: str, sent: Any) -> None:
+        """A push about to go: what it carries (JSON), kept until `forget_batches`."""
+        self._kept.set(UNANSWERED_PREFIX + batch_id, sent)
+
+    def forget_batches(self, batch_ids: Collection[str]) -> None:
+        if batch_ids:
+            with self._db.write() as conn:
+                for batch_id in batch_ids:
+                    conn.exec_driver_sql(
+                        "DELETE FROM settings WHERE key = ?", (UNANSWERED_PREFIX + batch_id,)
+                    )
+
+    def unanswered_batches(self) -> dict[str, Any]:
+        """{batch id: what it carried} of the pushes remembered and not forgotten."""
+        with self._db.read() as conn:
+            keys = conn.exec_driver_sql(
+                "SELECT key FROM settings WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(UNANSWERED_PREFIX), UNANSWERED_PREFIX),
+            ).all()
+            return {k[len(UNANSWERED_PREFIX) :]: self._kept.get_in(conn, k) for (k,) in keys}
 
     def record_push_results(self, results: list[PushResult]) -> None:
         outbox = self._records.outbox

@@ -59,16 +59,26 @@ def fold(batch: list[Mutation]) -> list[Folded]:
 
 def unfold(groups: list[Folded], results: list[PushResult]) -> list[PushResult]:
     """One result per original outbox row, from the results of the folded mutations."""
+    return unfold_ids(carried(groups), results)
+
+
+def carried(groups: list[Folded]) -> list[tuple[str, list[str]]]:
+    """What a push carries, as (sent mutation id, its outbox rows' ids) in the push's order:
+    enough to read its answer later (`unfold_ids`)."""
+    return [(g.mutation.mutation_id, list(g.members)) for g in groups]
+
+
+def unfold_ids(groups: list[tuple[str, list[str]]], results: list[PushResult]) -> list[PushResult]:
     by_id = {r.mutation_id: r for r in results}
     out: list[PushResult] = []
-    for group in groups:
-        result = by_id.get(group.mutation.mutation_id)
+    for sent_id, members in groups:
+        result = by_id.get(sent_id)
         if result is None:
             continue  # not answered: the rows stay queued
-        if len(group.members) == 1 and group.members[0] == result.mutation_id:
+        if len(members) == 1 and members[0] == result.mutation_id:
             out.append(result)  # a row sent as itself: its answer as it came
             continue
-        out.extend(result.model_copy(update={"mutation_id": mid}) for mid in group.members)
+        out.extend(result.model_copy(update={"mutation_id": mid}) for mid in members)
     return out
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.domain.mutations import Mutation, PushResult
+from app.domain.mutations import MAX_BATCH_IDS, Mutation, PushResult, PushSummary, expand
 from app.sync import attachments, coalesce
 from app.sync.ports import SyncStorePort
 from app.sync.transport import (
@@ -45,7 +46,7 @@ MAX_BATCH_ROWS = 1000
 # Until the server has answered a push of this transport, a push carries every id and stamp
 # (the compact forms are sent only to a server that said it reads them): the first push is short.
 FIRST_PUSH_ROWS = 50
-PIPELINE = 2  # pushes in flight at most, each of 1/PIPELINE batch (see `_budget`)
+PIPELINE = 2  # pushes in flight at most (see `_budget`)
 PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 MAX_REASON = 300
@@ -106,6 +107,7 @@ class SyncEngine:
         lock_wait_s: float = 0.0,
         on_progress: ProgressListener | None = None,
         pipeline: bool = True,
+        whole_batches: bool = True,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -120,6 +122,9 @@ class SyncEngine:
         self.lock_wait_s = lock_wait_s
         self.last_uploads: list[attachments.UploadOutcome] = []
         self.pipeline = pipeline  # send the next batch while the server applies the previous
+        # Overlap whole batches when the server keeps each push's answer (half batches if not,
+        # or when False: the measure of issue 13 compares both).
+        self.whole_batches = whole_batches
 
     def run_once(self, *, push: bool = True, pull: bool = True) -> SyncReport:
         """Push, pull, upload (`push=False` or `pull=False` leaves that step out; uploads go
@@ -266,11 +271,13 @@ class SyncEngine:
         """Batches from the outbox head. While one push is in flight the next batch is read,
         compressed and sent (`PIPELINE` pushes at most), when it touches no record of the one
         in flight: the server may apply them in either order, and a record's rows stay in
-        order. Each batch's rows leave the outbox only by that batch's own answer. Overlapped
-        batches are half batches, so a cut resends at most one batch's rows."""
+        order. Each batch's rows leave the outbox only by that batch's own answer (or, after a
+        cut, by the answer the server kept for it: `_resume`). See `_budget` for why a cut
+        resends at most one batch's rows."""
         counter = getattr(self.store, "pending_count", None)  # optional in the port
         total = int(counter()) if callable(counter) else 0
         self._progress("push", 0, total or None)
+        self._resume(report)
         run = _PushRun(total)
         with ThreadPoolExecutor(PIPELINE, thread_name_prefix="sync-push") as pool:
             try:
@@ -307,6 +314,7 @@ class SyncEngine:
         try:
             answers = current.answers()
         except RequestRejected as exc:
+            self._forget(current)  # refused: the server committed none of it
             self._settle(run.ahead, report)
             run.ahead = None
             self._refused(report, run, current, exc)
@@ -340,22 +348,89 @@ class SyncEngine:
         raise exc
 
     def _budget(self, overlap: bool) -> tuple[int, int]:
-        """JSON bytes and rows of one batch. Overlapped batches are half batches: the two in
-        flight never hold more than one batch's rows, so a cut anywhere resends at most one
-        batch, as without the overlap."""
-        if not overlap:
+        """JSON bytes and rows of one batch. A cut must resend at most one batch's rows. When
+        the server keeps each push's answer under the batch id the client gave (it says
+        "batches" in its summaries), whole batches overlap: after a cut the client asks for
+        the answers of the pushes it lost (`_resume`), so a batch the server committed is not
+        sent again (one cut on its way in was not committed: its rows must go again). Otherwise
+        overlapped batches are half batches: the two in flight never hold more than one
+        batch's rows."""
+        if not overlap or self._whole():
             return self.push_batch_bytes, MAX_BATCH_ROWS
         return max(1, self.push_batch_bytes // PIPELINE), MAX_BATCH_ROWS // PIPELINE
+
+    def _whole(self) -> bool:
+        return self.whole_batches and self._keeps_batches() is True
+
+    def _keeps_batches(self) -> bool | None:
+        """The server keeps push answers by batch id: True, False, or None (not known yet, or
+        a store or transport that cannot take part)."""
+        if not callable(getattr(self.store, "remember_batch", None)):
+            return False
+        if not callable(getattr(self.transport, "batches", None)):
+            return False
+        if not self._server_known():
+            return None
+        return bool(getattr(self.transport, "server_keeps_batches", False))
+
+    def _resume(self, report: SyncReport) -> None:
+        """Pushes of an earlier run whose answers never came: the server says which it
+        committed, with the answer it gave each, and their rows are settled by it as by the
+        answer itself (applied, conflict, rejected), without sending them again. The others'
+        rows are still queued and go again (the server answers those it applied from its
+        stored results). An older server (404) knows none; an ask that fails otherwise (but
+        for offline and auth) is taken as knowing none: the rows go again, answered once."""
+        unanswered = getattr(self.store, "unanswered_batches", None)
+        ask = getattr(self.transport, "batches", None)
+        if not callable(unanswered) or not callable(ask):
+            return
+        waiting: dict = unanswered()
+        if not waiting:
+            return
+        ids = sorted(waiting)[-MAX_BATCH_IDS:]
+        try:
+            found: dict[str, PushSummary] = ask(ids)
+        except HttpError as exc:
+            if isinstance(exc, Unauthorized):
+                raise
+            log.warning("lost pushes not asked about: %s", exc)
+            found = {}
+        for batch_id in ids:
+            summary = found.get(batch_id)
+            if summary is not None:
+                self._settle_kept(report, waiting[batch_id], summary)
+        self.store.forget_batches(list(waiting))
+
+    def _settle_kept(self, report: SyncReport, carried: list, summary: PushSummary) -> None:
+        """A lost push's rows settled by the answer the server kept for it."""
+        try:
+            groups = [(str(sent), [str(m) for m in members]) for sent, members in carried]
+            answers = expand(summary, [sent for sent, _ in groups])
+        except (TypeError, ValueError):  # not what was sent: its rows go again
+            return
+        final = [r for r in coalesce.unfold_ids(groups, answers) if not _transient(r)]
+        self.store.record_push_results(final)
+        report.pushed += len(final)
+        for r in final:
+            self._count(report, r)
 
     def _server_known(self) -> bool:
         """The server answered a push of this transport (a stand-in transport: never)."""
         return bool(getattr(self.transport, "server_answered_push", False))
 
     def _send(self, pool: ThreadPoolExecutor, batch: list[Mutation]) -> _InFlight:
+        """The batch pushed from a push thread. Unless the server is known not to keep answers
+        by batch id, the push carries a new id, and what it carries is remembered under it
+        until its answer is kept (a cut: `_resume`)."""
         groups = coalesce.fold(batch)
         sent = [g.mutation for g in groups]
         incarnation = getattr(self.store, "incarnation", "")
-        return _InFlight(batch, groups, pool.submit(self.transport.push, sent, incarnation))
+        if self._keeps_batches() is False:
+            return _InFlight(batch, groups, pool.submit(self.transport.push, sent, incarnation))
+        batch_id = uuid.uuid4().hex
+        self.store.remember_batch(batch_id, coalesce.carried(groups))
+        future = pool.submit(self.transport.push, sent, incarnation, batch_id)
+        return _InFlight(batch, groups, future, batch_id)
 
     def _send_ahead(
         self, pool: ThreadPoolExecutor, current: _InFlight, report: SyncReport
@@ -391,10 +466,15 @@ class SyncEngine:
         results = coalesce.unfold(flight.groups, answers)
         final = [r for r in results if not _transient(r)]
         self.store.record_push_results(final)
+        self._forget(flight)
         report.pushed += len(final)
         for r in final:
             self._count(report, r)
         return len(final) == len(results)
+
+    def _forget(self, flight: _InFlight) -> None:
+        if flight.batch_id:
+            self.store.forget_batches([flight.batch_id])
 
     def _count_set_aside(self, report: SyncReport) -> None:
         for r in self.store.take_set_aside():  # rows this client itself cannot send
@@ -557,6 +637,7 @@ class _InFlight:
     batch: list[Mutation]
     groups: list[coalesce.Folded]
     future: Future[list[PushResult]]
+    batch_id: str = ""  # under which the server keeps its answer ("" : not asked to)
 
     @property
     def sent(self) -> list[Mutation]:

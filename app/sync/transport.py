@@ -33,6 +33,7 @@ import httpx
 import zstandard
 
 from app.domain.mutations import (
+    BatchesResponse,
     Mutation,
     PullResponse,
     PushResponse,
@@ -201,6 +202,9 @@ class Transport:
         # Set when a summary lists "derived_ids": ids the server can make are left out.
         self.server_reads_derived_ids = False
         self.server_answered_push = False  # any push answered: the forms above are known
+        # Set when a summary lists "batches": the server keeps each push's answer under the id
+        # the client gave it (`batches`), so two whole batches may be in flight.
+        self.server_keeps_batches = False
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
         limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
@@ -296,10 +300,13 @@ class Transport:
             return False
         return dt.datetime.now(dt.UTC) >= self.expires_at - RENEW_BEFORE
 
-    def push(self, mutations: Sequence[Mutation], incarnation: str = "") -> list[PushResult]:
+    def push(
+        self, mutations: Sequence[Mutation], incarnation: str = "", batch: str = ""
+    ) -> list[PushResult]:
         """Results of the mutations the server answered. Asks for the compact summary; a
         server older than it ignores the ask and answers one result per mutation.
-        `incarnation`: the store's, with which the ids it leaves out were derived."""
+        `incarnation`: the store's, with which the ids it leaves out were derived. `batch`: this
+        push's id, under which the server keeps its answer (an older server ignores it)."""
         wire = [m.model_dump(mode="json") for m in mutations]
         if self.server_reads_one_clock:  # a server that answered a summary reads it too
             wire = [one_clock(m) for m in wire]
@@ -308,6 +315,8 @@ class Transport:
         body: dict[str, Any] = {"mutations": wire, "answer": "summary"}
         if incarnation:
             body["incarnation"] = incarnation
+        if batch:
+            body["batch"] = batch
         data = self._json("POST", "/sync/push", body=body)
         self.server_answered_push = True
         if isinstance(data, dict) and "results" in data:
@@ -315,7 +324,15 @@ class Transport:
         summary = PushSummary.model_validate(data)
         self.server_reads_one_clock = True
         self.server_reads_derived_ids = "derived_ids" in summary.reads
+        self.server_keeps_batches = "batches" in summary.reads
         return expand(summary, [m.mutation_id for m in mutations])
+
+    def batches(self, batch_ids: Sequence[str]) -> dict[str, PushSummary]:
+        """{id: the answer its push was given} for the ids of this device's pushes the server
+        committed (POST /sync/batches); an id left out is not known there. An older server
+        answers 404 (`RequestRejected`)."""
+        data = self._json("POST", "/sync/batches", body={"ids": list(batch_ids)})
+        return BatchesResponse.model_validate(data).batches
 
     def pull(
         self, cursor: int, limit: int = 500, node: str = "", *, own: bool = False

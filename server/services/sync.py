@@ -18,11 +18,13 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Text, and_, bindparam, cast, func, insert, update
+from sqlalchemy import Text, and_, bindparam, cast, func, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, select
@@ -31,12 +33,27 @@ from app.domain import audit as A
 from app.domain import entities as E
 from app.domain.hlc import Clock, is_stamp, node_of
 from app.domain.merge import MergeOutcome, Stamped, merge_fields
-from app.domain.mutations import Mutation, PushResult, WireField, WireMutation
+from app.domain.mutations import (
+    Mutation,
+    PushResult,
+    PushSummary,
+    WireField,
+    WireMutation,
+    summarise,
+)
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE
 from server.core.db import read_session, take_log_lock, write_session, writer_turn
 from server.core.sealing import SEALED, SealError, open_fields, seal_fields
-from server.models import AppliedMutation, AuditLog, ChangeLog, Device, Record, utcnow
+from server.models import (
+    AppliedMutation,
+    AuditLog,
+    ChangeLog,
+    Device,
+    PushBatch,
+    Record,
+    utcnow,
+)
 from server.scope import Caller, family_of
 from server.services import attachments, reference, reports
 
@@ -115,28 +132,137 @@ UPDATE_RECORD = update(RECORD).where(RECORD.c.id == bindparam("p_row"))
 INSERT_CHANGE = insert(CHANGE_LOG)
 INSERT_AUDIT = insert(AUDIT_LOG)
 INSERT_APPLIED = insert(APPLIED)
+PUSH_BATCH = PushBatch.__table__
+INSERT_BATCH = insert(PUSH_BATCH)
+# Each device keeps its last KEPT_BATCHES batch ids (a client has at most two unanswered): the
+# same id again, and the older ones, go as the new one comes.
+KEPT_BATCHES = 16
+PRUNE_BATCHES = text(
+    "DELETE FROM push_batch WHERE device_id = :device AND (batch_id = :batch OR id <= "
+    "(SELECT id FROM push_batch WHERE device_id = :device ORDER BY id DESC LIMIT 1 "
+    "OFFSET :older))"
+)
 
 
 def push(
-    engine: Engine, caller: Caller, mutations: list[Pushed], clock: Clock
+    engine: Engine, caller: Caller, mutations: list[Pushed], clock: Clock, batch: str = ""
 ) -> list[PushResult]:
+    """Each mutation applied at most once, answered in order. `batch`: the id the client gave
+    this push; the answer is kept under it (`push_batch`), in the transaction that applies the
+    batch, for a client whose answer is lost (`committed_batches`)."""
     ids = list(dict.fromkeys(m.mutation_id for m in mutations))
     answers: dict[str, PushResult] = {}
-    for _ in range(ATTEMPTS):
-        answers = _stored(engine, caller, ids)
-        pending = _first_of_each(m for m in mutations if m.mutation_id not in answers)
-        if not pending:
-            break
-        try:
-            answers.update(_apply_batch(engine, caller, pending, clock))
-            break
-        except (IntegrityError, OperationalError):
-            continue  # a twin or a creator of the same record committed first: look again
-        except DataError:
-            break  # a value the database refuses: one transaction per mutation finds it
-    for m in _first_of_each(m for m in mutations if m.mutation_id not in answers):
-        answers[m.mutation_id] = apply_once(engine, caller, m, clock)
-    return [answers[m.mutation_id] for m in mutations]
+    kept = False
+    with _applying(caller.device_id, batch):
+        for _ in range(ATTEMPTS):
+            answers = _stored(engine, caller, ids)
+            pending = _first_of_each(m for m in mutations if m.mutation_id not in answers)
+            if not pending:
+                break
+            keep = _keeper(caller, batch, mutations, answers) if batch else None
+            try:
+                answers.update(_apply_batch(engine, caller, pending, clock, keep))
+                kept = bool(batch)
+                break
+            except (IntegrityError, OperationalError):
+                continue  # a twin or a creator of the same record committed first: look again
+            except DataError:
+                break  # a value the database refuses: one transaction per mutation finds it
+        for m in _first_of_each(m for m in mutations if m.mutation_id not in answers):
+            answers[m.mutation_id] = apply_once(engine, caller, m, clock)
+        results = [answers[m.mutation_id] for m in mutations]
+        if batch and not kept:  # answered from stored results, or one mutation at a time
+            _keep_batch_alone(engine, caller, batch, results)
+    return results
+
+
+# (device, batch) of the pushes being applied in this process: an ask about one waits for it.
+_IN_PROGRESS: dict[tuple[str, str], threading.Event] = {}
+_IN_PROGRESS_LOCK = threading.Lock()
+BATCH_WAIT_S = 10.0
+
+
+@contextmanager
+def _applying(device_id: str, batch: str):
+    if not batch:
+        yield
+        return
+    done = threading.Event()
+    key = (device_id, batch)
+    with _IN_PROGRESS_LOCK:
+        _IN_PROGRESS[key] = done
+    try:
+        yield
+    finally:
+        with _IN_PROGRESS_LOCK:
+            if _IN_PROGRESS.get(key) is done:
+                del _IN_PROGRESS[key]
+        done.set()
+
+
+def _keeper(
+    caller: Caller, batch: str, mutations: list[Pushed], stored: dict[str, PushResult]
+) -> Callable[[Session, dict[str, PushResult]], None]:
+    """What keeps the batch's whole answer (`stored`, then the batch transaction's own)."""
+
+    def keep(session: Session, fresh: dict[str, PushResult]) -> None:
+        whole = {**stored, **fresh}
+        _keep_batch(session, caller, batch, [whole[m.mutation_id] for m in mutations])
+
+    return keep
+
+
+def _keep_batch(session: Session, caller: Caller, batch: str, results: list[PushResult]) -> None:
+    """The batch's answer under its id, and the device's older batch ids pruned."""
+    older = {"device": caller.device_id, "batch": batch, "older": KEPT_BATCHES - 1}
+    session.execute(PRUNE_BATCHES, older)
+    answer = summarise(results).model_dump(mode="json", exclude={"reads"})
+    session.execute(
+        INSERT_BATCH,
+        {
+            "device_id": caller.device_id,
+            "batch_id": batch,
+            "answer": answer,
+            "committed_at": utcnow(),
+        },
+    )
+
+
+def _keep_batch_alone(
+    engine: Engine, caller: Caller, batch: str, results: list[PushResult]
+) -> None:
+    """A batch answered without its own transaction, kept in one of its own. Not kept (a busy
+    database) only costs the client a resend, which the stored results answer."""
+    try:
+        with write_session(engine) as session:
+            _keep_batch(session, caller, batch, results)
+    except (IntegrityError, OperationalError) as exc:
+        _log.warning("push batch %s not kept: %s", _safe(batch), type(exc).__name__)
+
+
+def committed_batches(engine: Engine, caller: Caller, batch_ids: list[str]) -> dict[str, dict]:
+    """{batch id: its push summary} for the ids the caller's own device committed (another
+    device's ids, even the same ones, are never looked at). A batch this process is still
+    applying is waited for (up to `BATCH_WAIT_S`): a client that resumes before the push it
+    lost has ended must not send it again."""
+    wanted = list(dict.fromkeys(batch_ids))
+    deadline = time.monotonic() + BATCH_WAIT_S
+    for batch in wanted:
+        with _IN_PROGRESS_LOCK:
+            done = _IN_PROGRESS.get((caller.device_id, batch))
+        if done is not None:
+            done.wait(max(0.0, deadline - time.monotonic()))
+    if not wanted:
+        return {}
+    with read_session(engine) as session:
+        rows = session.execute(
+            select(PUSH_BATCH.c.batch_id, PUSH_BATCH.c.answer).where(
+                PUSH_BATCH.c.device_id == caller.device_id, PUSH_BATCH.c.batch_id.in_(wanted)
+            )
+        ).all()
+    return {
+        batch: PushSummary.model_validate(answer).model_dump(mode="json") for batch, answer in rows
+    }
 
 
 def _first_of_each(mutations) -> list[Pushed]:
@@ -202,10 +328,15 @@ def _batch_of(session: Session) -> Batch | None:
 
 
 def _apply_batch(
-    engine: Engine, caller: Caller, mutations: list[Pushed], clock: Clock
+    engine: Engine,
+    caller: Caller,
+    mutations: list[Pushed],
+    clock: Clock,
+    keep: Callable[[Session, dict[str, PushResult]], None] | None = None,
 ) -> dict[str, PushResult]:
     """Apply mutations (distinct ids, none applied before) in one transaction; raises what the
-    database raises (the caller starts again or falls back to one mutation at a time)."""
+    database raises (the caller starts again or falls back to one mutation at a time). `keep`
+    is given the answers in that transaction, before it commits."""
     answers: dict[str, PushResult] = {}
     with write_session(engine) as session:
         taken = _stored_in(session, caller, [m.mutation_id for m in mutations])
@@ -217,6 +348,8 @@ def _apply_batch(
             for mutation in fresh:
                 answers[mutation.mutation_id] = _apply_checked(session, caller, mutation, clock)
             batch.write(session)
+            if keep is not None:
+                keep(session, answers)
         finally:
             session.info.pop(_BATCH, None)
     return answers

@@ -68,7 +68,7 @@ def test_admin_cli_enrols_lists_and_revokes(sqlite_api_server, capsys, monkeypat
         capsys, api, "admin", "create-user", new_name("x"), "--role", "officer", "--wards", "*"
     )
     assert status == 2 and "invalid_ward" in err
-    assert _cli(capsys, api, "api", "migrate")[1].strip() == "schema at revision 0011"
+    assert _cli(capsys, api, "api", "migrate")[1].strip() == "schema at revision 0012"
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_migrations_build_exactly_the_models(db, tmp_path, request):
     try:
         migrate.upgrade(engine)
         migrate.upgrade(engine)  # idempotent
-        assert migrate.current_revision(engine) == "0011"
+        assert migrate.current_revision(engine) == "0012"
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
         with engine.begin() as conn:

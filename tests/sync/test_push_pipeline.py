@@ -1,13 +1,18 @@
 """Overlapped push batches (issue 13): the next batch goes while the server applies the one
-before, each row leaves the outbox only by its own batch's answer, and a cut resends at most one
-batch: overlapped batches are half batches."""
+before, each row leaves the outbox only by its own batch's answer (or the answer the server
+kept for it), and a cut resends at most one batch: whole batches overlap when the server keeps
+each push's answer by batch id, half batches when it does not (an older server)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from sqlalchemy import bindparam, text
+
 from app.domain.models import ReceiveDossier
 from app.sync.engine import FIRST_PUSH_ROWS, PIPELINE
+from app.sync.transport import Offline
 from tests.support.netproxy import NetProxy
 from tests.sync.conftest import server_state
 
@@ -31,12 +36,44 @@ def _sent_batches(device) -> list[list[str]]:
     batches: list[list[str]] = []
     push = device.transport.push
 
-    def keep(mutations, incarnation=""):
+    def keep(mutations, *args):
         batches.append([m.mutation_id for m in mutations])
-        return push(mutations, incarnation)
+        return push(mutations, *args)
 
     device.transport.push = keep
     return batches
+
+
+def _applied_on_server(sync_server, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    with sync_server.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT mutation_id FROM applied_mutation WHERE mutation_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": ids},
+        ).all()
+    return {r[0] for r in rows}
+
+
+def _as_an_older_server(device) -> None:
+    """The device's transport as against a server from before batch ids: its summaries never
+    say "batches" and it has no POST /sync/batches (404)."""
+    transport = device.transport
+    push = transport.push
+
+    def older_push(mutations, *args):
+        try:
+            return push(mutations, *args)
+        finally:
+            transport.server_keeps_batches = False
+
+    def no_route(ids):
+        return transport._json("POST", "/sync/no-such-route", body={"ids": list(ids)})
+
+    transport.push = older_push
+    transport.batches = no_route
 
 
 def test_batches_overlap_and_every_row_is_applied_once(devices, sync_server, ward):
@@ -56,9 +93,11 @@ def test_batches_overlap_and_every_row_is_applied_once(devices, sync_server, war
     sent = [m for b in batches for m in b]
     assert len(sent) == len(set(sent))  # no row went twice
     assert 2 <= connections <= PIPELINE  # a second push went while the first was in flight
-    # The first push goes alone (and short); the overlapped ones hold one batch's rows together.
+    # The first push goes alone (and short); then whole batches overlap.
     assert len(batches[0]) == min(one_batch, FIRST_PUSH_ROWS)
-    assert all(len(a) + len(b) <= one_batch for a, b in zip(batches[1:], batches[2:], strict=False))
+    assert all(len(b) <= one_batch for b in batches)
+    assert max(len(b) for b in batches[1:]) > one_batch // PIPELINE
+    assert officer.store.sync.unanswered_batches() == {}  # every answer came: none remembered
     assert officer.store.sync.pending_count() == 0
     assert len(server_state(sync_server, ward)) == queued  # each record once
 
@@ -79,34 +118,95 @@ def test_a_record_in_flight_holds_its_later_rows_back(devices, sync_server, ward
     assert len(held) == 1
 
 
-def test_a_cut_mid_push_resends_at_most_one_batch(devices, sync_server, ward):
+@pytest.mark.parametrize("server", ["current", "older"])
+@pytest.mark.parametrize(("direction", "cut_after"), [("up", 2000), ("up", 600), ("down", 150)])
+def test_a_cut_mid_push_resends_at_most_one_batch(
+    devices, sync_server, ward, server, direction, cut_after
+):
     officer = devices.enrol(devices.user("officer", [ward]))
     officer.engine.push_batch_bytes = BATCH_BYTES
     _receive(officer.store, ward, 60)
     total = officer.store.sync.pending_count()
     one_batch = len(officer.store.sync.pending_mutations(BATCH_BYTES))  # without the overlap
+    if server == "older":
+        _as_an_older_server(officer)
     batches = _sent_batches(officer)
     with NetProxy(sync_server.port) as proxy:
         officer.transport.retarget(proxy.url)
         proxy.set_link(up_bps=200_000, down_bps=200_000, delay_ms=50.0)
-        # Pushes flow for a while, then the link dies mid-push and stays down.
-        proxy.reset_after(2000, direction="up", times=1, then_offline=True)
+        # Pushes flow for a while, then the link dies mid-push and stays down. Up: the fifth
+        # push cut on its way in; down: the answer of the push before it cut on its way back.
+        push = officer.transport.push
+
+        def cut_at_the_fourth(mutations, *args):
+            if len(batches) == 4:
+                proxy.reset_after(cut_after, direction=direction, times=1, then_offline=True)
+            return push(mutations, *args)
+
+        officer.transport.push = cut_at_the_fourth
         cut = officer.sync()
+        officer.transport.push = push
         assert proxy.faults_fired == 1
         assert cut.offline and not cut.ok, cut
         proxy.set_offline(False)
         proxy.clear_faults()
         queued = officer.store.sync.pending_count()
-        on_server = len(server_state(sync_server, ward))
         overlapped = len(batches) > 2  # pushes went two at a time before the cut
+        before = [len(b) for b in batches[1:]]
+        queued_ids = [m.mutation_id for m in officer.store.sync.pending_mutations(2**30)]
+        applied_before = _applied_on_server(sync_server, queued_ids)
         batches.clear()
         resumed = officer.sync()
     assert resumed.ok and officer.store.sync.pending_count() == 0, resumed
     assert 0 < queued < total
-    resent = queued - (total - on_server)  # rows the server had applied, sent again
     assert overlapped
-    assert 0 <= resent <= one_batch
+    if server == "older":  # half batches: two in flight hold one batch's rows
+        assert all(a + b <= one_batch for a, b in zip(before, before[1:], strict=False))
+    else:
+        assert max(before) > one_batch // PIPELINE  # whole batches overlapped
+    resent = [m for b in batches for m in b if m in applied_before]  # applied, sent again
+    assert len(resent) <= one_batch
+    if server == "current":  # a committed batch is settled by its kept answer, never resent
+        assert resent == []
     assert len(server_state(sync_server, ward)) == total  # each record once
+    assert officer.store.sync.unanswered_batches() == {}
+
+
+def test_a_lost_answer_of_a_committed_batch_is_settled_without_sending_it(
+    devices, sync_server, ward
+):
+    officer = devices.enrol(devices.user("officer", [ward]))
+    officer.engine.push_batch_bytes = BATCH_BYTES
+    officer.engine.pipeline = False  # one push at a time: the lost answer is the last push's
+    _receive(officer.store, ward, 12)
+    total = officer.store.sync.pending_count()
+    batches = _sent_batches(officer)
+    answered: list[int] = []
+    push = officer.transport.push
+
+    def lose_the_second_answer(mutations, *args):
+        results = push(mutations, *args)  # the server applied and answered the push...
+        answered.append(len(results))
+        if len(answered) == 2:  # ...and the answer is lost on the way back
+            raise Offline("the link died before the answer came")
+        return results
+
+    officer.transport.push = lose_the_second_answer
+    cut = officer.sync()
+    assert not cut.ok
+    first, lost = batches[0], batches[1]
+    assert cut.offline and officer.store.sync.pending_count() == total - len(first)  # lost: queued
+    assert set(lost) <= _applied_on_server(sync_server, lost)  # but the server has them
+    assert len(officer.store.sync.unanswered_batches()) == 1
+    officer.transport.push = push
+    batches = _sent_batches(officer)
+    resumed = officer.sync()
+    assert resumed.ok and officer.store.sync.pending_count() == 0, resumed
+    assert resumed.applied == total - len(first)  # the lost batch's rows counted as applied
+    sent_again = {m for b in batches for m in b}
+    assert not sent_again & set(lost)  # settled by the answer the server kept
+    assert officer.store.sync.unanswered_batches() == {}
+    assert len(server_state(sync_server, ward)) == total
 
 
 def test_the_first_push_is_short_and_the_next_carry_the_compact_forms(devices, sync_server, ward):
@@ -120,3 +220,44 @@ def test_the_first_push_is_short_and_the_next_carry_the_compact_forms(devices, s
     assert len(batches[0]) == FIRST_PUSH_ROWS < len(batches[1])
     assert officer.transport.server_reads_derived_ids
     assert sum(map(len, batches)) == queued
+
+
+def test_a_lost_answer_keeps_its_refusals(devices, sync_server, ward):
+    """The answer the server kept for a lost push says what the push's own answer said: rows it
+    refused end refused on the device, with the server's reason, never acknowledged."""
+    username = devices.user("officer", [ward])
+    officer = devices.enrol(username)
+    officer.engine.push_batch_bytes = BATCH_BYTES
+    officer.engine.pipeline = False
+    _receive(officer.store, ward, 12)
+    batches = _sent_batches(officer)
+    push = officer.transport.push
+
+    def narrowed_then_lost(mutations, *args):
+        if len(batches) == 1:  # the officer leaves the ward: the next push is refused by row
+            with sync_server.engine.begin() as conn:
+                conn.execute(
+                    text("UPDATE app_user SET wards = :w WHERE username = :u"),
+                    {"w": '["99999"]', "u": username},
+                )
+                conn.execute(
+                    text("UPDATE device SET wards = :w WHERE id = :d"),
+                    {"w": '["99999"]', "d": officer.server_device_id},
+                )
+        results = push(mutations, *args)
+        if len(batches) == 2:
+            raise Offline("the link died before the answer came")
+        return results
+
+    officer.transport.push = narrowed_then_lost
+    assert officer.sync().offline
+    lost = batches[1]
+    assert officer.store.sync.pending_count() >= len(lost)  # the refused rows: still queued
+    officer.transport.push = push
+    batches = _sent_batches(officer)
+    resumed = officer.sync()
+    assert not {m for b in batches for m in b} & set(lost)  # settled by the kept answer
+    assert resumed.rejected >= len(lost) and resumed.applied == 0, resumed
+    assert officer.store.sync.pending_count() == 0
+    refused = [w for w in officer.store.sync.waiting() if w.state == "rejected"]
+    assert refused and all("ward_out_of_scope" in (w.reason or "") for w in refused)

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from app.domain.mutations import (
+    BatchesRequest,
+    BatchesResponse,
     PullResponse,
     PushRequest,
     PushResponse,
@@ -84,12 +86,20 @@ def push(
     ctx: Ctx,
 ) -> PushResponse | PushSummary:
     body = _push_body(request, raw)
-    results = sync.push(ctx.engine, caller, body.mutations, ctx.clock)
+    results = sync.push(ctx.engine, caller, body.mutations, ctx.clock, body.batch)
     for status, count in Counter(result.status for result in results).items():
         ctx.counters.add(f"mutations_{status}", count)  # once per status, not per mutation
     if body.answer == "summary":  # applied ranges, then only the exceptions
         return summarise(results)
     return PushResponse(results=results)
+
+
+@router.post("/batches", response_model=BatchesResponse)
+def batches(body: BatchesRequest, caller: CurrentCaller, ctx: Ctx) -> BatchesResponse:
+    """Which of these push batches (the ids the caller's device gave them) were committed, each
+    with the answer its push was given; asked after a cut (clients since issue 13)."""
+    found = sync.committed_batches(ctx.engine, caller, body.ids)
+    return BatchesResponse.model_validate({"batches": found})
 
 
 @router.get("/pull", response_model=PullResponse)

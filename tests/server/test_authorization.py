@@ -491,6 +491,7 @@ ENDPOINTS = [
     ("GET", "/sync/pull", None),
     ("GET", "/sync/reference", None),
     ("POST", "/sync/push", {"mutations": []}),
+    ("POST", "/sync/batches", {"ids": ["b1"]}),
     ("POST", "/attachments", {"sha256": "a" * 64, "size": 1}),
     ("GET", "/attachments/" + "a" * 64 + "/offset", None),
     ("PATCH", "/attachments/" + "a" * 64, None),

@@ -72,6 +72,16 @@ def timed(engine, server) -> tuple[float, float]:
     return cpu
 
 
+def filled_devices(server, tmp: Path, dossiers: int, rng: random.Random) -> tuple:
+    """An officer's device with the register and an auditor's with 126 audits, not yet synced."""
+    hanoi = [w.code for w in reference.wards("01")]
+    officer = link._device(server, tmp / "officer", "officer", hanoi[:1], server.url)
+    auditor = link._device(server, tmp / "auditor", "auditor", hanoi, server.url)
+    link._fill_dossiers(officer[0], hanoi[0], dossiers, rng)
+    link._fill_audits(auditor[0], hanoi, rng)
+    return officer, auditor
+
+
 def cpu_runs(runs: int, dossiers: int) -> None:
     legs = ("push dossiers", "push audits", "pull all")
     seen: dict[str, list[tuple[float, float]]] = {leg: [] for leg in legs}
@@ -82,10 +92,7 @@ def cpu_runs(runs: int, dossiers: int) -> None:
             tmp = Path(tmp_name)
             server = start_api_server(sqlite_url(tmp / "api"), tmp / "api")
             try:
-                officer = link._device(server, tmp / "officer", "officer", hanoi[:1], server.url)
-                auditor = link._device(server, tmp / "auditor", "auditor", hanoi, server.url)
-                link._fill_dossiers(officer[0], hanoi[0], dossiers, rng)
-                link._fill_audits(auditor[0], hanoi, rng)
+                officer, auditor = filled_devices(server, tmp, dossiers, rng)
                 seen["push dossiers"].append(timed(officer[1], server))
                 seen["push audits"].append(timed(auditor[1], server))
                 admin = link._device(server, tmp / "admin", "admin", hanoi, server.url)
@@ -123,10 +130,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         server = start_api_server(sqlite_url(tmp / "api"), tmp / "api")
         try:
-            officer = link._device(server, tmp / "officer", "officer", hanoi[:1], server.url)
-            auditor = link._device(server, tmp / "auditor", "auditor", hanoi, server.url)
-            link._fill_dossiers(officer[0], hanoi[0], args.dossiers, rng)
-            link._fill_audits(auditor[0], hanoi, rng)
+            officer, auditor = filled_devices(server, tmp, args.dossiers, rng)
             profiled("push dossiers", officer[1], args.top)
             profiled("push audits", auditor[1], args.top)
             admin = link._device(server, tmp / "admin", "admin", hanoi, server.url)

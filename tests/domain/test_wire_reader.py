@@ -48,47 +48,27 @@ def one_clock_mutation(**over: Any) -> dict:
     return m
 
 
+def reading(push: Any) -> tuple:
+    """A push as read (the model or the reader), as a comparable value."""
+    mutations = [
+        (
+            m.mutation_id, m.device_id, m.entity, m.entity_id, m.ward_code, m.base_version,
+            {k: (f.value, f.hlc) for k, f in m.fields.items()},
+        )
+        for m in push.mutations
+    ]
+    return mutations, push.incarnation, push.answer, push.batch
+
+
 def read_both(body: Any) -> tuple[Any, Any]:
     """(model's reading or "refused", reader's reading or "refused"), as comparable values."""
     raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
     try:
-        request = PushRequest.model_validate(json.loads(raw))
-        model = (
-            [
-                (
-                    m.mutation_id,
-                    m.device_id,
-                    m.entity,
-                    m.entity_id,
-                    m.ward_code,
-                    m.base_version,
-                    {k: (f.value, f.hlc) for k, f in m.fields.items()},
-                )
-                for m in request.mutations
-            ],
-            request.incarnation,
-            request.answer,
-        )
+        model = reading(PushRequest.model_validate(json.loads(raw)))
     except ValidationError:
         model = "refused"
     try:
-        push = read_push(raw)
-        reader = (
-            [
-                (
-                    m.mutation_id,
-                    m.device_id,
-                    m.entity,
-                    m.entity_id,
-                    m.ward_code,
-                    m.base_version,
-                    {k: (f.value, f.hlc) for k, f in m.fields.items()},
-                )
-                for m in push.mutations
-            ],
-            push.incarnation,
-            push.answer,
-        )
+        reader = reading(read_push(raw))
     except WireError:
         reader = "refused"
     return model, reader
@@ -107,7 +87,11 @@ CASES: list[tuple[str, Any, bool]] = [
         {"mutations": [one_clock_mutation()], "incarnation": "a1b2", "answer": "summary"},
         True,
     ),
-    ("unknown top-level key (batch) is ignored", {"mutations": [], "batch": "b-1"}, True),
+    ("a batch id", {"mutations": [], "batch": "b-1"}, True),
+    ("a batch id with a space", {"mutations": [], "batch": "b 1"}, False),
+    ("a batch id of 41 characters", {"mutations": [], "batch": "b" * 41}, False),
+    ("a batch id that is a number", {"mutations": [], "batch": 7}, False),
+    ("unknown top-level key is ignored", {"mutations": [], "extra": {"x": 1}}, True),
     ("unknown mutation key is ignored", {"mutations": [good_mutation(extra=1)]}, True),
     (
         "uuid in upper case is made canonical",

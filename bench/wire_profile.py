@@ -27,7 +27,7 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.domain import reference  # noqa: E402
-from app.domain.mutations import leave_out_derived_id, one_clock  # noqa: E402
+from app.domain.mutations import clock_table, leave_out_derived_id, one_clock  # noqa: E402
 from app.storage import create_store  # noqa: E402
 from app.sync import coalesce  # noqa: E402
 from bench import sync_link as link  # noqa: E402
@@ -76,6 +76,28 @@ def with_deltas(wire: list[dict]) -> list[dict]:
     return out
 
 
+def with_spaced_clocks(wire: list[dict], seed: int = 7) -> list[dict]:
+    """The wire with each record's distinct clocks moved 5-120 s apart, in their order: an
+    auditor answers one item after another, not within the same milliseconds as the benchmark
+    fills them. Ids are left as they are (the derived ids no longer match: all are sent)."""
+    rng = random.Random(seed)
+    out = []
+    for m in wire:
+        stamps = sorted({f["hlc"] for f in m["fields"].values() if "hlc" in f})
+        if len(stamps) < 2:
+            out.append(m)
+            continue
+        wall = int(stamps[0].split(":")[0])
+        moved = {}
+        for stamp in stamps:
+            _, counter, node = stamp.split(":", 2)
+            moved[stamp] = f"{wall:016d}:{counter}:{node}"
+            wall += rng.randint(5_000, 120_000)
+        fields = {k: {**f, "hlc": moved[f["hlc"]]} for k, f in m["fields"].items()}
+        out.append({**m, "fields": fields})
+    return out
+
+
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -113,11 +135,16 @@ def profile(name: str, store) -> None:
         ("without clocks and ids", [without_ids(m) for m in wire]),
         ("content floor (values by entity)", content),
     ]
-    sent = [leave_out_derived_id(m, store.incarnation) for m in wire]
+    sent = [leave_out_derived_id(clock_table(m), store.incarnation) for m in wire]
     made = {m["entity_id"] for m in wire}
+    spaced = with_spaced_clocks(wire)
     variants += [
         ("as sent after the first answer", sent),
         ("the same, random record ids", with_random_ids(sent, made)),
+        ("each clock in full (before tables)", [leave_out_derived_id(m, store.incarnation)
+                                                for m in wire]),
+        ("clocks 5-120 s apart, each in full", spaced),
+        ("clocks 5-120 s apart, as tables", [clock_table(m) for m in spaced]),
     ]
     for label, obj in variants:
         print(f"  {label:34} {sizes(obj)}")

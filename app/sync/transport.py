@@ -39,6 +39,7 @@ from app.domain.mutations import (
     PushResponse,
     PushResult,
     PushSummary,
+    clock_table,
     expand,
     leave_out_derived_id,
     one_clock,
@@ -201,6 +202,7 @@ class Transport:
         self.server_reads_one_clock = False
         # Set when a summary lists "derived_ids": ids the server can make are left out.
         self.server_reads_derived_ids = False
+        self.server_reads_clock_table = False  # said by a server since issue 13's fourth round
         self.server_answered_push = False  # any push answered: the forms above are known
         # Set when a summary lists "batches": the server keeps each push's answer under the id
         # the client gave it (`batches`), so two whole batches may be in flight.
@@ -310,6 +312,8 @@ class Transport:
         wire = [m.model_dump(mode="json") for m in mutations]
         if self.server_reads_one_clock:  # a server that answered a summary reads it too
             wire = [one_clock(m) for m in wire]
+        if self.server_reads_clock_table:
+            wire = [clock_table(m) for m in wire]
         if self.server_reads_derived_ids:
             wire = [leave_out_derived_id(m, incarnation) for m in wire]
         body: dict[str, Any] = {"mutations": wire, "answer": "summary"}
@@ -325,6 +329,7 @@ class Transport:
         self.server_reads_one_clock = True
         self.server_reads_derived_ids = "derived_ids" in summary.reads
         self.server_keeps_batches = "batches" in summary.reads
+        self.server_reads_clock_table = "clock_table" in summary.reads
         return expand(summary, [m.mutation_id for m in mutations])
 
     def batches(self, batch_ids: Sequence[str]) -> dict[str, PushSummary]:
@@ -342,7 +347,8 @@ class Transport:
         it and sends them whole, as it ignores `clocks` and stamps every field (`Change` reads
         both forms). `own`: send this device's own pushes too, whole (a store put back from a
         backup lacks what it pushed after the copy)."""
-        params: dict[str, Any] = {"cursor": cursor, "limit": limit, "clocks": "one"}
+        # `tables`: several clocks of a record written once each; older servers ignore it.
+        params: dict[str, Any] = {"cursor": cursor, "limit": limit, "clocks": "one", "tables": 1}
         if own:
             params["own"] = "1"
         elif node:

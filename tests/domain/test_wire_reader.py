@@ -18,6 +18,7 @@ from app.domain.mutations import (
     MAX_MUTATIONS,
     PushRequest,
     WireError,
+    clock_table,
     read_push,
 )
 
@@ -36,6 +37,13 @@ def good_mutation(**over: Any) -> dict:
         "base_version": 0,
         "fields": {"title": {"value": "Hồ sơ", "hlc": STAMP}, "n": {"value": 3, "hlc": OTHER}},
     }
+    m.update(over)
+    return m
+
+
+def table_mutation(**over: Any) -> dict:
+    """Several clocks written once each (`clock_table`), as clients since the fourth round send."""
+    m = clock_table(good_mutation())
     m.update(over)
     return m
 
@@ -184,6 +192,33 @@ CASES: list[tuple[str, Any, bool]] = [
     ("incarnation with NUL", {"mutations": [], "incarnation": "i\x00"}, False),
     ("incarnation not a string", {"mutations": [], "incarnation": 5}, False),
     ("unknown answer", {"mutations": [], "answer": "all"}, False),
+    ("a clock table", {"mutations": [table_mutation()]}, True),
+    (
+        "a clock table with a full stamp of another node",
+        {"mutations": [table_mutation(clocks=[STAMP, "0001733000000005:0000:dev2"])]},
+        True,
+    ),
+    ("a clock table of one clock", {"mutations": [table_mutation(clocks=[STAMP])]}, False),
+    ("a clock table that is not a list", {"mutations": [table_mutation(clocks=STAMP)]}, False),
+    ("a clock table led by a step", {"mutations": [table_mutation(clocks=[[1, 0], STAMP])]}, False),
+    ("a clock step back in time", {"mutations": [table_mutation(clocks=[STAMP, [-1, 0]])]}, False),
+    ("a clock step of floats", {"mutations": [table_mutation(clocks=[STAMP, [1.0, 0]])]}, False),
+    ("a clock step of booleans", {"mutations": [table_mutation(clocks=[STAMP, [True, 0]])]}, False),
+    ("a clock step of three", {"mutations": [table_mutation(clocks=[STAMP, [1, 0, 0]])]}, False),
+    ("a counter past four digits", {"mutations": [table_mutation(clocks=[STAMP, [0, 10_000]])]},
+     False),
+    ("a wall past sixteen digits",
+     {"mutations": [table_mutation(clocks=[STAMP, [10**15, 0], [10**15, 0]] + [[10**15, 0]] * 9)]},
+     False),
+    ("a field naming no clock of the table",
+     {"mutations": [table_mutation(fields={"title": {"value": "a", "c": 2}})]},
+     False),
+    ("a field naming its clock by a string",
+     {"mutations": [table_mutation(fields={"title": {"value": "a", "c": "0"}})]},
+     False),
+    ("a field with its own stamp beside a table",
+     {"mutations": [table_mutation(fields={"title": {"value": "a", "hlc": OTHER}})]},
+     True),
     (
         "one bad mutation among good ones",
         {"mutations": [good_mutation(), good_mutation(ward_code="")]},
@@ -197,6 +232,27 @@ def test_the_reader_refuses_what_the_model_refuses(what: str, body: Any, accepte
     model, reader = read_both(body)
     assert (model != "refused") is accepted, what  # the table itself is right about the model
     assert reader == model, what
+
+
+def test_a_clock_table_reads_back_every_fields_own_stamp() -> None:
+    stamps = [
+        "0001733000000000:0000:dev1",
+        "0001733000000000:0003:dev1",
+        "0001733000065000:0000:dev1",
+        "0001733000065000:0000:dev2",  # another node: written whole
+        "0001733009999999:0001:dev2",
+    ]
+    fields = {f"answers.q{i}": {"value": i, "hlc": stamps[i % 5]} for i in range(12)}
+    m = good_mutation(fields=fields)
+    table = clock_table(m)
+    assert table["clocks"] == [stamps[0], [0, 3], [65000, 0], stamps[3], [9934999, 1]]
+    assert all(set(f) == {"value", "c"} for f in table["fields"].values())
+    for read in (PushRequest.model_validate({"mutations": [table]}), read_push(json.dumps(
+            {"mutations": [table]}))):
+        assert {k: (f.value, f.hlc) for k, f in read.mutations[0].fields.items()} == {
+            k: (f["value"], f["hlc"]) for k, f in fields.items()}
+    assert clock_table(one := good_mutation(fields={"a": {"value": 1, "hlc": STAMP}})) is one
+    assert len(json.dumps(table)) < len(json.dumps(m))
 
 
 def test_a_refusal_names_where_the_fault_is() -> None:
@@ -231,16 +287,18 @@ _KEYS = [
     "base_version",
     "fields",
     "hlc",
+    "clocks",
 ]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    start=st.sampled_from(["plain", "one clock"]),
+    start=st.sampled_from(["plain", "one clock", "clock table"]),
     edits=st.lists(
         st.tuples(
             st.sampled_from(
-                _KEYS + ["fields.title", "fields.title.hlc", "fields.title.value", "fields.new"]
+                _KEYS + ["fields.title", "fields.title.hlc", "fields.title.value", "fields.new",
+                         "fields.title.c"]
             ),
             st.one_of(st.just("<delete>"), _json),
         ),
@@ -249,7 +307,10 @@ _KEYS = [
     ),
 )
 def test_random_changes_of_a_good_mutation_read_alike(start: str, edits: list) -> None:
-    m = copy.deepcopy(good_mutation() if start == "plain" else one_clock_mutation())
+    starts = {
+        "plain": good_mutation, "one clock": one_clock_mutation, "clock table": table_mutation
+    }
+    m = copy.deepcopy(starts[start]())
     for path, value in edits:
         where, *rest = path.split(".")
         target: Any = m

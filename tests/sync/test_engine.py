@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 import os
+import time
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from app.domain.models import AuditAnswer, ReceiveDossier
 from app.storage import StoreDestroyed, open_store, store_exists
@@ -644,3 +647,46 @@ def test_an_audit_comes_back_with_the_servers_fields_only_and_merges_whole(
     whole = auditor.transport._json("GET", "/sync/pull", params={"cursor": 0, "limit": 100})
     sent = [c for c in whole["changes"] if c["entity_id"] == audit.id]
     assert len(sent) == 1 and "answers.premises.ups" in sent[0]["fields"]
+
+
+def test_an_audits_several_clocks_go_as_a_table_and_every_stamp_lands_as_it_was(
+    devices, sync_server, ward
+):
+    """Answers given at different instants: once the server has said it reads clock tables,
+    the push writes each clock once (`clock_table`), and the server stores every field with
+    the stamp the device gave it; a fresh device pulls them back the same way."""
+    auditor = devices.enrol(devices.user("auditor", [ward]))
+    audit = auditor.store.audits.create(ward, TEMPLATE, "Phạm Văn Đức")
+    assert auditor.sync().ok  # the first push's answer says which forms the server reads
+    assert auditor.transport.server_reads_clock_table
+    for item, value in (("premises.one_stop_area", True), ("premises.ups", False)):
+        time.sleep(0.01)  # each answer its own instant
+        auditor.store.audits.answer(audit.id, item, AuditAnswer(value=value))
+    given = {
+        name: f.hlc
+        for m in auditor.store.sync.pending_mutations(10**9) if m.entity_id == audit.id
+        for name, f in m.fields.items()
+    }
+    assert len(set(given.values())) >= 2
+    bodies = []
+    send = auditor.transport._json
+
+    def spy(method, path, **kw):
+        if path == "/sync/push":
+            bodies.append(kw["body"])
+        return send(method, path, **kw)
+
+    auditor.transport._json = spy
+    assert auditor.sync().ok
+    sent = [m for b in bodies for m in b["mutations"] if m["entity_id"] == audit.id]
+    assert sent and all("clocks" in m for m in sent)
+    assert all("hlc" not in f for m in sent for f in m["fields"].values())
+    with sync_server.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT fields FROM record WHERE entity_id = :i"), {"i": audit.id}
+        ).scalar_one()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert {name: stored[name]["hlc"] for name in given} == given
+    reviewer = devices.enrol(devices.user("supervisor", [ward]))
+    assert reviewer.sync().ok
+    assert audit_view(reviewer.store, audit.id) == audit_view(auditor.store, audit.id)

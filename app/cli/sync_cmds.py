@@ -74,8 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sync.add_argument(
         "--batch-kb",
         type=int,
-        default=512,
-        help="push batch size in KiB of JSON before compression (512); smaller on a bad link",
+        default=None,
+        help="push batch size in KiB of JSON before compression (1024); smaller when a proxy "
+        "refuses large bodies",
     )
     sync.add_argument(
         "--interval", type=float, default=300.0, help="seconds between background runs (300)"
@@ -182,7 +183,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from app.sync.engine import SyncEngine
+    from app.sync.engine import PUSH_BATCH_BYTES, SyncEngine
     from app.sync.transport import DeviceRevoked, InsecureUrl, NotConfigured, Transport
 
     store = open_store(args)
@@ -202,7 +203,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
             store.sync,
             transport,
             on_revoked=on_revoked,
-            push_batch_bytes=max(1, args.batch_kb) * 1024,
+            push_batch_bytes=(
+                max(1, args.batch_kb) * 1024 if args.batch_kb is not None else PUSH_BATCH_BYTES
+            ),
         )
         try:
             if args.once:

@@ -121,9 +121,9 @@ class Outbox:
     ) -> list[Mutation]:
         """Oldest first, as many as fit in `max_bytes` of JSON (always at least one) and, when
         given, no more than `max_rows`, leaving out the rows named in `skip` (a push in flight).
-        The rows end before the first one of a record that has a row in `skip` ahead of it: a
-        record's later rows wait for the answer to its earlier ones (its order), so they are
-        not read for a batch that could not carry them.
+        The rows of a record that has a row in `skip` ahead of them are passed over (not read):
+        a record's later rows wait for the answer to its earlier ones (its order), while the
+        rows of other records behind them may go.
 
         `load(conn, entity_id)` returns the record (raising TamperError if it was altered);
         `load_many(conn, ids)` the same for many ids ({id: record, None or the TamperError}).
@@ -147,9 +147,9 @@ class Outbox:
             if mutation_id in skip:
                 held.add(entity_id)
                 continue
-            if entity_id in held:
-                break  # its earlier row is in flight (an audit's answers span batches)
             at[0] += 1
+            if entity_id in held:
+                continue  # its earlier row is in flight (an audit's answers span batches)
             if entity_id not in cache and load_many is not None:
                 # The records of the next rows in one query (issue 13: CPU), no more than a
                 # batch may use: the rest of a page is often left for the next batch.

@@ -16,7 +16,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.domain.mutations import MAX_BATCH_IDS, Mutation, PushResult, PushSummary, expand
+from app.domain.mutations import (
+    MAX_BATCH_IDS,
+    MAX_MUTATIONS,
+    Mutation,
+    PushResult,
+    PushSummary,
+    expand,
+)
 from app.sync import attachments, coalesce
 from app.sync.ports import SyncStorePort
 from app.sync.transport import (
@@ -31,7 +38,9 @@ from app.sync.transport import (
 
 log = logging.getLogger(__name__)
 
-PUSH_BATCH_BYTES = 512 * 1024  # JSON bytes per push before compression
+# JSON bytes per push before compression: about 23 KB of zstd for dossiers, enough that two in
+# flight keep a 2G link busy (the answer's round trip hides under the next upload).
+PUSH_BATCH_BYTES = 1024 * 1024
 # Rejections the server gives for its own momentary trouble: the mutation stays queued.
 TRANSIENT_REJECTIONS = frozenset({"busy_retry"})
 MAX_BUSY_ROUNDS = 3
@@ -40,11 +49,12 @@ MAX_BUSY_ROUNDS = 3
 # splitting on it would end by rejecting rows that may be fine: it refuses the push as a whole.
 ROW_REFUSAL_CODES = frozenset({"validation_error", "invalid_data"})
 MIN_BATCH_BYTES = 8 * 1024
-# The server takes at most 2,000 mutations per push (app.domain.mutations.PushRequest): small
-# rows (a status move is ~300 bytes) could pass that within the byte budget.
-MAX_BATCH_ROWS = 1000
-# Until the server has answered a push of this transport, a push carries every id and stamp
-# (the compact forms are sent only to a server that said it reads them): the first push is short.
+# The server takes at most MAX_MUTATIONS (2,000) wire mutations per push: small rows (a status
+# move is ~300 bytes) could pass that within the byte budget. Rows fold into fewer wire
+# mutations, never more, so a batch of that many rows always fits.
+MAX_BATCH_ROWS = MAX_MUTATIONS
+# Until the server has said which forms it reads (a push's answer, or the reference answer each
+# run asks for first), a push carries every id and stamp: that first push is short.
 FIRST_PUSH_ROWS = 50
 PIPELINE = 2  # pushes in flight at most (see `_budget`)
 PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
@@ -415,8 +425,9 @@ class SyncEngine:
             self._count(report, r)
 
     def _server_known(self) -> bool:
-        """The server answered a push of this transport (a stand-in transport: never)."""
-        return bool(getattr(self.transport, "server_answered_push", False))
+        """The transport knows the wire forms the server reads: it answered a push, or listed
+        them with the reference data (a stand-in transport: never)."""
+        return bool(getattr(self.transport, "server_forms_known", False))
 
     def _send(self, pool: ThreadPoolExecutor, batch: list[Mutation]) -> _InFlight:
         """The batch pushed from a push thread. Unless the server is known not to keep answers
@@ -435,8 +446,10 @@ class SyncEngine:
     def _send_ahead(
         self, pool: ThreadPoolExecutor, current: _InFlight, report: SyncReport
     ) -> _InFlight | None:
-        """The next batch, sent now, or None: nothing left, or its first row is of a record the
-        push in flight also carries (the rest waits for that push's answer)."""
+        """The next batch, sent now, or None: nothing left. Rows of a record the push in flight
+        also carries wait for that push's answer; the rows of other records behind them go (a
+        batch cut by the row limit in the middle of an audit's answers need not stall the
+        link)."""
         in_flight = {m.mutation_id for m in current.batch}
         budget, limit = self._budget(True)
         rows = self.store.pending_mutations(budget, skip=in_flight, max_rows=limit)
@@ -444,9 +457,8 @@ class SyncEngine:
         records = {(m.entity, m.entity_id) for m in current.batch}
         batch: list[Mutation] = []
         for m in rows[:limit]:
-            if (m.entity, m.entity_id) in records:
-                break
-            batch.append(m)
+            if (m.entity, m.entity_id) not in records:
+                batch.append(m)
         return self._send(pool, batch) if batch else None
 
     def _settle(self, ahead: _InFlight | None, report: SyncReport) -> None:

@@ -203,7 +203,9 @@ class Transport:
         # Set when a summary lists "derived_ids": ids the server can make are left out.
         self.server_reads_derived_ids = False
         self.server_reads_clock_table = False  # said by a server since issue 13's fourth round
-        self.server_answered_push = False  # any push answered: the forms above are known
+        # The forms above are known: a push was answered, or the reference answer listed them
+        # (each run asks for it first), so a run's first push need not be a short probe.
+        self.server_forms_known = False
         # Set when a summary lists "batches": the server keeps each push's answer under the id
         # the client gave it (`batches`), so two whole batches may be in flight.
         self.server_keeps_batches = False
@@ -322,15 +324,20 @@ class Transport:
         if batch:
             body["batch"] = batch
         data = self._json("POST", "/sync/push", body=body)
-        self.server_answered_push = True
+        self.server_forms_known = True
         if isinstance(data, dict) and "results" in data:
             return PushResponse.model_validate(data).results
         summary = PushSummary.model_validate(data)
-        self.server_reads_one_clock = True
-        self.server_reads_derived_ids = "derived_ids" in summary.reads
-        self.server_keeps_batches = "batches" in summary.reads
-        self.server_reads_clock_table = "clock_table" in summary.reads
+        self._learn_reads(["one_clock", *summary.reads])  # a summary's server reads one clock
         return expand(summary, [m.mutation_id for m in mutations])
+
+    def _learn_reads(self, reads: list[str]) -> None:
+        """The wire forms the server said it reads (`app.domain.mutations.READS`)."""
+        self.server_reads_one_clock = "one_clock" in reads
+        self.server_reads_derived_ids = "derived_ids" in reads
+        self.server_keeps_batches = "batches" in reads
+        self.server_reads_clock_table = "clock_table" in reads
+        self.server_forms_known = True
 
     def batches(self, batch_ids: Sequence[str]) -> dict[str, PushSummary]:
         """{id: the answer its push was given} for the ids of this device's pushes the server
@@ -362,7 +369,11 @@ class Transport:
         data = self._json(
             "GET", "/sync/reference", params={"catalogue": catalogue, "calendar": calendar}
         )
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        if isinstance(data.get("reads"), list):  # an older server's answer has no "reads"
+            self._learn_reads([str(r) for r in data["reads"]])
+        return data
 
     def recovery_key(self) -> str | None:
         """The organisation's recovery public key (base64), or None when none is set."""

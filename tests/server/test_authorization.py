@@ -111,7 +111,7 @@ def test_every_enrolled_role_reads_the_reference_data(world, who):
     with world["api"].client(world["people"][who].token) as client:
         answer = client.get("/sync/reference", params={"catalogue": 0, "calendar": 0})
     assert answer.status_code == 200
-    assert set(answer.json()) == {"catalogue", "calendar"}
+    assert set(answer.json()) == {"catalogue", "calendar", "reads"}
 
 
 def test_admin_with_all_wards_sees_everything(world):

@@ -6,11 +6,13 @@ each push's answer by batch id, half batches when it does not (an older server).
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import bindparam, text
 
 from app.domain.models import ReceiveDossier
+from app.sync import engine as engine_module
 from app.sync.engine import FIRST_PUSH_ROWS, PIPELINE
 from app.sync.transport import Offline
 from tests.support.netproxy import NetProxy
@@ -29,6 +31,11 @@ def _receive(store, ward: str, n: int) -> None:
         )
         for i in range(n)
     )
+
+
+def _receive_ids(store, ward: str, n: int) -> list[str]:
+    _receive(store, ward, n)
+    return [m.entity_id for m in store.sync.pending_mutations(2**30) if m.entity == "dossier"]
 
 
 def _sent_batches(device) -> list[list[str]]:
@@ -61,18 +68,15 @@ def _as_an_older_server(device) -> None:
     """The device's transport as against a server from before batch ids: its summaries never
     say "batches" and it has no POST /sync/batches (404)."""
     transport = device.transport
-    push = transport.push
+    learn = transport._learn_reads  # from the reference answer and from push summaries
 
-    def older_push(mutations, *args):
-        try:
-            return push(mutations, *args)
-        finally:
-            transport.server_keeps_batches = False
+    def older_reads(reads):
+        learn([r for r in reads if r != "batches"])
 
     def no_route(ids):
         return transport._json("POST", "/sync/no-such-route", body={"ids": list(ids)})
 
-    transport.push = older_push
+    transport._learn_reads = older_reads
     transport.batches = no_route
 
 
@@ -93,8 +97,8 @@ def test_batches_overlap_and_every_row_is_applied_once(devices, sync_server, war
     sent = [m for b in batches for m in b]
     assert len(sent) == len(set(sent))  # no row went twice
     assert 2 <= connections <= PIPELINE  # a second push went while the first was in flight
-    # The first push goes alone (and short); then whole batches overlap.
-    assert len(batches[0]) == min(one_batch, FIRST_PUSH_ROWS)
+    # The reference answer said what the server reads: whole batches overlap from the first.
+    assert len(batches[0]) == one_batch
     assert all(len(b) <= one_batch for b in batches)
     assert max(len(b) for b in batches[1:]) > one_batch // PIPELINE
     assert officer.store.sync.unanswered_batches() == {}  # every answer came: none remembered
@@ -116,6 +120,51 @@ def test_a_record_in_flight_holds_its_later_rows_back(devices, sync_server, ward
     assert officer.store.sync.pending_count() == 0
     held = [b for b in batches if dossier.mutation_id in b]
     assert len(held) == 1
+
+
+def test_rows_behind_a_record_in_flight_go_ahead_and_its_own_rows_wait(
+    devices, sync_server, ward, monkeypatch
+):
+    """A batch cut by the row limit in the middle of one record's rows: the batch sent ahead
+    carries the rows of other records behind it, and that record's later rows go only after
+    the first batch's answer, in their order."""
+    monkeypatch.setattr(engine_module, "MAX_BATCH_ROWS", 7)
+    officer = devices.enrol(devices.user("officer", [ward]))
+    first, *_ = _receive_ids(officer.store, ward, 3)  # rows: 3 dossiers and their intake events
+    for status in (4, 5, 4):  # then first's moves: its row and a new event record each
+        officer.store.dossiers.change_status(first, status, note="chuyển bước")
+    rows = officer.store.sync.pending_mutations(2**30)
+    first_rows = [m.mutation_id for m in rows if m.entity_id == first]
+    timeline: list[tuple[list[str], float, float]] = []
+    push = officer.transport.push
+
+    def timed(mutations, *args):
+        began = time.monotonic()
+        try:
+            return push(mutations, *args)
+        finally:
+            timeline.append(([m.mutation_id for m in mutations], began, time.monotonic()))
+
+    officer.transport.push = timed
+    with NetProxy(sync_server.port) as proxy:
+        officer.transport.retarget(proxy.url)
+        proxy.set_link(up_bps=200_000, down_bps=200_000, delay_ms=50.0)
+        report = officer.sync()
+    assert report.ok and report.applied == len(rows), report
+    timeline.sort(key=lambda t: t[1])
+    (head, _, head_answered), (ahead, ahead_sent, _) = timeline[0], timeline[1]
+    assert head == [m.mutation_id for m in rows[:7]]
+    assert first_rows[1] in head and first_rows[2] not in head  # cut inside first's rows
+    assert ahead_sent < head_answered  # sent while the head was in flight ...
+    # ... with every other record's row behind the cut, and none of first's
+    assert ahead == [m.mutation_id for m in rows[7:] if m.entity_id != first]
+    assert len(ahead) >= 2
+    for later in first_rows[2:]:  # first's later rows: sent after the head's answer, in order
+        (sent_in,) = [t for t in timeline if later in t[0]]
+        assert sent_in[1] >= head_answered
+    order = [i for ids, _, _ in timeline for i in ids if i in first_rows]
+    assert order == first_rows
+    assert len(server_state(sync_server, ward)) == len({m.entity_id for m in rows})
 
 
 @pytest.mark.parametrize("server", ["current", "older"])
@@ -209,17 +258,29 @@ def test_a_lost_answer_of_a_committed_batch_is_settled_without_sending_it(
     assert len(server_state(sync_server, ward)) == total
 
 
-def test_the_first_push_is_short_and_the_next_carry_the_compact_forms(devices, sync_server, ward):
+def test_the_first_push_is_short_only_until_the_server_says_what_it_reads(
+    devices, sync_server, ward
+):
     officer = devices.enrol(devices.user("officer", [ward]))
     _receive(officer.store, ward, 100)
     queued = officer.store.sync.pending_count()
     batches = _sent_batches(officer)
-    report = officer.sync()
+    # A push-only run asks for no reference data: every id and stamp goes in full until a
+    # push's answer says what the server reads, so few rows do.
+    report = officer.engine.run_once(pull=False)
     assert report.ok and report.applied == queued, report
-    # Every id and stamp goes in full until the server says what it reads: few rows do.
     assert len(batches[0]) == FIRST_PUSH_ROWS < len(batches[1])
     assert officer.transport.server_reads_derived_ids
     assert sum(map(len, batches)) == queued
+    # A full run on a new transport learns the forms from the reference answer it asks for
+    # first: its first push is already a whole batch in the compact forms.
+    fresh = devices.enrol(devices.user("officer", [ward]))
+    _receive(fresh.store, ward, 100)
+    batches = _sent_batches(fresh)
+    report = fresh.sync()
+    assert report.ok and report.applied == queued, report
+    assert fresh.transport.server_reads_derived_ids and fresh.transport.server_keeps_batches
+    assert len(batches[0]) > FIRST_PUSH_ROWS
 
 
 def test_a_lost_answer_keeps_its_refusals(devices, sync_server, ward):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from app.domain.mutations import (
+    READS,
     BatchesRequest,
     BatchesResponse,
     PullResponse,
@@ -139,5 +140,7 @@ def reference_data(
 ) -> dict:
     """The procedure catalogue and working calendar in force, each only when newer than the
     version the device holds (`null` otherwise): `{"catalogue": {"version", "procedures"} |
-    null, "calendar": {"version", "make_up_days", "extra_holidays"} | null}`."""
-    return reference.answer_for(ctx.engine, catalogue, calendar)
+    null, "calendar": {"version", "make_up_days", "extra_holidays"} | null, "reads": [...]}`.
+    `reads`: the push forms this server reads (`READS`); a run asks here first, so its first
+    push already uses them instead of probing with a short one."""
+    return {**reference.answer_for(ctx.engine, catalogue, calendar), "reads": list(READS)}

@@ -354,8 +354,11 @@ class Transport:
         it and sends them whole, as it ignores `clocks` and stamps every field (`Change` reads
         both forms). `own`: send this device's own pushes too, whole (a store put back from a
         backup lacks what it pushed after the copy)."""
-        # `tables`: several clocks of a record written once each; older servers ignore it.
-        params: dict[str, Any] = {"cursor": cursor, "limit": limit, "clocks": "one", "tables": 1}
+        # `tables`: several clocks of a record written once each; `lean`: no `seq` nor a
+        # `ward_code` the fields repeat (`Change` reads both forms); older servers ignore them.
+        params: dict[str, Any] = {
+            "cursor": cursor, "limit": limit, "clocks": "one", "tables": 1, "lean": 1,
+        }
         if own:
             params["own"] = "1"
         elif node:

@@ -40,6 +40,7 @@ from app.domain.mutations import (
     WireField,
     WireMutation,
     clock_table,
+    lean_change,
     summarise,
 )
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
@@ -846,6 +847,7 @@ def pull(
     held_node: str = "",
     own: bool = False,
     clock_tables: bool = False,
+    lean: bool = False,
 ) -> PulledPage:
     """Whole record states whose latest change is after `cursor`, in change-log order.
 
@@ -884,7 +886,7 @@ def pull(
                     record = _without_held_fields(caller, log, record, held_node)
                 # SealError: set aside like any bad row
                 record.fields = open_fields(record.entity, record.entity_id, record.fields)
-                encoded.append(_encoded(log, record, one_clock, clock_tables))
+                encoded.append(_encoded(log, record, one_clock, clock_tables, lean))
             except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
                 set_aside += 1
                 _log.warning(
@@ -960,13 +962,18 @@ def _pulled_row(row: Any) -> tuple[LogRow, RecordRow]:
 
 
 def _encoded(
-    log: LogRow, record: RecordRow, one_clock: bool = False, tables: bool = False
+    log: LogRow,
+    record: RecordRow,
+    one_clock: bool = False,
+    tables: bool = False,
+    lean: bool = False,
 ) -> bytes:
     """The change (the wire's `Change`, built as plain dicts: no model per row) as strict JSON,
     or Unservable: a stamp that is not a clock stamp, no NaN or Infinity, no NUL character
     (checked here, as the push checks values), no lone surrogate (UTF-8 refuses it). With
     `one_clock` (a client that asked), fields sharing one stamp carry it once; with `tables`
-    (a client that asked), fields of several stamps name them in a table (`clock_table`)."""
+    (a client that asked), fields of several stamps name them in a table (`clock_table`); with
+    `lean` (a client that asked), without what the reader rebuilds (`lean_change`)."""
     fields = {}
     for name, stored in record.fields.items():
         value, hlc = stored["value"], stored["hlc"]
@@ -991,6 +998,8 @@ def _encoded(
         change["fields"] = {name: {"value": f["value"]} for name, f in fields.items()}
     elif tables and len(stamps) > 1:
         change = clock_table(change)
+    if lean:
+        change = lean_change(change)
     text = json.dumps(change, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8")
 

@@ -16,9 +16,11 @@ from pydantic import ValidationError
 from app.domain.mutations import (
     MAX_FIELDS,
     MAX_MUTATIONS,
+    Change,
     PushRequest,
     WireError,
     clock_table,
+    lean_change,
     read_push,
 )
 
@@ -253,6 +255,24 @@ def test_a_clock_table_reads_back_every_fields_own_stamp() -> None:
             k: (f["value"], f["hlc"]) for k, f in fields.items()}
     assert clock_table(one := good_mutation(fields={"a": {"value": 1, "hlc": STAMP}})) is one
     assert len(json.dumps(table)) < len(json.dumps(m))
+
+
+def test_a_lean_change_reads_back_as_the_whole_one() -> None:
+    whole = {
+        "seq": 41, "entity": "dossier", "entity_id": "d-1", "ward_code": "00004", "version": 3,
+        "fields": {"ward_code": {"value": "00004"}, "status": {"value": 2}}, "hlc": STAMP,
+    }
+    lean = lean_change(whole)
+    assert "seq" not in lean and "ward_code" not in lean
+    assert Change.model_validate(lean) == Change.model_validate({**whole, "seq": 0})
+    # A ward the fields do not repeat stays: a change of another ward is never rebuilt wrong.
+    moved = {**whole, "fields": {**whole["fields"], "ward_code": {"value": "00007"}}}
+    assert lean_change(moved)["ward_code"] == "00004"
+    assert Change.model_validate(lean_change(moved)).ward_code == "00004"
+    # Without a ward anywhere (or a ward that is not text) the change is refused, as before.
+    for fields in ({"status": {"value": 2}}, {"ward_code": {"value": 4}}):
+        with pytest.raises(ValidationError):
+            Change.model_validate({**lean, "fields": fields})
 
 
 def test_a_refusal_names_where_the_fault_is() -> None:

@@ -11,6 +11,7 @@ import uuid
 import zstandard
 from sqlalchemy import text
 
+from app.domain.mutations import Change
 from tests.server.helpers import (
     Device,
     new_audit,
@@ -246,6 +247,15 @@ def test_pull_pages_in_order_and_compression(api_server):
             "/sync/pull", params={"limit": 25}, headers={"Accept-Encoding": "zstd;q=0, gzip"}
         )
         assert refused.headers.get("content-encoding") == "gzip"
+        # A lean page (clients since issue 13's fifth round): no seq, no ward the fields
+        # repeat, and the same changes once read.
+        lean = client.get("/sync/pull", params={"limit": 25, "lean": 1}).json()
+        assert lean["next_cursor"] == as_gzip.json()["next_cursor"]
+        assert not any("seq" in c or "ward_code" in c for c in lean["changes"])
+        as_read = [Change.model_validate(c) for c in as_gzip.json()["changes"]]
+        assert [Change.model_validate(c) for c in lean["changes"]] == [
+            c.model_copy(update={"seq": 0}) for c in as_read
+        ]
 
 
 def test_comments_speak_for_their_author_and_conflicts_come_from_the_server(api_server):

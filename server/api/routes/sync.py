@@ -113,6 +113,7 @@ def pull(
     held: Annotated[str, Query(max_length=64)] = "",
     own: bool = False,
     tables: bool = False,
+    lean: bool = False,
 ) -> Response:
     """The body is encoded row by row by the service (a row that cannot be encoded is set
     aside there), so serialising the answer cannot fail on a stored value."""
@@ -121,10 +122,11 @@ def pull(
     # `held`: the caller's clock node; of its own records, only the fields others wrote
     # (clients since issue 13). `own`: the caller's own pushes too (a device's store put back
     # from a backup lacks those it made after the copy). `tables`: a record's several clocks
-    # written once each (clients since issue 13's fourth round; `clock_table`).
+    # written once each (clients since issue 13's fourth round; `clock_table`). `lean`: no
+    # `seq`, no `ward_code` the fields repeat (clients since issue 13's fifth round).
     page = sync.pull(
         ctx.engine, caller, cursor, limit, one_clock=clocks == "one", held_node=held, own=own,
-        clock_tables=tables,
+        clock_tables=tables, lean=lean,
     )
     if page.set_aside:
         ctx.counters.add("pull_rows_set_aside", page.set_aside)

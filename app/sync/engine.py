@@ -16,7 +16,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.domain.mutations import MAX_BATCH_IDS, Mutation, PushResult, PushSummary, expand
+from app.domain.mutations import (
+    MAX_BATCH_IDS,
+    Mutation,
+    PullResponse,
+    PushResult,
+    PushSummary,
+    expand,
+)
 from app.sync import attachments, coalesce
 from app.sync.ports import SyncStorePort
 from app.sync.transport import (
@@ -47,7 +54,10 @@ MAX_BATCH_ROWS = 1000
 # (the compact forms are sent only to a server that said it reads them): the first push is short.
 FIRST_PUSH_ROWS = 50
 PIPELINE = 2  # pushes in flight at most (see `_budget`)
-PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
+PULL_PAGE = 1000  # the first page of a pull (and the largest of servers before pages grew)
+# Full pages double up to this, the server's largest page since issue 13's fifth round: fewer
+# round trips on a slow link, while the first page, and a short pull, stays small.
+PULL_PAGE_MAX = 4000
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 MAX_REASON = 300
 
@@ -103,6 +113,7 @@ class SyncEngine:
         on_revoked: Callable[[], None] | None = None,
         push_batch_bytes: int = PUSH_BATCH_BYTES,
         pull_page: int = PULL_PAGE,
+        pull_page_max: int = PULL_PAGE_MAX,
         chunk_bytes: int = attachments.CHUNK_BYTES,
         lock_wait_s: float = 0.0,
         on_progress: ProgressListener | None = None,
@@ -117,7 +128,8 @@ class SyncEngine:
         self.progress: SyncProgress | None = None
         self.cut_reason: str | None = None  # set when a watch cut this run
         self.push_batch_bytes = push_batch_bytes
-        self.pull_page = pull_page
+        self.pull_page = pull_page  # the first page's size
+        self.pull_page_max = pull_page_max  # full pages grow up to this
         self.chunk_bytes = chunk_bytes
         self.lock_wait_s = lock_wait_s
         self.last_uploads: list[attachments.UploadOutcome] = []
@@ -536,22 +548,59 @@ class SyncEngine:
             log.warning("mutation %s rejected: %s", r.mutation_id, r.reason)
 
     def _pull(self, report: SyncReport) -> None:
+        """Pages from the saved cursor, each stored with its cursor in one local transaction,
+        strictly in order: a cut pull resumes after the last stored page. The first page asks
+        `pull_page` records, and each page that comes back full asks twice the last, up to
+        `pull_page_max` (a server that serves fewer, or refuses more: see `Transport.pull`).
+        The next page is asked for as soon as a page is read (its cursor is known then), on
+        one pull thread, at most one page ahead, and comes while this thread stores the page
+        before it: the link is not idle while pages are stored. Only this thread writes the
+        store; a failed page (offline, revoked, 5xx) ends the run as before, with nothing
+        after it stored."""
         cursor = self.store.pull_cursor()
         node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
         own = self.store.pulls_own_records()  # a store put back from a backup: see its docs
-        for _ in range(MAX_ROUNDS):
-            self._progress("pull", report.pulled)
-            page = self.transport.pull(cursor, self.pull_page, node, own=own)
-            if page.has_more and page.next_cursor <= cursor:
-                raise SyncError("the server's pull cursor did not advance")
-            if page.changes or page.next_cursor != cursor:
-                self.store.apply_pull_page(page.changes, page.next_cursor)
-            report.pulled += len(page.changes)
-            cursor = page.next_cursor
-            if not page.has_more:
-                if own:
-                    self.store.pulled_to_the_end()
-                return
+        limit = self.pull_page
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-pull") as pool:
+
+            def fetch(after: int, size: int) -> Future[PullResponse]:
+                self._progress("pull", report.pulled)
+                return pool.submit(self.transport.pull, after, size, node, own=own)
+
+            ahead: Future[PullResponse] | None = fetch(cursor, limit)
+            try:
+                for _ in range(MAX_ROUNDS):
+                    if ahead is None:  # the last page is stored
+                        return
+                    answer, ahead = ahead, None
+                    page = answer.result()
+                    if page.has_more and page.next_cursor <= cursor:
+                        raise SyncError("the server's pull cursor did not advance")
+                    if page.has_more:  # the next page travels while this one is stored
+                        limit = self._next_page(limit, page)
+                        ahead = fetch(page.next_cursor, limit)
+                    if page.changes or page.next_cursor != cursor:
+                        self.store.apply_pull_page(page.changes, page.next_cursor)
+                    report.pulled += len(page.changes)
+                    cursor = page.next_cursor
+                    if not page.has_more and own:
+                        self.store.pulled_to_the_end()
+                    self._progress("pull", report.pulled)
+            finally:
+                if ahead is not None:  # this thread failed with a page in flight
+                    _wait_out(ahead)
+
+    def _next_page(self, asked: int, page: PullResponse) -> int:
+        """The size to ask after `page`: twice the last when it came back full, up to
+        `pull_page_max`; the same when it did not (the server clamped its size, or left out
+        rows the device holds: asking more again costs nothing)."""
+        served = asked
+        refused = getattr(self.transport, "server_pull_limit", None)  # an older server's bound
+        if isinstance(refused, int):
+            served = min(asked, refused)
+        if len(page.changes) < served:
+            return asked
+        return max(asked, min(asked * 2, self.pull_page_max))
 
     def _upload(self, report: SyncReport) -> None:
         self.last_uploads = []
@@ -613,6 +662,17 @@ class StallWatch:
                 self.cut = True
                 self.engine.cut(f"the server did not answer for {round(quiet)} s")
                 return
+
+
+def _wait_out(ahead: Future[PullResponse]) -> None:
+    """A page asked ahead, waited for after the run failed otherwise (no thread of this run
+    outlives it); its answer is dropped, but a revoked device still erases."""
+    try:
+        ahead.result()
+    except DeviceRevoked:
+        raise
+    except Exception:  # noqa: BLE001 (the run's own error is the one to report)
+        return
 
 
 def _transient(result: PushResult) -> bool:

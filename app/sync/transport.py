@@ -52,6 +52,9 @@ COMPRESS_MIN_BYTES = 512  # below this, framing costs more than it saves
 RENEW_BEFORE = dt.timedelta(minutes=5)  # renew a token this long before it expires
 # 401 codes a renewed token cures (a token renewed elsewhere, or the clock was off).
 RENEWABLE_401 = frozenset({"token_expired", "unauthorized"})
+# The largest pull page of servers before issue 13's fifth round: they refuse a larger limit
+# with 422 (their route's bound), and the transport then asks that size instead.
+LEGACY_PULL_LIMIT = 1000
 
 
 class SyncError(Exception):
@@ -207,6 +210,9 @@ class Transport:
         # Set when a summary lists "batches": the server keeps each push's answer under the id
         # the client gave it (`batches`), so two whole batches may be in flight.
         self.server_keeps_batches = False
+        # Set when the server refused a pull page larger than `LEGACY_PULL_LIMIT` (a server
+        # before pages grew): every later pull of this transport asks at most that.
+        self.server_pull_limit: int | None = None
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
         limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
@@ -346,14 +352,27 @@ class Transport:
         only the fields others wrote (the pull merges field by field). An older server ignores
         it and sends them whole, as it ignores `clocks` and stamps every field (`Change` reads
         both forms). `own`: send this device's own pushes too, whole (a store put back from a
-        backup lacks what it pushed after the copy)."""
+        backup lacks what it pushed after the copy). A server may serve fewer than `limit`
+        (it clamps to its largest page); one older than growing pages refuses more than
+        `LEGACY_PULL_LIMIT` with 422, and the page is asked again at that size."""
+        if self.server_pull_limit is not None:
+            limit = min(limit, self.server_pull_limit)
         # `tables`: several clocks of a record written once each; older servers ignore it.
         params: dict[str, Any] = {"cursor": cursor, "limit": limit, "clocks": "one", "tables": 1}
         if own:
             params["own"] = "1"
         elif node:
             params["held"] = node
-        data = self._json("GET", "/sync/pull", params=params)
+        try:
+            data = self._json("GET", "/sync/pull", params=params)
+        except RequestRejected as exc:
+            # A server older than growing pages refuses a limit past its bound (422): the
+            # page again at the size it takes (a 422 at that size is a refusal of its own).
+            if exc.status != 422 or limit <= LEGACY_PULL_LIMIT or isinstance(exc, Unauthorized):
+                raise
+            self.server_pull_limit = LEGACY_PULL_LIMIT
+            params["limit"] = LEGACY_PULL_LIMIT
+            data = self._json("GET", "/sync/pull", params=params)
         return PullResponse.model_validate(data)
 
     def reference(self, catalogue: int, calendar: int) -> dict[str, Any]:

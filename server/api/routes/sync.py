@@ -26,7 +26,10 @@ from server.api.deps import Ctx, CurrentCaller
 from server.services import reference, sync
 
 router = APIRouter(prefix="/sync", tags=["sync"])
-PULL_LIMIT_MAX = 1000
+# The largest page a client may ask for (issue 13's fifth round: clients grow their pages from
+# 1,000 to this on a slow link); `Settings.pull_limit_max` may clamp it lower. Servers before it
+# refused a limit past 1,000 (422), and clients then fall back to 1,000.
+PULL_LIMIT_MAX = 4000
 
 
 # The body is read by `read_push` (the rules of `PushRequest` without a model per field); the

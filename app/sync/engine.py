@@ -30,6 +30,7 @@ from app.sync.transport import (
     DeviceRevoked,
     HttpError,
     Offline,
+    PullHead,
     RequestRejected,
     SyncError,
     Transport,
@@ -552,33 +553,67 @@ class SyncEngine:
         strictly in order: a cut pull resumes after the last stored page. The first page asks
         `pull_page` records, and each page that comes back full asks twice the last, up to
         `pull_page_max` (a server that serves fewer, or refuses more: see `Transport.pull`).
-        The next page is asked for as soon as a page is read (its cursor is known then), on
-        one pull thread, at most one page ahead, and comes while this thread stores the page
-        before it: the link is not idle while pages are stored. Only this thread writes the
-        store; a failed page (offline, revoked, 5xx) ends the run as before, with nothing
-        after it stored."""
+
+        The next page is asked for as soon as its cursor is known, from pull threads, at most
+        one page ahead of the page this thread waits for: when the answer's head says it (a
+        server since issue 13's fifth round), while that page's body is still on its way;
+        otherwise when its body is read. It comes while this thread stores the page before
+        it, so the link is idle neither while a page is stored nor for the round trip after
+        one. A page asked from a head is used only if the body's cursor is the same (else it
+        is dropped and asked again). Only this thread writes the store; a failed page
+        (offline, revoked, 5xx) ends the run as before, with nothing after it stored."""
         cursor = self.store.pull_cursor()
         node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
         own = self.store.pulls_own_records()  # a store put back from a backup: see its docs
-        limit = self.pull_page
-        with ThreadPoolExecutor(1, thread_name_prefix="sync-pull") as pool:
+        lock = threading.Lock()  # `ahead` runs from this thread and from pull threads
+        unread: set[Future[PullResponse]] = set()  # asked, and not read by this thread yet
+        stopped = [False]
+        with ThreadPoolExecutor(2, thread_name_prefix="sync-pull") as pool:
 
-            def fetch(after: int, size: int) -> Future[PullResponse]:
-                self._progress("pull", report.pulled)
-                return pool.submit(self.transport.pull, after, size, node, own=own)
+            def ask(after: int, size: int) -> _Asked:
+                asked = _Asked(after, size)
 
-            ahead: Future[PullResponse] | None = fetch(cursor, limit)
+                def on_head(head: PullHead) -> None:  # from a pull thread, before the body
+                    with lock:
+                        asked.head = head
+                        ahead(asked)
+
+                early = on_head if self.pipeline else None  # pipeline=False: one at a time
+                asked.future = pool.submit(
+                    self.transport.pull, after, size, node, own=own, on_head=early
+                )
+                unread.add(asked.future)
+                return asked
+
+            def ahead(asked: _Asked) -> None:
+                """The page after `asked` from its head, once this thread waits for `asked`
+                (every page before it stored: at most one page ahead); under `lock`."""
+                head = asked.head
+                if stopped[0] or asked.next is not None or not asked.waited or head is None:
+                    return
+                if head.has_more and head.next_cursor > asked.cursor:
+                    asked.next = ask(head.next_cursor, self._next_page(asked.limit, head))
+
+            current: _Asked | None = ask(cursor, self.pull_page)
             try:
                 for _ in range(MAX_ROUNDS):
-                    if ahead is None:  # the last page is stored
+                    if current is None:  # the last page is stored
                         return
-                    answer, ahead = ahead, None
-                    page = answer.result()
+                    self._progress("pull", report.pulled)
+                    with lock:
+                        current.waited = True
+                        ahead(current)
+                    page = current.answer()
+                    unread.discard(current.future)
                     if page.has_more and page.next_cursor <= cursor:
                         raise SyncError("the server's pull cursor did not advance")
-                    if page.has_more:  # the next page travels while this one is stored
-                        limit = self._next_page(limit, page)
-                        ahead = fetch(page.next_cursor, limit)
+                    with lock:  # no head of `current` comes after its answer
+                        later = current.next
+                    belied = later is not None and later.cursor != page.next_cursor
+                    if belied or not page.has_more:
+                        later = None  # the head said otherwise than the body: asked again
+                    if later is None and page.has_more:  # the next page travels meanwhile
+                        later = ask(page.next_cursor, self._next_page(current.limit, page))
                     if page.changes or page.next_cursor != cursor:
                         self.store.apply_pull_page(page.changes, page.next_cursor)
                     report.pulled += len(page.changes)
@@ -586,11 +621,14 @@ class SyncEngine:
                     if not page.has_more and own:
                         self.store.pulled_to_the_end()
                     self._progress("pull", report.pulled)
+                    current = later
             finally:
-                if ahead is not None:  # this thread failed with a page in flight
-                    _wait_out(ahead)
+                with lock:  # no page is asked from a head after this
+                    stopped[0] = True
+                for future in list(unread):  # the run failed, or a head was belied
+                    _wait_out(future)
 
-    def _next_page(self, asked: int, page: PullResponse) -> int:
+    def _next_page(self, asked: int, page: PullResponse | PullHead) -> int:
         """The size to ask after `page`: twice the last when it came back full, up to
         `pull_page_max`; the same when it did not (the server clamped its size, or left out
         rows the device holds: asking more again costs nothing)."""
@@ -598,7 +636,8 @@ class SyncEngine:
         refused = getattr(self.transport, "server_pull_limit", None)  # an older server's bound
         if isinstance(refused, int):
             served = min(asked, refused)
-        if len(page.changes) < served:
+        changes = page.changes if isinstance(page, PullHead) else len(page.changes)
+        if changes < served:
             return asked
         return max(asked, min(asked * 2, self.pull_page_max))
 
@@ -664,7 +703,7 @@ class StallWatch:
                 return
 
 
-def _wait_out(ahead: Future[PullResponse]) -> None:
+def _wait_out(ahead: Future[PullResponse] | None) -> None:
     """A page asked ahead, waited for after the run failed otherwise (no thread of this run
     outlives it); its answer is dropped, but a revoked device still erases."""
     try:
@@ -688,6 +727,22 @@ class _PushRun:
     busy_rounds: int = 0
     suspect: _Suspect | None = None
     ahead: _InFlight | None = None  # the next batch, sent while the one before was applied
+
+
+@dataclass
+class _Asked:
+    """A pull page asked for: from which cursor, how many, its answer to come, what its head
+    said, and the page asked after it (from that head or from its body)."""
+
+    cursor: int
+    limit: int
+    future: Future[PullResponse] = field(default_factory=Future)
+    head: PullHead | None = None
+    waited: bool = False  # the engine waits for it: every page before it is stored
+    next: _Asked | None = None
+
+    def answer(self) -> PullResponse:
+        return self.future.result()
 
 
 @dataclass

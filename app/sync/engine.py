@@ -20,6 +20,7 @@ from app.domain.mutations import (
     MAX_BATCH_IDS,
     MAX_MUTATIONS,
     Mutation,
+    PullResponse,
     PushResult,
     PushSummary,
     expand,
@@ -30,6 +31,7 @@ from app.sync.transport import (
     DeviceRevoked,
     HttpError,
     Offline,
+    PullHead,
     RequestRejected,
     SyncError,
     Transport,
@@ -57,7 +59,10 @@ MAX_BATCH_ROWS = MAX_MUTATIONS
 # run asks for first), a push carries every id and stamp: that first push is short.
 FIRST_PUSH_ROWS = 50
 PIPELINE = 2  # pushes in flight at most (see `_budget`)
-PULL_PAGE = 1000  # the server's largest page: fewer round trips on a slow link
+PULL_PAGE = 1000  # the first page of a pull (and the largest of servers before pages grew)
+# Full pages double up to this, the server's largest page since issue 13's fifth round: fewer
+# round trips on a slow link, while the first page, and a short pull, stays small.
+PULL_PAGE_MAX = 4000
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 MAX_REASON = 300
 
@@ -113,6 +118,7 @@ class SyncEngine:
         on_revoked: Callable[[], None] | None = None,
         push_batch_bytes: int = PUSH_BATCH_BYTES,
         pull_page: int = PULL_PAGE,
+        pull_page_max: int = PULL_PAGE_MAX,
         chunk_bytes: int = attachments.CHUNK_BYTES,
         lock_wait_s: float = 0.0,
         on_progress: ProgressListener | None = None,
@@ -127,7 +133,8 @@ class SyncEngine:
         self.progress: SyncProgress | None = None
         self.cut_reason: str | None = None  # set when a watch cut this run
         self.push_batch_bytes = push_batch_bytes
-        self.pull_page = pull_page
+        self.pull_page = pull_page  # the first page's size
+        self.pull_page_max = pull_page_max  # full pages grow up to this
         self.chunk_bytes = chunk_bytes
         self.lock_wait_s = lock_wait_s
         self.last_uploads: list[attachments.UploadOutcome] = []
@@ -548,22 +555,97 @@ class SyncEngine:
             log.warning("mutation %s rejected: %s", r.mutation_id, r.reason)
 
     def _pull(self, report: SyncReport) -> None:
+        """Pages from the saved cursor, each stored with its cursor in one local transaction,
+        strictly in order: a cut pull resumes after the last stored page. The first page asks
+        `pull_page` records, and each page that comes back full asks twice the last, up to
+        `pull_page_max` (a server that serves fewer, or refuses more: see `Transport.pull`).
+
+        The next page is asked for as soon as its cursor is known, from pull threads, at most
+        one page ahead of the page this thread waits for: when the answer's head says it (a
+        server since issue 13's fifth round), while that page's body is still on its way;
+        otherwise when its body is read. It comes while this thread stores the page before
+        it, so the link is idle neither while a page is stored nor for the round trip after
+        one. A page asked from a head is used only if the body's cursor is the same (else it
+        is dropped and asked again). Only this thread writes the store; a failed page
+        (offline, revoked, 5xx) ends the run as before, with nothing after it stored."""
         cursor = self.store.pull_cursor()
         node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
         own = self.store.pulls_own_records()  # a store put back from a backup: see its docs
-        for _ in range(MAX_ROUNDS):
-            self._progress("pull", report.pulled)
-            page = self.transport.pull(cursor, self.pull_page, node, own=own)
-            if page.has_more and page.next_cursor <= cursor:
-                raise SyncError("the server's pull cursor did not advance")
-            if page.changes or page.next_cursor != cursor:
-                self.store.apply_pull_page(page.changes, page.next_cursor)
-            report.pulled += len(page.changes)
-            cursor = page.next_cursor
-            if not page.has_more:
-                if own:
-                    self.store.pulled_to_the_end()
-                return
+        lock = threading.Lock()  # `ahead` runs from this thread and from pull threads
+        unread: set[Future[PullResponse]] = set()  # asked, and not read by this thread yet
+        stopped = [False]
+        with ThreadPoolExecutor(2, thread_name_prefix="sync-pull") as pool:
+
+            def ask(after: int, size: int) -> _Asked:
+                asked = _Asked(after, size)
+
+                def on_head(head: PullHead) -> None:  # from a pull thread, before the body
+                    with lock:
+                        asked.head = head
+                        ahead(asked)
+
+                early = on_head if self.pipeline else None  # pipeline=False: one at a time
+                asked.future = pool.submit(
+                    self.transport.pull, after, size, node, own=own, on_head=early
+                )
+                unread.add(asked.future)
+                return asked
+
+            def ahead(asked: _Asked) -> None:
+                """The page after `asked` from its head, once this thread waits for `asked`
+                (every page before it stored: at most one page ahead); under `lock`."""
+                head = asked.head
+                if stopped[0] or asked.next is not None or not asked.waited or head is None:
+                    return
+                if head.has_more and head.next_cursor > asked.cursor:
+                    asked.next = ask(head.next_cursor, self._next_page(asked.limit, head))
+
+            current: _Asked | None = ask(cursor, self.pull_page)
+            try:
+                for _ in range(MAX_ROUNDS):
+                    if current is None:  # the last page is stored
+                        return
+                    self._progress("pull", report.pulled)
+                    with lock:
+                        current.waited = True
+                        ahead(current)
+                    page = current.answer()
+                    unread.discard(current.future)
+                    if page.has_more and page.next_cursor <= cursor:
+                        raise SyncError("the server's pull cursor did not advance")
+                    with lock:  # no head of `current` comes after its answer
+                        later = current.next
+                    belied = later is not None and later.cursor != page.next_cursor
+                    if belied or not page.has_more:
+                        later = None  # the head said otherwise than the body: asked again
+                    if later is None and page.has_more:  # the next page travels meanwhile
+                        later = ask(page.next_cursor, self._next_page(current.limit, page))
+                    if page.changes or page.next_cursor != cursor:
+                        self.store.apply_pull_page(page.changes, page.next_cursor)
+                    report.pulled += len(page.changes)
+                    cursor = page.next_cursor
+                    if not page.has_more and own:
+                        self.store.pulled_to_the_end()
+                    self._progress("pull", report.pulled)
+                    current = later
+            finally:
+                with lock:  # no page is asked from a head after this
+                    stopped[0] = True
+                for future in list(unread):  # the run failed, or a head was belied
+                    _wait_out(future)
+
+    def _next_page(self, asked: int, page: PullResponse | PullHead) -> int:
+        """The size to ask after `page`: twice the last when it came back full, up to
+        `pull_page_max`; the same when it did not (the server clamped its size, or left out
+        rows the device holds: asking more again costs nothing)."""
+        served = asked
+        refused = getattr(self.transport, "server_pull_limit", None)  # an older server's bound
+        if isinstance(refused, int):
+            served = min(asked, refused)
+        changes = page.changes if isinstance(page, PullHead) else len(page.changes)
+        if changes < served:
+            return asked
+        return max(asked, min(asked * 2, self.pull_page_max))
 
     def _upload(self, report: SyncReport) -> None:
         self.last_uploads = []
@@ -627,6 +709,17 @@ class StallWatch:
                 return
 
 
+def _wait_out(ahead: Future[PullResponse] | None) -> None:
+    """A page asked ahead, waited for after the run failed otherwise (no thread of this run
+    outlives it); its answer is dropped, but a revoked device still erases."""
+    try:
+        ahead.result()
+    except DeviceRevoked:
+        raise
+    except Exception:  # noqa: BLE001 (the run's own error is the one to report)
+        return
+
+
 def _transient(result: PushResult) -> bool:
     return result.status == "rejected" and (result.reason or "") in TRANSIENT_REJECTIONS
 
@@ -640,6 +733,22 @@ class _PushRun:
     busy_rounds: int = 0
     suspect: _Suspect | None = None
     ahead: _InFlight | None = None  # the next batch, sent while the one before was applied
+
+
+@dataclass
+class _Asked:
+    """A pull page asked for: from which cursor, how many, its answer to come, what its head
+    said, and the page asked after it (from that head or from its body)."""
+
+    cursor: int
+    limit: int
+    future: Future[PullResponse] = field(default_factory=Future)
+    head: PullHead | None = None
+    waited: bool = False  # the engine waits for it: every page before it is stored
+    next: _Asked | None = None
+
+    def answer(self) -> PullResponse:
+        return self.future.result()
 
 
 @dataclass

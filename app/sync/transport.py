@@ -19,6 +19,7 @@ import datetime as dt
 import gzip
 import ipaddress
 import json
+import logging
 import random
 import socket
 import threading
@@ -46,12 +47,17 @@ from app.domain.mutations import (
 )
 from app.i18n import t
 
+log = logging.getLogger(__name__)
+
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 CHUNK_TYPE = "application/offset+octet-stream"
 COMPRESS_MIN_BYTES = 512  # below this, framing costs more than it saves
 RENEW_BEFORE = dt.timedelta(minutes=5)  # renew a token this long before it expires
 # 401 codes a renewed token cures (a token renewed elsewhere, or the clock was off).
 RENEWABLE_401 = frozenset({"token_expired", "unauthorized"})
+# The largest pull page of servers before issue 13's fifth round: they refuse a larger limit
+# with 422 (their route's bound), and the transport then asks that size instead.
+LEGACY_PULL_LIMIT = 1000
 
 
 class SyncError(Exception):
@@ -165,6 +171,38 @@ class UploadState:
     size: int | None = None
 
 
+@dataclass(frozen=True)
+class PullHead:
+    """What a pull answer's head says of its body (`Sync-Pull-Next`, servers since issue 13's
+    fifth round): the next cursor, whether more follows, and how many changes the page holds.
+    Read before the body arrives; the body is still what counts."""
+
+    next_cursor: int
+    has_more: bool
+    changes: int
+
+    @classmethod
+    def parse(cls, value: str | None) -> PullHead | None:
+        """None for a missing or malformed header (an older server, a proxy that rewrote it)."""
+        if not value:
+            return None
+        parts: dict[str, str] = {}
+        for part in value.split(";"):
+            name, sep, number = part.strip().partition("=")
+            if not sep or not number.strip().isdigit():
+                return None
+            parts[name.strip()] = number.strip()
+        try:
+            more = int(parts["more"])
+            head = cls(int(parts["cursor"]), more == 1, int(parts["changes"]))
+        except (KeyError, ValueError):
+            return None
+        return head if more in (0, 1) else None
+
+
+PULL_NEXT_HEADER = "Sync-Pull-Next"
+
+
 @dataclass
 class TransferStats:
     requests: int = 0
@@ -209,6 +247,9 @@ class Transport:
         # Set when a summary lists "batches": the server keeps each push's answer under the id
         # the client gave it (`batches`), so two whole batches may be in flight.
         self.server_keeps_batches = False
+        # Set when the server refused a pull page larger than `LEGACY_PULL_LIMIT` (a server
+        # before pages grew): every later pull of this transport asks at most that.
+        self.server_pull_limit: int | None = None
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
         limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
@@ -347,13 +388,26 @@ class Transport:
         return BatchesResponse.model_validate(data).batches
 
     def pull(
-        self, cursor: int, limit: int = 500, node: str = "", *, own: bool = False
+        self,
+        cursor: int,
+        limit: int = 500,
+        node: str = "",
+        *,
+        own: bool = False,
+        on_head: Callable[[PullHead], None] | None = None,
     ) -> PullResponse:
         """`node`: the store's clock node; of the device's own records the server then sends
         only the fields others wrote (the pull merges field by field). An older server ignores
         it and sends them whole, as it ignores `clocks` and stamps every field (`Change` reads
         both forms). `own`: send this device's own pushes too, whole (a store put back from a
-        backup lacks what it pushed after the copy)."""
+        backup lacks what it pushed after the copy). A server may serve fewer than `limit`
+        (it clamps to its largest page); one older than growing pages refuses more than
+        `LEGACY_PULL_LIMIT` with 422, and the page is asked again at that size. `on_head` is
+        called with what the answer's head says (`PullHead`) before its body is read, on each
+        attempt whose head says it (a server since issue 13's fifth round): the caller may ask
+        for the next page while this one is still on its way."""
+        if self.server_pull_limit is not None:
+            limit = min(limit, self.server_pull_limit)
         # `tables`: several clocks of a record written once each; `lean`: no `seq` nor a
         # `ward_code` the fields repeat (`Change` reads both forms); older servers ignore them.
         params: dict[str, Any] = {
@@ -363,7 +417,24 @@ class Transport:
             params["own"] = "1"
         elif node:
             params["held"] = node
-        data = self._json("GET", "/sync/pull", params=params)
+        head = None
+        if on_head is not None:
+
+            def head(headers: httpx.Headers) -> None:
+                said = PullHead.parse(headers.get(PULL_NEXT_HEADER))
+                if said is not None:
+                    on_head(said)
+
+        try:
+            data = self._json("GET", "/sync/pull", params=params, on_head=head)
+        except RequestRejected as exc:
+            # A server older than growing pages refuses a limit past its bound (422): the
+            # page again at the size it takes (a 422 at that size is a refusal of its own).
+            if exc.status != 422 or limit <= LEGACY_PULL_LIMIT or isinstance(exc, Unauthorized):
+                raise
+            self.server_pull_limit = LEGACY_PULL_LIMIT
+            params["limit"] = LEGACY_PULL_LIMIT
+            data = self._json("GET", "/sync/pull", params=params, on_head=head)
         return PullResponse.model_validate(data)
 
     def reference(self, catalogue: int, calendar: int) -> dict[str, Any]:
@@ -434,12 +505,15 @@ class Transport:
         body: Any = None,
         params: dict[str, Any] | None = None,
         auth: bool = True,
+        on_head: Callable[[httpx.Headers], None] | None = None,
     ) -> Any:
         raw = None
         if body is not None:
             raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         parsed: list[Any] = []
-        resp = self._send(method, path, raw_json=raw, params=params, auth=auth, parsed=parsed)
+        resp = self._send(
+            method, path, raw_json=raw, params=params, auth=auth, parsed=parsed, on_head=on_head
+        )
         if parsed:  # already read once when it arrived (a pull page: parsed once, not twice)
             return parsed[0]
         return _parse_json(resp)
@@ -456,8 +530,11 @@ class Transport:
         auth: bool = True,
         attempts: int | None = None,
         parsed: list[Any] | None = None,
+        on_head: Callable[[httpx.Headers], None] | None = None,
     ) -> httpx.Response:
-        """`parsed`, when given, receives the JSON body of the answer returned (if it is JSON)."""
+        """`parsed`, when given, receives the JSON body of the answer returned (if it is JSON).
+        `on_head`, when given, is called with the headers of each answer below 400 before its
+        body is read (a hint: its failure is logged, never the request's)."""
         attempts = attempts or self.retry.attempts
         last: Exception | None = None
         attempt = 0
@@ -481,8 +558,16 @@ class Transport:
                 self.stats.requests += 1
                 self.stats.body_bytes_sent += len(body or b"")
                 self.stats.raw_bytes_sent += len(raw_json or content or b"")
-                resp = self._client.request(method, path, content=body, params=params, headers=hdrs)
-                resp.read()  # the whole body now, so a cut or short body surfaces here
+                request = self._client.build_request(
+                    method, path, content=body, params=params, headers=hdrs
+                )
+                resp = self._client.send(request, stream=True)
+                try:
+                    if on_head is not None and resp.status_code < 400:
+                        _tell(on_head, resp.headers)
+                    resp.read()  # the whole body now, so a cut or short body surfaces here
+                finally:
+                    resp.close()
                 data = None
                 if resp.headers.get("content-type", "").startswith("application/json"):
                     data = resp.json()  # a body that does not parse was damaged on the way
@@ -559,6 +644,13 @@ class _CuttableBackend(httpcore.SyncBackend):
         for sock in list(self._sockets):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tell(on_head: Callable[[httpx.Headers], None], headers: httpx.Headers) -> None:
+    try:
+        on_head(headers)
+    except Exception:  # a hint's listener must never fail the request
+        log.exception("sync: the listener of an answer's head failed")
 
 
 def _renewable(error: HttpError) -> bool:

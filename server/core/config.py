@@ -35,7 +35,7 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024  # counted while reading, and after decompression
     max_auth_body_bytes: int = 64 * 1024  # /auth/*: a code, a name, a password
     spool_memory_bytes: int = 1024 * 1024  # a body past this waits in a temporary file
-    pull_limit_max: int = 1000
+    pull_limit_max: int = 4000  # the largest pull page served (asked for more: clamped)
     enrol_code_ttl_minutes: int = 60
     login_attempts_per_window: int = 10  # per address and username
     login_attempts_per_address: int = 30  # per address, whatever the usernames
@@ -122,6 +122,7 @@ INT_SETTINGS = (
     "rate_window_seconds",
     "hsts_seconds",
     "report_publish_seconds",
+    "pull_limit_max",
 )
 
 

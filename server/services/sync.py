@@ -814,6 +814,7 @@ class PulledPage:
     next_cursor: int
     served: int
     set_aside: int
+    has_more: bool = False
 
 
 @dataclass
@@ -904,7 +905,7 @@ def pull(
         b'{"changes":[' + b",".join(encoded) + b'],"next_cursor":'
         + str(next_cursor).encode() + b',"has_more":' + has_more + b"}"
     )
-    return PulledPage(body, next_cursor, len(encoded), set_aside)
+    return PulledPage(body, next_cursor, len(encoded), set_aside, more)
 
 
 _PULL_ALL_WARDS = (

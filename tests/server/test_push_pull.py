@@ -258,6 +258,32 @@ def test_pull_pages_in_order_and_compression(api_server):
         ]
 
 
+def test_the_pull_head_says_what_the_body_ends_with_and_pages_go_to_4000(api_server):
+    """`Sync-Pull-Next` (issue 13's fifth round) names the body's next cursor, whether more
+    follows and how many changes it holds; a limit up to 4,000 is taken, past it refused."""
+    ward = new_ward()
+    officer = _officer(api_server, ward)
+    device = Device()
+    with api_server.client(officer.token) as client:
+        assert len(push(client, [new_dossier(device, ward) for _ in range(5)])) == 5
+    reader = api_server.enrol(officer.user)  # the pusher is not sent its own records back
+    with api_server.client(reader.token) as client:
+        cursor, pages = 0, 0
+        while True:
+            page = client.get("/sync/pull", params={"cursor": cursor, "limit": 2})
+            body = page.json()
+            more = int(body["has_more"])
+            said = f"cursor={body['next_cursor']}; more={more}; changes={len(body['changes'])}"
+            assert page.headers["sync-pull-next"] == said
+            cursor, pages = body["next_cursor"], pages + 1
+            if not body["has_more"]:
+                break
+        assert pages == 3
+        assert client.get("/sync/pull", params={"limit": 4000}).status_code == 200
+        past = client.get("/sync/pull", params={"limit": 4001})
+        assert past.status_code == 422 and past.json()["error"]["code"] == "validation_error"
+
+
 def test_comments_speak_for_their_author_and_conflicts_come_from_the_server(api_server):
     ward = new_ward()
     auditor = api_server.enrol(new_name("aud"), "auditor", [ward])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import struct
 import threading
@@ -36,7 +37,9 @@ class Fault:
     direction: str = DOWN
     times: int | None = None  # connections left to hit; None: all
     then_offline: bool = False  # the link stays down after the fault fired
-    request_prefix: bytes = b""  # "answer": hit requests that start so ("POST /sync/push ")
+    # "answer": hit requests that start so ("POST /sync/push "), or that the pattern matches
+    # from their first byte
+    request_prefix: bytes | re.Pattern[bytes] = b""
     response: bytes = b""  # "answer": the whole HTTP response sent back
 
 
@@ -127,10 +130,16 @@ class NetProxy:
         self.set_fault(Fault("stall", after_bytes, seconds, direction, times))
 
     def answer(
-        self, request_prefix: bytes, status: int, body: bytes = b"", *, times: int | None = 1
+        self,
+        request_prefix: bytes | re.Pattern[bytes],
+        status: int,
+        body: bytes = b"",
+        *,
+        times: int | None = 1,
     ) -> None:
-        """Answer requests starting with `request_prefix` with `status` and `body` (JSON when
-        not empty) instead of the server, then close the connection."""
+        """Answer requests starting with `request_prefix` (or matching a pattern from their
+        first byte) with `status` and `body` (JSON when not empty) instead of the server, then
+        close the connection."""
         head = (
             f"HTTP/1.1 {status} Proxy Answer\r\nContent-Length: {len(body)}\r\n"
             + ("Content-Type: application/json\r\n" if body else "")
@@ -225,7 +234,7 @@ class NetProxy:
             if fault is None or fault.direction != direction:
                 return None
             if fault.kind == "answer":
-                if not data.startswith(fault.request_prefix):
+                if not _starts(data, fault.request_prefix):
                     return None
             elif fault is fired:
                 return None
@@ -378,6 +387,12 @@ class NetProxy:
                 await writer.drain()
             finally:
                 queue.task_done()
+
+
+def _starts(data: bytes, prefix: bytes | re.Pattern[bytes]) -> bool:
+    if isinstance(prefix, bytes):
+        return data.startswith(prefix)
+    return prefix.match(data) is not None
 
 
 def _content_length(head: bytes) -> int:

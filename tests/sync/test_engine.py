@@ -629,8 +629,8 @@ def test_an_audit_comes_back_with_the_servers_fields_only_and_merges_whole(
     pages = []
     pull = auditor.transport.pull
 
-    def keep(cursor, limit=500, node="", *, own=False):
-        pages.append(page := pull(cursor, limit, node, own=own))
+    def keep(cursor, limit=500, node="", *, own=False, **kw):
+        pages.append(page := pull(cursor, limit, node, own=own, **kw))
         return page
 
     auditor.transport.pull = keep

@@ -27,7 +27,11 @@ from server.api.deps import Ctx, CurrentCaller
 from server.services import reference, sync
 
 router = APIRouter(prefix="/sync", tags=["sync"])
-PULL_LIMIT_MAX = 1000
+# The largest page a client may ask for (issue 13's fifth round: clients grow their pages from
+# 1,000 to this on a slow link); `Settings.pull_limit_max` may clamp it lower. Servers before it
+# refused a limit past 1,000 (422), and clients then fall back to 1,000.
+PULL_LIMIT_MAX = 4000
+PULL_NEXT_HEADER = "Sync-Pull-Next"  # `cursor=N; more=0|1; changes=M`, as the body says
 
 
 # The body is read by `read_push` (the rules of `PushRequest` without a model per field); the
@@ -130,7 +134,11 @@ def pull(
     )
     if page.set_aside:
         ctx.counters.add("pull_rows_set_aside", page.set_aside)
-    return Response(content=page.body, media_type="application/json")
+    # What the body's end says, in the head too: a client reads the head before the body and
+    # asks for the next page while this one is still on its way (issue 13's fifth round).
+    more = int(page.has_more)
+    head = {PULL_NEXT_HEADER: f"cursor={page.next_cursor}; more={more}; changes={page.served}"}
+    return Response(content=page.body, media_type="application/json", headers=head)
 
 
 @router.get("/reference")

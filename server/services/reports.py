@@ -34,7 +34,7 @@ from app.domain.oversight import (
 )
 from server.core import sealing
 from server.core.config import SERVER_NODE
-from server.core.db import take_log_lock, write_session
+from server.core.db import insert_rows, take_log_lock, write_session
 from server.models import ChangeLog, DossierFact, Record, utcnow
 
 log = logging.getLogger("commune.server.reports")
@@ -134,7 +134,7 @@ def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(ids), FACT_CHUNK):
         chunk = ids[start : start + FACT_CHUNK]
         session.execute(DELETE_FACTS, {"p_ids": chunk})
-    session.execute(insert(FACTS), rows)
+    insert_rows(session, FACTS, rows)
 
 
 def rebuild_facts(engine: Engine) -> int:

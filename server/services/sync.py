@@ -45,7 +45,14 @@ from app.domain.mutations import (
 )
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE
-from server.core.db import read_session, take_log_lock, write_session, writer_turn
+from server.core.db import (
+    insert_rows,
+    read_session,
+    take_log_lock,
+    update_rows,
+    write_session,
+    writer_turn,
+)
 from server.core.sealing import SEALED, SealError, open_fields, seal_fields
 from server.models import (
     AppliedMutation,
@@ -308,17 +315,14 @@ class Batch:
     def write(self, session: Session) -> None:
         if self.changes:
             take_log_lock(session)
-        if self.inserts:
-            session.execute(INSERT_RECORD, list(self.inserts.values()))
-        if self.updates:
-            session.execute(UPDATE_RECORD, list(self.updates.values()))
-        for rows, statement in (
-            (self.changes, INSERT_CHANGE),
-            (self.audits, INSERT_AUDIT),
-            (self.applied, INSERT_APPLIED),
+        insert_rows(session, RECORD, list(self.inserts.values()))
+        update_rows(session, RECORD, list(self.updates.values()), UPDATE_RECORD, "p_row")
+        for rows, table in (
+            (self.changes, CHANGE_LOG),
+            (self.audits, AUDIT_LOG),
+            (self.applied, APPLIED),
         ):
-            if rows:
-                session.execute(statement, rows)
+            insert_rows(session, table, rows)
         reports.write_facts(session, list(self.facts.values()))
 
 

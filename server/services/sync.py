@@ -522,7 +522,7 @@ def apply_in(session: Session, caller: Caller, mutation: Pushed, clock: Clock) -
         base_version=mutation.base_version,
         new_version=(record.version if record else 0) + 1,
     )
-    _check_record(session, mutation.entity, outcome.fields, record, current)
+    _check_record(session, mutation.entity, outcome.fields, record, current, values)
     return _merge_and_store(session, caller, mutation, record, family, current, outcome, clock)
 
 
@@ -583,9 +583,11 @@ def _check_record(
     after: dict[str, Stamped],
     record: RecordRow | None,
     current: dict[str, Stamped],
+    checked: dict[str, Any],
 ) -> None:
     """The whole record as the merge will leave it, against the domain (`app.domain.records`),
-    honouring every published catalogue and calendar (server/services/reference.py)."""
+    honouring every published catalogue and calendar (server/services/reference.py).
+    `checked`: the mutation's values `_check_shape` passed, not checked twice."""
     honoured = reference.honoured(session)
     before = {k: s.value for k, s in current.items()} if record is not None else None
     problems = validate_record(
@@ -594,6 +596,7 @@ def _check_record(
         before,
         catalogues=honoured.catalogues,
         calendars=honoured.calendars,
+        checked=checked,
     )
     if problems:
         raise Rejected(problems[0][:400])

@@ -46,7 +46,10 @@ from app.domain.mutations import (
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE
 from server.core.db import (
+    id_in,
+    ids_per_statement,
     insert_rows,
+    pick,
     read_session,
     take_log_lock,
     update_rows,
@@ -125,17 +128,18 @@ SELECT_BATCH = select(
     RECORD.c.version,
     RECORD.c.fields,
 )
-PREFETCH = (
-    SELECT_BATCH.where(
-        RECORD.c.entity == bindparam("p_entity"),
-        RECORD.c.entity_id.in_(bindparam("p_ids", expanding=True)),
-    )
+PREFETCH = tuple(
+    SELECT_BATCH.where(RECORD.c.entity == bindparam("p_entity"), ids)
     .order_by(RECORD.c.entity_id)
     .with_for_update()
+    for ids in id_in(RECORD.c.entity_id, "p_ids")
 )
-SELECT_APPLIED = select(
-    APPLIED.c.mutation_id, APPLIED.c.device_id, APPLIED.c.status, APPLIED.c.version
-).where(APPLIED.c.mutation_id.in_(bindparam("p_ids", expanding=True)))
+SELECT_APPLIED = tuple(
+    select(APPLIED.c.mutation_id, APPLIED.c.device_id, APPLIED.c.status, APPLIED.c.version).where(
+        ids
+    )
+    for ids in id_in(APPLIED.c.mutation_id, "p_ids")
+)
 INSERT_RECORD = insert(RECORD)
 UPDATE_RECORD = update(RECORD).where(RECORD.c.id == bindparam("p_row"))
 INSERT_CHANGE = insert(CHANGE_LOG)
@@ -402,11 +406,12 @@ def _prefetch(
     for m in mutations:
         wanted.setdefault(m.entity, set()).add(m.entity_id)
     found: dict[tuple[str, str], RecordRow | SealError] = {}
+    statement, size = pick(session, PREFETCH), ids_per_statement(session)
     for entity, ids in wanted.items():
         ordered = sorted(ids)  # one lock order for every connection
-        for start in range(0, len(ordered), 500):
+        for start in range(0, len(ordered), size):
             rows = session.execute(
-                PREFETCH, {"p_entity": entity, "p_ids": ordered[start : start + 500]}
+                statement, {"p_entity": entity, "p_ids": ordered[start : start + size]}
             ).mappings()
             for row in rows:
                 key = (row["entity"], row["entity_id"])
@@ -476,9 +481,10 @@ def _stored(engine: Engine, caller: Caller, mutation_ids: list[str]) -> dict[str
 
 def _stored_in(session: Session, caller: Caller, mutation_ids: list[str]) -> dict[str, PushResult]:
     found: dict[str, PushResult] = {}
-    for start in range(0, len(mutation_ids), 500):
-        chunk = mutation_ids[start : start + 500]
-        rows = session.execute(SELECT_APPLIED, {"p_ids": chunk})
+    statement, size = pick(session, SELECT_APPLIED), ids_per_statement(session)
+    for start in range(0, len(mutation_ids), size):
+        chunk = mutation_ids[start : start + size]
+        rows = session.execute(statement, {"p_ids": chunk})
         found.update({row.mutation_id: _result(row, caller) for row in rows})
     return found
 

@@ -99,8 +99,8 @@ _ward_key = lru_cache(maxsize=8192)(ward_key)
 def duplicate_values(ward_code: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The duplicate check's column from a dossier's *opened* fields: the keyed term of its ID
     number under the ward's key (the number itself is never stored readable)."""
-    value = {k: s.get("value") for k, s in fields.items() if isinstance(s, dict)}
-    number = value.get("applicant_id_number")
+    entry = fields.get("applicant_id_number")
+    number = entry.get("value") if isinstance(entry, dict) else None
     try:
         index_key = sealing.process_ring().sealing_key().index
     except sealing.KeyConfigError:  # a tool with no server key (the API always has one)

@@ -395,7 +395,10 @@ def _apply_checked(
         }
     )
     version = applied.record.version
-    return PushResult(mutation_id=mutation.mutation_id, status=status, version=version)
+    # Built from values known good (the id was read by the wire's rules): not validated again.
+    return PushResult.model_construct(
+        mutation_id=mutation.mutation_id, status=status, reason=None, version=version
+    )
 
 
 def _prefetch(
@@ -552,6 +555,13 @@ def _normalised(mutation: Pushed) -> WireMutation:
     values in stored form (NFC, '\\n' line ends). The stamps were checked when the request was
     read, so the fields are not validated again."""
     normalise = E.normalise_value
+    fields: dict[str, WireField] = {}
+    for name, fv in mutation.fields.items():
+        value = normalise(fv.value)
+        # A value already in stored form (ASCII, NFC) comes back as the same object: the
+        # field read from the wire is kept as it is.
+        same = value is fv.value and isinstance(fv, WireField)
+        fields[name] = fv if same else WireField(value, fv.hlc)
     return WireMutation(
         mutation.mutation_id,
         mutation.device_id,
@@ -559,7 +569,7 @@ def _normalised(mutation: Pushed) -> WireMutation:
         mutation.entity_id,
         mutation.ward_code,
         mutation.base_version,
-        {name: WireField(normalise(fv.value), fv.hlc) for name, fv in mutation.fields.items()},
+        fields,
     )
 
 

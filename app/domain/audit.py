@@ -92,9 +92,10 @@ class AuditTemplate(_Frozen):
         return [item for section in self.sections for item in section.items]
 
     def item(self, item_id: str) -> Item:
-        for item in self.items():
-            if item.id == item_id:
-                return item
+        for section in self.sections:  # no list built: a push asks for each answer's item
+            for item in section.items:
+                if item.id == item_id:
+                    return item
         raise KeyError(f"audit template {self.version} has no item {item_id!r}")
 
     def section_of(self, item_id: str) -> Section:

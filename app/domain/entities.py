@@ -130,16 +130,31 @@ AUDIT_ANSWER_SPEC = FieldSpec("json", sealed=True)
 _ITEM_ID = re.compile(r"^[a-z0-9_.-]{1,60}$")
 
 
+_NO_FIELDS: dict[str, FieldSpec] = {}
+
+
 def field_spec(entity: str, name: str) -> FieldSpec | None:
     """The spec of one field, or None when the entity has no such field."""
-    if entity == AUDIT and name.startswith(ANSWER_PREFIX):
+    spec = ENTITIES.get(entity, _NO_FIELDS).get(name)
+    if spec is None and entity == AUDIT and name.startswith(ANSWER_PREFIX):
         return AUDIT_ANSWER_SPEC if _ITEM_ID.match(name[len(ANSWER_PREFIX) :]) else None
-    return ENTITIES.get(entity, {}).get(name)
+    return spec
+
+
+# The sealed names of each entity's declared fields (an audit's answers are sealed too).
+_SEALED_NAMES = {
+    entity: frozenset(name for name, spec in specs.items() if spec.sealed)
+    for entity, specs in ENTITIES.items()
+}
 
 
 def sealed_fields(entity: str, names: list[str] | None = None) -> set[str]:
-    names = names if names is not None else list(ENTITIES[entity])
-    return {n for n in names if (spec := field_spec(entity, n)) and spec.sealed}
+    if names is None:
+        return set(_SEALED_NAMES[entity])
+    declared = _SEALED_NAMES.get(entity, frozenset())
+    if entity != AUDIT:
+        return {n for n in names if n in declared}
+    return {n for n in names if n in declared or field_spec(entity, n) is AUDIT_ANSWER_SPEC}
 
 
 def check_value(spec: FieldSpec, value: Any) -> str | None:
@@ -244,8 +259,12 @@ def _json_problem(value: Any, depth: int, budget: list[int]) -> str | None:
     return "type"
 
 
+# json.dumps with arguments builds an encoder per call; this one is built once (same text).
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    return len(_DUMPS(value).encode())
 
 
 def normalise_value(value: Any) -> Any:

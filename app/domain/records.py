@@ -11,7 +11,7 @@ codes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,14 +104,21 @@ def validate_record(
     calendar: WorkingCalendar | None = None,
     catalogues: Sequence[Catalogue] | None = None,
     calendars: Sequence[WorkingCalendar] | None = None,
+    checked: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Reason codes why the record `after` may not be stored (see the module docstring).
 
     `catalogues`/`calendars` (newest first) are what the server honours (`Honoured`); without
-    them the catalogue in force (`reference.catalogue()`) and `calendar` are used."""
+    them the catalogue in force (`reference.catalogue()`) and `calendar` are used.
+
+    `checked`: the change's own values, which the caller has just passed through
+    `E.validate_fields` (device and server both check a change before the record it makes). A
+    field of `after` that holds the very object checked there is not checked again; every
+    other field is (one the merge kept from the stored record, a value the server computed),
+    so the answer is the one a check of the whole record gives (`tests/domain`)."""
     if entity not in E.ENTITIES:
         return ["unknown_entity"]
-    shape = E.validate_fields(entity, after)
+    shape = E.validate_fields(entity, _unchecked(after, checked))
     if shape:
         return ["invalid_fields:" + ",".join(shape)]
     problems = [f"required:{name}" for name in REQUIRED[entity] if _blank(after.get(name))]
@@ -132,6 +139,15 @@ def validate_record(
     if not problems and entity in _MODELLED:
         problems += _model_problems(entity, after)
     return problems
+
+
+def _unchecked(after: dict[str, Any], checked: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fields of `after` not already checked: identity, not equality, decides (True == 1,
+    and a value the merge kept from the stored record is another object than the change's)."""
+    if not checked:
+        return after
+    missing = object()
+    return {k: v for k, v in after.items() if checked.get(k, missing) is not v}
 
 
 def _blank(value: Any) -> bool:

@@ -96,8 +96,14 @@ def implied_path(status: int) -> list[DossierStatus] | None:
     return None
 
 
+# Statuses a dossier may be first recorded in: the machine is fixed, so searched once.
+_STARTS = frozenset(s for s in DossierStatus if implied_path(s) is not None)
+
+
 def can_start_in(status: int) -> bool:
     """Whether a dossier may be first recorded in `status` (see `implied_path`)."""
+    if type(status) is int or isinstance(status, DossierStatus):
+        return status in _STARTS
     return implied_path(status) is not None
 
 

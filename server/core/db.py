@@ -8,13 +8,18 @@ numbers become visible in order and a pull cursor never skips a change committed
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import DateTime, String, Table, any_, bindparam, event, insert, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -120,3 +125,113 @@ def take_log_lock(session: Session) -> None:
 
 def engine_for(settings: Settings) -> Engine:
     return make_engine(settings.db_url, settings.db_pool_size)
+
+
+# --- set-based writes of many rows ------------------------------------------------------------
+#
+# psycopg's executemany sends one statement per row (pipelined): for a push batch's thousands of
+# rows over five tables its per-row work cost more CPU than checking and merging them. On
+# PostgreSQL the rows go instead as ONE JSON text parameter, expanded by `json_to_recordset`
+# into the table's own column types (one json.dumps in C, one statement). The `json` type keeps
+# the text of a nested value as it came, so a JSON column stores what SQLAlchemy's own
+# serializer (json.dumps with its defaults) would have written. SQLite keeps executemany (its
+# driver loops in C). Errors are the database's as before: a unique key lost to a twin is an
+# IntegrityError, a value a column refuses a DataError.
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _recordset_type(column: Any, dialect: Any) -> str:
+    if isinstance(column.type, DateTime):  # an aware instant, read as psycopg would send it
+        return "timestamptz"
+    return column.type.compile(dialect=dialect)
+
+
+@lru_cache(maxsize=64)
+def _insert_recordset(table: Table, names: tuple[str, ...]) -> Any:
+    dialect = postgresql.dialect()
+    quote = dialect.identifier_preparer.quote
+    columns = [table.c[name] for name in names]
+    listed = ", ".join(quote(c.name) for c in columns)
+    typed = ", ".join(f"{quote(c.name)} {_recordset_type(c, dialect)}" for c in columns)
+    return text(
+        f"INSERT INTO {quote(table.name)} ({listed}) SELECT {listed} "
+        f"FROM json_to_recordset(CAST(:p_rows AS json)) AS r({typed})"
+    )
+
+
+@lru_cache(maxsize=64)
+def _update_recordset(table: Table, key: str, names: tuple[str, ...]) -> Any:
+    dialect = postgresql.dialect()
+    quote = dialect.identifier_preparer.quote
+    columns = [table.c[name] for name in names]
+    typed = ", ".join(f"{quote(c.name)} {_recordset_type(c, dialect)}" for c in columns)
+    pk = table.primary_key.columns.values()[0]
+    sets = ", ".join(f"{quote(c.name)} = r.{quote(c.name)}" for c in columns)
+    return text(
+        f"UPDATE {quote(table.name)} AS t SET {sets} "
+        f"FROM json_to_recordset(CAST(:p_rows AS json)) AS r({quote(key)} "
+        f"{pk.type.compile(dialect=dialect)}, {typed}) "
+        f"WHERE t.{quote(pk.name)} = r.{quote(key)}"
+    )
+
+
+ROWS_PER_STATEMENT = 5000
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT these rows (each with the same keys) into `table`, set-based (see above)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    statement = _insert_recordset(table, tuple(rows[0]))
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        session.execute(statement, {"p_rows": json.dumps(chunk, default=_json_default)})
+
+
+def update_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], statement: Any, key: str
+) -> None:
+    """UPDATE rows of `table` by primary key (`key` holds it in each row; the other keys are
+    columns): one recordset statement on PostgreSQL, else `statement` as an executemany."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(statement, rows)
+        return
+    names = tuple(name for name in rows[0] if name != key)
+    recordset = _update_recordset(table, key, names)
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        session.execute(recordset, {"p_rows": json.dumps(chunk, default=_json_default)})
+
+
+# A list of ids in a WHERE: an expanding IN renders one placeholder per id, which SQLAlchemy
+# renders and psycopg parses again for every statement (500 ids: more CPU than the query). On
+# PostgreSQL the ids go as ONE array parameter (`= ANY(:ids)`), as many as a batch holds.
+IDS_PER_STATEMENT = {"postgresql": 10_000}
+IDS_IN_DEFAULT = 500
+
+
+def ids_per_statement(session: Session) -> int:
+    return IDS_PER_STATEMENT.get(session.get_bind().dialect.name, IDS_IN_DEFAULT)
+
+
+def id_in(column: Any, name: str) -> tuple[Any, Any]:
+    """(expanding IN, = ANY(array)) conditions on `column` for the ids bound as `name`."""
+    return (
+        column.in_(bindparam(name, expanding=True)),
+        column == any_(bindparam(name, type_=postgresql.ARRAY(String))),
+    )
+
+
+def pick(session: Session, statements: tuple[Any, Any]) -> Any:
+    """The statement of `id_in`'s pair for this session's database."""
+    return statements[1] if session.get_bind().dialect.name == "postgresql" else statements[0]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, text
+from sqlalchemy import delete, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -34,7 +34,14 @@ from app.domain.oversight import (
 )
 from server.core import sealing
 from server.core.config import SERVER_NODE
-from server.core.db import take_log_lock, write_session
+from server.core.db import (
+    id_in,
+    ids_per_statement,
+    insert_rows,
+    pick,
+    take_log_lock,
+    write_session,
+)
 from server.models import ChangeLog, DossierFact, Record, utcnow
 
 log = logging.getLogger("commune.server.reports")
@@ -92,8 +99,8 @@ _ward_key = lru_cache(maxsize=8192)(ward_key)
 def duplicate_values(ward_code: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The duplicate check's column from a dossier's *opened* fields: the keyed term of its ID
     number under the ward's key (the number itself is never stored readable)."""
-    value = {k: s.get("value") for k, s in fields.items() if isinstance(s, dict)}
-    number = value.get("applicant_id_number")
+    entry = fields.get("applicant_id_number")
+    number = entry.get("value") if isinstance(entry, dict) else None
     try:
         index_key = sealing.process_ring().sealing_key().index
     except sealing.KeyConfigError:  # a tool with no server key (the API always has one)
@@ -121,8 +128,7 @@ def project_record(session: Session, record: Any) -> None:
         write_facts(session, [row])
 
 
-FACT_CHUNK = 500  # ids in one DELETE ... IN (...)
-DELETE_FACTS = delete(FACTS).where(FACTS.c.entity_id.in_(bindparam("p_ids", expanding=True)))
+DELETE_FACTS = tuple(delete(FACTS).where(ids) for ids in id_in(FACTS.c.entity_id, "p_ids"))
 
 
 def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -131,10 +137,11 @@ def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     ids = sorted({row["entity_id"] for row in rows})
-    for start in range(0, len(ids), FACT_CHUNK):
-        chunk = ids[start : start + FACT_CHUNK]
-        session.execute(DELETE_FACTS, {"p_ids": chunk})
-    session.execute(insert(FACTS), rows)
+    statement, size = pick(session, DELETE_FACTS), ids_per_statement(session)
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        session.execute(statement, {"p_ids": chunk})
+    insert_rows(session, FACTS, rows)
 
 
 def rebuild_facts(engine: Engine) -> int:

@@ -45,7 +45,17 @@ from app.domain.mutations import (
 )
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE
-from server.core.db import read_session, take_log_lock, write_session, writer_turn
+from server.core.db import (
+    id_in,
+    ids_per_statement,
+    insert_rows,
+    pick,
+    read_session,
+    take_log_lock,
+    update_rows,
+    write_session,
+    writer_turn,
+)
 from server.core.sealing import SEALED, SealError, open_fields, seal_fields
 from server.models import (
     AppliedMutation,
@@ -118,17 +128,18 @@ SELECT_BATCH = select(
     RECORD.c.version,
     RECORD.c.fields,
 )
-PREFETCH = (
-    SELECT_BATCH.where(
-        RECORD.c.entity == bindparam("p_entity"),
-        RECORD.c.entity_id.in_(bindparam("p_ids", expanding=True)),
-    )
+PREFETCH = tuple(
+    SELECT_BATCH.where(RECORD.c.entity == bindparam("p_entity"), ids)
     .order_by(RECORD.c.entity_id)
     .with_for_update()
+    for ids in id_in(RECORD.c.entity_id, "p_ids")
 )
-SELECT_APPLIED = select(
-    APPLIED.c.mutation_id, APPLIED.c.device_id, APPLIED.c.status, APPLIED.c.version
-).where(APPLIED.c.mutation_id.in_(bindparam("p_ids", expanding=True)))
+SELECT_APPLIED = tuple(
+    select(APPLIED.c.mutation_id, APPLIED.c.device_id, APPLIED.c.status, APPLIED.c.version).where(
+        ids
+    )
+    for ids in id_in(APPLIED.c.mutation_id, "p_ids")
+)
 INSERT_RECORD = insert(RECORD)
 UPDATE_RECORD = update(RECORD).where(RECORD.c.id == bindparam("p_row"))
 INSERT_CHANGE = insert(CHANGE_LOG)
@@ -308,17 +319,14 @@ class Batch:
     def write(self, session: Session) -> None:
         if self.changes:
             take_log_lock(session)
-        if self.inserts:
-            session.execute(INSERT_RECORD, list(self.inserts.values()))
-        if self.updates:
-            session.execute(UPDATE_RECORD, list(self.updates.values()))
-        for rows, statement in (
-            (self.changes, INSERT_CHANGE),
-            (self.audits, INSERT_AUDIT),
-            (self.applied, INSERT_APPLIED),
+        insert_rows(session, RECORD, list(self.inserts.values()))
+        update_rows(session, RECORD, list(self.updates.values()), UPDATE_RECORD, "p_row")
+        for rows, table in (
+            (self.changes, CHANGE_LOG),
+            (self.audits, AUDIT_LOG),
+            (self.applied, APPLIED),
         ):
-            if rows:
-                session.execute(statement, rows)
+            insert_rows(session, table, rows)
         reports.write_facts(session, list(self.facts.values()))
 
 
@@ -387,7 +395,10 @@ def _apply_checked(
         }
     )
     version = applied.record.version
-    return PushResult(mutation_id=mutation.mutation_id, status=status, version=version)
+    # Built from values known good (the id was read by the wire's rules): not validated again.
+    return PushResult.model_construct(
+        mutation_id=mutation.mutation_id, status=status, reason=None, version=version
+    )
 
 
 def _prefetch(
@@ -398,11 +409,12 @@ def _prefetch(
     for m in mutations:
         wanted.setdefault(m.entity, set()).add(m.entity_id)
     found: dict[tuple[str, str], RecordRow | SealError] = {}
+    statement, size = pick(session, PREFETCH), ids_per_statement(session)
     for entity, ids in wanted.items():
         ordered = sorted(ids)  # one lock order for every connection
-        for start in range(0, len(ordered), 500):
+        for start in range(0, len(ordered), size):
             rows = session.execute(
-                PREFETCH, {"p_entity": entity, "p_ids": ordered[start : start + 500]}
+                statement, {"p_entity": entity, "p_ids": ordered[start : start + size]}
             ).mappings()
             for row in rows:
                 key = (row["entity"], row["entity_id"])
@@ -472,9 +484,10 @@ def _stored(engine: Engine, caller: Caller, mutation_ids: list[str]) -> dict[str
 
 def _stored_in(session: Session, caller: Caller, mutation_ids: list[str]) -> dict[str, PushResult]:
     found: dict[str, PushResult] = {}
-    for start in range(0, len(mutation_ids), 500):
-        chunk = mutation_ids[start : start + 500]
-        rows = session.execute(SELECT_APPLIED, {"p_ids": chunk})
+    statement, size = pick(session, SELECT_APPLIED), ids_per_statement(session)
+    for start in range(0, len(mutation_ids), size):
+        chunk = mutation_ids[start : start + size]
+        rows = session.execute(statement, {"p_ids": chunk})
         found.update({row.mutation_id: _result(row, caller) for row in rows})
     return found
 
@@ -518,7 +531,7 @@ def apply_in(session: Session, caller: Caller, mutation: Pushed, clock: Clock) -
         base_version=mutation.base_version,
         new_version=(record.version if record else 0) + 1,
     )
-    _check_record(session, mutation.entity, outcome.fields, record, current)
+    _check_record(session, mutation.entity, outcome.fields, record, current, values)
     return _merge_and_store(session, caller, mutation, record, family, current, outcome, clock)
 
 
@@ -542,6 +555,13 @@ def _normalised(mutation: Pushed) -> WireMutation:
     values in stored form (NFC, '\\n' line ends). The stamps were checked when the request was
     read, so the fields are not validated again."""
     normalise = E.normalise_value
+    fields: dict[str, WireField] = {}
+    for name, fv in mutation.fields.items():
+        value = normalise(fv.value)
+        # A value already in stored form (ASCII, NFC) comes back as the same object: the
+        # field read from the wire is kept as it is.
+        same = value is fv.value and isinstance(fv, WireField)
+        fields[name] = fv if same else WireField(value, fv.hlc)
     return WireMutation(
         mutation.mutation_id,
         mutation.device_id,
@@ -549,7 +569,7 @@ def _normalised(mutation: Pushed) -> WireMutation:
         mutation.entity_id,
         mutation.ward_code,
         mutation.base_version,
-        {name: WireField(normalise(fv.value), fv.hlc) for name, fv in mutation.fields.items()},
+        fields,
     )
 
 
@@ -579,9 +599,11 @@ def _check_record(
     after: dict[str, Stamped],
     record: RecordRow | None,
     current: dict[str, Stamped],
+    checked: dict[str, Any],
 ) -> None:
     """The whole record as the merge will leave it, against the domain (`app.domain.records`),
-    honouring every published catalogue and calendar (server/services/reference.py)."""
+    honouring every published catalogue and calendar (server/services/reference.py).
+    `checked`: the mutation's values `_check_shape` passed, not checked twice."""
     honoured = reference.honoured(session)
     before = {k: s.value for k, s in current.items()} if record is not None else None
     problems = validate_record(
@@ -590,6 +612,7 @@ def _check_record(
         before,
         catalogues=honoured.catalogues,
         calendars=honoured.calendars,
+        checked=checked,
     )
     if problems:
         raise Rejected(problems[0][:400])

@@ -278,3 +278,47 @@ def _digitised_dossier() -> dict:
         ).isoformat(),
         "documents": [{"name": "Tờ khai", "originals": 1, "copies": 0, "digitised": 2}],
     }
+
+
+# `checked`: the change's values the caller already passed through `E.validate_fields`; only
+# the very objects checked there are skipped, so the answer is always the whole check's.
+
+
+def test_checked_values_give_the_answer_of_the_whole_check():
+    changes = {"status": 4, "notes": "Đã nhận đủ"}
+    before = dossier()
+    after = {**before, **changes}
+    assert E.validate_fields(E.DOSSIER, changes) == []
+    assert validate_record(E.DOSSIER, after, before, checked=changes) == (
+        validate_record(E.DOSSIER, after, before)
+    )
+    # Individually valid values whose merged record breaks a rule: still refused, alike.
+    before = dossier(status=4)
+    done = {"status": 9, "finished_at": RECEIVED}
+    assert E.validate_fields(E.DOSSIER, done) == []
+    after = {**before, **done}
+    assert validate_record(E.DOSSIER, after, before, checked=done) == ["result_required"]
+    assert validate_record(E.DOSSIER, after, before) == ["result_required"]
+
+
+def test_a_stored_bad_value_is_refused_with_its_reason_though_the_change_was_checked():
+    before = dossier() | {"notes": "a\ud800b", "fee": True}  # a hostile stored record
+    changes = {"status": 4}
+    after = {**before, **changes}
+    expected = validate_record(E.DOSSIER, after, before)
+    assert expected == ["invalid_fields:notes:lone_surrogate,fee:type"]
+    assert validate_record(E.DOSSIER, after, before, checked=changes) == expected
+
+
+def test_an_equal_value_that_is_not_the_checked_object_is_checked_again():
+    # True == 1, but True is no int here: the merge kept the stored True, the change sent 1.
+    checked = {"fee": 1}
+    after = dossier() | {"fee": True}
+    assert validate_record(E.DOSSIER, after, checked=checked) == ["invalid_fields:fee:type"]
+    # A value the change did not carry at all (a server-computed one) is checked too.
+    assert validate_record(E.AUDIT, audit(score=float("nan")), checked={}) == [
+        "invalid_fields:score:not_finite"
+    ]
+    assert validate_record(E.AUDIT, audit(score=float("nan")), checked={"ward_code": WARD}) == [
+        "invalid_fields:score:not_finite"
+    ]

@@ -6,11 +6,13 @@ Runs against SQLite and PostgreSQL (the `api_server` fixture is parametrized).""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 
 from sqlalchemy import text
 
+from app.domain.hlc import Clock
 from tests.server.helpers import Device, dossier_fields, new_dossier, new_ward, pull_all, push
 
 
@@ -234,3 +236,55 @@ def test_a_pull_past_ones_own_push_reads_on_in_one_answer(api_server):
     assert own["changes"] == [] and own["has_more"] is False  # 3 pages of its own, one answer
     assert own["next_cursor"] > 0
     assert [c["entity_id"] for c in after["changes"]] == [other["entity_id"]]
+
+
+def test_the_whole_record_is_still_checked_where_the_change_was_checked_already(api_server):
+    """The push checks a mutation's values, then the merged record without checking those
+    same values again (`validate_record(checked=...)`): a stored value the push did not carry
+    (a hostile row) is still refused with its reason, a value that loses the merge is refused
+    as before, valid values that make a bad record are refused, and one bad row never fails
+    the others of its batch."""
+    ward = new_ward()
+    officer = api_server.enrol(f"officer_{ward}", "officer", [ward])
+    device = Device()
+    hostile, later = new_dossier(device, ward, status=2), new_dossier(device, ward, status=4)
+    with api_server.client(officer.token) as client:
+        assert [r["status"] for r in push(client, [hostile, later])] == ["applied"] * 2
+    with api_server.engine.begin() as conn:  # a readable field stored as no device may write
+        fields = conn.execute(
+            text("SELECT fields FROM record WHERE entity_id = :id"),
+            {"id": hostile["entity_id"]},
+        ).scalar_one()
+        fields = json.loads(fields) if isinstance(fields, str) else dict(fields)
+        fields["fee"] = {"value": True, "hlc": "0000000000000001:0000:x", "changed_version": 1}
+        conn.execute(
+            text("UPDATE record SET fields = :f WHERE entity_id = :id"),
+            {"f": json.dumps(fields), "id": hostile["entity_id"]},
+        )
+    onto_hostile = device.mutation(
+        "dossier", hostile["entity_id"], ward, {"status": 4}, base_version=1
+    )
+    # A newer stamp's valid fee replaces the hostile one: the record passes again.
+    mended = device.mutation("dossier", hostile["entity_id"], ward, {"fee": 5}, base_version=1)
+    old = Device()
+    old.clock = Clock("old", lambda: 1)  # stamps older than every stored one: they lose
+    losing_bad = old.mutation(
+        "dossier", later["entity_id"], ward, {"fee": "lots"}, base_version=1
+    )
+    unfinished = device.mutation(
+        "dossier",
+        later["entity_id"],
+        ward,
+        {"status": 9, "finished_at": later["fields"]["received_at"]["value"]},
+        base_version=1,
+    )
+    good = new_dossier(device, ward)
+    with api_server.client(officer.token) as client:
+        results = push(client, [onto_hostile, losing_bad, unfinished, good, mended])
+    assert [(r["status"], r["reason"]) for r in results] == [
+        ("rejected", "invalid_fields:fee:type"),
+        ("rejected", "invalid_fields:fee:type"),
+        ("rejected", "result_required"),
+        ("applied", None),
+        ("applied", None),
+    ]

@@ -310,7 +310,11 @@ class RecordStore:
             if validate:
                 before = base.values() if base else None
                 problems = E.validate_fields(entity, changes) or validate_record(
-                    entity, {**(before or {}), **changes}, before, calendar=calendar
+                    entity,
+                    {**(before or {}), **changes},
+                    before,
+                    calendar=calendar,
+                    checked=changes,
                 )
                 if problems:
                     raise InvalidRecord(entity, problems)

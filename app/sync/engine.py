@@ -163,12 +163,15 @@ class SyncEngine:
 
     def _run(self, report: SyncReport, *, push: bool, pull: bool) -> None:
         try:
-            if pull:
-                self._reference(report)
+            # With nothing to push, the reference data is asked while the first pull page
+            # travels (a round trip less); it is still in force before any page is stored.
+            early = pull and (not push or self._nothing_to_push())
+            if pull and not early:
+                self._reference(report)  # first: its answer also says the forms a push uses
             if push:
                 self._push_then_go_on(report)
             if pull:
-                self._pull(report)
+                self._pull(report, first=(lambda: self._reference(report)) if early else None)
             if push:
                 self._upload(report)
                 self._escrow()
@@ -182,6 +185,15 @@ class SyncEngine:
             report.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             self._refresh_contact()
+
+    def _nothing_to_push(self) -> bool:
+        """The outbox is empty and no push's answer is awaited (a stand-in store that cannot
+        say: False, and the run keeps its order)."""
+        count = getattr(self.store, "pending_count", None)
+        unanswered = getattr(self.store, "unanswered_batches", None)
+        if not callable(count) or not callable(unanswered):
+            return False
+        return int(count()) == 0 and not unanswered()
 
     def _reference(self, report: SyncReport) -> None:
         """The catalogue and working calendar in force on the server, when newer than the
@@ -554,7 +566,7 @@ class SyncEngine:
             report.rejected += 1
             log.warning("mutation %s rejected: %s", r.mutation_id, r.reason)
 
-    def _pull(self, report: SyncReport) -> None:
+    def _pull(self, report: SyncReport, first: Callable[[], None] | None = None) -> None:
         """Pages from the saved cursor, each stored with its cursor in one local transaction,
         strictly in order: a cut pull resumes after the last stored page. The first page asks
         `pull_page` records, and each page that comes back full asks twice the last, up to
@@ -567,7 +579,9 @@ class SyncEngine:
         it, so the link is idle neither while a page is stored nor for the round trip after
         one. A page asked from a head is used only if the body's cursor is the same (else it
         is dropped and asked again). Only this thread writes the store; a failed page
-        (offline, revoked, 5xx) ends the run as before, with nothing after it stored."""
+        (offline, revoked, 5xx) ends the run as before, with nothing after it stored.
+        `first` runs on this thread once the first page is asked, before any page is stored
+        (the reference data, asked meanwhile: `_run`)."""
         cursor = self.store.pull_cursor()
         node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
         own = self.store.pulls_own_records()  # a store put back from a backup: see its docs
@@ -602,6 +616,8 @@ class SyncEngine:
 
             current: _Asked | None = ask(cursor, self.pull_page)
             try:
+                if first is not None:
+                    first()
                 for _ in range(MAX_ROUNDS):
                     if current is None:  # the last page is stored
                         return

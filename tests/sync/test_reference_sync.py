@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -98,9 +99,31 @@ def test_published_reference_reaches_the_device_and_its_dossiers_are_accepted(
     assert report.ok and report.rejected == 0 and report.applied >= 1, report.errors
     assert server_state(api_server, ward)[second.id]["appointment_date"] == "2026-12-09"
 
-    # Another officer's tablet of the ward receives the catalogue and both dossiers.
+    # Another officer's tablet of the ward receives the catalogue and both dossiers. With
+    # nothing to push, the reference data is asked while the first page travels, and is in
+    # force before any page is stored.
     colleague = devices.enrol(devices.user("officer", [ward]))
+    pulling, in_force_at_store, asked_meanwhile = threading.Event(), [], []
+    pull, ask_reference = colleague.transport.pull, colleague.transport.reference
+    apply_page = colleague.store.sync.apply_pull_page
+
+    def pull_noted(*args, **kw):
+        pulling.set()
+        return pull(*args, **kw)
+
+    def reference_late(*args):  # answers once a page is on its way (5 s at most)
+        asked_meanwhile.append(pulling.wait(5.0))
+        return ask_reference(*args)
+
+    def apply_noted(*args, **kw):
+        in_force_at_store.append(colleague.store.reference.versions())
+        return apply_page(*args, **kw)
+
+    colleague.transport.pull, colleague.transport.reference = pull_noted, reference_late
+    colleague.store.sync.apply_pull_page = apply_noted
     assert colleague.sync().ok
+    assert asked_meanwhile == [True]
+    assert in_force_at_store and set(in_force_at_store) == {(1, 2)}
     assert colleague.store.reference.versions() == (1, 2)
     assert colleague.store.dossiers.get(first.id).procedure_code == NEW
     assert colleague.store.dossiers.get(second.id).appointment_date == dt.date(2026, 12, 9)

@@ -13,10 +13,9 @@ from sqlalchemy import text
 
 from app.domain import audit as A
 from app.domain import oversight as O
-from server import migrate
-from server.core.db import make_engine
 from server.services import reports
 from tests.oversight.seed import TODAY, insert_records, seed_dossiers
+from tests.support.central_db import migrated_engine
 
 SEVEN_HOURS = dt.timedelta(hours=7)
 FIGURES = ("received", "settled", "settled_on_time", "late", "overdue", "within", "online")
@@ -24,12 +23,7 @@ FIGURES = ("received", "settled", "settled_on_time", "late", "overdue", "within"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'server.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").create_database()
-    engine = make_engine(url)
-    migrate.upgrade(engine)
+    engine = migrated_engine(request, tmp_path)
     yield engine
     engine.dispose()
 

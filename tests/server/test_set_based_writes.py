@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server import migrate
-from server.core.db import insert_rows, make_engine, update_rows, write_session
+from server.core.db import insert_rows, update_rows, write_session
 from server.models import AppliedMutation, AuditLog, Record
+from tests.support.central_db import migrated_engine
 
 RECORD = Record.__table__
 APPLIED = AppliedMutation.__table__
@@ -59,12 +59,7 @@ def _stored(engine, prefix: str) -> list[tuple]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 's.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").create_database()
-    engine = make_engine(url)
-    migrate.upgrade(engine)
+    engine = migrated_engine(request, tmp_path)
     yield engine
     engine.dispose()
 

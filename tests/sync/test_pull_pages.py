@@ -14,7 +14,6 @@ import dataclasses
 import datetime as dt
 import json
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,20 +27,15 @@ from app.sync import transport as transport_module
 from app.sync.engine import PULL_PAGE, PULL_PAGE_MAX
 from app.sync.transport import LEGACY_PULL_LIMIT, DeviceRevoked
 from tests.support.netproxy import NetProxy
-from tests.support.server_proc import ApiServer, sqlite_url, start_api_server
+from tests.support.server_proc import ApiServer, sqlite_api_server  # noqa: F401  (fixture)
 from tests.sync.conftest import PIN, Devices, server_state
 
 DOSSIERS = 2100  # with their intake events: 4,200 records, more than 1,000 + 2,000 + 1,000
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    with tempfile.TemporaryDirectory(prefix="commune-pull-api-") as tmp:
-        api = start_api_server(sqlite_url(Path(tmp)), Path(tmp))
-        try:
-            yield api
-        finally:
-            api.stop()
+def server(sqlite_api_server: ApiServer) -> ApiServer:  # noqa: F811
+    return sqlite_api_server
 
 
 @pytest.fixture(scope="module")

@@ -259,12 +259,13 @@ def _json_problem(value: Any, depth: int, budget: list[int]) -> str | None:
     return "type"
 
 
-# json.dumps with arguments builds an encoder per call; this one is built once (same text).
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# A value as compact JSON text (the size rule here, the server's sealing): json.dumps with
+# arguments builds an encoder per call, this one is built once (the same text).
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _json_size(value: Any) -> int:
-    return len(_DUMPS(value).encode())
+    return len(compact_json(value).encode())
 
 
 def normalise_value(value: Any) -> Any:

@@ -547,6 +547,44 @@ def ward_code_from_fields(data: Any) -> Any:
     return data
 
 
+# A pull answer's head repeats what its body ends with (`PullHead`), so that a client may ask
+# for the next page while the body is still on its way (issue 13's fifth round).
+PULL_NEXT_HEADER = "Sync-Pull-Next"
+
+
+@dataclass(frozen=True)
+class PullHead:
+    """What a pull answer's head says of its body (`Sync-Pull-Next`, servers since issue 13's
+    fifth round): the next cursor, whether more follows, and how many changes the page holds.
+    Read before the body arrives; the body is still what counts."""
+
+    next_cursor: int
+    has_more: bool
+    changes: int
+
+    def header(self) -> str:
+        """The header's value, as the server writes it."""
+        return f"cursor={self.next_cursor}; more={int(self.has_more)}; changes={self.changes}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> PullHead | None:
+        """None for a missing or malformed header (an older server, a proxy that rewrote it)."""
+        if not value:
+            return None
+        parts: dict[str, str] = {}
+        for part in value.split(";"):
+            name, sep, number = part.strip().partition("=")
+            if not sep or not number.strip().isdigit():
+                return None
+            parts[name.strip()] = number.strip()
+        try:
+            more = int(parts["more"])
+            head = cls(int(parts["cursor"]), more == 1, int(parts["changes"]))
+        except (KeyError, ValueError):
+            return None
+        return head if more in (0, 1) else None
+
+
 class PullResponse(BaseModel):
     changes: list[Change]
     next_cursor: int

@@ -20,6 +20,7 @@ from app.domain.mutations import (
     MAX_BATCH_IDS,
     MAX_MUTATIONS,
     Mutation,
+    PullHead,
     PullResponse,
     PushResult,
     PushSummary,
@@ -31,7 +32,6 @@ from app.sync.transport import (
     DeviceRevoked,
     HttpError,
     Offline,
-    PullHead,
     RequestRejected,
     SyncError,
     Transport,
@@ -725,7 +725,7 @@ class StallWatch:
                 return
 
 
-def _wait_out(ahead: Future[PullResponse] | None) -> None:
+def _wait_out(ahead: Future[PullResponse]) -> None:
     """A page asked ahead, waited for after the run failed otherwise (no thread of this run
     outlives it); its answer is dropped, but a revoked device still erases."""
     try:

@@ -34,8 +34,10 @@ import httpx
 import zstandard
 
 from app.domain.mutations import (
+    PULL_NEXT_HEADER,
     BatchesResponse,
     Mutation,
+    PullHead,
     PullResponse,
     PushResponse,
     PushResult,
@@ -169,38 +171,6 @@ class UploadState:
     offset: int
     complete: bool
     size: int | None = None
-
-
-@dataclass(frozen=True)
-class PullHead:
-    """What a pull answer's head says of its body (`Sync-Pull-Next`, servers since issue 13's
-    fifth round): the next cursor, whether more follows, and how many changes the page holds.
-    Read before the body arrives; the body is still what counts."""
-
-    next_cursor: int
-    has_more: bool
-    changes: int
-
-    @classmethod
-    def parse(cls, value: str | None) -> PullHead | None:
-        """None for a missing or malformed header (an older server, a proxy that rewrote it)."""
-        if not value:
-            return None
-        parts: dict[str, str] = {}
-        for part in value.split(";"):
-            name, sep, number = part.strip().partition("=")
-            if not sep or not number.strip().isdigit():
-                return None
-            parts[name.strip()] = number.strip()
-        try:
-            more = int(parts["more"])
-            head = cls(int(parts["cursor"]), more == 1, int(parts["changes"]))
-        except (KeyError, ValueError):
-            return None
-        return head if more in (0, 1) else None
-
-
-PULL_NEXT_HEADER = "Sync-Pull-Next"
 
 
 @dataclass

@@ -190,10 +190,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     if session.get_bind().dialect.name != "postgresql":
         session.execute(insert(table), rows)
         return
-    statement = _insert_recordset(table, tuple(rows[0]))
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
-        session.execute(statement, {"p_rows": json.dumps(chunk, default=_json_default)})
+    _execute_recordset(session, _insert_recordset(table, tuple(rows[0])), rows)
 
 
 def update_rows(
@@ -207,10 +204,13 @@ def update_rows(
         session.execute(statement, rows)
         return
     names = tuple(name for name in rows[0] if name != key)
-    recordset = _update_recordset(table, key, names)
+    _execute_recordset(session, _update_recordset(table, key, names), rows)
+
+
+def _execute_recordset(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]
-        session.execute(recordset, {"p_rows": json.dumps(chunk, default=_json_default)})
+        session.execute(statement, {"p_rows": json.dumps(chunk, default=_json_default)})
 
 
 # A list of ids in a WHERE: an expanding IN renders one placeholder per id, which SQLAlchemy
@@ -222,6 +222,15 @@ IDS_IN_DEFAULT = 500
 
 def ids_per_statement(session: Session) -> int:
     return IDS_PER_STATEMENT.get(session.get_bind().dialect.name, IDS_IN_DEFAULT)
+
+
+def by_id_chunks(
+    session: Session, statements: tuple[Any, Any], ids: list[str]
+) -> Iterator[tuple[Any, list[str]]]:
+    """(statement, ids) for each run of `ids` one statement of `id_in`'s pair takes here."""
+    statement, size = pick(session, statements), ids_per_statement(session)
+    for start in range(0, len(ids), size):
+        yield statement, ids[start : start + size]
 
 
 def id_in(column: Any, name: str) -> tuple[Any, Any]:

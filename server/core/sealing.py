@@ -183,10 +183,6 @@ def process_ring() -> Keyring:
 # --- record fields ----------------------------------------------------------------------------
 
 
-# json.dumps with arguments builds an encoder per call; this one is built once (same text).
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def _field_ad(entity: str, entity_id: str, name: str, hlc: str) -> bytes:
     return "\x00".join(("commune-field/server/v1/field", entity, entity_id, name, hlc)).encode()
 
@@ -194,7 +190,7 @@ def _field_ad(entity: str, entity_id: str, name: str, hlc: str) -> bytes:
 def seal_value(entity: str, entity_id: str, name: str, hlc: str, value: Any) -> str:
     key = _RING.sealing_key()
     nonce = os.urandom(NONCE_BYTES)
-    plain = _DUMPS(value).encode("utf-8")
+    plain = E.compact_json(value).encode("utf-8")
     sealed = key.fields.encrypt(nonce, plain, _field_ad(entity, entity_id, name, hlc))
     return f"{FIELD_PREFIX}.{key.key_id}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 

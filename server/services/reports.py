@@ -34,14 +34,7 @@ from app.domain.oversight import (
 )
 from server.core import sealing
 from server.core.config import SERVER_NODE
-from server.core.db import (
-    id_in,
-    ids_per_statement,
-    insert_rows,
-    pick,
-    take_log_lock,
-    write_session,
-)
+from server.core.db import by_id_chunks, id_in, insert_rows, take_log_lock, write_session
 from server.models import ChangeLog, DossierFact, Record, utcnow
 
 log = logging.getLogger("commune.server.reports")
@@ -137,9 +130,7 @@ def write_facts(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     ids = sorted({row["entity_id"] for row in rows})
-    statement, size = pick(session, DELETE_FACTS), ids_per_statement(session)
-    for start in range(0, len(ids), size):
-        chunk = ids[start : start + size]
+    for statement, chunk in by_id_chunks(session, DELETE_FACTS, ids):
         session.execute(statement, {"p_ids": chunk})
     insert_rows(session, FACTS, rows)
 

@@ -46,10 +46,9 @@ from app.domain.mutations import (
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE
 from server.core.db import (
+    by_id_chunks,
     id_in,
-    ids_per_statement,
     insert_rows,
-    pick,
     read_session,
     take_log_lock,
     update_rows,
@@ -409,13 +408,10 @@ def _prefetch(
     for m in mutations:
         wanted.setdefault(m.entity, set()).add(m.entity_id)
     found: dict[tuple[str, str], RecordRow | SealError] = {}
-    statement, size = pick(session, PREFETCH), ids_per_statement(session)
     for entity, ids in wanted.items():
         ordered = sorted(ids)  # one lock order for every connection
-        for start in range(0, len(ordered), size):
-            rows = session.execute(
-                statement, {"p_entity": entity, "p_ids": ordered[start : start + size]}
-            ).mappings()
+        for statement, chunk in by_id_chunks(session, PREFETCH, ordered):
+            rows = session.execute(statement, {"p_entity": entity, "p_ids": chunk}).mappings()
             for row in rows:
                 key = (row["entity"], row["entity_id"])
                 try:
@@ -484,9 +480,7 @@ def _stored(engine: Engine, caller: Caller, mutation_ids: list[str]) -> dict[str
 
 def _stored_in(session: Session, caller: Caller, mutation_ids: list[str]) -> dict[str, PushResult]:
     found: dict[str, PushResult] = {}
-    statement, size = pick(session, SELECT_APPLIED), ids_per_statement(session)
-    for start in range(0, len(mutation_ids), size):
-        chunk = mutation_ids[start : start + size]
+    for statement, chunk in by_id_chunks(session, SELECT_APPLIED, mutation_ids):
         rows = session.execute(statement, {"p_ids": chunk})
         found.update({row.mutation_id: _result(row, caller) for row in rows})
     return found

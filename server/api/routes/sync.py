@@ -11,9 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from app.domain.mutations import (
+    PULL_NEXT_HEADER,
     READS,
     BatchesRequest,
     BatchesResponse,
+    PullHead,
     PullResponse,
     PushRequest,
     PushResponse,
@@ -31,7 +33,6 @@ router = APIRouter(prefix="/sync", tags=["sync"])
 # 1,000 to this on a slow link); `Settings.pull_limit_max` may clamp it lower. Servers before it
 # refused a limit past 1,000 (422), and clients then fall back to 1,000.
 PULL_LIMIT_MAX = 4000
-PULL_NEXT_HEADER = "Sync-Pull-Next"  # `cursor=N; more=0|1; changes=M`, as the body says
 
 
 # The body is read by `read_push` (the rules of `PushRequest` without a model per field); the
@@ -136,9 +137,10 @@ def pull(
         ctx.counters.add("pull_rows_set_aside", page.set_aside)
     # What the body's end says, in the head too: a client reads the head before the body and
     # asks for the next page while this one is still on its way (issue 13's fifth round).
-    more = int(page.has_more)
-    head = {PULL_NEXT_HEADER: f"cursor={page.next_cursor}; more={more}; changes={page.served}"}
-    return Response(content=page.body, media_type="application/json", headers=head)
+    head = PullHead(page.next_cursor, page.has_more, page.served).header()
+    return Response(
+        content=page.body, media_type="application/json", headers={PULL_NEXT_HEADER: head}
+    )
 
 
 @router.get("/reference")

@@ -290,10 +290,14 @@ class Transport:
         """End this desktop login on the server: its tokens stop working at once."""
         self._send("POST", "/auth/logout")
 
-    def renew(self) -> None:
+    def renew(self, refused: str | None = None) -> None:
         """A new bearer token for the refresh token (SessionExpired when refused, DeviceRevoked
-        when the device was revoked); `on_renewed` keeps it."""
+        when the device was revoked); `on_renewed` keeps it. `refused`: the token the server
+        just refused; when another thread has renewed it meanwhile, there is nothing to do
+        (renewing again would retire the token that thread is about to send)."""
         with self._renew_lock:
+            if refused is not None and self.token != refused:
+                return
             if not self.refresh_token:
                 raise SessionExpired(401, "no_refresh_token", t("sync.session_expired"))
             try:
@@ -304,9 +308,10 @@ class Transport:
                 if isinstance(exc, DeviceRevoked):
                     raise
                 raise SessionExpired(exc.status, exc.code, t("sync.session_expired")) from exc
-            self.token = answer["token"]
+            # The token last: a thread that reads the new token finds its new expiry too.
             self.refresh_token = answer.get("refresh_token") or self.refresh_token
             self.expires_at = parse_expiry(answer.get("expires_at"))
+            self.token = answer["token"]
             if self.on_renewed is not None:
                 self.on_renewed(answer)
 
@@ -381,7 +386,11 @@ class Transport:
         # `tables`: several clocks of a record written once each; `lean`: no `seq` nor a
         # `ward_code` the fields repeat (`Change` reads both forms); older servers ignore them.
         params: dict[str, Any] = {
-            "cursor": cursor, "limit": limit, "clocks": "one", "tables": 1, "lean": 1,
+            "cursor": cursor,
+            "limit": limit,
+            "clocks": "one",
+            "tables": 1,
+            "lean": 1,
         }
         if own:
             params["own"] = "1"
@@ -509,15 +518,17 @@ class Transport:
         last: Exception | None = None
         attempt = 0
         renewed = False
+        held = self.token  # read before the expiry (see `renew`)
         if auth and self._renew_due():
-            self.renew()
+            self.renew(refused=held)  # once, though several requests find it due
             renewed = True
         while attempt < attempts:
             if self._closed.is_set():
                 raise Offline("the sync transport was closed")
             hdrs = dict(headers or {})
-            if auth and self.token:
-                hdrs["Authorization"] = f"Bearer {self.token}"
+            sent_token = self.token
+            if auth and sent_token:
+                hdrs["Authorization"] = f"Bearer {sent_token}"
             body, encoding = content, None
             if raw_json is not None:
                 body, encoding = self._encode(raw_json)
@@ -552,7 +563,7 @@ class Transport:
                     continue  # the server refused this encoding: same attempt, plainer body
                 error = _http_error(resp)
                 if auth and not renewed and self.refresh_token and _renewable(error):
-                    self.renew()  # expired meanwhile: once, then the same attempt again
+                    self.renew(refused=sent_token)  # expired meanwhile: once, then again
                     renewed = True
                     continue
                 if resp.status_code not in RETRYABLE_STATUS:

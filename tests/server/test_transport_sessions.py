@@ -8,7 +8,9 @@ import dataclasses
 import datetime as dt
 import io
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -262,6 +264,36 @@ def test_the_client_renews_before_and_when_the_token_expires(api_server):
         _set_device(api, tablet.device_id, token_expires_at=PAST, refresh_expires_at=PAST)
         with pytest.raises(SessionExpired):
             transport.pull(0)
+
+
+def test_requests_at_once_after_expiry_renew_once_and_all_go_through(api_server):
+    """A sync sends several requests at once (the reference beside the first pull page, a
+    page ahead). When the token expires under them, one renewal must serve them all: a
+    second renewal would retire the token the first one handed to the others."""
+    api = api_server
+    tablet = api.enrol(new_name("officer"), "officer", [new_ward()])
+    _set_device(api, tablet.device_id, token_expires_at=PAST)
+    renewed: list[dict] = []
+    start = threading.Barrier(4)
+
+    def pull(transport: Transport) -> None:
+        start.wait(timeout=10)
+        transport.pull(0)
+
+    with (
+        Transport(
+            api.url,
+            tablet.token,
+            refresh_token=tablet.refresh_token,
+            on_renewed=renewed.append,
+            retry=FAST,
+        ) as transport,
+        ThreadPoolExecutor(4) as pool,
+    ):
+        done = [pool.submit(pull, transport) for _ in range(4)]
+        errors = [f.exception(timeout=30) for f in done]
+    assert errors == [None] * 4
+    assert len(renewed) == 1 and transport.token == renewed[0]["token"] != tablet.token
 
 
 def test_a_sync_renews_an_expired_token_without_anyone_noticing(api_server, tmp_path):

@@ -24,7 +24,9 @@ MAX_FIELDS = 300
 MAX_MUTATIONS = 2000  # per push
 MAX_INCARNATION = 64
 # What this server reads beyond the original wire form, told in every push summary.
-READS = ("one_clock", "derived_ids", "batches", "clock_table")
+# "then_pull" (issue 13's sixth round): a push may ask for the first pull page after it
+# (`?pull=<cursor>`), answered in the summary's "pull" member as GET /sync/pull answers it.
+READS = ("one_clock", "derived_ids", "batches", "clock_table", "then_pull")
 
 
 # Short wire strings already found to follow a rule (field names, clock stamps, ids, wards):
@@ -468,6 +470,9 @@ class PushSummary(BaseModel):
     # The wire forms this server reads beyond the original (`READS`); absent from older
     # servers, which read one clock per record but not derived ids.
     reads: list[str] = Field(default_factory=list)
+    # The change log's last seq once this push was committed (servers since issue 13's sixth
+    # round): a pull page read from a head at least this high holds what the push wrote.
+    through: int | None = None
 
 
 def summarise(results: list[PushResult]) -> PushSummary:

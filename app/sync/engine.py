@@ -32,6 +32,7 @@ from app.sync.transport import (
     DeviceRevoked,
     HttpError,
     Offline,
+    PushReceipt,
     RequestRejected,
     SyncError,
     Transport,
@@ -142,6 +143,10 @@ class SyncEngine:
         # Overlap whole batches when the server keeps each push's answer (half batches if not,
         # or when False: the measure of issue 13 compares both).
         self.whole_batches = whole_batches
+        # This run's push that empties the outbox asks for the pull page after it (`_receipt`).
+        self._pull_after_push = False
+        self._asked: PushReceipt | None = None
+        self._receipts: list[PushReceipt] | None = []  # None: a push went without one
 
     def run_once(self, *, push: bool = True, pull: bool = True) -> SyncReport:
         """Push, pull, upload (`push=False` or `pull=False` leaves that step out; uploads go
@@ -168,10 +173,12 @@ class SyncEngine:
             early = pull and (not push or self._nothing_to_push())
             if pull and not early:
                 self._reference(report)  # first: its answer also says the forms a push uses
+            self._pull_after_push, self._asked, self._receipts = pull, None, []
             if push:
                 self._push_then_go_on(report)
             if pull:
-                self._pull(report, first=(lambda: self._reference(report)) if early else None)
+                first = (lambda: self._reference(report)) if early else None
+                self._pull(report, first=first, given=self._page_after_push(report))
             if push:
                 self._upload(report)
                 self._escrow()
@@ -185,6 +192,24 @@ class SyncEngine:
             report.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             self._refresh_contact()
+
+    def _page_after_push(self, report: SyncReport) -> PullResponse | None:
+        """The pull page the push that emptied the outbox asked for, when it can stand for the
+        pull's first page: it came, from the cursor the store is still at, read from a log head
+        (`through`) at least as high as every push of this run was committed at (a push still
+        in flight when it was read may come back changed by the server: an audit's score),
+        and no answer of the run was a conflict. Otherwise the pull asks from the store's
+        cursor as it always did."""
+        asked, receipts = self._asked, self._receipts
+        self._asked, self._receipts = None, []
+        if asked is None or asked.page is None or asked.through is None or report.conflicts:
+            return None
+        late = [r for r in receipts or [] if r.through is None or r.through > asked.through]
+        if receipts is None or late:
+            return None
+        if asked.pull_from != self.store.pull_cursor():
+            return None
+        return asked.page
 
     def _nothing_to_push(self) -> bool:
         """The outbox is empty and no push's answer is awaited (a stand-in store that cannot
@@ -336,7 +361,7 @@ class SyncEngine:
                 return True
             if batch[0].mutation_id == run.seen_first:
                 raise SyncError("the outbox did not move after a push")
-            current = self._send(pool, batch)
+            current = self._send(pool, batch, self._drains(len(batch)))
         self._progress("push", report.pushed, max(run.total, report.pushed) or None)
         if overlap:  # not before the server's first answer: it says which forms it reads
             run.ahead = self._send_ahead(pool, current, report)
@@ -448,19 +473,49 @@ class SyncEngine:
         them with the reference data (a stand-in transport: never)."""
         return bool(getattr(self.transport, "server_forms_known", False))
 
-    def _send(self, pool: ThreadPoolExecutor, batch: list[Mutation]) -> _InFlight:
+    def _send(
+        self, pool: ThreadPoolExecutor, batch: list[Mutation], drains: bool = False
+    ) -> _InFlight:
         """The batch pushed from a push thread. Unless the server is known not to keep answers
         by batch id, the push carries a new id, and what it carries is remembered under it
-        until its answer is kept (a cut: `_resume`)."""
+        until its answer is kept (a cut: `_resume`). `drains`: it holds the outbox's last
+        rows; then it also asks for the pull page after it (`_receipt`)."""
         groups = coalesce.fold(batch)
         sent = [g.mutation for g in groups]
         incarnation = getattr(self.store, "incarnation", "")
+        receipt = self._receipt(drains)
+        extra = {"receipt": receipt} if receipt is not None else {}
         if self._keeps_batches() is False:
-            return _InFlight(batch, groups, pool.submit(self.transport.push, sent, incarnation))
+            future = pool.submit(self.transport.push, sent, incarnation, **extra)
+            return _InFlight(batch, groups, future)
         batch_id = uuid.uuid4().hex
         self.store.remember_batch(batch_id, coalesce.carried(groups))
-        future = pool.submit(self.transport.push, sent, incarnation, batch_id)
+        future = pool.submit(self.transport.push, sent, incarnation, batch_id, **extra)
         return _InFlight(batch, groups, future, batch_id)
+
+    def _receipt(self, drains: bool) -> PushReceipt | None:
+        """What a push's answer is to keep beyond its results, when the run pulls after its
+        push and the server reads "then_pull" (else None, and this run's pull asks as it
+        always did). The push that empties the outbox also asks for the pull page after it,
+        unless the store pulls its own records (put back from a backup: `_pull`)."""
+        if not self._pull_after_push:
+            return None
+        if self._receipts is None or not getattr(self.transport, "server_pulls_after_push", False):
+            self._receipts = None
+            return None
+        receipt = PushReceipt()
+        if drains and not self.store.pulls_own_records():
+            receipt.pull_from, receipt.limit = self.store.pull_cursor(), self.pull_page
+            receipt.node = str(getattr(self.store, "device_id", "") or "")
+            self._asked = receipt
+        self._receipts.append(receipt)
+        return receipt
+
+    def _drains(self, rows: int, in_flight: int = 0) -> bool:
+        """Whether a batch of `rows` leaves no row of the outbox unsent (with `in_flight` rows
+        of a push still unanswered); a store that cannot count: never."""
+        counter = getattr(self.store, "pending_count", None)
+        return callable(counter) and int(counter()) <= rows + in_flight
 
     def _send_ahead(
         self, pool: ThreadPoolExecutor, current: _InFlight, report: SyncReport
@@ -478,7 +533,9 @@ class SyncEngine:
         for m in rows[:limit]:
             if (m.entity, m.entity_id) not in records:
                 batch.append(m)
-        return self._send(pool, batch) if batch else None
+        if not batch:
+            return None
+        return self._send(pool, batch, self._drains(len(batch), len(current.batch)))
 
     def _settle(self, ahead: _InFlight | None, report: SyncReport) -> None:
         """Wait for a push sent ahead and keep what its answer says; a failed one leaves its
@@ -566,7 +623,12 @@ class SyncEngine:
             report.rejected += 1
             log.warning("mutation %s rejected: %s", r.mutation_id, r.reason)
 
-    def _pull(self, report: SyncReport, first: Callable[[], None] | None = None) -> None:
+    def _pull(
+        self,
+        report: SyncReport,
+        first: Callable[[], None] | None = None,
+        given: PullResponse | None = None,
+    ) -> None:
         """Pages from the saved cursor, each stored with its cursor in one local transaction,
         strictly in order: a cut pull resumes after the last stored page. The first page asks
         `pull_page` records, and each page that comes back full asks twice the last, up to
@@ -581,8 +643,15 @@ class SyncEngine:
         is dropped and asked again). Only this thread writes the store; a failed page
         (offline, revoked, 5xx) ends the run as before, with nothing after it stored.
         `first` runs on this thread once the first page is asked, before any page is stored
-        (the reference data, asked meanwhile: `_run`)."""
+        (the reference data, asked meanwhile: `_run`). `given`: the first page, which came
+        with the push's answer (`_page_after_push`): stored, and asked on from its end only
+        when it says more is waiting."""
         cursor = self.store.pull_cursor()
+        if given is not None and (not given.has_more or given.next_cursor > cursor):
+            self._store_page(report, given, cursor)
+            if not given.has_more:
+                return
+            cursor = given.next_cursor
         node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
         own = self.store.pulls_own_records()  # a store put back from a backup: see its docs
         lock = threading.Lock()  # `ahead` runs from this thread and from pull threads
@@ -636,19 +705,23 @@ class SyncEngine:
                         later = None  # the head said otherwise than the body: asked again
                     if later is None and page.has_more:  # the next page travels meanwhile
                         later = ask(page.next_cursor, self._next_page(current.limit, page))
-                    if page.changes or page.next_cursor != cursor:
-                        self.store.apply_pull_page(page.changes, page.next_cursor)
-                    report.pulled += len(page.changes)
+                    self._store_page(report, page, cursor)
                     cursor = page.next_cursor
-                    if not page.has_more and own:
-                        self.store.pulled_to_the_end()
-                    self._progress("pull", report.pulled)
                     current = later
             finally:
                 with lock:  # no page is asked from a head after this
                     stopped[0] = True
                 for future in list(unread):  # the run failed, or a head was belied
                     _wait_out(future)
+
+    def _store_page(self, report: SyncReport, page: PullResponse, cursor: int) -> None:
+        """One page and its cursor, in one local transaction."""
+        if page.changes or page.next_cursor != cursor:
+            self.store.apply_pull_page(page.changes, page.next_cursor)
+        report.pulled += len(page.changes)
+        if not page.has_more and self.store.pulls_own_records():
+            self.store.pulled_to_the_end()
+        self._progress("pull", report.pulled)
 
     def _next_page(self, asked: int, page: PullResponse | PullHead) -> int:
         """The size to ask after `page`: twice the last when it came back full, up to

@@ -217,6 +217,8 @@ class Transport:
         # Set when a summary lists "batches": the server keeps each push's answer under the id
         # the client gave it (`batches`), so two whole batches may be in flight.
         self.server_keeps_batches = False
+        # Set when a server lists "then_pull": a push may ask for the pull page after it.
+        self.server_pulls_after_push = False
         # Set when the server refused a pull page larger than `LEGACY_PULL_LIMIT` (a server
         # before pages grew): every later pull of this transport asks at most that.
         self.server_pull_limit: int | None = None
@@ -321,12 +323,19 @@ class Transport:
         return dt.datetime.now(dt.UTC) >= self.expires_at - RENEW_BEFORE
 
     def push(
-        self, mutations: Sequence[Mutation], incarnation: str = "", batch: str = ""
+        self,
+        mutations: Sequence[Mutation],
+        incarnation: str = "",
+        batch: str = "",
+        receipt: PushReceipt | None = None,
     ) -> list[PushResult]:
         """Results of the mutations the server answered. Asks for the compact summary; a
         server older than it ignores the ask and answers one result per mutation.
         `incarnation`: the store's, with which the ids it leaves out were derived. `batch`: this
-        push's id, under which the server keeps its answer (an older server ignores it)."""
+        push's id, under which the server keeps its answer (an older server ignores it).
+        `receipt` keeps what the answer says beyond the results (`PushReceipt`): the log's
+        head after the push and, when it asks and the server reads "then_pull", the pull page
+        after the push (a page that does not read is left out: the caller pulls as usual)."""
         wire = [m.model_dump(mode="json") for m in mutations]
         if self.server_reads_one_clock:  # a server that answered a summary reads it too
             wire = [one_clock(m) for m in wire]
@@ -339,8 +348,17 @@ class Transport:
             body["incarnation"] = incarnation
         if batch:
             body["batch"] = batch
-        data = self._json("POST", "/sync/push", body=body)
+        params = None
+        if receipt is not None and receipt.pull_from is not None and self.server_pulls_after_push:
+            params = {"pull": receipt.pull_from, "limit": receipt.limit}
+            if receipt.node:
+                params["held"] = receipt.node
+        data = self._json("POST", "/sync/push", body=body, params=params)
         self.server_forms_known = True
+        if receipt is not None and isinstance(data, dict):
+            receipt.page = _page_or_none(data.pop("pull")) if "pull" in data else None
+            through = data.get("through")
+            receipt.through = through if type(through) is int else None
         if isinstance(data, dict) and "results" in data:
             return PushResponse.model_validate(data).results
         summary = PushSummary.model_validate(data)
@@ -353,6 +371,7 @@ class Transport:
         self.server_reads_derived_ids = "derived_ids" in reads
         self.server_keeps_batches = "batches" in reads
         self.server_reads_clock_table = "clock_table" in reads
+        self.server_pulls_after_push = "then_pull" in reads
         self.server_forms_known = True
 
     def batches(self, batch_ids: Sequence[str]) -> dict[str, PushSummary]:
@@ -632,6 +651,30 @@ def _tell(on_head: Callable[[httpx.Headers], None], headers: httpx.Headers) -> N
         on_head(headers)
     except Exception:  # a hint's listener must never fail the request
         log.exception("sync: the listener of an answer's head failed")
+
+
+@dataclass
+class PushReceipt:
+    """What a push's answer says beyond its results. `through`: the change log's head once the
+    push was committed (None from a server before issue 13's sixth round). With `pull_from`
+    set, the push asks for the pull page from that cursor as it stands after the push (at most
+    `limit` changes, without the fields `node`, the store's clock node, stamped on its own
+    records, as `pull` asks): `page`, when it came and reads, read from a head of `through`."""
+
+    pull_from: int | None = None
+    limit: int = 0
+    node: str = ""
+    through: int | None = None
+    page: PullResponse | None = None
+
+
+def _page_or_none(data: Any) -> PullResponse | None:
+    """A push answer's pull page; one that does not read costs only the round trip it saved."""
+    try:
+        return PullResponse.model_validate(data)
+    except ValueError:
+        log.warning("sync: a push answer's pull page did not read; pulling as usual")
+        return None
 
 
 def _renewable(error: HttpError) -> bool:

@@ -188,6 +188,13 @@ def push(
     return results
 
 
+def log_head(engine: Engine) -> int:
+    """The change log's last seq (0 when empty): what is committed up to now. Read after a
+    push, it is at least every seq that push wrote (the log is written under one lock)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(CHANGE_LOG.c.seq))).scalar() or 0)
+
+
 # (device, batch) of the pushes being applied in this process: an ask about one waits for it.
 _IN_PROGRESS: dict[tuple[str, str], threading.Event] = {}
 _IN_PROGRESS_LOCK = threading.Lock()
@@ -228,7 +235,7 @@ def _keep_batch(session: Session, caller: Caller, batch: str, results: list[Push
     """The batch's answer under its id, and the device's older batch ids pruned."""
     older = {"device": caller.device_id, "batch": batch, "older": KEPT_BATCHES - 1}
     session.execute(PRUNE_BATCHES, older)
-    answer = summarise(results).model_dump(mode="json", exclude={"reads"})
+    answer = summarise(results).model_dump(mode="json", exclude={"reads", "through"})
     session.execute(
         INSERT_BATCH,
         {

@@ -37,7 +37,7 @@ class Fault:
     direction: str = DOWN
     times: int | None = None  # connections left to hit; None: all
     then_offline: bool = False  # the link stays down after the fault fired
-    # "answer": hit requests that start so ("POST /sync/push "), or that the pattern matches
+    # "answer": hit requests that start so ("POST /sync/push"), or that the pattern matches
     # from their first byte
     request_prefix: bytes | re.Pattern[bytes] = b""
     response: bytes = b""  # "answer": the whole HTTP response sent back

@@ -567,7 +567,7 @@ def test_a_422_that_is_not_the_servers_answer_rejects_no_row(devices, sync_serve
     queued = officer.store.sync.summary().pending
     with NetProxy(sync_server.port) as proxy:
         officer.transport.retarget(proxy.url)
-        proxy.answer(b"POST /sync/push ", 422, times=None)
+        proxy.answer(b"POST /sync/push", 422, times=None)
         refused = officer.sync()
 
         assert refused.rejected == 0 and refused.pushed == 0
@@ -633,7 +633,15 @@ def test_an_audit_comes_back_with_the_servers_fields_only_and_merges_whole(
         pages.append(page := pull(cursor, limit, node, own=own, **kw))
         return page
 
-    auditor.transport.pull = keep
+    push = auditor.transport.push
+
+    def keep_push(*args, **kw):  # the page that came with the push's answer
+        answers = push(*args, **kw)
+        if (asked := kw.get("receipt")) is not None and asked.page is not None:
+            pages.append(asked.page)
+        return answers
+
+    auditor.transport.pull, auditor.transport.push = keep, keep_push
     assert auditor.sync().ok
     on_server = server_state(sync_server, ward)[audit.id]
     came = [c for p in pages for c in p.changes if c.entity_id == audit.id]

@@ -43,9 +43,9 @@ def _sent_batches(device) -> list[list[str]]:
     batches: list[list[str]] = []
     push = device.transport.push
 
-    def keep(mutations, *args):
+    def keep(mutations, *args, **kw):
         batches.append([m.mutation_id for m in mutations])
-        return push(mutations, *args)
+        return push(mutations, *args, **kw)
 
     device.transport.push = keep
     return batches
@@ -138,10 +138,10 @@ def test_rows_behind_a_record_in_flight_go_ahead_and_its_own_rows_wait(
     timeline: list[tuple[list[str], float, float]] = []
     push = officer.transport.push
 
-    def timed(mutations, *args):
+    def timed(mutations, *args, **kw):
         began = time.monotonic()
         try:
-            return push(mutations, *args)
+            return push(mutations, *args, **kw)
         finally:
             timeline.append(([m.mutation_id for m in mutations], began, time.monotonic()))
 
@@ -187,10 +187,10 @@ def test_a_cut_mid_push_resends_at_most_one_batch(
         # push cut on its way in; down: the answer of the push before it cut on its way back.
         push = officer.transport.push
 
-        def cut_at_the_fourth(mutations, *args):
+        def cut_at_the_fourth(mutations, *args, **kw):
             if len(batches) == 4:
                 proxy.reset_after(cut_after, direction=direction, times=1, then_offline=True)
-            return push(mutations, *args)
+            return push(mutations, *args, **kw)
 
         officer.transport.push = cut_at_the_fourth
         cut = officer.sync()
@@ -233,8 +233,8 @@ def test_a_lost_answer_of_a_committed_batch_is_settled_without_sending_it(
     answered: list[int] = []
     push = officer.transport.push
 
-    def lose_the_second_answer(mutations, *args):
-        results = push(mutations, *args)  # the server applied and answered the push...
+    def lose_the_second_answer(mutations, *args, **kw):
+        results = push(mutations, *args, **kw)  # the server applied and answered the push...
         answered.append(len(results))
         if len(answered) == 2:  # ...and the answer is lost on the way back
             raise Offline("the link died before the answer came")
@@ -294,7 +294,7 @@ def test_a_lost_answer_keeps_its_refusals(devices, sync_server, ward):
     batches = _sent_batches(officer)
     push = officer.transport.push
 
-    def narrowed_then_lost(mutations, *args):
+    def narrowed_then_lost(mutations, *args, **kw):
         if len(batches) == 1:  # the officer leaves the ward: the next push is refused by row
             with sync_server.engine.begin() as conn:
                 conn.execute(
@@ -305,7 +305,7 @@ def test_a_lost_answer_keeps_its_refusals(devices, sync_server, ward):
                     text("UPDATE device SET wards = :w WHERE id = :d"),
                     {"w": '["99999"]', "d": officer.server_device_id},
                 )
-        results = push(mutations, *args)
+        results = push(mutations, *args, **kw)
         if len(batches) == 2:
             raise Offline("the link died before the answer came")
         return results

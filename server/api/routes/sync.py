@@ -26,6 +26,7 @@ from app.domain.mutations import (
     summarise,
 )
 from server.api.deps import Ctx, CurrentCaller
+from server.scope import Caller
 from server.services import reference, sync
 
 router = APIRouter(prefix="/sync", tags=["sync"])
@@ -90,14 +91,31 @@ def push(
     raw: Annotated[bytes, Depends(_body_bytes)],
     caller: CurrentCaller,
     ctx: Ctx,
-) -> PushResponse | PushSummary:
+    pull: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=PULL_LIMIT_MAX)] = 500,
+    held: Annotated[str, Query(max_length=64)] = "",
+) -> PushResponse | PushSummary | Response:
+    """`pull` (with the summary; clients since issue 13's sixth round, on the push that empties
+    their outbox): the answer's "pull" member is the page GET /sync/pull would answer from
+    that cursor after this push (one clock, clock tables, lean), so the device's pull after its
+    push costs no round trip of its own. `through` (every summary): the change log's head once
+    this push was committed, read before that page: a page holds every push whose `through`
+    is at most its own push's."""
     body = _push_body(request, raw)
     results = sync.push(ctx.engine, caller, body.mutations, ctx.clock, body.batch)
     for status, count in Counter(result.status for result in results).items():
         ctx.counters.add(f"mutations_{status}", count)  # once per status, not per mutation
-    if body.answer == "summary":  # applied ranges, then only the exceptions
-        return summarise(results)
-    return PushResponse(results=results)
+    if body.answer != "summary":
+        return PushResponse(results=results)
+    summary = summarise(results)  # applied ranges, then only the exceptions
+    summary.through = sync.log_head(ctx.engine)  # read before the page: the page holds it
+    if pull is None:
+        return summary
+    page = _page(ctx, caller, pull, limit, held=held, clocks="one", tables=True, lean=True)
+    return Response(
+        content=summary.model_dump_json()[:-1].encode() + b',"pull":' + page.body + b"}",
+        media_type="application/json",
+    )
 
 
 @router.post("/batches", response_model=BatchesResponse)
@@ -122,25 +140,50 @@ def pull(
 ) -> Response:
     """The body is encoded row by row by the service (a row that cannot be encoded is set
     aside there), so serialising the answer cannot fail on a stored value."""
-    limit = min(limit, ctx.settings.pull_limit_max)
     # "one": a record whose fields share one clock carries it once (clients since issue 13).
     # `held`: the caller's clock node; of its own records, only the fields others wrote
     # (clients since issue 13). `own`: the caller's own pushes too (a device's store put back
     # from a backup lacks those it made after the copy). `tables`: a record's several clocks
     # written once each (clients since issue 13's fourth round; `clock_table`). `lean`: no
     # `seq`, no `ward_code` the fields repeat (clients since issue 13's fifth round).
-    page = sync.pull(
-        ctx.engine, caller, cursor, limit, one_clock=clocks == "one", held_node=held, own=own,
-        clock_tables=tables, lean=lean,
+    page = _page(
+        ctx, caller, cursor, limit, held=held, own=own, clocks=clocks, tables=tables, lean=lean
     )
-    if page.set_aside:
-        ctx.counters.add("pull_rows_set_aside", page.set_aside)
     # What the body's end says, in the head too: a client reads the head before the body and
     # asks for the next page while this one is still on its way (issue 13's fifth round).
     head = PullHead(page.next_cursor, page.has_more, page.served).header()
     return Response(
         content=page.body, media_type="application/json", headers={PULL_NEXT_HEADER: head}
     )
+
+
+def _page(
+    ctx: Ctx,
+    caller: Caller,
+    cursor: int,
+    limit: int,
+    *,
+    held: str,
+    clocks: str,
+    tables: bool,
+    lean: bool,
+    own: bool = False,
+) -> sync.PulledPage:
+    """One pull page (GET /sync/pull's, or the one a push asked for after it)."""
+    page = sync.pull(
+        ctx.engine,
+        caller,
+        cursor,
+        min(limit, ctx.settings.pull_limit_max),
+        one_clock=clocks == "one",
+        held_node=held,
+        own=own,
+        clock_tables=tables,
+        lean=lean,
+    )
+    if page.set_aside:
+        ctx.counters.add("pull_rows_set_aside", page.set_aside)
+    return page
 
 
 @router.get("/reference")

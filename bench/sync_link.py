@@ -180,12 +180,12 @@ def _count_push_threads(transport: Transport) -> list[float]:
     spent = [0.0]
     push = transport.push
 
-    def counted(mutations, *args):
+    def counted(mutations, *args, **kw):
         if threading.current_thread() is threading.main_thread():
-            return push(mutations, *args)  # the sync thread's own time is counted already
+            return push(mutations, *args, **kw)  # the sync thread's own time is counted already
         began = time.thread_time()
         try:
-            return push(mutations, *args)
+            return push(mutations, *args, **kw)
         finally:
             spent[0] += time.thread_time() - began
 

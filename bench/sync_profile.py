@@ -40,12 +40,12 @@ def profiled(label: str, engine, top: int) -> None:
     profiles: list[cProfile.Profile] = []
     push = engine.transport.push
 
-    def push_profiled(*args):
+    def push_profiled(*args, **kw):
         if threading.current_thread() is threading.main_thread():
-            return push(*args)
+            return push(*args, **kw)
         prof = cProfile.Profile(time.thread_time)
         profiles.append(prof)
-        return prof.runcall(push, *args)
+        return prof.runcall(push, *args, **kw)
 
     engine.transport.push = push_profiled
     main = cProfile.Profile(time.thread_time)

@@ -2,6 +2,7 @@
 
     uv run python bench/sync_profile.py [--dossiers 2000] [--top 25]
     uv run python bench/sync_profile.py --cpu 3     # CPU seconds per leg, no profiler, 3 runs
+    uv run python bench/sync_profile.py --cpu 3 --no-app-gc   # without the app's GC settings
 
 Fills an officer's store (N dossiers with their intake events) and an auditor's (126 audits) as
 `bench/sync_link.py` does, then profiles, on the sync thread, the push threads and the pull
@@ -12,7 +13,8 @@ those with the most own time, and the total profiled seconds of each leg (each t
 time, not wall time; cProfile's overhead included: compare within a run). With `--cpu N`
 nothing is profiled: each leg's CPU seconds (the client's sync thread plus its push and pull
 threads, and the server process) are printed for N fresh runs, with the median, as
-bench/sync_link.py counts them.
+bench/sync_link.py counts them. The process first takes the client's process settings as the
+app does at start (`app.runtime`: the collector's), unless `--no-app-gc`.
 """
 
 from __future__ import annotations
@@ -128,7 +130,11 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25, help="functions listed per leg (25)")
     parser.add_argument("--cpu", type=int, default=0, metavar="N",
                         help="no profiler: CPU seconds per leg over N fresh runs")
+    parser.add_argument("--no-app-gc", action="store_true",
+                        help="leave the collector as Python sets it (not the app's settings)")
     args = parser.parse_args()
+    applied = False if args.no_app_gc else link.app_process_settings()
+    print(f"# the app's process settings (app.runtime): {'applied' if applied else 'none'}")
     if args.cpu:
         cpu_runs(args.cpu, args.dossiers)
         return

@@ -26,6 +26,9 @@ def data_folder() -> Path:
 
 
 if __name__ == "__main__":
+    from app.runtime import tune_gc
+
+    tune_gc()  # what was loaded at start kept out of the collector's passes (issue 13)
     folder = data_folder()
     folder.mkdir(parents=True, exist_ok=True)
     ft.run(make_main(folder), assets_dir=str(ASSETS_DIR))

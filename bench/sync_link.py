@@ -1,7 +1,7 @@
 """Sync over slow links: batched zstd sync vs the gzip floor vs one request per record.
 
     uv run python bench/sync_link.py [--dossiers 2000] [--profiles 2g 3g] [--sample 25]
-                                     [--sequential] [--batches whole half]
+                                     [--sequential] [--batches whole half] [--no-app-gc]
 
 For each link profile, on a fresh central API (real process, SQLite) behind the user-space link
 emulator (`tests/support/netproxy.py`: bandwidth each way, one-way delay, bytes metered):
@@ -21,7 +21,8 @@ server process, and bytes on the wire against
 - one request per record (OpenRosa style: one uncompressed POST per record and its answer, on a
   kept-alive connection; for the pull, pages of one record), measured in the same run on a
   sample of `--sample` records and extrapolated linearly to all records (stated as such).
-Prints a markdown table.
+Prints a markdown table. The process that plays the devices takes the client's process
+settings as the app does at start (`app.runtime`: the collector's), unless `--no-app-gc`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,18 @@ class Leg:
     records: int
 
 
+def app_process_settings() -> bool:
+    """The client process's settings as the app applies them at start (`app.runtime`: the
+    collector), in this process that plays the devices; False for code that has none (a copy
+    of a branch from before issue 13's sixth round)."""
+    try:
+        from app.runtime import tune_gc
+    except ImportError:
+        return False
+    tune_gc()
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=2000, help="dossiers to push (2000)")
@@ -92,6 +105,10 @@ def main() -> None:
         "--sequential", action="store_true", help="one push at a time (no overlapped batches)"
     )
     parser.add_argument(
+        "--no-app-gc", action="store_true",
+        help="leave the collector as Python sets it (not the app's process settings)",
+    )
+    parser.add_argument(
         "--batches",
         nargs="+",
         default=["whole"],
@@ -100,6 +117,8 @@ def main() -> None:
         "half batches (what an older server gets); several: each in turn, per profile",
     )
     args = parser.parse_args()
+    if not args.no_app_gc:
+        app_process_settings()
     SEQUENTIAL[0] = args.sequential
     rows = []
     for key in args.profiles:

@@ -2,16 +2,19 @@
 
     uv run python bench/sync_profile.py [--dossiers 2000] [--top 25]
     uv run python bench/sync_profile.py --cpu 3     # CPU seconds per leg, no profiler, 3 runs
+    uv run python bench/sync_profile.py --cpu 3 --no-app-gc   # without the app's GC settings
 
 Fills an officer's store (N dossiers with their intake events) and an auditor's (126 audits) as
-`bench/sync_link.py` does, then profiles, on the sync thread and the push threads together,
-the officer's push, the auditor's push and a fresh admin device's pull of everything, against a
-real API process (SQLite) on 127.0.0.1. Prints the functions with the most cumulative time,
+`bench/sync_link.py` does, then profiles, on the sync thread, the push threads and the pull
+threads together (a pull page is read and parsed in a pull thread), the officer's push, the
+auditor's push and a fresh admin device's pull of everything, against a real API process
+(SQLite) on 127.0.0.1. Prints the functions with the most cumulative time,
 those with the most own time, and the total profiled seconds of each leg (each thread's CPU
 time, not wall time; cProfile's overhead included: compare within a run). With `--cpu N`
-nothing is profiled: each leg's CPU seconds (the client's sync thread plus its push threads,
-and the server process) are printed for N fresh runs, with the median, as bench/sync_link.py
-counts them.
+nothing is profiled: each leg's CPU seconds (the client's sync thread plus its push and pull
+threads, and the server process) are printed for N fresh runs, with the median, as
+bench/sync_link.py counts them. The process first takes the client's process settings as the
+app does at start (`app.runtime`: the collector's), unless `--no-app-gc`.
 """
 
 from __future__ import annotations
@@ -36,21 +39,25 @@ from tests.support.server_proc import sqlite_url, start_api_server  # noqa: E402
 
 
 def profiled(label: str, engine, top: int) -> None:
-    """Runs one sync profiled: the sync thread, and each push sent from a push thread."""
+    """Runs one sync profiled: the sync thread, each push sent from a push thread and each
+    pull page read in a pull thread."""
     profiles: list[cProfile.Profile] = []
-    push = engine.transport.push
+    push, pull = engine.transport.push, engine.transport.pull
 
-    def push_profiled(*args, **kw):
-        if threading.current_thread() is threading.main_thread():
-            return push(*args, **kw)
-        prof = cProfile.Profile(time.thread_time)
-        profiles.append(prof)
-        return prof.runcall(push, *args, **kw)
+    def in_thread(call):
+        def profiled_call(*args, **kw):
+            if threading.current_thread() is threading.main_thread():
+                return call(*args, **kw)
+            prof = cProfile.Profile(time.thread_time)
+            profiles.append(prof)
+            return prof.runcall(call, *args, **kw)
 
-    engine.transport.push = push_profiled
+        return profiled_call
+
+    engine.transport.push, engine.transport.pull = in_thread(push), in_thread(pull)
     main = cProfile.Profile(time.thread_time)
     report = main.runcall(engine.run_once)
-    engine.transport.push = push
+    engine.transport.push, engine.transport.pull = push, pull
     assert report.ok, report
     out = io.StringIO()
     stats = pstats.Stats(main, stream=out)
@@ -63,11 +70,14 @@ def profiled(label: str, engine, top: int) -> None:
 
 
 def timed(engine, server) -> tuple[float, float]:
-    """Runs one sync unprofiled: (client CPU s, server CPU s)."""
+    """Runs one sync unprofiled: (client CPU s, server CPU s); the client's is the sync
+    thread's, its push threads' and its pull threads'."""
     pushers = link._count_push_threads(engine.transport)
+    pullers = link._count_pull_threads(engine.transport)
     cpu0, server0 = time.thread_time(), link._cpu(server)
     report = engine.run_once()
-    cpu = (time.thread_time() - cpu0 + pushers[0], link._cpu(server) - server0)
+    client = time.thread_time() - cpu0 + pushers[0] + pullers[0]
+    cpu = (client, link._cpu(server) - server0)
     assert report.ok and report.rejected == 0, report
     return cpu
 
@@ -120,7 +130,11 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25, help="functions listed per leg (25)")
     parser.add_argument("--cpu", type=int, default=0, metavar="N",
                         help="no profiler: CPU seconds per leg over N fresh runs")
+    parser.add_argument("--no-app-gc", action="store_true",
+                        help="leave the collector as Python sets it (not the app's settings)")
     args = parser.parse_args()
+    applied = False if args.no_app_gc else link.app_process_settings()
+    print(f"# the app's process settings (app.runtime): {'applied' if applied else 'none'}")
     if args.cpu:
         cpu_runs(args.cpu, args.dossiers)
         return

@@ -40,8 +40,10 @@ def _free_port() -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     import flet as ft
 
+    from app.runtime import tune_gc
     from app.views.app import ASSETS_DIR, make_main
 
+    tune_gc()  # as the packaged app (main.py) does
     folder = data_dir(args)
     folder.mkdir(parents=True, exist_ok=True)
     main = make_main(folder)

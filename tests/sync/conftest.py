@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import itertools
 import random
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from app.domain import reference
+from app.domain.models import ReceiveDossier
 from app.storage import KeySettings, LocalStore, create_store
 from app.sync.engine import SyncEngine, SyncReport
 from app.sync.transport import RetryPolicy, Timeouts, Transport
@@ -34,6 +36,7 @@ PIN = "2468"
 TEST_KEYS = KeySettings.for_tests(base_delay_s=0.0)
 FAST_RETRY = RetryPolicy(attempts=6, base_s=0.02, cap_s=0.2)
 TEMPLATE = "2025.1"
+PROCEDURE = "1.000894"
 _HANOI_WARDS = [w.code for w in reference.wards("01")]
 _ward_iter = itertools.cycle(_HANOI_WARDS)
 _names = itertools.count(1)
@@ -179,3 +182,20 @@ def server_audit_view(state: dict[str, Any]) -> dict[str, Any]:
         "review_state": state.get("review_state"),
         "answers": answers,
     }
+
+
+def receive_dossiers(store, ward: str, n: int, name: str = "Nguyễn Thị Hương") -> list[str]:
+    """`n` dossiers received at the counter of `ward` (applicants `name 0`, `name 1`, ...)."""
+    ids = []
+    for i in range(n):
+        d = store.dossiers.receive(
+            ReceiveDossier(
+                procedure_code=PROCEDURE,
+                ward_code=ward,
+                applicant_name=f"{name} {i}",
+                applicant_id_number=f"0010880{i:05d}",
+                received_at=dt.datetime(2025, 11, 21, 2, 0, tzinfo=dt.UTC),
+            )
+        )
+        ids.append(d.id)
+    return ids

@@ -19,29 +19,15 @@ from app.sync.transport import DeviceRevoked, Timeouts
 from tests.support.netproxy import UP, NetProxy
 from tests.sync.conftest import (
     PIN,
+    PROCEDURE,
     TEMPLATE,
     audit_view,
+    receive_dossiers,
     server_audit_view,
     server_state,
 )
 
-PROCEDURE = "1.000894"
-
-
-def _receive(store, ward: str, n: int, name: str = "Nguyễn Thị Hương") -> list[str]:
-    ids = []
-    for i in range(n):
-        d = store.dossiers.receive(
-            ReceiveDossier(
-                procedure_code=PROCEDURE,
-                ward_code=ward,
-                applicant_name=f"{name} {i}",
-                applicant_id_number=f"0010880{i:05d}",
-                received_at=dt.datetime(2025, 11, 21, 2, 0, tzinfo=dt.UTC),
-            )
-        )
-        ids.append(d.id)
-    return ids
+_receive = receive_dossiers
 
 
 def _shared_audit(devices, ward: str, n_devices: int = 2):

@@ -4,31 +4,13 @@ API process (SQLite) on 127.0.0.1, real encrypted stores."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 
-from app.domain.models import AuditAnswer, ReceiveDossier
+from app.domain.models import AuditAnswer
 from app.sync import engine as engine_module
 from tests.server.helpers import Device as Clock
 from tests.server.helpers import new_dossier
-from tests.sync.conftest import audit_view, server_audit_view, server_state
-
-PROCEDURE = "1.000894"
-
-
-def _receive(store, ward: str, n: int, name: str) -> list[str]:
-    return [
-        store.dossiers.receive(
-            ReceiveDossier(
-                procedure_code=PROCEDURE,
-                ward_code=ward,
-                applicant_name=f"{name} {i}",
-                applicant_id_number=f"0010880{i:05d}",
-                received_at=dt.datetime(2025, 11, 21, 2, 0, tzinfo=dt.UTC),
-            )
-        ).id
-        for i in range(n)
-    ]
+from tests.sync.conftest import audit_view, receive_dossiers, server_audit_view, server_state
 
 
 def _count_pulls(device) -> list[int]:
@@ -48,10 +30,10 @@ def test_what_others_wrote_comes_with_the_push_and_more_is_asked_for_only_when_i
     devices, ward
 ):
     first = devices.enrol(devices.user("officer", [ward]))
-    theirs = _receive(first.store, ward, 5, "Trần Thị Lan")
+    theirs = receive_dossiers(first.store, ward, 5, "Trần Thị Lan")
     assert first.sync().ok
     second = devices.enrol(devices.user("officer", [ward]))
-    mine = _receive(second.store, ward, 3, "Lê Văn Hùng")
+    mine = receive_dossiers(second.store, ward, 3, "Lê Văn Hùng")
     pulls = _count_pulls(second)
 
     report = second.sync()
@@ -66,10 +48,10 @@ def test_what_others_wrote_comes_with_the_push_and_more_is_asked_for_only_when_i
     assert again.ok and again.pulled == 0 and len(pulls) == 1
 
     # More than the page the push asked for: the pull asks on from the page's end.
-    later = _receive(first.store, ward, 6, "Phạm Thị Mai")
+    later = receive_dossiers(first.store, ward, 6, "Phạm Thị Mai")
     assert first.sync().ok
     second.engine.pull_page = 4
-    _receive(second.store, ward, 1, "Vũ Văn Nam")
+    receive_dossiers(second.store, ward, 1, "Vũ Văn Nam")
     cursor_before = second.store.sync.pull_cursor()
     pulls.clear()
     report = second.sync()
@@ -82,10 +64,10 @@ def test_what_others_wrote_comes_with_the_push_and_more_is_asked_for_only_when_i
 
 def test_a_push_answers_page_that_does_not_read_leaves_the_pull_as_it_was(devices, ward):
     first = devices.enrol(devices.user("officer", [ward]))
-    theirs = _receive(first.store, ward, 2, "Đỗ Thị Hà")
+    theirs = receive_dossiers(first.store, ward, 2, "Đỗ Thị Hà")
     assert first.sync().ok
     second = devices.enrol(devices.user("officer", [ward]))
-    mine = _receive(second.store, ward, 1, "Ngô Văn Tuấn")
+    mine = receive_dossiers(second.store, ward, 1, "Ngô Văn Tuấn")
     ask = second.transport._json
 
     def damaged(method, path, **kw):  # the page in the answer is not a page

@@ -204,8 +204,9 @@ class SyncEngine:
         self._asked, self._receipts = None, []
         if asked is None or asked.page is None or asked.through is None or report.conflicts:
             return None
-        late = [r for r in receipts or [] if r.through is None or r.through > asked.through]
-        if receipts is None or late:
+        if receipts is None:  # a push of the run went without a receipt
+            return None
+        if any(r.through is None or r.through > asked.through for r in receipts):
             return None
         if asked.pull_from != self.store.pull_cursor():
             return None
@@ -647,13 +648,13 @@ class SyncEngine:
         with the push's answer (`_page_after_push`): stored, and asked on from its end only
         when it says more is waiting."""
         cursor = self.store.pull_cursor()
+        own = self.store.pulls_own_records()  # a store put back from a backup: see its docs
         if given is not None and (not given.has_more or given.next_cursor > cursor):
-            self._store_page(report, given, cursor)
+            self._store_page(report, given, cursor, own)
             if not given.has_more:
                 return
             cursor = given.next_cursor
         node = str(getattr(self.store, "device_id", "") or "")  # the clock node of its stamps
-        own = self.store.pulls_own_records()  # a store put back from a backup: see its docs
         lock = threading.Lock()  # `ahead` runs from this thread and from pull threads
         unread: set[Future[PullResponse]] = set()  # asked, and not read by this thread yet
         stopped = [False]
@@ -705,7 +706,7 @@ class SyncEngine:
                         later = None  # the head said otherwise than the body: asked again
                     if later is None and page.has_more:  # the next page travels meanwhile
                         later = ask(page.next_cursor, self._next_page(current.limit, page))
-                    self._store_page(report, page, cursor)
+                    self._store_page(report, page, cursor, own)
                     cursor = page.next_cursor
                     current = later
             finally:
@@ -714,12 +715,12 @@ class SyncEngine:
                 for future in list(unread):  # the run failed, or a head was belied
                     _wait_out(future)
 
-    def _store_page(self, report: SyncReport, page: PullResponse, cursor: int) -> None:
-        """One page and its cursor, in one local transaction."""
+    def _store_page(self, report: SyncReport, page: PullResponse, cursor: int, own: bool) -> None:
+        """One page and its cursor, in one local transaction (`own`: see `_pull`)."""
         if page.changes or page.next_cursor != cursor:
             self.store.apply_pull_page(page.changes, page.next_cursor)
         report.pulled += len(page.changes)
-        if not page.has_more and self.store.pulls_own_records():
+        if not page.has_more and own:
             self.store.pulled_to_the_end()
         self._progress("pull", report.pulled)
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ MAX_BATCH_ROWS = MAX_MUTATIONS
 # Until the server has said which forms it reads (a push's answer, or the reference answer each
 # run asks for first), a push carries every id and stamp: that first push is short.
 FIRST_PUSH_ROWS = 50
-PIPELINE = 2  # pushes in flight at most (see `_budget`)
+PIPELINE = 3  # pushes in flight at most (see `_budget` and `_fill_pipeline`)
 PULL_PAGE = 1000  # the first page of a pull (and the largest of servers before pages grew)
 # Full pages double up to this, the server's largest page since issue 13's fifth round: fewer
 # round trips on a slow link, while the first page, and a short pull, stays small.
@@ -171,11 +172,27 @@ class SyncEngine:
             # With nothing to push, the reference data is asked while the first pull page
             # travels (a round trip less); it is still in force before any page is stored.
             early = pull and (not push or self._nothing_to_push())
-            if pull and not early:
+            # When the forms a push uses are known (an earlier answer), the reference data
+            # travels beside the push (a round trip less) and is in force before the pull.
+            beside = pull and not early and self._server_known()
+            if pull and not early and not beside:
                 self._reference(report)  # first: its answer also says the forms a push uses
             self._pull_after_push, self._asked, self._receipts = pull, None, []
             if push:
-                self._push_then_go_on(report)
+                with ThreadPoolExecutor(1, thread_name_prefix="sync-reference") as aside:
+                    fetched = (
+                        aside.submit(self._fetch_reference, self._reference_versions())
+                        if beside
+                        else None
+                    )
+                    try:
+                        self._push_then_go_on(report)
+                    except BaseException:
+                        if fetched is not None:
+                            _wait_out(fetched)  # no thread outlives the run
+                        raise
+                    if fetched is not None:
+                        self._reference(report, fetched=fetched.result)
             if pull:
                 first = (lambda: self._reference(report)) if early else None
                 self._pull(report, first=first, given=self._page_after_push(report))
@@ -221,23 +238,38 @@ class SyncEngine:
             return False
         return int(count()) == 0 and not unanswered()
 
-    def _reference(self, report: SyncReport) -> None:
+    def _reference(
+        self, report: SyncReport, fetched: Callable[[], dict | None] | None = None
+    ) -> None:
         """The catalogue and working calendar in force on the server, when newer than the
         device's, first: intake and the device's checks then use what the server checks
-        against. A server without the route (404, older) is left alone."""
+        against. A server without the route (404, older) is left alone. `fetched`: the
+        answer, asked on another thread (`_fetch_reference`); stored on this one."""
         keeper = getattr(self.store, "reference", None)
-        fetch = getattr(self.transport, "reference", None)
-        if keeper is None or fetch is None:
-            return
         try:
-            answer = fetch(*keeper.versions())
+            answer = (fetched or self._fetch_reference)()
         except RequestRejected as exc:
             if isinstance(exc, Unauthorized):
                 raise
             if exc.status != 404:
                 report.errors.append(f"reference refused: {exc}")
             return
-        report.reference = keeper.apply(answer)
+        if keeper is not None and answer is not None:
+            report.reference = keeper.apply(answer)
+
+    def _reference_versions(self) -> tuple[int, int] | None:
+        keeper = getattr(self.store, "reference", None)
+        return None if keeper is None else keeper.versions()
+
+    def _fetch_reference(self, versions: tuple[int, int] | None = None) -> dict | None:
+        """The server's answer for the reference versions held (read here unless given: a
+        thread beside the push only speaks HTTP); None for a stand-in store or transport
+        that has none."""
+        fetch = getattr(self.transport, "reference", None)
+        versions = versions or self._reference_versions()
+        if versions is None or fetch is None:
+            return None
+        return fetch(*versions)
 
     def _refresh_contact(self) -> None:
         """The locked check proves the device with its token's hash: a token renewed during
@@ -340,12 +372,12 @@ class SyncEngine:
                     if not self._push_round(pool, report, run):
                         return
             finally:
-                self._settle(run.ahead, report)  # its answer still counts if it came
+                self._settle_all(run, report)  # their answers still count if they came
 
     def _push_round(self, pool: ThreadPoolExecutor, report: SyncReport, run: _PushRun) -> bool:
         """One batch sent (or taken from the one sent ahead) and answered; False when the
         outbox is empty."""
-        current, run.ahead = run.ahead, None
+        current = run.ahead.popleft() if run.ahead else None
         overlap = run.suspect is None and self.pipeline and self._server_known()
         if current is None:
             budget, rows = self._budget(overlap)
@@ -365,13 +397,12 @@ class SyncEngine:
             current = self._send(pool, batch, self._drains(len(batch)))
         self._progress("push", report.pushed, max(run.total, report.pushed) or None)
         if overlap:  # not before the server's first answer: it says which forms it reads
-            run.ahead = self._send_ahead(pool, current, report)
+            self._fill_pipeline(pool, current, run, report)
         try:
             answers = current.answers()
         except RequestRejected as exc:
             self._forget(current)  # refused: the server committed none of it
-            self._settle(run.ahead, report)
-            run.ahead = None
+            self._settle_all(run, report)
             self._refused(report, run, current, exc)
             return True
         if run.suspect is not None:
@@ -379,8 +410,7 @@ class SyncEngine:
         if self._record(report, current, answers):
             run.seen_first = current.batch[0].mutation_id
         else:  # the server was busy: keep those queued, back off
-            self._settle(run.ahead, report)
-            run.ahead = None
+            self._settle_all(run, report)
             run.busy_rounds += 1
             if run.busy_rounds > MAX_BUSY_ROUNDS:
                 raise SyncError("the server stayed busy; the rest waits for the next run")
@@ -393,6 +423,11 @@ class SyncEngine:
     def _refused(
         self, report: SyncReport, run: _PushRun, current: _InFlight, exc: RequestRejected
     ) -> None:
+        if exc.status == 422 and current.assumed:
+            # Sent in forms an earlier run learned: the server may be older now. Its rows
+            # stay queued (none is refused for a form) and go again as the short probe.
+            self.transport.forget_forms()
+            return
         if exc.status == 413 and self.push_batch_bytes > MIN_BATCH_BYTES:
             # The server's body limit is lower than ours: smaller batches.
             self.push_batch_bytes = max(MIN_BATCH_BYTES, self.push_batch_bytes // 2)
@@ -486,13 +521,14 @@ class SyncEngine:
         incarnation = getattr(self.store, "incarnation", "")
         receipt = self._receipt(drains)
         extra = {"receipt": receipt} if receipt is not None else {}
+        assumed = bool(getattr(self.transport, "server_forms_assumed", False))
         if self._keeps_batches() is False:
             future = pool.submit(self.transport.push, sent, incarnation, **extra)
-            return _InFlight(batch, groups, future)
+            return _InFlight(batch, groups, future, assumed=assumed)
         batch_id = uuid.uuid4().hex
         self.store.remember_batch(batch_id, coalesce.carried(groups))
         future = pool.submit(self.transport.push, sent, incarnation, batch_id, **extra)
-        return _InFlight(batch, groups, future, batch_id)
+        return _InFlight(batch, groups, future, batch_id, assumed)
 
     def _receipt(self, drains: bool) -> PushReceipt | None:
         """What a push's answer is to keep beyond its results, when the run pulls after its
@@ -518,25 +554,42 @@ class SyncEngine:
         counter = getattr(self.store, "pending_count", None)
         return callable(counter) and int(counter()) <= rows + in_flight
 
+    def _fill_pipeline(
+        self, pool: ThreadPoolExecutor, current: _InFlight, run: _PushRun, report: SyncReport
+    ) -> None:
+        """Batches sent ahead until `PIPELINE` pushes are in flight or nothing is left: the
+        link uploads the next while the server applies the ones before (with two, the link
+        sat idle for the answer's round trip and the server's apply of each batch)."""
+        while len(run.ahead) < PIPELINE - 1:
+            ahead = self._send_ahead(pool, [current, *run.ahead], report)
+            if ahead is None:
+                return
+            run.ahead.append(ahead)
+
     def _send_ahead(
-        self, pool: ThreadPoolExecutor, current: _InFlight, report: SyncReport
+        self, pool: ThreadPoolExecutor, flying: list[_InFlight], report: SyncReport
     ) -> _InFlight | None:
-        """The next batch, sent now, or None: nothing left. Rows of a record the push in flight
+        """The next batch, sent now, or None: nothing left. Rows of a record a push in flight
         also carries wait for that push's answer; the rows of other records behind them go (a
         batch cut by the row limit in the middle of an audit's answers need not stall the
         link)."""
-        in_flight = {m.mutation_id for m in current.batch}
+        in_flight = {m.mutation_id for f in flying for m in f.batch}
         budget, limit = self._budget(True)
         rows = self.store.pending_mutations(budget, skip=in_flight, max_rows=limit)
         self._count_set_aside(report)
-        records = {(m.entity, m.entity_id) for m in current.batch}
+        records = {(m.entity, m.entity_id) for f in flying for m in f.batch}
         batch: list[Mutation] = []
         for m in rows[:limit]:
             if (m.entity, m.entity_id) not in records:
                 batch.append(m)
         if not batch:
             return None
-        return self._send(pool, batch, self._drains(len(batch), len(current.batch)))
+        return self._send(pool, batch, self._drains(len(batch), len(in_flight)))
+
+    def _settle_all(self, run: _PushRun, report: SyncReport) -> None:
+        """Every push sent ahead waited for, oldest first, and what its answer says kept."""
+        while run.ahead:
+            self._settle(run.ahead.popleft(), report)
 
     def _settle(self, ahead: _InFlight | None, report: SyncReport) -> None:
         """Wait for a push sent ahead and keep what its answer says; a failed one leaves its
@@ -799,9 +852,10 @@ class StallWatch:
                 return
 
 
-def _wait_out(ahead: Future[PullResponse]) -> None:
-    """A page asked ahead, waited for after the run failed otherwise (no thread of this run
-    outlives it); its answer is dropped, but a revoked device still erases."""
+def _wait_out(ahead: Future) -> None:
+    """A page (or the reference) asked ahead, waited for after the run failed otherwise (no
+    thread of this run outlives it); its answer is dropped, but a revoked device still
+    erases."""
     try:
         ahead.result()
     except DeviceRevoked:
@@ -822,7 +876,8 @@ class _PushRun:
     seen_first: str | None = None
     busy_rounds: int = 0
     suspect: _Suspect | None = None
-    ahead: _InFlight | None = None  # the next batch, sent while the one before was applied
+    # The next batches, oldest first, sent while the one before was applied.
+    ahead: deque[_InFlight] = field(default_factory=deque)
 
 
 @dataclass
@@ -849,6 +904,7 @@ class _InFlight:
     groups: list[coalesce.Folded]
     future: Future[list[PushResult]]
     batch_id: str = ""  # under which the server keeps its answer ("" : not asked to)
+    assumed: bool = False  # sent in forms remembered from an earlier run, not yet confirmed
 
     @property
     def sent(self) -> list[Mutation]:

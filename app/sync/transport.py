@@ -60,6 +60,8 @@ RENEWABLE_401 = frozenset({"token_expired", "unauthorized"})
 # The largest pull page of servers before issue 13's fifth round: they refuse a larger limit
 # with 422 (their route's bound), and the transport then asks that size instead.
 LEGACY_PULL_LIMIT = 1000
+MAX_CONNECTIONS = 4
+READS_SETTING = "server_reads"  # the push forms the server last said it reads
 
 
 class SyncError(Exception):
@@ -201,6 +203,11 @@ class Transport:
     expires_at: dt.datetime | None = None  # when `token` stops working (None: unknown)
     # Called with {"token", "refresh_token", "expires_at"} after each renewal: keep them.
     on_renewed: Callable[[dict[str, Any]], None] | None = None
+    # The forms the server said it read when last asked (kept in the store's settings by
+    # `from_settings`): a run's first push need not wait for this run's reference answer.
+    # Assumed, not known, until the server says it again (`server_forms_assumed`).
+    remembered_reads: list[str] | None = None
+    on_reads: Callable[[list[str] | None], None] | None = None  # keeps what the server said
 
     def __post_init__(self) -> None:
         check_scheme(self.base_url, self.allow_insecure_http)
@@ -222,9 +229,15 @@ class Transport:
         # Set when the server refused a pull page larger than `LEGACY_PULL_LIMIT` (a server
         # before pages grew): every later pull of this transport asks at most that.
         self.server_pull_limit: int | None = None
+        self.server_forms_assumed = False
+        self._kept_reads = self.remembered_reads
+        if _reads_list(self.remembered_reads):
+            self._set_reads(list(self.remembered_reads or ()))
+            self.server_forms_assumed = True
         self._closed = threading.Event()
         self._backend = _CuttableBackend()
-        limits = httpx.Limits(max_connections=2, keepalive_expiry=120)
+        # Pushes in flight (the engine's PIPELINE) and one more request beside them.
+        limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=120)
         self._client = httpx.Client(
             base_url=self.base_url.rstrip("/"),
             timeout=httpx.Timeout(
@@ -250,6 +263,9 @@ class Transport:
         kw.setdefault("refresh_token", settings.get("refresh_token"))
         kw.setdefault("expires_at", parse_expiry(settings.get("token_expires_at")))
         kw.setdefault("on_renewed", lambda answer: save_tokens(settings, answer))
+        remembered = settings.get(READS_SETTING)
+        kw.setdefault("remembered_reads", remembered if _reads_list(remembered) else None)
+        kw.setdefault("on_reads", lambda reads: settings.set(READS_SETTING, reads))
         return cls(url, token, **kw)
 
     def retarget(self, base_url: str) -> None:
@@ -366,7 +382,25 @@ class Transport:
         return expand(summary, [m.mutation_id for m in mutations])
 
     def _learn_reads(self, reads: list[str]) -> None:
-        """The wire forms the server said it reads (`app.domain.mutations.READS`)."""
+        """The wire forms the server said it reads (`app.domain.mutations.READS`), kept for
+        the next transport (`on_reads`) when they changed."""
+        self._set_reads(reads)
+        self.server_forms_assumed = False
+        if self.on_reads is not None and sorted(reads) != sorted(self._kept_reads or ()):
+            self.on_reads(list(reads))
+        self._kept_reads = list(reads)
+
+    def forget_forms(self) -> None:
+        """The server refused a push sent in forms remembered from an earlier run (it may be
+        an older server now): none is assumed any longer, here or in the settings, and the
+        next push is the short probe in the original form."""
+        self._set_reads([])
+        self.server_forms_known = self.server_forms_assumed = False
+        if self.on_reads is not None:
+            self.on_reads(None)
+        self._kept_reads = None
+
+    def _set_reads(self, reads: list[str]) -> None:
         self.server_reads_one_clock = "one_clock" in reads
         self.server_reads_derived_ids = "derived_ids" in reads
         self.server_keeps_batches = "batches" in reads
@@ -675,6 +709,11 @@ def _page_or_none(data: Any) -> PullResponse | None:
     except ValueError:
         log.warning("sync: a push answer's pull page did not read; pulling as usual")
         return None
+
+
+def _reads_list(value: Any) -> bool:
+    """A non-empty list of form names, as kept in the settings (anything else: none kept)."""
+    return isinstance(value, list) and bool(value) and all(type(r) is str for r in value)
 
 
 def _renewable(error: HttpError) -> bool:

@@ -187,10 +187,54 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     """INSERT these rows (each with the same keys) into `table`, set-based (see above)."""
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        _execute_recordset(session, _insert_recordset(table, tuple(rows[0])), rows)
+        return
+    plan = _driver_insert(table, tuple(rows[0]), dialect)
+    if plan is None:
         session.execute(insert(table), rows)
         return
-    _execute_recordset(session, _insert_recordset(table, tuple(rows[0])), rows)
+    sql, names, processors, filled = plan
+    params = [
+        tuple(
+            value if process is None else process(value)
+            for value, process in zip(
+                [*(row[n] for n in names), *(make() for make in filled)], processors, strict=True
+            )
+        )
+        for row in rows
+    ]
+    session.connection().exec_driver_sql(sql, params)
+
+
+@lru_cache(maxsize=64)
+def _driver_insert(table: Table, names: tuple[str, ...], dialect: Any) -> tuple | None:
+    """(SQL, names, bind processors, makers of the defaults of the columns left out) of an
+    executemany straight on the driver (SQLite): the same values SQLAlchemy's `insert()`
+    binds, through the same type processors and Python-side column defaults, without
+    building the parameters of each row through the compiled statement (issue 13: a sixth of
+    a push batch's server CPU). None when a left-out column's default is a SQL expression."""
+    if dialect.paramstyle != "qmark":
+        return None
+    makers = []
+    left_out = [c for c in table.columns if c.name not in names and c.default is not None]
+    for column in left_out:
+        default = column.default
+        if default.is_scalar:
+            makers.append((column.name, lambda value=default.arg: value))
+        elif default.is_callable:
+            makers.append((column.name, lambda make=default.arg: make(None)))
+        else:
+            return None
+    columns = [*names, *(name for name, _ in makers)]
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in columns)}) "
+        f"VALUES ({', '.join('?' * len(columns))})"
+    )
+    processors = tuple(table.c[n].type._cached_bind_processor(dialect) for n in columns)
+    return sql, names, processors, tuple(make for _, make in makers)
 
 
 def update_rows(

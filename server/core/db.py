@@ -196,16 +196,13 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         session.execute(insert(table), rows)
         return
     sql, names, processors, filled = plan
-    params = [
-        tuple(
-            value if process is None else process(value)
-            for value, process in zip(
-                [*(row[n] for n in names), *(make() for make in filled)], processors, strict=True
-            )
-        )
-        for row in rows
+    columns = [[row[n] for row in rows] for n in names]  # column by column: map() runs in C
+    columns += [[make() for _ in rows] for make in filled]
+    bound = [
+        col if p is None else list(map(p, col))
+        for col, p in zip(columns, processors, strict=True)
     ]
-    session.connection().exec_driver_sql(sql, params)
+    session.connection().exec_driver_sql(sql, list(zip(*bound, strict=True)))
 
 
 @lru_cache(maxsize=64)

@@ -238,14 +238,43 @@ def update_rows(
     session: Session, table: Table, rows: list[dict[str, Any]], statement: Any, key: str
 ) -> None:
     """UPDATE rows of `table` by primary key (`key` holds it in each row; the other keys are
-    columns): one recordset statement on PostgreSQL, else `statement` as an executemany."""
+    columns): one recordset statement on PostgreSQL, an executemany on the driver on SQLite
+    (`_driver_update`), else `statement` as an executemany."""
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    dialect = session.get_bind().dialect
+    names = tuple(name for name in rows[0] if name != key)
+    if dialect.name == "postgresql":
+        _execute_recordset(session, _update_recordset(table, key, names), rows)
+        return
+    plan = _driver_update(table, names, dialect)
+    if plan is None:
         session.execute(statement, rows)
         return
-    names = tuple(name for name in rows[0] if name != key)
-    _execute_recordset(session, _update_recordset(table, key, names), rows)
+    sql, processors = plan
+    columns = [[row[n] for row in rows] for n in (*names, key)]
+    bound = [
+        col if p is None else list(map(p, col))
+        for col, p in zip(columns, processors, strict=True)
+    ]
+    session.connection().exec_driver_sql(sql, list(zip(*bound, strict=True)))
+
+
+@lru_cache(maxsize=64)
+def _driver_update(table: Table, names: tuple[str, ...], dialect: Any) -> tuple | None:
+    """(SQL, bind processors) of `update_rows`' executemany straight on the driver (SQLite),
+    by the table's primary key, as `_driver_insert`; None when a column left out has an
+    `onupdate` (SQLAlchemy's statement would set it)."""
+    if dialect.paramstyle != "qmark":
+        return None
+    if any(c.onupdate is not None for c in table.columns if c.name not in names):
+        return None
+    (pk,) = table.primary_key.columns
+    quote = dialect.identifier_preparer.quote
+    sets = ", ".join(f"{quote(n)} = ?" for n in names)
+    sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(pk.name)} = ?"
+    types = [table.c[n].type for n in names] + [pk.type]
+    return sql, tuple(t._cached_bind_processor(dialect) for t in types)
 
 
 def _execute_recordset(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:

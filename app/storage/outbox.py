@@ -125,8 +125,9 @@ class Outbox:
         a record's later rows wait for the answer to its earlier ones (its order), while the
         rows of other records behind them may go.
 
-        `load(conn, entity_id)` returns the record (raising TamperError if it was altered);
-        `load_many(conn, ids)` the same for many ids ({id: record, None or the TamperError}).
+        `load(conn, entity_id)` returns the record's envelope values (`EnvelopeValues`, raising
+        TamperError if it was altered); `load_many(conn, ids)` the same for many ids ({id:
+        values, None or the TamperError}).
         Rows that make no valid mutation are skipped and added to `refused` when it is given
         (else the first one raises): one such row must not stop the rows behind it."""
         out: list[Mutation] = []
@@ -186,9 +187,9 @@ class Outbox:
                 raise _Unreadable("its sealed values are not [value, stamp] pairs")
             fields = {n: {"value": v, "hlc": h} for n, (v, h) in frozen.items()}
         else:
-            have = record.fields
+            have, stamps, which = record.values, record.stamps, record.which
             fields = {
-                n: {"value": have[n].value, "hlc": have[n].hlc}
+                n: {"value": have[n], "hlc": stamps[which.get(n, 0)]}
                 for n in names.split(",")
                 if n in have
             }

@@ -140,8 +140,8 @@ class SyncStore:
         refused: list[RefusedRow] = []
         with self._db.read() as conn:
             batch = self._records.outbox.pending(
-                conn, max_bytes, self._records.load, refused, skip, self._records.load_many,
-                max_rows,
+                conn, max_bytes, self._records.load_values, refused, skip,
+                self._records.load_values_many, max_rows,
             )
         if refused:
             self._set_aside_rows(refused)

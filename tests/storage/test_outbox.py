@@ -195,3 +195,34 @@ def test_a_queued_row_makes_the_mutation_built_field_by_field(store, procedure):
         )
         assert m == by_field and m.model_dump_json() == by_field.model_dump_json()
         assert all(type(f) is FieldValue for f in m.fields.values())
+
+
+def test_a_queued_row_carries_the_values_and_stamps_its_record_holds(store, procedure):
+    """The outbox reads a record's envelope without a `Stamped` per field (issue 13): a row's
+    fields are still the record's values with each field's own stamp (a later write's fields
+    stamped apart from the creation's)."""
+    dossier = receive(store, procedure)
+    store.dossiers.change_status(dossier.id, 4, note="xử lý")
+    pending = store.sync.pending_mutations(10_000_000)
+    with store.db.read() as conn:
+        record = store.records.get(conn, "dossier", dossier.id)
+    status_move = pending[2]
+    assert (status_move.entity_id, list(status_move.fields)) == (dossier.id, ["status"])
+    assert len({s.hlc for s in record.fields.values()}) == 2  # two stamps in the envelope
+    for name, field in status_move.fields.items():
+        assert (field.value, field.hlc) == (record.fields[name].value, record.fields[name].hlc)
+
+
+def test_an_edited_readable_column_fails_the_outbox_read(store, data_dir, procedure):
+    """A query column that disagrees with the sealed value is tampering for a push as for a
+    list: the read raises TamperError, as a tampered envelope does."""
+    from app.storage import TamperError, open_store
+    from tests.storage.conftest import PIN
+
+    dossier = receive(store, procedure)
+    store.close()
+    with store.db.connect_raw() as raw:
+        raw.execute("UPDATE records SET status = 9 WHERE entity_id = ?", (dossier.id,))
+    raw.close()
+    with open_store(data_dir, PIN) as reopened, pytest.raises(TamperError, match="status"):
+        reopened.sync.pending_mutations(1_000_000)

@@ -155,6 +155,17 @@ class Record:
         return {name: s.value for name, s in self.fields.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class EnvelopeValues:
+    """What a record's envelope holds, as the outbox reads it (issue 13: no `Stamped` per
+    field): field values, the distinct stamps, and the fields not stamped with the first."""
+
+    ward_code: str
+    values: dict[str, Any]
+    stamps: list[str]
+    which: dict[str, int]
+
+
 # Per entity, the field feeding each query column in ALL_QUERY_COLUMNS order ("" for none).
 _QUERY_SOURCES = {
     entity: tuple(mapping.get(c, "") for c in ALL_QUERY_COLUMNS)
@@ -208,44 +219,72 @@ class RecordStore:
     def open_row(self, row: Sequence[Any]) -> Record:
         """A row selected with SELECT_RECORD -> Record. TamperError if its envelope fails."""
         entity, entity_id, ward, version, local_rev, sealed, state, reason, rowid = row[:9]
-        try:
-            body = self.sealer.open_json(
-                sealed, table=RECORDS, row_id=entity_id, version=local_rev
-            )
-        except TamperError as exc:
-            raise TamperError(f"{entity} {entity_id}: {exc.detail}") from None
+        body = self._open_envelope(entity, entity_id, local_rev, sealed)
         stamps, which = body["h"], body.get("s", {})
         fields = {n: Stamped(v, stamps[which.get(n, 0)]) for n, v in body["f"].items()}
         if len(row) > 9:
-            self._check_query_columns(entity, entity_id, fields, row[9:])
+            self._check_query_columns(entity, entity_id, body["f"], row[9:])
         return Record(entity, entity_id, ward, fields, version, local_rev, state, reason, rowid)
+
+    def open_values(self, row: Sequence[Any]) -> EnvelopeValues:
+        """A row selected with SELECT_RECORD -> its envelope's values, checked as `open_row`
+        checks them (TamperError), without a `Stamped` per field."""
+        entity, entity_id, ward, _, local_rev, sealed = row[:6]
+        body = self._open_envelope(entity, entity_id, local_rev, sealed)
+        self._check_query_columns(entity, entity_id, body["f"], row[9:])
+        return EnvelopeValues(ward, body["f"], body["h"], body.get("s", {}))
+
+    def _open_envelope(
+        self, entity: str, entity_id: str, local_rev: int, sealed: bytes
+    ) -> dict[str, Any]:
+        try:
+            return self.sealer.open_json(sealed, table=RECORDS, row_id=entity_id, version=local_rev)
+        except TamperError as exc:
+            raise TamperError(f"{entity} {entity_id}: {exc.detail}") from None
 
     @staticmethod
     def _check_query_columns(
-        entity: str, entity_id: str, fields: dict[str, Stamped], columns: Sequence[Any]
+        entity: str, entity_id: str, values: dict[str, Any], columns: Sequence[Any]
     ) -> None:
         """The clear copies must equal the sealed values: an edited column is tampering too."""
         for name, column in zip(_QUERY_SOURCES.get(entity, _NO_QUERY), columns, strict=True):
-            if name and column_value(fields[name].value if name in fields else None) != column:
+            if name and column_value(values.get(name)) != column:
                 raise TamperError(f"{entity} {entity_id}: column for {name} was edited")
 
     def load(self, conn: Connection, entity_id: str) -> Record | None:
         row = conn.exec_driver_sql(f"{SELECT_RECORD} WHERE entity_id = ?", (entity_id,)).first()
         return self.open_row(row) if row else None
 
+    def load_values(self, conn: Connection, entity_id: str) -> EnvelopeValues | None:
+        """`load`, as `open_values`."""
+        row = conn.exec_driver_sql(f"{SELECT_RECORD} WHERE entity_id = ?", (entity_id,)).first()
+        return self.open_values(row) if row else None
+
     def load_many(
         self, conn: Connection, entity_ids: list[str]
     ) -> dict[str, Record | TamperError | None]:
         """`load` of many records in one query: each id's record, None when there is none, or
         the TamperError its envelope raised (kept for the caller to raise when it needs it)."""
+        return self._open_many(conn, entity_ids, self.open_row)
+
+    def load_values_many(
+        self, conn: Connection, entity_ids: list[str]
+    ) -> dict[str, EnvelopeValues | TamperError | None]:
+        """`load_many`, as `open_values`."""
+        return self._open_many(conn, entity_ids, self.open_values)
+
+    @staticmethod
+    def _open_many(
+        conn: Connection, entity_ids: list[str], open_one: Callable[[Sequence[Any]], Any]
+    ) -> dict[str, Any]:
         marks = ",".join("?" * len(entity_ids))
         rows = conn.exec_driver_sql(
             f"{SELECT_RECORD} WHERE entity_id IN ({marks})", tuple(entity_ids)
         ).all()
-        out: dict[str, Record | TamperError | None] = dict.fromkeys(entity_ids)
+        out: dict[str, Any] = dict.fromkeys(entity_ids)
         for row in rows:
             try:
-                out[row[1]] = self.open_row(row)
+                out[row[1]] = open_one(row)
             except TamperError as exc:
                 out[row[1]] = exc
         return out

@@ -123,22 +123,27 @@ def test_a_push_batch_writes_its_facts_set_based(api_server):
     # This process applies the batch itself, as the server would, with the server's data key.
     sealing.install(sealing.load_keyring(api_server.data_dir / "keys" / "server.key"))
     caller = Caller(0, officer.user, "officer", frozenset({ward}), device_id=officer.device_id)
-    statements: list[str] = []
+    statements: list[tuple[str, int]] = []
 
-    def seen(conn, clause, multiparams, params, execution_options):
-        statements.append(str(clause))
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        # What reaches the driver, statements SQLAlchemy compiled and those given as SQL alike
+        # (SQLite's batch rows go straight to the driver: `server.core.db.insert_rows`).
+        rows = len(parameters) if executemany else 1
+        statements.append((statement, rows))
 
     engine = api_server.engine
-    event.listen(engine, "before_execute", seen)
+    event.listen(engine, "before_cursor_execute", seen)
     try:
         answers = sync.push(
             engine, caller, [Mutation.model_validate(m) for m in created + moved], Clock("t")
         )
     finally:
-        event.remove(engine, "before_execute", seen)
+        event.remove(engine, "before_cursor_execute", seen)
     assert {a.status for a in answers} == {"applied"}
-    on_facts = [s.split()[0] for s in statements if "dossier_fact" in s]
-    assert on_facts == ["DELETE", "INSERT"]
+    on_facts = [(s.split()[0], n) for s, n in statements if "dossier_fact" in s]
+    assert [verb for verb, _ in on_facts] == ["DELETE", "INSERT"]
+    # One statement for all: an executemany of a row per dossier, or PostgreSQL's one recordset.
+    assert on_facts[1][1] == (len(created) if engine.dialect.name == "sqlite" else 1)
     with engine.connect() as conn:
         rows = conn.execute(
             text("SELECT entity_id, status FROM dossier_fact WHERE ward_code = :w"), {"w": ward}

@@ -173,8 +173,9 @@ class SyncEngine:
             # travels (a round trip less); it is still in force before any page is stored.
             early = pull and (not push or self._nothing_to_push())
             # When the forms a push uses are known (an earlier answer), the reference data
-            # travels beside the push (a round trip less) and is in force before the pull.
-            beside = pull and not early and self._server_known()
+            # travels beside the push (a round trip less) and is in force before the pull;
+            # pipeline=False keeps one request at a time.
+            beside = pull and not early and self.pipeline and self._server_known()
             if pull and not early and not beside:
                 self._reference(report)  # first: its answer also says the forms a push uses
             self._pull_after_push, self._asked, self._receipts = pull, None, []

@@ -44,6 +44,24 @@ def _timed(device, name: str, spans: list) -> None:
     setattr(device.transport, name, timed)
 
 
+def _after_the_first_push(device) -> None:
+    """Holds the reference answer back until the first push was answered."""
+    answered = threading.Event()
+    push, reference = device.transport.push, device.transport.reference
+
+    def first_push(*args, **kw):
+        try:
+            return push(*args, **kw)
+        finally:
+            answered.set()
+
+    def late_reference(*args, **kw):
+        assert answered.wait(30)
+        return reference(*args, **kw)
+
+    device.transport.push, device.transport.reference = first_push, late_reference
+
+
 def test_a_new_transport_pushes_whole_with_the_reference_beside(devices, sync_server, ward):
     officer = devices.enrol(devices.user("officer", [ward]))
     assert officer.store.settings.get(READS_SETTING) is None
@@ -90,6 +108,7 @@ def test_a_push_refused_in_remembered_forms_loses_no_row(devices, sync_server, w
         proxy.answer(b"POST /sync/push", 422, body, times=1)
         spans: list = []
         _timed(officer, "push", spans)
+        _after_the_first_push(officer)  # the reference answer, which says the forms, comes late
         report = officer.sync()
         refusals = proxy.faults_fired
     assert refusals == 1

@@ -187,94 +187,24 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     """INSERT these rows (each with the same keys) into `table`, set-based (see above)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect
-    if dialect.name == "postgresql":
-        _execute_recordset(session, _insert_recordset(table, tuple(rows[0])), rows)
-        return
-    plan = _driver_insert(table, tuple(rows[0]), dialect)
-    if plan is None:
+    if session.get_bind().dialect.name != "postgresql":
         session.execute(insert(table), rows)
         return
-    sql, names, processors, filled = plan
-    columns = [[row[n] for row in rows] for n in names]  # column by column: map() runs in C
-    columns += [[make() for _ in rows] for make in filled]
-    bound = [
-        col if p is None else list(map(p, col))
-        for col, p in zip(columns, processors, strict=True)
-    ]
-    session.connection().exec_driver_sql(sql, list(zip(*bound, strict=True)))
-
-
-@lru_cache(maxsize=64)
-def _driver_insert(table: Table, names: tuple[str, ...], dialect: Any) -> tuple | None:
-    """(SQL, names, bind processors, makers of the defaults of the columns left out) of an
-    executemany straight on the driver (SQLite): the same values SQLAlchemy's `insert()`
-    binds, through the same type processors and Python-side column defaults, without
-    building the parameters of each row through the compiled statement (issue 13: a sixth of
-    a push batch's server CPU). None when a left-out column's default is a SQL expression."""
-    if dialect.paramstyle != "qmark":
-        return None
-    makers = []
-    left_out = [c for c in table.columns if c.name not in names and c.default is not None]
-    for column in left_out:
-        default = column.default
-        if default.is_scalar:
-            makers.append((column.name, lambda value=default.arg: value))
-        elif default.is_callable:
-            makers.append((column.name, lambda make=default.arg: make(None)))
-        else:
-            return None
-    columns = [*names, *(name for name, _ in makers)]
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in columns)}) "
-        f"VALUES ({', '.join('?' * len(columns))})"
-    )
-    processors = tuple(table.c[n].type._cached_bind_processor(dialect) for n in columns)
-    return sql, names, processors, tuple(make for _, make in makers)
+    _execute_recordset(session, _insert_recordset(table, tuple(rows[0])), rows)
 
 
 def update_rows(
     session: Session, table: Table, rows: list[dict[str, Any]], statement: Any, key: str
 ) -> None:
     """UPDATE rows of `table` by primary key (`key` holds it in each row; the other keys are
-    columns): one recordset statement on PostgreSQL, an executemany on the driver on SQLite
-    (`_driver_update`), else `statement` as an executemany."""
+    columns): one recordset statement on PostgreSQL, else `statement` as an executemany."""
     if not rows:
         return
-    dialect = session.get_bind().dialect
-    names = tuple(name for name in rows[0] if name != key)
-    if dialect.name == "postgresql":
-        _execute_recordset(session, _update_recordset(table, key, names), rows)
-        return
-    plan = _driver_update(table, names, dialect)
-    if plan is None:
+    if session.get_bind().dialect.name != "postgresql":
         session.execute(statement, rows)
         return
-    sql, processors = plan
-    columns = [[row[n] for row in rows] for n in (*names, key)]
-    bound = [
-        col if p is None else list(map(p, col))
-        for col, p in zip(columns, processors, strict=True)
-    ]
-    session.connection().exec_driver_sql(sql, list(zip(*bound, strict=True)))
-
-
-@lru_cache(maxsize=64)
-def _driver_update(table: Table, names: tuple[str, ...], dialect: Any) -> tuple | None:
-    """(SQL, bind processors) of `update_rows`' executemany straight on the driver (SQLite),
-    by the table's primary key, as `_driver_insert`; None when a column left out has an
-    `onupdate` (SQLAlchemy's statement would set it)."""
-    if dialect.paramstyle != "qmark":
-        return None
-    if any(c.onupdate is not None for c in table.columns if c.name not in names):
-        return None
-    (pk,) = table.primary_key.columns
-    quote = dialect.identifier_preparer.quote
-    sets = ", ".join(f"{quote(n)} = ?" for n in names)
-    sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {quote(pk.name)} = ?"
-    types = [table.c[n].type for n in names] + [pk.type]
-    return sql, tuple(t._cached_bind_processor(dialect) for t in types)
+    names = tuple(name for name in rows[0] if name != key)
+    _execute_recordset(session, _update_recordset(table, key, names), rows)
 
 
 def _execute_recordset(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:

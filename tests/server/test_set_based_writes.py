@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server import migrate
-from server.core.db import insert_rows, make_engine, update_rows, write_session
+from server.core.db import insert_rows, update_rows, write_session
 from server.models import AppliedMutation, AuditLog, Record
 from tests.support.central_db import migrated_engine
 
@@ -120,32 +119,3 @@ def test_a_taken_key_and_a_refused_value_fail_the_set_based_statement(engine):
         insert_rows(session, AUDIT, [audit, {**audit, "version": 2}])
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_log")).scalar() == 2
-
-
-def test_sqlite_rows_leaving_out_defaulted_columns_get_the_defaults_executemany_gives(tmp_path):
-    """On SQLite the rows go straight to the driver (`_driver_insert`): a column a row leaves
-    out takes its Python-side default there too (a scalar: `version`; a callable: the time of
-    `updated_at`), and every bound value goes through the same type processors."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'server.db'}")
-    migrate.upgrade(engine)
-    try:
-        left_out = ("version", "updated_at")
-
-        def rows(prefix: str) -> list[dict]:
-            return [{k: v for k, v in r.items() if k not in left_out} for r in _records(prefix)]
-
-        before = dt.datetime.now(dt.UTC)
-        with write_session(engine) as session:
-            session.execute(insert(RECORD), rows("many"))
-            insert_rows(session, RECORD, rows("set"))
-        after = dt.datetime.now(dt.UTC)
-        many, driven = _stored(engine, "many"), _stored(engine, "set")
-        assert [r[:4] + r[5:] for r in driven] == [r[:4] + r[5:] for r in many]
-        assert {r[2] for r in driven} == {0}  # the scalar default
-        with engine.connect() as conn:
-            stamps = conn.execute(
-                select(RECORD.c.updated_at).where(RECORD.c.entity_id.like("set-%"))
-            ).scalars().all()
-        assert len(stamps) == 3 and all(before <= s <= after for s in stamps)
-    finally:
-        engine.dispose()

@@ -179,21 +179,10 @@ class SyncEngine:
             if pull and not early and not beside:
                 self._reference(report)  # first: its answer also says the forms a push uses
             self._pull_after_push, self._asked, self._receipts = pull, None, []
-            if push:
-                with ThreadPoolExecutor(1, thread_name_prefix="sync-reference") as aside:
-                    fetched = (
-                        aside.submit(self._fetch_reference, self._reference_versions())
-                        if beside
-                        else None
-                    )
-                    try:
-                        self._push_then_go_on(report)
-                    except BaseException:
-                        if fetched is not None:
-                            _wait_out(fetched)  # no thread outlives the run
-                        raise
-                    if fetched is not None:
-                        self._reference(report, fetched=fetched.result)
+            if push and beside:
+                self._push_beside_reference(report)
+            elif push:
+                self._push_then_go_on(report)
             if pull:
                 first = (lambda: self._reference(report)) if early else None
                 self._pull(report, first=first, given=self._page_after_push(report))
@@ -307,6 +296,18 @@ class SyncEngine:
             keeper.asked()
             if exc.status != 404:
                 raise
+
+    def _push_beside_reference(self, report: SyncReport) -> None:
+        """The push, with the reference data asked on another thread meanwhile (HTTP only: the
+        versions are read here) and stored on this one after the push, before the pull."""
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-reference") as aside:
+            fetched = aside.submit(self._fetch_reference, self._reference_versions())
+            try:
+                self._push_then_go_on(report)
+            except BaseException:
+                _wait_out(fetched)  # no thread outlives the run
+                raise
+        self._reference(report, fetched=fetched.result)
 
     def _push_then_go_on(self, report: SyncReport) -> None:
         """A push the server refuses outright (a 4xx other than auth; the server's own 422 is

@@ -231,8 +231,8 @@ class Transport:
         self.server_pull_limit: int | None = None
         self.server_forms_assumed = False
         self._kept_reads = self.remembered_reads
-        if _reads_list(self.remembered_reads):
-            self._set_reads(list(self.remembered_reads or ()))
+        if self.remembered_reads is not None and _reads_list(self.remembered_reads):
+            self._set_reads(list(self.remembered_reads))
             self.server_forms_assumed = True
         self._closed = threading.Event()
         self._backend = _CuttableBackend()

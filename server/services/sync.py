@@ -18,6 +18,8 @@ import logging
 import threading
 import time
 import uuid
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -161,31 +163,178 @@ def push(
 ) -> list[PushResult]:
     """Each mutation applied at most once, answered in order. `batch`: the id the client gave
     this push; the answer is kept under it (`push_batch`), in the transaction that applies the
-    batch, for a client whose answer is lost (`committed_batches`)."""
-    ids = list(dict.fromkeys(m.mutation_id for m in mutations))
+    batch, for a client whose answer is lost (`committed_batches`).
+
+    The push first joins the pushes waiting in this process for the writer's turn, which go
+    together in one transaction (`_apply_group`); a group that fails leaves each of its pushes
+    to go alone, as before grouping."""
     answers: dict[str, PushResult] = {}
     kept = False
     with _applying(caller.device_id, batch):
-        for _ in range(ATTEMPTS):
-            answers = _stored(engine, caller, ids)
-            pending = _first_of_each(m for m in mutations if m.mutation_id not in answers)
-            if not pending:
-                break
-            keep = _keeper(caller, batch, mutations, answers) if batch else None
-            try:
-                answers.update(_apply_batch(engine, caller, pending, clock, keep))
-                kept = bool(batch)
-                break
-            except (IntegrityError, OperationalError):
-                continue  # a twin or a creator of the same record committed first: look again
-            except DataError:
-                break  # a value the database refuses: one transaction per mutation finds it
-        for m in _first_of_each(m for m in mutations if m.mutation_id not in answers):
-            answers[m.mutation_id] = apply_once(engine, caller, m, clock)
+        job = _Job(caller, mutations, batch)
+        if job.pending and _push_queue(engine).run(engine, job, clock):
+            answers, kept = job.answers, bool(batch)
+        else:
+            answers, kept = _push_alone(engine, caller, mutations, clock, batch)
         results = [answers[m.mutation_id] for m in mutations]
         if batch and not kept:  # answered from stored results, or one mutation at a time
             _keep_batch_alone(engine, caller, batch, results)
     return results
+
+
+def _push_alone(
+    engine: Engine, caller: Caller, mutations: list[Pushed], clock: Clock, batch: str
+) -> tuple[dict[str, PushResult], bool]:
+    """One push in a transaction of its own (retried when a twin committed first), then one
+    transaction per mutation for what is still unanswered. Returns (answers, batch kept)."""
+    ids = list(dict.fromkeys(m.mutation_id for m in mutations))
+    answers: dict[str, PushResult] = {}
+    kept = False
+    for _ in range(ATTEMPTS):
+        answers = _stored(engine, caller, ids)
+        pending = _first_of_each(m for m in mutations if m.mutation_id not in answers)
+        if not pending:
+            break
+        keep = _keeper(caller, batch, mutations, answers) if batch else None
+        try:
+            answers.update(_apply_batch(engine, caller, pending, clock, keep))
+            kept = bool(batch)
+            break
+        except (IntegrityError, OperationalError):
+            continue  # a twin or a creator of the same record committed first: look again
+        except DataError:
+            break  # a value the database refuses: one transaction per mutation finds it
+    for m in _first_of_each(m for m in mutations if m.mutation_id not in answers):
+        answers[m.mutation_id] = apply_once(engine, caller, m, clock)
+    return answers, kept
+
+
+# --- pushes grouped into one transaction ------------------------------------------------------
+#
+# A push of 20 mutations spent about as much on its transaction (the applied-id look-up, the
+# prefetch, six statements, the commit) as on checking and merging its mutations, and on SQLite
+# the pushes of a process wait for one writer anyway. So a push that finds the writer's turn
+# taken queues; whoever takes the turn next applies every queued push (up to GROUP_MUTATIONS)
+# in one transaction, each mutation checked under its own caller, each push's answer kept
+# under its own batch id. The group shares one `Batch`, so a record two pushes touch is merged
+# in order, as within one push. Any exception fails the whole group: its pushes then go alone
+# (`_push_alone`) in their own threads, where a push at fault fails by itself.
+
+GROUP_MUTATIONS = 1000  # a bigger push goes alone in its turn; smaller ones fill a group to this
+
+
+class _Job:
+    """One push waiting for, or applied in, a group."""
+
+    def __init__(self, caller: Caller, mutations: list[Pushed], batch: str) -> None:
+        self.caller = caller
+        self.mutations = mutations
+        self.batch = batch
+        self.pending = _first_of_each(mutations)
+        self.answers: dict[str, PushResult] = {}
+        self.done = False  # applied in a group
+        self.failed = False  # its group failed: it goes alone
+
+
+class _PushQueue:
+    """The pushes to one engine waiting for the writer's turn, and the turn itself."""
+
+    def __init__(self) -> None:
+        self.turn = threading.Lock()
+        self.guard = threading.Lock()
+        self.waiting: list[_Job] = []
+
+    def run(self, engine: Engine, job: _Job, clock: Clock) -> bool:
+        """True once `job` was applied in a group (its answers complete, its batch kept);
+        False when its group failed."""
+        with self.guard:
+            self.waiting.append(job)
+        with self.turn:
+            while not (job.done or job.failed):
+                self._apply(engine, self._take(), clock)
+        return job.done
+
+    def _take(self) -> list[_Job]:
+        """The oldest waiting pushes, up to GROUP_MUTATIONS (at least one)."""
+        group: list[_Job] = []
+        size = 0
+        with self.guard:
+            for queued in self.waiting:
+                if group and size + len(queued.pending) > GROUP_MUTATIONS:
+                    break
+                group.append(queued)
+                size += len(queued.pending)
+            del self.waiting[: len(group)]
+        return group
+
+    @staticmethod
+    def _apply(engine: Engine, group: list[_Job], clock: Clock) -> None:
+        try:
+            _apply_group(engine, group, clock)
+        except BaseException as error:
+            for member in group:
+                member.failed = True
+            if not isinstance(error, Exception):
+                raise
+            _log.info("a group of %d pushes failed: %s", len(group), type(error).__name__)
+        else:
+            for member in group:
+                member.done = True
+
+
+_QUEUES: weakref.WeakKeyDictionary[Engine, _PushQueue] = weakref.WeakKeyDictionary()
+_QUEUES_GUARD = threading.Lock()
+
+
+def _push_queue(engine: Engine) -> _PushQueue:
+    with _QUEUES_GUARD:
+        return _QUEUES.setdefault(engine, _PushQueue())
+
+
+def _apply_group(engine: Engine, group: list[_Job], clock: Clock) -> None:
+    """Every push of `group` in one transaction: answers from the stored results, from a
+    push earlier in the group with the same mutation id, or from applying it; each push's
+    answer kept under its batch id. Raises what the database raises (nothing is kept)."""
+    ids = list(dict.fromkeys(m.mutation_id for job in group for m in job.pending))
+    with write_session(engine) as session:
+        stored = _applied_rows(session, ids)
+        batch = Batch(
+            _prefetch(session, [m for j in group for m in j.pending if m.mutation_id not in stored])
+        )
+        session.info[_BATCH] = batch
+        try:
+            applied_here: dict[str, tuple[str, PushResult]] = {}  # id: (device, answer)
+            for job in group:
+                job.answers = _answers_in_group(session, job, stored, applied_here, clock)
+            batch.write(session)
+            for job in group:
+                if job.batch:
+                    results = [job.answers[m.mutation_id] for m in job.mutations]
+                    _keep_batch(session, job.caller, job.batch, results)
+        finally:
+            session.info.pop(_BATCH, None)
+
+
+def _answers_in_group(
+    session: Session,
+    job: _Job,
+    stored: dict[str, Any],
+    applied_here: dict[str, tuple[str, PushResult]],
+    clock: Clock,
+) -> dict[str, PushResult]:
+    answers: dict[str, PushResult] = {}
+    for m in job.pending:
+        key = m.mutation_id
+        if key in stored:
+            answers[key] = _result(stored[key], job.caller)
+        elif key in applied_here:
+            device, answer = applied_here[key]
+            answers[key] = answer if device == job.caller.device_id else _taken(key)
+        else:
+            answers[key] = _apply_checked(session, job.caller, m, clock)
+            if answers[key].status != "rejected":  # a refusal stores nothing: the id is free
+                applied_here[key] = (job.caller.device_id, answers[key])
+    return answers
 
 
 def log_head(engine: Engine) -> int:
@@ -371,9 +520,7 @@ def _apply_batch(
     return answers
 
 
-def _apply_checked(
-    session: Session, caller: Caller, mutation: Pushed, clock: Clock
-) -> PushResult:
+def _apply_checked(session: Session, caller: Caller, mutation: Pushed, clock: Clock) -> PushResult:
     """One mutation of a batch: merged into the batch's writes, or refused with nothing kept."""
     batch = _batch_of(session)
     try:
@@ -486,17 +633,26 @@ def _stored(engine: Engine, caller: Caller, mutation_ids: list[str]) -> dict[str
 
 
 def _stored_in(session: Session, caller: Caller, mutation_ids: list[str]) -> dict[str, PushResult]:
-    found: dict[str, PushResult] = {}
+    rows = _applied_rows(session, mutation_ids)
+    return {mutation_id: _result(row, caller) for mutation_id, row in rows.items()}
+
+
+def _applied_rows(session: Session, mutation_ids: list[str]) -> dict[str, Any]:
+    """{mutation id: its `applied_mutation` row} for the ids already applied."""
+    found: dict[str, Any] = {}
     for statement, chunk in by_id_chunks(session, SELECT_APPLIED, mutation_ids):
-        rows = session.execute(statement, {"p_ids": chunk})
-        found.update({row.mutation_id: _result(row, caller) for row in rows})
+        found.update({row.mutation_id: row for row in session.execute(statement, {"p_ids": chunk})})
     return found
 
 
 def _result(row: Any, caller: Caller) -> PushResult:
     if row.device_id != caller.device_id:
-        return PushResult(mutation_id=row.mutation_id, status="rejected", reason=MUTATION_ID_TAKEN)
+        return _taken(row.mutation_id)
     return PushResult(mutation_id=row.mutation_id, status=row.status, version=row.version)
+
+
+def _taken(mutation_id: str) -> PushResult:
+    return PushResult(mutation_id=mutation_id, status="rejected", reason=MUTATION_ID_TAKEN)
 
 
 def _note_attachment(session: Session, caller: Caller, record: RecordRow) -> None:
@@ -670,9 +826,7 @@ def _check_conflict(values: dict[str, Any], current: dict[str, Stamped]) -> None
         raise Rejected("invalid_fields:state:choice")
 
 
-def _check_audit_roles(
-    caller: Caller, values: dict[str, Any], current: dict[str, Stamped]
-) -> None:
+def _check_audit_roles(caller: Caller, values: dict[str, Any], current: dict[str, Stamped]) -> None:
     """Who may move an audit along a review edge (the edge itself is `validate_record`'s)."""
     now_state = current["review_state"].value if "review_state" in current else None
     state = now_state or A.ReviewState.DRAFT.value
@@ -897,12 +1051,23 @@ def pull(
     a device whose store was put back from a backup does not hold what it pushed after the
     copy was made."""
     encoded: list[bytes] = []
+    served = _served_changes(engine)
     set_aside = 0
     next_cursor, more = cursor, False
     for _ in range(PULL_READ_ON):
         rows = _pull_rows(engine, caller, next_cursor, limit)
         page = rows[:limit]
         for row in page:
+            # Another device's change (or any, with `own`) goes as it is stored: served from
+            # the cache when a device of its ward already pulled it.
+            key = (
+                (*row[:6], one_clock, clock_tables, lean)
+                if own or row[1] != caller.device_id
+                else None
+            )
+            if key is not None and (done := served.get(key)) is not None:
+                encoded.append(done)
+                continue
             try:
                 log, record = _pulled_row(row)
                 if not own and _held_by(caller, log, record, SERVER_NODE):
@@ -912,11 +1077,16 @@ def pull(
                 # SealError: set aside like any bad row
                 record.fields = open_fields(record.entity, record.entity_id, record.fields)
                 encoded.append(_encoded(log, record, one_clock, clock_tables, lean))
+                if key is not None:
+                    served.put(key, encoded[-1])
             except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
                 set_aside += 1
                 _log.warning(
                     "pull: set aside %s %s (seq %s): %s",
-                    _safe(row[2]), _safe(row[3]), row[0], _reason(exc),
+                    _safe(row[2]),
+                    _safe(row[3]),
+                    row[0],
+                    _reason(exc),
                 )
         next_cursor = page[-1][0] if page else next_cursor
         more = len(rows) > limit
@@ -926,10 +1096,56 @@ def pull(
         _note_cursor(engine, caller.device_id, cursor)
     has_more = b"true" if more else b"false"
     body = (
-        b'{"changes":[' + b",".join(encoded) + b'],"next_cursor":'
-        + str(next_cursor).encode() + b',"has_more":' + has_more + b"}"
+        b'{"changes":['
+        + b",".join(encoded)
+        + b'],"next_cursor":'
+        + str(next_cursor).encode()
+        + b',"has_more":'
+        + has_more
+        + b"}"
     )
     return PulledPage(body, next_cursor, len(encoded), set_aside, more)
+
+
+class _ServedChanges:
+    """Changes as a pull sends them, by (seq, device, entity, id, ward, version, form).
+
+    A change is pulled by every device of its ward and every supervisor, and encoding it
+    (opening its sealed fields, checking that every value is strict JSON) was most of a pull's
+    CPU under load. The key names the change-log row and the record version it joins, whose
+    values are never rewritten (a re-seal keeps them), so an entry never goes stale. Per engine
+    and per process, bounded in bytes, least recently served first out."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries: OrderedDict[tuple, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, change: bytes) -> None:
+        with self.lock:
+            if key in self.entries:
+                return
+            self.entries[key] = change
+            self.size += len(change)
+            while self.size > self.max_bytes:
+                self.size -= len(self.entries.popitem(last=False)[1])
+
+
+SERVED_CHANGES_BYTES = 32 * 1024 * 1024  # about 25,000 dossiers' changes per worker
+_SERVED: weakref.WeakKeyDictionary[Engine, _ServedChanges] = weakref.WeakKeyDictionary()
+
+
+def _served_changes(engine: Engine) -> _ServedChanges:
+    with _QUEUES_GUARD:
+        return _SERVED.setdefault(engine, _ServedChanges(SERVED_CHANGES_BYTES))
 
 
 _PULL_ALL_WARDS = (
@@ -1056,9 +1272,7 @@ def _held_by(caller: Caller, log: LogRow, record: RecordRow, server_node: str) -
     )
 
 
-def _without_held_fields(
-    caller: Caller, log: LogRow, record: RecordRow, node: str
-) -> RecordRow:
+def _without_held_fields(caller: Caller, log: LogRow, record: RecordRow, node: str) -> RecordRow:
     """The record without the fields `node` (the caller's) stamped, when its latest version
     came from the caller's push (as in `_held_by`); a field another node stamped (the
     server's, another device's) is kept."""

@@ -34,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -133,7 +134,8 @@ class Conn:
     """One kept-alive HTTP/1.1 connection on asyncio streams: the load generator shares the
     server's 2 cores, and httpx cost it more CPU per request than the server spent on it (it
     was the bottleneck of the earlier runs). Requests are bytes built before the clock
-    starts; answers are read by Content-Length (or chunks) and gunzipped."""
+    starts; answers are read by Content-Length (or chunks) and decompressed (zstd, as the sync
+    client asks, or gzip)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -170,6 +172,8 @@ class Conn:
             self.close()
         if headers.get(b"content-encoding") == b"gzip":
             body = gzip.decompress(body)
+        elif headers.get(b"content-encoding") == b"zstd":
+            body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
         return status, body
 
     def close(self) -> None:
@@ -183,7 +187,7 @@ def _head(method: str, path: str, token: str, length: int | None = None) -> byte
         f"{method} {path} HTTP/1.1",
         "Host: bench",
         f"Authorization: Bearer {token}",
-        "Accept-Encoding: gzip",  # as the sync client asks
+        "Accept-Encoding: zstd, gzip",  # as the sync client asks (app/sync/transport.py)
     ]
     if length is not None:
         lines += ["Content-Type: application/json", f"Content-Length: {length}"]

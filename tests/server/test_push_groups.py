@@ -186,3 +186,34 @@ def test_served_changes_keep_to_their_bound_oldest_out_first():
     assert served.get(("b",)) is None
     assert (served.get(("a",)), served.get(("c",))) == (b"1234", b"9999")
     assert served.size == 8
+
+
+def test_pulls_past_the_bound_wait_for_a_slot(engine, monkeypatch):
+    ward = new_ward()
+    callers = [_officer(engine, ward) for _ in range(3 * sync.PULLS_AT_ONCE)]
+    running, most, guard = [0], [0], threading.Lock()
+    real = sync._pull
+
+    def watched(*args, **kwargs):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)  # long enough for every thread to have arrived
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with guard:
+                running[0] -= 1
+
+    monkeypatch.setattr(sync, "_pull", watched)
+    pages: list = []
+    threads = [
+        threading.Thread(target=lambda c=c: pages.append(sync.pull(engine, c, 0, 10)))
+        for c in callers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(pages) == len(callers)  # every pull was answered
+    assert most[0] == sync.PULLS_AT_ONCE  # never more at once, and the bound was reached

@@ -1,16 +1,18 @@
 """Load on the central API: N simulated devices pushing and pulling at once.
 
 For each database (SQLite file, PostgreSQL started in a temp dir) this starts the real server
-(`commune api`, one uvicorn worker unless --workers), enrols N devices spread over the 126 Hanoi
-ward codes, then every device runs R rounds of "push a batch of B mutations, pull what is new"
-(asyncio on uvloop, one kept-alive connection per device, request bodies built before the clock
-starts, a minimal HTTP/1.1 client: httpx cost the generator more CPU than the server spent).
-`--concurrency C` lets at most C devices sync at once (the others wait their turn; their wait
-is not in the latencies, which are from a request's send to its answer); `--window S` spreads
-the devices' arrival over S seconds. It reports mutations/s, p50/p99 latency of push and pull,
-errors, the 1-minute load average, and, in the same run, the raw insert rate of the same rows
-written straight into the same database with SQLAlchemy Core (the ceiling the API's checks are
-measured against).
+(`commune api`, one uvicorn worker unless --workers), enrols N devices spread over the 126
+Hanoi ward codes, then every device runs R rounds of "push a batch of B mutations, pull what is
+new" (a push without a batch id, then a pull request of its own; `--pull-on-push`: as today's
+client does it, the push carries a batch id and asks for the pull page after it, which comes in
+the push's answer, so its latency is the device's whole sync) (asyncio on uvloop, one
+kept-alive connection per device, request bodies built before the clock starts, a minimal HTTP/1.1
+client: httpx cost the generator more CPU than the server spent). `--concurrency C` lets at
+most C devices sync at once (the others wait their turn; their wait is not in the latencies,
+which are from a request's send to its answer); `--window S` spreads the devices' arrival over
+S seconds. It reports mutations/s, p50/p99 latency of push and pull, errors, the 1-minute load
+average, and, in the same run, the raw insert rate of the same rows written straight into the
+same database with SQLAlchemy Core (the ceiling the API's checks are measured against).
 
     uv run python bench/server_load.py                        # 500 devices, SQLite and PostgreSQL
     uv run python bench/server_load.py --devices 100 --db sqlite --rounds 2
@@ -68,7 +70,6 @@ def provision(api: ApiServer, devices: int, wards: list[str] = WARDS) -> list[di
     async def enrol_all() -> list[dict]:
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(base_url=api.url, timeout=120, limits=limits) as client:
-
             gate = asyncio.Semaphore(50)  # httpx's pool is slow with thousands queued
 
             async def one(ward: str, code: str) -> dict:
@@ -194,7 +195,7 @@ def _head(method: str, path: str, token: str, length: int | None = None) -> byte
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def device_bodies(device: dict, rounds: int, size: int) -> list[bytes]:
+def device_bodies(device: dict, rounds: int, size: int, separate_pull: bool) -> list[bytes]:
     """Every round's push body, built before the clock starts (the answer form of today's
     clients: the summary)."""
     clock = Clock(device["device_id"][:12])
@@ -203,7 +204,11 @@ def device_bodies(device: dict, rounds: int, size: int) -> list[bytes]:
     for _ in range(rounds):
         batch = make_batch(clock, device["ward"], known, size)
         known += [m["entity_id"] for m in batch if m["base_version"] == 0]
-        bodies.append(json.dumps({"mutations": batch, "answer": "summary"}).encode())
+        body = {"mutations": batch, "answer": "summary"}
+        if separate_pull:  # the form of the earlier runs: no batch id
+            bodies.append(json.dumps(body).encode())
+        else:  # as today's client: a batch id (the server keeps its answer under it)
+            bodies.append(json.dumps({**body, "batch": uuid.uuid4().hex}).encode())
     return bodies
 
 
@@ -211,36 +216,51 @@ _NEXT_CURSOR = re.compile(rb'"next_cursor":(\d+)')
 
 
 async def run_device(
-    api_port: int, device: dict, bodies: list[bytes], stats, gate: asyncio.Semaphore, delay: float
+    api_port: int,
+    device: dict,
+    bodies: list[bytes],
+    stats,
+    gate: asyncio.Semaphore,
+    delay: float,
+    separate_pull: bool,
 ):
     await asyncio.sleep(delay)  # devices arrive over the window
     async with gate:  # at most --concurrency devices syncing at once
         conn = Conn("127.0.0.1", api_port)
         token, cursor = device["token"], 0
+        node = device["device_id"][:12]  # the clock node its stamps carry
         try:
             for body in bodies:
-                await _push(conn, token, body, stats)
-                cursor = await _pull(conn, token, cursor, stats)
+                if separate_pull:
+                    await _push(conn, token, body, stats, "/sync/push")
+                    cursor = await _pull(conn, token, cursor, stats)
+                else:  # as today's client: the pull rides on the push that empties the outbox
+                    path = f"/sync/push?pull={cursor}&limit=500&held={node}"
+                    cursor = await _push(conn, token, body, stats, path, cursor)
         finally:
             conn.close()
 
 
-async def _push(conn: Conn, token: str, body: bytes, stats) -> None:
+async def _push(conn: Conn, token: str, body: bytes, stats, path: str, cursor: int = 0) -> int:
+    """Sends one push; returns the cursor of the pull page its answer carried, if any."""
     t0 = time.perf_counter()
     try:
-        status, answer = await conn.request(_head("POST", "/sync/push", token, len(body)), body)
+        status, answer = await conn.request(_head("POST", path, token, len(body)), body)
     except (OSError, asyncio.IncompleteReadError) as exc:
         stats["errors"].append(f"push {type(exc).__name__}")
-        return
+        return cursor
     stats["push"].append(time.perf_counter() - t0)
     if status != 200:
         stats["errors"].append(f"push {status}")
-        return
+        return cursor
     summary = json.loads(answer)
+    if "pull" in summary:
+        cursor = summary["pull"]["next_cursor"]
     applied = sum(stop - start for start, stop in summary["applied"])
     refused = [e for e in summary["exceptions"] if e["status"] == "rejected"]
     stats["applied"] += applied + len(summary["exceptions"]) - len(refused)
     stats["rejected"] += len(refused)
+    return cursor
 
 
 async def _pull(conn: Conn, token: str, cursor: int, stats) -> int:
@@ -260,10 +280,16 @@ async def _pull(conn: Conn, token: str, cursor: int, stats) -> int:
 
 
 def load(
-    api: ApiServer, devices: list[dict], rounds: int, size: int, concurrency: int, window: float
+    api: ApiServer,
+    devices: list[dict],
+    rounds: int,
+    size: int,
+    concurrency: int,
+    window: float,
+    separate_pull: bool = False,
 ) -> dict:
     stats = {"push": [], "pull": [], "errors": [], "applied": 0, "rejected": 0}
-    bodies = [device_bodies(d, rounds, size) for d in devices]
+    bodies = [device_bodies(d, rounds, size, separate_pull) for d in devices]
     port = int(api.url.rsplit(":", 1)[1])
 
     async def main() -> float:
@@ -272,7 +298,7 @@ def load(
         step = window / max(len(devices), 1)
         await asyncio.gather(
             *(
-                run_device(port, d, b, stats, gate, i * step)
+                run_device(port, d, b, stats, gate, i * step, separate_pull)
                 for i, (d, b) in enumerate(zip(devices, bodies, strict=True))
             )
         )
@@ -359,7 +385,15 @@ def bench_one(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer
     try:
         wards = [w.code for w in reference.wards()] if args.all_wards else WARDS
         devices = provision(api, args.devices, wards)
-        result = load(api, devices, args.rounds, args.batch, args.concurrency, args.window)
+        result = load(
+            api,
+            devices,
+            args.rounds,
+            args.batch,
+            args.concurrency,
+            args.window,
+            separate_pull=not args.pull_on_push,
+        )
         result["raw_insert_rows_per_s"] = raw_insert_rate(
             url, result["applied"] or 1000, args.batch
         )
@@ -374,6 +408,7 @@ def bench_one(kind: str, args: argparse.Namespace, tmp: Path, pg: PostgresServer
         "wards": "all" if args.all_wards else "hanoi",
         "concurrency": args.concurrency,
         "window_s": args.window,
+        "pull": "on the push" if args.pull_on_push else "separate",
         **result,
     }
 
@@ -395,6 +430,13 @@ def main(argv: list[str] | None = None) -> int:
         "--all-wards",
         action="store_true",
         help="spread devices over every ward of the country (3,321), not Hanoi's 126",
+    )
+    parser.add_argument(
+        "--pull-on-push",
+        action="store_true",
+        help="as today's client: each push carries a batch id and asks for the pull page after "
+        "it, which comes in the push's answer (default: a push without a batch id, then a pull "
+        "request of its own, as in the runs before issue 13's eighth round)",
     )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)

@@ -161,9 +161,17 @@ PRUNE_BATCHES = text(
 def push(
     engine: Engine, caller: Caller, mutations: list[Pushed], clock: Clock, batch: str = ""
 ) -> list[PushResult]:
+    return push_and_head(engine, caller, mutations, clock, batch)[0]
+
+
+def push_and_head(
+    engine: Engine, caller: Caller, mutations: list[Pushed], clock: Clock, batch: str = ""
+) -> tuple[list[PushResult], int | None]:
     """Each mutation applied at most once, answered in order. `batch`: the id the client gave
     this push; the answer is kept under it (`push_batch`), in the transaction that applies the
-    batch, for a client whose answer is lost (`committed_batches`).
+    batch, for a client whose answer is lost (`committed_batches`). Also returns the change
+    log's head once the push was committed when its transaction read it (a push that wrote to
+    the log), else None (`log_head` reads it).
 
     The push first joins the pushes waiting in this process for the writer's turn, which go
     together in one transaction (`_apply_group`); a group that fails leaves each of its pushes
@@ -179,7 +187,7 @@ def push(
         results = [answers[m.mutation_id] for m in mutations]
         if batch and not kept:  # answered from stored results, or one mutation at a time
             _keep_batch_alone(engine, caller, batch, results)
-    return results
+    return results, job.head if job.done else None
 
 
 def _push_alone(
@@ -232,6 +240,7 @@ class _Job:
         self.batch = batch
         self.pending = _first_of_each(mutations)
         self.answers: dict[str, PushResult] = {}
+        self.head: int | None = None  # the change log's head at the group's commit
         self.done = False  # applied in a group
         self.failed = False  # its group failed: it goes alone
 
@@ -307,10 +316,14 @@ def _apply_group(engine: Engine, group: list[_Job], clock: Clock) -> None:
             for job in group:
                 job.answers = _answers_in_group(session, job, stored, applied_here, clock)
             batch.write(session)
+            # Written under the change-log lock, held to the commit: no later seq is committed
+            # before this one, so the head read here is the head once the group is committed.
+            head = _head_in(session) if batch.changes else None
             for job in group:
                 if job.batch:
                     results = [job.answers[m.mutation_id] for m in job.mutations]
                     _keep_batch(session, job.caller, job.batch, results)
+                job.head = head
         finally:
             session.info.pop(_BATCH, None)
 
@@ -341,7 +354,14 @@ def log_head(engine: Engine) -> int:
     """The change log's last seq (0 when empty): what is committed up to now. Read after a
     push, it is at least every seq that push wrote (the log is written under one lock)."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.max(CHANGE_LOG.c.seq))).scalar() or 0)
+        return int(conn.execute(LOG_HEAD).scalar() or 0)
+
+
+LOG_HEAD = select(func.max(CHANGE_LOG.c.seq))
+
+
+def _head_in(session: Session) -> int:
+    return int(session.execute(LOG_HEAD).scalar() or 0)
 
 
 # (device, batch) of the pushes being applied in this process: an ask about one waits for it.

@@ -217,3 +217,13 @@ def test_pulls_past_the_bound_wait_for_a_slot(engine, monkeypatch):
         thread.join(30)
     assert len(pages) == len(callers)  # every pull was answered
     assert most[0] == sync.PULLS_AT_ONCE  # never more at once, and the bound was reached
+
+
+def test_a_push_that_wrote_knows_the_log_head_at_its_commit(engine):
+    ward = new_ward()
+    caller = _officer(engine, ward)
+    mutations = _checked([new_dossier(Device(), ward) for _ in range(3)])
+    results, head = sync.push_and_head(engine, caller, mutations, Clock(SERVER_NODE))
+    assert head == sync.log_head(engine) == 3
+    again = sync.push_and_head(engine, caller, mutations, Clock(SERVER_NODE))
+    assert again == (results, None)  # a replay wrote nothing: the route reads the head itself

@@ -102,13 +102,14 @@ def push(
     this push was committed, read before that page: a page holds every push whose `through`
     is at most its own push's."""
     body = _push_body(request, raw)
-    results = sync.push(ctx.engine, caller, body.mutations, ctx.clock, body.batch)
+    results, head = sync.push_and_head(ctx.engine, caller, body.mutations, ctx.clock, body.batch)
     for status, count in Counter(result.status for result in results).items():
         ctx.counters.add(f"mutations_{status}", count)  # once per status, not per mutation
     if body.answer != "summary":
         return PushResponse(results=results)
     summary = summarise(results)  # applied ranges, then only the exceptions
-    summary.through = sync.log_head(ctx.engine)  # read before the page: the page holds it
+    # The head once this push was committed, read before the page: the page holds it.
+    summary.through = head if head is not None else sync.log_head(ctx.engine)
     if pull is None:
         return summary
     page = _page(ctx, caller, pull, limit, held=held, clocks="one", tables=True, lean=True)

@@ -13,6 +13,7 @@ to one transaction per mutation (`apply_once`), which isolates the row at fault.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -1036,6 +1037,26 @@ PULL_COLUMNS = (
 )
 
 
+# Pulls read and encode at most this many at once per process: each row a pull reads lets go
+# of the GIL inside SQLite, and with dozens of pulls runnable the threads spent more time
+# handing the GIL over than working (issue 13's eighth round). A pull past the bound waits.
+PULLS_AT_ONCE = 4
+_PULL_SLOTS = threading.BoundedSemaphore(PULLS_AT_ONCE)
+
+
+def _in_a_slot(slots: threading.BoundedSemaphore):
+    def bound(function):
+        @functools.wraps(function)
+        def in_slot(*args, **kwargs):
+            with slots:
+                return function(*args, **kwargs)
+
+        return in_slot
+
+    return bound
+
+
+@_in_a_slot(_PULL_SLOTS)
 def pull(
     engine: Engine,
     caller: Caller,
@@ -1070,39 +1091,6 @@ def pull(
     With `own` nothing of the caller's own pushes is left out (and `held_node` is not used):
     a device whose store was put back from a backup does not hold what it pushed after the
     copy was made."""
-    with _PULL_SLOTS:
-        return _pull(
-            engine,
-            caller,
-            cursor,
-            limit,
-            one_clock=one_clock,
-            held_node=held_node,
-            own=own,
-            clock_tables=clock_tables,
-            lean=lean,
-        )
-
-
-# Pulls read and encode at most this many at once per process: each row a pull reads lets go
-# of the GIL inside SQLite, and with dozens of pulls runnable the threads spent more time
-# handing the GIL over than working (issue 13's eighth round). A pull past the bound waits.
-PULLS_AT_ONCE = 4
-_PULL_SLOTS = threading.BoundedSemaphore(PULLS_AT_ONCE)
-
-
-def _pull(
-    engine: Engine,
-    caller: Caller,
-    cursor: int,
-    limit: int,
-    *,
-    one_clock: bool = False,
-    held_node: str = "",
-    own: bool = False,
-    clock_tables: bool = False,
-    lean: bool = False,
-) -> PulledPage:
     encoded: list[bytes] = []
     served = _served_changes(engine)
     set_aside = 0

@@ -192,7 +192,7 @@ def test_pulls_past_the_bound_wait_for_a_slot(engine, monkeypatch):
     ward = new_ward()
     callers = [_officer(engine, ward) for _ in range(3 * sync.PULLS_AT_ONCE)]
     running, most, guard = [0], [0], threading.Lock()
-    real = sync._pull
+    real = sync._pull_rows
 
     def watched(*args, **kwargs):
         with guard:
@@ -205,7 +205,7 @@ def test_pulls_past_the_bound_wait_for_a_slot(engine, monkeypatch):
             with guard:
                 running[0] -= 1
 
-    monkeypatch.setattr(sync, "_pull", watched)
+    monkeypatch.setattr(sync, "_pull_rows", watched)
     pages: list = []
     threads = [
         threading.Thread(target=lambda c=c: pages.append(sync.pull(engine, c, 0, 10)))

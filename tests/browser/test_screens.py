@@ -54,7 +54,9 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def unlock(page: Page) -> None:
     type_into(page, "Mã PIN", PIN)
     page.get_by_role("button", name="Mở khoá").click()
-    expect(shows(page, "Danh sách hồ sơ")).to_be_visible()
+    # The PIN's key derivation is slow by design; under a loaded CI machine the list once
+    # took longer than the default 15 s to appear after it (07/12/2026).
+    expect(shows(page, "Danh sách hồ sơ")).to_be_visible(timeout=30_000)
 
 
 def visit_all(page: Page, folder: Path) -> None:

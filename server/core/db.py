@@ -12,11 +12,11 @@ import datetime as dt
 import json
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import DateTime, String, Table, any_, bindparam, event, insert, text
 from sqlalchemy.dialects import postgresql
@@ -25,6 +25,8 @@ from sqlmodel import Session, create_engine
 
 from server.core.config import Settings
 from server.core.private_files import private_dir, private_file
+
+T = TypeVar("T")
 
 LOG_LOCK_KEY = 740_117  # PostgreSQL advisory lock guarding change-log order
 MIGRATION_LOCK_KEY = 740_118
@@ -87,8 +89,24 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
-_WRITE_LOCKS_GUARD = threading.Lock()
+class PerEngine(Generic[T]):
+    """One `T` per engine (a lock, a queue, a cache), made on first use and gone with the
+    engine: tests and tools open many engines in one process."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._items: weakref.WeakKeyDictionary[Engine, T] = weakref.WeakKeyDictionary()
+        self._guard = threading.Lock()
+
+    def of(self, engine: Engine) -> T:
+        with self._guard:
+            found = self._items.get(engine)
+            if found is None:
+                found = self._items[engine] = self._make()
+            return found
+
+
+_WRITE_LOCKS: PerEngine[threading.RLock] = PerEngine(threading.RLock)
 
 
 def writer_turn(engine: Engine):
@@ -100,8 +118,7 @@ def writer_turn(engine: Engine):
     """
     if not is_sqlite(engine):
         return nullcontext()
-    with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(engine, threading.RLock())
+    return _WRITE_LOCKS.of(engine)
 
 
 @contextmanager

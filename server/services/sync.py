@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -49,6 +48,7 @@ from app.domain.mutations import (
 from app.domain.records import SERVER_COMPUTED, computed_score, validate_record
 from server.core.config import SERVER_NODE
 from server.core.db import (
+    PerEngine,
     by_id_chunks,
     id_in,
     insert_rows,
@@ -292,13 +292,11 @@ class _PushQueue:
                 member.done = True
 
 
-_QUEUES: weakref.WeakKeyDictionary[Engine, _PushQueue] = weakref.WeakKeyDictionary()
-_QUEUES_GUARD = threading.Lock()
+_QUEUES: PerEngine[_PushQueue] = PerEngine(_PushQueue)
 
 
 def _push_queue(engine: Engine) -> _PushQueue:
-    with _QUEUES_GUARD:
-        return _QUEUES.setdefault(engine, _PushQueue())
+    return _QUEUES.of(engine)
 
 
 def _apply_group(engine: Engine, group: list[_Job], clock: Clock) -> None:
@@ -1181,12 +1179,11 @@ class _ServedChanges:
 
 
 SERVED_CHANGES_BYTES = 32 * 1024 * 1024  # about 25,000 dossiers' changes per worker
-_SERVED: weakref.WeakKeyDictionary[Engine, _ServedChanges] = weakref.WeakKeyDictionary()
+_SERVED: PerEngine[_ServedChanges] = PerEngine(lambda: _ServedChanges(SERVED_CHANGES_BYTES))
 
 
 def _served_changes(engine: Engine) -> _ServedChanges:
-    with _QUEUES_GUARD:
-        return _SERVED.setdefault(engine, _ServedChanges(SERVED_CHANGES_BYTES))
+    return _SERVED.of(engine)
 
 
 _PULL_ALL_WARDS = (

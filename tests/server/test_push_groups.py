@@ -110,10 +110,12 @@ def test_one_mutation_in_two_pushes_of_a_group_is_applied_once(engine):
     caller, stranger = _officer(engine, ward), _officer(engine, ward)
     twice = _checked([new_dossier(device, ward)])
     first_id = twice[0].mutation_id
+    commits = _Commits(engine)
     results = _push_together(
         engine, [(caller, twice, "a"), (caller, twice, "b"), (stranger, twice, "c")]
     )
 
+    assert commits.count == 1  # decided inside the group, not by a failed group's fallback
     first, resent, other_device = (r[0] for r in results)
     assert (first.status, first.version) == ("applied", 1)
     assert resent == first  # the same device's resend: the first one's answer

@@ -7,7 +7,9 @@ It runs an asyncio loop in a background thread in front of one target port and c
 - drop everything (offline: new connections are reset at once, open ones are cut),
 - emulate a link: bandwidth in bit/s per direction, shared by all connections, plus one-way delay,
 - answer a request itself, as a middlebox on the way may (`answer`): the request whose first
-  bytes match is read whole and never reaches the server; the connection is then closed.
+  bytes match is read whole and never reaches the server; the connection is then closed,
+- cut a request (`cut_request`): the request whose first bytes match never reaches the server;
+  an action (killing the server, say) runs first, then the connection is reset.
 It counts the bytes it forwards both ways.
 
 A fault acts on the "down" (server to client) or "up" (client to server) direction and hits the
@@ -23,6 +25,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CHUNK = 4096
@@ -31,16 +34,17 @@ UP, DOWN = "up", "down"
 
 @dataclass
 class Fault:
-    kind: str  # "reset" | "truncate" | "stall" | "answer"
+    kind: str  # "reset" | "truncate" | "stall" | "answer" | "cut"
     after_bytes: int = 0
     seconds: float = 0.0
     direction: str = DOWN
     times: int | None = None  # connections left to hit; None: all
     then_offline: bool = False  # the link stays down after the fault fired
-    # "answer": hit requests that start so ("POST /sync/push"), or that the pattern matches
-    # from their first byte
+    # "answer", "cut": hit requests that start so ("POST /sync/push"), or that the pattern
+    # matches from their first byte
     request_prefix: bytes | re.Pattern[bytes] = b""
     response: bytes = b""  # "answer": the whole HTTP response sent back
+    then: Callable[[], None] | None = None  # "cut": run (on the proxy's loop) before the cut
 
 
 @dataclass
@@ -155,6 +159,27 @@ class NetProxy:
             )
         )
 
+    def cut_request(
+        self,
+        request_prefix: bytes | re.Pattern[bytes],
+        *,
+        then: Callable[[], None] | None = None,
+        then_offline: bool = False,
+    ) -> None:
+        """The next request starting with `request_prefix` never reaches the server: as its
+        first bytes reach the proxy, `then` runs (kill the server, say) and the connection is
+        reset. Deterministic, unlike a timer racing the request along the link."""
+        self.set_fault(
+            Fault(
+                "cut",
+                direction=UP,
+                times=1,
+                then_offline=then_offline,
+                request_prefix=request_prefix,
+                then=then,
+            )
+        )
+
     def clear_faults(self) -> None:
         self.set_fault(None)
 
@@ -233,7 +258,7 @@ class NetProxy:
             fault = self._fault
             if fault is None or fault.direction != direction:
                 return None
-            if fault.kind == "answer":
+            if fault.kind in ("answer", "cut"):
                 if not _starts(data, fault.request_prefix):
                     return None
             elif fault is fired:
@@ -298,6 +323,8 @@ class NetProxy:
                     taken, sent = fault, 0
                 if fault is not None and fault.kind == "answer":
                     await self._answer(fault, data, reader, client_writer, writer)
+                if fault is not None and fault.kind == "cut":
+                    self._cut(fault, client_writer, writer)
                 if fault is not None and sent + len(data) > fault.after_bytes:
                     head = data[: max(0, fault.after_bytes - sent)]
                     if head:
@@ -333,6 +360,17 @@ class NetProxy:
         _close(client_writer)
         _close(writer)
         raise ConnectionAbortedError("proxy fault: truncate")
+
+    def _cut(self, fault: Fault, client_writer, writer) -> None:
+        """Run the fault's `then`, reset both sides, and never forward the request."""
+        self._meter.faults_fired += 1
+        if fault.then is not None:
+            fault.then()
+        if fault.then_offline:
+            self._offline = True
+        _reset(client_writer)
+        _reset(writer)
+        raise ConnectionResetError("proxy fault: request cut")
 
     async def _answer(self, fault: Fault, data: bytes, reader, client_writer, writer) -> None:
         """Read the rest of the request (its Content-Length), send the canned answer, close."""

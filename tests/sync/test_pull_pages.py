@@ -223,12 +223,15 @@ def test_a_cut_during_the_page_asked_ahead_resumes_after_the_last_stored_page(
 
         def cut_the_third_page(cursor, *args, **kw):
             # The third page asked (ahead of the second, while it is stored or still on its
-            # way): 0.1 s later, its request still on the link, the link dies or the server
-            # is killed, and stays so until the run has ended.
+            # way): as its request reaches the proxy, before the server sees it, the link dies
+            # or the server is killed, and stays so until the run has ended. (A timer here
+            # raced the request along the link and lost under load.)
             asked.append(cursor)
             if len(asked) == 3:
-                down = server.kill if cut == "server killed" else lambda: proxy.set_offline(True)
-                threading.Timer(0.1, down).start()
+                if cut == "server killed":
+                    proxy.cut_request(b"GET /sync/pull", then=server.kill)
+                else:
+                    proxy.cut_request(b"GET /sync/pull", then=lambda: proxy.set_offline(True))
             return pull(cursor, *args, **kw)
 
         colleague.transport.pull = cut_the_third_page

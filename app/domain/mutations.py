@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.domain.columns import from_columns
 from app.domain.hlc import Timestamp, is_stamp
 from app.domain.text import text_problem
 
@@ -599,10 +600,26 @@ class PullHead:
         return head if more in (0, 1) else None
 
 
+# The most changes one pull page may hold (a server clamps its pages to at most this).
+PULL_PAGE_LIMIT = 4000
+
+
 class PullResponse(BaseModel):
+    """A pull page. Its changes come row by row ("changes"), or as blocks of columns
+    ("columns", `app.domain.columns`: servers since issue 13's ninth round, to a client that
+    asked), read back into the same rows before they are checked."""
+
     changes: list[Change]
     next_cursor: int
     has_more: bool
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows_from_columns(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "columns" in data and "changes" not in data:
+            rows = from_columns(data["columns"], PULL_PAGE_LIMIT)
+            return {**{k: v for k, v in data.items() if k != "columns"}, "changes": rows}
+        return data
 
 
 def new_mutation_id() -> str:

@@ -366,7 +366,7 @@ class Transport:
             body["batch"] = batch
         params = None
         if receipt is not None and receipt.pull_from is not None and self.server_pulls_after_push:
-            params = {"pull": receipt.pull_from, "limit": receipt.limit}
+            params = {"pull": receipt.pull_from, "limit": receipt.limit, "cols": 1}
             if receipt.node:
                 params["held"] = receipt.node
         data = self._json("POST", "/sync/push", body=body, params=params)
@@ -437,13 +437,15 @@ class Transport:
         if self.server_pull_limit is not None:
             limit = min(limit, self.server_pull_limit)
         # `tables`: several clocks of a record written once each; `lean`: no `seq` nor a
-        # `ward_code` the fields repeat (`Change` reads both forms); older servers ignore them.
+        # `ward_code` the fields repeat (`Change` reads both forms); `cols`: the changes as
+        # blocks of columns (`PullResponse` reads both forms); older servers ignore them.
         params: dict[str, Any] = {
             "cursor": cursor,
             "limit": limit,
             "clocks": "one",
             "tables": 1,
             "lean": 1,
+            "cols": 1,
         }
         if own:
             params["own"] = "1"

@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 
 from app.domain import audit as A
 from app.domain import entities as E
+from app.domain.columns import to_columns
 from app.domain.hlc import Clock, is_stamp, node_of
 from app.domain.merge import MergeOutcome, Stamped, merge_fields
 from app.domain.mutations import (
@@ -1066,6 +1067,7 @@ def pull(
     own: bool = False,
     clock_tables: bool = False,
     lean: bool = False,
+    columns: bool = False,
 ) -> PulledPage:
     """Whole record states whose latest change is after `cursor`, in change-log order.
 
@@ -1088,7 +1090,10 @@ def pull(
 
     With `own` nothing of the caller's own pushes is left out (and `held_node` is not used):
     a device whose store was put back from a backup does not hold what it pushed after the
-    copy was made."""
+    copy was made.
+
+    With `columns` (a client that asked) the page's changes go as blocks of columns
+    (`app.domain.columns`): about half the zstd bytes of the same changes row by row."""
     encoded: list[bytes] = []
     served = _served_changes(engine)
     set_aside = 0
@@ -1134,16 +1139,20 @@ def pull(
     if cursor > caller.pull_cursor:
         _note_cursor(engine, caller.device_id, cursor)
     has_more = b"true" if more else b"false"
-    body = (
-        b'{"changes":['
-        + b",".join(encoded)
-        + b'],"next_cursor":'
-        + str(next_cursor).encode()
-        + b',"has_more":'
-        + has_more
-        + b"}"
+    body = (_as_columns(encoded) if columns else b'{"changes":[' + b",".join(encoded) + b"]") + (
+        b',"next_cursor":' + str(next_cursor).encode() + b',"has_more":' + has_more + b"}"
     )
     return PulledPage(body, next_cursor, len(encoded), set_aside, more)
+
+
+def _as_columns(encoded: list[bytes]) -> bytes:
+    """The page's opening with its changes as blocks of columns. From the encoded rows (each
+    already checked as strict JSON, and what the served-changes cache holds), read back."""
+    changes = json.loads(b"[" + b",".join(encoded) + b"]")
+    text = json.dumps(
+        to_columns(changes), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    return b'{"columns":' + text.encode("utf-8")
 
 
 class _ServedChanges:

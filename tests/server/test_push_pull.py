@@ -11,7 +11,7 @@ import uuid
 import zstandard
 from sqlalchemy import text
 
-from app.domain.mutations import Change
+from app.domain.mutations import Change, PullResponse
 from tests.server.helpers import (
     Device,
     new_audit,
@@ -256,6 +256,18 @@ def test_pull_pages_in_order_and_compression(api_server):
         assert [Change.model_validate(c) for c in lean["changes"]] == [
             c.model_copy(update={"seq": 0}) for c in as_read
         ]
+        # In columns (clients since issue 13's ninth round): the same changes, in the same
+        # order, as blocks, in fewer bytes.
+        zstd = {"Accept-Encoding": "zstd"}
+        row_page = client.get("/sync/pull", params={"limit": 25, "lean": 1}, headers=zstd)
+        col_page = client.get(
+            "/sync/pull", params={"limit": 25, "lean": 1, "cols": 1}, headers=zstd
+        )
+        in_columns = col_page.json()
+        assert "changes" not in in_columns and in_columns["columns"]
+        assert PullResponse.model_validate(in_columns) == PullResponse.model_validate(lean)
+        assert col_page.headers["sync-pull-next"] == row_page.headers["sync-pull-next"]
+        assert int(col_page.headers["content-length"]) < int(row_page.headers["content-length"])
 
 
 def test_the_pull_head_says_what_the_body_ends_with_and_pages_go_to_4000(api_server):

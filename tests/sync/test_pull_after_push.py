@@ -26,6 +26,21 @@ def _count_pulls(device) -> list[int]:
     return asked
 
 
+def _page_forms(device) -> list[list[str]]:
+    """Wraps the transport's requests: the members of each push answer's pull page."""
+    forms: list[list[str]] = []
+    ask = device.transport._json
+
+    def noted(method, path, **kw):
+        data = ask(method, path, **kw)
+        if path == "/sync/push" and isinstance(data, dict) and "pull" in data:
+            forms.append(sorted(data["pull"]))
+        return data
+
+    device.transport._json = noted
+    return forms
+
+
 def test_what_others_wrote_comes_with_the_push_and_more_is_asked_for_only_when_it_waits(
     devices, ward
 ):
@@ -35,10 +50,12 @@ def test_what_others_wrote_comes_with_the_push_and_more_is_asked_for_only_when_i
     second = devices.enrol(devices.user("officer", [ward]))
     mine = receive_dossiers(second.store, ward, 3, "Lê Văn Hùng")
     pulls = _count_pulls(second)
+    forms = _page_forms(second)
 
     report = second.sync()
     assert report.ok and report.pulled == 10  # their 5 dossiers and 5 intake events
     assert pulls == []  # no GET /sync/pull: the page came in the push's answer
+    assert forms == [["columns", "has_more", "next_cursor"]]  # in columns (ninth round)
     assert [second.store.dossiers.get(i).applicant_name for i in theirs] == [
         f"Trần Thị Lan {i}" for i in range(5)
     ]

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 
 from app.domain.mutations import (
     PULL_NEXT_HEADER,
+    PULL_PAGE_LIMIT,
     READS,
     BatchesRequest,
     BatchesResponse,
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/sync", tags=["sync"])
 # The largest page a client may ask for (issue 13's fifth round: clients grow their pages from
 # 1,000 to this on a slow link); `Settings.pull_limit_max` may clamp it lower. Servers before it
 # refused a limit past 1,000 (422), and clients then fall back to 1,000.
-PULL_LIMIT_MAX = 4000
+PULL_LIMIT_MAX = PULL_PAGE_LIMIT
 
 
 # The body is read by `read_push` (the rules of `PushRequest` without a model per field); the
@@ -94,13 +95,15 @@ def push(
     pull: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=PULL_LIMIT_MAX)] = 500,
     held: Annotated[str, Query(max_length=64)] = "",
+    cols: bool = False,
 ) -> PushResponse | PushSummary | Response:
     """`pull` (with the summary; clients since issue 13's sixth round, on the push that empties
     their outbox): the answer's "pull" member is the page GET /sync/pull would answer from
     that cursor after this push (one clock, clock tables, lean), so the device's pull after its
     push costs no round trip of its own. `through` (every summary): the change log's head once
     this push was committed, read before that page: a page holds every push whose `through`
-    is at most its own push's."""
+    is at most its own push's. `cols`: that page's changes as blocks of columns, as GET
+    /sync/pull's `cols`."""
     body = _push_body(request, raw)
     results, head = sync.push_and_head(ctx.engine, caller, body.mutations, ctx.clock, body.batch)
     for status, count in Counter(result.status for result in results).items():
@@ -112,7 +115,9 @@ def push(
     summary.through = head if head is not None else sync.log_head(ctx.engine)
     if pull is None:
         return summary
-    page = _page(ctx, caller, pull, limit, held=held, clocks="one", tables=True, lean=True)
+    page = _page(
+        ctx, caller, pull, limit, held=held, clocks="one", tables=True, lean=True, cols=cols
+    )
     return Response(
         content=summary.model_dump_json()[:-1].encode() + b',"pull":' + page.body + b"}",
         media_type="application/json",
@@ -138,6 +143,7 @@ def pull(
     own: bool = False,
     tables: bool = False,
     lean: bool = False,
+    cols: bool = False,
 ) -> Response:
     """The body is encoded row by row by the service (a row that cannot be encoded is set
     aside there), so serialising the answer cannot fail on a stored value."""
@@ -146,9 +152,19 @@ def pull(
     # (clients since issue 13). `own`: the caller's own pushes too (a device's store put back
     # from a backup lacks those it made after the copy). `tables`: a record's several clocks
     # written once each (clients since issue 13's fourth round; `clock_table`). `lean`: no
-    # `seq`, no `ward_code` the fields repeat (clients since issue 13's fifth round).
+    # `seq`, no `ward_code` the fields repeat (clients since issue 13's fifth round). `cols`:
+    # the changes as blocks of columns (`app.domain.columns`; clients since the ninth round).
     page = _page(
-        ctx, caller, cursor, limit, held=held, own=own, clocks=clocks, tables=tables, lean=lean
+        ctx,
+        caller,
+        cursor,
+        limit,
+        held=held,
+        own=own,
+        clocks=clocks,
+        tables=tables,
+        lean=lean,
+        cols=cols,
     )
     # What the body's end says, in the head too: a client reads the head before the body and
     # asks for the next page while this one is still on its way (issue 13's fifth round).
@@ -169,6 +185,7 @@ def _page(
     tables: bool,
     lean: bool,
     own: bool = False,
+    cols: bool = False,
 ) -> sync.PulledPage:
     """One pull page (GET /sync/pull's, or the one a push asked for after it)."""
     page = sync.pull(
@@ -181,6 +198,7 @@ def _page(
         own=own,
         clock_tables=tables,
         lean=lean,
+        columns=cols,
     )
     if page.set_aside:
         ctx.counters.add("pull_rows_set_aside", page.set_aside)

@@ -58,7 +58,7 @@ def from_columns(blocks: Any, max_changes: int) -> list[dict[str, Any]]:
                 raise ValueError("columns: a position does not follow the one before")
             position += step
             if position >= max_changes or position in placed:
-                raise ValueError("columns: a position out of the page or taken twice")
+                raise ValueError("columns: a position past the bound or taken twice")
             placed[position] = _unflatten(paths, [column[j] for column in cols])
     if sorted(placed) != list(range(len(placed))):
         raise ValueError("columns: the positions leave a gap")

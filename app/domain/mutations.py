@@ -27,7 +27,9 @@ MAX_INCARNATION = 64
 # What this server reads beyond the original wire form, told in every push summary.
 # "then_pull" (issue 13's sixth round): a push may ask for the first pull page after it
 # (`?pull=<cursor>`), answered in the summary's "pull" member as GET /sync/pull answers it.
-READS = ("one_clock", "derived_ids", "batches", "clock_table", "then_pull")
+# "columns" (issue 13's ninth round): a push's mutations may come as blocks of columns
+# (`app.domain.columns`) in "columns" instead of "mutations".
+READS = ("one_clock", "derived_ids", "batches", "clock_table", "then_pull", "columns")
 
 
 # Short wire strings already found to follow a rule (field names, clock stamps, ids, wards):
@@ -292,7 +294,17 @@ class PushRequest(BaseModel):
     answer: Literal["results", "summary"] = "results"
 
 
+def _mutations_from_columns(data: Any) -> Any:
+    """A push whose mutations come as blocks of columns, with them read back into rows (a
+    malformed block: ValueError, which refuses the push whole)."""
+    if isinstance(data, dict) and "columns" in data and "mutations" not in data:
+        rows = from_columns(data["columns"], MAX_MUTATIONS)
+        return {**{k: v for k, v in data.items() if k != "columns"}, "mutations": rows}
+    return data
+
+
 def _with_derived_ids(data: Any) -> Any:
+    data = _mutations_from_columns(data)
     if not isinstance(data, dict) or not isinstance(data.get("mutations"), list):
         return data
     incarnation = data.get("incarnation")

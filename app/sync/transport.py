@@ -33,6 +33,7 @@ import httpcore
 import httpx
 import zstandard
 
+from app.domain.columns import to_columns
 from app.domain.mutations import (
     PULL_NEXT_HEADER,
     BatchesResponse,
@@ -226,6 +227,8 @@ class Transport:
         self.server_keeps_batches = False
         # Set when a server lists "then_pull": a push may ask for the pull page after it.
         self.server_pulls_after_push = False
+        # Set when a server lists "columns": a push's mutations go as blocks of columns.
+        self.server_reads_columns = False
         # Set when the server refused a pull page larger than `LEGACY_PULL_LIMIT` (a server
         # before pages grew): every later pull of this transport asks at most that.
         self.server_pull_limit: int | None = None
@@ -359,7 +362,11 @@ class Transport:
             wire = [clock_table(m) for m in wire]
         if self.server_reads_derived_ids:
             wire = [leave_out_derived_id(m, incarnation) for m in wire]
-        body: dict[str, Any] = {"mutations": wire, "answer": "summary"}
+        body: dict[str, Any] = {"answer": "summary"}
+        if self.server_reads_columns:  # about a third fewer zstd bytes (issue 13, ninth round)
+            body["columns"] = to_columns(wire)
+        else:
+            body["mutations"] = wire
         if incarnation:
             body["incarnation"] = incarnation
         if batch:
@@ -406,6 +413,7 @@ class Transport:
         self.server_keeps_batches = "batches" in reads
         self.server_reads_clock_table = "clock_table" in reads
         self.server_pulls_after_push = "then_pull" in reads
+        self.server_reads_columns = "columns" in reads
         self.server_forms_known = True
 
     def batches(self, batch_ids: Sequence[str]) -> dict[str, PushSummary]:

@@ -77,7 +77,7 @@ def _block(**parts):
         ([_block(at=[1, 1.0])], "does not follow"),
         ([_block(at=[2, 1])], "leave a gap"),
         ([_block(), _block()], "taken twice"),
-        ([_block(at=[1, 3])], "out of the page"),
+        ([_block(at=[1, 3])], "past the bound"),
     ],
 )
 def test_a_malformed_page_is_refused_whole(blocks, why):

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from app.domain.columns import to_columns
 from app.domain.mutations import (
     MAX_FIELDS,
     MAX_MUTATIONS,
@@ -97,6 +98,28 @@ CASES: list[tuple[str, Any, bool]] = [
         {"mutations": [one_clock_mutation()], "incarnation": "a1b2", "answer": "summary"},
         True,
     ),
+    (
+        "in columns (issue 13's ninth round)",
+        {"columns": to_columns([good_mutation(), one_clock_mutation(), good_mutation()])},
+        True,
+    ),
+    (
+        "in columns, positions with a gap",
+        {"columns": [{**to_columns([good_mutation()])[0], "at": [2]}]},
+        False,
+    ),
+    (
+        "in columns, one bad mutation among good ones",
+        {"columns": to_columns([good_mutation(), good_mutation(ward_code="")])},
+        False,
+    ),
+    ("in columns, not blocks", {"columns": {"paths": []}}, False),
+    (
+        "in columns, past the bound",
+        {"columns": to_columns([one_clock_mutation()] * (MAX_MUTATIONS + 1))},
+        False,
+    ),
+    ("rows beside columns: the rows are read", {"mutations": [], "columns": 5}, True),
     ("a batch id", {"mutations": [], "batch": "b-1"}, True),
     ("a batch id with a space", {"mutations": [], "batch": "b 1"}, False),
     ("a batch id of 41 characters", {"mutations": [], "batch": "b" * 41}, False),
@@ -345,6 +368,10 @@ def test_random_changes_of_a_good_mutation_read_alike(start: str, edits: list) -
             target[keys[-1]] = value
     model, reader = read_both({"mutations": [m], "answer": "summary"})
     assert reader == model
+    # The same mutations in columns read the same, or are refused alike.
+    assert read_both({"columns": to_columns([m, m]), "answer": "summary"}) == read_both(
+        {"mutations": [m, m], "answer": "summary"}
+    )
 
 
 def test_a_derived_id_is_the_uuid_of_its_bytes() -> None:

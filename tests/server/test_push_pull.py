@@ -11,6 +11,7 @@ import uuid
 import zstandard
 from sqlalchemy import text
 
+from app.domain.columns import to_columns
 from app.domain.mutations import Change, PullResponse
 from tests.server.helpers import (
     Device,
@@ -268,6 +269,30 @@ def test_pull_pages_in_order_and_compression(api_server):
         assert PullResponse.model_validate(in_columns) == PullResponse.model_validate(lean)
         assert col_page.headers["sync-pull-next"] == row_page.headers["sync-pull-next"]
         assert int(col_page.headers["content-length"]) < int(row_page.headers["content-length"])
+
+
+def test_a_push_in_columns_is_read_as_its_rows_and_a_malformed_one_is_refused_whole(
+    api_server,
+):
+    """Issue 13's ninth round: a push's mutations as blocks of columns (`to_columns`)."""
+    ward = new_ward()
+    officer = _officer(api_server, ward)
+    device = Device()
+    batch = [new_dossier(device, ward) for _ in range(4)]
+    blocks = to_columns(batch)
+    with api_server.client(officer.token) as client:
+        gap = [{**blocks[0], "at": [2, *blocks[0]["at"][1:]]}]  # positions 1..4, not 0..3
+        refused = client.post("/sync/push", json={"columns": gap})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "validation_error"
+        assert pull_all(client)[0] == []  # nothing of it applied
+        taken = client.post("/sync/push", json={"columns": blocks, "answer": "summary"})
+        assert taken.status_code == 200, taken.text
+        assert taken.json()["applied"] == [[0, 4]] and "columns" in taken.json()["reads"]
+    reader = api_server.enrol(officer.user)
+    with api_server.client(reader.token) as client:
+        got = {c["entity_id"]: c["fields"]["applicant_name"]["value"] for c in pull_all(client)[0]}
+    assert got == {m["entity_id"]: m["fields"]["applicant_name"]["value"] for m in batch}
 
 
 def test_the_pull_head_says_what_the_body_ends_with_and_pages_go_to_4000(api_server):

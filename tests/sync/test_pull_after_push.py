@@ -27,11 +27,14 @@ def _count_pulls(device) -> list[int]:
 
 
 def _page_forms(device) -> list[list[str]]:
-    """Wraps the transport's requests: the members of each push answer's pull page."""
+    """Wraps the transport's requests: the members of each push body, and of each push
+    answer's pull page."""
     forms: list[list[str]] = []
     ask = device.transport._json
 
     def noted(method, path, **kw):
+        if path == "/sync/push":
+            forms.append(sorted(kw["body"]))
         data = ask(method, path, **kw)
         if path == "/sync/push" and isinstance(data, dict) and "pull" in data:
             forms.append(sorted(data["pull"]))
@@ -55,7 +58,8 @@ def test_what_others_wrote_comes_with_the_push_and_more_is_asked_for_only_when_i
     report = second.sync()
     assert report.ok and report.pulled == 10  # their 5 dossiers and 5 intake events
     assert pulls == []  # no GET /sync/pull: the page came in the push's answer
-    assert forms == [["columns", "has_more", "next_cursor"]]  # in columns (ninth round)
+    # Both ways in columns (issue 13's ninth round): the push's mutations and its page.
+    assert forms == [["answer", "batch", "columns"], ["columns", "has_more", "next_cursor"]]
     assert [second.store.dossiers.get(i).applicant_name for i in theirs] == [
         f"Trần Thị Lan {i}" for i in range(5)
     ]

@@ -23,6 +23,7 @@ from tests.sync.conftest import (
     TEMPLATE,
     audit_view,
     receive_dossiers,
+    sent_mutations,
     server_audit_view,
     server_state,
 )
@@ -674,7 +675,7 @@ def test_an_audits_several_clocks_go_as_a_table_and_every_stamp_lands_as_it_was(
 
     auditor.transport._json = spy
     assert auditor.sync().ok
-    sent = [m for b in bodies for m in b["mutations"] if m["entity_id"] == audit.id]
+    sent = [m for b in bodies for m in sent_mutations(b) if m["entity_id"] == audit.id]
     assert sent and all("clocks" in m for m in sent)
     assert all("hlc" not in f for m in sent for f in m["fields"].values())
     with sync_server.engine.connect() as conn:

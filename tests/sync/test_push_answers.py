@@ -10,7 +10,7 @@ import json
 from app.domain.models import ReceiveDossier
 from app.sync import coalesce
 from tests.support.netproxy import NetProxy
-from tests.sync.conftest import server_state
+from tests.sync.conftest import sent_mutations, server_state
 
 PROCEDURE = "1.000894"
 
@@ -108,7 +108,7 @@ def test_ids_the_server_derives_are_left_out_and_a_lost_answer_applies_once(
         report = officer.sync()
     assert report.ok and report.rejected == 0, report
     assert officer.transport.stats.retries > retries  # the push went again after the cut
-    [wire] = [b["mutations"] for b in bodies]
+    [wire] = [sent_mutations(b) for b in bodies]
     assert len(wire) == len(queued) == 8 and all("mutation_id" not in m for m in wire)
     assert officer.store.sync.pending_count() == 0
     assert len(server_state(sync_server, ward)) == 12  # 6 dossiers and 6 events, once each

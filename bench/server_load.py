@@ -1,18 +1,19 @@
 """Load on the central API: N simulated devices pushing and pulling at once.
 
 For each database (SQLite file, PostgreSQL started in a temp dir) this starts the real server
-(`commune api`, one uvicorn worker unless --workers), enrols N devices spread over the 126
-Hanoi ward codes, then every device runs R rounds of "push a batch of B mutations, pull what is
-new" (a push without a batch id, then a pull request of its own; `--pull-on-push`: as today's
-client does it, the push carries a batch id and asks for the pull page after it, which comes in
-the push's answer, so its latency is the device's whole sync) (asyncio on uvloop, one
+(`commune api`, one uvicorn worker unless --workers), enrols N devices spread over the 126 Hanoi
+ward codes, then every device runs R rounds of "push a batch of B mutations, pull what is new" (a
+push without a batch id, then a pull request of its own; `--pull-on-push`: as today's client does
+it, the push carries a batch id and asks for the pull page after it, which comes in the push's
+answer, so its latency is the device's whole sync; since issue 13's ninth round the push's mutations
+and the page both go in columns, as the client sends and asks for them) (asyncio on uvloop, one
 kept-alive connection per device, request bodies built before the clock starts, a minimal HTTP/1.1
-client: httpx cost the generator more CPU than the server spent). `--concurrency C` lets at
-most C devices sync at once (the others wait their turn; their wait is not in the latencies,
-which are from a request's send to its answer); `--window S` spreads the devices' arrival over
-S seconds. It reports mutations/s, p50/p99 latency of push and pull, errors, the 1-minute load
-average, and, in the same run, the raw insert rate of the same rows written straight into the
-same database with SQLAlchemy Core (the ceiling the API's checks are measured against).
+client: httpx cost the generator more CPU than the server spent). `--concurrency C` lets at most C
+devices sync at once (the others wait their turn; their wait is not in the latencies, which are from
+a request's send to its answer); `--window S` spreads the devices' arrival over S seconds. It
+reports mutations/s, p50/p99 latency of push and pull, errors, the 1-minute load average, and, in
+the same run, the raw insert rate of the same rows written straight into the same database with
+SQLAlchemy Core (the ceiling the API's checks are measured against).
 
     uv run python bench/server_load.py                        # 500 devices, SQLite and PostgreSQL
     uv run python bench/server_load.py --devices 100 --db sqlite --rounds 2
@@ -41,6 +42,7 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.domain import reference  # noqa: E402
+from app.domain.columns import to_columns  # noqa: E402
 from app.domain.hlc import Clock  # noqa: E402
 from tests.server.helpers import dossier_fields  # noqa: E402
 from tests.support.postgres import PostgresServer, find_bindir  # noqa: E402
@@ -204,11 +206,12 @@ def device_bodies(device: dict, rounds: int, size: int, separate_pull: bool) -> 
     for _ in range(rounds):
         batch = make_batch(clock, device["ward"], known, size)
         known += [m["entity_id"] for m in batch if m["base_version"] == 0]
-        body = {"mutations": batch, "answer": "summary"}
-        if separate_pull:  # the form of the earlier runs: no batch id
+        if separate_pull:  # the form of the earlier runs: rows, no batch id
+            body = {"mutations": batch, "answer": "summary"}
             bodies.append(json.dumps(body).encode())
-        else:  # as today's client: a batch id (the server keeps its answer under it)
-            bodies.append(json.dumps({**body, "batch": uuid.uuid4().hex}).encode())
+        else:  # as today's client: in columns, with a batch id (its answer is kept under it)
+            body = {"columns": to_columns(batch), "answer": "summary", "batch": uuid.uuid4().hex}
+            bodies.append(json.dumps(body).encode())
     return bodies
 
 
@@ -235,7 +238,7 @@ async def run_device(
                     await _push(conn, token, body, stats, "/sync/push")
                     cursor = await _pull(conn, token, cursor, stats)
                 else:  # as today's client: the pull rides on the push that empties the outbox
-                    path = f"/sync/push?pull={cursor}&limit=500&held={node}"
+                    path = f"/sync/push?pull={cursor}&limit=500&held={node}&cols=1"
                     cursor = await _push(conn, token, body, stats, path, cursor)
         finally:
             conn.close()
@@ -434,9 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pull-on-push",
         action="store_true",
-        help="as today's client: each push carries a batch id and asks for the pull page after "
-        "it, which comes in the push's answer (default: a push without a batch id, then a pull "
-        "request of its own, as in the runs before issue 13's eighth round)",
+        help="as today's client: each push, in columns, carries a batch id and asks for the pull "
+        "page after it (in columns), which comes in the push's answer (default: a push without "
+        "a batch id, then a pull request of its own, as in the runs before issue 13's eighth "
+        "round)",
     )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)

@@ -22,12 +22,20 @@ from typing import Any
 Path = tuple[str, ...]
 
 
+# A change taken apart: its shape (the paths, in order) and the values along them.
+Flat = tuple[tuple[Path, ...], list[Any]]
+
+
 def to_columns(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The changes as blocks of columns, one block per shape (its paths, in order)."""
+    return blocks_of([flatten(change) for change in changes])
+
+
+def blocks_of(flats: list[Flat]) -> list[dict[str, Any]]:
+    """`to_columns` of changes already taken apart (`flatten`): a server keeps them so."""
     blocks: dict[tuple[Path, ...], dict[str, Any]] = {}
     last: dict[tuple[Path, ...], int] = {}
-    for position, change in enumerate(changes):
-        paths, values = _flatten(change)
+    for position, (paths, values) in enumerate(flats):
         block = blocks.get(paths)
         if block is None:
             block = blocks[paths] = {
@@ -65,7 +73,8 @@ def from_columns(blocks: Any, max_changes: int) -> list[dict[str, Any]]:
     return [placed[i] for i in range(len(placed))]
 
 
-def _flatten(change: dict[str, Any]) -> tuple[tuple[Path, ...], list[Any]]:
+def flatten(change: dict[str, Any]) -> Flat:
+    """The change's shape and values; `_unflatten` puts it back together."""
     paths: list[Path] = []
     values: list[Any] = []
     for key, value in change.items():

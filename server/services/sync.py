@@ -33,7 +33,7 @@ from sqlmodel import Session, select
 
 from app.domain import audit as A
 from app.domain import entities as E
-from app.domain.columns import to_columns
+from app.domain.columns import Flat, blocks_of, flatten
 from app.domain.hlc import Clock, is_stamp, node_of
 from app.domain.merge import MergeOutcome, Stamped, merge_fields
 from app.domain.mutations import (
@@ -1094,7 +1094,7 @@ def pull(
 
     With `columns` (a client that asked) the page's changes go as blocks of columns
     (`app.domain.columns`): about half the zstd bytes of the same changes row by row."""
-    encoded: list[bytes] = []
+    encoded: list = []  # each change as JSON bytes, or taken apart for columns (`Flat`)
     served = _served_changes(engine)
     set_aside = 0
     next_cursor, more = cursor, False
@@ -1105,7 +1105,7 @@ def pull(
             # Another device's change (or any, with `own`) goes as it is stored: served from
             # the cache when a device of its ward already pulled it.
             key = (
-                (*row[:6], one_clock, clock_tables, lean)
+                (*row[:6], one_clock, clock_tables, lean, columns)
                 if own or row[1] != caller.device_id
                 else None
             )
@@ -1120,9 +1120,10 @@ def pull(
                     record = _without_held_fields(caller, log, record, held_node)
                 # SealError: set aside like any bad row
                 record.fields = open_fields(record.entity, record.entity_id, record.fields)
-                encoded.append(_encoded(log, record, one_clock, clock_tables, lean))
+                change, size = _serving(log, record, one_clock, clock_tables, lean, columns)
+                encoded.append(change)
                 if key is not None:
-                    served.put(key, encoded[-1])
+                    served.put(key, change, size)
             except Exception as exc:  # noqa: BLE001 (any failure of one row sets that row aside)
                 set_aside += 1
                 _log.warning(
@@ -1145,13 +1146,11 @@ def pull(
     return PulledPage(body, next_cursor, len(encoded), set_aside, more)
 
 
-def _as_columns(encoded: list[bytes]) -> bytes:
-    """The page's opening with its changes as blocks of columns. From the encoded rows (each
-    already checked as strict JSON, and what the served-changes cache holds), read back."""
-    changes = json.loads(b"[" + b",".join(encoded) + b"]")
-    text = json.dumps(
-        to_columns(changes), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    )
+def _as_columns(flats: list[Flat]) -> bytes:
+    """The page's opening with its changes as blocks of columns, from the changes taken apart
+    (each already checked as strict JSON, and what the served-changes cache holds for columns:
+    building the blocks from encoded rows read back cost more than zstd saved on them)."""
+    text = json.dumps(blocks_of(flats), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return b'{"columns":' + text.encode("utf-8")
 
 
@@ -1167,24 +1166,25 @@ class _ServedChanges:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self.entries: OrderedDict[tuple, bytes] = OrderedDict()
+        self.entries: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()  # (change, bytes)
         self.lock = threading.Lock()
 
-    def get(self, key: tuple) -> bytes | None:
+    def get(self, key: tuple) -> Any:
         with self.lock:
             found = self.entries.get(key)
-            if found is not None:
-                self.entries.move_to_end(key)
-            return found
+            if found is None:
+                return None
+            self.entries.move_to_end(key)
+            return found[0]
 
-    def put(self, key: tuple, change: bytes) -> None:
+    def put(self, key: tuple, change: Any, size: int) -> None:
         with self.lock:
             if key in self.entries:
                 return
-            self.entries[key] = change
-            self.size += len(change)
+            self.entries[key] = (change, size)
+            self.size += size
             while self.size > self.max_bytes:
-                self.size -= len(self.entries.popitem(last=False)[1])
+                self.size -= self.entries.popitem(last=False)[1][1]
 
 
 SERVED_CHANGES_BYTES = 32 * 1024 * 1024  # about 25,000 dossiers' changes per worker
@@ -1249,13 +1249,34 @@ def _pulled_row(row: Any) -> tuple[LogRow, RecordRow]:
     return LogRow(seq, device_id), record
 
 
-def _encoded(
+# A change taken apart holds Python objects: about three times its JSON's bytes in memory.
+FLAT_BYTES_PER_JSON_BYTE = 3
+
+
+def _serving(
+    log: LogRow, record: RecordRow, one_clock: bool, tables: bool, lean: bool, columns: bool
+) -> tuple[bytes | Flat, int]:
+    """The change as a pull serves it (JSON bytes, or taken apart for columns), with what it
+    weighs in the served-changes cache."""
+    change = _change(log, record, one_clock, tables, lean)
+    text = _json_bytes(change)  # also for a change taken apart: strict JSON, and its weight
+    if not columns:
+        return text, len(text)
+    return flatten(change), FLAT_BYTES_PER_JSON_BYTE * len(text)
+
+
+def _json_bytes(change: dict[str, Any]) -> bytes:
+    text = json.dumps(change, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def _change(
     log: LogRow,
     record: RecordRow,
     one_clock: bool = False,
     tables: bool = False,
     lean: bool = False,
-) -> bytes:
+) -> dict[str, Any]:
     """The change (the wire's `Change`, built as plain dicts: no model per row) as strict JSON,
     or Unservable: a stamp that is not a clock stamp, no NaN or Infinity, no NUL character
     (checked here, as the push checks values), no lone surrogate (UTF-8 refuses it). With
@@ -1288,8 +1309,7 @@ def _encoded(
         change = clock_table(change)
     if lean:
         change = lean_change(change)
-    text = json.dumps(change, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode("utf-8")
+    return change
 
 
 def _reason(exc: Exception) -> str:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event, text
 
 from app.domain.hlc import Clock
-from app.domain.mutations import Mutation
+from app.domain.mutations import Mutation, PullResponse
 from server.core import sealing
 from server.core.config import SERVER_NODE
 from server.scope import Caller
@@ -164,27 +164,33 @@ def test_a_change_is_encoded_once_for_the_devices_that_pull_it(engine, monkeypat
     mutations = _checked([new_dossier(Device(), ward) for _ in range(3)])
     sync.push(engine, pusher, mutations, Clock(SERVER_NODE))
     encodings = []
-    real = sync._encoded
-    monkeypatch.setattr(sync, "_encoded", lambda *a: encodings.append(a) or real(*a))
+    real = sync._serving
+    monkeypatch.setattr(sync, "_serving", lambda *a: encodings.append(a) or real(*a))
 
     first = sync.pull(engine, reader, 0, 100, one_clock=True)
     second = sync.pull(engine, neighbour, 0, 100, one_clock=True)
     whole = sync.pull(engine, neighbour, 0, 100)  # another form: encoded for itself
+    cols = [
+        sync.pull(engine, who, 0, 100, one_clock=True, columns=True) for who in (reader, neighbour)
+    ]
 
-    assert len(encodings) == 6  # three for the first pull, three for the other form
-    assert second.body == first.body
+    assert len(encodings) == 9  # three for the first pull, three for each other form
+    assert second.body == first.body and cols[0].body == cols[1].body
     assert _ids_in(first) == [m.entity_id for m in mutations]
     assert _ids_in(whole) == _ids_in(first)
+    # In columns, from the cache, the same changes as the rows of the first pull.
+    rows = json.loads(first.body)
+    assert PullResponse.model_validate_json(cols[1].body) == PullResponse.model_validate(rows)
     # The pusher's own records are still left out for it: its rows never come from the cache.
     assert _ids_in(sync.pull(engine, pusher, 0, 100, one_clock=True)) == []
 
 
 def test_served_changes_keep_to_their_bound_oldest_out_first():
     served = sync._ServedChanges(max_bytes=10)
-    served.put(("a",), b"1234")
-    served.put(("b",), b"5678")
+    served.put(("a",), b"1234", 4)
+    served.put(("b",), b"5678", 4)
     assert served.get(("a",)) == b"1234"  # now the most recently served
-    served.put(("c",), b"9999")
+    served.put(("c",), b"9999", 4)
     assert served.get(("b",)) is None
     assert (served.get(("a",)), served.get(("c",))) == (b"1234", b"9999")
     assert served.size == 8

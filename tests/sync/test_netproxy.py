@@ -135,6 +135,20 @@ def test_stall_trips_the_read_timeout(proxy):
         assert client.get("/").content == BODY
 
 
+def test_a_cut_request_never_reaches_the_server_and_runs_its_action_first(proxy):
+    ran = []
+    proxy.cut_request(b"POST /cut", then=lambda: ran.append(proxy.bytes_up))
+    with httpx.Client(base_url=proxy.url, timeout=5) as client:
+        assert client.get("/").content == BODY  # another request: not matched, passes
+        up_before = proxy.bytes_up
+        with pytest.raises(httpx.TransportError):
+            client.post("/cut", content=b"z" * 5000)
+        assert ran == [up_before]  # ran once, before any byte of the request went on
+        assert proxy.bytes_up == up_before
+        assert client.post("/cut", content=b"z").content == b"z"  # one request only
+    assert proxy.faults_fired == 1
+
+
 def test_offline_then_back(proxy):
     proxy.set_offline(True)
     with httpx.Client(base_url=proxy.url, timeout=2) as client:

@@ -86,7 +86,24 @@ def flatten(change: dict[str, Any]) -> Flat:
         else:
             paths.append((key,))
             values.append(value)
-    return tuple(paths), values
+    return _shared(tuple(paths)), values
+
+
+# Shapes already seen, so that changes of one shape share one tuple of paths (a server keeps
+# changes taken apart: per change, its own paths weighed more than its values). Emptied when
+# full, so that no run of odd shapes grows it without bound.
+_SHAPES: dict[tuple[Path, ...], tuple[Path, ...]] = {}
+_SHAPES_MAX = 256
+
+
+def _shared(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    found = _SHAPES.get(paths)
+    if found is not None:
+        return found
+    if len(_SHAPES) >= _SHAPES_MAX:
+        _SHAPES.clear()
+    _SHAPES[paths] = paths
+    return paths
 
 
 def _spreadable(fields: Any) -> bool:

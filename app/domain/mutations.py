@@ -294,17 +294,18 @@ class PushRequest(BaseModel):
     answer: Literal["results", "summary"] = "results"
 
 
-def _mutations_from_columns(data: Any) -> Any:
-    """A push whose mutations come as blocks of columns, with them read back into rows (a
-    malformed block: ValueError, which refuses the push whole)."""
-    if isinstance(data, dict) and "columns" in data and "mutations" not in data:
-        rows = from_columns(data["columns"], MAX_MUTATIONS)
-        return {**{k: v for k, v in data.items() if k != "columns"}, "mutations": rows}
+def rows_from_columns(data: Any, rows: str, bound: int) -> Any:
+    """A body (a push, a pull page) whose list `rows` came as blocks of columns ("columns"),
+    with it read back (at most `bound` rows); any other body as it is. A malformed block:
+    ValueError, which refuses the body whole."""
+    if isinstance(data, dict) and "columns" in data and rows not in data:
+        read = from_columns(data["columns"], bound)
+        return {**{k: v for k, v in data.items() if k != "columns"}, rows: read}
     return data
 
 
 def _with_derived_ids(data: Any) -> Any:
-    data = _mutations_from_columns(data)
+    data = rows_from_columns(data, "mutations", MAX_MUTATIONS)
     if not isinstance(data, dict) or not isinstance(data.get("mutations"), list):
         return data
     incarnation = data.get("incarnation")
@@ -628,10 +629,7 @@ class PullResponse(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _rows_from_columns(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "columns" in data and "changes" not in data:
-            rows = from_columns(data["columns"], PULL_PAGE_LIMIT)
-            return {**{k: v for k, v in data.items() if k != "columns"}, "changes": rows}
-        return data
+        return rows_from_columns(data, "changes", PULL_PAGE_LIMIT)
 
 
 def new_mutation_id() -> str:

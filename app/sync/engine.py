@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from app.domain.mutations import (
     MAX_BATCH_IDS,
     MAX_MUTATIONS,
+    PULL_PAGE_LIMIT,
     Mutation,
     PullHead,
     PullResponse,
@@ -64,7 +65,7 @@ PIPELINE = 3  # pushes in flight at most (see `_budget` and `_fill_pipeline`)
 PULL_PAGE = 1000  # the first page of a pull (and the largest of servers before pages grew)
 # Full pages double up to this, the server's largest page since issue 13's fifth round: fewer
 # round trips on a slow link, while the first page, and a short pull, stays small.
-PULL_PAGE_MAX = 4000
+PULL_PAGE_MAX = PULL_PAGE_LIMIT
 MAX_ROUNDS = 100_000  # a bound on batches and pages per run, against a store or server bug
 MAX_REASON = 300
 

@@ -20,9 +20,8 @@ from typing import Any
 import pytest
 
 from app.domain import reference
-from app.domain.columns import from_columns
 from app.domain.models import ReceiveDossier
-from app.domain.mutations import MAX_MUTATIONS
+from app.domain.mutations import MAX_MUTATIONS, rows_from_columns
 from app.storage import KeySettings, LocalStore, create_store
 from app.sync.engine import SyncEngine, SyncReport
 from app.sync.transport import RetryPolicy, Timeouts, Transport
@@ -138,9 +137,7 @@ def devices(sync_server: ApiServer, tmp_path: Path) -> Iterator[Devices]:
 
 def sent_mutations(body: dict[str, Any]) -> list[dict[str, Any]]:
     """A push body's mutations, row by row or read back from its columns."""
-    if "mutations" in body:
-        return body["mutations"]
-    return from_columns(body["columns"], MAX_MUTATIONS)
+    return rows_from_columns(body, "mutations", MAX_MUTATIONS)["mutations"]
 
 
 def server_state(server: ApiServer, ward: str) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -151,9 +152,10 @@ def engine_for(settings: Settings) -> Engine:
 # PostgreSQL the rows go instead as ONE JSON text parameter, expanded by `json_to_recordset`
 # into the table's own column types (one json.dumps in C, one statement). The `json` type keeps
 # the text of a nested value as it came, so a JSON column stores what SQLAlchemy's own
-# serializer (json.dumps with its defaults) would have written. SQLite keeps executemany (its
-# driver loops in C). Errors are the database's as before: a unique key lost to a twin is an
-# IntegrityError, a value a column refuses a DataError.
+# serializer (json.dumps with its defaults) would have written. On SQLite an INSERT's rows go
+# as a few statements of many rows each (`_execute_many`, issue 13's tenth round), an UPDATE's
+# as the driver's executemany. Errors are the database's as before: a unique key lost to a twin
+# is an IntegrityError, a value a column refuses a DataError.
 
 
 def _json_default(value: Any) -> Any:
@@ -205,7 +207,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(insert(table), rows)
+        _execute_many(session, _insert_of(table), rows)
         return
     _execute_recordset(session, _insert_recordset(table, tuple(rows[0])), rows)
 
@@ -218,10 +220,78 @@ def update_rows(
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(statement, rows)
+        _execute_many(session, statement, rows)
         return
     names = tuple(name for name in rows[0] if name != key)
     _execute_recordset(session, _update_recordset(table, key, names), rows)
+
+
+def _execute_many(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """`statement` for these rows (each with the same keys) on SQLite, compiled once per set
+    of keys, each value through its column type's own bind processor (as SQLAlchemy would):
+    an INSERT as few statements of many rows each, an UPDATE as the driver's executemany."""
+    connection = session.connection()
+    plan = _driver_plan(statement, tuple(rows[0]), connection.dialect)
+    if plan is None:  # the statement binds more than the rows hold (a column default)
+        session.execute(statement, rows)
+        return
+    sql, steps, row_marks = plan
+    params = [tuple(row[n] if p is None else p(row[n]) for n, p in steps) for row in rows]
+    if row_marks is None or len(params) == 1:  # an UPDATE: one execution per row
+        connection.exec_driver_sql(sql, params)
+        return
+    per = max(1, min(ROWS_PER_INSERT, SQLITE_PARAMS // len(steps)))
+    for start in range(0, len(params), per):
+        chunk = params[start : start + per]
+        connection.exec_driver_sql(_rows_sql(sql, row_marks, len(chunk)), _flat(chunk))
+
+
+# SQLite's driver lets go of the GIL for every row of an executemany and must then take it
+# back: with one other thread busy in Python (a report, a pull's encoding), each row waited
+# for that thread's switch interval (5 ms), and a push group's 1,840 rows took 5-7 s instead
+# of 0.1 s (bench/write_contention.py). An INSERT of many rows lets go of it once.
+ROWS_PER_INSERT = 500
+# SQLite's bound on one statement's parameters: 32,766 since 3.32, 999 before.
+SQLITE_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+def _flat(rows: list[tuple]) -> tuple:
+    return tuple(value for row in rows for value in row)
+
+
+@lru_cache(maxsize=64)
+def _rows_sql(sql: str, row_marks: str, count: int) -> str:
+    """The single-row INSERT `sql` (ending in `row_marks`) for `count` rows."""
+    return sql + (", " + row_marks) * (count - 1)
+
+
+@lru_cache(maxsize=64)
+def _insert_of(table: Table) -> Any:
+    return insert(table)  # one statement object per table: the key of its plans
+
+
+_PLANS: dict[tuple[Any, tuple[str, ...], str], Any] = {}
+
+
+def _driver_plan(statement: Any, names: tuple[str, ...], dialect: Any) -> Any:
+    """(driver SQL, [(key, bind processor or None)] in the SQL's order, the one row's
+    placeholders an INSERT ends with or None), or None when the compiled statement binds a name
+    the rows lack. Kept per statement, keys and dialect."""
+    key = (statement, names, dialect.name)
+    if key not in _PLANS:
+        compiled = statement.compile(dialect=dialect, column_keys=list(names))
+        order = compiled.positiontup or []
+        processors = compiled._bind_processors
+        plan = None
+        if compiled.positional and set(order) <= set(names) and not compiled.literal_execute_params:
+            sql = compiled.string
+            marks = "(" + ", ".join("?" * len(order)) + ")"
+            row_marks = marks if compiled.isinsert and sql.endswith(" VALUES " + marks) else None
+            plan = (sql, [(n, processors.get(n)) for n in order], row_marks)
+        if len(_PLANS) > 256:  # a bound: statements and key sets are few and fixed
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return _PLANS[key]
 
 
 def _execute_recordset(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:

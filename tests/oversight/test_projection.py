@@ -127,8 +127,9 @@ def test_a_push_batch_writes_its_facts_set_based(api_server):
 
     def seen(conn, cursor, statement, parameters, context, executemany):
         # What reaches the driver, statements SQLAlchemy compiled and those given as SQL alike
-        # (SQLite's batch rows go straight to the driver: `server.core.db.insert_rows`).
-        rows = len(parameters) if executemany else 1
+        # (SQLite's batch rows go straight to the driver, an INSERT's as rows of one VALUES:
+        # `server.core.db.insert_rows`).
+        rows = len(parameters) if executemany else statement.count("), (") + 1
         statements.append((statement, rows))
 
     engine = api_server.engine
@@ -142,7 +143,7 @@ def test_a_push_batch_writes_its_facts_set_based(api_server):
     assert {a.status for a in answers} == {"applied"}
     on_facts = [(s.split()[0], n) for s, n in statements if "dossier_fact" in s]
     assert [verb for verb, _ in on_facts] == ["DELETE", "INSERT"]
-    # One statement for all: an executemany of a row per dossier, or PostgreSQL's one recordset.
+    # One statement for all: SQLite's rows of one VALUES, or PostgreSQL's one recordset.
     assert on_facts[1][1] == (len(created) if engine.dialect.name == "sqlite" else 1)
     with engine.connect() as conn:
         rows = conn.execute(

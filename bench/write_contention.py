@@ -80,8 +80,13 @@ def group_rows(count: int) -> list[tuple]:
         (
             AppliedMutation.__table__,
             [
-                {"mutation_id": i, "device_id": "dev", "status": "applied", "version": 1}
-                | {"applied_at": now}
+                {
+                    "mutation_id": i,
+                    "device_id": "dev",
+                    "status": "applied",
+                    "version": 1,
+                    "applied_at": now,
+                }
                 for i in ids
             ],
         ),

@@ -270,28 +270,19 @@ def _insert_of(table: Table) -> Any:
     return insert(table)  # one statement object per table: the key of its plans
 
 
-_PLANS: dict[tuple[Any, tuple[str, ...], str], Any] = {}
-
-
+@lru_cache(maxsize=256)  # statements and key sets are few and fixed; thread-safe
 def _driver_plan(statement: Any, names: tuple[str, ...], dialect: Any) -> Any:
     """(driver SQL, [(key, bind processor or None)] in the SQL's order, the one row's
     placeholders an INSERT ends with or None), or None when the compiled statement binds a name
-    the rows lack. Kept per statement, keys and dialect."""
-    key = (statement, names, dialect.name)
-    if key not in _PLANS:
-        compiled = statement.compile(dialect=dialect, column_keys=list(names))
-        order = compiled.positiontup or []
-        processors = compiled._bind_processors
-        plan = None
-        if compiled.positional and set(order) <= set(names) and not compiled.literal_execute_params:
-            sql = compiled.string
-            marks = "(" + ", ".join("?" * len(order)) + ")"
-            row_marks = marks if compiled.isinsert and sql.endswith(" VALUES " + marks) else None
-            plan = (sql, [(n, processors.get(n)) for n in order], row_marks)
-        if len(_PLANS) > 256:  # a bound: statements and key sets are few and fixed
-            _PLANS.clear()
-        _PLANS[key] = plan
-    return _PLANS[key]
+    the rows lack. Kept per statement, keys and dialect (its bind processors are its own)."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    order = compiled.positiontup or []
+    if not compiled.positional or not set(order) <= set(names) or compiled.literal_execute_params:
+        return None
+    sql = compiled.string
+    marks = "(" + ", ".join("?" * len(order)) + ")"
+    row_marks = marks if compiled.isinsert and sql.endswith(" VALUES " + marks) else None
+    return sql, [(n, compiled._bind_processors.get(n)) for n in order], row_marks
 
 
 def _execute_recordset(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:

@@ -123,7 +123,7 @@ def test_a_taken_key_and_a_refused_value_fail_the_set_based_statement(engine):
 
 
 def test_sqlite_rows_go_to_the_driver_once_compiled_and_defaults_still_apply(tmp_path):
-    """On SQLite the push's tables are written by the driver's executemany with the statement
+    """On SQLite the push's tables are written straight through the driver with the statement
     compiled once (`_driver_plan`), not SQLAlchemy's per-row parameters; a statement that binds
     a column the rows lack (a Python-side default) goes SQLAlchemy's way and gets its default."""
     from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
